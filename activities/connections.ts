@@ -1,0 +1,90 @@
+import { Pool } from 'pg';
+import type { ConnectionSpec } from '../lib/config';
+import type { DialectName, SourceConnection } from '../lib/sources/base';
+import { PostgresSource } from '../lib/sources/postgres';
+import { nonRetryable } from './errors';
+
+export function dialectOfUrl(url: string): DialectName | null {
+  const scheme = /^([a-z0-9+]+):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'postgres' || scheme === 'postgresql') return 'postgres';
+  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql';
+  if (scheme === 'mssql' || scheme === 'sqlserver') return 'mssql';
+  return null;
+}
+
+/** TABLESYNC_CONNECTION_<NAME>=url, the name upper-cased with non-alphanumerics as _. */
+export function envConnectionName(name: string): string {
+  return `TABLESYNC_CONNECTION_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/**
+ * Named connections as the worker knows them, opened lazily and reused by
+ * every activity on this worker. Nothing here ever leaves the worker.
+ */
+export class ConnectionRegistry {
+  private readonly pools = new Map<string, Pool>();
+  private readonly sources = new Map<string, SourceConnection>();
+
+  constructor(
+    private readonly specs: Record<string, ConnectionSpec>,
+    private readonly env: Record<string, string | undefined> = process.env,
+    private readonly poolSize = 10,
+  ) {}
+
+  private spec(name: string): ConnectionSpec {
+    const fromEnv = this.env[envConnectionName(name)];
+    const spec = fromEnv ? { url: fromEnv } : this.specs[name];
+    if (!spec) {
+      throw nonRetryable(
+        'UnknownConnection',
+        `Connection "${name}" is not configured on this worker: set ${envConnectionName(name)} or add it under connections: in the worker's config`,
+      );
+    }
+    return spec;
+  }
+
+  dialect(name: string): DialectName {
+    const dialect = dialectOfUrl(this.spec(name).url);
+    if (!dialect) {
+      throw nonRetryable('InvalidConfig', `Connection "${name}": URL scheme must be postgres://, mysql:// or mssql://`);
+    }
+    return dialect;
+  }
+
+  pg(name: string): Pool {
+    let pool = this.pools.get(name);
+    if (!pool) {
+      if (this.dialect(name) !== 'postgres') {
+        throw nonRetryable('InvalidConfig', `Connection "${name}" must be a PostgreSQL connection to be used as a target`);
+      }
+      pool = new Pool({
+        connectionString: this.spec(name).url,
+        max: this.poolSize,
+        application_name: `tablesync:${name}`,
+        idleTimeoutMillis: 30_000,
+      });
+      // A pooled client killed while idle must not crash the worker.
+      pool.on('error', () => undefined);
+      this.pools.set(name, pool);
+    }
+    return pool;
+  }
+
+  source(name: string): SourceConnection {
+    let source = this.sources.get(name);
+    if (!source) {
+      const dialect = this.dialect(name);
+      if (dialect === 'postgres') source = new PostgresSource(this.pg(name));
+      else throw nonRetryable('UnsupportedSource', `Connection "${name}": ${dialect} sources are not supported yet`);
+      this.sources.set(name, source);
+    }
+    return source;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.sources.values()].map((s) => s.close()));
+    await Promise.all([...this.pools.values()].map((p) => p.end()));
+    this.sources.clear();
+    this.pools.clear();
+  }
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, parseConfigFile, syncConfigOf } from '../lib/config';
+import type { SyncSummary } from '../lib/types';
+import { createWorker } from '../workers/worker';
+import { defaultWorkflowId, startSync } from './start';
+
+const USAGE = `Usage:
+  tablesync worker [--config FILE]         run a worker on TEMPORAL_TASK_QUEUE (default tablesync)
+  tablesync run --config FILE [options]    start an incremental sync
+      --wait              wait for the result and print the summary
+      --local             also host a worker in this process (implies --wait)
+      --workflow-id ID    workflow id (default tablesync-<time>)
+      --json              print the summary as JSON
+
+Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default),
+TEMPORAL_TASK_QUEUE (tablesync), TABLESYNC_CONNECTION_<NAME>=url, and the
+config overrides INCLUDE_TABLES, DEFAULT_INCREMENTAL_BATCH_SIZE, PARTITION_THRESHOLD,
+MAX_PARTITIONS_PER_TABLE, MAX_PARALLEL_TRANSFERS, USE_BINARY_COPY, USE_UNLOGGED_STAGING.`;
+
+interface Args {
+  command?: string;
+  flags: Map<string, string | true>;
+}
+
+function parseArgs(argv: string[]): Args {
+  const flags = new Map<string, string | true>();
+  let command: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('--')) {
+      const [name, inline] = a.slice(2).split('=', 2);
+      if (inline !== undefined) flags.set(name, inline);
+      else if (['config', 'workflow-id'].includes(name)) flags.set(name, argv[++i] ?? '');
+      else flags.set(name, true);
+    } else if (!command) command = a;
+    else throw new ConfigError(`Unexpected argument "${a}"`);
+  }
+  return { command, flags };
+}
+
+export function loadConfigFile(path: string, env = process.env) {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`Config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  return parseConfigFile(raw, env, `config file ${path}`);
+}
+
+export function printSummary(summary: SyncSummary): void {
+  for (const t of summary.tables) {
+    const counts = `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged`;
+    console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
+  }
+  for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
+  console.log(summary.message);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { command, flags } = parseArgs(argv);
+  const configPath = flags.get('config');
+  if (command === 'worker') {
+    const file = typeof configPath === 'string' ? loadConfigFile(configPath) : undefined;
+    const { worker, close } = await createWorker({ connections: file?.connections, taskQueue: file?.taskQueue });
+    process.once('SIGINT', () => worker.shutdown());
+    process.once('SIGTERM', () => worker.shutdown());
+    console.log(`tablesync worker polling task queue "${file?.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync'}"`);
+    await worker.run();
+    await close();
+    return 0;
+  }
+  if (command === 'run') {
+    if (typeof configPath !== 'string' || !configPath) throw new ConfigError('run needs --config FILE');
+    const file = loadConfigFile(configPath);
+    const local = flags.has('local');
+    const wait = local || flags.has('wait');
+    const taskQueue = file.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync';
+    const workflowId = typeof flags.get('workflow-id') === 'string' ? (flags.get('workflow-id') as string) : defaultWorkflowId();
+    const hosted = local ? await createWorker({ connections: file.connections, taskQueue }) : null;
+    const handle = await startSync(syncConfigOf(file), { taskQueue, workflowId });
+    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    if (!wait) return 0;
+    const summary = hosted ? await hosted.worker.runUntil(handle.result()) : await handle.result();
+    await hosted?.close();
+    if (flags.has('json')) console.log(JSON.stringify(summary, null, 2));
+    else printSummary(summary);
+    return summary.tablesFailed > 0 ? 1 : 0;
+  }
+  console.log(USAGE);
+  return command && command !== 'help' && !flags.has('help') ? 2 : 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      const cause = (err as { cause?: { message?: string } }).cause;
+      console.error(`tablesync: ${(err as Error).message}${cause?.message ? `: ${cause.message}` : ''}`);
+      process.exit(err instanceof ConfigError ? 2 : 1);
+    },
+  );
+}

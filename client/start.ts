@@ -1,0 +1,40 @@
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { SyncConfigInput } from '../lib/config';
+import type { SyncSummary } from '../lib/types';
+import { incrementalSyncWorkflow } from '../workflows';
+
+export interface StartSyncOptions {
+  client?: Client;
+  address?: string;
+  namespace?: string;
+  taskQueue?: string;
+  workflowId?: string;
+}
+
+export function defaultWorkflowId(now = new Date()): string {
+  return `tablesync-${now.toISOString().replace(/[:.]/g, '-')}`;
+}
+
+/** Starts an incremental sync; the config holds connection names only, never URLs. */
+export async function startSync(
+  config: SyncConfigInput,
+  options: StartSyncOptions = {},
+): Promise<WorkflowHandle<typeof incrementalSyncWorkflow>> {
+  const client =
+    options.client ??
+    new Client({
+      connection: await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' }),
+      namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
+    });
+  return client.workflow.start(incrementalSyncWorkflow, {
+    taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
+    workflowId: options.workflowId ?? defaultWorkflowId(),
+    args: [config],
+  });
+}
+
+/** Starts a sync and waits for its summary. */
+export async function runSync(config: SyncConfigInput, options: StartSyncOptions = {}): Promise<SyncSummary> {
+  const handle = await startSync(config, options);
+  return handle.result();
+}

@@ -1,0 +1,145 @@
+import { z } from 'zod';
+
+// What a sync needs to know. It travels in workflow input, so it holds
+// connection *names* only; URLs and passwords stay with the worker.
+export const syncConfigSchema = z
+  .object({
+    source: z
+      .object({
+        connection: z.string().min(1),
+        // Schema used for table names given without one.
+        schema: z.string().min(1).optional(),
+      })
+      .strict(),
+    target: z
+      .object({
+        connection: z.string().min(1),
+        // Defaults to the source table's schema.
+        schema: z.string().min(1).optional(),
+        // Where _migration_state lives.
+        stateSchema: z.string().min(1).default('public'),
+      })
+      .strict(),
+    // INCLUDE_TABLES: "schema.table", "table", or patterns with * and ?.
+    tables: z.array(z.string().min(1)).min(1),
+    batchSize: z.number().int().positive().default(100_000),
+    partitionThreshold: z.number().int().positive().default(1_000_000),
+    maxPartitionsPerTable: z.number().int().min(1).max(256).default(6),
+    rowsPerPartition: z.number().int().positive().default(500_000),
+    maxParallelTransfers: z.number().int().min(1).max(256).default(8),
+    useBinaryCopy: z.boolean().default(true),
+    useUnloggedStaging: z.boolean().default(true),
+    retry: z
+      .object({
+        maximumAttempts: z.number().int().min(1).default(5),
+        initialIntervalMs: z.number().int().positive().default(1_000),
+        backoffCoefficient: z.number().min(1).default(2),
+        maximumIntervalMs: z.number().int().positive().default(60_000),
+      })
+      .strict()
+      .default({}),
+    timeouts: z
+      .object({
+        partitionMinutes: z.number().positive().default(120),
+        heartbeatSeconds: z.number().positive().default(30),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type SyncConfig = z.infer<typeof syncConfigSchema>;
+export type SyncConfigInput = z.input<typeof syncConfigSchema>;
+
+// A connection as the worker knows it. Only the worker ever parses this.
+export const connectionSchema = z.union([
+  z.string().min(1).transform((url) => ({ url })),
+  z.object({ url: z.string().min(1) }).strict(),
+]);
+export type ConnectionSpec = { url: string };
+
+export const configFileSchema = syncConfigSchema
+  .extend({
+    taskQueue: z.string().min(1).optional(),
+    connections: z.record(z.string(), connectionSchema).optional(),
+  })
+  .strict();
+
+export class ConfigError extends Error {
+  readonly type = 'InvalidConfig';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+// The seed's environment variables, each overriding one config field.
+const ENV_FIELDS: Record<string, { path: string[]; kind: 'int' | 'bool' | 'list' }> = {
+  INCLUDE_TABLES: { path: ['tables'], kind: 'list' },
+  DEFAULT_INCREMENTAL_BATCH_SIZE: { path: ['batchSize'], kind: 'int' },
+  PARTITION_THRESHOLD: { path: ['partitionThreshold'], kind: 'int' },
+  MAX_PARTITIONS_PER_TABLE: { path: ['maxPartitionsPerTable'], kind: 'int' },
+  MAX_PARALLEL_TRANSFERS: { path: ['maxParallelTransfers'], kind: 'int' },
+  USE_BINARY_COPY: { path: ['useBinaryCopy'], kind: 'bool' },
+  USE_UNLOGGED_STAGING: { path: ['useUnloggedStaging'], kind: 'bool' },
+};
+
+function parseEnvValue(kind: 'int' | 'bool' | 'list', raw: string): unknown {
+  const v = raw.trim();
+  if (kind === 'list') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (kind === 'bool') {
+    if (/^(true|1|yes|on)$/i.test(v)) return true;
+    if (/^(false|0|no|off)$/i.test(v)) return false;
+    return v; // left as a string so zod reports the field
+  }
+  return /^-?\d+$/.test(v) ? Number(v) : v;
+}
+
+function describeIssues(error: z.ZodError, envByPath: Map<string, string>): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.join('.') || '(root)';
+      const env = envByPath.get(issue.path.slice(0, 1).join('.'));
+      return `${path}${env ? ` (from ${env})` : ''}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/** Validates a config object after applying the environment overrides; errors name the field. */
+export function parseConfigFile(
+  raw: unknown,
+  env: Record<string, string | undefined> = {},
+  origin = 'config',
+): z.infer<typeof configFileSchema> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`Invalid ${origin}: expected an object with source, target and tables`);
+  }
+  const merged: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  const envByPath = new Map<string, string>();
+  for (const [name, field] of Object.entries(ENV_FIELDS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    merged[field.path[0]] = parseEnvValue(field.kind, value);
+    envByPath.set(field.path.join('.'), name);
+  }
+  const result = configFileSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(`Invalid ${origin}: ${describeIssues(result.error, envByPath)}`);
+  }
+  return result.data;
+}
+
+/** The part of a config file that may travel in workflow input. */
+export function syncConfigOf(file: z.infer<typeof configFileSchema>): SyncConfig {
+  const { connections: _c, taskQueue: _q, ...rest } = file;
+  return rest;
+}
+
+/** Validates workflow input (e.g. typed into the Web UI) the same way. */
+export function parseSyncConfig(raw: unknown): SyncConfig {
+  const result = syncConfigSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(`Invalid sync input: ${describeIssues(result.error, new Map())}`);
+  }
+  return result.data;
+}

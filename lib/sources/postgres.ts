@@ -1,0 +1,239 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import type { Pool, PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { PartitionRange, TablePlan, TableRef } from '../types';
+import {
+  type CopyStream,
+  type Dialect,
+  type SourceConnection,
+  type SourceTable,
+  qualify,
+  rangePredicate,
+  rejectNul,
+} from './base';
+
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+
+export const postgresDialect: Dialect = {
+  name: 'postgres',
+  defaultSchema: 'public',
+  quoteIdent: (name) => `"${rejectNul(name).replace(/"/g, '""')}"`,
+  placeholder: (i) => `$${i}`,
+  isIntegerType: (type) => INTEGER_TYPES.has(type),
+};
+
+export const quotePg = postgresDialect.quoteIdent;
+export const qualifyPg = (ref: TableRef): string => qualify(postgresDialect, ref);
+
+type Queryable = Pick<Pool, 'query'>;
+
+// Catalog queries, shared by the PostgreSQL source and the PostgreSQL target.
+export const pgCatalog = {
+  listTablesSql: `SELECT n.nspname AS schema, c.relname AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relname NOT LIKE '\\_ts\\_stg\\_%'
+    ORDER BY 1, 2`,
+  columnsSql: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+      AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+    ORDER BY a.attnum`,
+  primaryKeySql: `SELECT a.attname AS name
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+    ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+  // Statistics only: NULL when never analyzed. (pg_relation_size would wait
+  // behind any DDL lock on the table, so the catalog step avoids it.)
+  estimateSql: `SELECT CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS estimate
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = $2`,
+
+  async describeTable(db: Queryable, ref: TableRef): Promise<SourceTable | null> {
+    const cols = await db.query(this.columnsSql, [ref.schema, ref.name]);
+    if (cols.rowCount === 0) return null;
+    const pk = await db.query(this.primaryKeySql, [ref.schema, ref.name]);
+    return {
+      ref,
+      columns: cols.rows.map((r) => ({ name: r.name, type: r.type, nullable: r.nullable })),
+      primaryKey: pk.rows.map((r) => r.name),
+    };
+  },
+
+  async estimateRows(db: Queryable, ref: TableRef): Promise<number> {
+    const est = await db.query(this.estimateSql, [ref.schema, ref.name]);
+    const value = est.rows[0]?.estimate;
+    if (value !== null && value !== undefined) return Number(value);
+    const exact = await db.query(`SELECT count(*)::bigint AS n FROM ${qualifyPg(ref)}`);
+    return Number(exact.rows[0].n);
+  },
+
+  async hasRows(db: Queryable, ref: TableRef): Promise<boolean> {
+    const r = await db.query(`SELECT EXISTS (SELECT 1 FROM ${qualifyPg(ref)}) AS has`);
+    return r.rows[0].has === true;
+  },
+};
+
+/**
+ * Counts tuples in a binary COPY stream by walking field lengths, without
+ * decoding values, so heartbeats can report rows while bytes pass through.
+ */
+export class BinaryCopyCounter extends Transform {
+  rows = 0;
+  private skip = 15; // signature (11) + flags (4)
+  private state: 'ext' | 'tuple' | 'len' | 'end' = 'ext';
+  private fieldsLeft = 0;
+  private readonly tmp = Buffer.alloc(4);
+  private tmpLen = 0;
+
+  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.scan(chunk);
+    cb(null, chunk);
+  }
+
+  private scan(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length && this.state !== 'end') {
+      if (this.skip > 0) {
+        const s = Math.min(this.skip, chunk.length - i);
+        this.skip -= s;
+        i += s;
+        continue;
+      }
+      const want = this.state === 'tuple' ? 2 : 4;
+      let value: number;
+      if (this.tmpLen === 0 && chunk.length - i >= want) {
+        value = want === 2 ? chunk.readInt16BE(i) : chunk.readInt32BE(i);
+        i += want;
+      } else {
+        while (this.tmpLen < want && i < chunk.length) this.tmp[this.tmpLen++] = chunk[i++];
+        if (this.tmpLen < want) return;
+        value = want === 2 ? this.tmp.readInt16BE(0) : this.tmp.readInt32BE(0);
+        this.tmpLen = 0;
+      }
+      if (this.state === 'ext') {
+        this.skip = value;
+        this.state = 'tuple';
+      } else if (this.state === 'tuple') {
+        if (value === -1) this.state = 'end';
+        else {
+          this.rows++;
+          this.fieldsLeft = value;
+          if (value > 0) this.state = 'len';
+        }
+      } else {
+        if (value > 0) this.skip = value;
+        if (--this.fieldsLeft === 0) this.state = 'tuple';
+      }
+    }
+  }
+}
+
+/** Text COPY escapes newlines inside values, so each raw newline ends a row. */
+export class TextCopyCounter extends Transform {
+  rows = 0;
+  _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) this.rows++;
+    cb(null, chunk);
+  }
+}
+
+/** Text of the source-side COPY for one key range, and the settings it reads its bounds from. */
+export function pgRangeCopySql(
+  plan: TablePlan,
+  range: PartitionRange,
+  format: 'binary' | 'text',
+  keyType: string,
+): { sql: string; settings: string[] } {
+  // COPY cannot take bind parameters, so the bounds are bound into session
+  // settings with set_config($n) and read back, typed, by the query.
+  const viaSettings: Dialect = {
+    ...postgresDialect,
+    placeholder: (i) => `current_setting('tablesync.p${i}')::${keyType}`,
+  };
+  const where =
+    range.lo === null && range.hi === null ? { sql: '', params: [] } : rangePredicate(viaSettings, plan.primaryKey[0], range);
+  const cols = plan.columns
+    .map((c) => {
+      const q = quotePg(c.name);
+      // Binary COPY is type-exact: cast where the target's type differs.
+      return format === 'binary' && c.sourceType !== c.targetType ? `${q}::${c.targetType}` : q;
+    })
+    .join(', ');
+  return {
+    sql: `COPY (SELECT ${cols} FROM ${qualifyPg(plan.source)}${where.sql}) TO STDOUT (FORMAT ${format})`,
+    settings: where.params,
+  };
+}
+
+export class PostgresSource implements SourceConnection {
+  readonly dialect = postgresDialect;
+  constructor(private readonly pool: Pool) {}
+
+  async listTables(): Promise<TableRef[]> {
+    const r = await this.pool.query(pgCatalog.listTablesSql);
+    return r.rows.map((row) => ({ schema: row.schema, name: row.name }));
+  }
+
+  describeTable(ref: TableRef): Promise<SourceTable | null> {
+    return pgCatalog.describeTable(this.pool, ref);
+  }
+
+  estimateRows(ref: TableRef): Promise<number> {
+    return pgCatalog.estimateRows(this.pool, ref);
+  }
+
+  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+    const q = quotePg(column);
+    const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}`);
+    return { min: r.rows[0].min, max: r.rows[0].max };
+  }
+
+  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
+    const format = preferBinary ? 'binary' : 'text';
+    const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
+    const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
+    const client: PoolClient = await this.pool.connect();
+    try {
+      // One snapshot for the whole range, and never a write on the source.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (settings.length) {
+        const calls = settings.map((_, i) => `set_config('tablesync.p${i + 1}', $${i + 1}, true)`).join(', ');
+        await client.query(`SELECT ${calls}`, settings);
+      }
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    const counter = format === 'binary' ? new BinaryCopyCounter() : new TextCopyCounter();
+    const raw = client.query(copyTo(sql));
+    const stream = raw.pipe(counter);
+    raw.on('error', (err) => counter.destroy(err));
+    let released = false;
+    return {
+      stream,
+      format,
+      rows: () => counter.rows,
+      finish: async (error?: unknown) => {
+        if (released) return;
+        released = true;
+        if (error) {
+          client.release(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        try {
+          await client.query('COMMIT');
+          client.release();
+        } catch (err) {
+          client.release(err as Error);
+          throw err;
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    // The pool belongs to the connection registry.
+  }
+}

@@ -1,0 +1,41 @@
+import type { PartitionResult, SkippedTable, SyncSummary, TableResult } from './types';
+
+const fmt = (n: number): string => n.toLocaleString('en-US');
+
+export function sumPartitions(parts: PartitionResult[]): Pick<TableResult, 'rowsCopied' | 'inserted' | 'updated' | 'unchanged'> {
+  return parts.reduce(
+    (acc, p) => ({
+      rowsCopied: acc.rowsCopied + p.rowsCopied,
+      inserted: acc.inserted + p.inserted,
+      updated: acc.updated + p.updated,
+      unchanged: acc.unchanged + p.unchanged,
+    }),
+    { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0 },
+  );
+}
+
+export function summarize(tables: TableResult[], skipped: SkippedTable[]): SyncSummary {
+  const done = tables.filter((t) => t.status === 'completed');
+  const failed = tables.filter((t) => t.status === 'failed');
+  const total = (key: 'inserted' | 'updated' | 'unchanged' | 'rowsCopied') =>
+    tables.reduce((acc, t) => acc + t[key], 0);
+  const summary = {
+    tablesSynced: done.length,
+    tablesFailed: failed.length,
+    tablesUnchanged: done.filter((t) => t.inserted === 0 && t.updated === 0).length,
+    tablesSkipped: skipped.length,
+    inserted: total('inserted'),
+    updated: total('updated'),
+    unchanged: total('unchanged'),
+    rowsCopied: total('rowsCopied'),
+    tables,
+    skipped,
+  };
+  const plural = (n: number, word: string) => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
+  const message =
+    `Incremental sync complete: ${plural(summary.tablesSynced, 'table')} synced, ` +
+    `${fmt(summary.tablesFailed)} failed, ${fmt(summary.tablesUnchanged)} had no changes` +
+    (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
+    `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated`;
+  return { ...summary, message };
+}

@@ -1,0 +1,46 @@
+import type { TableRef } from './types';
+
+/** Splits "schema.table" (or "table") from INCLUDE_TABLES; quotes keep dots inside a name. */
+export function parseTableName(spec: string, defaultSchema: string): TableRef {
+  const parts: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < spec.length; i++) {
+    const ch = spec[i];
+    if (ch === '"') {
+      if (quoted && spec[i + 1] === '"') {
+        current += '"';
+        i++;
+      } else {
+        quoted = !quoted;
+      }
+    } else if (ch === '.' && !quoted) {
+      parts.push(current);
+      current = '';
+    } else {
+      current += ch;
+    }
+  }
+  parts.push(current);
+  if (quoted || parts.length > 2 || parts.some((p) => p === '')) {
+    throw new Error(`Invalid table name "${spec}": expected table or schema.table (quote names containing dots)`);
+  }
+  return parts.length === 2 ? { schema: parts[0], name: parts[1] } : { schema: defaultSchema, name: parts[0] };
+}
+
+export function isPattern(ref: TableRef): boolean {
+  return /[*?]/.test(ref.schema) || /[*?]/.test(ref.name);
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+export function matchesPattern(pattern: TableRef, table: TableRef): boolean {
+  return globToRegExp(pattern.schema).test(table.schema) && globToRegExp(pattern.name).test(table.name);
+}
+
+export function displayName(ref: TableRef): string {
+  return `${ref.schema}.${ref.name}`;
+}

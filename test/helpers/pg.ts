@@ -1,0 +1,31 @@
+import { Client, Pool } from 'pg';
+
+export const PG_BASE = process.env.TABLESYNC_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
+
+export function pgUrl(database: string): string {
+  return `${PG_BASE}/${database}`;
+}
+
+/** Drops and recreates a database, so every suite starts from nothing. */
+export async function freshDatabase(name: string): Promise<Pool> {
+  const admin = new Client({ connectionString: pgUrl('postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return new Pool({ connectionString: pgUrl(name), max: 4 });
+}
+
+/** Rows of a table ordered by key, as text, for whole-table equality checks. */
+export async function tableRows(pool: Pool, table: string, orderBy = 1): Promise<string[]> {
+  const r = await pool.query(`SELECT t::text AS row FROM ${table} t ORDER BY ${orderBy}`);
+  return r.rows.map((x) => x.row);
+}
+
+export async function stagingTables(pool: Pool): Promise<string[]> {
+  const r = await pool.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_stg\\_%'`);
+  return r.rows.map((x) => x.relname);
+}

@@ -1,0 +1,49 @@
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { SyncConfigInput } from '../../lib/config';
+import type { SyncSummary } from '../../lib/types';
+import { incrementalSyncWorkflow } from '../../workflows';
+import { createWorker } from '../../workers/worker';
+import { temporal, uniqueTaskQueue, workflowBundle } from './temporal';
+
+export interface TestSync {
+  env: TestWorkflowEnvironment;
+  taskQueue: string;
+  workflowId: string;
+}
+
+let run = 0;
+
+/**
+ * Runs one incrementalSyncWorkflow on the real Temporal dev server with a
+ * real worker on a fresh task queue. `during` runs alongside the workflow.
+ */
+export async function runTestSync(
+  connections: Record<string, string>,
+  config: SyncConfigInput,
+  during?: (sync: TestSync) => Promise<void>,
+): Promise<SyncSummary & { workflowId: string }> {
+  const env = await temporal();
+  const taskQueue = uniqueTaskQueue('sync');
+  const workflowId = `test-sync-${process.pid}-${++run}`;
+  const { worker, close } = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue,
+    connections: Object.fromEntries(Object.entries(connections).map(([k, url]) => [k, { url }])),
+    workflowBundle: await workflowBundle(),
+    env: {},
+  });
+  try {
+    const summary = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(incrementalSyncWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [config],
+      });
+      if (during) await during({ env, taskQueue, workflowId });
+      return handle.result();
+    });
+    return { ...summary, workflowId };
+  } finally {
+    await close();
+  }
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import type { Pool } from 'pg';
+import { freshDatabase, pgUrl, stagingTables, tableRows } from '../helpers/pg';
+import { runTestSync } from '../helpers/sync';
+
+const SRC = 'tablesync_it_src';
+const DST = 'tablesync_it_dst';
+const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
+const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
+
+describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, real PostgreSQL)', () => {
+  let src: Pool;
+  let dst: Pool;
+
+  before(async () => {
+    src = await freshDatabase(SRC);
+    dst = await freshDatabase(DST);
+  });
+
+  after(async () => {
+    await src?.end();
+    await dst?.end();
+  });
+
+  it("syncs the seed's example: 1 inserted, 1 updated, 1 unchanged", async () => {
+    const ddl = 'CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, reputation int)';
+    await src.query(ddl);
+    await dst.query(ddl);
+    await src.query(`INSERT INTO users VALUES (1, 'Alice', 100), (2, 'Bob', 250), (3, 'Carol', 50)`);
+    await dst.query(`INSERT INTO users VALUES (1, 'Alice', 100), (2, 'Bob', 200)`);
+
+    const summary = await runTestSync(connections, {
+      source: { connection: 'src' },
+      target: { connection: 'dst' },
+      tables: ['public.users'],
+      ...fast,
+    });
+
+    assert.equal(summary.tablesSynced, 1);
+    assert.equal(summary.tablesFailed, 0);
+    assert.deepEqual(
+      summary.tables.map((t) => [t.table, t.inserted, t.updated, t.unchanged]),
+      [['public.users', 1, 1, 1]],
+    );
+    assert.match(summary.message, /1 table synced, 0 failed, 0 had no changes\. Total: 1 inserted, 1 updated/);
+    assert.deepEqual(await tableRows(dst, 'users'), await tableRows(src, 'users'));
+
+    const state = await dst.query(
+      `SELECT sync_status, rows_inserted, rows_updated, rows_unchanged, retry_count, run_id
+         FROM _migration_state WHERE workflow_id = $1`,
+      [summary.workflowId],
+    );
+    assert.equal(state.rowCount, 1);
+    assert.equal(state.rows[0].sync_status, 'completed');
+    assert.deepEqual(
+      [state.rows[0].rows_inserted, state.rows[0].rows_updated, state.rows[0].rows_unchanged, state.rows[0].retry_count],
+      ['1', '1', '1', 0],
+    );
+    assert.deepEqual(await stagingTables(dst), []);
+  });
+
+  it('treats NULL→NULL as unchanged and NULL↔value as updated', async () => {
+    const ddl = 'CREATE TABLE nulls (id int PRIMARY KEY, v text, n numeric(10,2))';
+    await src.query(ddl);
+    await dst.query(ddl);
+    await src.query(`INSERT INTO nulls VALUES (1, NULL, NULL), (2, 'x', 1.50), (3, NULL, 2), (4, 'same', NULL)`);
+    await dst.query(`INSERT INTO nulls VALUES (1, NULL, NULL), (2, NULL, 1.50), (3, 'y', 2), (4, 'same', NULL)`);
+
+    const summary = await runTestSync(connections, {
+      source: { connection: 'src' },
+      target: { connection: 'dst' },
+      tables: ['nulls'],
+      ...fast,
+    });
+    const [t] = summary.tables;
+    assert.deepEqual([t.inserted, t.updated, t.unchanged], [0, 2, 2]);
+    assert.deepEqual(await tableRows(dst, 'nulls'), await tableRows(src, 'nulls'));
+  });
+
+  it('splits a table above the threshold, lands every partition, skips a table without a key, and a rerun changes nothing', async () => {
+    const ddl = `CREATE TABLE big (id bigint PRIMARY KEY, label text, amount numeric(12,2), seen timestamptz, note text)`;
+    await src.query(ddl);
+    await dst.query(ddl);
+    await src.query(`INSERT INTO big SELECT g, 'row ' || g, g * 1.25, timestamptz '2026-01-01' + g * interval '1 second',
+                       CASE WHEN g % 7 = 0 THEN NULL ELSE md5(g::text) END FROM generate_series(1, 20000) g`);
+    await src.query('ANALYZE big');
+    await dst.query(`INSERT INTO big VALUES (1, 'stale', 0, NULL, NULL)`);
+    await src.query('CREATE TABLE nokey (a int, b text)');
+    await dst.query('CREATE TABLE nokey (a int, b text)');
+
+    const config = {
+      source: { connection: 'src' },
+      target: { connection: 'dst' },
+      tables: ['public.big', 'public.nokey'],
+      partitionThreshold: 10_000,
+      rowsPerPartition: 5_000,
+      maxPartitionsPerTable: 4,
+      maxParallelTransfers: 3,
+      ...fast,
+    };
+    const first = await runTestSync(connections, config);
+    assert.deepEqual(first.skipped, [{ table: 'public.nokey', reason: 'no primary key' }]);
+    const [big] = first.tables;
+    assert.equal(big.partitions, 4);
+    assert.deepEqual([big.inserted, big.updated, big.unchanged, big.rowsCopied], [19_999, 1, 0, 20_000]);
+    assert.deepEqual(await tableRows(dst, 'big'), await tableRows(src, 'big'));
+
+    const parts = await dst.query(
+      `SELECT partition_index, sync_status, rows_copied, pk_range_lo, pk_range_hi FROM _migration_state
+        WHERE workflow_id = $1 ORDER BY partition_index`,
+      [first.workflowId],
+    );
+    assert.deepEqual(
+      parts.rows.map((r) => [r.partition_index, r.sync_status, r.rows_copied, r.pk_range_lo, r.pk_range_hi]),
+      [
+        [0, 'completed', '5000', null, '5000'],
+        [1, 'completed', '5000', '5000', '10000'],
+        [2, 'completed', '5000', '10000', '15000'],
+        [3, 'completed', '5000', '15000', null],
+      ],
+    );
+
+    const second = await runTestSync(connections, config);
+    assert.deepEqual([second.inserted, second.updated, second.unchanged], [0, 0, 20_000]);
+    assert.equal(second.tablesUnchanged, 1);
+    assert.deepEqual(await stagingTables(dst), []);
+  });
+
+  it('retries a partition whose source connection is terminated mid-COPY, and ends equal with no duplicates', async () => {
+    const ddl = 'CREATE TABLE flaky (id int PRIMARY KEY, payload text)';
+    await src.query(ddl);
+    await dst.query(ddl);
+    await src.query(`INSERT INTO flaky SELECT g, repeat('x', g % 50) FROM generate_series(1, 5000) g`);
+    await src.query('ANALYZE flaky');
+    await dst.query(`INSERT INTO flaky VALUES (1, 'old'), (4999, 'old')`);
+
+    // Hold a lock so the sync's COPY waits inside the source server, where it is then killed.
+    const locker = await src.connect();
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE flaky IN ACCESS EXCLUSIVE MODE');
+    let terminated = 0;
+    try {
+      const summary = await runTestSync(
+        connections,
+        { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['flaky'], ...fast },
+        async () => {
+          for (let i = 0; i < 600 && terminated === 0; i++) {
+            const r = await src.query(
+              `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+                WHERE datname = $1 AND query LIKE 'COPY (SELECT%flaky%' AND wait_event_type = 'Lock'`,
+              [SRC],
+            );
+            terminated += r.rows.filter((x) => x.killed).length;
+            if (terminated === 0) await new Promise((res) => setTimeout(res, 50));
+          }
+          await locker.query('COMMIT');
+        },
+      );
+      assert.equal(terminated, 1, 'the COPY backend was found and terminated');
+      const [t] = summary.tables;
+      assert.equal(t.status, 'completed');
+      assert.deepEqual([t.inserted, t.updated, t.unchanged], [4998, 2, 0]);
+      const state = await dst.query(`SELECT sync_status, retry_count FROM _migration_state WHERE workflow_id = $1`, [
+        summary.workflowId,
+      ]);
+      assert.deepEqual(state.rows, [{ sync_status: 'completed', retry_count: 1 }]);
+    } finally {
+      await locker.query('ROLLBACK').catch(() => undefined);
+      locker.release();
+    }
+    assert.deepEqual(await tableRows(dst, 'flaky'), await tableRows(src, 'flaky'));
+    const dupes = await dst.query('SELECT count(*) - count(DISTINCT id) AS d FROM flaky');
+    assert.equal(dupes.rows[0].d, '0');
+    assert.deepEqual(await stagingTables(dst), []);
+  });
+});

@@ -1,0 +1,66 @@
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { ConnectionRegistry } from '../activities/connections';
+import type { ConnectionSpec } from '../lib/config';
+
+export const DEFAULT_TASK_QUEUE = 'tablesync';
+
+export interface CreateWorkerInput {
+  /** Named connections; TABLESYNC_CONNECTION_<NAME> in the environment overrides each. */
+  connections?: Record<string, ConnectionSpec>;
+  address?: string;
+  namespace?: string;
+  taskQueue?: string;
+  /** Partitions this worker copies at once; the pools are sized from it. */
+  maxConcurrentActivities?: number;
+  /** A bundle made once and shared (tests, several workers in one process). */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  connection?: NativeConnection;
+  env?: Record<string, string | undefined>;
+}
+
+export interface CreateWorkerResult {
+  worker: Worker;
+  /** Closes the database pools and the Temporal connection this call opened. */
+  close(): Promise<void>;
+}
+
+export function workflowsPath(): string {
+  return require.resolve('../workflows');
+}
+
+export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (m: string) => console.warn(m),
+  error: (m: string) => console.error(m),
+};
+
+export async function createWorker(input: CreateWorkerInput = {}): Promise<CreateWorkerResult> {
+  const env = input.env ?? process.env;
+  const slots = input.maxConcurrentActivities ?? Number(env.TABLESYNC_MAX_ACTIVITIES ?? 8);
+  const registry = new ConnectionRegistry(input.connections ?? {}, env, slots + 2);
+  const connection =
+    input.connection ?? (await NativeConnection.connect({ address: input.address ?? env.TEMPORAL_ADDRESS ?? 'localhost:7233' }));
+  const worker = await Worker.create({
+    connection,
+    namespace: input.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: input.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
+    activities: createActivities({ connections: registry }),
+    ...(input.workflowBundle ? { workflowBundle: input.workflowBundle } : { workflowsPath: workflowsPath() }),
+    maxConcurrentActivityTaskExecutions: slots,
+  });
+  return {
+    worker,
+    close: async () => {
+      await registry.close();
+      if (!input.connection) await connection.close();
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import { ChildWorkflowFailure, ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { mapLimit } from '../lib/concurrency';
+import type { SyncSummary, TableResult } from '../lib/types';
+import { catalogActivities } from './options';
+import { syncTableWorkflow } from './sync-table';
+
+export type IncrementalSyncInput = unknown;
+export type IncrementalSyncResult = SyncSummary;
+
+/** initialize_state → discover_tables → create_sync_tasks → syncTableWorkflow × N → collect_results */
+export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
+  const { config } = await catalogActivities().initializeState({ config: input });
+  const acts = catalogActivities(config);
+  const { tables, skipped } = await acts.discoverTables({ config });
+  const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];
+  const info = workflowInfo();
+
+  const results = await mapLimit(tasks, config.maxParallelTransfers, async (task): Promise<TableResult> => {
+    const table = `${task.table.source.schema}.${task.table.source.name}`;
+    try {
+      return await executeChild(syncTableWorkflow, {
+        workflowId: `${info.workflowId}/${table}`,
+        args: [{ config, task, syncWorkflowId: info.workflowId, syncRunId: info.runId }],
+      });
+    } catch (err) {
+      const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+      const partial =
+        cause instanceof ApplicationFailure && cause.details?.length ? (cause.details[0] as TableResult) : undefined;
+      return {
+        table,
+        target: `${task.table.target.schema}.${task.table.target.name}`,
+        status: 'failed',
+        partitions: task.partitions.length,
+        rowsCopied: partial?.rowsCopied ?? 0,
+        inserted: partial?.inserted ?? 0,
+        updated: partial?.updated ?? 0,
+        unchanged: partial?.unchanged ?? 0,
+        error: partial?.error ?? (cause as Error)?.message ?? String(cause),
+      };
+    }
+  });
+
+  return acts.collectResults({ tables: results, skipped });
+}

@@ -1,0 +1,2 @@
+export { incrementalSyncWorkflow } from './incremental-sync';
+export { syncTableWorkflow } from './sync-table';

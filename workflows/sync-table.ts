@@ -1,0 +1,82 @@
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { mapLimit } from '../lib/concurrency';
+import type { SyncConfig } from '../lib/config';
+import { sumPartitions } from '../lib/summary';
+import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
+import { activityOptions, catalogActivities } from './options';
+
+export interface SyncTableInput {
+  /** Normalised config from initializeState; raw config when started alone. */
+  config: unknown;
+  /** "schema.table": enough when this workflow is started on its own. */
+  table?: string;
+  /** The plan made by the parent; absent when started on its own. */
+  task?: SyncTask;
+  /** The sync this table belongs to, for _migration_state; defaults to this workflow. */
+  syncWorkflowId?: string;
+  syncRunId?: string;
+}
+
+export type SyncTableResult = TableResult;
+
+/** Plans one table itself when started alone (e.g. from the Web UI). */
+async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; task: SyncTask }> {
+  if (!input.table) {
+    throw ApplicationFailure.nonRetryable('syncTableWorkflow needs either task or table in its input', 'InvalidConfig');
+  }
+  const raw = { ...(input.config as Record<string, unknown>), tables: [input.table] };
+  const { config } = await catalogActivities().initializeState({ config: raw });
+  const acts = catalogActivities(config);
+  const { tables, skipped } = await acts.discoverTables({ config });
+  if (tables.length === 0) {
+    const reason = skipped[0]?.reason ?? 'not found';
+    throw ApplicationFailure.nonRetryable(`${input.table} skipped: ${reason}`, 'TableSkipped');
+  }
+  const [task] = await acts.createSyncTasks({ config, tables });
+  return { config, task };
+}
+
+export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTableResult> {
+  const { config, task } = input.task
+    ? { config: input.config as SyncConfig, task: input.task }
+    : await planAlone(input);
+  const info = workflowInfo();
+  const { syncPartition } = proxyActivities<Activities>(activityOptions(config, 'transfer'));
+  const table = `${task.table.source.schema}.${task.table.source.name}`;
+  const errors: string[] = [];
+  const results = await mapLimit(task.partitions, config.maxParallelTransfers, async (range) => {
+    try {
+      return await syncPartition({
+        config,
+        table: task.table,
+        range,
+        syncWorkflowId: input.syncWorkflowId ?? info.workflowId,
+        syncRunId: input.syncRunId ?? info.runId,
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause;
+      errors.push(`partition ${range.index + 1}/${range.count}: ${cause?.message ?? (err as Error).message}`);
+      return null;
+    }
+  });
+  const done = results.filter((r): r is PartitionResult => r !== null);
+  const result: TableResult = {
+    table,
+    target: `${task.table.target.schema}.${task.table.target.name}`,
+    status: errors.length ? 'failed' : 'completed',
+    partitions: task.partitions.length,
+    ...sumPartitions(done),
+    ...(errors.length ? { error: errors.join('; ') } : {}),
+  };
+  if (errors.length) {
+    // Fail visibly in the Web UI, carrying what did land for the parent's summary.
+    throw ApplicationFailure.create({
+      type: 'TableSyncFailed',
+      message: `${table}: ${result.error}`,
+      nonRetryable: true,
+      details: [result],
+    });
+  }
+  return result;
+}
