@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseConfigFile, syncConfigOf } from '../lib/config';
 import type { SyncSummary } from '../lib/types';
+import { installLogger } from '../workers/logger';
 import { createWorker } from '../workers/worker';
 import { defaultWorkflowId, startSync } from './start';
 
@@ -68,6 +69,7 @@ export function printSummary(summary: SyncSummary): void {
 
 async function main(argv: string[]): Promise<number> {
   const { command, flags } = parseArgs(argv);
+  installLogger();
   const configPath = flags.get('config');
   if (command === 'worker') {
     const file = typeof configPath === 'string' ? loadConfigFile(configPath) : undefined;

@@ -1,8 +1,8 @@
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { installLogger } from '../workers/logger';
 import { stopTemporal } from './helpers/temporal';
 
-// Worker lifecycle chatter drowns the test report; warnings and errors still show.
-Runtime.install({ logger: new DefaultLogger((process.env.TEST_LOG_LEVEL as 'WARN') ?? 'WARN') });
+// Expected retries still log as warnings; TEST_LOG_LEVEL=INFO shows everything.
+installLogger((process.env.TEST_LOG_LEVEL as 'WARN') ?? 'WARN');
 
 export const mochaHooks = {
   async afterAll(this: Mocha.Context) {

@@ -1,0 +1,59 @@
+// Creates the demo source and target databases: a source with a partitioned
+// table, a small table and a table without a primary key; a target that holds
+// an older copy, so the sync has inserts, updates and unchanged rows to report.
+import { Client } from 'pg';
+
+const base = process.env.TABLESYNC_DEMO_PG ?? 'postgres://postgres@127.0.0.1:5432';
+
+async function exec(db: string, sql: string): Promise<void> {
+  const c = new Client({ connectionString: `${base}/${db}` });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+const schema = `
+CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, email text, country text, created_at timestamptz NOT NULL);
+CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, total numeric(12,2) NOT NULL,
+                     status text NOT NULL, placed_at timestamptz NOT NULL, note text);
+CREATE TABLE audit_log (at timestamptz, message text);`;
+
+async function main(): Promise<void> {
+  for (const db of ['tablesync_demo_src', 'tablesync_demo_dst']) {
+    await exec('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    await exec('postgres', `CREATE DATABASE ${db}`);
+    await exec(db, schema);
+  }
+  await exec(
+    'tablesync_demo_src',
+    `INSERT INTO customers SELECT g, 'Customer ' || g, CASE WHEN g % 10 <> 0 THEN 'c' || g || '@example.com' END,
+            (ARRAY['BR','DE','US','JP'])[1 + g % 4], timestamptz '2025-01-01' + g * interval '1 hour'
+       FROM generate_series(1, 5000) g;
+     INSERT INTO orders SELECT g, 1 + g % 5000, round((g % 997) * 1.37, 2), (ARRAY['new','paid','shipped'])[1 + g % 3],
+            timestamptz '2025-06-01' + g * interval '1 minute', CASE WHEN g % 5 = 0 THEN 'gift' END
+       FROM generate_series(1, 200000) g;
+     INSERT INTO audit_log SELECT now(), 'event ' || g FROM generate_series(1, 100) g;
+     ANALYZE;`,
+  );
+  // The target is yesterday's copy: fewer orders, and some since changed at the source.
+  await exec(
+    'tablesync_demo_dst',
+    `INSERT INTO customers SELECT g, 'Customer ' || g, CASE WHEN g % 10 <> 0 THEN 'c' || g || '@example.com' END,
+            (ARRAY['BR','DE','US','JP'])[1 + g % 4], timestamptz '2025-01-01' + g * interval '1 hour'
+       FROM generate_series(1, 4900) g;
+     UPDATE customers SET email = NULL WHERE id % 250 = 1;
+     INSERT INTO orders SELECT g, 1 + g % 5000, round((g % 997) * 1.37, 2), (ARRAY['new','paid','shipped'])[1 + (g + (g % 100 = 0)::int) % 3],
+            timestamptz '2025-06-01' + g * interval '1 minute', CASE WHEN g % 5 = 0 THEN 'gift' END
+       FROM generate_series(1, 190000) g;
+     INSERT INTO audit_log VALUES (now(), 'old');`,
+  );
+  console.log('Demo databases ready: tablesync_demo_src (source) and tablesync_demo_dst (target)');
+}
+
+main().catch((err) => {
+  console.error(err.message);
+  process.exit(1);
+});

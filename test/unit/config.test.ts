@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { ConfigError, parseConfigFile, parseSyncConfig, syncConfigOf } from '../../lib/config';
+import { redact } from '../../activities/errors';
+import { parseTableName, matchesPattern } from '../../lib/tables';
+
+const minimal = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.users'] };
+
+describe('config', () => {
+  it("fills the seed's defaults", () => {
+    const c = parseSyncConfig(minimal);
+    assert.equal(c.partitionThreshold, 1_000_000);
+    assert.equal(c.maxPartitionsPerTable, 6);
+    assert.equal(c.maxParallelTransfers, 8);
+    assert.equal(c.batchSize, 100_000);
+    assert.equal(c.useBinaryCopy, true);
+    assert.equal(c.useUnloggedStaging, true);
+    assert.equal(c.retry.maximumAttempts, 5);
+  });
+
+  it('names the field that is wrong', () => {
+    assert.throws(() => parseSyncConfig({ ...minimal, maxParallelTransfers: 0 }), /maxParallelTransfers: Number must be greater than or equal to 1/);
+    assert.throws(() => parseSyncConfig({ ...minimal, source: {} }), /source\.connection: Required/);
+    assert.throws(() => parseSyncConfig({ ...minimal, tables: [] }), /tables: Array must contain at least 1/);
+    assert.throws(() => parseSyncConfig({ ...minimal, partitionTreshold: 5 }), /Unrecognized key\(s\) in object: 'partitionTreshold'/);
+  });
+
+  it('takes the seed environment variables over the file, and names the variable when one is bad', () => {
+    const c = parseConfigFile(minimal, {
+      INCLUDE_TABLES: 'public.a, public.b',
+      PARTITION_THRESHOLD: '500',
+      USE_BINARY_COPY: 'false',
+      MAX_PARALLEL_TRANSFERS: '2',
+    });
+    assert.deepEqual(c.tables, ['public.a', 'public.b']);
+    assert.equal(c.partitionThreshold, 500);
+    assert.equal(c.useBinaryCopy, false);
+    assert.equal(c.maxParallelTransfers, 2);
+    assert.throws(
+      () => parseConfigFile(minimal, { PARTITION_THRESHOLD: 'lots' }),
+      (e: Error) => e instanceof ConfigError && /partitionThreshold \(from PARTITION_THRESHOLD\): Expected number, received string/.test(e.message),
+    );
+    assert.throws(() => parseConfigFile(minimal, { USE_UNLOGGED_STAGING: 'maybe' }), /useUnloggedStaging \(from USE_UNLOGGED_STAGING\)/);
+  });
+
+  it('keeps connection URLs out of what travels to the workflow', () => {
+    const file = parseConfigFile({ ...minimal, connections: { src: 'postgres://u:secret@h/db', dst: { url: 'postgres://h/d' } } });
+    assert.equal(file.connections?.src.url, 'postgres://u:secret@h/db');
+    const travelling = JSON.stringify(syncConfigOf(file));
+    assert.doesNotMatch(travelling, /secret|postgres:\/\//);
+  });
+
+  it('redacts passwords from messages', () => {
+    assert.equal(redact('failed postgres://bob:hunter2@db:5432/x'), 'failed postgres://bob:***@db:5432/x');
+    assert.equal(redact('Password=hunter2;Server=x'), 'Password=***;Server=x');
+  });
+});
+
+describe('table names', () => {
+  it('parses schema.table, bare names and quoted dots', () => {
+    assert.deepEqual(parseTableName('sales.orders', 'public'), { schema: 'sales', name: 'orders' });
+    assert.deepEqual(parseTableName('orders', 'dbo'), { schema: 'dbo', name: 'orders' });
+    assert.deepEqual(parseTableName('"my.schema"."a ""b"""', 'x'), { schema: 'my.schema', name: 'a "b"' });
+    assert.throws(() => parseTableName('a.b.c', 'x'), /Invalid table name "a\.b\.c"/);
+  });
+
+  it('matches simple patterns', () => {
+    const p = parseTableName('public.order_*', 'x');
+    assert.ok(matchesPattern(p, { schema: 'public', name: 'order_lines' }));
+    assert.ok(!matchesPattern(p, { schema: 'public', name: 'orders' }));
+    assert.ok(matchesPattern(parseTableName('*.t?', 'x'), { schema: 'any', name: 't1' }));
+  });
+});

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { planPartitions, type PlanInput } from '../../lib/planner';
+
+const base: PlanInput = {
+  estimatedRows: 3_000_000,
+  integerKey: true,
+  min: '1',
+  max: '3000000',
+  threshold: 1_000_000,
+  maxPartitions: 6,
+  rowsPerPartition: 500_000,
+};
+
+describe('partition planner', () => {
+  it("splits the seed's 3M-row example into 6 ranges of 500K, open at both ends", () => {
+    const parts = planPartitions(base);
+    assert.deepEqual(
+      parts.map((p) => [p.lo, p.hi]),
+      [
+        [null, '500000'],
+        ['500000', '1000000'],
+        ['1000000', '1500000'],
+        ['1500000', '2000000'],
+        ['2000000', '2500000'],
+        ['2500000', null],
+      ],
+    );
+    assert.ok(parts.every((p, i) => p.index === i && p.count === 6));
+  });
+
+  it('uses min(MAX_PARTITIONS_PER_TABLE, rows / 500K)', () => {
+    assert.equal(planPartitions({ ...base, estimatedRows: 1_200_000 }).length, 2);
+    assert.equal(planPartitions({ ...base, estimatedRows: 50_000_000 }).length, 6);
+    assert.equal(planPartitions({ ...base, maxPartitions: 3 }).length, 3);
+  });
+
+  it('keeps one partition below the threshold, for composite or non-integer keys, and for empty tables', () => {
+    const whole = [{ index: 0, count: 1, lo: null, hi: null }];
+    assert.deepEqual(planPartitions({ ...base, estimatedRows: 999_999 }), whole);
+    assert.deepEqual(planPartitions({ ...base, integerKey: false }), whole);
+    assert.deepEqual(planPartitions({ ...base, min: null, max: null }), whole);
+  });
+
+  it('handles keys beyond 2^53 and negative keys exactly', () => {
+    const parts = planPartitions({ ...base, min: '-9223372036854775808', max: '9223372036854775807', maxPartitions: 2 });
+    assert.deepEqual(parts.map((p) => [p.lo, p.hi]), [[null, '-1'], ['-1', null]]);
+  });
+
+  it('never makes more ranges than distinct keys', () => {
+    const parts = planPartitions({ ...base, min: '10', max: '12' });
+    assert.deepEqual(parts.map((p) => [p.lo, p.hi]), [[null, '10'], ['10', '11'], ['11', null]]);
+  });
+});

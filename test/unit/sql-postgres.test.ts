@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { pgRangeCopySql, postgresDialect, quotePg } from '../../lib/sources/postgres';
+import { rangePredicate } from '../../lib/sources/base';
+import { createStagingSql, stagingName, upsertSql } from '../../lib/target-sql';
+import type { TablePlan } from '../../lib/types';
+
+describe('PostgreSQL SQL', () => {
+  describe('identifier quoting', () => {
+    const cases: [string, string][] = [
+      ['users', '"users"'],
+      ['Order Details', '"Order Details"'],
+      ['say "hi"', '"say ""hi"""'],
+      ['select', '"select"'],
+      ['InvoiceLine', '"InvoiceLine"'],
+      ['café_ñandú_表', '"café_ñandú_表"'],
+      ['a.b', '"a.b"'],
+      ['"; DROP TABLE x; --', '"""; DROP TABLE x; --"'],
+    ];
+    for (const [name, quoted] of cases) {
+      it(`quotes ${JSON.stringify(name)}`, () => assert.equal(quotePg(name), quoted));
+    }
+    it('rejects NUL, which PostgreSQL identifiers cannot hold', () => {
+      assert.throws(() => quotePg('a\u0000b'), /NUL/);
+    });
+  });
+
+  const plan: TablePlan = {
+    source: { schema: 'Sales', name: 'Order Lines' },
+    target: { schema: 'public', name: 'Order Lines' },
+    columns: [
+      { name: 'Id', sourceType: 'integer', targetType: 'bigint' },
+      { name: 'doc', sourceType: 'json', targetType: 'json' },
+      { name: 'qty', sourceType: 'integer', targetType: 'integer' },
+    ],
+    primaryKey: ['Id'],
+    integerKey: true,
+    notes: [],
+  };
+
+  it('builds the upsert with IS DISTINCT FROM on every non-key column and xmax counting', () => {
+    const sql = upsertSql(plan.target, { schema: 'public', name: '_ts_stg_x' }, plan.columns, plan.primaryKey);
+    assert.equal(
+      sql,
+      `WITH applied AS (
+  INSERT INTO "public"."Order Lines" AS t ("Id", "doc", "qty")
+  SELECT "Id", "doc", "qty" FROM "public"."_ts_stg_x"
+  ON CONFLICT ("Id") DO UPDATE SET "doc" = EXCLUDED."doc", "qty" = EXCLUDED."qty"
+    WHERE t."doc"::text IS DISTINCT FROM EXCLUDED."doc"::text
+       OR t."qty" IS DISTINCT FROM EXCLUDED."qty"
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`,
+    );
+  });
+
+  it('does nothing on conflict when every column is part of the key', () => {
+    const cols = [{ name: 'a', sourceType: 'integer', targetType: 'integer' }];
+    assert.match(upsertSql(plan.target, plan.target, cols, ['a']), /ON CONFLICT \("a"\) DO NOTHING/);
+  });
+
+  it('creates staging with the exact target column types and no indexes', () => {
+    assert.equal(
+      createStagingSql({ schema: 'public', name: '_ts_stg_x' }, plan.target, plan.columns, true),
+      'CREATE UNLOGGED TABLE IF NOT EXISTS "public"."_ts_stg_x" AS SELECT "Id", "doc", "qty" FROM "public"."Order Lines" WITH NO DATA',
+    );
+  });
+
+  it('names staging per run, table and partition, within 63 bytes', () => {
+    const a = stagingName('wf/run', { schema: 's', name: 'x'.repeat(200) }, 3);
+    assert.equal(a, stagingName('wf/run', { schema: 's', name: 'x'.repeat(200) }, 3));
+    assert.notEqual(a, stagingName('wf/run', { schema: 's', name: 'x'.repeat(200) }, 4));
+    assert.notEqual(a, stagingName('wf/run2', { schema: 's', name: 'x'.repeat(200) }, 3));
+    assert.ok(Buffer.byteLength(a) <= 63, a);
+    assert.match(stagingName('r', { schema: 's', name: 'Order "Lines" ü' }, 0), /^_ts_stg_Order__Lines____p0_[0-9a-f]{12}$/);
+  });
+
+  it('binds range bounds as parameters', () => {
+    assert.deepEqual(rangePredicate(postgresDialect, 'Id', { index: 1, count: 3, lo: '10', hi: '20' }), {
+      sql: ' WHERE "Id" > $1 AND "Id" <= $2',
+      params: ['10', '20'],
+    });
+    assert.deepEqual(rangePredicate(postgresDialect, 'Id', { index: 0, count: 1, lo: null, hi: null }), {
+      sql: '',
+      params: [],
+    });
+  });
+
+  it('reads COPY range bounds from settings (COPY takes no parameters) and casts where target types differ', () => {
+    const { sql, settings } = pgRangeCopySql(plan, { index: 2, count: 3, lo: '10', hi: null }, 'binary', 'integer');
+    assert.equal(
+      sql,
+      `COPY (SELECT "Id"::bigint, "doc", "qty" FROM "Sales"."Order Lines" WHERE "Id" > current_setting('tablesync.p1')::integer) TO STDOUT (FORMAT binary)`,
+    );
+    assert.deepEqual(settings, ['10']);
+    assert.doesNotMatch(pgRangeCopySql(plan, { index: 0, count: 1, lo: null, hi: null }, 'text', 'integer').sql, /::bigint/);
+  });
+});
