@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { TablesyncError } from '../lib/errors';
 
 export function nonRetryable(type: string, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, message: redact(message), nonRetryable: true });
@@ -32,6 +33,7 @@ const PG_RETRYABLE_CLASSES = new Set(['08', '40', '53', '55', '57', '58', 'XX'])
  */
 export function classifyError(err: unknown, where: string): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
+  if (err instanceof TablesyncError) return nonRetryable(err.type, `${where}: ${err.message}`);
   const e = err as { code?: string; message?: string; name?: string };
   const message = redact(`${where}: ${e?.message ?? String(err)}`);
   const code = typeof e?.code === 'string' ? e.code : '';

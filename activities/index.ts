@@ -3,21 +3,29 @@ import { Context, log } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
+import { TablesyncError } from '../lib/errors';
 import { planPartitions } from '../lib/planner';
-import type { SourceConnection, SourceTable } from '../lib/sources/base';
-import { pgCatalog } from '../lib/sources/postgres';
+import type { CopyStream, SourceConnection } from '../lib/sources/base';
+import { pgCatalog, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { summarize } from '../lib/summary';
+import { planCompareColumns, planFullColumns, targetRefOf } from '../lib/table-plan';
 import { displayName, isPattern, matchesPattern, parseTableName } from '../lib/tables';
 import {
-  copyIntoStagingSql,
+  addPrimaryKeySql,
+  copyIntoSql,
   createStagingSql,
-  dropStagingSql,
+  createTableSql,
+  dropTableSql,
+  loadTableName,
   markCompletedSql,
   markFailedSql,
   markRunningSql,
   stagingName,
-  truncateStagingSql,
+  stateRowSql,
   stateTableSql,
+  swapTableSql,
+  targetKey,
+  truncateTableSql,
   upsertSql,
   type StateKey,
 } from '../lib/target-sql';
@@ -56,43 +64,33 @@ export interface CreateSyncTasksInput {
   config: SyncConfig;
   tables: TablePlan[];
 }
-export interface SyncPartitionInput {
+/** The sync a step belongs to: names its staging/load tables and its _migration_state rows. */
+export interface RunKey {
+  syncWorkflowId: string;
+  syncRunId: string;
+}
+export interface SyncPartitionInput extends RunKey {
   config: SyncConfig;
   table: TablePlan;
   range: PartitionRange;
-  /** Workflow id and run id of the sync this partition belongs to (for _migration_state). */
-  syncWorkflowId: string;
-  syncRunId: string;
+}
+export interface LoadTableInput extends RunKey {
+  config: SyncConfig;
+  table: TablePlan;
+}
+export interface SwapLoadTableResult {
+  replaced: boolean;
 }
 export interface CollectResultsInput {
   tables: TableResult[];
   skipped: SkippedTable[];
 }
 
-function targetRefOf(config: SyncConfig, source: TableRef): TableRef {
-  return { schema: config.target.schema ?? source.schema, name: source.name };
-}
-
-/** Columns both sides have, in source order; the rest become notes. */
-export function planColumns(
-  source: SourceTable,
-  target: SourceTable,
-): { columns: ColumnPlan[]; notes: string[]; missingKeys: string[] } {
-  const targetTypes = new Map(target.columns.map((c) => [c.name, c.type]));
-  const sourceNames = new Set(source.columns.map((c) => c.name));
-  const columns: ColumnPlan[] = [];
-  const notes: string[] = [];
-  for (const c of source.columns) {
-    const targetType = targetTypes.get(c.name);
-    if (targetType === undefined) notes.push(`column "${c.name}" is in the source only and is not synced`);
-    else columns.push({ name: c.name, sourceType: c.type, targetType });
-  }
-  for (const c of target.columns) {
-    if (!sourceNames.has(c.name)) notes.push(`column "${c.name}" is in the target only and keeps its values`);
-  }
-  const missingKeys = source.primaryKey.filter((k) => !targetTypes.has(k));
-  return { columns, notes, missingKeys };
-}
+const runKeyOf = (k: RunKey): string => `${k.syncWorkflowId}/${k.syncRunId}`;
+const loadRefOf = (k: RunKey, table: TablePlan): TableRef => ({
+  schema: table.target.schema,
+  name: loadTableName(runKeyOf(k), table.target),
+});
 
 export function createActivities(deps: ActivityDeps) {
   const { connections } = deps;
@@ -122,6 +120,22 @@ export function createActivities(deps: ActivityDeps) {
     return [...seen.values()];
   }
 
+  /** Runs fn in one transaction on a dedicated client; a failed client is discarded, not reused. */
+  async function inTransaction<T>(connection: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await connections.pg(connection).connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(err as Error);
+      throw err;
+    }
+  }
+
   return {
     async initializeState(input: InitializeStateInput): Promise<InitializeStateResult> {
       let config: SyncConfig;
@@ -131,20 +145,14 @@ export function createActivities(deps: ActivityDeps) {
         if (err instanceof ConfigError) throw nonRetryable(err.type, err.message);
         throw err;
       }
-      const pool = connections.pg(config.target.connection);
       connections.dialect(config.source.connection);
-      const client = await pool.connect().catch((err) => {
-        throw classifyError(err, `target "${config.target.connection}"`);
-      });
       try {
-        await client.query('BEGIN');
-        // Concurrent syncs may create the table at the same moment.
-        await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
-        await client.query(stateTableSql(config.target.stateSchema));
-        await client.query('COMMIT');
-        client.release();
+        await inTransaction(config.target.connection, async (client) => {
+          // Concurrent syncs may create the table at the same moment.
+          await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
+          await client.query(stateTableSql(config.target.stateSchema));
+        });
       } catch (err) {
-        client.release(err as Error);
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);
       }
       return { config };
@@ -174,22 +182,43 @@ export function createActivities(deps: ActivityDeps) {
           }
           const targetRef = targetRefOf(config, ref);
           const targetTable = await pgCatalog.describeTable(target, targetRef);
+          const hasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
+          const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
+          const base = {
+            source: ref,
+            target: targetRef,
+            primaryKey: described.primaryKey,
+            integerKey: described.primaryKey.length === 1 && source.dialect.isIntegerType(keyType),
+          };
+          if (config.mode === 'full' || (config.mode === 'auto' && !hasRows)) {
+            let columns: ColumnPlan[];
+            try {
+              columns = planFullColumns(source.dialect, config, described);
+            } catch (err) {
+              if (err instanceof TablesyncError) throw err;
+              throw nonRetryable('InvalidConfig', `${name}: ${(err as Error).message}`);
+            }
+            const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
+            log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
+            tables.push({ ...base, mode: 'full', columns, notes: [] });
+            continue;
+          }
           if (!targetTable) {
             skip(`target table ${displayName(targetRef)} does not exist (run a full migration first)`);
             continue;
           }
-          if (!(await pgCatalog.hasRows(target, targetRef))) {
+          if (!hasRows) {
             skip(`target table ${displayName(targetRef)} is empty (run a full migration first)`);
             continue;
           }
-          const { columns, notes, missingKeys } = planColumns(described, targetTable);
+          const { columns, notes, missingKeys } = planCompareColumns(config.target.naming, described, targetTable);
           if (missingKeys.length) {
             skip(`target table ${displayName(targetRef)} lacks key column(s) ${missingKeys.join(', ')}`);
             continue;
           }
+          const wantedKey = targetKey(columns, described.primaryKey);
           const sameKey =
-            targetTable.primaryKey.length === described.primaryKey.length &&
-            described.primaryKey.every((k) => targetTable.primaryKey.includes(k));
+            targetTable.primaryKey.length === wantedKey.length && wantedKey.every((k) => targetTable.primaryKey.includes(k));
           if (!sameKey) {
             skip(
               `target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`,
@@ -197,20 +226,12 @@ export function createActivities(deps: ActivityDeps) {
             continue;
           }
           for (const note of notes) log.info(`${name}: ${note}`);
-          const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
-          tables.push({
-            source: ref,
-            target: targetRef,
-            columns,
-            primaryKey: described.primaryKey,
-            integerKey: described.primaryKey.length === 1 && source.dialect.isIntegerType(keyType),
-            notes,
-          });
+          tables.push({ ...base, mode: 'compare', columns, notes });
         }
       } catch (err) {
         throw classifyError(err, `discover_tables in source "${config.source.connection}"`);
       }
-      log.info(`Prepared ${tables.length} tables for incremental sync`);
+      log.info(`Prepared ${tables.length} tables for sync`);
       return { tables, skipped };
     },
 
@@ -243,6 +264,53 @@ export function createActivities(deps: ActivityDeps) {
       return tasks;
     },
 
+    async createLoadTable(input: LoadTableInput): Promise<void> {
+      const { config, table } = input;
+      const load = loadRefOf(input, table);
+      try {
+        await inTransaction(config.target.connection, async (client) => {
+          await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotePg(table.target.schema)}`);
+          // A retry of this step starts over: no partition has loaded yet.
+          await client.query(dropTableSql(load));
+          await client.query(createTableSql(load, table.columns));
+        });
+      } catch (err) {
+        throw classifyError(err, `create_load_table for ${displayName(table.target)}`);
+      }
+    },
+
+    async swapLoadTable(input: LoadTableInput): Promise<SwapLoadTableResult> {
+      const { config, table } = input;
+      const load = loadRefOf(input, table);
+      const target = connections.pg(config.target.connection);
+      try {
+        // Key built after the load: one sorted build instead of per-row index upkeep.
+        const hasKey = await target.query(
+          `SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`,
+          [qualifyPg(load)],
+        );
+        if (hasKey.rowCount === 0) await target.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
+        await target.query(`ANALYZE ${qualifyPg(load)}`);
+        return await inTransaction(config.target.connection, async (client) => {
+          const stillLoading = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(load)]);
+          if (!stillLoading.rows[0].present) return { replaced: false }; // an earlier attempt swapped it in
+          const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(table.target)]);
+          for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);
+          return { replaced: exists.rows[0].present as boolean };
+        });
+      } catch (err) {
+        throw classifyError(err, `swap_load_table for ${displayName(table.target)}`);
+      }
+    },
+
+    async dropLoadTable(input: LoadTableInput): Promise<void> {
+      try {
+        await connections.pg(input.config.target.connection).query(dropTableSql(loadRefOf(input, input.table)));
+      } catch (err) {
+        throw classifyError(err, `drop_load_table for ${displayName(input.table.target)}`);
+      }
+    },
+
     async syncPartition(input: SyncPartitionInput): Promise<PartitionResult> {
       const { config, table, range } = input;
       const ctx = Context.current();
@@ -260,51 +328,70 @@ export function createActivities(deps: ActivityDeps) {
         partitionCount: range.count,
         lo: range.lo,
         hi: range.hi,
-        mode: 'compare',
-      };
-      const staging: TableRef = {
-        schema: table.target.schema,
-        name: stagingName(`${input.syncWorkflowId}/${input.syncRunId}`, table.source, range.index),
+        mode: table.mode,
       };
       try {
+        // An attempt whose commit landed but whose completion never reached
+        // Temporal (worker killed just after COMMIT) must not load twice.
+        const prior = await target.query(stateRowSql(key));
+        if (prior.rows[0]?.sync_status === 'completed') {
+          const r = prior.rows[0];
+          log.info(`${where} already committed by an earlier attempt`);
+          return {
+            index: range.index,
+            rowsCopied: Number(r.rows_copied),
+            inserted: Number(r.rows_inserted),
+            updated: Number(r.rows_updated),
+            unchanged: Number(r.rows_unchanged),
+            attempt,
+            warnings: [],
+          };
+        }
         await target.query(markRunningSql(key, attempt - 1));
       } catch (err) {
         throw classifyError(err, `${where}: recording state`);
       }
 
-      let client: PoolClient | null = null;
-      let copy: Awaited<ReturnType<SourceConnection['openCopy']>> | null = null;
+      const full = table.mode === 'full';
+      const dest: TableRef = full
+        ? loadRefOf(input, table)
+        : { schema: table.target.schema, name: stagingName(runKeyOf(input), table.source, range.index) };
+      let copy: CopyStream | null = null;
       const heartbeat = setInterval(() => ctx.heartbeat({ rowsCopied: copy?.rows() ?? 0 }), 1_000);
       try {
-        client = await target.connect();
         // One transaction: staging, copy, apply and state commit together or
         // not at all, so a failed attempt leaves neither rows nor staging behind.
-        await client.query('BEGIN');
-        await client.query(createStagingSql(staging, table.target, table.columns, config.useUnloggedStaging));
-        await client.query(truncateStagingSql(staging));
-        copy = await source.openCopy(table, range, config.useBinaryCopy);
-        const sink = client.query(copyFrom(copyIntoStagingSql(staging, table.columns, copy.format)));
-        await pipeline(copy.stream, sink, { signal: ctx.cancellationSignal });
-        await copy.finish();
-        const rowsCopied = Number((sink as unknown as { rowCount: number }).rowCount ?? copy.rows());
-        ctx.heartbeat({ rowsCopied, phase: 'apply' });
-        const applied = await client.query(upsertSql(table.target, staging, table.columns, table.primaryKey));
-        const inserted = Number(applied.rows[0].inserted);
-        const updated = Number(applied.rows[0].updated);
-        const unchanged = rowsCopied - inserted - updated;
-        await client.query(dropStagingSql(staging));
-        await client.query(markCompletedSql(key, { inserted, updated, unchanged, rowsCopied }));
-        await client.query('COMMIT');
-        client.release();
-        client = null;
-        return { index: range.index, rowsCopied, inserted, updated, unchanged, attempt };
+        return await inTransaction(config.target.connection, async (client) => {
+          if (!full) {
+            await client.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
+            await client.query(truncateTableSql(dest));
+          }
+          copy = await source.openCopy(table, range, config.useBinaryCopy);
+          try {
+            const sink = client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format)));
+            await pipeline(copy.stream, sink, { signal: ctx.cancellationSignal });
+            await copy.finish();
+          } catch (err) {
+            await copy.finish(err).catch(() => undefined);
+            throw err;
+          }
+          const rowsCopied = copy.rows();
+          const warnings = copy.warnings();
+          let inserted = rowsCopied;
+          let updated = 0;
+          if (!full) {
+            ctx.heartbeat({ rowsCopied, phase: 'apply' });
+            const applied = await client.query(upsertSql(table.target, dest, table.columns, table.primaryKey));
+            inserted = Number(applied.rows[0].inserted);
+            updated = Number(applied.rows[0].updated);
+            await client.query(dropTableSql(dest));
+          }
+          const unchanged = rowsCopied - inserted - updated;
+          await client.query(markCompletedSql(key, { inserted, updated, unchanged, rowsCopied }));
+          for (const w of warnings) log.warn(`${where}: ${w}`);
+          return { index: range.index, rowsCopied, inserted, updated, unchanged, attempt, warnings };
+        });
       } catch (err) {
-        await copy?.finish(err).catch(() => undefined);
-        if (client) {
-          // Broken or not, this connection is not trusted again.
-          await client.query('ROLLBACK').catch(() => undefined);
-          client.release(err as Error);
-        }
         const failure = classifyError(err, where);
         await target.query(markFailedSql(key, failure.message)).catch(() => undefined);
         throw failure;

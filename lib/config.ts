@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TablesyncError } from './errors';
 
 // What a sync needs to know. It travels in workflow input, so it holds
 // connection *names* only; URLs and passwords stay with the worker.
@@ -18,8 +19,15 @@ export const syncConfigSchema = z
         schema: z.string().min(1).optional(),
         // Where _migration_state lives.
         stateSchema: z.string().min(1).default('public'),
+        // preserve: source names as they are (quoted); snake_case: InvoiceLine.InvoiceId → invoice_line.invoice_id
+        naming: z.enum(['preserve', 'snake_case']).default('preserve'),
       })
       .strict(),
+    // auto: full load when the target table is missing or empty, incremental otherwise.
+    mode: z.enum(['auto', 'full', 'incremental']).default('auto'),
+    // Target types for source types the mapping rejects or that you want
+    // otherwise: keys are a source type ("sql_variant") or "schema.table.column".
+    typeMap: z.record(z.string().min(1), z.string().min(1)).default({}),
     // INCLUDE_TABLES: "schema.table", "table", or patterns with * and ?.
     tables: z.array(z.string().min(1)).min(1),
     batchSize: z.number().int().positive().default(100_000),
@@ -65,11 +73,9 @@ export const configFileSchema = syncConfigSchema
   })
   .strict();
 
-export class ConfigError extends Error {
-  readonly type = 'InvalidConfig';
+export class ConfigError extends TablesyncError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
+    super('InvalidConfig', message);
   }
 }
 

@@ -2,15 +2,18 @@ import type { PartitionResult, SkippedTable, SyncSummary, TableResult } from './
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
-export function sumPartitions(parts: PartitionResult[]): Pick<TableResult, 'rowsCopied' | 'inserted' | 'updated' | 'unchanged'> {
+export function sumPartitions(
+  parts: PartitionResult[],
+): Pick<TableResult, 'rowsCopied' | 'inserted' | 'updated' | 'unchanged' | 'warnings'> {
   return parts.reduce(
     (acc, p) => ({
       rowsCopied: acc.rowsCopied + p.rowsCopied,
       inserted: acc.inserted + p.inserted,
       updated: acc.updated + p.updated,
       unchanged: acc.unchanged + p.unchanged,
+      warnings: [...acc.warnings, ...p.warnings],
     }),
-    { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0 },
+    { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0, warnings: [] as string[] },
   );
 }
 
@@ -28,14 +31,18 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[]): SyncS
     updated: total('updated'),
     unchanged: total('unchanged'),
     rowsCopied: total('rowsCopied'),
+    warnings: tables.reduce((acc, t) => acc + t.warnings.length, 0),
     tables,
     skipped,
   };
   const plural = (n: number, word: string) => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
+  const full = done.filter((t) => t.mode === 'full').length;
   const message =
-    `Incremental sync complete: ${plural(summary.tablesSynced, 'table')} synced, ` +
+    `${full && full === done.length ? 'Full load' : 'Incremental sync'} complete: ${plural(summary.tablesSynced, 'table')} synced, ` +
     `${fmt(summary.tablesFailed)} failed, ${fmt(summary.tablesUnchanged)} had no changes` +
     (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
-    `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated`;
+    `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
+    (full && full < done.length ? ` (${plural(full, 'table')} fully loaded)` : '') +
+    (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '');
   return { ...summary, message };
 }

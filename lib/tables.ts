@@ -44,3 +44,13 @@ export function matchesPattern(pattern: TableRef, table: TableRef): boolean {
 export function displayName(ref: TableRef): string {
   return `${ref.schema}.${ref.name}`;
 }
+
+/** InvoiceLine → invoice_line, InvoiceId → invoice_id, HTMLParser → html_parser, "Order Details" → order_details. */
+export function snakeCase(name: string): string {
+  return name
+    .replace(/(\p{Ll}|\p{N})(\p{Lu})/gu, '$1_$2')
+    .replace(/(\p{Lu}+)(\p{Lu}\p{Ll})/gu, '$1_$2')
+    .replace(/[^\p{L}\p{N}_]+/gu, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase();
+}

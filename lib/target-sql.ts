@@ -84,6 +84,14 @@ export function markCompletedSql(
   };
 }
 
+export function stateRowSql(k: StateKey): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `SELECT sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged FROM ${t} WHERE ${stateKeyWhere}`,
+    values: stateKeyParams(k),
+  };
+}
+
 export function markFailedSql(k: StateKey, message: string): { text: string; values: unknown[] } {
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
   return {
@@ -93,21 +101,69 @@ export function markFailedSql(k: StateKey, message: string): { text: string; val
   };
 }
 
+function shortHash(...parts: (string | number)[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 12);
+}
+
 /**
  * Staging table name, fixed for (workflow run, table, partition) so a retried
  * attempt finds and reuses its own table. Readable prefix, hashed suffix,
  * within PostgreSQL's 63-byte identifier limit.
  */
 export function stagingName(runKey: string, table: TableRef, partitionIndex: number): string {
-  const hash = createHash('sha256')
-    .update(`${runKey}\u0000${table.schema}\u0000${table.name}\u0000${partitionIndex}`)
-    .digest('hex')
-    .slice(0, 12);
   const readable = table.name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 30);
-  return `${STAGING_PREFIX}${readable}_p${partitionIndex}_${hash}`;
+  return `${STAGING_PREFIX}${readable}_p${partitionIndex}_${shortHash(runKey, table.schema, table.name, partitionIndex)}`;
 }
 
-const columnList = (columns: ColumnPlan[]): string => columns.map((c) => quotePg(c.name)).join(', ');
+export const LOAD_PREFIX = '_ts_load_';
+
+/** The table a full load fills before it is swapped in; fixed per run and table. */
+export function loadTableName(runKey: string, target: TableRef): string {
+  const readable = target.name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 30);
+  return `${LOAD_PREFIX}${readable}_${shortHash(runKey, target.schema, target.name)}`;
+}
+
+/** A new table with the mapped types and NOT NULLs; the key is added after the load. */
+export function createTableSql(table: TableRef, columns: ColumnPlan[]): string {
+  const defs = columns.map((c) => `${quotePg(c.targetName)} ${c.targetType}${c.nullable ? '' : ' NOT NULL'}`);
+  return `CREATE TABLE ${qualifyPg(table)} (${defs.join(', ')})`;
+}
+
+export function addPrimaryKeySql(table: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
+  return `ALTER TABLE ${qualifyPg(table)} ADD CONSTRAINT ${quotePg(pkeyName(table.name))} PRIMARY KEY (${targetKey(columns, primaryKey)
+    .map(quotePg)
+    .join(', ')})`;
+}
+
+/** PostgreSQL's own naming for a table's key, cut to 63 bytes. */
+export function pkeyName(table: string): string {
+  let base = table;
+  while (Buffer.byteLength(`${base}_pkey`) > 63) base = base.slice(0, -1);
+  return `${base}_pkey`;
+}
+
+/**
+ * Statements that replace `target` with the loaded table inside one
+ * transaction: readers see the old rows until COMMIT, then the new ones.
+ */
+export function swapTableSql(load: TableRef, target: TableRef, targetExists: boolean): string[] {
+  const steps: string[] = [];
+  if (targetExists) {
+    steps.push(`LOCK TABLE ${qualifyPg(target)} IN ACCESS EXCLUSIVE MODE`, `DROP TABLE ${qualifyPg(target)}`);
+  }
+  steps.push(
+    `ALTER TABLE ${qualifyPg(load)} RENAME TO ${quotePg(target.name)}`,
+    `ALTER TABLE ${qualifyPg(target)} RENAME CONSTRAINT ${quotePg(pkeyName(load.name))} TO ${quotePg(pkeyName(target.name))}`,
+  );
+  return steps;
+}
+
+const columnList = (columns: ColumnPlan[]): string => columns.map((c) => quotePg(c.targetName)).join(', ');
+
+/** Target-side names of the key columns, in key order. */
+export function targetKey(columns: ColumnPlan[], primaryKey: string[]): string[] {
+  return primaryKey.map((k) => columns.find((c) => c.name === k)?.targetName ?? k);
+}
 
 /** Staging takes the target's exact column types, so binary COPY lines up. No indexes: faster COPY. */
 export function createStagingSql(staging: TableRef, target: TableRef, columns: ColumnPlan[], unlogged: boolean): string {
@@ -117,7 +173,7 @@ export function createStagingSql(staging: TableRef, target: TableRef, columns: C
   );
 }
 
-export function copyIntoStagingSql(staging: TableRef, columns: ColumnPlan[], format: 'binary' | 'text'): string {
+export function copyIntoSql(staging: TableRef, columns: ColumnPlan[], format: 'binary' | 'text'): string {
   return `COPY ${qualifyPg(staging)} (${columnList(columns)}) FROM STDIN (FORMAT ${format})`;
 }
 
@@ -125,7 +181,7 @@ export function copyIntoStagingSql(staging: TableRef, columns: ColumnPlan[], for
 const NO_EQUALITY = /^(json|xml|point|line|lseg|box|path|polygon|circle)(\[\])?$/;
 
 function distinct(column: ColumnPlan): string {
-  const q = quotePg(column.name);
+  const q = quotePg(column.targetName);
   return NO_EQUALITY.test(column.targetType)
     ? `t.${q}::text IS DISTINCT FROM EXCLUDED.${q}::text`
     : `t.${q} IS DISTINCT FROM EXCLUDED.${q}`;
@@ -139,23 +195,23 @@ export function upsertSql(target: TableRef, staging: TableRef, columns: ColumnPl
   const keys = new Set(primaryKey);
   const nonKey = columns.filter((c) => !keys.has(c.name));
   const onConflict = nonKey.length
-    ? `DO UPDATE SET ${nonKey.map((c) => `${quotePg(c.name)} = EXCLUDED.${quotePg(c.name)}`).join(', ')}\n    WHERE ${nonKey
+    ? `DO UPDATE SET ${nonKey.map((c) => `${quotePg(c.targetName)} = EXCLUDED.${quotePg(c.targetName)}`).join(', ')}\n    WHERE ${nonKey
         .map(distinct)
         .join('\n       OR ')}`
     : 'DO NOTHING';
   return `WITH applied AS (
   INSERT INTO ${qualifyPg(target)} AS t (${columnList(columns)})
   SELECT ${columnList(columns)} FROM ${qualifyPg(staging)}
-  ON CONFLICT (${primaryKey.map(quotePg).join(', ')}) ${onConflict}
+  ON CONFLICT (${targetKey(columns, primaryKey).map(quotePg).join(', ')}) ${onConflict}
   RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`;
 }
 
-export function truncateStagingSql(staging: TableRef): string {
+export function truncateTableSql(staging: TableRef): string {
   return `TRUNCATE ${qualifyPg(staging)}`;
 }
 
-export function dropStagingSql(staging: TableRef): string {
+export function dropTableSql(staging: TableRef): string {
   return `DROP TABLE IF EXISTS ${qualifyPg(staging)}`;
 }

@@ -7,18 +7,25 @@ export interface TableRef {
 }
 
 export interface ColumnPlan {
+  /** Name in the source. */
   name: string;
+  /** Name in the target (differs only with target.naming: snake_case). */
+  targetName: string;
   /** Source type as the source catalog spells it. */
   sourceType: string;
   /** Target type as PostgreSQL's format_type() spells it. */
   targetType: string;
+  nullable: boolean;
 }
 
 export interface TablePlan {
   source: TableRef;
   target: TableRef;
+  /** full: load a new table and swap it in; compare: staging + upsert of what differs. */
+  mode: 'full' | 'compare';
   /** Columns copied: present in both source and target, in source order. */
   columns: ColumnPlan[];
+  /** Source names of the key columns. */
   primaryKey: string[];
   /** Single-column integer key: the only shape split into ranges. */
   integerKey: boolean;
@@ -52,6 +59,8 @@ export interface PartitionResult {
   updated: number;
   unchanged: number;
   attempt: number;
+  /** Values the target cannot hold that were changed as documented (e.g. zero dates → NULL). */
+  warnings: string[];
 }
 
 export interface TableResult {
@@ -63,6 +72,8 @@ export interface TableResult {
   inserted: number;
   updated: number;
   unchanged: number;
+  mode: 'full' | 'compare';
+  warnings: string[];
   error?: string;
 }
 
@@ -75,6 +86,7 @@ export interface SyncSummary {
   updated: number;
   unchanged: number;
   rowsCopied: number;
+  warnings: number;
   tables: TableResult[];
   skipped: SkippedTable[];
   message: string;

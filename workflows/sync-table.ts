@@ -43,28 +43,37 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     : await planAlone(input);
   const info = workflowInfo();
   const { syncPartition } = proxyActivities<Activities>(activityOptions(config, 'transfer'));
+  const acts = catalogActivities(config);
+  const runKey = { syncWorkflowId: input.syncWorkflowId ?? info.workflowId, syncRunId: input.syncRunId ?? info.runId };
   const table = `${task.table.source.schema}.${task.table.source.name}`;
+  const full = task.table.mode === 'full';
   const errors: string[] = [];
+  const describe = (err: unknown) => (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+
+  if (full) await acts.createLoadTable({ config, table: task.table, ...runKey });
   const results = await mapLimit(task.partitions, config.maxParallelTransfers, async (range) => {
     try {
-      return await syncPartition({
-        config,
-        table: task.table,
-        range,
-        syncWorkflowId: input.syncWorkflowId ?? info.workflowId,
-        syncRunId: input.syncRunId ?? info.runId,
-      });
+      return await syncPartition({ config, table: task.table, range, ...runKey });
     } catch (err) {
-      const cause = (err as { cause?: { message?: string } }).cause;
-      errors.push(`partition ${range.index + 1}/${range.count}: ${cause?.message ?? (err as Error).message}`);
+      errors.push(`partition ${range.index + 1}/${range.count}: ${describe(err)}`);
       return null;
     }
   });
+  if (full) {
+    try {
+      // All partitions or nothing: a half-loaded table is never swapped in.
+      if (errors.length) await acts.dropLoadTable({ config, table: task.table, ...runKey });
+      else await acts.swapLoadTable({ config, table: task.table, ...runKey });
+    } catch (err) {
+      errors.push(describe(err));
+    }
+  }
   const done = results.filter((r): r is PartitionResult => r !== null);
   const result: TableResult = {
     table,
     target: `${task.table.target.schema}.${task.table.target.name}`,
     status: errors.length ? 'failed' : 'completed',
+    mode: task.table.mode,
     partitions: task.partitions.length,
     ...sumPartitions(done),
     ...(errors.length ? { error: errors.join('; ') } : {}),

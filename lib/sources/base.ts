@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { TablesyncError } from '../errors';
 import type { PartitionRange, TablePlan, TableRef } from '../types';
 
 export type DialectName = 'postgres' | 'mysql' | 'mssql';
@@ -11,12 +12,34 @@ export interface Dialect {
   /** Bound-parameter marker for the i-th value (1-based). */
   placeholder(i: number): string;
   isIntegerType(type: string): boolean;
+  /**
+   * PostgreSQL type for a source column. Throws TablesyncError('UnsupportedType')
+   * naming table, column and type when there is no exact mapping.
+   */
+  mapType(column: SourceColumn, table: TableRef): string;
+}
+
+export function unsupportedType(table: TableRef, column: SourceColumn, why = 'has no exact PostgreSQL mapping'): TablesyncError {
+  return new TablesyncError(
+    'UnsupportedType',
+    `${table.schema}.${table.name} column "${column.name}" type ${column.type} ${why}; ` +
+      `map it in the config, e.g. typeMap: { "${column.dataType}": "text" }`,
+  );
 }
 
 export interface SourceColumn {
   name: string;
+  /** Declared type as the source spells it: "decimal(12,2)", "int unsigned", "datetime2(7)". */
   type: string;
+  /** Base type name, lower case: "decimal", "int", "datetime2". */
+  dataType: string;
   nullable: boolean;
+  /** Characters or bytes; -1 for (max). */
+  length?: number | null;
+  precision?: number | null;
+  /** Scale, or fractional-second digits for temporal types. */
+  scale?: number | null;
+  unsigned?: boolean;
 }
 
 export interface SourceTable {
@@ -31,6 +54,8 @@ export interface CopyStream {
   format: 'binary' | 'text';
   /** Rows produced so far (for heartbeats). */
   rows(): number;
+  /** Values changed on the way as documented (zero dates → NULL), summarised. */
+  warnings(): string[];
   /** Ends the read: commits on success, discards the connection on error. */
   finish(error?: unknown): Promise<void>;
 }

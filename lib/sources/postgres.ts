@@ -20,6 +20,8 @@ export const postgresDialect: Dialect = {
   quoteIdent: (name) => `"${rejectNul(name).replace(/"/g, '""')}"`,
   placeholder: (i) => `$${i}`,
   isIntegerType: (type) => INTEGER_TYPES.has(type),
+  // PostgreSQL to PostgreSQL: the type as format_type() spells it, typmod included.
+  mapType: (column) => column.type,
 };
 
 export const quotePg = postgresDialect.quoteIdent;
@@ -34,8 +36,10 @@ export const pgCatalog = {
     WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relname NOT LIKE '\\_ts\\_stg\\_%'
     ORDER BY 1, 2`,
-  columnsSql: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable
+  columnsSql: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
+      t.typname AS data_type
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_type t ON t.oid = a.atttypid
     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
       AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
     ORDER BY a.attnum`,
@@ -56,7 +60,7 @@ export const pgCatalog = {
     const pk = await db.query(this.primaryKeySql, [ref.schema, ref.name]);
     return {
       ref,
-      columns: cols.rows.map((r) => ({ name: r.name, type: r.type, nullable: r.nullable })),
+      columns: cols.rows.map((r) => ({ name: r.name, type: r.type, dataType: r.data_type, nullable: r.nullable })),
       primaryKey: pk.rows.map((r) => r.name),
     };
   },
@@ -156,7 +160,7 @@ export function pgRangeCopySql(
     range.lo === null && range.hi === null ? { sql: '', params: [] } : rangePredicate(viaSettings, plan.primaryKey[0], range);
   const cols = plan.columns
     .map((c) => {
-      const q = quotePg(c.name);
+      const q = quotePg(c.name); // source-side name
       // Binary COPY is type-exact: cast where the target's type differs.
       return format === 'binary' && c.sourceType !== c.targetType ? `${q}::${c.targetType}` : q;
     })
@@ -215,6 +219,7 @@ export class PostgresSource implements SourceConnection {
       stream,
       format,
       rows: () => counter.rows,
+      warnings: () => [],
       finish: async (error?: unknown) => {
         if (released) return;
         released = true;

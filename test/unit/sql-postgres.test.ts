@@ -28,10 +28,11 @@ describe('PostgreSQL SQL', () => {
     source: { schema: 'Sales', name: 'Order Lines' },
     target: { schema: 'public', name: 'Order Lines' },
     columns: [
-      { name: 'Id', sourceType: 'integer', targetType: 'bigint' },
-      { name: 'doc', sourceType: 'json', targetType: 'json' },
-      { name: 'qty', sourceType: 'integer', targetType: 'integer' },
+      { name: 'Id', targetName: 'Id', sourceType: 'integer', targetType: 'bigint', nullable: false },
+      { name: 'doc', targetName: 'doc', sourceType: 'json', targetType: 'json', nullable: true },
+      { name: 'qty', targetName: 'qty', sourceType: 'integer', targetType: 'integer', nullable: true },
     ],
+    mode: 'compare',
     primaryKey: ['Id'],
     integerKey: true,
     notes: [],
@@ -54,7 +55,7 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
   });
 
   it('does nothing on conflict when every column is part of the key', () => {
-    const cols = [{ name: 'a', sourceType: 'integer', targetType: 'integer' }];
+    const cols = [{ name: 'a', targetName: 'a', sourceType: 'integer', targetType: 'integer', nullable: false }];
     assert.match(upsertSql(plan.target, plan.target, cols, ['a']), /ON CONFLICT \("a"\) DO NOTHING/);
   });
 

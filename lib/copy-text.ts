@@ -1,0 +1,103 @@
+import { Transform, type TransformCallback } from 'node:stream';
+
+/** Encodes one value for COPY text format; null means SQL NULL. */
+export type ValueEncoder = (value: unknown) => string | null;
+
+const SPECIAL = /[\\\t\n\r]/;
+
+/** COPY text escaping: backslash, tab, newline and carriage return. */
+export function escapeCopyText(s: string): string {
+  if (!SPECIAL.test(s)) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i];
+    if (ch === '\\') out += '\\\\';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else out += ch;
+  }
+  return out;
+}
+
+/** bytea in hex form; the backslash is itself escaped for COPY text. */
+export function byteaHex(buf: Buffer): string {
+  return `\\\\x${buf.toString('hex')}`;
+}
+
+/** A value whose text form is already what PostgreSQL parses (strings from the driver, numbers, bigint). */
+export const asText: ValueEncoder = (v) => {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return escapeCopyText(v);
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  if (Buffer.isBuffer(v)) return escapeCopyText(v.toString('utf8'));
+  throw new Error(`cannot encode a ${typeof v} as text`);
+};
+
+export const asBytea: ValueEncoder = (v) => {
+  if (v === null || v === undefined) return null;
+  if (Buffer.isBuffer(v)) return byteaHex(v);
+  if (typeof v === 'string') return byteaHex(Buffer.from(v, 'binary'));
+  throw new Error(`cannot encode a ${typeof v} as bytea`);
+};
+
+export const asBoolean: ValueEncoder = (v) => {
+  if (v === null || v === undefined) return null;
+  if (v === true || v === 1 || v === '1' || v === 't') return 't';
+  if (v === false || v === 0 || v === '0' || v === 'f') return 'f';
+  throw new Error(`value ${JSON.stringify(v)} is not a boolean (0 or 1)`);
+};
+
+const BATCH_BYTES = 256 * 1024;
+
+/**
+ * Turns row arrays (one element per column) into COPY text, in batches of
+ * ~256 KB so each write to the server is large; backpressure flows through
+ * because this is an ordinary Transform. Encoder errors name the column.
+ */
+export class RowCopyEncoder extends Transform {
+  rows = 0;
+  private parts: string[] = [];
+  private size = 0;
+
+  constructor(
+    private readonly encoders: ValueEncoder[],
+    private readonly columnNames: string[],
+  ) {
+    super({ writableObjectMode: true, readableObjectMode: false, writableHighWaterMark: 1024 });
+  }
+
+  _transform(row: unknown[], _enc: BufferEncoding, cb: TransformCallback): void {
+    let line = '';
+    const n = this.encoders.length;
+    for (let i = 0; i < n; i++) {
+      let text: string | null;
+      try {
+        text = this.encoders[i](row[i]);
+      } catch (err) {
+        cb(new Error(`column "${this.columnNames[i]}": ${(err as Error).message}`));
+        return;
+      }
+      line += (i ? '\t' : '') + (text === null ? '\\N' : text);
+    }
+    line += '\n';
+    this.parts.push(line);
+    this.size += line.length;
+    this.rows++;
+    if (this.size >= BATCH_BYTES) this.push(this.drain());
+    cb();
+  }
+
+  _flush(cb: TransformCallback): void {
+    if (this.size) this.push(this.drain());
+    cb();
+  }
+
+  private drain(): Buffer {
+    const buf = Buffer.from(this.parts.join(''), 'utf8');
+    this.parts = [];
+    this.size = 0;
+    return buf;
+  }
+}
