@@ -1,6 +1,7 @@
 import { Pool } from 'pg';
 import type { ConnectionSpec } from '../lib/config';
 import type { DialectName, SourceConnection } from '../lib/sources/base';
+import { MysqlSource } from '../lib/sources/mysql';
 import { PostgresSource } from '../lib/sources/postgres';
 import { nonRetryable } from './errors';
 
@@ -75,6 +76,7 @@ export class ConnectionRegistry {
     if (!source) {
       const dialect = this.dialect(name);
       if (dialect === 'postgres') source = new PostgresSource(this.pg(name));
+      else if (dialect === 'mysql') source = new MysqlSource(this.spec(name).url, this.poolSize);
       else throw nonRetryable('UnsupportedSource', `Connection "${name}": ${dialect} sources are not supported yet`);
       this.sources.set(name, source);
     }

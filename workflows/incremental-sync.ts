@@ -1,5 +1,6 @@
 import { ChildWorkflowFailure, ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
 import { mapLimit } from '../lib/concurrency';
+import { rootMessage } from '../lib/failures';
 import type { SyncSummary, TableResult } from '../lib/types';
 import { catalogActivities } from './options';
 import { syncTableWorkflow } from './sync-table';
@@ -37,7 +38,7 @@ export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Prom
         inserted: partial?.inserted ?? 0,
         updated: partial?.updated ?? 0,
         unchanged: partial?.unchanged ?? 0,
-        error: partial?.error ?? (cause as Error)?.message ?? String(cause),
+        error: partial?.error ?? rootMessage(err),
       };
     }
   });

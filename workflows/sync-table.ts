@@ -2,6 +2,7 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { Activities } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
+import { rootMessage } from '../lib/failures';
 import { sumPartitions } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities } from './options';
@@ -48,24 +49,30 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const table = `${task.table.source.schema}.${task.table.source.name}`;
   const full = task.table.mode === 'full';
   const errors: string[] = [];
-  const describe = (err: unknown) => (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
-
-  if (full) await acts.createLoadTable({ config, table: task.table, ...runKey });
-  const results = await mapLimit(task.partitions, config.maxParallelTransfers, async (range) => {
+  let loadReady = true;
+  if (full && loadReady) {
+    try {
+      await acts.createLoadTable({ config, table: task.table, ...runKey });
+    } catch (err) {
+      loadReady = false;
+      errors.push(rootMessage(err));
+    }
+  }
+  const results = await mapLimit(loadReady ? task.partitions : [], config.maxParallelTransfers, async (range) => {
     try {
       return await syncPartition({ config, table: task.table, range, ...runKey });
     } catch (err) {
-      errors.push(`partition ${range.index + 1}/${range.count}: ${describe(err)}`);
+      errors.push(`partition ${range.index + 1}/${range.count}: ${rootMessage(err)}`);
       return null;
     }
   });
-  if (full) {
+  if (full && loadReady) {
     try {
       // All partitions or nothing: a half-loaded table is never swapped in.
       if (errors.length) await acts.dropLoadTable({ config, table: task.table, ...runKey });
       else await acts.swapLoadTable({ config, table: task.table, ...runKey });
     } catch (err) {
-      errors.push(describe(err));
+      errors.push(rootMessage(err));
     }
   }
   const done = results.filter((r): r is PartitionResult => r !== null);

@@ -47,3 +47,12 @@ export async function runTestSync(
     await close();
   }
 }
+
+/** Every message down a Temporal failure's cause chain, for asserting on the root error. */
+export function failureChain(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.message) parts.push(e.message);
+  }
+  return parts.join(' <- ');
+}

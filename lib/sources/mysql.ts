@@ -1,0 +1,329 @@
+import { createPool, type Pool, type PoolConnection, type TypeCast } from 'mysql2';
+import { asBoolean, asBytea, asText, escapeCopyText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
+import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import {
+  type CopyStream,
+  type Dialect,
+  type SourceColumn,
+  type SourceConnection,
+  type SourceTable,
+  qualify,
+  rangePredicate,
+  rejectNul,
+  unsupportedType,
+} from './base';
+
+const INTEGER = /^(tinyint|smallint|mediumint|int|integer|bigint)\b/i;
+
+export const mysqlDialect: Dialect = {
+  name: 'mysql',
+  // The database named in the URL; MysqlSource fills it in.
+  defaultSchema: '',
+  quoteIdent: (name) => `\`${rejectNul(name).replace(/`/g, '``')}\``,
+  placeholder: () => '?',
+  isIntegerType: (type) => INTEGER.test(type),
+  mapType: mapMysqlType,
+};
+
+/** MySQL/MariaDB column → PostgreSQL type. Exact or refused, never lossy. */
+export function mapMysqlType(c: SourceColumn, table: TableRef): string {
+  const type = c.type.toLowerCase();
+  const unsigned = /\bunsigned\b/.test(type);
+  const frac = c.scale ?? 0;
+  switch (c.dataType.toLowerCase()) {
+    case 'tinyint':
+      // MySQL's BOOLEAN is tinyint(1); a value other than 0/1 fails the load
+      // with the column named instead of silently becoming true.
+      return /^tinyint\(1\)$/.test(type) ? 'boolean' : 'smallint';
+    case 'smallint':
+      return unsigned ? 'integer' : 'smallint';
+    case 'mediumint':
+      return 'integer';
+    case 'int':
+    case 'integer':
+      return unsigned ? 'bigint' : 'integer';
+    case 'bigint':
+      return unsigned ? 'numeric(20,0)' : 'bigint';
+    case 'decimal':
+    case 'numeric':
+      return `numeric(${c.precision},${c.scale ?? 0})`;
+    case 'float':
+      return 'real';
+    case 'double':
+    case 'real':
+      return 'double precision';
+    case 'bit':
+      return `bit(${c.precision ?? 1})`;
+    case 'date':
+      return 'date';
+    case 'datetime':
+      return `timestamp(${frac})`;
+    case 'timestamp':
+      // Read with the session time zone pinned to UTC: an instant.
+      return `timestamptz(${frac})`;
+    case 'time':
+      return `time(${frac})`;
+    case 'year':
+      return 'smallint';
+    case 'char':
+    case 'varchar':
+      // MySQL returns CHAR values without trailing pad; varchar keeps them as returned.
+      return `varchar(${c.length})`;
+    case 'tinytext':
+    case 'text':
+    case 'mediumtext':
+    case 'longtext':
+    case 'enum':
+    case 'set':
+      return 'text';
+    case 'json':
+      return 'json';
+    case 'binary':
+    case 'varbinary':
+    case 'tinyblob':
+    case 'blob':
+    case 'mediumblob':
+    case 'longblob':
+      return 'bytea';
+    case 'uuid':
+      return 'uuid';
+    case 'inet4':
+    case 'inet6':
+      return 'inet';
+    default:
+      throw unsupportedType(table, c);
+  }
+}
+
+export const mysqlCatalog = {
+  listTablesSql: `SELECT TABLE_SCHEMA AS \`schema\`, TABLE_NAME AS name FROM information_schema.TABLES
+    WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+    ORDER BY 1, 2`,
+  columnsSql: `SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,
+      CHARACTER_MAXIMUM_LENGTH AS length, NUMERIC_PRECISION AS \`precision\`,
+      COALESCE(NUMERIC_SCALE, DATETIME_PRECISION) AS scale
+    FROM information_schema.COLUMNS
+    WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND EXTRA NOT LIKE '%GENERATED%'
+    ORDER BY ORDINAL_POSITION`,
+  // MariaDB's JSON is longtext with a json_valid() check; map those columns to json.
+  jsonChecksSql: `SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS
+    WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`,
+  primaryKeySql: `SELECT COLUMN_NAME AS name FROM information_schema.STATISTICS
+    WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX`,
+  estimateSql: `SELECT TABLE_ROWS AS estimate FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+};
+
+export interface MysqlColumnRow {
+  name: string;
+  data_type: string;
+  column_type: string;
+  nullable: string;
+  length: number | string | null;
+  precision: number | string | null;
+  scale: number | string | null;
+}
+
+const num = (v: number | string | null): number | null => (v === null || v === undefined ? null : Number(v));
+
+export function columnsFromCatalog(rows: MysqlColumnRow[], jsonColumns: Set<string>): SourceColumn[] {
+  return rows.map((r) => {
+    const json = jsonColumns.has(r.name) && /text$/i.test(r.data_type);
+    return {
+      name: r.name,
+      type: json ? 'json' : r.column_type,
+      dataType: json ? 'json' : r.data_type.toLowerCase(),
+      nullable: r.nullable === 'YES',
+      length: num(r.length),
+      precision: num(r.precision),
+      scale: num(r.scale),
+      unsigned: /\bunsigned\b/i.test(r.column_type),
+    };
+  });
+}
+
+/** SELECT of one key range; integer keys are compared as integers, not as doubles. */
+export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
+  const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? '';
+  const cast = /\bunsigned\b/i.test(keyType) ? 'UNSIGNED' : 'SIGNED';
+  const dialect: Dialect = INTEGER.test(keyType) ? { ...mysqlDialect, placeholder: () => `CAST(? AS ${cast})` } : mysqlDialect;
+  const where = rangePredicate(dialect, plan.primaryKey[0], range);
+  const cols = plan.columns.map((c) => mysqlDialect.quoteIdent(c.name)).join(', ');
+  return { sql: `SELECT ${cols} FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`, params: where.params };
+}
+
+// The driver hands over every value as the server's own text (or raw bytes
+// for binary columns), so nothing passes through JS numbers or Dates.
+const BINARY_CHARSET = 63;
+const BYTE_TYPES = new Set(['BLOB', 'TINY_BLOB', 'MEDIUM_BLOB', 'LONG_BLOB', 'STRING', 'VAR_STRING', 'VARCHAR']);
+export const textTypeCast: TypeCast = (field) => {
+  if (field.type === 'BIT' || field.type === 'GEOMETRY') return field.buffer();
+  if (field.type === 'JSON') return field.string('utf8');
+  if (BYTE_TYPES.has(field.type) && (field as unknown as { charset: number }).charset === BINARY_CHARSET) {
+    return field.buffer();
+  }
+  return field.string();
+};
+
+const ZERO_DATE = /^0000-00-00/;
+
+/** COPY text encoder for one column, keyed on the target type (and the source type for zero dates). */
+export function mysqlEncoder(column: ColumnPlan, warn: (column: string, what: string) => void): ValueEncoder {
+  const target = column.targetType.toLowerCase();
+  if (target === 'boolean') return asBoolean;
+  if (target === 'bytea') return asBytea;
+  if (target.startsWith('bit')) {
+    const width = Number(/\((\d+)\)/.exec(target)?.[1] ?? 1);
+    return (v) => {
+      if (v === null || v === undefined) return null;
+      let bits = '';
+      for (const byte of v as Buffer) bits += byte.toString(2).padStart(8, '0');
+      return bits.slice(-width).padStart(width, '0');
+    };
+  }
+  if (/^(date|timestamp)/.test(target)) {
+    return (v) => {
+      if (v === null || v === undefined) return null;
+      if (ZERO_DATE.test(v as string)) {
+        warn(column.name, "zero date '0000-00-00' loaded as NULL");
+        return null;
+      }
+      return v as string;
+    };
+  }
+  if (target.startsWith('time')) {
+    return (v) => {
+      if (v === null || v === undefined) return null;
+      const s = v as string;
+      if (s.startsWith('-') || Number(s.split(':')[0]) > 23) {
+        throw new Error(`time value ${s} is outside PostgreSQL's time range; map the column to interval in typeMap`);
+      }
+      return s;
+    };
+  }
+  if (target === 'json' || target === 'text' || target.startsWith('character') || target.startsWith('varchar')) {
+    return (v) => (v === null || v === undefined ? null : escapeCopyText(v as string));
+  }
+  return asText;
+}
+
+function parseMysqlUrl(url: string): { uri: string; database: string } {
+  const u = new URL(url.replace(/^mariadb:/i, 'mysql:'));
+  return { uri: u.toString(), database: decodeURIComponent(u.pathname.replace(/^\//, '')) };
+}
+
+export class MysqlSource implements SourceConnection {
+  readonly dialect: Dialect;
+  private readonly pool: Pool;
+
+  constructor(url: string, poolSize = 10) {
+    const { uri, database } = parseMysqlUrl(url);
+    this.dialect = { ...mysqlDialect, defaultSchema: database };
+    this.pool = createPool({
+      uri,
+      connectionLimit: poolSize,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+      decimalNumbers: false,
+    });
+    // TIMESTAMP values are read as UTC instants, whatever the server's zone.
+    this.pool.on('connection', (conn) => {
+      conn.query("SET time_zone = '+00:00'");
+    });
+  }
+
+  private query<T = Record<string, unknown>>(sql: string, values: unknown[] = []): Promise<T[]> {
+    return new Promise((resolve, reject) =>
+      this.pool.query({ sql, values }, (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
+    );
+  }
+
+  async listTables(): Promise<TableRef[]> {
+    const rows = await this.query<{ schema: string; name: string }>(mysqlCatalog.listTablesSql);
+    return rows.map((r) => ({ schema: r.schema, name: r.name }));
+  }
+
+  async describeTable(ref: TableRef): Promise<SourceTable | null> {
+    const rows = await this.query<MysqlColumnRow>(mysqlCatalog.columnsSql, [ref.schema, ref.name]);
+    if (rows.length === 0) return null;
+    const checks = await this.query<{ clause: string }>(mysqlCatalog.jsonChecksSql, [ref.schema, ref.name]).catch(
+      () => [] as { clause: string }[],
+    );
+    const json = new Set<string>();
+    for (const { clause } of checks) {
+      const m = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(clause.trim());
+      if (m) json.add(m[1].replace(/``/g, '`'));
+    }
+    const pk = await this.query<{ name: string }>(mysqlCatalog.primaryKeySql, [ref.schema, ref.name]);
+    return { ref, columns: columnsFromCatalog(rows, json), primaryKey: pk.map((r) => r.name) };
+  }
+
+  async estimateRows(ref: TableRef): Promise<number> {
+    const rows = await this.query<{ estimate: string | null }>(mysqlCatalog.estimateSql, [ref.schema, ref.name]);
+    const estimate = rows[0]?.estimate;
+    if (estimate !== null && estimate !== undefined && Number(estimate) > 0) return Number(estimate);
+    const exact = await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualify(mysqlDialect, ref)}`);
+    return Number(exact[0].n);
+  }
+
+  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+    const q = mysqlDialect.quoteIdent(column);
+    const rows = await this.query<{ min: string | null; max: string | null }>(
+      `SELECT CAST(MIN(${q}) AS CHAR) AS min, CAST(MAX(${q}) AS CHAR) AS max FROM ${qualify(mysqlDialect, ref)}`,
+    );
+    return { min: rows[0].min, max: rows[0].max };
+  }
+
+  async openCopy(plan: TablePlan, range: PartitionRange): Promise<CopyStream> {
+    const conn = await new Promise<PoolConnection>((resolve, reject) =>
+      this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),
+    );
+    const run = (sql: string) => new Promise<void>((resolve, reject) => conn.query(sql, (err) => (err ? reject(err) : resolve())));
+    try {
+      await run('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+    const counts = new Map<string, number>();
+    const warn = (column: string, what: string) => {
+      const key = `column "${column}": ${what}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    };
+    const encoder = new RowCopyEncoder(
+      plan.columns.map((c) => mysqlEncoder(c, warn)),
+      plan.columns.map((c) => c.name),
+    );
+    const { sql, params } = mysqlSelectSql(plan, range);
+    const rows = conn.query({ sql, values: params, rowsAsArray: true, typeCast: textTypeCast }).stream({ highWaterMark: 2000 });
+    rows.on('error', (err) => encoder.destroy(err));
+    rows.pipe(encoder);
+    let done = false;
+    return {
+      stream: encoder,
+      format: 'text',
+      rows: () => encoder.rows,
+      warnings: () => [...counts].map(([what, n]) => `${n} × ${what}`),
+      finish: async (error?: unknown) => {
+        if (done) return;
+        done = true;
+        if (error) {
+          conn.destroy();
+          return;
+        }
+        try {
+          await run('COMMIT');
+          conn.release();
+        } catch (err) {
+          conn.destroy();
+          throw err;
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.pool.end(() => resolve()));
+  }
+}
