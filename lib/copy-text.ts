@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { TablesyncError } from './errors';
 
 /** Encodes one value for COPY text format; null means SQL NULL. */
 export type ValueEncoder = (value: unknown) => string | null;
@@ -76,7 +77,8 @@ export class RowCopyEncoder extends Transform {
       try {
         text = this.encoders[i](row[i]);
       } catch (err) {
-        cb(new Error(`column "${this.columnNames[i]}": ${(err as Error).message}`));
+        // The same row fails the same way on every attempt: not retryable.
+        cb(new TablesyncError('UnsupportedValue', `column "${this.columnNames[i]}": ${(err as Error).message}`));
         return;
       }
       line += (i ? '\t' : '') + (text === null ? '\\N' : text);

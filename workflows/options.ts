@@ -14,6 +14,7 @@ const NON_RETRYABLE = [
   'PermissionDenied',
   'AuthenticationFailed',
   'UnsupportedType',
+  'UnsupportedValue',
   'UnsupportedSource',
 ];
 
