@@ -6,7 +6,7 @@ import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
 import { planPartitions } from '../lib/planner';
 import type { CopyStream, SourceConnection } from '../lib/sources/base';
-import { pgCatalog, qualifyPg, quotePg } from '../lib/sources/postgres';
+import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { summarize } from '../lib/summary';
 import { planCompareColumns, planFullColumns, targetRefOf } from '../lib/table-plan';
 import { displayName, isPattern, matchesPattern, parseTableName } from '../lib/tables';
@@ -15,6 +15,7 @@ import {
   copyIntoSql,
   createStagingSql,
   createTableSql,
+  deleteMissingSql,
   dropTableSql,
   loadTableName,
   markCompletedSql,
@@ -33,6 +34,7 @@ import type {
   ColumnPlan,
   PartitionRange,
   PartitionResult,
+  RangeChecksum,
   SkippedTable,
   SyncSummary,
   SyncTask,
@@ -73,6 +75,8 @@ export interface SyncPartitionInput extends RunKey {
   config: SyncConfig;
   table: TablePlan;
   range: PartitionRange;
+  /** Delete target rows of this range the source no longer has (verify --repair), whatever config.deletes says. */
+  deleteMissing?: boolean;
 }
 export interface LoadTableInput extends RunKey {
   config: SyncConfig;
@@ -80,6 +84,11 @@ export interface LoadTableInput extends RunKey {
 }
 export interface SwapLoadTableResult {
   replaced: boolean;
+}
+export interface ChecksumRangesInput {
+  config: SyncConfig;
+  table: TablePlan;
+  ranges: PartitionRange[];
 }
 export interface CollectResultsInput {
   tables: TableResult[];
@@ -150,7 +159,7 @@ export function createActivities(deps: ActivityDeps) {
         await inTransaction(config.target.connection, async (client) => {
           // Concurrent syncs may create the table at the same moment.
           await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
-          await client.query(stateTableSql(config.target.stateSchema));
+          for (const sql of stateTableSql(config.target.stateSchema)) await client.query(sql);
         });
       } catch (err) {
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);
@@ -345,6 +354,7 @@ export function createActivities(deps: ActivityDeps) {
             inserted: Number(r.rows_inserted),
             updated: Number(r.rows_updated),
             unchanged: Number(r.rows_unchanged),
+            deleted: Number(r.rows_deleted),
             attempt,
             warnings: [],
           };
@@ -381,17 +391,22 @@ export function createActivities(deps: ActivityDeps) {
           const warnings = copy.warnings();
           let inserted = rowsCopied;
           let updated = 0;
+          let deleted = 0;
           if (!full) {
             ctx.heartbeat({ rowsCopied, phase: 'apply' });
             const applied = await client.query(upsertSql(table.target, dest, table.columns, table.primaryKey));
             inserted = Number(applied.rows[0].inserted);
             updated = Number(applied.rows[0].updated);
+            if (config.deletes === 'hard' || input.deleteMissing) {
+              const gone = await client.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, range));
+              deleted = gone.rowCount ?? 0;
+            }
             await client.query(dropTableSql(dest));
           }
           const unchanged = rowsCopied - inserted - updated;
-          await client.query(markCompletedSql(key, { inserted, updated, unchanged, rowsCopied }));
+          await client.query(markCompletedSql(key, { inserted, updated, unchanged, deleted, rowsCopied }));
           for (const w of warnings) log.warn(`${where}: ${w}`);
-          return { index: range.index, rowsCopied, inserted, updated, unchanged, attempt, warnings };
+          return { index: range.index, rowsCopied, inserted, updated, unchanged, deleted, attempt, warnings };
         });
       } catch (err) {
         const failure = classifyError(err, where);
@@ -400,6 +415,41 @@ export function createActivities(deps: ActivityDeps) {
       } finally {
         clearInterval(heartbeat);
       }
+    },
+
+    async checksumRanges({ config, table, ranges }: ChecksumRangesInput): Promise<RangeChecksum[]> {
+      const source = connections.source(config.source.connection);
+      const target = connections.pg(config.target.connection);
+      const canonical = source.dialect.canonicalText?.bind(source.dialect);
+      if (!source.checksumRange || !canonical) {
+        throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be checksummed yet`);
+      }
+      const included = table.columns.filter((c) => canonical(c) !== null);
+      const skippedColumns = table.columns.filter((c) => !included.includes(c)).map((c) => c.name);
+      const targetCanonical = included.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
+      const key = targetKey(table.columns, table.primaryKey)[0];
+      const out: RangeChecksum[] = [];
+      try {
+        for (const range of ranges) {
+          // Both sides at once, so the two snapshots are as close in time as they can be.
+          const [s, t] = await Promise.all([
+            source.checksumRange(table, included, range),
+            target.query(pgChecksumSql(table.target, targetCanonical, key, range)),
+          ]);
+          out.push({
+            range,
+            sourceRows: s.rows,
+            targetRows: Number(t.rows[0].rows),
+            sourceSum: s.sum,
+            targetSum: t.rows[0].sum,
+            skippedColumns,
+          });
+          Context.current().heartbeat({ ranges: out.length });
+        }
+      } catch (err) {
+        throw classifyError(err, `verify ${displayName(table.source)}`);
+      }
+      return out;
     },
 
     async collectResults({ tables, skipped }: CollectResultsInput): Promise<SyncSummary> {

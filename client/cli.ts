@@ -6,10 +6,14 @@ import { ConfigError, parseConfigFile, syncConfigOf } from '../lib/config';
 import type { SyncSummary } from '../lib/types';
 import { installLogger } from '../workers/logger';
 import { createWorker } from '../workers/worker';
-import { defaultWorkflowId, startSync } from './start';
+import { defaultWorkflowId, startSync, startVerify } from './start';
+import type { VerifyResult } from '../workflows/verify';
 
 const USAGE = `Usage:
   tablesync worker [--config FILE]         run a worker on TEMPORAL_TASK_QUEUE (default tablesync)
+  tablesync verify --config FILE [TABLE...] [--repair] [--local] [--json]
+                                           compare source and target per key range (counts, checksums);
+                                           --repair re-syncs only the ranges that differ
   tablesync run --config FILE [options]    start an incremental sync
       --wait              wait for the result and print the summary
       --local             also host a worker in this process (implies --wait)
@@ -23,12 +27,14 @@ MAX_PARTITIONS_PER_TABLE, MAX_PARALLEL_TRANSFERS, USE_BINARY_COPY, USE_UNLOGGED_
 
 interface Args {
   command?: string;
+  positional: string[];
   flags: Map<string, string | true>;
 }
 
 function parseArgs(argv: string[]): Args {
   const flags = new Map<string, string | true>();
   let command: string | undefined;
+  const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a.startsWith('--')) {
@@ -37,9 +43,9 @@ function parseArgs(argv: string[]): Args {
       else if (['config', 'workflow-id'].includes(name)) flags.set(name, argv[++i] ?? '');
       else flags.set(name, true);
     } else if (!command) command = a;
-    else throw new ConfigError(`Unexpected argument "${a}"`);
+    else positional.push(a);
   }
-  return { command, flags };
+  return { command, positional, flags };
 }
 
 export function loadConfigFile(path: string, env = process.env) {
@@ -58,6 +64,23 @@ export function loadConfigFile(path: string, env = process.env) {
   return parseConfigFile(raw, env, `config file ${path}`);
 }
 
+export function printVerify(result: VerifyResult): void {
+  for (const t of result.tables) {
+    const state = t.matches ? 'ok    ' : 'DIFFER';
+    console.log(`  ${state} ${t.table} → ${t.target}: ${t.sourceRows} source rows, ${t.targetRows} target rows, ${t.ranges} ranges` +
+      (t.repaired ? `, ${t.repaired} repaired` : ''));
+    for (const r of t.differing) {
+      const lo = r.range.lo ?? '-∞';
+      const hi = r.range.hi ?? '+∞';
+      console.log(`         key range (${lo}, ${hi}]: ${r.sourceRows} vs ${r.targetRows} rows${r.sourceSum !== r.targetSum ? ', checksums differ' : ''}`);
+    }
+    const skippedColumns = t.differing[0]?.skippedColumns ?? [];
+    if (skippedColumns.length) console.log(`         not checksummed: ${skippedColumns.join(', ')}`);
+  }
+  for (const s of result.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
+  console.log(result.message);
+}
+
 export function printSummary(summary: SyncSummary): void {
   for (const t of summary.tables) {
     const counts = `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged`;
@@ -68,7 +91,8 @@ export function printSummary(summary: SyncSummary): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { command, flags } = parseArgs(argv);
+  const { command, positional, flags } = parseArgs(argv);
+  if (positional.length && command !== 'verify') throw new ConfigError(`Unexpected argument "${positional[0]}"`);
   installLogger();
   const configPath = flags.get('config');
   if (command === 'worker') {
@@ -97,6 +121,22 @@ async function main(argv: string[]): Promise<number> {
     if (flags.has('json')) console.log(JSON.stringify(summary, null, 2));
     else printSummary(summary);
     return summary.tablesFailed > 0 ? 1 : 0;
+  }
+  if (command === 'verify') {
+    if (typeof configPath !== 'string' || !configPath) throw new ConfigError('verify needs --config FILE');
+    const file = loadConfigFile(configPath);
+    const taskQueue = file.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync';
+    const hosted = flags.has('local') ? await createWorker({ connections: file.connections, taskQueue }) : null;
+    const handle = await startVerify(
+      { config: syncConfigOf(file), tables: positional, repair: flags.has('repair') },
+      { taskQueue, workflowId: typeof flags.get('workflow-id') === 'string' ? (flags.get('workflow-id') as string) : undefined },
+    );
+    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    const result = hosted ? await hosted.worker.runUntil(handle.result()) : await handle.result();
+    await hosted?.close();
+    if (flags.has('json')) console.log(JSON.stringify(result, null, 2));
+    else printVerify(result);
+    return result.matches ? 0 : 1;
   }
   console.log(USAGE);
   return command && command !== 'help' && !flags.has('help') ? 2 : 0;

@@ -1,4 +1,4 @@
-export { startSync, runSync, defaultWorkflowId, type StartSyncOptions } from './start';
+export { startSync, startVerify, runSync, defaultWorkflowId, type StartSyncOptions } from './start';
 export { createWorker, bundleWorkflows } from '../workers/worker';
 export { parseConfigFile, syncConfigOf, type SyncConfig, type SyncConfigInput } from '../lib/config';
 export type { SyncSummary, TableResult } from '../lib/types';

@@ -1,7 +1,8 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { SyncConfigInput } from '../lib/config';
 import type { SyncSummary } from '../lib/types';
-import { incrementalSyncWorkflow } from '../workflows';
+import { incrementalSyncWorkflow, verifyWorkflow } from '../workflows';
+import type { VerifyInput } from '../workflows/verify';
 
 export interface StartSyncOptions {
   client?: Client;
@@ -9,6 +10,13 @@ export interface StartSyncOptions {
   namespace?: string;
   taskQueue?: string;
   workflowId?: string;
+}
+
+async function connectClient(options: StartSyncOptions): Promise<Client> {
+  return new Client({
+    connection: await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' }),
+    namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
+  });
 }
 
 export function defaultWorkflowId(now = new Date()): string {
@@ -20,16 +28,24 @@ export async function startSync(
   config: SyncConfigInput,
   options: StartSyncOptions = {},
 ): Promise<WorkflowHandle<typeof incrementalSyncWorkflow>> {
-  const client =
-    options.client ??
-    new Client({
-      connection: await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' }),
-      namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
-    });
+  const client = options.client ?? (await connectClient(options));
   return client.workflow.start(incrementalSyncWorkflow, {
     taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
     workflowId: options.workflowId ?? defaultWorkflowId(),
     args: [config],
+  });
+}
+
+/** Starts a verification (and, with repair, a re-sync of the ranges that differ). */
+export async function startVerify(
+  input: VerifyInput,
+  options: StartSyncOptions = {},
+): Promise<WorkflowHandle<typeof verifyWorkflow>> {
+  const client = options.client ?? (await connectClient(options));
+  return client.workflow.start(verifyWorkflow, {
+    taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
+    workflowId: options.workflowId ?? defaultWorkflowId().replace(/^tablesync-/, 'tablesync-verify-'),
+    args: [input],
   });
 }
 

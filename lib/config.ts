@@ -25,6 +25,12 @@ export const syncConfigSchema = z
       .strict(),
     // auto: full load when the target table is missing or empty, incremental otherwise.
     mode: z.enum(['auto', 'full', 'incremental']).default('auto'),
+    // hard: rows gone from the source are deleted from the target (per key range, after the upsert).
+    deletes: z.enum(['ignore', 'hard']).default('ignore'),
+    // Compare checksums of source and target per key range after syncing.
+    verifyAfterSync: z.boolean().default(false),
+    // Key-range size for verification checksums.
+    verifyRowsPerRange: z.number().int().positive().default(100_000),
     // Target types for source types the mapping rejects or that you want
     // otherwise: keys are a source type ("sql_variant") or "schema.table.column".
     typeMap: z.record(z.string().min(1), z.string().min(1)).default({}),

@@ -4,32 +4,34 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 
 export function sumPartitions(
   parts: PartitionResult[],
-): Pick<TableResult, 'rowsCopied' | 'inserted' | 'updated' | 'unchanged' | 'warnings'> {
+): Pick<TableResult, 'rowsCopied' | 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'warnings'> {
   return parts.reduce(
     (acc, p) => ({
       rowsCopied: acc.rowsCopied + p.rowsCopied,
       inserted: acc.inserted + p.inserted,
       updated: acc.updated + p.updated,
       unchanged: acc.unchanged + p.unchanged,
+      deleted: acc.deleted + p.deleted,
       warnings: [...acc.warnings, ...p.warnings],
     }),
-    { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0, warnings: [] as string[] },
+    { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0, deleted: 0, warnings: [] as string[] },
   );
 }
 
 export function summarize(tables: TableResult[], skipped: SkippedTable[]): SyncSummary {
   const done = tables.filter((t) => t.status === 'completed');
   const failed = tables.filter((t) => t.status === 'failed');
-  const total = (key: 'inserted' | 'updated' | 'unchanged' | 'rowsCopied') =>
+  const total = (key: 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'rowsCopied') =>
     tables.reduce((acc, t) => acc + t[key], 0);
   const summary = {
     tablesSynced: done.length,
     tablesFailed: failed.length,
-    tablesUnchanged: done.filter((t) => t.inserted === 0 && t.updated === 0).length,
+    tablesUnchanged: done.filter((t) => t.inserted === 0 && t.updated === 0 && t.deleted === 0).length,
     tablesSkipped: skipped.length,
     inserted: total('inserted'),
     updated: total('updated'),
     unchanged: total('unchanged'),
+    deleted: total('deleted'),
     rowsCopied: total('rowsCopied'),
     warnings: tables.reduce((acc, t) => acc + t.warnings.length, 0),
     tables,
@@ -37,12 +39,16 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[]): SyncS
   };
   const plural = (n: number, word: string) => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
   const full = done.filter((t) => t.mode === 'full').length;
+  const verified = tables.filter((t) => t.verification);
+  const mismatched = verified.filter((t) => !t.verification!.matches);
   const message =
     `${full && full === done.length ? 'Full load' : 'Incremental sync'} complete: ${plural(summary.tablesSynced, 'table')} synced, ` +
     `${fmt(summary.tablesFailed)} failed, ${fmt(summary.tablesUnchanged)} had no changes` +
     (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
     `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
+    (summary.deleted ? `, ${fmt(summary.deleted)} deleted` : '') +
     (full && full < done.length ? ` (${plural(full, 'table')} fully loaded)` : '') +
-    (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '');
+    (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '') +
+    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '');
   return { ...summary, message };
 }

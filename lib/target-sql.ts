@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
-import { qualifyPg, quotePg } from './sources/postgres';
-import type { ColumnPlan, TableRef } from './types';
+import { rangePredicate } from './sources/base';
+import { postgresDialect, qualifyPg, quotePg } from './sources/postgres';
+import type { ColumnPlan, PartitionRange, TableRef } from './types';
 
 export const STATE_TABLE = '_migration_state';
 export const STAGING_PREFIX = '_ts_stg_';
 
-export function stateTableSql(stateSchema: string): string {
+/** Creates _migration_state, and brings one made by an older version up to date. */
+export function stateTableSql(stateSchema: string): string[] {
   const t = qualifyPg({ schema: stateSchema, name: STATE_TABLE });
-  return `CREATE TABLE IF NOT EXISTS ${t} (
+  return [`CREATE TABLE IF NOT EXISTS ${t} (
   id bigserial PRIMARY KEY,
   table_name varchar(255) NOT NULL,
   source_schema varchar(128) NOT NULL,
@@ -20,6 +22,7 @@ export function stateTableSql(stateSchema: string): string {
   rows_updated bigint NOT NULL DEFAULT 0,
   rows_unchanged bigint NOT NULL DEFAULT 0,
   rows_copied bigint NOT NULL DEFAULT 0,
+  rows_deleted bigint NOT NULL DEFAULT 0,
   error_message text,
   retry_count integer NOT NULL DEFAULT 0,
   workflow_id text NOT NULL,
@@ -30,7 +33,7 @@ export function stateTableSql(stateSchema: string): string {
   pk_range_hi text,
   mode varchar(20) NOT NULL DEFAULT 'compare',
   UNIQUE (workflow_id, run_id, source_schema, table_name, partition_index)
-)`;
+)`, `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS rows_deleted bigint NOT NULL DEFAULT 0`];
 }
 
 export interface StateKey {
@@ -73,21 +76,21 @@ export function markRunningSql(k: StateKey, retryCount: number): { text: string;
 
 export function markCompletedSql(
   k: StateKey,
-  counts: { inserted: number; updated: number; unchanged: number; rowsCopied: number },
+  counts: { inserted: number; updated: number; unchanged: number; deleted: number; rowsCopied: number },
 ): { text: string; values: unknown[] } {
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
   return {
     text: `UPDATE ${t} SET sync_status = 'completed', last_sync_end = clock_timestamp(), error_message = NULL,
-        rows_inserted = $6, rows_updated = $7, rows_unchanged = $8, rows_copied = $9
+        rows_inserted = $6, rows_updated = $7, rows_unchanged = $8, rows_copied = $9, rows_deleted = $10
       WHERE ${stateKeyWhere}`,
-    values: [...stateKeyParams(k), counts.inserted, counts.updated, counts.unchanged, counts.rowsCopied],
+    values: [...stateKeyParams(k), counts.inserted, counts.updated, counts.unchanged, counts.rowsCopied, counts.deleted],
   };
 }
 
 export function stateRowSql(k: StateKey): { text: string; values: unknown[] } {
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
   return {
-    text: `SELECT sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged FROM ${t} WHERE ${stateKeyWhere}`,
+    text: `SELECT sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged, rows_deleted FROM ${t} WHERE ${stateKeyWhere}`,
     values: stateKeyParams(k),
   };
 }
@@ -206,6 +209,29 @@ export function upsertSql(target: TableRef, staging: TableRef, columns: ColumnPl
   RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`;
+}
+
+/**
+ * Hard deletes for one key range: target rows in the range that the source
+ * (now in staging) no longer has. Range bounds are bound parameters.
+ */
+export function deleteMissingSql(
+  target: TableRef,
+  staging: TableRef,
+  columns: ColumnPlan[],
+  primaryKey: string[],
+  range: PartitionRange,
+): { text: string; values: string[] } {
+  const keys = targetKey(columns, primaryKey);
+  const onTarget = { ...postgresDialect, quoteIdent: (name: string) => `t.${quotePg(name)}` };
+  const where = rangePredicate(onTarget, keys[0], range);
+  const match = keys.map((k) => `s.${quotePg(k)} = t.${quotePg(k)}`).join(' AND ');
+  return {
+    text:
+      `DELETE FROM ${qualifyPg(target)} AS t${where.sql}${where.sql ? ' AND' : ' WHERE'} ` +
+      `NOT EXISTS (SELECT 1 FROM ${qualifyPg(staging)} AS s WHERE ${match})`,
+    values: where.params,
+  };
 }
 
 export function truncateTableSql(staging: TableRef): string {

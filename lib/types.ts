@@ -58,6 +58,7 @@ export interface PartitionResult {
   inserted: number;
   updated: number;
   unchanged: number;
+  deleted: number;
   attempt: number;
   /** Values the target cannot hold that were changed as documented (e.g. zero dates → NULL). */
   warnings: string[];
@@ -72,7 +73,10 @@ export interface TableResult {
   inserted: number;
   updated: number;
   unchanged: number;
+  deleted: number;
   mode: 'full' | 'compare';
+  /** Present when the run verified the table after syncing. */
+  verification?: TableVerification;
   warnings: string[];
   error?: string;
 }
@@ -85,9 +89,34 @@ export interface SyncSummary {
   inserted: number;
   updated: number;
   unchanged: number;
+  deleted: number;
   rowsCopied: number;
   warnings: number;
   tables: TableResult[];
   skipped: SkippedTable[];
   message: string;
+}
+
+export interface RangeChecksum {
+  range: PartitionRange;
+  sourceRows: number;
+  targetRows: number;
+  /** Sum over rows of the first 32 bits of md5(canonical row text): order-free, computed in each database. */
+  sourceSum: string;
+  targetSum: string;
+  /** Columns left out of the checksum because their text forms differ by design (e.g. floats across dialects). */
+  skippedColumns: string[];
+}
+
+export interface TableVerification {
+  table: string;
+  target: string;
+  sourceRows: number;
+  targetRows: number;
+  ranges: number;
+  /** Ranges whose counts or checksums differ. */
+  differing: RangeChecksum[];
+  /** Ranges re-synced by --repair, and whether they matched afterwards. */
+  repaired: number;
+  matches: boolean;
 }

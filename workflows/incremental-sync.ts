@@ -38,6 +38,7 @@ export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Prom
         inserted: partial?.inserted ?? 0,
         updated: partial?.updated ?? 0,
         unchanged: partial?.unchanged ?? 0,
+        deleted: partial?.deleted ?? 0,
         error: partial?.error ?? rootMessage(err),
       };
     }

@@ -1,2 +1,3 @@
 export { incrementalSyncWorkflow } from './incremental-sync';
 export { syncTableWorkflow } from './sync-table';
+export { verifyWorkflow } from './verify';

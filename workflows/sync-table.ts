@@ -6,6 +6,7 @@ import { rootMessage } from '../lib/failures';
 import { sumPartitions } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities } from './options';
+import { verifyTable } from './verify';
 
 export interface SyncTableInput {
   /** Normalised config from initializeState; raw config when started alone. */
@@ -85,7 +86,16 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     ...sumPartitions(done),
     ...(errors.length ? { error: errors.join('; ') } : {}),
   };
+  if (!errors.length && config.verifyAfterSync) {
+    try {
+      result.verification = await verifyTable(config, task.table, false, runKey);
+    } catch (err) {
+      errors.push(`verify: ${rootMessage(err)}`);
+    }
+  }
   if (errors.length) {
+    result.status = 'failed';
+    result.error = errors.join('; ');
     // Fail visibly in the Web UI, carrying what did land for the parent's summary.
     throw ApplicationFailure.create({
       type: 'TableSyncFailed',

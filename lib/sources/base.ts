@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { TablesyncError } from '../errors';
-import type { PartitionRange, TablePlan, TableRef } from '../types';
+import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 
 export type DialectName = 'postgres' | 'mysql' | 'mssql';
 
@@ -17,6 +17,19 @@ export interface Dialect {
    * naming table, column and type when there is no exact mapping.
    */
   mapType(column: SourceColumn, table: TableRef): string;
+  /**
+   * SQL expression giving a column's canonical text for verification
+   * checksums: the text PostgreSQL's canonical form (pgCanonical) gives for
+   * the same value in the target. null: the column cannot be compared this
+   * way and is left out (e.g. floats, whose text forms differ across servers).
+   */
+  canonicalText?(column: ColumnPlan): string | null;
+}
+
+/** Count and order-free checksum of one key range. */
+export interface RangeSum {
+  rows: number;
+  sum: string;
 }
 
 export function unsupportedType(table: TableRef, column: SourceColumn, why = 'has no exact PostgreSQL mapping'): TablesyncError {
@@ -68,6 +81,8 @@ export interface SourceConnection {
   estimateRows(ref: TableRef): Promise<number>;
   keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream>;
+  /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
+  checksumRange?(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   close(): Promise<void>;
 }
 

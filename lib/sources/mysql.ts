@@ -4,6 +4,7 @@ import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
   type CopyStream,
   type Dialect,
+  type RangeSum,
   type SourceColumn,
   type SourceConnection,
   type SourceTable,
@@ -23,7 +24,23 @@ export const mysqlDialect: Dialect = {
   placeholder: () => '?',
   isIntegerType: (type) => INTEGER.test(type),
   mapType: mapMysqlType,
+  canonicalText: mysqlCanonical,
 };
+
+/** MySQL expression giving the text pgCanonical gives for the same value in the target type. */
+export function mysqlCanonical(column: ColumnPlan): string | null {
+  const c = `\`${column.name.replace(/`/g, '``')}\``;
+  const t = column.targetType.toLowerCase();
+  // Zero dates were loaded as NULL; compare them as NULL.
+  if (t.startsWith('timestamp')) return `NULLIF(DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s.%f'), '0000-00-00 00:00:00.000000')`;
+  if (t === 'date') return `NULLIF(DATE_FORMAT(${c}, '%Y-%m-%d'), '0000-00-00')`;
+  if (t.startsWith('time')) return `TIME_FORMAT(${c}, '%H:%i:%s.%f')`;
+  if (t === 'bytea') return `LOWER(HEX(${c}))`;
+  if (t === 'boolean') return `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} <> 0 THEN 't' ELSE 'f' END`;
+  if (t.startsWith('bit')) return `LPAD(BIN(${c}), ${Number(/\((\d+)\)/.exec(t)?.[1] ?? 1)}, '0')`;
+  if (t === 'real' || t === 'double precision' || t === 'inet') return null;
+  return `CAST(${c} AS CHAR)`;
+}
 
 /** MySQL/MariaDB column → PostgreSQL type. Exact or refused, never lossy. */
 export function mapMysqlType(c: SourceColumn, table: TableRef): string {
@@ -141,12 +158,16 @@ export function columnsFromCatalog(rows: MysqlColumnRow[], jsonColumns: Set<stri
   });
 }
 
-/** SELECT of one key range; integer keys are compared as integers, not as doubles. */
-export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
+/** WHERE of one key range; integer keys are compared as integers, not as doubles. */
+export function mysqlRangeWhere(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
   const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? '';
   const cast = /\bunsigned\b/i.test(keyType) ? 'UNSIGNED' : 'SIGNED';
   const dialect: Dialect = INTEGER.test(keyType) ? { ...mysqlDialect, placeholder: () => `CAST(? AS ${cast})` } : mysqlDialect;
-  const where = rangePredicate(dialect, plan.primaryKey[0], range);
+  return rangePredicate(dialect, plan.primaryKey[0], range);
+}
+
+export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
+  const where = mysqlRangeWhere(plan, range);
   const cols = plan.columns.map((c) => mysqlDialect.quoteIdent(c.name)).join(', ');
   return { sql: `SELECT ${cols} FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`, params: where.params };
 }
@@ -321,6 +342,19 @@ export class MysqlSource implements SourceConnection {
         }
       },
     };
+  }
+
+  async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
+    const where = mysqlRangeWhere(plan, range);
+    const row = `CONCAT_WS(CHAR(31 USING utf8mb4), ${columns
+      .map((c) => `COALESCE(${mysqlCanonical(c)}, CHAR(30 USING utf8mb4))`)
+      .join(', ')})`;
+    const rows = await this.query<{ rows: string; sum: string }>(
+      `SELECT COUNT(*) AS \`rows\`, CAST(COALESCE(SUM(CAST(CONV(LEFT(MD5(${row}), 8), 16, 10) AS UNSIGNED)), 0) AS CHAR) AS sum
+         FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`,
+      where.params,
+    );
+    return { rows: Number(rows[0].rows), sum: rows[0].sum };
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,11 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { PartitionRange, TablePlan, TableRef } from '../types';
+import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
   type CopyStream,
   type Dialect,
+  type RangeSum,
   type SourceConnection,
   type SourceTable,
   qualify,
@@ -22,7 +23,40 @@ export const postgresDialect: Dialect = {
   isIntegerType: (type) => INTEGER_TYPES.has(type),
   // PostgreSQL to PostgreSQL: the type as format_type() spells it, typmod included.
   mapType: (column) => column.type,
+  canonicalText: (column) => {
+    const q = quotePg(column.name);
+    return pgCanonical(column.sourceType === column.targetType ? q : `${q}::${column.targetType}`, column.targetType);
+  },
 };
+
+/**
+ * The canonical text of a value of a PostgreSQL type: what verification
+ * compares. Fixed six fractional digits and UTC for times, hex for bytes,
+ * t/f for booleans, the type's own output otherwise.
+ */
+export function pgCanonical(expr: string, type: string): string {
+  const t = type.toLowerCase();
+  if (t.startsWith('timestamp') && t.includes('with time zone')) return `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')`;
+  if (t.startsWith('timestamp')) return `to_char(${expr}, 'YYYY-MM-DD HH24:MI:SS.US')`;
+  if (t.startsWith('time')) return `to_char(${expr}, 'HH24:MI:SS.US')`;
+  if (t === 'bytea') return `encode(${expr}, 'hex')`;
+  if (t === 'boolean') return `CASE WHEN ${expr} THEN 't' WHEN NOT ${expr} THEN 'f' END`;
+  return `${expr}::text`;
+}
+
+/**
+ * Row count and the sum of the first 32 bits of md5 over each row's canonical
+ * text (fields joined by U+001F, NULL as U+001E): order-free, so PostgreSQL
+ * and MySQL compute the same figure without agreeing on collation.
+ */
+export function pgChecksumSql(table: TableRef, canonical: string[], keyColumn: string, range: PartitionRange): { text: string; values: string[] } {
+  const where = rangePredicate(postgresDialect, keyColumn, range);
+  const row = `concat_ws(E'\\x1f', ${canonical.map((e) => `coalesce(${e}, E'\\x1e')`).join(', ')})`;
+  return {
+    text: `SELECT count(*)::bigint AS rows, coalesce(sum(('x' || left(md5(${row}), 8))::bit(32)::bigint), 0)::text AS sum FROM ${qualifyPg(table)}${where.sql}`,
+    values: where.params,
+  };
+}
 
 export const quotePg = postgresDialect.quoteIdent;
 export const qualifyPg = (ref: TableRef): string => qualify(postgresDialect, ref);
@@ -236,6 +270,12 @@ export class PostgresSource implements SourceConnection {
         }
       },
     };
+  }
+
+  async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
+    const canonical = columns.map((c) => postgresDialect.canonicalText!(c)!);
+    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey[0], range));
+    return { rows: Number(r.rows[0].rows), sum: r.rows[0].sum };
   }
 
   async close(): Promise<void> {
