@@ -1,6 +1,8 @@
 import { Pool } from 'pg';
 import type { ConnectionSpec } from '../lib/config';
 import type { DialectName, SourceConnection } from '../lib/sources/base';
+import { TablesyncError } from '../lib/errors';
+import { MssqlSource } from '../lib/sources/mssql';
 import { MysqlSource } from '../lib/sources/mysql';
 import { PostgresSource } from '../lib/sources/postgres';
 import { nonRetryable } from './errors';
@@ -75,9 +77,15 @@ export class ConnectionRegistry {
     let source = this.sources.get(name);
     if (!source) {
       const dialect = this.dialect(name);
-      if (dialect === 'postgres') source = new PostgresSource(this.pg(name));
-      else if (dialect === 'mysql') source = new MysqlSource(this.spec(name).url, this.poolSize);
-      else throw nonRetryable('UnsupportedSource', `Connection "${name}": ${dialect} sources are not supported yet`);
+      try {
+        if (dialect === 'postgres') source = new PostgresSource(this.pg(name));
+        else if (dialect === 'mysql') source = new MysqlSource(this.spec(name).url, this.poolSize);
+        else source = new MssqlSource(this.spec(name).url, this.poolSize);
+      } catch (err) {
+        // Bad URLs are reported by the source; the message never carries the password.
+        if (err instanceof TablesyncError) throw nonRetryable(err.type, `Connection "${name}": ${err.message}`);
+        throw err;
+      }
       this.sources.set(name, source);
     }
     return source;

@@ -27,6 +27,60 @@ const PG_NON_RETRYABLE: Record<string, string> = {
 };
 const PG_RETRYABLE_CLASSES = new Set(['08', '40', '53', '55', '57', '58', 'XX']);
 
+// MySQL/MariaDB errnos a retry cannot fix.
+const MYSQL_NON_RETRYABLE: Record<number, string> = {
+  1045: 'AuthenticationFailed',
+  1044: 'PermissionDenied',
+  1142: 'PermissionDenied',
+  1143: 'PermissionDenied',
+  1049: 'UnknownDatabase',
+  1146: 'UnknownTable',
+  1054: 'UnknownColumn',
+};
+
+interface MssqlError {
+  name?: string;
+  code?: string;
+  number?: number;
+  message?: string;
+}
+
+// SQL Server error numbers a retry cannot fix (documented in sys.messages).
+const MSSQL_NON_RETRYABLE: Record<number, string> = {
+  208: 'UnknownTable',
+  207: 'UnknownColumn',
+  229: 'PermissionDenied',
+  230: 'PermissionDenied',
+  262: 'PermissionDenied',
+  297: 'PermissionDenied',
+  300: 'PermissionDenied',
+  220: 'DatabaseError',
+  232: 'DatabaseError',
+  241: 'DatabaseError',
+  242: 'DatabaseError',
+  245: 'DatabaseError',
+  8114: 'DatabaseError',
+  8115: 'DatabaseError',
+  8152: 'DatabaseError',
+};
+
+/** The mssql driver's RequestError / ConnectionError, or null for anything else. */
+function classifyMssql(e: MssqlError, message: string): ApplicationFailure | null {
+  if (e?.name === 'RequestError' && typeof e.number === 'number') {
+    const type = MSSQL_NON_RETRYABLE[e.number];
+    return ApplicationFailure.create({ type: type ?? 'DatabaseUnavailable', message, nonRetryable: Boolean(type) });
+  }
+  if (e?.name === 'ConnectionError') {
+    if (e.code === 'ELOGIN') {
+      const type = /Cannot open database/i.test(e.message ?? '') ? 'UnknownDatabase' : 'AuthenticationFailed';
+      return ApplicationFailure.create({ type, message, nonRetryable: true });
+    }
+    if (/getaddrinfo ENOTFOUND/.test(e.message ?? '')) return ApplicationFailure.create({ type: 'HostNotFound', message, nonRetryable: true });
+    return ApplicationFailure.create({ type: 'DatabaseUnavailable', message });
+  }
+  return null;
+}
+
 /**
  * Turns a driver error into what Temporal should do with it: retry, or fail
  * at once with a typed, credential-free message that says where it happened.
@@ -39,6 +93,16 @@ export function classifyError(err: unknown, where: string): ApplicationFailure {
   const code = typeof e?.code === 'string' ? e.code : '';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return ApplicationFailure.create({ type: 'HostNotFound', message, nonRetryable: code === 'ENOTFOUND' });
+  }
+  const mssql = classifyMssql(e as MssqlError, message);
+  if (mssql) return mssql;
+  const errno = (e as { errno?: number }).errno;
+  if (code.startsWith('ER_') && typeof errno === 'number') {
+    const type = MYSQL_NON_RETRYABLE[errno];
+    if (type) return ApplicationFailure.create({ type, message, nonRetryable: true });
+    // Data and syntax errors (1064, 1264, 1292, 1366, …) repeat on every attempt; kills and lock waits do not.
+    const transient = [1205, 1213, 1317, 1927, 2006, 2013, 1040, 1053].includes(errno);
+    return ApplicationFailure.create({ type: transient ? 'DatabaseUnavailable' : 'DatabaseError', message, nonRetryable: !transient });
   }
   if (/^[0-9A-Z]{5}$/.test(code)) {
     const known = PG_NON_RETRYABLE[code];

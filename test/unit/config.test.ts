@@ -70,3 +70,29 @@ describe('table names', () => {
     assert.ok(matchesPattern(parseTableName('*.t?', 'x'), { schema: 'any', name: 't1' }));
   });
 });
+
+describe('error classification', () => {
+  // Imported lazily: the activity package is only needed here.
+  const { classifyError } = require('../../activities/errors') as typeof import('../../activities/errors');
+  const cases: [string, unknown, string, boolean][] = [
+    ['bad password (PG)', { code: '28P01', message: 'password authentication failed for user "u"' }, 'AuthenticationFailed', true],
+    ['no privilege (PG)', { code: '42501', message: 'permission denied for table t' }, 'PermissionDenied', true],
+    ['admin shutdown (PG)', { code: '57P01', message: 'terminating connection due to administrator command' }, 'DatabaseUnavailable', false],
+    ['deadlock (PG)', { code: '40P01', message: 'deadlock detected' }, 'DatabaseUnavailable', false],
+    ['NOT NULL (PG)', { code: '23502', message: 'null value in column' }, 'DatabaseError', true],
+    ['refused', { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' }, 'ECONNREFUSED', false],
+    ['unknown host', { code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND nowhere' }, 'HostNotFound', true],
+    ['bad password (MariaDB)', { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045, message: "Access denied for user 'u'" }, 'AuthenticationFailed', true],
+    ['missing table (SQL Server)', { name: 'RequestError', number: 208, message: "Invalid object name 'x'" }, 'UnknownTable', true],
+    ['deadlock (SQL Server)', { name: 'RequestError', number: 1205, message: 'deadlock victim' }, 'DatabaseUnavailable', false],
+    ['login failed (SQL Server)', { name: 'ConnectionError', code: 'ELOGIN', message: "Login failed for user 'sa'" }, 'AuthenticationFailed', true],
+  ];
+  for (const [what, err, type, nonRetryable] of cases) {
+    it(`${what} → ${type}${nonRetryable ? ', not retried' : ', retried'}`, () => {
+      const f = classifyError(err, 'somewhere');
+      assert.equal(f.type, type);
+      assert.equal(f.nonRetryable, nonRetryable);
+      assert.match(f.message, /^somewhere: /);
+    });
+  }
+});

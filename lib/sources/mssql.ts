@@ -1,0 +1,565 @@
+import {
+  BigInt as SqlBigInt,
+  ConnectionPool,
+  Int,
+  NVarChar,
+  Request,
+  SmallInt,
+  TinyInt,
+  type config as MssqlConfig,
+  type ISqlTypeFactoryWithNoParams,
+} from 'mssql';
+import { asBoolean, asBytea, asText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
+import { TablesyncError } from '../errors';
+import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import {
+  type CopyStream,
+  type Dialect,
+  type SourceColumn,
+  type SourceConnection,
+  type SourceTable,
+  qualify,
+  rangePredicate,
+  rejectNul,
+  unsupportedType,
+} from './base';
+
+const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'int', 'bigint']);
+
+export const mssqlDialect: Dialect = {
+  name: 'mssql',
+  defaultSchema: 'dbo',
+  quoteIdent: (name) => `[${rejectNul(name).replace(/]/g, ']]')}]`,
+  placeholder: (i) => `@p${i}`,
+  isIntegerType: (type) => INTEGER_TYPES.has(type),
+  mapType: mapMssqlType,
+};
+
+const quote = mssqlDialect.quoteIdent;
+
+/**
+ * SQL Server column → PostgreSQL type, exact or refused. Fractional seconds
+ * beyond PostgreSQL's 6 digits are truncated on the way (see readColumn).
+ */
+export function mapMssqlType(c: SourceColumn, table: TableRef): string {
+  const fraction = Math.min(c.scale ?? 7, 6);
+  switch (c.dataType) {
+    case 'bit':
+      return 'boolean';
+    case 'tinyint': // 0..255: PostgreSQL has no unsigned or 1-byte integer
+    case 'smallint':
+      return 'smallint';
+    case 'int':
+      return 'integer';
+    case 'bigint':
+      return 'bigint';
+    case 'decimal':
+    case 'numeric':
+      return `numeric(${c.precision},${c.scale})`;
+    case 'money':
+      return 'numeric(19,4)';
+    case 'smallmoney':
+      return 'numeric(10,4)';
+    case 'float':
+      return (c.precision ?? 53) <= 24 ? 'real' : 'double precision';
+    case 'real':
+      return 'real';
+    case 'date':
+      return 'date';
+    case 'time':
+      return `time(${fraction})`;
+    case 'datetime':
+      return 'timestamp(3)';
+    case 'smalldatetime':
+      return 'timestamp(0)';
+    case 'datetime2':
+      return `timestamp(${fraction})`;
+    case 'datetimeoffset':
+      return `timestamptz(${fraction})`;
+    // SQL Server counts bytes (varchar) or UTF-16 units (nvarchar, a 4-byte
+    // character takes 2); either is at least the number of characters, which
+    // is what PostgreSQL's varchar(n) counts, so every value fits.
+    case 'char':
+    case 'varchar':
+    case 'nchar':
+    case 'nvarchar':
+      return c.length === -1 ? 'text' : `varchar(${c.length})`;
+    case 'sysname': // the system alias of nvarchar(128), used in catalog-like tables
+      return 'varchar(128)';
+    case 'text':
+    case 'ntext':
+      return 'text';
+    case 'uniqueidentifier':
+      return 'uuid';
+    case 'binary':
+    case 'varbinary':
+    case 'image':
+    case 'rowversion':
+    case 'timestamp': // SQL Server's timestamp is rowversion, not a date
+      return 'bytea';
+    case 'xml':
+      return 'xml';
+    default:
+      throw unsupportedType(table, c);
+  }
+}
+
+/** One row of mssqlCatalog.columnsSql: sys.columns as SQL Server reports it. */
+export interface MssqlColumnRow {
+  name: string;
+  type_schema: string;
+  type_name: string;
+  is_user_defined: boolean;
+  /** Bytes: nchar/nvarchar take 2 per character; -1 for (max). */
+  max_length: number;
+  precision: number;
+  scale: number;
+  is_nullable: boolean;
+}
+
+/** Columns as describeTable reports them, from the rows of mssqlCatalog.columnsSql. */
+export function columnsFromCatalog(rows: MssqlColumnRow[]): SourceColumn[] {
+  return rows.map((r) => {
+    if (r.is_user_defined) {
+      // Alias and CLR user types are named with their schema, so one called
+      // like a system type ("dbo.int") can never be mapped as that type.
+      const type = `${r.type_schema}.${r.type_name}`;
+      return { name: r.name, type, dataType: type.toLowerCase(), nullable: r.is_nullable };
+    }
+    const dataType = r.type_name.toLowerCase();
+    const column: SourceColumn = { name: r.name, type: dataType, dataType, nullable: r.is_nullable };
+    switch (dataType) {
+      case 'decimal':
+      case 'numeric':
+        column.precision = r.precision;
+        column.scale = r.scale;
+        column.type = `${dataType}(${r.precision},${r.scale})`;
+        break;
+      case 'float':
+        column.precision = r.precision;
+        if (r.precision !== 53) column.type = `float(${r.precision})`;
+        break;
+      case 'time':
+      case 'datetime2':
+      case 'datetimeoffset':
+        column.scale = r.scale;
+        column.type = `${dataType}(${r.scale})`;
+        break;
+      case 'char':
+      case 'varchar':
+      case 'binary':
+      case 'varbinary':
+        column.length = r.max_length;
+        column.type = `${dataType}(${r.max_length === -1 ? 'max' : r.max_length})`;
+        break;
+      case 'nchar':
+      case 'nvarchar':
+        column.length = r.max_length === -1 ? -1 : r.max_length / 2;
+        column.type = `${dataType}(${r.max_length === -1 ? 'max' : column.length})`;
+        break;
+    }
+    return column;
+  });
+}
+
+// Catalog queries. Names are always bound as @p1 (schema) and @p2 (table).
+export const mssqlCatalog = {
+  listTablesSql: `SELECT s.name AS [schema], t.name AS name
+    FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id
+    WHERE t.is_ms_shipped = 0
+    ORDER BY s.name, t.name`,
+  // Computed columns are left out: their values follow from the others, and
+  // the target defines them (or not) itself.
+  columnsSql: `SELECT c.name AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
+      ty.is_user_defined AS is_user_defined, c.max_length AS max_length, c.precision AS precision,
+      c.scale AS scale, c.is_nullable AS is_nullable
+    FROM sys.columns c
+    JOIN sys.tables t ON t.object_id = c.object_id
+    JOIN sys.schemas s ON s.schema_id = t.schema_id
+    JOIN sys.types ty ON ty.user_type_id = c.user_type_id
+    WHERE s.name = @p1 AND t.name = @p2 AND c.is_computed = 0
+    ORDER BY c.column_id`,
+  primaryKeySql: `SELECT c.name AS name
+    FROM sys.indexes i
+    JOIN sys.tables t ON t.object_id = i.object_id
+    JOIN sys.schemas s ON s.schema_id = t.schema_id
+    JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+    JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+    WHERE s.name = @p1 AND t.name = @p2 AND i.is_primary_key = 1 AND ic.key_ordinal > 0
+    ORDER BY ic.key_ordinal`,
+  // Heap (0) or clustered index (1): each row counted once. Maintained by the
+  // engine, so no statistics need to exist, but it needs VIEW DATABASE STATE.
+  estimateSql: `SELECT SUM(ps.row_count) AS estimate
+    FROM sys.dm_db_partition_stats ps
+    JOIN sys.tables t ON t.object_id = ps.object_id
+    JOIN sys.schemas s ON s.schema_id = t.schema_id
+    WHERE s.name = @p1 AND t.name = @p2 AND ps.index_id IN (0, 1)`,
+  // The same count from metadata any reader of the table may see.
+  estimateFallbackSql: `SELECT SUM(p.rows) AS estimate
+    FROM sys.partitions p
+    JOIN sys.tables t ON t.object_id = p.object_id
+    JOIN sys.schemas s ON s.schema_id = t.schema_id
+    WHERE s.name = @p1 AND t.name = @p2 AND p.index_id IN (0, 1)`,
+};
+
+/** Bounds of an integer key, as text so bigint stays exact. */
+export function mssqlKeyBoundsSql(ref: TableRef, column: string): string {
+  const q = quote(column);
+  return `SELECT CAST(MIN(${q}) AS varchar(20)) AS [min], CAST(MAX(${q}) AS varchar(20)) AS [max] FROM ${qualify(mssqlDialect, ref)}`;
+}
+
+// SQL Server errors 297 and 300: the DMV needs VIEW DATABASE (PERFORMANCE) STATE.
+const NO_VIEW_STATE = new Set([297, 300]);
+
+/** The float text that parses back to the same IEEE value; String() alone loses the sign of -0. */
+const asFloat: ValueEncoder = (v) => (typeof v === 'number' && Object.is(v, -0) ? '-0' : asText(v));
+
+/**
+ * Types no rule below knows (user types mapped with typeMap) are read as the
+ * driver returns them; only scalars have an unambiguous text form.
+ */
+function asScalarText(sourceType: string): ValueEncoder {
+  return (v) => {
+    if (typeof v === 'object' && v !== null) {
+      throw new Error(`source type ${sourceType} arrives as ${Buffer.isBuffer(v) ? 'bytes' : 'an object'}, which has no exact text form`);
+    }
+    return asText(v);
+  };
+}
+
+/**
+ * How one column is read: the expression selected on SQL Server and the COPY
+ * text encoder for what the driver returns for it.
+ *
+ * Values the driver would turn into lossy JS values are converted to exact
+ * text on the server: decimal/numeric/money (JS numbers), bigint, and every
+ * date/time type (JS Date holds milliseconds, and time zone handling in
+ * between would be one more thing to get wrong).
+ *
+ * Fractional seconds: datetime2(7), time(7) and datetimeoffset(7) keep 100 ns;
+ * PostgreSQL keeps microseconds. The 7th digit is TRUNCATED, never rounded:
+ * the value is widened to datetime2(7) (exact, 7 digits always), printed in
+ * style 121 and the text cut after the 6th digit, on the server. Rounding
+ * (CAST to datetime2(6), or letting PostgreSQL round a 7-digit literal, which
+ * it does) could carry into the next second, day or year, and fails outright
+ * on 9999-12-31 23:59:59.9999999. Offsets are whole minutes, so cutting the
+ * local time cuts the instant the same way.
+ */
+export function readColumn(column: Pick<ColumnPlan, 'name' | 'sourceType'>): { expression: string; encode: ValueEncoder } {
+  const q = quote(column.name);
+  const base = column.sourceType.replace(/\(.*\)$/, '').toLowerCase();
+  const text = (expression: string) => ({ expression, encode: asText });
+  const widened = `CONVERT(varchar(27), CONVERT(datetime2(7), ${q}), 121)`; // yyyy-mm-dd hh:mi:ss.fffffff
+  switch (base) {
+    case 'bit':
+      return { expression: q, encode: asBoolean };
+    case 'tinyint':
+    case 'smallint':
+    case 'int':
+      return text(q);
+    case 'bigint':
+      return text(`CONVERT(varchar(20), ${q})`);
+    case 'decimal':
+    case 'numeric':
+      return text(`CONVERT(varchar(50), ${q})`);
+    case 'money':
+    case 'smallmoney':
+      // Style 2: all four decimals (the default style prints two).
+      return text(`CONVERT(varchar(50), ${q}, 2)`);
+    case 'float':
+    case 'real':
+      // The driver's double is the stored value exactly (a real widens
+      // exactly), and its shortest text parses back to it.
+      return { expression: q, encode: asFloat };
+    case 'date':
+      return text(`CONVERT(char(10), ${q}, 23)`);
+    case 'datetime':
+      // Its 1/300 s ticks as SQL Server itself prints them (.000/.003/.007).
+      return text(`CONVERT(varchar(23), ${q}, 121)`);
+    case 'smalldatetime':
+      return text(`CONVERT(varchar(19), ${q}, 120)`);
+    case 'datetime2':
+      return text(`LEFT(${widened}, 26)`);
+    case 'time':
+      return text(`SUBSTRING(${widened}, 12, 15)`);
+    case 'datetimeoffset':
+      // Local time and its offset ("+05:30"): PostgreSQL stores the instant.
+      // NULL stays NULL because tedious sessions run with CONCAT_NULL_YIELDS_NULL on.
+      return text(`LEFT(${widened}, 26) + DATENAME(tzoffset, ${q})`);
+    case 'uniqueidentifier':
+      // SQL Server's own text, whose byte order differs from the stored bytes.
+      return text(`CONVERT(char(36), ${q})`);
+    case 'char':
+    case 'varchar':
+    case 'nchar':
+    case 'nvarchar':
+    case 'sysname':
+    case 'text':
+    case 'ntext':
+    case 'xml':
+      return text(q);
+    case 'binary':
+    case 'varbinary':
+    case 'image':
+    case 'rowversion':
+    case 'timestamp':
+      return { expression: q, encode: asBytea };
+    default:
+      return { expression: q, encode: asScalarText(column.sourceType) };
+  }
+}
+
+/** The source-side SELECT for one key range, its bounds as @p1/@p2. */
+export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
+  const where = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
+  const columns = plan.columns.map((c) => readColumn(c).expression).join(', ');
+  return { sql: `SELECT ${columns} FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`, params: where.params };
+}
+
+const KEY_PARAM_TYPES: Record<string, ISqlTypeFactoryWithNoParams> = {
+  tinyint: TinyInt,
+  smallint: SmallInt,
+  int: Int,
+  bigint: SqlBigInt,
+};
+
+/**
+ * Range bounds are bound with the key's own type: comparing the key with a
+ * wider type would make SQL Server convert the column instead of seeking.
+ */
+function keyParamType(plan: TablePlan): ISqlTypeFactoryWithNoParams {
+  const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? '';
+  const type = KEY_PARAM_TYPES[keyType];
+  if (!type) throw new Error(`key ranges need an integer key; ${plan.source.schema}.${plan.source.name} has ${keyType || 'none'}`);
+  return type;
+}
+
+/** The events and controls of mssql's Request that a streamed read uses. */
+export interface StreamingRequest {
+  on(event: 'recordset' | 'row' | 'error' | 'done', listener: (...args: any[]) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  cancel(): unknown;
+  query(sql: string): Promise<unknown>;
+}
+
+/**
+ * Runs `sql` on a request in stream + array-row mode and turns its rows into
+ * COPY text. Resolves once SQL Server has sent the result's column metadata,
+ * so compile, permission and missing-object errors reject here.
+ */
+export async function streamRows(request: StreamingRequest, sql: string, columns: ColumnPlan[]): Promise<CopyStream> {
+  const reads = columns.map(readColumn);
+  const encoder = new RowCopyEncoder(
+    reads.map((r) => r.encode),
+    columns.map((c) => c.name),
+  );
+  let opened = false;
+  let failure: Error | undefined;
+  let finished = false;
+  let markDone!: () => void;
+  const done = new Promise<void>((resolve) => (markDone = resolve));
+  const ready = new Promise<void>((resolve, reject) => {
+    request.on('recordset', () => {
+      opened = true;
+      resolve();
+    });
+    request.on('error', (err: Error) => {
+      failure ??= err;
+      // Before the caller has the stream, nobody listens to it: reject instead.
+      if (opened) encoder.destroy(failure);
+      else reject(failure);
+    });
+    request.on('done', () => {
+      finished = true;
+      if (!opened) reject(failure ?? new Error('SQL Server returned no result set'));
+      else if (!failure) encoder.end();
+      markDone();
+    });
+  });
+  request.on('row', (row: unknown[]) => {
+    if (encoder.destroyed) return;
+    if (!encoder.write(row)) request.pause();
+  });
+  encoder.on('drain', () => request.resume());
+  // The first rows can arrive in the same tick as the column metadata, before
+  // the caller consumes the stream. An error then (a value it cannot encode,
+  // a cancel) stays in the stream's errored state for pipeline() or for-await
+  // to report; without a listener it would be thrown and end the process.
+  encoder.on('error', () => undefined);
+  // In stream mode the promise never rejects: errors arrive as 'error' events.
+  void request.query(sql);
+  await ready;
+  return {
+    stream: encoder,
+    format: 'text',
+    rows: () => encoder.rows,
+    warnings: () => [],
+    finish: async (error?: unknown) => {
+      if (error) {
+        // Rows still arriving are dropped instead of buffered.
+        encoder.destroy();
+        // Cancelling sends an attention to the server; tedious resumes a paused
+        // request to read up to its acknowledgement, then frees the connection.
+        if (!finished) request.cancel();
+      }
+      await done;
+      if (!error && failure) throw failure;
+    },
+  };
+}
+
+const BOOLEAN_PARAMS: Record<string, boolean> = { true: true, false: false, yes: true, no: false, '1': true, '0': false };
+const URL_SHAPE = 'mssql://user:password@host:port/database?encrypt=false&trustServerCertificate=true';
+
+/**
+ * mssql config from `mssql://user:password@host[:port]/database?options`
+ * (user and password percent-encoded). Options: encrypt (default true),
+ * trustServerCertificate (default false), instanceName, connectTimeout and
+ * requestTimeout (ms). Errors never repeat the URL, which holds the password.
+ */
+export function parseMssqlUrl(url: string, poolSize = 10): MssqlConfig {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TablesyncError('InvalidConfig', `SQL Server URL is not a valid URL; expected ${URL_SHAPE}, with reserved characters in the password percent-encoded`);
+  }
+  if (u.protocol !== 'mssql:' && u.protocol !== 'sqlserver:') {
+    throw new TablesyncError('InvalidConfig', `SQL Server URL must start with mssql:// or sqlserver://`);
+  }
+  if (!u.hostname) throw new TablesyncError('InvalidConfig', `SQL Server URL names no host; expected ${URL_SHAPE}`);
+  const known = new Set(['encrypt', 'trustServerCertificate', 'instanceName', 'connectTimeout', 'requestTimeout']);
+  for (const key of u.searchParams.keys()) {
+    if (!known.has(key)) {
+      throw new TablesyncError('InvalidConfig', `SQL Server URL option "${key}" is unknown; known: ${[...known].join(', ')}`);
+    }
+  }
+  const flag = (key: string, fallback: boolean): boolean => {
+    const value = u.searchParams.get(key);
+    if (value === null) return fallback;
+    const parsed = BOOLEAN_PARAMS[value.toLowerCase()];
+    if (parsed === undefined) throw new TablesyncError('InvalidConfig', `SQL Server URL option ${key} must be true or false`);
+    return parsed;
+  };
+  const millis = (key: string, fallback: number): number => {
+    const value = u.searchParams.get(key);
+    if (value === null) return fallback;
+    if (!/^\d+$/.test(value)) throw new TablesyncError('InvalidConfig', `SQL Server URL option ${key} must be milliseconds`);
+    return Number(value);
+  };
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new TablesyncError('InvalidConfig', `SQL Server URL: the ${what} has a malformed %-escape`);
+    }
+  };
+  const instanceName = u.searchParams.get('instanceName') ?? undefined;
+  const database = decode(u.pathname.replace(/^\//, ''), 'database');
+  return {
+    server: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    // With a named instance the port comes from the SQL Browser service.
+    port: u.port && !instanceName ? Number(u.port) : undefined,
+    user: decode(u.username, 'user') || undefined,
+    password: decode(u.password, 'password') || undefined,
+    database: database || undefined,
+    connectionTimeout: millis('connectTimeout', 15_000),
+    // tedious stops this timer at the first response packet, so it bounds the
+    // wait for a first row (blocking locks, a slow plan), not a whole copy.
+    requestTimeout: millis('requestTimeout', 300_000),
+    options: {
+      encrypt: flag('encrypt', true),
+      trustServerCertificate: flag('trustServerCertificate', false),
+      instanceName,
+      appName: 'tablesync',
+    },
+    pool: { max: poolSize, min: 0, idleTimeoutMillis: 30_000 },
+  };
+}
+
+export class MssqlSource implements SourceConnection {
+  readonly dialect = mssqlDialect;
+  private readonly config: MssqlConfig;
+  private pool: Promise<ConnectionPool> | null = null;
+
+  /** Parses the URL at once (a bad URL fails at registration); connects on first use. */
+  constructor(url: string, poolSize = 10) {
+    this.config = parseMssqlUrl(url, poolSize);
+  }
+
+  private connect(): Promise<ConnectionPool> {
+    if (!this.pool) {
+      const pool = new ConnectionPool(this.config);
+      // The failing request or connect() reports the error too; the pool's
+      // own 'error' event would otherwise crash the worker.
+      pool.on('error', () => undefined);
+      this.pool = pool.connect().catch((err) => {
+        this.pool = null;
+        throw err;
+      });
+    }
+    return this.pool;
+  }
+
+  private async query<T>(sql: string, names: string[] = []): Promise<T[]> {
+    const request = (await this.connect()).request();
+    names.forEach((name, i) => request.input(`p${i + 1}`, NVarChar(128), name));
+    return (await request.query<T>(sql)).recordset;
+  }
+
+  async listTables(): Promise<TableRef[]> {
+    const rows = await this.query<TableRef>(mssqlCatalog.listTablesSql);
+    return rows.map((r) => ({ schema: r.schema, name: r.name }));
+  }
+
+  async describeTable(ref: TableRef): Promise<SourceTable | null> {
+    const rows = await this.query<MssqlColumnRow>(mssqlCatalog.columnsSql, [ref.schema, ref.name]);
+    if (rows.length === 0) return null;
+    const pk = await this.query<{ name: string }>(mssqlCatalog.primaryKeySql, [ref.schema, ref.name]);
+    return { ref, columns: columnsFromCatalog(rows), primaryKey: pk.map((r) => r.name) };
+  }
+
+  async estimateRows(ref: TableRef): Promise<number> {
+    let rows: { estimate: string | number | null }[];
+    try {
+      rows = await this.query(mssqlCatalog.estimateSql, [ref.schema, ref.name]);
+    } catch (err) {
+      if (!NO_VIEW_STATE.has((err as { number?: number }).number ?? 0)) throw err;
+      rows = await this.query(mssqlCatalog.estimateFallbackSql, [ref.schema, ref.name]);
+    }
+    const estimate = rows[0]?.estimate;
+    if (estimate === null || estimate === undefined) {
+      throw new TablesyncError('UnknownTable', `${ref.schema}.${ref.name} does not exist or is not visible to this login`);
+    }
+    return Number(estimate);
+  }
+
+  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+    const [row] = await this.query<{ min: string | null; max: string | null }>(mssqlKeyBoundsSql(ref, column));
+    return { min: row.min, max: row.max };
+  }
+
+  /**
+   * Text COPY only: SQL Server rows are decoded by the driver and re-encoded,
+   * so PostgreSQL's binary format would gain nothing. One SELECT per range,
+   * at the database's own isolation level (READ COMMITTED unless configured).
+   */
+  async openCopy(plan: TablePlan, range: PartitionRange): Promise<CopyStream> {
+    const { sql, params } = mssqlSelectSql(plan, range);
+    const request = new Request(await this.connect());
+    request.stream = true;
+    request.arrayRowMode = true;
+    if (params.length) {
+      const type = keyParamType(plan);
+      params.forEach((value, i) => request.input(`p${i + 1}`, type, value));
+    }
+    return streamRows(request, sql, plan.columns);
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    if (pool) await (await pool.catch(() => null))?.close();
+  }
+}
