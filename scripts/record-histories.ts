@@ -1,0 +1,111 @@
+// Records the histories test/replay replays: representative runs of every
+// workflow on the real Temporal dev server. Re-record (npm run record-histories)
+// only when a workflow change is meant to be incompatible with running
+// workflows — and then version it (patched()) instead, if any are in flight.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freshDatabase, pgUrl } from '../test/helpers/pg';
+import { runTestSync } from '../test/helpers/sync';
+import { stopTemporal, temporal } from '../test/helpers/temporal';
+import { runTestVerify } from '../test/helpers/verify';
+import { syncTableWorkflow } from '../workflows';
+import { createWorker } from '../workers/worker';
+import { installLogger } from '../workers/logger';
+import { workflowBundle, uniqueTaskQueue } from '../test/helpers/temporal';
+
+const out = join(__dirname, '..', '..', 'test', 'replay', 'histories');
+const SRC = 'tablesync_record_src';
+const DST = 'tablesync_record_dst';
+const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
+const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts: 2 } };
+
+// The Temporal CLI writes the same JSON the Web UI exports and historyFromJSON reads
+// (the SDK's own historyToJSON fails with this protobufjs version).
+async function save(name: string, workflowId: string): Promise<void> {
+  const env = await temporal();
+  const cli = execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'temporal-cli.sh')], { encoding: 'utf8' }).trim();
+  const json = execFileSync(cli, ['workflow', 'show', '--address', env.address, '--workflow-id', workflowId, '--output', 'json'], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  // Replay needs the id too: child ids are derived from it.
+  const history = JSON.parse(json);
+  writeFileSync(join(out, `${name}.json`), `${JSON.stringify({ workflowId, history })}\n`);
+  console.log(`recorded ${name} (${history.events.length} events)`);
+}
+
+async function main(): Promise<void> {
+  installLogger('WARN');
+  mkdirSync(out, { recursive: true });
+  const src = await freshDatabase(SRC);
+  const dst = await freshDatabase(DST);
+  await src.query(`CREATE TABLE orders (id bigint PRIMARY KEY, note text, qty int)`);
+  await src.query(`INSERT INTO orders SELECT g, 'n' || g, g FROM generate_series(1, 4000) g`);
+  await src.query(`CREATE TABLE strict (id int PRIMARY KEY, v text)`);
+  await src.query(`INSERT INTO strict VALUES (1, NULL)`);
+  await src.query(`CREATE TABLE nokey (a int)`);
+  await src.query('ANALYZE');
+  await dst.query(`CREATE TABLE strict (id int PRIMARY KEY, v text NOT NULL)`);
+  await dst.query(`INSERT INTO strict VALUES (2, 'x')`);
+  const base = {
+    source: { connection: 'src' },
+    target: { connection: 'dst' },
+    partitionThreshold: 2_000,
+    rowsPerPartition: 1_000,
+    maxPartitionsPerTable: 3,
+    ...fast,
+  };
+
+  // A full load in partitions, a table that fails (NULL into NOT NULL) and one skipped.
+  const first = await runTestSync(connections, { ...base, tables: ['public.*'] });
+  await save('sync-full-load-failed-table-skipped', first.workflowId);
+  await save('sync-table-full-load', `${first.workflowId}/public.orders`);
+  await save('sync-table-failed', `${first.workflowId}/public.strict`);
+
+  // Incremental compare with hard deletes and verification after the sync.
+  await src.query(`UPDATE orders SET qty = -qty WHERE id % 500 = 0`);
+  await src.query(`DELETE FROM orders WHERE id = 7`);
+  const second = await runTestSync(connections, { ...base, tables: ['orders'], deletes: 'hard', verifyAfterSync: true });
+  await save('sync-compare-deletes-verify', second.workflowId);
+  await save('sync-table-compare-deletes-verify', `${second.workflowId}/public.orders`);
+
+  // Verify with repair of drifted ranges.
+  await dst.query(`UPDATE orders SET note = 'drift' WHERE id = 10`);
+  const env = await temporal();
+  const verify = await runTestVerify(connections, { config: { ...base, tables: ['orders'], verifyRowsPerRange: 1_000 }, repair: true });
+  const verifyId = (await env.client.workflow.list({ query: `WorkflowType = 'verifyWorkflow'` })[Symbol.asyncIterator]().next()).value
+    ?.workflowId;
+  if (!verify.matches || !verifyId) throw new Error('verify run did not repair');
+  await save('verify-repair', verifyId);
+
+  // syncTableWorkflow started on its own, as from the Web UI.
+  const taskQueue = uniqueTaskQueue('record');
+  const { worker, close } = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue,
+    connections: Object.fromEntries(Object.entries(connections).map(([k, url]) => [k, { url }])),
+    workflowBundle: await workflowBundle(),
+    env: {},
+  });
+  const aloneId = `record-sync-table-alone-${process.pid}`;
+  await worker.runUntil(
+    env.client.workflow.execute(syncTableWorkflow, {
+      taskQueue,
+      workflowId: aloneId,
+      args: [{ config: { ...base, tables: ['orders'] }, table: 'public.orders' }],
+    }),
+  );
+  await close();
+  await save('sync-table-alone', aloneId);
+
+  await src.end();
+  await dst.end();
+  await stopTemporal();
+}
+
+main().catch(async (err) => {
+  console.error(err);
+  await stopTemporal();
+  process.exit(1);
+});
