@@ -4,7 +4,7 @@ import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
-import { planPartitions } from '../lib/planner';
+import { planChunks, planPartitions } from '../lib/planner';
 import type { CopyStream, SourceConnection } from '../lib/sources/base';
 import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { summarize } from '../lib/summary';
@@ -20,6 +20,7 @@ import {
   loadTableName,
   markCompletedSql,
   markFailedSql,
+  markProgressSql,
   markRunningSql,
   stagingName,
   stateRowSql,
@@ -77,6 +78,37 @@ export interface SyncPartitionInput extends RunKey {
   range: PartitionRange;
   /** Delete target rows of this range the source no longer has (verify --repair), whatever config.deletes says. */
   deleteMissing?: boolean;
+  /** From the plan: lets the partition commit in chunks of config.batchSize rows and resume after the last one. */
+  chunking?: { min: string | null; max: string | null; estimatedRows: number };
+}
+
+/** What a partition's committed chunks did, and where a retried attempt resumes. */
+interface PartitionProgress {
+  nextChunk: number;
+  rowsCopied: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  warnings: Record<string, number>;
+}
+
+function partitionResult(index: number, attempt: number, p: PartitionProgress): PartitionResult {
+  const { rowsCopied, inserted, updated, deleted } = p;
+  const warnings = Object.entries(p.warnings).map(([what, n]) => `${n} × ${what}`);
+  return { index, rowsCopied, inserted, updated, unchanged: rowsCopied - inserted - updated, deleted, attempt, warnings };
+}
+
+function addCounts(p: PartitionProgress, c: Omit<PartitionProgress, 'nextChunk'>, nextChunk: number): PartitionProgress {
+  const warnings = { ...p.warnings };
+  for (const [what, n] of Object.entries(c.warnings)) warnings[what] = (warnings[what] ?? 0) + n;
+  return {
+    nextChunk,
+    rowsCopied: p.rowsCopied + c.rowsCopied,
+    inserted: p.inserted + c.inserted,
+    updated: p.updated + c.updated,
+    deleted: p.deleted + c.deleted,
+    warnings,
+  };
 }
 export interface LoadTableInput extends RunKey {
   config: SyncConfig;
@@ -132,14 +164,20 @@ export function createActivities(deps: ActivityDeps) {
   /** Runs fn in one transaction on a dedicated client; a failed client is discarded, not reused. */
   async function inTransaction<T>(connection: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await connections.pg(connection).connect();
+    // A backend killed mid-query also emits 'error' on the client; the query's
+    // own rejection carries it, so the event must not crash the worker.
+    const ignore = () => undefined;
+    client.on('error', ignore);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
       await client.query('COMMIT');
+      client.off('error', ignore);
       client.release();
       return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
+      client.off('error', ignore);
       client.release(err as Error);
       throw err;
     }
@@ -251,7 +289,7 @@ export function createActivities(deps: ActivityDeps) {
         try {
           const estimatedRows = await source.estimateRows(table.source);
           let bounds: { min: string | null; max: string | null } = { min: null, max: null };
-          if (table.integerKey && estimatedRows >= config.partitionThreshold) {
+          if (table.integerKey && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
             bounds = await source.keyBounds(table.source, table.primaryKey[0]);
           }
           const partitions = planPartitions({
@@ -265,7 +303,7 @@ export function createActivities(deps: ActivityDeps) {
           if (partitions.length > 1) {
             log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partitions`);
           }
-          tasks.push({ table, estimatedRows, partitions });
+          tasks.push({ table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions });
         } catch (err) {
           throw classifyError(err, `create_sync_tasks for ${displayName(table.source)}`);
         }
@@ -341,23 +379,26 @@ export function createActivities(deps: ActivityDeps) {
         hi: range.hi,
         mode: table.mode,
       };
+      // What earlier attempts committed is read from _migration_state, written
+      // in the same transactions as the rows: exact, unlike heartbeat details,
+      // which Temporal throttles and a killed worker may never have sent.
+      let progress: PartitionProgress = { nextChunk: 0, rowsCopied: 0, inserted: 0, updated: 0, deleted: 0, warnings: {} };
       try {
-        // An attempt whose commit landed but whose completion never reached
-        // Temporal (worker killed just after COMMIT) must not load twice.
-        const prior = await target.query(stateRowSql(key));
-        if (prior.rows[0]?.sync_status === 'completed') {
-          const r = prior.rows[0];
-          log.info(`${where} already committed by an earlier attempt`);
-          return {
-            index: range.index,
-            rowsCopied: Number(r.rows_copied),
-            inserted: Number(r.rows_inserted),
-            updated: Number(r.rows_updated),
-            unchanged: Number(r.rows_unchanged),
-            deleted: Number(r.rows_deleted),
-            attempt,
-            warnings: [],
+        const prior = (await target.query(stateRowSql(key))).rows[0];
+        if (prior) {
+          progress = {
+            nextChunk: Number(prior.chunks_done),
+            rowsCopied: Number(prior.rows_copied),
+            inserted: Number(prior.rows_inserted),
+            updated: Number(prior.rows_updated),
+            deleted: Number(prior.rows_deleted),
+            warnings: prior.warnings ?? {},
           };
+        }
+        if (prior?.sync_status === 'completed') {
+          // The commit landed but its completion never reached Temporal (worker killed just after COMMIT).
+          log.info(`${where} already committed by an earlier attempt`);
+          return partitionResult(range.index, attempt, progress);
         }
         await target.query(markRunningSql(key, attempt - 1));
       } catch (err) {
@@ -368,46 +409,65 @@ export function createActivities(deps: ActivityDeps) {
       const dest: TableRef = full
         ? loadRefOf(input, table)
         : { schema: table.target.schema, name: stagingName(runKeyOf(input), table.source, range.index) };
+      const chunks = planChunks({
+        range,
+        integerKey: table.integerKey && Boolean(input.chunking),
+        min: input.chunking?.min ?? null,
+        max: input.chunking?.max ?? null,
+        estimatedRows: input.chunking?.estimatedRows ?? 0,
+        batchSize: config.batchSize,
+      });
+      if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
       let copy: CopyStream | null = null;
-      const heartbeat = setInterval(() => ctx.heartbeat({ rowsCopied: copy?.rows() ?? 0 }), 1_000);
+      const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
       try {
-        // One transaction: staging, copy, apply and state commit together or
-        // not at all, so a failed attempt leaves neither rows nor staging behind.
-        return await inTransaction(config.target.connection, async (client) => {
-          if (!full) {
-            await client.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
-            await client.query(truncateTableSql(dest));
-          }
-          copy = await source.openCopy(table, range, config.useBinaryCopy);
-          try {
-            const sink = client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format)));
-            await pipeline(copy.stream, sink, { signal: ctx.cancellationSignal });
-            await copy.finish();
-          } catch (err) {
-            await copy.finish(err).catch(() => undefined);
-            throw err;
-          }
-          const rowsCopied = copy.rows();
-          const warnings = copy.warnings();
-          let inserted = rowsCopied;
-          let updated = 0;
-          let deleted = 0;
-          if (!full) {
-            ctx.heartbeat({ rowsCopied, phase: 'apply' });
-            const applied = await client.query(upsertSql(table.target, dest, table.columns, table.primaryKey));
-            inserted = Number(applied.rows[0].inserted);
-            updated = Number(applied.rows[0].updated);
-            if (config.deletes === 'hard' || input.deleteMissing) {
-              const gone = await client.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, range));
-              deleted = gone.rowCount ?? 0;
+        for (let i = progress.nextChunk; i < chunks.length; i++) {
+          const chunk: PartitionRange = { ...range, ...chunks[i] };
+          const last = i === chunks.length - 1;
+          // One transaction per chunk: staging, copy, apply and state commit
+          // together or not at all, so a failed attempt leaves neither rows
+          // nor staging behind, and committed chunks are never redone.
+          const counts = await inTransaction(config.target.connection, async (client) => {
+            if (!full) {
+              await client.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
+              await client.query(truncateTableSql(dest));
             }
-            await client.query(dropTableSql(dest));
-          }
-          const unchanged = rowsCopied - inserted - updated;
-          await client.query(markCompletedSql(key, { inserted, updated, unchanged, deleted, rowsCopied }));
-          for (const w of warnings) log.warn(`${where}: ${w}`);
-          return { index: range.index, rowsCopied, inserted, updated, unchanged, deleted, attempt, warnings };
-        });
+            copy = await source.openCopy(table, chunk, config.useBinaryCopy);
+            try {
+              const sink = client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format)));
+              await pipeline(copy.stream, sink, { signal: ctx.cancellationSignal });
+              await copy.finish();
+            } catch (err) {
+              await copy.finish(err).catch(() => undefined);
+              throw err;
+            }
+            const rowsCopied = copy.rows();
+            let inserted = rowsCopied;
+            let updated = 0;
+            let deleted = 0;
+            if (!full) {
+              const applied = await client.query(upsertSql(table.target, dest, table.columns, table.primaryKey));
+              inserted = Number(applied.rows[0].inserted);
+              updated = Number(applied.rows[0].updated);
+              if (config.deletes === 'hard' || input.deleteMissing) {
+                const gone = await client.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk));
+                deleted = gone.rowCount ?? 0;
+              }
+              await client.query(dropTableSql(dest));
+            }
+            const counts = { rowsCopied, inserted, updated, deleted, warnings: copy.warnings() };
+            const totals = addCounts(progress, counts, i + 1);
+            const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
+            await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
+            return counts;
+          });
+          copy = null;
+          progress = addCounts(progress, counts, i + 1);
+          ctx.heartbeat(progress);
+        }
+        const result = partitionResult(range.index, attempt, progress);
+        for (const w of result.warnings) log.warn(`${where}: ${w}`);
+        return result;
       } catch (err) {
         const failure = classifyError(err, where);
         await target.query(markFailedSql(key, failure.message)).catch(() => undefined);

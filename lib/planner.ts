@@ -47,3 +47,43 @@ export function planPartitions(input: PlanInput): PartitionRange[] {
     hi: index === count - 1 ? null : bounds[index].toString(),
   }));
 }
+
+export interface ChunkInput {
+  range: PartitionRange;
+  integerKey: boolean;
+  /** Smallest and largest key of the whole table when the task was planned. */
+  min: string | null;
+  max: string | null;
+  /** Estimated rows of the whole table. */
+  estimatedRows: number;
+  /** Rows per chunk (DEFAULT_INCREMENTAL_BATCH_SIZE). */
+  batchSize: number;
+}
+
+const MAX_CHUNKS = 1_000;
+
+/**
+ * Splits a partition's key range into chunks of about batchSize rows, each
+ * committed on its own so a retried partition resumes after the last chunk
+ * that committed instead of starting over. Chunks keep the range's open ends.
+ * Pure and deterministic: every attempt computes the same chunks.
+ */
+export function planChunks(input: ChunkInput): { lo: string | null; hi: string | null }[] {
+  const whole = [{ lo: input.range.lo, hi: input.range.hi }];
+  if (!input.integerKey || input.min === null || input.max === null || input.estimatedRows <= input.batchSize) return whole;
+  const min = BigInt(input.min);
+  const max = BigInt(input.max);
+  const lo = input.range.lo === null ? min - 1n : BigInt(input.range.lo);
+  const hi = input.range.hi === null ? max : BigInt(input.range.hi);
+  if (hi <= lo) return whole;
+  const tableWidth = max - min + 1n;
+  const rows = (input.estimatedRows * Number(hi - lo)) / Number(tableWidth);
+  const n = Math.min(MAX_CHUNKS, Math.ceil(rows / input.batchSize));
+  const width = hi - lo;
+  if (n < 2 || width < BigInt(n)) return whole;
+  const bounds = Array.from({ length: n - 1 }, (_, k) => lo + (width * BigInt(k + 1)) / BigInt(n));
+  return Array.from({ length: n }, (_, k) => ({
+    lo: k === 0 ? input.range.lo : bounds[k - 1].toString(),
+    hi: k === n - 1 ? input.range.hi : bounds[k].toString(),
+  }));
+}

@@ -23,6 +23,8 @@ export function stateTableSql(stateSchema: string): string[] {
   rows_unchanged bigint NOT NULL DEFAULT 0,
   rows_copied bigint NOT NULL DEFAULT 0,
   rows_deleted bigint NOT NULL DEFAULT 0,
+  chunks_done integer NOT NULL DEFAULT 0,
+  warnings jsonb NOT NULL DEFAULT '{}',
   error_message text,
   retry_count integer NOT NULL DEFAULT 0,
   workflow_id text NOT NULL,
@@ -33,7 +35,11 @@ export function stateTableSql(stateSchema: string): string[] {
   pk_range_hi text,
   mode varchar(20) NOT NULL DEFAULT 'compare',
   UNIQUE (workflow_id, run_id, source_schema, table_name, partition_index)
-)`, `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS rows_deleted bigint NOT NULL DEFAULT 0`];
+)`,
+    `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS rows_deleted bigint NOT NULL DEFAULT 0,
+      ADD COLUMN IF NOT EXISTS chunks_done integer NOT NULL DEFAULT 0,
+      ADD COLUMN IF NOT EXISTS warnings jsonb NOT NULL DEFAULT '{}'`,
+  ];
 }
 
 export interface StateKey {
@@ -74,23 +80,52 @@ export function markRunningSql(k: StateKey, retryCount: number): { text: string;
   };
 }
 
-export function markCompletedSql(
-  k: StateKey,
-  counts: { inserted: number; updated: number; unchanged: number; deleted: number; rowsCopied: number },
-): { text: string; values: unknown[] } {
+type StateCounts = {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  rowsCopied: number;
+  /** Chunks committed so far: where a retried attempt resumes. */
+  chunksDone: number;
+  warnings: Record<string, number>;
+};
+
+export function markCompletedSql(k: StateKey, counts: StateCounts): { text: string; values: unknown[] } {
+  return stateCountsSql(k, counts, true);
+}
+
+/** Counts so far of a partition that commits in chunks; it stays running. */
+export function markProgressSql(k: StateKey, counts: StateCounts): { text: string; values: unknown[] } {
+  return stateCountsSql(k, counts, false);
+}
+
+function stateCountsSql(k: StateKey, counts: StateCounts, done: boolean): { text: string; values: unknown[] } {
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  const status = done ? `sync_status = 'completed', last_sync_end = clock_timestamp(), ` : '';
   return {
-    text: `UPDATE ${t} SET sync_status = 'completed', last_sync_end = clock_timestamp(), error_message = NULL,
-        rows_inserted = $6, rows_updated = $7, rows_unchanged = $8, rows_copied = $9, rows_deleted = $10
+    text: `UPDATE ${t} SET ${status}error_message = NULL,
+        rows_inserted = $6, rows_updated = $7, rows_unchanged = $8, rows_copied = $9, rows_deleted = $10,
+        chunks_done = $11, warnings = $12
       WHERE ${stateKeyWhere}`,
-    values: [...stateKeyParams(k), counts.inserted, counts.updated, counts.unchanged, counts.rowsCopied, counts.deleted],
+    values: [
+      ...stateKeyParams(k),
+      counts.inserted,
+      counts.updated,
+      counts.unchanged,
+      counts.rowsCopied,
+      counts.deleted,
+      counts.chunksDone,
+      JSON.stringify(counts.warnings),
+    ],
   };
 }
 
 export function stateRowSql(k: StateKey): { text: string; values: unknown[] } {
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
   return {
-    text: `SELECT sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged, rows_deleted FROM ${t} WHERE ${stateKeyWhere}`,
+    text: `SELECT sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged, rows_deleted, chunks_done, warnings
+      FROM ${t} WHERE ${stateKeyWhere}`,
     values: stateKeyParams(k),
   };
 }

@@ -44,6 +44,9 @@ export interface PartitionRange {
 export interface SyncTask {
   table: TablePlan;
   estimatedRows: number;
+  /** Key bounds when planned (integer keys of tables bigger than one batch); they fix the chunks. */
+  keyMin?: string | null;
+  keyMax?: string | null;
   partitions: PartitionRange[];
 }
 

@@ -61,7 +61,8 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   }
   const results = await mapLimit(loadReady ? task.partitions : [], config.maxParallelTransfers, async (range) => {
     try {
-      return await syncPartition({ config, table: task.table, range, ...runKey });
+      const chunking = { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows };
+      return await syncPartition({ config, table: task.table, range, chunking, ...runKey });
     } catch (err) {
       errors.push(`partition ${range.index + 1}/${range.count}: ${rootMessage(err)}`);
       return null;

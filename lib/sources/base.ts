@@ -67,8 +67,8 @@ export interface CopyStream {
   format: 'binary' | 'text';
   /** Rows produced so far (for heartbeats). */
   rows(): number;
-  /** Values changed on the way as documented (zero dates → NULL), summarised. */
-  warnings(): string[];
+  /** Values changed on the way as documented (zero dates → NULL): how many of each. */
+  warnings(): Record<string, number>;
   /** Ends the read: commits on success, discards the connection on error. */
   finish(error?: unknown): Promise<void>;
 }

@@ -394,7 +394,7 @@ export async function streamRows(request: StreamingRequest, sql: string, columns
     stream: encoder,
     format: 'text',
     rows: () => encoder.rows,
-    warnings: () => [],
+    warnings: () => ({}),
     finish: async (error?: unknown) => {
       if (error) {
         // Rows still arriving are dropped instead of buffered.

@@ -325,7 +325,7 @@ export class MysqlSource implements SourceConnection {
       stream: encoder,
       format: 'text',
       rows: () => encoder.rows,
-      warnings: () => [...counts].map(([what, n]) => `${n} × ${what}`),
+      warnings: () => Object.fromEntries(counts),
       finish: async (error?: unknown) => {
         if (done) return;
         done = true;

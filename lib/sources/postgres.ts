@@ -233,6 +233,9 @@ export class PostgresSource implements SourceConnection {
     const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
     const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
     const client: PoolClient = await this.pool.connect();
+    // A backend killed mid-COPY also emits 'error' on the client; the stream carries it.
+    const ignore = () => undefined;
+    client.on('error', ignore);
     try {
       // One snapshot for the whole range, and never a write on the source.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -241,6 +244,7 @@ export class PostgresSource implements SourceConnection {
         await client.query(`SELECT ${calls}`, settings);
       }
     } catch (err) {
+      client.off('error', ignore);
       client.release(err as Error);
       throw err;
     }
@@ -253,10 +257,11 @@ export class PostgresSource implements SourceConnection {
       stream,
       format,
       rows: () => counter.rows,
-      warnings: () => [],
+      warnings: () => ({}),
       finish: async (error?: unknown) => {
         if (released) return;
         released = true;
+        client.off('error', ignore);
         if (error) {
           client.release(error instanceof Error ? error : new Error(String(error)));
           return;

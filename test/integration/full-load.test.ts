@@ -125,4 +125,53 @@ describe('full load (mode auto and full)', () => {
     const state = await dst.query(`SELECT sync_status, retry_count FROM _migration_state WHERE workflow_id = $1`, [failed.workflowId]);
     assert.deepEqual(state.rows, [{ sync_status: 'failed', retry_count: 0 }], 'not retried: the same row fails every time');
   });
+
+  it('resumes a failed partition after its last committed chunk instead of starting over', async () => {
+    await src.query(`CREATE TABLE resume (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO resume SELECT g, repeat('v', 20) FROM generate_series(1, 100000) g`);
+    await src.query('ANALYZE resume');
+    let terminated = 0;
+    const summary = await runTestSync(
+      connections,
+      { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.resume'], batchSize: 10_000, ...fast },
+      async ({ workflowId }) => {
+        // Once two chunks have committed, hold the partition's state row: the
+        // chunk in flight then waits at its final UPDATE, where it is killed.
+        const locker = await dst.connect();
+        try {
+          let row: { id: string } | undefined;
+          for (let i = 0; i < 2000 && !row; i++) {
+            const r = await dst.query(`SELECT id FROM _migration_state WHERE workflow_id = $1 AND chunks_done >= 2`, [workflowId]);
+            row = r.rows[0];
+            if (!row) await new Promise((res) => setTimeout(res, 5));
+          }
+          assert.ok(row, 'two chunks committed');
+          await locker.query('BEGIN');
+          await locker.query('SELECT 1 FROM _migration_state WHERE id = $1 FOR UPDATE', [row.id]);
+          for (let i = 0; i < 600 && terminated === 0; i++) {
+            const r = await dst.query(
+              `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+                WHERE datname = $1 AND query LIKE 'UPDATE%_migration_state%' AND wait_event_type = 'Lock'`,
+              [DST],
+            );
+            terminated += r.rows.filter((x) => x.killed).length;
+            if (terminated === 0) await new Promise((res) => setTimeout(res, 20));
+          }
+        } finally {
+          await locker.query('COMMIT').catch(() => undefined);
+          locker.release();
+        }
+      },
+    );
+    assert.equal(terminated, 1);
+    const [t] = summary.tables;
+    assert.deepEqual([t.status, t.mode, t.inserted, t.rowsCopied], ['completed', 'full', 100_000, 100_000]);
+    const state = await dst.query(
+      `SELECT sync_status, retry_count, chunks_done, rows_inserted FROM _migration_state WHERE workflow_id = $1`,
+      [summary.workflowId],
+    );
+    // A restart from chunk 1 would have loaded committed chunks twice and the key build would have failed.
+    assert.deepEqual(state.rows, [{ sync_status: 'completed', retry_count: 1, chunks_done: 10, rows_inserted: '100000' }]);
+    assert.deepEqual(await tableRows(dst, 'public.resume'), await tableRows(src, 'public.resume'));
+  });
 });

@@ -458,7 +458,7 @@ describe('SQL Server source (pure parts)', () => {
         rows.map(([i]) => `${i}\t${note(i as number)?.replace('\t', '\\t') ?? '\\N'}\t${(i as number) % 2 === 0 ? 't' : 'f'}`),
       );
       assert.equal(lines[1], '1\trow 1\\twith a tab and some padding text\tf');
-      assert.deepEqual(copy.warnings(), []);
+      assert.deepEqual(copy.warnings(), {});
     });
 
     it('ends an empty result with no data', async () => {

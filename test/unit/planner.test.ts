@@ -51,3 +51,31 @@ describe('partition planner', () => {
     assert.deepEqual(parts.map((p) => [p.lo, p.hi]), [[null, '10'], ['10', '11'], ['11', null]]);
   });
 });
+
+describe('chunk planner (resumable partitions)', () => {
+  const { planChunks } = require('../../lib/planner') as typeof import('../../lib/planner');
+  const base = { integerKey: true, min: '1', max: '1000000', estimatedRows: 1_000_000, batchSize: 100_000 };
+
+  it('cuts an open-ended partition into batch-sized chunks that keep its open ends', () => {
+    const chunks = planChunks({ ...base, range: { index: 0, count: 2, lo: null, hi: '500000' } });
+    assert.equal(chunks.length, 5);
+    assert.deepEqual(chunks[0], { lo: null, hi: '100000' });
+    assert.deepEqual(chunks[4], { lo: '400000', hi: '500000' });
+    const last = planChunks({ ...base, range: { index: 1, count: 2, lo: '500000', hi: null } });
+    assert.deepEqual(last[0].lo, '500000');
+    assert.deepEqual(last[last.length - 1].hi, null);
+  });
+
+  it('chunks tile the range with no gap and no overlap', () => {
+    const chunks = planChunks({ ...base, batchSize: 33_333, range: { index: 0, count: 1, lo: null, hi: null } });
+    for (let i = 1; i < chunks.length; i++) assert.equal(chunks[i].lo, chunks[i - 1].hi);
+    assert.equal(chunks[0].lo, null);
+    assert.equal(chunks[chunks.length - 1].hi, null);
+  });
+
+  it('keeps one chunk for small tables and keys that cannot be split', () => {
+    const range = { index: 0, count: 1, lo: null, hi: null };
+    assert.deepEqual(planChunks({ ...base, estimatedRows: 100_000, range }), [{ lo: null, hi: null }]);
+    assert.deepEqual(planChunks({ ...base, integerKey: false, range }), [{ lo: null, hi: null }]);
+  });
+});
