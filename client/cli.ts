@@ -83,7 +83,10 @@ export function printVerify(result: VerifyResult): void {
 
 export function printSummary(summary: SyncSummary): void {
   for (const t of summary.tables) {
-    const counts = `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged`;
+    const counts =
+      t.mode === 'full'
+        ? `full load, ${t.inserted} rows`
+        : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
   }
   for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);

@@ -1,6 +1,7 @@
 // Creates the demo source and target databases: a source with a partitioned
-// table, a small table and a table without a primary key; a target that holds
-// an older copy, so the sync has inserts, updates and unchanged rows to report.
+// table, a small table, a table without a primary key and one the target does
+// not have yet (loaded in full); a target that holds an older copy of the
+// rest, so the sync has inserts, updates and unchanged rows to report.
 import { Client } from 'pg';
 
 const base = process.env.TABLESYNC_DEMO_PG ?? 'postgres://postgres@127.0.0.1:5432';
@@ -36,6 +37,9 @@ async function main(): Promise<void> {
             timestamptz '2025-06-01' + g * interval '1 minute', CASE WHEN g % 5 = 0 THEN 'gift' END
        FROM generate_series(1, 200000) g;
      INSERT INTO audit_log SELECT now(), 'event ' || g FROM generate_series(1, 100) g;
+     CREATE TABLE products (sku text PRIMARY KEY, title text NOT NULL, price numeric(10,2), tags text[]);
+     INSERT INTO products SELECT 'SKU-' || lpad(g::text, 5, '0'), 'Product ' || g, g * 0.99, ARRAY['demo']
+       FROM generate_series(1, 300) g;
      ANALYZE;`,
   );
   // The target is yesterday's copy: fewer orders, and some since changed at the source.
