@@ -7,12 +7,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freshDatabase, pgUrl } from '../test/helpers/pg';
 import { runTestSync } from '../test/helpers/sync';
-import { stopTemporal, temporal } from '../test/helpers/temporal';
+import { stopTemporal, temporal, testWorker } from '../test/helpers/temporal';
 import { runTestVerify } from '../test/helpers/verify';
 import { syncTableWorkflow } from '../workflows';
-import { createWorker } from '../workers/worker';
 import { installLogger } from '../workers/logger';
-import { workflowBundle, uniqueTaskQueue } from '../test/helpers/temporal';
 
 const out = join(__dirname, '..', '..', 'test', 'replay', 'histories');
 const SRC = 'tablesync_record_src';
@@ -80,14 +78,7 @@ async function main(): Promise<void> {
   await save('verify-repair', verifyId);
 
   // syncTableWorkflow started on its own, as from the Web UI.
-  const taskQueue = uniqueTaskQueue('record');
-  const { worker, close } = await createWorker({
-    connection: env.nativeConnection,
-    taskQueue,
-    connections: Object.fromEntries(Object.entries(connections).map(([k, url]) => [k, { url }])),
-    workflowBundle: await workflowBundle(),
-    env: {},
-  });
+  const { taskQueue, worker, close } = await testWorker(connections, 'record');
   const aloneId = `record-sync-table-alone-${process.pid}`;
   await worker.runUntil(
     env.client.workflow.execute(syncTableWorkflow, {

@@ -2,8 +2,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { SyncConfigInput } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
-import { createWorker } from '../../workers/worker';
-import { temporal, uniqueTaskQueue, workflowBundle } from './temporal';
+import { testWorker } from './temporal';
 
 export interface TestSync {
   env: TestWorkflowEnvironment;
@@ -22,16 +21,8 @@ export async function runTestSync(
   config: SyncConfigInput,
   during?: (sync: TestSync) => Promise<void>,
 ): Promise<SyncSummary & { workflowId: string }> {
-  const env = await temporal();
-  const taskQueue = uniqueTaskQueue('sync');
+  const { env, taskQueue, worker, close } = await testWorker(connections, 'sync');
   const workflowId = `test-sync-${process.pid}-${++run}`;
-  const { worker, close } = await createWorker({
-    connection: env.nativeConnection,
-    taskQueue,
-    connections: Object.fromEntries(Object.entries(connections).map(([k, url]) => [k, { url }])),
-    workflowBundle: await workflowBundle(),
-    env: {},
-  });
   try {
     const summary = await worker.runUntil(async () => {
       const handle = await env.client.workflow.start(incrementalSyncWorkflow, {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { bundleWorkflows } from '../../workers/worker';
+import { bundleWorkflows, createWorker } from '../../workers/worker';
 
 const root = join(__dirname, '..', '..', '..');
 let env: Promise<TestWorkflowEnvironment> | null = null;
@@ -33,4 +33,18 @@ export async function stopTemporal(): Promise<void> {
 let queue = 0;
 export function uniqueTaskQueue(name: string): string {
   return `test-${name}-${process.pid}-${++queue}`;
+}
+
+/** A real worker on the shared dev server, on a fresh task queue, with the given named connections. */
+export async function testWorker(connections: Record<string, string>, prefix: string) {
+  const env = await temporal();
+  const taskQueue = uniqueTaskQueue(prefix);
+  const { worker, close } = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue,
+    connections: Object.fromEntries(Object.entries(connections).map(([k, url]) => [k, { url }])),
+    workflowBundle: await workflowBundle(),
+    env: {},
+  });
+  return { env, taskQueue, worker, close };
 }
