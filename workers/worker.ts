@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { ConnectionRegistry } from '../activities/connections';
@@ -29,6 +31,21 @@ export function workflowsPath(): string {
   return require.resolve('../workflows');
 }
 
+/** Where the build leaves the bundled workflow code (npm run build). */
+export function prebuiltBundlePath(): string {
+  return join(__dirname, '..', 'workflow-bundle.js');
+}
+
+/** The build's bundle, unless workflow code was compiled after it (then the worker bundles afresh). */
+function prebuiltBundle(): { codePath: string } | null {
+  const path = prebuiltBundlePath();
+  if (!existsSync(path)) return null;
+  const built = statSync(path).mtimeMs;
+  const dir = dirname(workflowsPath());
+  const stale = readdirSync(dir).some((f) => f.endsWith('.js') && statSync(join(dir, f)).mtimeMs > built);
+  return stale ? null : { codePath: path };
+}
+
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
 }
@@ -42,6 +59,12 @@ const quietBundlerLogger = {
   error: (m: string) => console.error(m),
 };
 
+function workflowSource(given?: WorkflowBundleWithSourceMap) {
+  if (given) return { workflowBundle: given };
+  const prebuilt = prebuiltBundle();
+  return prebuilt ? { workflowBundle: prebuilt } : { workflowsPath: workflowsPath() };
+}
+
 export async function createWorker(input: CreateWorkerInput = {}): Promise<CreateWorkerResult> {
   const env = input.env ?? process.env;
   const slots = input.maxConcurrentActivities ?? Number(env.TABLESYNC_MAX_ACTIVITIES ?? 8);
@@ -53,7 +76,7 @@ export async function createWorker(input: CreateWorkerInput = {}): Promise<Creat
     namespace: input.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: input.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
     activities: createActivities({ connections: registry }),
-    ...(input.workflowBundle ? { workflowBundle: input.workflowBundle } : { workflowsPath: workflowsPath() }),
+    ...workflowSource(input.workflowBundle),
     maxConcurrentActivityTaskExecutions: slots,
   });
   return {
