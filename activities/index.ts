@@ -24,6 +24,7 @@ import {
   markRunningSql,
   stagingName,
   stateRowSql,
+  STATE_UPGRADE_COLUMNS,
   stateTableSql,
   swapTableSql,
   targetKey,
@@ -197,7 +198,14 @@ export function createActivities(deps: ActivityDeps) {
         await inTransaction(config.target.connection, async (client) => {
           // Concurrent syncs may create the table at the same moment.
           await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
-          for (const sql of stateTableSql(config.target.stateSchema)) await client.query(sql);
+          const [create, upgrade] = stateTableSql(config.target.stateSchema);
+          await client.query(create);
+          // ALTER needs ownership: run it only when an older version made the table.
+          const have = await client.query(
+            `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped`,
+            [qualifyPg({ schema: config.target.stateSchema, name: '_migration_state' }), STATE_UPGRADE_COLUMNS],
+          );
+          if (have.rows[0].n < STATE_UPGRADE_COLUMNS.length) await client.query(upgrade);
         });
       } catch (err) {
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);
@@ -365,6 +373,11 @@ export function createActivities(deps: ActivityDeps) {
       const ctx = Context.current();
       const attempt = ctx.info.attempt;
       const where = `sync_partition ${displayName(table.source)} partition ${range.index + 1}/${range.count}`;
+      for (const bound of [range.lo, range.hi]) {
+        if (bound !== null && (!table.integerKey || !/^-?\d+$/.test(bound))) {
+          throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not an integer key value`);
+        }
+      }
       const target = connections.pg(config.target.connection);
       const source = connections.source(config.source.connection);
       const key: StateKey = {
@@ -428,6 +441,23 @@ export function createActivities(deps: ActivityDeps) {
           // together or not at all, so a failed attempt leaves neither rows
           // nor staging behind, and committed chunks are never redone.
           const counts = await inTransaction(config.target.connection, async (client) => {
+            // One attempt at a time per partition: a retry that starts while an earlier
+            // attempt still runs (its worker cut off from Temporal) waits here, then goes
+            // on from what that attempt committed instead of redoing and recounting it.
+            await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tablesync.partition:${runKeyOf(input)}:${displayName(table.source)}:${range.index}`]);
+            const now = (await client.query(stateRowSql(key))).rows[0];
+            if (now && Number(now.chunks_done) > i) {
+              return {
+                committed: {
+                  nextChunk: Number(now.chunks_done),
+                  rowsCopied: Number(now.rows_copied),
+                  inserted: Number(now.rows_inserted),
+                  updated: Number(now.rows_updated),
+                  deleted: Number(now.rows_deleted),
+                  warnings: now.warnings ?? {},
+                } as PartitionProgress,
+              };
+            }
             if (!full) {
               await client.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
               await client.query(truncateTableSql(dest));
@@ -462,6 +492,12 @@ export function createActivities(deps: ActivityDeps) {
             return counts;
           });
           copy = null;
+          if ('committed' in counts) {
+            log.info(`${where}: chunks up to ${counts.committed.nextChunk} committed by another attempt`);
+            progress = counts.committed;
+            i = progress.nextChunk - 1;
+            continue;
+          }
           progress = addCounts(progress, counts, i + 1);
           ctx.heartbeat(progress);
         }

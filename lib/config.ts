@@ -33,7 +33,13 @@ export const syncConfigSchema = z
     verifyRowsPerRange: z.number().int().positive().default(100_000),
     // Target types for source types the mapping rejects or that you want
     // otherwise: keys are a source type ("sql_variant") or "schema.table.column".
-    typeMap: z.record(z.string().min(1), z.string().min(1)).default({}),
+    typeMap: z
+      .record(
+        z.string().min(1),
+        // Spliced into DDL and casts as it is, so only the shape of a type name gets through.
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_. ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?[A-Za-z ]*(\[\])*$/, 'must be a PostgreSQL type name, e.g. "text", "numeric(12,2)", "timestamp(3) with time zone"'),
+      )
+      .default({}),
     // INCLUDE_TABLES: "schema.table", "table", or patterns with * and ?.
     tables: z.array(z.string().min(1)).min(1),
     batchSize: z.number().int().positive().default(100_000),

@@ -6,6 +6,9 @@ import type { ColumnPlan, PartitionRange, TableRef } from './types';
 export const STATE_TABLE = '_migration_state';
 export const STAGING_PREFIX = '_ts_stg_';
 
+/** Columns added after the first version; present when the upgrade statement has run. */
+export const STATE_UPGRADE_COLUMNS = ['rows_deleted', 'chunks_done', 'warnings'];
+
 /** Creates _migration_state, and brings one made by an older version up to date. */
 export function stateTableSql(stateSchema: string): string[] {
   const t = qualifyPg({ schema: stateSchema, name: STATE_TABLE });

@@ -17,7 +17,10 @@ export function installLogger(level: LogLevel = (process.env.TABLESYNC_LOG_LEVEL
     const where = [meta.activityType ?? meta.workflowType, meta.workflowId].filter(Boolean).join(' ');
     const attempt = typeof meta.attempt === 'number' && meta.attempt > 1 ? ` attempt ${meta.attempt}` : '';
     const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
-    const line = `${time} ${entry.level.padEnd(5)} ${redact(entry.message)}${where ? ` [${where}${attempt}]` : ''}`;
+    // "Activity failed" alone does not say why.
+    const cause = (meta.error as { message?: string } | undefined)?.message;
+    const message = cause && !entry.message.includes(cause) ? `${entry.message}: ${cause}` : entry.message;
+    const line = `${time} ${entry.level.padEnd(5)} ${redact(message)}${where ? ` [${where}${attempt}]` : ''}`;
     (entry.level === 'ERROR' || entry.level === 'WARN' ? console.error : console.log)(line);
   });
   Runtime.install({ logger });

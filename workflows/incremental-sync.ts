@@ -2,7 +2,7 @@ import { ChildWorkflowFailure, ApplicationFailure, executeChild, workflowInfo } 
 import { mapLimit } from '../lib/concurrency';
 import { rootMessage } from '../lib/failures';
 import type { SyncSummary, TableResult } from '../lib/types';
-import { catalogActivities } from './options';
+import { catalogActivities, rawRetry } from './options';
 import { syncTableWorkflow } from './sync-table';
 
 export type IncrementalSyncInput = unknown;
@@ -10,7 +10,7 @@ export type IncrementalSyncResult = SyncSummary;
 
 /** initialize_state → discover_tables → create_sync_tasks → syncTableWorkflow × N → collect_results */
 export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
-  const { config } = await catalogActivities().initializeState({ config: input });
+  const { config } = await catalogActivities(rawRetry(input)).initializeState({ config: input });
   const acts = catalogActivities(config);
   const { tables, skipped } = await acts.discoverTables({ config });
   const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];

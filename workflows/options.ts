@@ -18,8 +18,14 @@ const NON_RETRYABLE = [
   'UnsupportedSource',
 ];
 
-export function activityOptions(config: SyncConfig | undefined, kind: 'catalog' | 'transfer'): ActivityOptions {
-  const retry = config?.retry;
+/** Retry and timeout settings; partial when read from input not yet validated. */
+export interface ActivitySettings {
+  retry?: Partial<SyncConfig['retry']>;
+  timeouts?: SyncConfig['timeouts'];
+}
+
+export function activityOptions(settings: ActivitySettings | undefined, kind: 'catalog' | 'transfer'): ActivityOptions {
+  const retry = settings?.retry;
   const base: ActivityOptions = {
     startToCloseTimeout: '10 minutes',
     retry: {
@@ -30,14 +36,34 @@ export function activityOptions(config: SyncConfig | undefined, kind: 'catalog' 
       nonRetryableErrorTypes: NON_RETRYABLE,
     },
   };
-  if (kind === 'catalog' || !config) return base;
+  if (kind === 'catalog' || !settings?.timeouts) return base;
   return {
     ...base,
-    startToCloseTimeout: config.timeouts.partitionMinutes * 60_000,
-    heartbeatTimeout: config.timeouts.heartbeatSeconds * 1_000,
+    startToCloseTimeout: settings.timeouts.partitionMinutes * 60_000,
+    heartbeatTimeout: settings.timeouts.heartbeatSeconds * 1_000,
   };
 }
 
-export function catalogActivities(config?: SyncConfig) {
-  return proxyActivities<Activities>(activityOptions(config, 'catalog'));
+/**
+ * The retry settings of raw, not yet validated input, so the step that
+ * validates it (initializeState) already retries as configured. Only values
+ * the config schema would accept are taken; the rest keep their defaults.
+ */
+export function rawRetry(input: unknown): ActivitySettings | undefined {
+  const r = (input as { retry?: Record<string, unknown> } | null)?.retry;
+  if (!r || typeof r !== 'object') return undefined;
+  const int = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined);
+  const coefficient = typeof r.backoffCoefficient === 'number' && r.backoffCoefficient >= 1 ? r.backoffCoefficient : undefined;
+  return {
+    retry: {
+      maximumAttempts: int(r.maximumAttempts),
+      initialIntervalMs: int(r.initialIntervalMs),
+      backoffCoefficient: coefficient,
+      maximumIntervalMs: int(r.maximumIntervalMs),
+    },
+  };
+}
+
+export function catalogActivities(settings?: ActivitySettings) {
+  return proxyActivities<Activities>(activityOptions(settings, 'catalog'));
 }

@@ -5,7 +5,7 @@ import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
 import { sumPartitions } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
-import { activityOptions, catalogActivities } from './options';
+import { activityOptions, catalogActivities, rawRetry } from './options';
 import { verifyTable } from './verify';
 
 export interface SyncTableInput {
@@ -28,7 +28,7 @@ async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; t
     throw ApplicationFailure.nonRetryable('syncTableWorkflow needs either task or table in its input', 'InvalidConfig');
   }
   const raw = { ...(input.config as Record<string, unknown>), tables: [input.table] };
-  const { config } = await catalogActivities().initializeState({ config: raw });
+  const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
   const acts = catalogActivities(config);
   const { tables, skipped } = await acts.discoverTables({ config });
   if (tables.length === 0) {

@@ -3,7 +3,7 @@ import type { Activities, RunKey } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import type { RangeChecksum, SkippedTable, SyncTask, TablePlan, TableVerification } from '../lib/types';
-import { activityOptions, catalogActivities } from './options';
+import { activityOptions, catalogActivities, rawRetry } from './options';
 
 export interface VerifyInput {
   config: unknown;
@@ -63,7 +63,7 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     // Only tables that exist in the target can be compared.
     mode: 'incremental',
   };
-  const { config } = await catalogActivities().initializeState({ config: raw });
+  const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
   const { tables, skipped } = await catalogActivities(config).discoverTables({ config });
   const info = workflowInfo();
   const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };

@@ -319,6 +319,10 @@ export class MysqlSource implements SourceConnection {
     const { sql, params } = mysqlSelectSql(plan, range);
     const rows = conn.query({ sql, values: params, rowsAsArray: true, typeCast: textTypeCast }).stream({ highWaterMark: 2000 });
     rows.on('error', (err) => encoder.destroy(err));
+    // A connection lost mid-query (KILL, server gone) is reported on the connection
+    // only: the query stream would wait forever, heartbeating, for rows that never come.
+    const lost = (err: Error) => encoder.destroy(err);
+    conn.on('error', lost);
     rows.pipe(encoder);
     let done = false;
     return {
@@ -329,6 +333,7 @@ export class MysqlSource implements SourceConnection {
       finish: async (error?: unknown) => {
         if (done) return;
         done = true;
+        conn.removeListener('error', lost);
         if (error) {
           conn.destroy();
           return;

@@ -229,7 +229,10 @@ export class PostgresSource implements SourceConnection {
   }
 
   async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
-    const format = preferBinary ? 'binary' : 'text';
+    // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
+    // silently truncate, so a table whose types differ goes as text, whose input
+    // functions refuse a value that does not fit.
+    const format = preferBinary && plan.columns.every((c) => c.sourceType === c.targetType) ? 'binary' : 'text';
     const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
     const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
     const client: PoolClient = await this.pool.connect();
