@@ -324,9 +324,12 @@ export function createActivities(deps: ActivityDeps) {
       const load = loadRefOf(input, table);
       try {
         await inTransaction(config.target.connection, async (client) => {
-          // Tables of one schema load in parallel; CREATE SCHEMA IF NOT EXISTS races without this.
-          await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync.schema.' || $1))`, [table.target.schema]);
-          await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotePg(table.target.schema)}`);
+          const schema = await client.query('SELECT to_regnamespace($1) IS NOT NULL AS present', [quotePg(table.target.schema)]);
+          if (!schema.rows[0].present) {
+            // Tables of one schema load in parallel; CREATE SCHEMA IF NOT EXISTS races without this.
+            await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync.schema.' || $1))`, [table.target.schema]);
+            await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotePg(table.target.schema)}`);
+          }
           // A retry of this step starts over: no partition has loaded yet.
           await client.query(dropTableSql(load));
           await client.query(createTableSql(load, table.columns));
