@@ -1,0 +1,575 @@
+// The benchmark cases: each runs tablesync next to its baselines on the same
+// data, run after run, and checks every result against the source.
+import { writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Client as TemporalClient } from '@temporalio/client';
+import type { Connection as MysqlConnection } from 'mysql2/promise';
+import type { Client as PgClient } from 'pg';
+import { startSync } from '../client/start';
+import type { SyncConfigInput } from '../lib/config';
+import type { SyncSummary } from '../lib/types';
+import {
+  checksumMismatch,
+  COLUMN_LIST,
+  COLUMNS,
+  MANY_ROWS,
+  MANY_TABLES,
+  manyTableName,
+  mutatePgSource,
+  mysqlChecksum,
+  PG_FROM_MYSQL_TYPES,
+  PG_SOURCE_TYPES,
+  pgChecksum,
+  pgChecksumWith,
+  pgTableDdl,
+  type Checksum,
+} from './bench-data';
+import { BenchWorker, commandExists, machineBusySeconds, DST_DB, mariadbCli, myUrl, pgConnect, pgUrl, psql, ROOT, sh, shq, SRC_DB } from './bench-env';
+import { MSSQL_URL } from './bench-mssql';
+import { finishVariant, type CaseReport, type Run, type Variant } from './bench-report';
+import { timelineLine, timelineOf } from './bench-timeline';
+
+export interface BenchOptions {
+  rows: number;
+  runs: number;
+  cases: Set<string>;
+  out: string;
+  maxParallel?: number;
+  partitionThreshold?: number;
+  rowsPerPartition?: number;
+  maxPartitions?: number;
+  batchSize?: number;
+  profileDir?: string;
+}
+
+export interface BenchContext {
+  opts: BenchOptions;
+  /** Admin connections to the source and target databases (setup, VACUUM, CHECKPOINT). */
+  src: PgClient;
+  dst: PgClient;
+  my?: MysqlConnection;
+  temporal: TemporalClient;
+  taskQueue: string;
+  worker: BenchWorker;
+}
+
+/** Connection names in the workflow input; the worker maps them to URLs from its environment. */
+export const CONNECTIONS: Record<string, string> = {
+  pgsrc: pgUrl(SRC_DB),
+  mysrc: myUrl(SRC_DB),
+  dst: pgUrl(DST_DB),
+  ...(MSSQL_URL && { mssqlsrc: MSSQL_URL }),
+};
+
+const srcConnect = () => pgConnect(SRC_DB);
+const dstConnect = () => pgConnect(DST_DB);
+
+// ------------------------------------------------------------------ helpers
+
+/** The workflow input: connection names, tables, mode auto, partitioning only where a flag says so. */
+export function syncConfig(ctx: BenchContext, source: string, targetSchema: string, tables: string[]): SyncConfigInput {
+  const o = ctx.opts;
+  return {
+    source: { connection: source },
+    target: { connection: 'dst', schema: targetSchema },
+    tables,
+    mode: 'auto',
+    ...(o.maxParallel !== undefined && { maxParallelTransfers: o.maxParallel }),
+    ...(o.partitionThreshold !== undefined && { partitionThreshold: o.partitionThreshold }),
+    ...(o.rowsPerPartition !== undefined && { rowsPerPartition: o.rowsPerPartition }),
+    ...(o.maxPartitions !== undefined && { maxPartitionsPerTable: o.maxPartitions }),
+    ...(o.batchSize !== undefined && { batchSize: o.batchSize }),
+  };
+}
+
+/**
+ * Every timed step starts from the same place: dirty pages from the previous
+ * step written out, so no step pays for another's checkpoint.
+ */
+async function quiesce(ctx: BenchContext): Promise<void> {
+  await ctx.dst.query('CHECKPOINT');
+}
+
+let syncSeq = 0;
+
+/** Times one sync from workflow start to result, on the warm worker. Throws when the workflow fails. */
+async function timeSync(ctx: BenchContext, config: SyncConfigInput, label: string) {
+  const workflowId = `bench-${label}-${process.pid}-${Date.now()}-${++syncSeq}`;
+  const cpu0 = ctx.worker.cpuSeconds();
+  const busy0 = machineBusySeconds();
+  const t0 = performance.now();
+  const handle = await startSync(config, { client: ctx.temporal, taskQueue: ctx.taskQueue, workflowId });
+  const summary: SyncSummary = await handle.result();
+  const seconds = (performance.now() - t0) / 1000;
+  const machineCpuSeconds = machineBusySeconds() - busy0;
+  return { workflowId, seconds, summary, workerCpuSeconds: ctx.worker.cpuSeconds() - cpu0, machineCpuSeconds };
+}
+
+/** A summary that says anything but "all tables done, expected counts" is a wrong answer. */
+function summaryProblem(s: SyncSummary, expect: { tables: number; rowsCopied?: number; inserted?: number; updated?: number }): string | null {
+  if (s.tablesFailed > 0) return `failed: ${s.tables.find((t) => t.status === 'failed')?.error ?? 'unknown'}`;
+  if (s.tablesSynced !== expect.tables) return `${s.tablesSynced} tables synced, expected ${expect.tables} (${s.skipped.map((k) => k.reason).join('; ')})`;
+  for (const key of ['rowsCopied', 'inserted', 'updated'] as const) {
+    if (expect[key] !== undefined && s[key] !== expect[key]) return `summary says ${key} = ${s[key]}, expected ${expect[key]}`;
+  }
+  return null;
+}
+
+interface TablesyncStep {
+  label: string;
+  config: SyncConfigInput;
+  prepare: () => Promise<void>;
+  /** Checks the summary and the target; returns why the run is wrong, or null. */
+  verify: (summary: SyncSummary) => Promise<string | null>;
+}
+
+async function runTablesync(ctx: BenchContext, run: number, step: TablesyncStep): Promise<Run> {
+  await step.prepare();
+  await quiesce(ctx);
+  try {
+    const { workflowId, seconds, summary, workerCpuSeconds, machineCpuSeconds } = await timeSync(ctx, step.config, step.label);
+    const problem = await step.verify(summary).catch((err: Error) => `verification failed: ${err.message}`);
+    const partitions = Math.max(0, ...summary.tables.map((t) => t.partitions));
+    const timeline = await timelineOf(ctx.temporal, workflowId).catch(() => undefined);
+    return {
+      run,
+      seconds,
+      valid: problem === null,
+      workerCpuSeconds,
+      machineCpuSeconds,
+      partitions,
+      workflowId,
+      timeline,
+      ...(problem && { note: problem }),
+    };
+  } catch (err) {
+    return { run, seconds: NaN, valid: false, note: `sync failed: ${rootCause(err)}` };
+  }
+}
+
+function rootCause(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  let msg = String(err);
+  while (e) {
+    if (e.message) msg = e.message;
+    e = e.cause as typeof e;
+  }
+  return msg;
+}
+
+interface ShellStep {
+  prepare: () => Promise<void>;
+  /** Timed scripts, run one after the other; the run's time is their sum. */
+  scripts: Record<string, string>;
+  env?: Record<string, string>;
+  verify: () => Promise<string | null>;
+}
+
+async function runShell(ctx: BenchContext, run: number, step: ShellStep): Promise<Run> {
+  await step.prepare();
+  await quiesce(ctx);
+  const steps: Record<string, number> = {};
+  const busy0 = machineBusySeconds();
+  try {
+    for (const [name, script] of Object.entries(step.scripts)) steps[name] = (await sh(script, step.env)).ms / 1000;
+  } catch (err) {
+    return { run, seconds: NaN, valid: false, note: (err as Error).message.slice(0, 300) };
+  }
+  const machineCpuSeconds = machineBusySeconds() - busy0;
+  const seconds = Object.values(steps).reduce((a, b) => a + b, 0);
+  const problem = await step.verify().catch((err: Error) => `verification failed: ${err.message}`);
+  return {
+    run,
+    seconds,
+    valid: problem === null,
+    machineCpuSeconds,
+    ...(Object.keys(steps).length > 1 && { steps }),
+    ...(problem && { note: problem }),
+  };
+}
+
+interface VariantSpec {
+  name: string;
+  role: Variant['role'];
+  rows: number;
+  skipped?: string;
+  run: (run: number) => Promise<Run>;
+}
+
+/**
+ * Runs every variant once per round, `runs` rounds, so drift (autovacuum,
+ * page cache) spreads over all variants instead of landing on one.
+ * `beforeRound` prepares what all variants of a round share.
+ */
+async function runRounds(
+  ctx: BenchContext,
+  caseId: string,
+  specs: VariantSpec[],
+  beforeRound?: (round: number) => Promise<void>,
+): Promise<Variant[]> {
+  const variants: Variant[] = specs.map((s) => ({ name: s.name, role: s.role, rows: s.rows, runs: [], ...(s.skipped && { skipped: s.skipped }) }));
+  ctx.worker.resetPeakRss();
+  for (let round = 1; round <= ctx.opts.runs; round++) {
+    await beforeRound?.(round);
+    for (const [i, spec] of specs.entries()) {
+      if (spec.skipped) continue;
+      // Other processes on the machine skew a run; the load average says how much.
+      const load = loadavg()[0];
+      const r: Run = { ...(await spec.run(round)), load1: Math.round(load * 100) / 100 };
+      variants[i].runs.push(r);
+      const cpu = `machine CPU ${r.machineCpuSeconds?.toFixed(1)} s`;
+      const extra = r.partitions ? `, ${r.partitions} partition(s), worker CPU ${r.workerCpuSeconds?.toFixed(1)} s, ${cpu}` : `, ${cpu}`;
+      console.log(`  [${caseId}] run ${round} ${spec.name}: ${r.seconds.toFixed(2)} s${r.valid ? '' : ` INVALID: ${r.note}`}${extra}`);
+      if (r.timeline) console.log(`      ${timelineLine(r.timeline)}`);
+    }
+  }
+  const peak = ctx.worker.peakRssMb();
+  for (const v of variants) if (v.role === 'tablesync') v.peakRssMb = peak;
+  return variants.map(finishVariant);
+}
+
+async function verifyPgTarget(table: string, expected: Checksum): Promise<string | null> {
+  return checksumMismatch(expected, await pgChecksum(dstConnect, table));
+}
+
+const copyOutOf = (select: string) => `${psql(SRC_DB)} -c ${shq(`COPY (${select}) TO STDOUT (FORMAT binary)`)}`;
+const copyIn = (table: string, options = 'FORMAT binary') => `${psql(DST_DB)} -c ${shq(`COPY ${table} (${COLUMN_LIST}) FROM STDIN (${options})`)}`;
+const onDst = (sql: string) => `${psql(DST_DB)} -c ${shq(sql)}`;
+const SELECT_SOURCE = `SELECT ${COLUMN_LIST} FROM public.bench`;
+
+async function recreate(ctx: BenchContext, table: string, types: string[], key: boolean): Promise<void> {
+  await ctx.dst.query(`DROP TABLE IF EXISTS ${table}`);
+  await ctx.dst.query(pgTableDdl(table, types, key));
+}
+
+// ------------------------------------------------------------ 1. PG → PG full
+
+export async function caseFullPg(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  const expected = await pgChecksum(srcConnect, 'public.bench');
+  await ctx.dst.query('CREATE SCHEMA IF NOT EXISTS pipe');
+  const pipe = (table: string) => `${copyOutOf(SELECT_SOURCE)} | ${copyIn(table)}`;
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync',
+      role: 'tablesync',
+      rows: n,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'full-pg',
+          config: syncConfig(ctx, 'pgsrc', 'ts_full', ['public.bench']),
+          // Target absent: mode auto does a full load.
+          prepare: async () => void (await ctx.dst.query('DROP SCHEMA IF EXISTS ts_full CASCADE')),
+          verify: async (s) =>
+            summaryProblem(s, { tables: 1, rowsCopied: n }) ??
+            (s.tables[0].mode !== 'full' ? `mode ${s.tables[0].mode}, expected full` : null) ??
+            (await verifyPgTarget('ts_full.bench', expected)),
+        }),
+    },
+    {
+      name: 'psql binary pipe, key after',
+      role: 'baseline',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: () => recreate(ctx, 'pipe.bench_key_after', PG_SOURCE_TYPES, false),
+          scripts: { copy: pipe('pipe.bench_key_after'), key: onDst('ALTER TABLE pipe.bench_key_after ADD PRIMARY KEY (id)') },
+          verify: () => verifyPgTarget('pipe.bench_key_after', expected),
+        }),
+    },
+    {
+      name: 'psql binary pipe, keyed',
+      role: 'baseline',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: () => recreate(ctx, 'pipe.bench_keyed', PG_SOURCE_TYPES, true),
+          scripts: { copy: pipe('pipe.bench_keyed') },
+          verify: () => verifyPgTarget('pipe.bench_keyed', expected),
+        }),
+    },
+  ];
+  const variants = await runRounds(ctx, '1', specs);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS pipe CASCADE');
+  return {
+    id: '1',
+    title: 'PG -> PG first sync',
+    variants,
+    target: { baseline: 'psql binary pipe, key after', max: 1.25, text: 'within 1.25x of the psql pipe' },
+    notes: [
+      'ratio against the key-after pipe: a tablesync full load also COPYs into a keyless table and adds the key after ' +
+        '(then ANALYZEs and swaps the table in, which the pipe does not)',
+    ],
+  };
+}
+
+// ------------------------------------------------------- 2. MariaDB → PG full
+
+const PGLOADER_COMMANDS = `LOAD DATABASE
+  FROM ${myUrl(SRC_DB)}
+  INTO ${pgUrl(DST_DB)}
+WITH include drop, create tables, create indexes, reset sequences
+SET PostgreSQL PARAMETERS timezone = 'UTC'
+CAST type datetime to timestamp drop default drop not null using zero-dates-to-null
+INCLUDING ONLY TABLE NAMES MATCHING 'bench'
+ALTER SCHEMA '${SRC_DB}' RENAME TO 'pgloader';
+`;
+
+export async function caseFullMysql(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  const expected = await mysqlChecksum(ctx.my!, 'bench');
+  await ctx.dst.query('CREATE SCHEMA IF NOT EXISTS mypipe');
+  const loadFile = join(tmpdir(), `tablesync-bench-${process.pid}.load`);
+  writeFileSync(loadFile, PGLOADER_COMMANDS);
+  // --batch escapes tab, newline and backslash as \t \n \\ (which COPY text
+  // reads the same way) and prints SQL NULL as the word NULL, which COPY is
+  // told to read as NULL; the generated data has no column whose value is the
+  // string 'NULL'. TIMESTAMPs are printed in UTC and read as UTC.
+  const mariadbPipe =
+    `${mariadbCli(SRC_DB)} --quick --batch --skip-column-names ` +
+    `-e ${shq(`SET time_zone = '+00:00'; SELECT ${COLUMN_LIST} FROM bench`)} | ` +
+    `PGTZ=UTC ${copyIn('mypipe.bench', "FORMAT text, NULL 'NULL'")}`;
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync',
+      role: 'tablesync',
+      rows: n,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'full-mysql',
+          config: syncConfig(ctx, 'mysrc', 'ts_mysql', ['bench']),
+          prepare: async () => void (await ctx.dst.query('DROP SCHEMA IF EXISTS ts_mysql CASCADE')),
+          verify: async (s) => summaryProblem(s, { tables: 1, rowsCopied: n }) ?? (await verifyPgTarget('ts_mysql.bench', expected)),
+        }),
+    },
+    {
+      name: 'pgloader',
+      role: 'baseline',
+      rows: n,
+      ...(!commandExists('pgloader') && { skipped: 'pgloader is not installed; run scripts/bench-setup.sh as root' }),
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: async () => void (await ctx.dst.query('DROP SCHEMA IF EXISTS pgloader CASCADE')),
+          scripts: { load: `pgloader --on-error-stop ${shq(loadFile)} > ${shq(join(ROOT, 'bench-pgloader.log'))} 2>&1` },
+          verify: () => verifyPgTarget('pgloader.bench', expected),
+        }),
+    },
+    {
+      name: 'mariadb --batch | psql COPY, key after',
+      role: 'baseline',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: () => recreate(ctx, 'mypipe.bench', PG_FROM_MYSQL_TYPES, false),
+          scripts: { copy: mariadbPipe, key: onDst('ALTER TABLE mypipe.bench ADD PRIMARY KEY (id)') },
+          verify: () => verifyPgTarget('mypipe.bench', expected),
+        }),
+    },
+  ];
+  const variants = await runRounds(ctx, '2', specs);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS mypipe CASCADE; DROP SCHEMA IF EXISTS pgloader CASCADE');
+  return {
+    id: '2',
+    title: 'MariaDB -> PG first sync',
+    variants,
+    target: { baseline: 'pgloader', max: 1 / 3, text: 'at least 3x faster than pgloader (ratio <= 0.33)' },
+    notes: [
+      'pgloader: default workers/concurrency; datetime cast to timestamp (its default is timestamptz) so the target matches the source; ' +
+        'TIMESTAMP read in the MariaDB server\'s zone (pgloader quotes a time_zone setting wrongly); time includes its start-up',
+      "mariadb pipe: --batch output read as COPY text with NULL 'NULL' (data has no tabs, newlines, backslashes or literal 'NULL'); key added after the load",
+    ],
+  };
+}
+
+// ----------------------------------------------------- 3. incremental, 0.1 %
+
+/** The seed's step 2, as one statement: write only rows that differ. */
+function handUpsertSql(target: string, staging: string): string {
+  const nonKey = COLUMNS.filter((c) => c !== 'id');
+  return (
+    `INSERT INTO ${target} AS t (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM ${staging} ` +
+    `ON CONFLICT (id) DO UPDATE SET ${nonKey.map((c) => `${c} = EXCLUDED.${c}`).join(', ')} ` +
+    `WHERE ${nonKey.map((c) => `t.${c} IS DISTINCT FROM EXCLUDED.${c}`).join(' OR ')}`
+  );
+}
+
+/** A keyed copy of the source in the target database, loaded untimed. */
+async function loadKeyedCopy(ctx: BenchContext, table: string): Promise<void> {
+  await recreate(ctx, table, PG_SOURCE_TYPES, false);
+  await sh(`${copyOutOf(SELECT_SOURCE)} | ${copyIn(table)}`);
+  await ctx.dst.query(`ALTER TABLE ${table} ADD PRIMARY KEY (id)`);
+  await ctx.dst.query(`VACUUM (ANALYZE) ${table}`);
+}
+
+export async function caseIncremental(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  await ctx.dst.query('CREATE SCHEMA IF NOT EXISTS ts_inc; CREATE SCHEMA IF NOT EXISTS hand');
+  await loadKeyedCopy(ctx, 'ts_inc.bench');
+  await loadKeyedCopy(ctx, 'hand.bench');
+  let changed = 0;
+  let expected: Checksum = { rows: 0, digest: '' };
+  // Each round changes a different 0.1 % of the source (id % 1000 = slot);
+  // both targets were in step with the source before it.
+  const beforeRound = async (round: number) => {
+    changed = await mutatePgSource(ctx.src, 'public.bench', (round * 7) % 1000);
+    await ctx.src.query('VACUUM (ANALYZE) public.bench');
+    expected = await pgChecksum(srcConnect, 'public.bench');
+  };
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync',
+      role: 'tablesync',
+      rows: n,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'incremental',
+          config: syncConfig(ctx, 'pgsrc', 'ts_inc', ['public.bench']),
+          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) ts_inc.bench')),
+          verify: async (s) =>
+            summaryProblem(s, { tables: 1, rowsCopied: n, inserted: 0, updated: changed }) ??
+            (await verifyPgTarget('ts_inc.bench', expected)),
+        }),
+    },
+    {
+      name: 'hand-run SQL: COPY pipe to staging + upsert',
+      role: 'baseline',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) hand.bench')),
+          scripts: {
+            staging_copy:
+              onDst('DROP TABLE IF EXISTS hand.stg; CREATE UNLOGGED TABLE hand.stg AS SELECT * FROM hand.bench WITH NO DATA') +
+              ` && ${copyOutOf(SELECT_SOURCE)} | ${copyIn('hand.stg')}`,
+            upsert: onDst(`${handUpsertSql('hand.bench', 'hand.stg')}; DROP TABLE hand.stg`),
+          },
+          verify: () => verifyPgTarget('hand.bench', expected),
+        }),
+    },
+  ];
+  const variants = await runRounds(ctx, '3', specs, beforeRound);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS hand CASCADE');
+  return {
+    id: '3',
+    title: `PG -> PG incremental, 0.1% changed (${changed.toLocaleString('en-US')} rows)`,
+    variants,
+    target: { baseline: variants[1].name, max: 1.2, text: 'within 1.2x of the hand-run SQL' },
+    notes: ['before each round: UPDATE of N/1000 source rows (qty, updated_at, note NULL<->value), then VACUUM ANALYZE of source and targets (untimed)'],
+  };
+}
+
+// ------------------------------------------------- 4. 100 tables × 1,000 rows
+
+async function manyChecksums(connect: () => Promise<PgClient>, schema: string): Promise<Checksum[]> {
+  const c = await connect();
+  try {
+    const sums: Checksum[] = [];
+    for (let i = 1; i <= MANY_TABLES; i++) sums.push(await pgChecksumWith([c], `${schema}.${manyTableName(i)}`));
+    return sums;
+  } finally {
+    await c.end();
+  }
+}
+
+async function verifyMany(schema: string, expected: Checksum[]): Promise<string | null> {
+  const actual = await manyChecksums(dstConnect, schema).catch((err) => err as Error);
+  if (actual instanceof Error) return actual.message;
+  const bad = expected.map((e, i) => checksumMismatch(e, actual[i])).findIndex((p) => p !== null);
+  return bad === -1 ? null : `${schema}.${manyTableName(bad + 1)}: ${checksumMismatch(expected[bad], actual[bad])}`;
+}
+
+export async function caseManyTables(ctx: BenchContext): Promise<CaseReport[]> {
+  const total = MANY_TABLES * MANY_ROWS;
+  const expected = await manyChecksums(srcConnect, 'many');
+  const config = syncConfig(ctx, 'pgsrc', 'ts_many', ['many.*']);
+  const pipes = Array.from({ length: MANY_TABLES }, (_, i) => {
+    const t = manyTableName(i + 1);
+    return `${copyOutOf(`SELECT ${COLUMN_LIST} FROM many.${t}`)} | ${copyIn(`pipe_many.${t}`)}`;
+  }).join('\n');
+  const full: VariantSpec[] = [
+    {
+      name: 'tablesync, first sync (full loads)',
+      role: 'tablesync',
+      rows: total,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'many-full',
+          config,
+          prepare: async () => void (await ctx.dst.query('DROP SCHEMA IF EXISTS ts_many CASCADE')),
+          verify: async (s) => summaryProblem(s, { tables: MANY_TABLES, rowsCopied: total }) ?? (await verifyMany('ts_many', expected)),
+        }),
+    },
+    {
+      name: '100 psql binary pipes, one after another, keyed',
+      role: 'baseline',
+      rows: total,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: async () => {
+            await ctx.dst.query('DROP SCHEMA IF EXISTS pipe_many CASCADE; CREATE SCHEMA pipe_many');
+            for (let i = 1; i <= MANY_TABLES; i++) await ctx.dst.query(pgTableDdl(`pipe_many.${manyTableName(i)}`, PG_SOURCE_TYPES, true));
+          },
+          scripts: { pipes },
+          verify: () => verifyMany('pipe_many', expected),
+        }),
+    },
+  ];
+  const fullVariants = await runRounds(ctx, '4', full);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS pipe_many CASCADE');
+  // The last full run left every target loaded: now nothing has changed.
+  const unchanged: VariantSpec[] = [
+    {
+      name: 'tablesync, incremental, nothing changed',
+      role: 'tablesync',
+      rows: total,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'many-inc',
+          config,
+          prepare: async () => undefined,
+          verify: async (s) =>
+            summaryProblem(s, { tables: MANY_TABLES, rowsCopied: total, inserted: 0, updated: 0 }) ?? (await verifyMany('ts_many', expected)),
+        }),
+    },
+  ];
+  const incVariants = await runRounds(ctx, '4b', unchanged);
+  const target = { max: 10, text: 'under 10 s wall' };
+  return [
+    { id: '4', title: `${MANY_TABLES} tables x ${MANY_ROWS.toLocaleString('en-US')} rows`, variants: fullVariants, target, notes: [] },
+    { id: '4b', title: `${MANY_TABLES} tables, again (no changes)`, variants: incVariants, target, notes: [] },
+  ];
+}
+
+// ---------------------------------------------------- 5. SQL Server → PG full
+
+export async function caseFullMssql(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync',
+      role: 'tablesync',
+      rows: n,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'full-mssql',
+          config: syncConfig(ctx, 'mssqlsrc', 'ts_mssql', ['dbo.bench']),
+          prepare: async () => void (await ctx.dst.query('DROP SCHEMA IF EXISTS ts_mssql CASCADE')),
+          verify: async (s) => {
+            const problem = summaryProblem(s, { tables: 1, rowsCopied: n });
+            if (problem) return problem;
+            const r = await ctx.dst.query('SELECT count(*)::bigint AS n FROM ts_mssql.bench');
+            return Number(r.rows[0].n) === n ? null : `target has ${r.rows[0].n} rows, source ${n}`;
+          },
+        }),
+    },
+    { name: 'bcp | psql', role: 'baseline', rows: n, skipped: 'no SQL Server bulk-export baseline in this bench', run: async () => ({ run: 0, seconds: NaN, valid: false }) },
+  ];
+  return {
+    id: '5',
+    title: 'SQL Server -> PG first sync',
+    variants: await runRounds(ctx, '5', specs),
+    notes: ['verified by row count only (no checksum computed on the SQL Server side)'],
+  };
+}
