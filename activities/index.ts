@@ -81,6 +81,12 @@ export interface SyncPartitionInput extends RunKey {
   deleteMissing?: boolean;
   /** From the plan: lets the partition commit in chunks of config.batchSize rows and resume after the last one. */
   chunking?: { min: string | null; max: string | null; estimatedRows: number };
+  /**
+   * Full load of a one-partition, one-chunk table: create the load table, copy,
+   * add the key, ANALYZE and swap it in, all in this activity's one transaction
+   * (createLoadTable and swapLoadTable are not called).
+   */
+  wholeLoad?: boolean;
 }
 
 /** What a partition's committed chunks did, and where a retried attempt resumes. */
@@ -91,6 +97,14 @@ interface PartitionProgress {
   updated: number;
   deleted: number;
   warnings: Record<string, number>;
+}
+
+async function ensureSchema(client: PoolClient, schema: string): Promise<void> {
+  const found = await client.query('SELECT to_regnamespace($1) IS NOT NULL AS present', [quotePg(schema)]);
+  if (found.rows[0].present) return;
+  // Tables of one schema load in parallel; CREATE SCHEMA IF NOT EXISTS races without this.
+  await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync.schema.' || $1))`, [schema]);
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotePg(schema)}`);
 }
 
 function partitionResult(index: number, attempt: number, p: PartitionProgress): PartitionResult {
@@ -324,12 +338,7 @@ export function createActivities(deps: ActivityDeps) {
       const load = loadRefOf(input, table);
       try {
         await inTransaction(config.target.connection, async (client) => {
-          const schema = await client.query('SELECT to_regnamespace($1) IS NOT NULL AS present', [quotePg(table.target.schema)]);
-          if (!schema.rows[0].present) {
-            // Tables of one schema load in parallel; CREATE SCHEMA IF NOT EXISTS races without this.
-            await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync.schema.' || $1))`, [table.target.schema]);
-            await client.query(`CREATE SCHEMA IF NOT EXISTS ${quotePg(table.target.schema)}`);
-          }
+          await ensureSchema(client, table.target.schema);
           // A retry of this step starts over: no partition has loaded yet.
           await client.query(dropTableSql(load));
           await client.query(createTableSql(load, table.columns));
@@ -434,6 +443,8 @@ export function createActivities(deps: ActivityDeps) {
         batchSize: config.batchSize,
       });
       if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
+      const whole = full && input.wholeLoad === true && chunks.length === 1;
+      if (whole) await inTransaction(config.target.connection, (client) => ensureSchema(client, table.target.schema));
       let copy: CopyStream | null = null;
       const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
       try {
@@ -465,6 +476,10 @@ export function createActivities(deps: ActivityDeps) {
               await client.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
               await client.query(truncateTableSql(dest));
             }
+            if (whole) {
+              await client.query(dropTableSql(dest));
+              await client.query(createTableSql(dest, table.columns));
+            }
             copy = await source.openCopy(table, chunk, config.useBinaryCopy);
             try {
               const sink = client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format)));
@@ -487,6 +502,12 @@ export function createActivities(deps: ActivityDeps) {
                 deleted = gone.rowCount ?? 0;
               }
               await client.query(dropTableSql(dest));
+            }
+            if (whole) {
+              await client.query(addPrimaryKeySql(dest, table.columns, table.primaryKey));
+              await client.query(`ANALYZE ${qualifyPg(dest)}`);
+              const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(table.target)]);
+              for (const sql of swapTableSql(dest, table.target, exists.rows[0].present)) await client.query(sql);
             }
             const counts = { rowsCopied, inserted, updated, deleted, warnings: copy.warnings() };
             const totals = addCounts(progress, counts, i + 1);

@@ -225,6 +225,7 @@ async function main(): Promise<void> {
     });
     const bundleState = workflowBundleState();
     console.log(`worker pid ${worker.pid} polls task queue ${taskQueue} (${bundleState}; log: bench-worker.log)`);
+    if (bundleState !== 'prebuilt workflow bundle') console.log('WARNING: worker RSS figures include webpack\'s start-up heap (~70 MB)');
     temporal = await temporalClient(server.address);
     const src = await pgConnect(SRC_DB);
     const dst = await pgConnect(DST_DB);

@@ -1,4 +1,4 @@
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
@@ -49,9 +49,12 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const runKey = { syncWorkflowId: input.syncWorkflowId ?? info.workflowId, syncRunId: input.syncRunId ?? info.runId };
   const table = `${task.table.source.schema}.${task.table.source.name}`;
   const full = task.table.mode === 'full';
+  // A small table loads in one activity: create, copy, key, swap in one transaction.
+  // patched(): runs started before this change replay with three activities.
+  const whole = full && task.partitions.length === 1 && task.estimatedRows <= config.batchSize && patched('whole-table-load');
   const errors: string[] = [];
   let loadReady = true;
-  if (full && loadReady) {
+  if (full && !whole && loadReady) {
     try {
       await acts.createLoadTable({ config, table: task.table, ...runKey });
     } catch (err) {
@@ -62,13 +65,13 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const results = await mapLimit(loadReady ? task.partitions : [], config.maxParallelTransfers, async (range) => {
     try {
       const chunking = { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows };
-      return await syncPartition({ config, table: task.table, range, chunking, ...runKey });
+      return await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...runKey });
     } catch (err) {
       errors.push(`partition ${range.index + 1}/${range.count}: ${rootMessage(err)}`);
       return null;
     }
   });
-  if (full && loadReady) {
+  if (full && !whole && loadReady) {
     try {
       // All partitions or nothing: a half-loaded table is never swapped in.
       if (errors.length) await acts.dropLoadTable({ config, table: task.table, ...runKey });
