@@ -152,6 +152,26 @@ export async function pgBackends(pool: Pool, database: string, like: string): Pr
   return r.rows;
 }
 
+/**
+ * Waits until a backend of the database whose query matches `like` is
+ * blocked on a lock, terminates it, and returns how many were terminated
+ * (0 if none showed up within the timeout).
+ */
+export async function terminateWaiting(pool: Pool, database: string, like: string, timeoutMs = 30_000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const r = await pool.query(
+      `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+        WHERE datname = $1 AND query LIKE $2 AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+      [database, like],
+    );
+    const killed = r.rows.filter((x) => x.killed).length;
+    if (killed) return killed;
+    await sleep(20);
+  }
+  return 0;
+}
+
 const GATE_KEY = 726_354_001;
 
 /**

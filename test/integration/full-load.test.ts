@@ -3,6 +3,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, stagingTables, tableRows } from '../helpers/pg';
+import { terminateWaiting } from '../helpers/guarantees';
 import { runTestSync } from '../helpers/sync';
 
 const SRC = 'tablesync_it_full_src';
@@ -148,15 +149,7 @@ describe('full load (mode auto and full)', () => {
           assert.ok(row, 'two chunks committed');
           await locker.query('BEGIN');
           await locker.query('SELECT 1 FROM _migration_state WHERE id = $1 FOR UPDATE', [row.id]);
-          for (let i = 0; i < 600 && terminated === 0; i++) {
-            const r = await dst.query(
-              `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-                WHERE datname = $1 AND query LIKE 'UPDATE%_migration_state%' AND wait_event_type = 'Lock'`,
-              [DST],
-            );
-            terminated += r.rows.filter((x) => x.killed).length;
-            if (terminated === 0) await new Promise((res) => setTimeout(res, 20));
-          }
+          terminated = await terminateWaiting(dst, DST, 'UPDATE%_migration_state%');
         } finally {
           await locker.query('COMMIT').catch(() => undefined);
           locker.release();

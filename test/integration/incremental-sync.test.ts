@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
 import { freshDatabase, pgUrl, stagingTables, tableRows } from '../helpers/pg';
+import { terminateWaiting } from '../helpers/guarantees';
 import { runTestSync } from '../helpers/sync';
 
 const SRC = 'tablesync_it_src';
@@ -144,15 +145,7 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
         connections,
         { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['flaky'], ...fast },
         async () => {
-          for (let i = 0; i < 600 && terminated === 0; i++) {
-            const r = await src.query(
-              `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-                WHERE datname = $1 AND query LIKE 'COPY (SELECT%flaky%' AND wait_event_type = 'Lock'`,
-              [SRC],
-            );
-            terminated += r.rows.filter((x) => x.killed).length;
-            if (terminated === 0) await new Promise((res) => setTimeout(res, 50));
-          }
+          terminated = await terminateWaiting(src, SRC, 'COPY (SELECT%flaky%');
           await locker.query('COMMIT');
         },
       );
