@@ -2,6 +2,14 @@ import { Client, Pool } from 'pg';
 
 export const PG_BASE = process.env.TABLESYNC_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
 
+/**
+ * A test database name, with TABLESYNC_TEST_DB_SUFFIX appended so that two
+ * test runs on one machine (two checkouts, say) never share a database.
+ */
+export function testDb(name: string): string {
+  return `${name}${process.env.TABLESYNC_TEST_DB_SUFFIX ?? ''}`;
+}
+
 export function pgUrl(database: string): string {
   return `${PG_BASE}/${database}`;
 }

@@ -12,13 +12,13 @@ import { mysqlUrlAs, pgUrlAs, recreateMysqlUser, recreatePgRole } from '../helpe
 import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, quoteIdent, stateRows } from '../helpers/guarantees';
 import { activityRuns, childInputs, fetchHistory, historyText, rootCause, type ActivityRun } from '../helpers/history';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl } from '../helpers/pg';
+import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess, runTableInProcess, type Outcome } from '../helpers/run';
 import { freePort } from '../helpers/temporal-server';
 
-const SRC = 'tablesync_it_bad_src';
-const DST = 'tablesync_it_bad_dst';
-const MY = 'tablesync_it_bad_my';
+const SRC = testDb('tablesync_it_bad_src');
+const DST = testDb('tablesync_it_bad_dst');
+const MY = testDb('tablesync_it_bad_my');
 const pgConnections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const myConnections = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 const fast = { retry: { maximumAttempts: 3, initialIntervalMs: 200, maximumIntervalMs: 500 } };

@@ -4,11 +4,11 @@ import type { Pool } from 'pg';
 import { snakeCase } from '../../lib/tables';
 import { chinookScript } from '../helpers/chinook';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl } from '../helpers/pg';
+import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runTestSync } from '../helpers/sync';
 
-const MY = 'tablesync_it_chinook';
-const DST = 'tablesync_it_chinook_dst';
+const MY = testDb('tablesync_it_chinook');
+const DST = testDb('tablesync_it_chinook_dst');
 const connections = { chinook: mysqlUrl(MY), dst: pgUrl(DST) };
 const config = {
   source: { connection: 'chinook' },

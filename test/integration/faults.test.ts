@@ -23,15 +23,15 @@ import {
 } from '../helpers/guarantees';
 import { activityRuns, activityRunsWithChildren, fetchHistory } from '../helpers/history';
 import { MYSQL_BASE, freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl } from '../helpers/pg';
+import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { DevServer } from '../helpers/temporal-server';
 import { sleep, startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
-const SRC = 'tablesync_it_fault_src';
-const DST = 'tablesync_it_fault_dst';
-const MY = 'tablesync_it_fault_my';
+const SRC = testDb('tablesync_it_fault_src');
+const DST = testDb('tablesync_it_fault_dst');
+const MY = testDb('tablesync_it_fault_my');
 const pgConnections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const myConnections = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 // Retries come quickly so a test spends its time on the fault, not on backoff.

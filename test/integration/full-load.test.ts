@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables, tableRows } from '../helpers/pg';
+import { freshDatabase, pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
 import { terminateWaiting } from '../helpers/guarantees';
 import { runTestSync } from '../helpers/sync';
 
-const SRC = 'tablesync_it_full_src';
-const DST = 'tablesync_it_full_dst';
-const MY = 'tablesync_it_full_my';
+const SRC = testDb('tablesync_it_full_src');
+const DST = testDb('tablesync_it_full_dst');
+const MY = testDb('tablesync_it_full_my');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST), my: mysqlUrl(MY) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 

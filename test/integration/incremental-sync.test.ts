@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, stagingTables, tableRows } from '../helpers/pg';
+import { freshDatabase, pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
 import { terminateWaiting } from '../helpers/guarantees';
 import { runTestSync } from '../helpers/sync';
 
-const SRC = 'tablesync_it_src';
-const DST = 'tablesync_it_dst';
+const SRC = testDb('tablesync_it_src');
+const DST = testDb('tablesync_it_dst');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables } from '../helpers/pg';
+import { freshDatabase, pgUrl, stagingTables, testDb } from '../helpers/pg';
 import { failureChain, runTestSync } from '../helpers/sync';
 
-const MY = 'tablesync_it_my';
-const DST = 'tablesync_it_my_dst';
+const MY = testDb('tablesync_it_my');
+const DST = testDb('tablesync_it_my_dst');
 const connections = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 

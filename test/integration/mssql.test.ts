@@ -9,7 +9,7 @@ import { copyIntoSql, createTableSql } from '../../lib/target-sql';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';
-import { freshDatabase } from '../helpers/pg';
+import { freshDatabase, testDb } from '../helpers/pg';
 
 /*
  * Needs a SQL Server with the Chinook database loaded (docker-compose.yml has
@@ -18,7 +18,7 @@ import { freshDatabase } from '../helpers/pg';
  * It creates and drops dbo.tablesync_it_* tables in that database.
  */
 const MSSQL_URL = process.env.MSSQL_URL;
-const DST = 'tablesync_it_mssql';
+const DST = testDb('tablesync_it_mssql');
 const TYPES: TableRef = { schema: 'dbo', name: 'tablesync_it_types' };
 const MANY: TableRef = { schema: 'dbo', name: 'tablesync_it_many' };
 const WHOLE: PartitionRange = { index: 0, count: 1, lo: null, hi: null };

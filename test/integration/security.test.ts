@@ -9,13 +9,13 @@ import { mysqlUrlAs, pgUrlAs, recreateMysqlUser, recreatePgRole } from '../helpe
 import { closeStagingGate, duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, waitFor, waitingAtGate } from '../helpers/guarantees';
 import { childWorkflowIds, fetchHistory, historyText, protoText, rootCause } from '../helpers/history';
 import { MYSQL_BASE, freshMysqlDatabase } from '../helpers/mysql';
-import { freshDatabase } from '../helpers/pg';
+import { freshDatabase, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
-const SRC = 'tablesync_it_sec_src';
-const DST = 'tablesync_it_sec_dst';
-const MY = 'tablesync_it_sec_my';
+const SRC = testDb('tablesync_it_sec_src');
+const DST = testDb('tablesync_it_sec_dst');
+const MY = testDb('tablesync_it_sec_my');
 const READER = 'tablesync_it_sec_reader';
 
 // Distinct, unmistakable secrets, with characters that must be percent-encoded in a URL.

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, tableRows } from '../helpers/pg';
+import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
 import { runTestSync } from '../helpers/sync';
 import { runTestVerify } from '../helpers/verify';
 
-const SRC = 'tablesync_it_verify_src';
-const DST = 'tablesync_it_verify_dst';
-const MY = 'tablesync_it_verify_my';
+const SRC = testDb('tablesync_it_verify_src');
+const DST = testDb('tablesync_it_verify_dst');
+const MY = testDb('tablesync_it_verify_my');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST), my: mysqlUrl(MY) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 
