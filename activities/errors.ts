@@ -88,8 +88,10 @@ function classifyMssql(e: MssqlError, message: string): ApplicationFailure | nul
 export function classifyError(err: unknown, where: string): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof TablesyncError) return nonRetryable(err.type, `${where}: ${err.message}`);
-  const e = err as { code?: string; message?: string; name?: string };
-  const message = redact(`${where}: ${e?.message ?? String(err)}`);
+  const e = err as { code?: string; message?: string; name?: string; where?: string };
+  // PostgreSQL names the COPY line and column in its context ("COPY t, line 3, column c: …"), not in the message.
+  const column = typeof e?.where === 'string' ? /^COPY [^,]+, line \d+, column ([^:]+):/.exec(e.where)?.[1] : undefined;
+  const message = redact(`${where}: ${column ? `column "${column}": ` : ''}${e?.message ?? String(err)}`);
   const code = typeof e?.code === 'string' ? e.code : '';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return ApplicationFailure.create({ type: 'HostNotFound', message, nonRetryable: code === 'ENOTFOUND' });

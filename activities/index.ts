@@ -1,15 +1,16 @@
 import { pipeline } from 'node:stream/promises';
 import { Context, log } from '@temporalio/activity';
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
 import { planChunks, planPartitions } from '../lib/planner';
 import type { CopyStream, SourceConnection } from '../lib/sources/base';
 import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
-import { summarize } from '../lib/summary';
-import { planCompareColumns, planFullColumns, targetRefOf } from '../lib/table-plan';
-import { displayName, isPattern, matchesPattern, parseTableName } from '../lib/tables';
+import { failedTableResult, summarize } from '../lib/summary';
+import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
+import { planCompareColumns, planFullColumns, shortenedNameNotes, tableNameNotes, targetRefOf } from '../lib/table-plan';
+import { displayName } from '../lib/tables';
 import {
   addPrimaryKeySql,
   copyIntoSql,
@@ -33,7 +34,7 @@ import {
   type StateKey,
 } from '../lib/target-sql';
 import type {
-  ColumnPlan,
+  FailedTable,
   PartitionRange,
   PartitionResult,
   RangeChecksum,
@@ -63,6 +64,10 @@ export interface DiscoverTablesInput {
 export interface DiscoverTablesResult {
   tables: TablePlan[];
   skipped: SkippedTable[];
+  /** Tables refused at discovery (unknown, unsupported type, name collision…); every other table still syncs. */
+  failed?: FailedTable[];
+  /** What patterns matched and left out, names shortened: said before any row moves. */
+  plan?: string[];
 }
 export interface CreateSyncTasksInput {
   config: SyncConfig;
@@ -140,6 +145,8 @@ export interface ChecksumRangesInput {
 export interface CollectResultsInput {
   tables: TableResult[];
   skipped: SkippedTable[];
+  failed?: FailedTable[];
+  plan?: string[];
 }
 
 const runKeyOf = (k: RunKey): string => `${k.syncWorkflowId}/${k.syncRunId}`;
@@ -148,33 +155,57 @@ const loadRefOf = (k: RunKey, table: TablePlan): TableRef => ({
   name: loadTableName(runKeyOf(k), table.target),
 });
 
+/** Error types that say the source or target as a whole is unusable: the run fails, not one table. */
+const RUN_WIDE_ERRORS = new Set(['AuthenticationFailed', 'HostNotFound', 'UnknownDatabase', 'UnknownConnection']);
+
+/** Plans one table: how it syncs, which columns, or why it is skipped. Throws what fails this table alone. */
+async function planTable(
+  source: SourceConnection,
+  target: Pool,
+  config: SyncConfig,
+  ref: TableRef,
+): Promise<{ plan: TablePlan } | { skip: string }> {
+  const name = displayName(ref);
+  const described = await source.describeTable(ref);
+  if (!described) {
+    throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
+  }
+  if (described.primaryKey.length === 0) return { skip: 'no primary key' };
+  const targetRef = targetRefOf(config, ref);
+  const targetTable = await pgCatalog.describeTable(target, targetRef);
+  const hasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
+  const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
+  const renamed = tableNameNotes(config.target.naming, ref);
+  const base = {
+    source: ref,
+    target: targetRef,
+    primaryKey: described.primaryKey,
+    integerKey: described.primaryKey.length === 1 && source.dialect.isIntegerType(keyType),
+  };
+  if (config.mode === 'full' || (config.mode === 'auto' && !hasRows)) {
+    const columns = planFullColumns(source.dialect, config, described);
+    const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
+    log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
+    return { plan: { ...base, mode: 'full', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described)] } };
+  }
+  if (!targetTable) return { skip: `target table ${displayName(targetRef)} does not exist (run a full migration first)` };
+  if (!hasRows) return { skip: `target table ${displayName(targetRef)} is empty (run a full migration first)` };
+  const { columns, notes, missingKeys } = planCompareColumns(config.target.naming, described, targetTable);
+  if (missingKeys.length) return { skip: `target table ${displayName(targetRef)} lacks key column(s) ${missingKeys.join(', ')}` };
+  const wantedKey = targetKey(columns, described.primaryKey);
+  const sameKey =
+    targetTable.primaryKey.length === wantedKey.length && wantedKey.every((k) => targetTable.primaryKey.includes(k));
+  if (!sameKey) {
+    return {
+      skip: `target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`,
+    };
+  }
+  for (const note of notes) log.info(`${name}: ${note}`);
+  return { plan: { ...base, mode: 'compare', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described), ...notes] } };
+}
+
 export function createActivities(deps: ActivityDeps) {
   const { connections } = deps;
-
-  async function resolveTables(source: SourceConnection, config: SyncConfig): Promise<TableRef[]> {
-    const defaultSchema = config.source.schema ?? source.dialect.defaultSchema;
-    const seen = new Map<string, TableRef>();
-    let listing: TableRef[] | null = null;
-    for (const spec of config.tables) {
-      let ref: TableRef;
-      try {
-        ref = parseTableName(spec, defaultSchema);
-      } catch (err) {
-        throw nonRetryable('InvalidConfig', `tables: ${(err as Error).message}`);
-      }
-      if (isPattern(ref)) {
-        listing ??= await source.listTables();
-        const matched = listing.filter((t) => matchesPattern(ref, t));
-        if (matched.length === 0) {
-          throw nonRetryable('UnknownTable', `tables: pattern "${spec}" matches no table in source "${config.source.connection}"`);
-        }
-        for (const t of matched) seen.set(displayName(t), t);
-      } else {
-        seen.set(displayName(ref), ref);
-      }
-    }
-    return [...seen.values()];
-  }
 
   /** Runs fn in one transaction on a dedicated client; a failed client is discarded, not reused. */
   async function inTransaction<T>(connection: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -230,78 +261,46 @@ export function createActivities(deps: ActivityDeps) {
     async discoverTables({ config }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
-      const tables: TablePlan[] = [];
+      const planned: TablePlan[] = [];
       const skipped: SkippedTable[] = [];
+      const failed: FailedTable[] = [];
+      let plan: string[] = [];
       try {
-        const refs = await resolveTables(source, config);
-        log.info(`Found ${refs.length} tables in source "${config.source.connection}"`);
-        for (const ref of refs) {
-          const name = displayName(ref);
-          const skip = (reason: string) => {
-            log.warn(`Skipping ${name}: ${reason}`);
-            skipped.push({ table: name, reason });
-          };
-          const described = await source.describeTable(ref);
-          if (!described) {
-            throw nonRetryable('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
+        const resolution = resolveTableSpecs(
+          config.tables,
+          config.source.schema ?? source.dialect.defaultSchema,
+          await source.listTables(),
+          config.source.connection,
+        );
+        plan = resolution.plan;
+        failed.push(...resolution.failed);
+        log.info(`Found ${resolution.refs.length} tables in source "${config.source.connection}"`);
+        for (const ref of resolution.refs) {
+          try {
+            const outcome = await planTable(source, target, config, ref);
+            if ('skip' in outcome) {
+              log.warn(`Skipping ${displayName(ref)}: ${outcome.skip}`);
+              skipped.push({ table: displayName(ref), reason: outcome.skip });
+            } else planned.push(outcome.plan);
+          } catch (err) {
+            // One bad table fails alone; what no table could survive (lost
+            // connections, bad credentials) still fails or retries the step.
+            // TablesyncErrors name their table already; driver errors get it put in front.
+            const failure = err instanceof TablesyncError ? nonRetryable(err.type, err.message) : classifyError(err, displayName(ref));
+            if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw err;
+            failed.push({ table: displayName(ref), target: displayName(targetRefOf(config, ref)), type: failure.type ?? 'Error', reason: failure.message });
           }
-          if (described.primaryKey.length === 0) {
-            skip('no primary key');
-            continue;
-          }
-          const targetRef = targetRefOf(config, ref);
-          const targetTable = await pgCatalog.describeTable(target, targetRef);
-          const hasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
-          const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
-          const base = {
-            source: ref,
-            target: targetRef,
-            primaryKey: described.primaryKey,
-            integerKey: described.primaryKey.length === 1 && source.dialect.isIntegerType(keyType),
-          };
-          if (config.mode === 'full' || (config.mode === 'auto' && !hasRows)) {
-            let columns: ColumnPlan[];
-            try {
-              columns = planFullColumns(source.dialect, config, described);
-            } catch (err) {
-              if (err instanceof TablesyncError) throw err;
-              throw nonRetryable('InvalidConfig', `${name}: ${(err as Error).message}`);
-            }
-            const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
-            log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
-            tables.push({ ...base, mode: 'full', columns, notes: [] });
-            continue;
-          }
-          if (!targetTable) {
-            skip(`target table ${displayName(targetRef)} does not exist (run a full migration first)`);
-            continue;
-          }
-          if (!hasRows) {
-            skip(`target table ${displayName(targetRef)} is empty (run a full migration first)`);
-            continue;
-          }
-          const { columns, notes, missingKeys } = planCompareColumns(config.target.naming, described, targetTable);
-          if (missingKeys.length) {
-            skip(`target table ${displayName(targetRef)} lacks key column(s) ${missingKeys.join(', ')}`);
-            continue;
-          }
-          const wantedKey = targetKey(columns, described.primaryKey);
-          const sameKey =
-            targetTable.primaryKey.length === wantedKey.length && wantedKey.every((k) => targetTable.primaryKey.includes(k));
-          if (!sameKey) {
-            skip(
-              `target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`,
-            );
-            continue;
-          }
-          for (const note of notes) log.info(`${name}: ${note}`);
-          tables.push({ ...base, mode: 'compare', columns, notes });
         }
       } catch (err) {
         throw classifyError(err, `discover_tables in source "${config.source.connection}"`);
       }
+      const { kept: tables, failed: collided } = targetCollisions(planned);
+      failed.push(...collided);
+      for (const t of tables) plan.push(...t.notes.filter((n) => n.includes("PostgreSQL's 63 bytes")).map((n) => `${displayName(t.source)}: ${n}`));
+      for (const line of plan) log.info(line);
+      for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
       log.info(`Prepared ${tables.length} tables for sync`);
-      return { tables, skipped };
+      return { tables, skipped, failed, plan };
     },
 
     async createSyncTasks({ config, tables }: CreateSyncTasksInput): Promise<SyncTask[]> {
@@ -572,8 +571,8 @@ export function createActivities(deps: ActivityDeps) {
       return out;
     },
 
-    async collectResults({ tables, skipped }: CollectResultsInput): Promise<SyncSummary> {
-      const summary = summarize(tables, skipped);
+    async collectResults({ tables, skipped, failed = [], plan = [] }: CollectResultsInput): Promise<SyncSummary> {
+      const summary = summarize([...failed.map(failedTableResult), ...tables], skipped, plan);
       for (const t of tables.filter((t) => t.status === 'failed')) log.error(`${t.table} failed: ${t.error}`);
       log.info(summary.message);
       return summary;

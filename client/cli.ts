@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseConfigFile, syncConfigOf } from '../lib/config';
@@ -10,7 +12,8 @@ import { defaultWorkflowId, startSync, startVerify } from './start';
 import type { VerifyResult } from '../workflows/verify';
 
 const USAGE = `Usage:
-  tablesync worker [--config FILE]         run a worker on TEMPORAL_TASK_QUEUE (default tablesync)
+  tablesync worker [--config FILE] [--task-queue NAME]
+                                           run a worker on the task queue (default TEMPORAL_TASK_QUEUE or tablesync)
   tablesync verify --config FILE [TABLE...] [--repair] [--local] [--json]
                                            compare source and target per key range (counts, checksums);
                                            --repair re-syncs only the ranges that differ
@@ -18,6 +21,8 @@ const USAGE = `Usage:
       --wait              wait for the result and print the summary
       --local             also host a worker in this process (implies --wait)
       --workflow-id ID    workflow id (default tablesync-<time>)
+      --task-queue NAME   task queue (default: the config's taskQueue, TEMPORAL_TASK_QUEUE or tablesync;
+                          with --local and none of these, a queue private to this process)
       --json              print the summary as JSON
 
 Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default),
@@ -40,7 +45,7 @@ function parseArgs(argv: string[]): Args {
     if (a.startsWith('--')) {
       const [name, inline] = a.slice(2).split('=', 2);
       if (inline !== undefined) flags.set(name, inline);
-      else if (['config', 'workflow-id'].includes(name)) flags.set(name, argv[++i] ?? '');
+      else if (['config', 'workflow-id', 'task-queue'].includes(name)) flags.set(name, argv[++i] ?? '');
       else flags.set(name, true);
     } else if (!command) command = a;
     else positional.push(a);
@@ -82,7 +87,12 @@ export function printVerify(result: VerifyResult): void {
 }
 
 export function printSummary(summary: SyncSummary): void {
+  for (const line of summary.plan ?? []) console.log(`  plan   ${line}`);
   for (const t of summary.tables) {
+    if (t.status === 'failed' && t.errorType) {
+      console.log(`  FAILED ${t.table}${t.target ? ` → ${t.target}` : ''}: ${t.errorType}: ${t.error}`);
+      continue;
+    }
     const counts =
       t.mode === 'full'
         ? `full load, ${t.inserted} rows`
@@ -93,6 +103,26 @@ export function printSummary(summary: SyncSummary): void {
   console.log(summary.message);
 }
 
+/**
+ * The task queue a command uses. A --local run hosts its own worker, which
+ * resolves connection names with this process's config: on a shared queue,
+ * other processes' workers would take its tasks and run them against their
+ * own databases (and this worker theirs). So unless a queue is named
+ * explicitly, a local run gets a queue no other process uses.
+ */
+export function chooseTaskQueue(
+  flags: Map<string, string | true>,
+  fileQueue: string | undefined,
+  env: Record<string, string | undefined>,
+  local: boolean,
+): string {
+  const given = flags.get('task-queue');
+  if (typeof given === 'string' && given) return given;
+  const explicit = fileQueue ?? env.TEMPORAL_TASK_QUEUE;
+  if (explicit) return explicit;
+  return local ? `tablesync-local-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}` : 'tablesync';
+}
+
 async function main(argv: string[]): Promise<number> {
   const { command, positional, flags } = parseArgs(argv);
   if (positional.length && command !== 'verify') throw new ConfigError(`Unexpected argument "${positional[0]}"`);
@@ -100,10 +130,11 @@ async function main(argv: string[]): Promise<number> {
   const configPath = flags.get('config');
   if (command === 'worker') {
     const file = typeof configPath === 'string' ? loadConfigFile(configPath) : undefined;
-    const { worker, close } = await createWorker({ connections: file?.connections, taskQueue: file?.taskQueue });
+    const taskQueue = chooseTaskQueue(flags, file?.taskQueue, process.env, false);
+    const { worker, close } = await createWorker({ connections: file?.connections, taskQueue });
     process.once('SIGINT', () => worker.shutdown());
     process.once('SIGTERM', () => worker.shutdown());
-    console.log(`tablesync worker polling task queue "${file?.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync'}"`);
+    console.log(`tablesync worker polling task queue "${taskQueue}"`);
     await worker.run();
     await close();
     return 0;
@@ -113,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
     const file = loadConfigFile(configPath);
     const local = flags.has('local');
     const wait = local || flags.has('wait');
-    const taskQueue = file.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync';
+    const taskQueue = chooseTaskQueue(flags, file.taskQueue, process.env, local);
     const workflowId = typeof flags.get('workflow-id') === 'string' ? (flags.get('workflow-id') as string) : defaultWorkflowId();
     const hosted = local ? await createWorker({ connections: file.connections, taskQueue }) : null;
     const handle = await startSync(syncConfigOf(file), { taskQueue, workflowId });
@@ -128,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'verify') {
     if (typeof configPath !== 'string' || !configPath) throw new ConfigError('verify needs --config FILE');
     const file = loadConfigFile(configPath);
-    const taskQueue = file.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync';
+    const taskQueue = chooseTaskQueue(flags, file.taskQueue, process.env, flags.has('local'));
     const hosted = flags.has('local') ? await createWorker({ connections: file.connections, taskQueue }) : null;
     const handle = await startVerify(
       { config: syncConfigOf(file), tables: positional, repair: flags.has('repair') },

@@ -1,4 +1,4 @@
-import type { PartitionResult, SkippedTable, SyncSummary, TableResult } from './types';
+import type { FailedTable, PartitionResult, SkippedTable, SyncSummary, TableResult } from './types';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
@@ -18,7 +18,26 @@ export function sumPartitions(
   );
 }
 
-export function summarize(tables: TableResult[], skipped: SkippedTable[]): SyncSummary {
+/** A table refused at discovery, as a failed table of the run: nothing of it was copied. */
+export function failedTableResult(f: FailedTable): TableResult {
+  return {
+    table: f.table,
+    target: f.target ?? '',
+    status: 'failed',
+    mode: 'compare',
+    partitions: 0,
+    rowsCopied: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    deleted: 0,
+    warnings: [],
+    error: f.reason,
+    errorType: f.type,
+  };
+}
+
+export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: string[] = []): SyncSummary {
   const done = tables.filter((t) => t.status === 'completed');
   const failed = tables.filter((t) => t.status === 'failed');
   const total = (key: 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'rowsCopied') =>
@@ -36,6 +55,7 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[]): SyncS
     warnings: tables.reduce((acc, t) => acc + t.warnings.length, 0),
     tables,
     skipped,
+    ...(plan.length ? { plan } : {}),
   };
   const plural = (n: number, word: string) => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
   const full = done.filter((t) => t.mode === 'full').length;

@@ -1,12 +1,37 @@
+import { createHash } from 'node:crypto';
 import type { SyncConfig } from './config';
 import type { Dialect, SourceColumn, SourceTable } from './sources/base';
+import { TablesyncError } from './errors';
 import { snakeCase } from './tables';
 import type { ColumnPlan, TableRef } from './types';
 
 type Naming = SyncConfig['target']['naming'];
 
+/** PostgreSQL keeps NAMEDATALEN - 1 bytes of an identifier and silently drops the rest. */
+export const PG_IDENTIFIER_BYTES = 63;
+const HASH_CHARS = 8;
+
+/**
+ * A name PostgreSQL keeps whole: names of up to 63 bytes are unchanged; a
+ * longer one becomes its first bytes (cut on a character boundary), "_" and
+ * 8 hex digits of the SHA-256 of the whole name. Two long names that share
+ * their first 54 bytes thus stay apart, where PostgreSQL would have cut both
+ * to the same 63 bytes.
+ */
+export function pgIdentifier(name: string): string {
+  if (Buffer.byteLength(name) <= PG_IDENTIFIER_BYTES) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, HASH_CHARS);
+  let head = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(head + ch) > PG_IDENTIFIER_BYTES - HASH_CHARS - 1) break;
+    head += ch;
+  }
+  return `${head}_${hash}`;
+}
+
+/** The target name of a source table, schema or column: naming convention first, then PostgreSQL's length limit. */
 export function targetName(naming: Naming, name: string): string {
-  return naming === 'snake_case' ? snakeCase(name) : name;
+  return pgIdentifier(naming === 'snake_case' ? snakeCase(name) : name);
 }
 
 export function targetRefOf(config: Pick<SyncConfig, 'target'>, source: TableRef): TableRef {
@@ -38,15 +63,38 @@ export function planFullColumns(
     targetType: mapColumnType(dialect, config.typeMap, source.ref, c),
     nullable: c.nullable,
   }));
-  const seen = new Map<string, string>();
-  for (const c of columns) {
-    const other = seen.get(c.targetName);
-    if (other !== undefined) {
-      throw new Error(`columns "${other}" and "${c.name}" both become "${c.targetName}" in the target`);
-    }
-    seen.set(c.targetName, c.name);
-  }
+  rejectColumnCollisions(naming, source);
   return columns;
+}
+
+/** Two source columns that would land in one target column: refused before anything is written. */
+function rejectColumnCollisions(naming: Naming, source: SourceTable): void {
+  const seen = new Map<string, string>();
+  for (const c of source.columns) {
+    const name = targetName(naming, c.name);
+    const other = seen.get(name);
+    if (other !== undefined) {
+      throw new TablesyncError(
+        'NameCollision',
+        `${source.ref.schema}.${source.ref.name}: columns "${other}" and "${c.name}" both become "${name}" in the target`,
+      );
+    }
+    seen.set(name, c.name);
+  }
+}
+
+/** A note when a table's target name had to be shortened to fit PostgreSQL's limit. */
+export function tableNameNotes(naming: Naming, source: TableRef): string[] {
+  const conventional = naming === 'snake_case' ? snakeCase(source.name) : source.name;
+  const name = targetName(naming, source.name);
+  return name === conventional ? [] : [`table name is longer than PostgreSQL's 63 bytes: its target table is "${name}"`];
+}
+
+/** Notes for names the target cannot keep whole: the shortened form is used instead, and said. */
+export function shortenedNameNotes(naming: Naming, source: SourceTable): string[] {
+  return source.columns
+    .filter((c) => targetName(naming, c.name) !== (naming === 'snake_case' ? snakeCase(c.name) : c.name))
+    .map((c) => `column "${c.name}" is longer than PostgreSQL's 63 bytes: its target column is "${targetName(naming, c.name)}"`);
 }
 
 /** Columns an incremental sync copies: those both sides have, in source order; the rest become notes. */
@@ -56,6 +104,7 @@ export function planCompareColumns(
   target: SourceTable,
 ): { columns: ColumnPlan[]; notes: string[]; missingKeys: string[] } {
   const targetTypes = new Map(target.columns.map((c) => [c.name, c.type]));
+  rejectColumnCollisions(naming, source);
   const mapped = new Set(source.columns.map((c) => targetName(naming, c.name)));
   const columns: ColumnPlan[] = [];
   const notes: string[] = [];

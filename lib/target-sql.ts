@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { rangePredicate } from './sources/base';
 import { postgresDialect, qualifyPg, quotePg } from './sources/postgres';
+import { pgIdentifier } from './table-plan';
 import type { ColumnPlan, PartitionRange, TableRef } from './types';
 
 export const STATE_TABLE = '_migration_state';
@@ -176,11 +177,12 @@ export function addPrimaryKeySql(table: TableRef, columns: ColumnPlan[], primary
     .join(', ')})`;
 }
 
-/** PostgreSQL's own naming for a table's key, cut to 63 bytes. */
+/**
+ * PostgreSQL's own naming for a table's key; shortened with a hash when too
+ * long, so two long table names of one schema never share a key (index) name.
+ */
 export function pkeyName(table: string): string {
-  let base = table;
-  while (Buffer.byteLength(`${base}_pkey`) > 63) base = base.slice(0, -1);
-  return `${base}_pkey`;
+  return pgIdentifier(`${table}_pkey`);
 }
 
 /**

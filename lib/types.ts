@@ -55,6 +55,15 @@ export interface SkippedTable {
   reason: string;
 }
 
+/** A table (or config entry) refused before any row moved; the other tables still sync. */
+export interface FailedTable {
+  table: string;
+  target?: string;
+  /** Error type, PascalCase: UnknownTable, UnsupportedType, NameCollision, … */
+  type: string;
+  reason: string;
+}
+
 export interface PartitionResult {
   index: number;
   rowsCopied: number;
@@ -82,6 +91,8 @@ export interface TableResult {
   verification?: TableVerification;
   warnings: string[];
   error?: string;
+  /** Type of the error when the table failed before any row moved (at discovery). */
+  errorType?: string;
 }
 
 export interface SyncSummary {
@@ -97,6 +108,8 @@ export interface SyncSummary {
   warnings: number;
   tables: TableResult[];
   skipped: SkippedTable[];
+  /** What the config's entries resolved to and what patterns left out, said before rows moved. */
+  plan?: string[];
   message: string;
 }
 

@@ -12,7 +12,7 @@ export type IncrementalSyncResult = SyncSummary;
 export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
   const { config } = await catalogActivities(rawRetry(input)).initializeState({ config: input });
   const acts = catalogActivities(config);
-  const { tables, skipped } = await acts.discoverTables({ config });
+  const { tables, skipped, failed, plan } = await acts.discoverTables({ config });
   const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];
   const info = workflowInfo();
 
@@ -44,5 +44,5 @@ export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Prom
     }
   });
 
-  return acts.collectResults({ tables: results, skipped });
+  return acts.collectResults({ tables: results, skipped, failed, plan });
 }

@@ -30,8 +30,10 @@ async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; t
   const raw = { ...(input.config as Record<string, unknown>), tables: [input.table] };
   const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
   const acts = catalogActivities(config);
-  const { tables, skipped } = await acts.discoverTables({ config });
+  const { tables, skipped, failed } = await acts.discoverTables({ config });
   if (tables.length === 0) {
+    const refused = failed?.[0];
+    if (refused) throw ApplicationFailure.nonRetryable(`${input.table}: ${refused.reason}`, refused.type);
     const reason = skipped[0]?.reason ?? 'not found';
     throw ApplicationFailure.nonRetryable(`${input.table} skipped: ${reason}`, 'TableSkipped');
   }

@@ -32,12 +32,21 @@ export interface RangeSum {
   sum: string;
 }
 
-export function unsupportedType(table: TableRef, column: SourceColumn, why = 'has no exact PostgreSQL mapping'): TablesyncError {
-  return new TablesyncError(
-    'UnsupportedType',
-    `${table.schema}.${table.name} column "${column.name}" type ${column.type} ${why}; ` +
-      `map it in the config, e.g. typeMap: { "${column.dataType}": "text" }`,
-  );
+/**
+ * The refusal of a column type. `suggestion` is a target type the dialect can
+ * really read this type into (tested); without one the message says so
+ * rather than offer a mapping that would fail later.
+ */
+export function unsupportedType(
+  table: TableRef,
+  column: SourceColumn,
+  suggestion: { type: string; why: string } | null,
+  why = 'has no exact PostgreSQL mapping',
+): TablesyncError {
+  const hint = suggestion
+    ? `map it in the config, e.g. typeMap: { "${column.dataType}": "${suggestion.type}" } (${suggestion.why})`
+    : `tablesync cannot read it; leave the table out or name the type in an issue`;
+  return new TablesyncError('UnsupportedType', `${table.schema}.${table.name} column "${column.name}" type ${column.type} ${why}; ${hint}`);
 }
 
 export interface SourceColumn {
@@ -73,10 +82,21 @@ export interface CopyStream {
   finish(error?: unknown): Promise<void>;
 }
 
+/**
+ * A relation as the source catalog lists it. Patterns match only tables;
+ * views, partitions and inheritance children are listed so that the plan can
+ * say what a pattern left out and why.
+ */
+export interface CatalogEntry extends TableRef {
+  /** table: an ordinary (or partitioned) table; partition / child: part of `parent`, read through it. */
+  kind: 'table' | 'view' | 'partition' | 'child';
+  parent?: TableRef;
+}
+
 /** The one interface every source implements; each dialect overrides what differs. */
 export interface SourceConnection {
   readonly dialect: Dialect;
-  listTables(): Promise<TableRef[]>;
+  listTables(): Promise<CatalogEntry[]>;
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
   keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;

@@ -13,6 +13,7 @@ import { asBoolean, asBytea, asText, RowCopyEncoder, type ValueEncoder } from '.
 import { TablesyncError } from '../errors';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
+  type CatalogEntry,
   type CopyStream,
   type Dialect,
   type SourceColumn,
@@ -100,7 +101,7 @@ export function mapMssqlType(c: SourceColumn, table: TableRef): string {
     case 'xml':
       return 'xml';
     default:
-      throw unsupportedType(table, c);
+      throw unsupportedType(table, c, mssqlSuggestion(c.dataType));
   }
 }
 
@@ -309,10 +310,34 @@ export function readColumn(column: Pick<ColumnPlan, 'name' | 'sourceType'>): { e
   }
 }
 
+/** Types SQL Server can print as text on the server when typeMap maps them to text. */
+const MSSQL_AS_TEXT: Record<string, { expression: (q: string) => string; why: string }> = {
+  geography: { expression: (q) => `${q}.ToString()`, why: 'its WKT text, as ToString() prints it' },
+  geometry: { expression: (q) => `${q}.ToString()`, why: 'its WKT text, as ToString() prints it' },
+  hierarchyid: { expression: (q) => `${q}.ToString()`, why: 'its path text, e.g. /1/2/' },
+  sql_variant: { expression: (q) => `CONVERT(nvarchar(4000), ${q})`, why: 'each value converted to text on the server' },
+};
+
+/** A typeMap target that really reads this type (see readMappedColumn), or none. */
+function mssqlSuggestion(dataType: string): { type: string; why: string } | null {
+  const known = MSSQL_AS_TEXT[dataType.toLowerCase()];
+  if (known) return { type: 'text', why: known.why };
+  // Alias types (schema-qualified) arrive as the value of their base type.
+  if (dataType.includes('.')) return { type: 'text', why: "for an alias type, its base type's value" };
+  return null;
+}
+
+/** The read of a column whose source type has no mapping of its own but a typeMap to text. */
+export function readMappedColumn(column: Pick<ColumnPlan, 'name' | 'sourceType' | 'targetType'>): { expression: string; encode: ValueEncoder } | null {
+  const asText = MSSQL_AS_TEXT[column.sourceType.replace(/\(.*\)$/, '').toLowerCase()];
+  if (!asText || !/^(text|character varying|varchar)/i.test(column.targetType)) return null;
+  return { expression: asText.expression(quote(column.name)), encode: asScalarText(column.sourceType) };
+}
+
 /** The source-side SELECT for one key range, its bounds as @p1/@p2. */
 export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
   const where = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
-  const columns = plan.columns.map((c) => readColumn(c).expression).join(', ');
+  const columns = plan.columns.map((c) => (readMappedColumn(c) ?? readColumn(c)).expression).join(', ');
   return { sql: `SELECT ${columns} FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`, params: where.params };
 }
 
@@ -349,7 +374,7 @@ export interface StreamingRequest {
  * so compile, permission and missing-object errors reject here.
  */
 export async function streamRows(request: StreamingRequest, sql: string, columns: ColumnPlan[]): Promise<CopyStream> {
-  const reads = columns.map(readColumn);
+  const reads = columns.map((c) => readMappedColumn(c) ?? readColumn(c));
   const encoder = new RowCopyEncoder(
     reads.map((r) => r.encode),
     columns.map((c) => c.name),
@@ -508,9 +533,9 @@ export class MssqlSource implements SourceConnection {
     return (await request.query<T>(sql)).recordset;
   }
 
-  async listTables(): Promise<TableRef[]> {
+  async listTables(): Promise<CatalogEntry[]> {
     const rows = await this.query<TableRef>(mssqlCatalog.listTablesSql);
-    return rows.map((r) => ({ schema: r.schema, name: r.name }));
+    return rows.map((r) => ({ schema: r.schema, name: r.name, kind: 'table' }));
   }
 
   async describeTable(ref: TableRef): Promise<SourceTable | null> {

@@ -2,6 +2,7 @@ import { createPool, type Pool, type PoolConnection, type TypeCast } from 'mysql
 import { asBoolean, asBytea, asText, escapeCopyText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
+  type CatalogEntry,
   type CopyStream,
   type Dialect,
   type RangeSum,
@@ -108,13 +109,20 @@ export function mapMysqlType(c: SourceColumn, table: TableRef): string {
     case 'inet6':
       return 'inet';
     default:
-      throw unsupportedType(table, c);
+      throw unsupportedType(table, c, SPATIAL.test(c.dataType)
+        ? { type: 'bytea', why: "MySQL's own SRID + WKB bytes, byte for byte" }
+        : { type: 'text', why: 'the text MySQL returns for it' });
   }
 }
 
+const SPATIAL = /^(geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection|geomcollection)$/i;
+
 export const mysqlCatalog = {
-  listTablesSql: `SELECT TABLE_SCHEMA AS \`schema\`, TABLE_NAME AS name FROM information_schema.TABLES
-    WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
+  // MariaDB lists system-versioned tables as 'SYSTEM VERSIONED': tables all the same.
+  listTablesSql: `SELECT TABLE_SCHEMA AS \`schema\`, TABLE_NAME AS name,
+      CASE WHEN TABLE_TYPE = 'VIEW' THEN 'view' ELSE 'table' END AS kind
+    FROM information_schema.TABLES
+    WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'VIEW') AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
     ORDER BY 1, 2`,
   columnsSql: `SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,
       CHARACTER_MAXIMUM_LENGTH AS length, NUMERIC_PRECISION AS \`precision\`,
@@ -260,9 +268,9 @@ export class MysqlSource implements SourceConnection {
     );
   }
 
-  async listTables(): Promise<TableRef[]> {
-    const rows = await this.query<{ schema: string; name: string }>(mysqlCatalog.listTablesSql);
-    return rows.map((r) => ({ schema: r.schema, name: r.name }));
+  async listTables(): Promise<CatalogEntry[]> {
+    const rows = await this.query<CatalogEntry>(mysqlCatalog.listTablesSql);
+    return rows.map((r) => ({ schema: r.schema, name: r.name, kind: r.kind }));
   }
 
   async describeTable(ref: TableRef): Promise<SourceTable | null> {

@@ -3,6 +3,7 @@ import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
+  type CatalogEntry,
   type CopyStream,
   type Dialect,
   type RangeSum,
@@ -65,11 +66,19 @@ type Queryable = Pick<Pool, 'query'>;
 
 // Catalog queries, shared by the PostgreSQL source and the PostgreSQL target.
 export const pgCatalog = {
-  listTablesSql: `SELECT n.nspname AS schema, c.relname AS name
+  // Partitions and inheritance children are listed with their parent: reading
+  // the parent reads their rows, so a pattern must not take them a second time.
+  listTablesSql: `SELECT DISTINCT ON (n.nspname, c.relname) n.nspname AS schema, c.relname AS name,
+      CASE WHEN c.relkind IN ('v', 'm') THEN 'view' WHEN c.relispartition THEN 'partition'
+           WHEN p.oid IS NOT NULL THEN 'child' ELSE 'table' END AS kind,
+      pn.nspname AS parent_schema, p.relname AS parent_name
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+    LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+    LEFT JOIN pg_class p ON p.oid = i.inhparent
+    LEFT JOIN pg_namespace pn ON pn.oid = p.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relname NOT LIKE '\\_ts\\_stg\\_%'
-    ORDER BY 1, 2`,
+    ORDER BY n.nspname, c.relname, i.inhseqno`,
   columnsSql: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
       t.typname AS data_type
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -209,9 +218,14 @@ export class PostgresSource implements SourceConnection {
   readonly dialect = postgresDialect;
   constructor(private readonly pool: Pool) {}
 
-  async listTables(): Promise<TableRef[]> {
+  async listTables(): Promise<CatalogEntry[]> {
     const r = await this.pool.query(pgCatalog.listTablesSql);
-    return r.rows.map((row) => ({ schema: row.schema, name: row.name }));
+    return r.rows.map((row) => ({
+      schema: row.schema,
+      name: row.name,
+      kind: row.kind,
+      ...(row.parent_name !== null && { parent: { schema: row.parent_schema, name: row.parent_name } }),
+    }));
   }
 
   describeTable(ref: TableRef): Promise<SourceTable | null> {

@@ -143,28 +143,41 @@ describe('bad input: clear, typed failures that name what is wrong and never the
   });
 
   describe('tables', () => {
-    it('names an unknown schema, an unknown table and a pattern that matches nothing; none is retried', async () => {
+    it('fails an unknown schema, an unknown table and a pattern that matches nothing alone, naming each; the good table syncs', async () => {
       await src.query('CREATE TABLE present (id int PRIMARY KEY)');
-      const cases: [string, RegExp][] = [
-        ['no_such_schema.present', /Source table no_such_schema\.present does not exist in "src"/],
-        ['public.no_such_table', /Source table public\.no_such_table does not exist in "src"/],
-        ['public.zz_nothing_*', /pattern "public\.zz_nothing_\*" matches no table in source "src"/],
+      await src.query('INSERT INTO present VALUES (1), (2)');
+      const cases: [string, string, RegExp][] = [
+        ['no_such_schema.present', 'no_such_schema.present', /Source table no_such_schema\.present does not exist in "src"/],
+        ['public.no_such_table', 'public.no_such_table', /Source table public\.no_such_table does not exist in "src"/],
+        ['public.zz_nothing_*', 'public.zz_nothing_*', /pattern "public\.zz_nothing_\*" matches no table in source "src"/],
       ];
-      for (const [spec, message] of cases) {
-        const f = await syncMustFail(
+      for (const [spec, table, message] of cases) {
+        await dst.query('DROP TABLE IF EXISTS present');
+        const { outcome } = await runSyncInProcess(
           pgConnections,
           { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['present', spec], ...slow },
           'bad-table',
         );
-        assertFinal(f, 'discoverTables', 'UnknownTable', message);
+        assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
+        const summary = outcome.value;
+        assert.equal(summary.tablesFailed, 1);
+        const bad = summary.tables.find((t) => t.table === table)!;
+        assert.equal(bad.status, 'failed');
+        assert.equal(bad.errorType, 'UnknownTable');
+        assert.match(bad.error ?? '', message);
+        const good = summary.tables.find((t) => t.table === 'public.present')!;
+        assert.deepEqual([good.status, good.inserted], ['completed', 2]);
+        assert.ok(outcome.ms < NO_RETRY_WITHIN_MS, 'no retry');
       }
       // The same from MariaDB, where the schema is the database.
-      const f = await syncMustFail(
+      const { outcome } = await runSyncInProcess(
         myConnections,
         { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['no_such_table'], ...slow },
         'bad-table-my',
       );
-      assertFinal(f, 'discoverTables', 'UnknownTable', new RegExp(`${MY}\\.no_such_table does not exist`));
+      assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
+      assert.deepEqual(outcome.value.tables.map((t) => [t.status, t.errorType]), [['failed', 'UnknownTable']]);
+      assert.match(outcome.value.tables[0].error ?? '', new RegExp(`${MY}\\.no_such_table does not exist`));
     });
 
     it('skips a MariaDB table without a primary key, saying why, and syncs the others', async () => {
@@ -188,16 +201,28 @@ describe('bad input: clear, typed failures that name what is wrong and never the
       assert.equal(created.rows[0].t, null, 'nothing is created for a skipped table');
     });
 
-    it('refuses an unsupported MariaDB column type (point), naming table, column and type, without retrying', async () => {
+    it('fails a table with an unsupported MariaDB column type (point) alone, naming table, column and type, with a hint that works', async () => {
       await my.query('CREATE TABLE geo (id int PRIMARY KEY, spot point)');
-      await my.query('INSERT INTO geo VALUES (1, POINT(1, 2))');
-      const f = await syncMustFail(
-        myConnections,
-        { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['geo'], ...slow },
-        'bad-type',
-      );
-      assertFinal(f, 'discoverTables', 'UnsupportedType', new RegExp(`${MY}\\.geo column "spot" type point`));
+      await my.query('INSERT INTO geo VALUES (1, POINT(1, 2)), (2, NULL)');
+      await my.query('CREATE TABLE flat (id int PRIMARY KEY)');
+      await my.query('INSERT INTO flat VALUES (1)');
+      const config = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['geo', 'flat'], ...slow };
+      const { outcome } = await runSyncInProcess(myConnections, config, 'bad-type');
+      assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
+      const geo = outcome.value.tables.find((t) => t.table === `${MY}.geo`)!;
+      assert.equal(geo.errorType, 'UnsupportedType');
+      assert.match(geo.error ?? '', new RegExp(`${MY}\\.geo column "spot" type point`));
+      assert.ok(outcome.ms < NO_RETRY_WITHIN_MS, 'no retry');
       assert.deepEqual(await leftoverTables(dst, ['geo']), []);
+      assert.equal(outcome.value.tables.find((t) => t.table === `${MY}.flat`)?.status, 'completed', 'the other table syncs');
+      // The hint's mapping really works: MySQL's SRID + WKB bytes, byte for byte.
+      const hint = /typeMap: \{ "point": "([a-z]+)" \}/.exec(geo.error ?? '');
+      assert.ok(hint, geo.error);
+      const again = await runSyncInProcess(myConnections, { ...config, tables: ['geo'], typeMap: { point: hint[1] } }, 'bad-type-hint');
+      assert.ok(again.outcome.ok && again.outcome.value.tablesFailed === 0, JSON.stringify(again.outcome));
+      const [mine] = await my.query('SELECT LOWER(HEX(spot)) AS hex FROM geo WHERE id = 1');
+      const theirs = await dst.query(`SELECT encode(spot, 'hex') AS hex FROM public.geo ORDER BY id`);
+      assert.deepEqual(theirs.rows.map((r) => r.hex), [(mine as unknown as { hex: string }[])[0].hex, null]);
     });
     it('fails a table whose target column is narrower than a source value, naming the type, instead of truncating it', async () => {
       await src.query('CREATE TABLE narrow (id int PRIMARY KEY, code text)');

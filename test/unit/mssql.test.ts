@@ -5,6 +5,7 @@ import { rangePredicate, type SourceColumn, type SourceTable } from '../../lib/s
 import {
   columnsFromCatalog,
   mapMssqlType,
+  readMappedColumn,
   MssqlSource,
   mssqlCatalog,
   mssqlDialect,
@@ -192,6 +193,21 @@ describe('SQL Server source (pure parts)', () => {
       assert.throws(() => mapMssqlType(c, TABLE), /typeMap: \{ "dbo\.phone": "text" \}/);
       assert.equal(mapColumnType(mssqlDialect, { 'dbo.phone': 'text' }, TABLE, c), 'text');
       assert.equal(mapColumnType(mssqlDialect, { sql_variant: 'text' }, TABLE, column(catalogRow('sql_variant', 8016, 0, 0))), 'text');
+    });
+
+    it('suggests for geography, geometry, hierarchyid and sql_variant the text read it really does', () => {
+      const cases: [string, string][] = [
+        ['geography', '[c].ToString()'],
+        ['geometry', '[c].ToString()'],
+        ['hierarchyid', '[c].ToString()'],
+        ['sql_variant', 'CONVERT(nvarchar(4000), [c])'],
+      ];
+      for (const [type, expression] of cases) {
+        const c = { ...column(catalogRow(type, -1, 0, 0)), name: 'c' };
+        assert.throws(() => mapMssqlType(c, TABLE), new RegExp(`typeMap: \\{ "${type}": "text" \\}`));
+        assert.equal(readMappedColumn({ name: 'c', sourceType: type, targetType: 'text' })?.expression, expression);
+        assert.equal(readMappedColumn({ name: 'c', sourceType: type, targetType: 'bytea' }), null, 'only the suggested mapping is special');
+      }
     });
   });
 

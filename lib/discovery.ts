@@ -1,0 +1,124 @@
+import type { CatalogEntry } from './sources/base';
+import { displayName, isPattern, matchesPattern, parseTableName } from './tables';
+import type { FailedTable, TableRef } from './types';
+
+/** The tables a config's `tables` list names, what each entry resolved to, and what could not be resolved. */
+export interface Resolution {
+  refs: TableRef[];
+  failed: FailedTable[];
+  /** What patterns matched and left out, and why: shown before any row moves. */
+  plan: string[];
+}
+
+const KIND_WORDS: Record<CatalogEntry['kind'], string> = {
+  table: 'table',
+  view: 'view',
+  partition: 'partition',
+  child: 'inheritance child',
+};
+
+function describeEntry(e: CatalogEntry): string {
+  return e.parent ? `${KIND_WORDS[e.kind]} ${displayName(e)} (of ${displayName(e.parent)})` : `${KIND_WORDS[e.kind]} ${displayName(e)}`;
+}
+
+function list(names: string[], max = 10): string {
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
+}
+
+/**
+ * Resolves table names and patterns against the source catalog. Patterns take
+ * tables only: a partition or inheritance child is read through its parent,
+ * so taking it too would copy its rows twice. A problem with one entry fails
+ * that entry alone.
+ */
+export function resolveTableSpecs(specs: string[], defaultSchema: string, listing: CatalogEntry[], sourceName: string): Resolution {
+  const refs = new Map<string, TableRef>();
+  const failed: FailedTable[] = [];
+  const plan: string[] = [];
+  const children = (parent: TableRef) =>
+    listing.filter((e) => e.parent && e.parent.schema === parent.schema && e.parent.name === parent.name);
+  const take = (ref: TableRef) => {
+    if (refs.has(displayName(ref))) return;
+    refs.set(displayName(ref), ref);
+    const parts = children(ref);
+    if (parts.length) {
+      const what = parts.every((p) => p.kind === 'partition') ? 'partitions are' : 'inheritance children are';
+      plan.push(`${displayName(ref)}: its ${parts.length} ${what} read through it, not synced as tables of their own`);
+    }
+  };
+  for (const spec of specs) {
+    let ref: TableRef;
+    try {
+      ref = parseTableName(spec, defaultSchema);
+    } catch (err) {
+      failed.push({ table: spec, type: 'InvalidConfig', reason: `tables: ${(err as Error).message}` });
+      continue;
+    }
+    if (isPattern(ref)) {
+      const hits = listing.filter((e) => matchesPattern(ref, e));
+      const matched = hits.filter((e) => e.kind === 'table' && !e.parent);
+      const leftOut = hits.filter((e) => !matched.includes(e));
+      const leftOutText = leftOut.length ? `; left out: ${list(leftOut.map(describeEntry))}` : '';
+      if (matched.length === 0) {
+        failed.push({
+          table: spec,
+          type: 'UnknownTable',
+          reason: `tables: pattern "${spec}" matches no table in source "${sourceName}"${leftOutText}`,
+        });
+        continue;
+      }
+      plan.push(
+        `tables: "${spec}" matched ${matched.length} table${matched.length === 1 ? '' : 's'}: ${list(matched.map(displayName))}${leftOutText}`,
+      );
+      for (const t of matched) take({ schema: t.schema, name: t.name });
+      continue;
+    }
+    const entry = listing.find((e) => e.schema === ref.schema && e.name === ref.name);
+    if (entry?.kind === 'view') {
+      failed.push({ table: displayName(ref), type: 'UnknownTable', reason: `${displayName(ref)} is a view in source "${sourceName}": only tables can be synced` });
+      continue;
+    }
+    if (entry?.parent) {
+      plan.push(
+        `${displayName(ref)} is a ${KIND_WORDS[entry.kind]} of ${displayName(entry.parent)}, synced as named; ` +
+          `the parent also exists, and syncing it too would copy these rows again`,
+      );
+    }
+    // Not listed: describeTable decides (and reports an unknown table per table).
+    take(ref);
+  }
+  return { refs: [...refs.values()], failed, plan };
+}
+
+/**
+ * Planned tables that would land in one target table: each is refused, naming
+ * the others, before anything is written. (A sync that took both would leave
+ * one table's rows and report both as synced.)
+ */
+export function targetCollisions<T extends { source: TableRef; target: TableRef }>(tables: T[]): { kept: T[]; failed: FailedTable[] } {
+  const byTarget = new Map<string, T[]>();
+  for (const t of tables) {
+    const key = displayName(t.target);
+    byTarget.set(key, [...(byTarget.get(key) ?? []), t]);
+  }
+  const kept: T[] = [];
+  const failed: FailedTable[] = [];
+  for (const [target, group] of byTarget) {
+    if (group.length === 1) {
+      kept.push(group[0]);
+      continue;
+    }
+    const names = group.map((t) => displayName(t.source));
+    for (const t of group) {
+      failed.push({
+        table: displayName(t.source),
+        target,
+        type: 'NameCollision',
+        reason:
+          `source tables ${names.map((n) => `"${n}"`).join(' and ')} both become target table ${target}; ` +
+          `nothing was written: sync them in separate runs with different target.schema, or leave one out`,
+      });
+    }
+  }
+  return { kept, failed };
+}
