@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Pool } from 'pg';
 import type { ConnectionSpec } from '../lib/config';
 import type { DialectName, SourceConnection } from '../lib/sources/base';
@@ -52,6 +53,24 @@ export class ConnectionRegistry {
       throw nonRetryable('InvalidConfig', `Connection "${name}": URL scheme must be postgres://, mysql:// or mssql://`);
     }
     return dialect;
+  }
+
+  /**
+   * What a connection name means on this worker, without its secret: a hash of
+   * driver, host, port, database and user (never the password). Two workers
+   * that agree on it reach the same database as the same user.
+   */
+  fingerprint(name: string): string {
+    const dialect = this.dialect(name);
+    let parts: string[];
+    try {
+      const u = new URL(this.spec(name).url);
+      parts = [dialect, u.hostname.toLowerCase(), u.port, decodeURIComponent(u.pathname.replace(/^\//, '')), decodeURIComponent(u.username),
+        u.searchParams.get('instanceName') ?? ''];
+    } catch {
+      throw nonRetryable('InvalidConfig', `Connection "${name}": the URL does not parse`);
+    }
+    return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 16);
   }
 
   pg(name: string): Pool {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { Context, log } from '@temporalio/activity';
 import type { Pool, PoolClient } from 'pg';
@@ -50,6 +51,8 @@ import { classifyError, nonRetryable } from './errors';
 
 export interface ActivityDeps {
   connections: ConnectionRegistry;
+  /** This worker's identity, as Temporal records it; named when workers disagree on a connection. */
+  identity?: string;
 }
 
 export interface InitializeStateInput {
@@ -206,6 +209,7 @@ async function planTable(
 
 export function createActivities(deps: ActivityDeps) {
   const { connections } = deps;
+  const identity = deps.identity ?? defaultIdentity();
 
   /** Runs fn in one transaction on a dedicated client; a failed client is discarded, not reused. */
   async function inTransaction<T>(connection: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -229,7 +233,7 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
-  return {
+  return withPinnedConnections({
     async initializeState(input: InitializeStateInput): Promise<InitializeStateResult> {
       let config: SyncConfig;
       try {
@@ -239,6 +243,11 @@ export function createActivities(deps: ActivityDeps) {
         throw err;
       }
       connections.dialect(config.source.connection);
+      // Pin what each name means here; every later step checks it (see withPinnedConnections).
+      config.pins = {};
+      for (const name of new Set([config.source.connection, config.target.connection])) {
+        config.pins[name] = { fingerprint: connections.fingerprint(name), worker: identity };
+      }
       try {
         await inTransaction(config.target.connection, async (client) => {
           // Concurrent syncs may create the table at the same moment.
@@ -577,7 +586,49 @@ export function createActivities(deps: ActivityDeps) {
       log.info(summary.message);
       return summary;
     },
+  }, connections, identity);
+}
+
+/** The identity the SDK gives a worker by default. */
+export function defaultIdentity(): string {
+  return `${process.pid}@${hostname()}`;
+}
+
+/**
+ * Wraps every activity so that, before it touches a database, it checks that
+ * this worker means by each connection name what the worker that started the
+ * sync meant (config.pins). Two workers on one queue with different
+ * definitions of "dst" (a stale config on one host) would otherwise write one
+ * sync's rows into two databases.
+ */
+function withPinnedConnections<T extends Record<string, (input: never) => Promise<unknown>>>(
+  activities: T,
+  connections: ConnectionRegistry,
+  identity: string,
+): T {
+  const check = (config: unknown) => {
+    const pins = (config as SyncConfig | undefined)?.pins;
+    if (!pins) return; // started before pins existed, or the step that sets them
+    for (const [name, pin] of Object.entries(pins)) {
+      const mine = connections.fingerprint(name);
+      if (mine !== pin.fingerprint) {
+        throw nonRetryable(
+          'ConnectionMismatch',
+          `Connection "${name}" means another database on worker ${identity} than on worker ${pin.worker}, which started this sync ` +
+            `(driver, host, port, database or user differ; fingerprints ${mine} and ${pin.fingerprint}). ` +
+            `Nothing was done here: give every worker on this task queue the same connection definitions.`,
+        );
+      }
+    }
   };
+  const wrapped: Record<string, (input: never) => Promise<unknown>> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (input: never) => {
+      check((input as { config?: unknown } | undefined)?.config);
+      return fn(input);
+    };
+  }
+  return wrapped as T;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

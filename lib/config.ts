@@ -65,6 +65,9 @@ export const syncConfigSchema = z
       })
       .strict()
       .default({}),
+    // Set by the sync's first step, never by hand: what each connection name
+    // meant to the worker that started the sync (see ConnectionRegistry.fingerprint).
+    pins: z.record(z.string(), z.object({ fingerprint: z.string(), worker: z.string() }).strict()).optional(),
   })
   .strict();
 
@@ -149,7 +152,7 @@ export function parseConfigFile(
 
 /** The part of a config file that may travel in workflow input. */
 export function syncConfigOf(file: z.infer<typeof configFileSchema>): SyncConfig {
-  const { connections: _c, taskQueue: _q, ...rest } = file;
+  const { connections: _c, taskQueue: _q, pins: _p, ...rest } = file;
   return rest;
 }
 

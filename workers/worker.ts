@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createActivities } from '../activities';
+import { createActivities, defaultIdentity } from '../activities';
 import { ConnectionRegistry } from '../activities/connections';
 import type { ConnectionSpec } from '../lib/config';
 
@@ -19,6 +19,8 @@ export interface CreateWorkerInput {
   workflowBundle?: WorkflowBundleWithSourceMap;
   connection?: NativeConnection;
   env?: Record<string, string | undefined>;
+  /** Worker identity (default pid@host, as the SDK's). */
+  identity?: string;
 }
 
 export interface CreateWorkerResult {
@@ -69,13 +71,15 @@ export async function createWorker(input: CreateWorkerInput = {}): Promise<Creat
   const env = input.env ?? process.env;
   const slots = input.maxConcurrentActivities ?? Number(env.TABLESYNC_MAX_ACTIVITIES ?? 8);
   const registry = new ConnectionRegistry(input.connections ?? {}, env, slots + 2);
+  const identity = input.identity ?? defaultIdentity();
   const connection =
     input.connection ?? (await NativeConnection.connect({ address: input.address ?? env.TEMPORAL_ADDRESS ?? 'localhost:7233' }));
   const worker = await Worker.create({
     connection,
     namespace: input.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: input.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
-    activities: createActivities({ connections: registry }),
+    identity,
+    activities: createActivities({ connections: registry, identity }),
     ...workflowSource(input.workflowBundle),
     maxConcurrentActivityTaskExecutions: slots,
   });
