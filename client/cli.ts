@@ -82,7 +82,7 @@ export function printVerify(result: VerifyResult): void {
     const skippedColumns = t.differing[0]?.skippedColumns ?? [];
     if (skippedColumns.length) console.log(`         not checksummed: ${skippedColumns.join(', ')}`);
   }
-  for (const s of result.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
+  for (const s of result.skipped) console.log(`  NOT CHECKED ${s.table}: ${s.reason}`);
   console.log(result.message);
 }
 

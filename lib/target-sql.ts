@@ -220,14 +220,32 @@ export function copyIntoSql(staging: TableRef, columns: ColumnPlan[], format: 'b
   return `COPY ${qualifyPg(staging)} (${columnList(columns)}) FROM STDIN (FORMAT ${format})`;
 }
 
-// Types without an equality operator: compare their text form instead.
-const NO_EQUALITY = /^(json|xml|point|line|lseg|box|path|polygon|circle)(\[\])?$/;
+// Types whose `=` holds only for identical stored values: the plain (indexable,
+// fast) comparison is exact for them. Strings are compared under "C", whose
+// equality is byte equality whatever the column's collation.
+const IDENTITY_TYPES =
+  /^(smallint|integer|bigint|boolean|uuid|bytea|date|oid|(timestamp|time)(\(\d\))? without time zone|timestamp(\(\d\))? with time zone|timestamptz(\(\d\))?|bit( varying)?(\(\d+\))?)(\[\])?$/;
+const STRING_TYPES = /^(text|character varying(\(\d+\))?|character(\(\d+\))?|varchar(\(\d+\))?)(\[\])?$/;
+
+/**
+ * True when the target value differs from the incoming one in its stored
+ * form. Every type not known to be identity-equal (numeric 1.0 = 1.00,
+ * interval '1 day' = '24 hours', jsonb, ranges, citext, domains, user types,
+ * json without `=` at all, ...) is compared by its text form, which the pinned
+ * session settings make canonical; floats by their bits (0 = -0).
+ */
+function distinctSql(left: string, right: string, targetType: string): string {
+  const t = targetType.toLowerCase();
+  if (IDENTITY_TYPES.test(t)) return `${left} IS DISTINCT FROM ${right}`;
+  if (STRING_TYPES.test(t)) return `${left} COLLATE "C" IS DISTINCT FROM ${right} COLLATE "C"`;
+  if (t === 'double precision') return `float8send(${left}) IS DISTINCT FROM float8send(${right})`;
+  if (t === 'real') return `float4send(${left}) IS DISTINCT FROM float4send(${right})`;
+  return `${left}::text IS DISTINCT FROM ${right}::text`;
+}
 
 function distinct(column: ColumnPlan): string {
   const q = quotePg(column.targetName);
-  return NO_EQUALITY.test(column.targetType)
-    ? `t.${q}::text IS DISTINCT FROM EXCLUDED.${q}::text`
-    : `t.${q} IS DISTINCT FROM EXCLUDED.${q}`;
+  return distinctSql(`t.${q}`, `EXCLUDED.${q}`, column.targetType);
 }
 
 /**

@@ -40,6 +40,7 @@ export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Prom
         unchanged: partial?.unchanged ?? 0,
         deleted: partial?.deleted ?? 0,
         error: partial?.error ?? rootMessage(err),
+        ...(partial?.verification && { verification: partial.verification }),
       };
     }
   });

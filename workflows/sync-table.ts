@@ -94,7 +94,15 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   };
   if (!errors.length && config.verifyAfterSync) {
     try {
-      result.verification = await verifyTable(config, task.table, false, runKey);
+      const v = await verifyTable(config, task.table, false, runKey);
+      result.verification = v;
+      // A table whose target differs from its source did not sync, whatever the upsert reported.
+      if (!v.matches) {
+        errors.push(
+          `verify: ${v.differing.length} of ${v.ranges} key range${v.ranges === 1 ? '' : 's'} differ ` +
+            `(${v.sourceRows} source rows, ${v.targetRows} target rows)`,
+        );
+      }
     } catch (err) {
       errors.push(`verify: ${rootMessage(err)}`);
     }

@@ -15,6 +15,7 @@ export interface VerifyInput {
 
 export interface VerifyResult {
   tables: TableVerification[];
+  /** Tables that could not be compared, with why; any of them makes `matches` false. */
   skipped: SkippedTable[];
   matches: boolean;
   message: string;
@@ -64,7 +65,12 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     mode: 'incremental',
   };
   const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
-  const { tables, skipped } = await catalogActivities(config).discoverTables({ config });
+  const discovered = await catalogActivities(config).discoverTables({ config });
+  const { tables } = discovered;
+  // A table that cannot be compared (target missing, empty, keyed differently, no key,
+  // or a plan that failed) is not equal: it is listed with its reason and fails the verify.
+  const failed = discovered.failed ?? [];
+  const skipped: SkippedTable[] = [...discovered.skipped, ...failed.map((f) => ({ table: f.table, reason: f.reason }))];
   const info = workflowInfo();
   const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
   const results = await mapLimit(tables, config.maxParallelTransfers, (t) => verifyTable(config, t, Boolean(input.repair), runKey));
@@ -73,6 +79,6 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
   const message =
     `Verify complete: ${results.length} table${results.length === 1 ? '' : 's'} checked, ` +
     `${bad.length} differ${repaired ? `, ${repaired} range${repaired === 1 ? '' : 's'} repaired` : ''}` +
-    (skipped.length ? `, ${skipped.length} skipped` : '');
-  return { tables: results, skipped, matches: bad.length === 0, message };
+    (skipped.length ? `, ${skipped.length} could not be compared` : '');
+  return { tables: results, skipped, matches: bad.length === 0 && skipped.length === 0, message };
 }

@@ -32,14 +32,21 @@ export const mysqlDialect: Dialect = {
 export function mysqlCanonical(column: ColumnPlan): string | null {
   const c = `\`${column.name.replace(/`/g, '``')}\``;
   const t = column.targetType.toLowerCase();
-  // Zero dates were loaded as NULL; compare them as NULL.
-  if (t.startsWith('timestamp')) return `NULLIF(DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s.%f'), '0000-00-00 00:00:00.000000')`;
-  if (t === 'date') return `NULLIF(DATE_FORMAT(${c}, '%Y-%m-%d'), '0000-00-00')`;
+  // Zero dates were loaded as NULL; compare them as NULL. MySQL has no BC dates.
+  if (t.startsWith('timestamp')) return `NULLIF(DATE_FORMAT(${c}, '%Y-%m-%d %H:%i:%s.%f AD'), '0000-00-00 00:00:00.000000 AD')`;
+  if (t === 'date') return `NULLIF(DATE_FORMAT(${c}, '%Y-%m-%d AD'), '0000-00-00 AD')`;
   if (t.startsWith('time')) return `TIME_FORMAT(${c}, '%H:%i:%s.%f')`;
+  if (t.startsWith('interval')) {
+    // A TIME (up to ±838 h) as pgCanonical's "months days microseconds".
+    const us = `((HOUR(${c}) * 3600 + MINUTE(${c}) * 60 + SECOND(${c})) * 1000000 + MICROSECOND(${c}))`;
+    return `CONCAT('0 0 ', IF(${c} < TIME'00:00:00', -1, 1) * ${us})`;
+  }
   if (t === 'bytea') return `LOWER(HEX(${c}))`;
   if (t === 'boolean') return `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} <> 0 THEN 't' ELSE 'f' END`;
   if (t.startsWith('bit')) return `LPAD(BIN(${c}), ${Number(/\((\d+)\)/.exec(t)?.[1] ?? 1)}, '0')`;
   if (t === 'real' || t === 'double precision' || t === 'inet') return null;
+  // ZEROFILL pads the text form only: + 0 gives the number itself (decimals keep their scale).
+  if (/\bzerofill\b/i.test(column.sourceType)) return `CAST(${c} + 0 AS CHAR)`;
   return `CAST(${c} AS CHAR)`;
 }
 
@@ -359,8 +366,10 @@ export class MysqlSource implements SourceConnection {
 
   async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
     const where = mysqlRangeWhere(plan, range);
-    const row = `CONCAT_WS(CHAR(31 USING utf8mb4), ${columns
-      .map((c) => `COALESCE(${mysqlCanonical(c)}, CHAR(30 USING utf8mb4))`)
+    // The same length-prefixed fields as pgChecksumSql.
+    const row = `CONCAT(${columns
+      .map((c) => mysqlCanonical(c))
+      .map((e) => `COALESCE(CONCAT(CHAR_LENGTH(${e}), ':', ${e}), 'N')`)
       .join(', ')})`;
     const rows = await this.query<{ rows: string; sum: string }>(
       `SELECT COUNT(*) AS \`rows\`, CAST(COALESCE(SUM(CAST(CONV(LEFT(MD5(${row}), 8), 16, 10) AS UNSIGNED)), 0) AS CHAR) AS sum

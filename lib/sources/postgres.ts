@@ -32,14 +32,34 @@ export const postgresDialect: Dialect = {
 
 /**
  * The canonical text of a value of a PostgreSQL type: what verification
- * compares. Fixed six fractional digits and UTC for times, hex for bytes,
- * t/f for booleans, the type's own output otherwise.
+ * compares. It depends on no session setting and tells apart every pair of
+ * stored values: times with six fractional digits, in UTC, with their era
+ * (AD/BC) and ±infinity spelled out; intervals as months, days and
+ * microseconds; floats by their bits; hex for bytes; t/f for booleans; the
+ * type's own output otherwise (numeric keeps its scale, jsonb its digits).
  */
-export function pgCanonical(expr: string, type: string): string {
+export function pgCanonical(value: string, type: string): string {
+  const expr = `(${value})`;
   const t = type.toLowerCase();
-  if (t.startsWith('timestamp') && t.includes('with time zone')) return `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')`;
-  if (t.startsWith('timestamp')) return `to_char(${expr}, 'YYYY-MM-DD HH24:MI:SS.US')`;
+  const finite = (text: string) => `CASE WHEN isfinite(${expr}) THEN ${text} ELSE ${expr}::text END`;
+  if (/^timestamp(\(\d\))? with time zone$|^timestamptz/.test(t)) {
+    return finite(`to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US BC')`);
+  }
+  if (t.startsWith('timestamp')) return finite(`to_char(${expr}, 'YYYY-MM-DD HH24:MI:SS.US BC')`);
+  if (t === 'date') return finite(`to_char(${expr}::timestamp, 'YYYY-MM-DD BC')`);
+  if (/^time(\(\d\))? with time zone$|^timetz/.test(t)) {
+    return `to_char(${expr}::time, 'HH24:MI:SS.US') || ' ' || extract(timezone FROM ${expr})::int`;
+  }
   if (t.startsWith('time')) return `to_char(${expr}, 'HH24:MI:SS.US')`;
+  if (/^interval/.test(t)) {
+    const part = (f: string) => `extract(${f} FROM ${expr})`;
+    return (
+      `(${part('year')} * 12 + ${part('month')})::bigint || ' ' || ${part('day')}::bigint || ' ' || ` +
+      `(${part('hour')} * 3600000000 + ${part('minute')} * 60000000 + ${part('microseconds')})::bigint`
+    );
+  }
+  if (t === 'double precision') return `encode(float8send(${expr}), 'hex')`;
+  if (t === 'real') return `encode(float4send(${expr}), 'hex')`;
   if (t === 'bytea') return `encode(${expr}, 'hex')`;
   if (t === 'boolean') return `CASE WHEN ${expr} THEN 't' WHEN NOT ${expr} THEN 'f' END`;
   return `${expr}::text`;
@@ -47,12 +67,13 @@ export function pgCanonical(expr: string, type: string): string {
 
 /**
  * Row count and the sum of the first 32 bits of md5 over each row's canonical
- * text (fields joined by U+001F, NULL as U+001E): order-free, so PostgreSQL
- * and MySQL compute the same figure without agreeing on collation.
+ * text: order-free, so PostgreSQL and MySQL compute the same figure without
+ * agreeing on collation. Each field is length-prefixed ("<chars>:<text>", NULL
+ * as "N"), so no value can pass for two fields, a NULL, or another split.
  */
 export function pgChecksumSql(table: TableRef, canonical: string[], keyColumn: string, range: PartitionRange): { text: string; values: string[] } {
   const where = rangePredicate(postgresDialect, keyColumn, range);
-  const row = `concat_ws(E'\\x1f', ${canonical.map((e) => `coalesce(${e}, E'\\x1e')`).join(', ')})`;
+  const row = canonical.map((e) => `coalesce(char_length(${e})::text || ':' || ${e}, 'N')`).join(' || ');
   return {
     text: `SELECT count(*)::bigint AS rows, coalesce(sum(('x' || left(md5(${row}), 8))::bit(32)::bigint), 0)::text AS sum FROM ${qualifyPg(table)}${where.sql}`,
     values: where.params,

@@ -54,6 +54,32 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
     );
   });
 
+  it('compares identity types directly, strings under "C", floats by bits and every other type by its text', () => {
+    const cases: [string, string][] = [
+      ['bigint', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
+      ['timestamp(3) with time zone', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
+      ['timestamptz(0)', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
+      ['integer[]', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
+      ['character varying(5)[]', 't."c" COLLATE "C" IS DISTINCT FROM EXCLUDED."c" COLLATE "C"'],
+      ['text', 't."c" COLLATE "C" IS DISTINCT FROM EXCLUDED."c" COLLATE "C"'],
+      ['double precision', 'float8send(t."c") IS DISTINCT FROM float8send(EXCLUDED."c")'],
+      ['real', 'float4send(t."c") IS DISTINCT FROM float4send(EXCLUDED."c")'],
+      ['numeric(10,2)', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+      ['interval', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+      ['time with time zone', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+      ['citext', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+      ['my_domain', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+      ['double precision[]', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+    ];
+    for (const [type, where] of cases) {
+      const cols = [
+        { name: 'id', targetName: 'id', sourceType: 'integer', targetType: 'integer', nullable: false },
+        { name: 'c', targetName: 'c', sourceType: type, targetType: type, nullable: true },
+      ];
+      assert.ok(upsertSql(plan.target, plan.target, cols, ['id']).includes(`WHERE ${where}\n`), type);
+    }
+  });
+
   it('does nothing on conflict when every column is part of the key', () => {
     const cols = [{ name: 'a', targetName: 'a', sourceType: 'integer', targetType: 'integer', nullable: false }];
     assert.match(upsertSql(plan.target, plan.target, cols, ['a']), /ON CONFLICT \("a"\) DO NOTHING/);
