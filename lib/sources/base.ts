@@ -86,6 +86,34 @@ export interface SourceConnection {
   close(): Promise<void>;
 }
 
+/**
+ * A row count that sizes the plan: a non-negative integer, or null when the
+ * figure is missing, negative (PostgreSQL's -1 for "never analyzed") or not a number.
+ */
+export function knownCount(value: unknown): number | null {
+  if (value === null || value === undefined || value === '') return null;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : null;
+}
+
+/**
+ * An estimate only sizes the plan, so it never stops a sync: each way of
+ * estimating is tried in turn, and any error (a missing view on a stand-in
+ * server, no privilege, a timeout) or an unknown figure moves on to the next;
+ * the last step counts the rows, and only its error is reported.
+ */
+export async function estimateOrCount(estimates: (() => Promise<unknown>)[], count: () => Promise<unknown>): Promise<number> {
+  for (const estimate of estimates) {
+    try {
+      const n = knownCount(await estimate());
+      if (n !== null) return n;
+    } catch {
+      // Next way of estimating.
+    }
+  }
+  return knownCount(await count()) ?? 0;
+}
+
 export function rejectNul(name: string): string {
   if (name.includes('\u0000')) throw new Error(`Identifier contains a NUL character: ${JSON.stringify(name)}`);
   return name;

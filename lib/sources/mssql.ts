@@ -18,6 +18,7 @@ import {
   type SourceColumn,
   type SourceConnection,
   type SourceTable,
+  estimateOrCount,
   qualify,
   rangePredicate,
   rejectNul,
@@ -208,8 +209,24 @@ export function mssqlKeyBoundsSql(ref: TableRef, column: string): string {
   return `SELECT CAST(MIN(${q}) AS varchar(20)) AS [min], CAST(MAX(${q}) AS varchar(20)) AS [max] FROM ${qualify(mssqlDialect, ref)}`;
 }
 
-// SQL Server errors 297 and 300: the DMV needs VIEW DATABASE (PERFORMANCE) STATE.
-const NO_VIEW_STATE = new Set([297, 300]);
+/** A catalog query with its names bound as @p1, @p2, …: what MssqlSource runs, or a recording in tests. */
+export type MssqlQuery = (sql: string, names: string[]) => Promise<Record<string, unknown>[]>;
+
+/**
+ * sys.dm_db_partition_stats (needs VIEW DATABASE STATE), then sys.partitions,
+ * then COUNT_BIG(*): whatever the error (Babelfish and other stand-ins lack
+ * the DMV and raise their own numbers), and for a missing or negative figure.
+ */
+export function mssqlEstimateRows(query: MssqlQuery, ref: TableRef): Promise<number> {
+  const names = [ref.schema, ref.name];
+  return estimateOrCount(
+    [
+      async () => (await query(mssqlCatalog.estimateSql, names))[0]?.estimate,
+      async () => (await query(mssqlCatalog.estimateFallbackSql, names))[0]?.estimate,
+    ],
+    async () => (await query(`SELECT COUNT_BIG(*) AS n FROM ${qualify(mssqlDialect, ref)}`, []))[0]?.n,
+  );
+}
 
 /** The float text that parses back to the same IEEE value; String() alone loses the sign of -0. */
 const asFloat: ValueEncoder = (v) => (typeof v === 'number' && Object.is(v, -0) ? '-0' : asText(v));
@@ -520,19 +537,8 @@ export class MssqlSource implements SourceConnection {
     return { ref, columns: columnsFromCatalog(rows), primaryKey: pk.map((r) => r.name) };
   }
 
-  async estimateRows(ref: TableRef): Promise<number> {
-    let rows: { estimate: string | number | null }[];
-    try {
-      rows = await this.query(mssqlCatalog.estimateSql, [ref.schema, ref.name]);
-    } catch (err) {
-      if (!NO_VIEW_STATE.has((err as { number?: number }).number ?? 0)) throw err;
-      rows = await this.query(mssqlCatalog.estimateFallbackSql, [ref.schema, ref.name]);
-    }
-    const estimate = rows[0]?.estimate;
-    if (estimate === null || estimate === undefined) {
-      throw new TablesyncError('UnknownTable', `${ref.schema}.${ref.name} does not exist or is not visible to this login`);
-    }
-    return Number(estimate);
+  estimateRows(ref: TableRef): Promise<number> {
+    return mssqlEstimateRows((sql, names) => this.query(sql, names), ref);
   }
 
   async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {

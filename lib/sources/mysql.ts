@@ -8,6 +8,7 @@ import {
   type SourceColumn,
   type SourceConnection,
   type SourceTable,
+  estimateOrCount,
   qualify,
   rangePredicate,
   rejectNul,
@@ -280,12 +281,17 @@ export class MysqlSource implements SourceConnection {
     return { ref, columns: columnsFromCatalog(rows, json), primaryKey: pk.map((r) => r.name) };
   }
 
-  async estimateRows(ref: TableRef): Promise<number> {
-    const rows = await this.query<{ estimate: string | null }>(mysqlCatalog.estimateSql, [ref.schema, ref.name]);
-    const estimate = rows[0]?.estimate;
-    if (estimate !== null && estimate !== undefined && Number(estimate) > 0) return Number(estimate);
-    const exact = await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualify(mysqlDialect, ref)}`);
-    return Number(exact[0].n);
+  estimateRows(ref: TableRef): Promise<number> {
+    return estimateOrCount(
+      [
+        async () => {
+          const estimate = (await this.query<{ estimate: string | null }>(mysqlCatalog.estimateSql, [ref.schema, ref.name]))[0]?.estimate;
+          // InnoDB reports 0 for tables it has not sampled yet: unknown, not empty.
+          return Number(estimate) > 0 ? estimate : null;
+        },
+      ],
+      async () => (await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualify(mysqlDialect, ref)}`))[0]?.n,
+    );
   }
 
   async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {

@@ -8,6 +8,7 @@ import {
   type RangeSum,
   type SourceConnection,
   type SourceTable,
+  estimateOrCount,
   qualify,
   rangePredicate,
   rejectNul,
@@ -99,12 +100,11 @@ export const pgCatalog = {
     };
   },
 
-  async estimateRows(db: Queryable, ref: TableRef): Promise<number> {
-    const est = await db.query(this.estimateSql, [ref.schema, ref.name]);
-    const value = est.rows[0]?.estimate;
-    if (value !== null && value !== undefined) return Number(value);
-    const exact = await db.query(`SELECT count(*)::bigint AS n FROM ${qualifyPg(ref)}`);
-    return Number(exact.rows[0].n);
+  estimateRows(db: Queryable, ref: TableRef): Promise<number> {
+    return estimateOrCount(
+      [async () => (await db.query(this.estimateSql, [ref.schema, ref.name])).rows[0]?.estimate],
+      async () => (await db.query(`SELECT count(*)::bigint AS n FROM ${qualifyPg(ref)}`)).rows[0]?.n,
+    );
   },
 
   async hasRows(db: Queryable, ref: TableRef): Promise<boolean> {
