@@ -5,7 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
 import { planChunks, planPartitions } from '../lib/planner';
-import type { CopyStream, SourceConnection } from '../lib/sources/base';
+import { catalogName, EXACT_NAMES, type CopyStream, type SourceConnection } from '../lib/sources/base';
 import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { summarize } from '../lib/summary';
 import { planCompareColumns, planFullColumns, targetRefOf } from '../lib/table-plan';
@@ -155,6 +155,7 @@ export function createActivities(deps: ActivityDeps) {
     const defaultSchema = config.source.schema ?? source.dialect.defaultSchema;
     const seen = new Map<string, TableRef>();
     let listing: TableRef[] | null = null;
+    const rule = await source.nameRule();
     for (const spec of config.tables) {
       let ref: TableRef;
       try {
@@ -164,13 +165,16 @@ export function createActivities(deps: ActivityDeps) {
       }
       if (isPattern(ref)) {
         listing ??= await source.listTables();
-        const matched = listing.filter((t) => matchesPattern(ref, t));
+        const matched = listing.filter((t) => matchesPattern(ref, t, rule.key));
         if (matched.length === 0) {
           throw nonRetryable('UnknownTable', `tables: pattern "${spec}" matches no table in source "${config.source.connection}"`);
         }
         for (const t of matched) seen.set(displayName(t), t);
       } else {
-        seen.set(displayName(ref), ref);
+        // The catalog's spelling from here on: `dbo.genre` is dbo.Genre where the source says so.
+        const found = rule === EXACT_NAMES ? ref : catalogName(ref, (listing ??= await source.listTables()), rule);
+        if (displayName(found) !== displayName(ref)) log.info(`tables: "${spec}" is ${displayName(found)} in the source (names compare ${rule.description})`);
+        seen.set(displayName(found), found);
       }
     }
     return [...seen.values()];

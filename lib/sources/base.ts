@@ -77,6 +77,8 @@ export interface CopyStream {
 export interface SourceConnection {
   readonly dialect: Dialect;
   listTables(): Promise<TableRef[]>;
+  /** How this database itself matches schema and table names (PostgreSQL: exactly; the others per their settings). */
+  nameRule(): Promise<NameRule>;
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
   keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
@@ -112,6 +114,39 @@ export async function estimateOrCount(estimates: (() => Promise<unknown>)[], cou
     }
   }
   return knownCount(await count()) ?? 0;
+}
+
+/** How a source compares schema and table names: names it treats as one table share a key. */
+export interface NameRule {
+  /** For messages: "exact", "case-insensitive (lower_case_table_names=1)". */
+  description: string;
+  key(name: string): string;
+}
+
+export const EXACT_NAMES: NameRule = { description: 'exact', key: (name) => name };
+
+export function caseInsensitiveNames(why: string, accents = true): NameRule {
+  return {
+    description: `case-${accents ? '' : 'and accent-'}insensitive (${why})`,
+    key: (name) => (accents ? name : name.normalize('NFD').replace(/\p{M}/gu, '')).toLowerCase(),
+  };
+}
+
+/**
+ * The catalog table a configured name means under the source's rule, so the
+ * catalog's spelling is used from then on (target name, queries, reports).
+ * The name itself when the catalog lists none: describeTable then reports it.
+ */
+export function catalogName(wanted: TableRef, listing: TableRef[], rule: NameRule): TableRef {
+  const same = (a: string, b: string) => rule.key(a) === rule.key(b);
+  const found = listing.filter((t) => same(t.schema, wanted.schema) && same(t.name, wanted.name));
+  const exact = found.find((t) => t.schema === wanted.schema && t.name === wanted.name);
+  if (exact || found.length === 0) return exact ?? wanted;
+  if (found.length > 1) {
+    const names = found.map((t) => `${t.schema}.${t.name}`).join(', ');
+    throw new TablesyncError('InvalidConfig', `tables: "${wanted.schema}.${wanted.name}" matches ${names} (names compare ${rule.description}); name one exactly`);
+  }
+  return found[0];
 }
 
 export function rejectNul(name: string): string {

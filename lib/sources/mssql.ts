@@ -15,7 +15,10 @@ import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
   type CopyStream,
   type Dialect,
+  type NameRule,
   type SourceColumn,
+  caseInsensitiveNames,
+  EXACT_NAMES,
   type SourceConnection,
   type SourceTable,
   estimateOrCount,
@@ -195,6 +198,8 @@ export const mssqlCatalog = {
     JOIN sys.tables t ON t.object_id = ps.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     WHERE s.name = @p1 AND t.name = @p2 AND ps.index_id IN (0, 1)`,
+  // Identifiers of objects in the database compare under its collation.
+  collationSql: `SELECT CONVERT(nvarchar(128), DATABASEPROPERTYEX(DB_NAME(), 'Collation')) AS collation`,
   // The same count from metadata any reader of the table may see.
   estimateFallbackSql: `SELECT SUM(p.rows) AS estimate
     FROM sys.partitions p
@@ -202,6 +207,17 @@ export const mssqlCatalog = {
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     WHERE s.name = @p1 AND t.name = @p2 AND p.index_id IN (0, 1)`,
 };
+
+/**
+ * Schema and table names compare under the database's collation:
+ * Latin1_General_CI_AS (the default) ignores case, *_CI_AI also accents;
+ * *_CS_* and binary collations compare them as stored.
+ */
+export function mssqlNameRule(collation: string | null): NameRule {
+  const c = (collation ?? '').toUpperCase();
+  if (!c || /_BIN2?(_|$)/.test(c) || !/_CI(_|$)/.test(c)) return EXACT_NAMES;
+  return caseInsensitiveNames(`collation ${collation}`, !/_AI(_|$)/.test(c));
+}
 
 /** Bounds of an integer key, as text so bigint stays exact. */
 export function mssqlKeyBoundsSql(ref: TableRef, column: string): string {
@@ -519,7 +535,7 @@ export class MssqlSource implements SourceConnection {
     return this.pool;
   }
 
-  private async query<T>(sql: string, names: string[] = []): Promise<T[]> {
+  protected async query<T>(sql: string, names: string[] = []): Promise<T[]> {
     const request = (await this.connect()).request();
     names.forEach((name, i) => request.input(`p${i + 1}`, NVarChar(128), name));
     return (await request.query<T>(sql)).recordset;
@@ -528,6 +544,18 @@ export class MssqlSource implements SourceConnection {
   async listTables(): Promise<TableRef[]> {
     const rows = await this.query<TableRef>(mssqlCatalog.listTablesSql);
     return rows.map((r) => ({ schema: r.schema, name: r.name }));
+  }
+
+  private names: Promise<NameRule> | null = null;
+
+  nameRule(): Promise<NameRule> {
+    this.names ??= this.query<{ collation: string | null }>(mssqlCatalog.collationSql)
+      .then((rows) => mssqlNameRule(rows[0]?.collation ?? null))
+      .catch((err) => {
+        this.names = null;
+        throw err;
+      });
+    return this.names;
   }
 
   async describeTable(ref: TableRef): Promise<SourceTable | null> {

@@ -4,7 +4,10 @@ import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
   type CopyStream,
   type Dialect,
+  type NameRule,
   type RangeSum,
+  caseInsensitiveNames,
+  EXACT_NAMES,
   type SourceColumn,
   type SourceConnection,
   type SourceTable,
@@ -228,6 +231,15 @@ export function mysqlEncoder(column: ColumnPlan, warn: (column: string, what: st
   return asText;
 }
 
+/**
+ * lower_case_table_names: 0 compares database and table names as stored, case
+ * included; 1 stores them lower-cased and 2 compares them lower-cased, so
+ * `Genre` and `genre` are one table.
+ */
+export function mysqlNameRule(lowerCaseTableNames: number): NameRule {
+  return lowerCaseTableNames === 0 ? EXACT_NAMES : caseInsensitiveNames(`lower_case_table_names=${lowerCaseTableNames}`);
+}
+
 function parseMysqlUrl(url: string): { uri: string; database: string } {
   const u = new URL(url.replace(/^mariadb:/i, 'mysql:'));
   return { uri: u.toString(), database: decodeURIComponent(u.pathname.replace(/^\//, '')) };
@@ -264,6 +276,18 @@ export class MysqlSource implements SourceConnection {
   async listTables(): Promise<TableRef[]> {
     const rows = await this.query<{ schema: string; name: string }>(mysqlCatalog.listTablesSql);
     return rows.map((r) => ({ schema: r.schema, name: r.name }));
+  }
+
+  private names: Promise<NameRule> | null = null;
+
+  nameRule(): Promise<NameRule> {
+    this.names ??= this.query<{ l: string | number }>('SELECT @@lower_case_table_names AS l')
+      .then((rows) => mysqlNameRule(Number(rows[0]?.l ?? 0)))
+      .catch((err) => {
+        this.names = null;
+        throw err;
+      });
+    return this.names;
   }
 
   async describeTable(ref: TableRef): Promise<SourceTable | null> {

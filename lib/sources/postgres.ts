@@ -5,7 +5,9 @@ import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import {
   type CopyStream,
   type Dialect,
+  type NameRule,
   type RangeSum,
+  EXACT_NAMES,
   type SourceConnection,
   type SourceTable,
   estimateOrCount,
@@ -212,6 +214,11 @@ export class PostgresSource implements SourceConnection {
   async listTables(): Promise<TableRef[]> {
     const r = await this.pool.query(pgCatalog.listTablesSql);
     return r.rows.map((row) => ({ schema: row.schema, name: row.name }));
+  }
+
+  /** Names in the config are quoted identifiers: matched exactly, case included. */
+  async nameRule(): Promise<NameRule> {
+    return EXACT_NAMES;
   }
 
   describeTable(ref: TableRef): Promise<SourceTable | null> {
