@@ -5,6 +5,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
 import { planChunks, planPartitions } from '../lib/planner';
+import { ensureUserTypes, planUserTypes, readColumnTypes } from '../lib/pg-user-types';
 import { catalogName, EXACT_NAMES, type CopyStream, type SourceConnection } from '../lib/sources/base';
 import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { summarize } from '../lib/summary';
@@ -236,6 +237,11 @@ export function createActivities(deps: ActivityDeps) {
       const target = connections.pg(config.target.connection);
       const tables: TablePlan[] = [];
       const skipped: SkippedTable[] = [];
+      // A PostgreSQL source's user types: created in the target by full loads, checked against it here.
+      const withUserTypes = async (plan: TablePlan): Promise<TablePlan> =>
+        source.dialect.name !== 'postgres'
+          ? plan
+          : planUserTypes(await readColumnTypes(connections.pg(config.source.connection), plan.source), target, config, plan);
       try {
         const refs = await resolveTables(source, config);
         log.info(`Found ${refs.length} tables in source "${config.source.connection}"`);
@@ -273,7 +279,7 @@ export function createActivities(deps: ActivityDeps) {
             }
             const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
             log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
-            tables.push({ ...base, mode: 'full', columns, notes: [] });
+            tables.push(await withUserTypes({ ...base, mode: 'full', columns, notes: [] }));
             continue;
           }
           if (!targetTable) {
@@ -299,7 +305,7 @@ export function createActivities(deps: ActivityDeps) {
             continue;
           }
           for (const note of notes) log.info(`${name}: ${note}`);
-          tables.push({ ...base, mode: 'compare', columns, notes });
+          tables.push(await withUserTypes({ ...base, mode: 'compare', columns, notes }));
         }
       } catch (err) {
         throw classifyError(err, `discover_tables in source "${config.source.connection}"`);
@@ -343,6 +349,7 @@ export function createActivities(deps: ActivityDeps) {
       try {
         await inTransaction(config.target.connection, async (client) => {
           await ensureSchema(client, table.target.schema);
+          await ensureUserTypes(client, table.userTypes, ensureSchema);
           // A retry of this step starts over: no partition has loaded yet.
           await client.query(dropTableSql(load));
           await client.query(createTableSql(load, table.columns));
@@ -448,7 +455,12 @@ export function createActivities(deps: ActivityDeps) {
       });
       if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
       const whole = full && input.wholeLoad === true && chunks.length === 1;
-      if (whole) await inTransaction(config.target.connection, (client) => ensureSchema(client, table.target.schema));
+      if (whole) {
+        await inTransaction(config.target.connection, async (client) => {
+          await ensureSchema(client, table.target.schema);
+          await ensureUserTypes(client, table.userTypes, ensureSchema);
+        });
+      }
       let copy: CopyStream | null = null;
       const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
       try {

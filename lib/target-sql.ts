@@ -223,7 +223,8 @@ const NO_EQUALITY = /^(json|xml|point|line|lseg|box|path|polygon|circle)(\[\])?$
 
 function distinct(column: ColumnPlan): string {
   const q = quotePg(column.targetName);
-  return NO_EQUALITY.test(column.targetType)
+  // User types may lack an operator the upsert can use (a domain over an enum has no =); their text is exact.
+  return NO_EQUALITY.test(column.targetType) || column.userType
     ? `t.${q}::text IS DISTINCT FROM EXCLUDED.${q}::text`
     : `t.${q} IS DISTINCT FROM EXCLUDED.${q}`;
 }

@@ -28,7 +28,9 @@ export const postgresDialect: Dialect = {
   mapType: (column) => column.type,
   canonicalText: (column) => {
     const q = quotePg(column.name);
-    return pgCanonical(column.sourceType === column.targetType ? q : `${q}::${column.targetType}`, column.targetType);
+    // A user type's target name means nothing in the source: compare its text as it is.
+    const same = column.sourceType === column.targetType || column.userType;
+    return pgCanonical(same ? q : `${q}::${column.targetType}`, column.targetType);
   },
 };
 
@@ -239,7 +241,8 @@ export class PostgresSource implements SourceConnection {
     // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
     // silently truncate, so a table whose types differ goes as text, whose input
     // functions refuse a value that does not fit.
-    const format = preferBinary && plan.columns.every((c) => c.sourceType === c.targetType) ? 'binary' : 'text';
+    // User types go as text too: binary arrays and composites carry the source's type OIDs.
+    const format = preferBinary && plan.columns.every((c) => c.sourceType === c.targetType && !c.userType) ? 'binary' : 'text';
     const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
     const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
     const client: PoolClient = await this.pool.connect();
