@@ -6,8 +6,9 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
 import { planChunks, planPartitions } from '../lib/planner';
+import { ensureUserTypes, planUserTypes, readColumnTypes } from '../lib/pg-user-types';
 import type { CopyStream, SourceConnection } from '../lib/sources/base';
-import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
+import { PostgresSource, pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { failedTableResult, summarize } from '../lib/summary';
 import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
 import { planCompareColumns, planFullColumns, shortenedNameNotes, tableNameNotes, targetRefOf } from '../lib/table-plan';
@@ -189,7 +190,7 @@ async function planTable(
     const columns = planFullColumns(source.dialect, config, described);
     const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
     log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
-    return { plan: { ...base, mode: 'full', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described)] } };
+    return { plan: await withUserTypes(source, target, config, { ...base, mode: 'full', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described)] }) };
   }
   if (!targetTable) return { skip: `target table ${displayName(targetRef)} does not exist (run a full migration first)` };
   if (!hasRows) return { skip: `target table ${displayName(targetRef)} is empty (run a full migration first)` };
@@ -204,7 +205,13 @@ async function planTable(
     };
   }
   for (const note of notes) log.info(`${name}: ${note}`);
-  return { plan: { ...base, mode: 'compare', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described), ...notes] } };
+  return { plan: await withUserTypes(source, target, config, { ...base, mode: 'compare', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described), ...notes] }) };
+}
+
+/** A PostgreSQL source's user types: created in the target by full loads, checked against it here. */
+async function withUserTypes(source: SourceConnection, target: Pool, config: SyncConfig, plan: TablePlan): Promise<TablePlan> {
+  if (!(source instanceof PostgresSource)) return plan;
+  return planUserTypes(await readColumnTypes(source.pool, plan.source), target, config, plan);
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -280,6 +287,7 @@ export function createActivities(deps: ActivityDeps) {
           config.source.schema ?? source.dialect.defaultSchema,
           await source.listTables(),
           config.source.connection,
+          await source.nameRule(),
         );
         plan = resolution.plan;
         failed.push(...resolution.failed);
@@ -347,6 +355,7 @@ export function createActivities(deps: ActivityDeps) {
       try {
         await inTransaction(config.target.connection, async (client) => {
           await ensureSchema(client, table.target.schema);
+          await ensureUserTypes(client, table.userTypes, ensureSchema);
           // A retry of this step starts over: no partition has loaded yet.
           await client.query(dropTableSql(load));
           await client.query(createTableSql(load, table.columns));
@@ -452,7 +461,12 @@ export function createActivities(deps: ActivityDeps) {
       });
       if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
       const whole = full && input.wholeLoad === true && chunks.length === 1;
-      if (whole) await inTransaction(config.target.connection, (client) => ensureSchema(client, table.target.schema));
+      if (whole) {
+        await inTransaction(config.target.connection, async (client) => {
+          await ensureSchema(client, table.target.schema);
+          await ensureUserTypes(client, table.userTypes, ensureSchema);
+        });
+      }
       let copy: CopyStream | null = null;
       const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
       try {

@@ -1,4 +1,4 @@
-import type { CatalogEntry } from './sources/base';
+import { catalogName, EXACT_NAMES, type CatalogEntry, type NameRule } from './sources/base';
 import { displayName, isPattern, matchesPattern, parseTableName } from './tables';
 import type { FailedTable, TableRef } from './types';
 
@@ -31,7 +31,13 @@ function list(names: string[], max = 10): string {
  * so taking it too would copy its rows twice. A problem with one entry fails
  * that entry alone.
  */
-export function resolveTableSpecs(specs: string[], defaultSchema: string, listing: CatalogEntry[], sourceName: string): Resolution {
+export function resolveTableSpecs(
+  specs: string[],
+  defaultSchema: string,
+  listing: CatalogEntry[],
+  sourceName: string,
+  rule: NameRule = EXACT_NAMES,
+): Resolution {
   const refs = new Map<string, TableRef>();
   const failed: FailedTable[] = [];
   const plan: string[] = [];
@@ -55,7 +61,7 @@ export function resolveTableSpecs(specs: string[], defaultSchema: string, listin
       continue;
     }
     if (isPattern(ref)) {
-      const hits = listing.filter((e) => matchesPattern(ref, e));
+      const hits = listing.filter((e) => matchesPattern(ref, e, rule.key));
       const matched = hits.filter((e) => e.kind === 'table' && !e.parent);
       const leftOut = hits.filter((e) => !matched.includes(e));
       const leftOutText = leftOut.length ? `; left out: ${list(leftOut.map(describeEntry))}` : '';
@@ -72,6 +78,18 @@ export function resolveTableSpecs(specs: string[], defaultSchema: string, listin
       );
       for (const t of matched) take({ schema: t.schema, name: t.name });
       continue;
+    }
+    // The catalog's spelling from here on: `dbo.genre` is dbo.Genre where the source says so.
+    let found: TableRef;
+    try {
+      found = catalogName(ref, listing, rule);
+    } catch (err) {
+      failed.push({ table: displayName(ref), type: 'InvalidConfig', reason: (err as Error).message });
+      continue;
+    }
+    if (displayName(found) !== displayName(ref)) {
+      plan.push(`tables: "${spec}" is ${displayName(found)} in the source (names compare ${rule.description})`);
+      ref = found;
     }
     const entry = listing.find((e) => e.schema === ref.schema && e.name === ref.name);
     if (entry?.kind === 'view') {

@@ -37,8 +37,9 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-export function matchesPattern(pattern: TableRef, table: TableRef): boolean {
-  return globToRegExp(pattern.schema).test(table.schema) && globToRegExp(pattern.name).test(table.name);
+/** `key` folds names as the source compares them (see NameRule); * and ? survive it. */
+export function matchesPattern(pattern: TableRef, table: TableRef, key: (name: string) => string = (n) => n): boolean {
+  return globToRegExp(key(pattern.schema)).test(key(table.schema)) && globToRegExp(key(pattern.name)).test(key(table.name));
 }
 
 export function displayName(ref: TableRef): string {

@@ -16,6 +16,28 @@ export interface ColumnPlan {
   /** Target type as PostgreSQL's format_type() spells it. */
   targetType: string;
   nullable: boolean;
+  /**
+   * The source type is a user type (enum, domain, composite, or an array of
+   * one): its name is the source database's and its binary form carries
+   * catalog OIDs, so it is read as text and never cast on the source.
+   */
+  userType?: boolean;
+}
+
+export interface PgTypeName {
+  schema: string;
+  name: string;
+}
+
+/** A user type a full load creates in the target (if missing) before its table. */
+export interface TargetUserType {
+  source: PgTypeName;
+  target: PgTypeName;
+  /** One line, type references as in the target: compared with an existing type's. */
+  definition: string;
+  /** CREATE statement; for an enum its head, the labels bound when it runs. */
+  ddl: string;
+  labels?: string[];
 }
 
 export interface TablePlan {
@@ -31,6 +53,8 @@ export interface TablePlan {
   integerKey: boolean;
   /** Schema drift and similar remarks, reported but not fatal. */
   notes: string[];
+  /** PostgreSQL sources: user types to create before a full load's table, dependencies first. */
+  userTypes?: TargetUserType[];
 }
 
 /** Key range (lo, hi]; null means unbounded on that side. Values are decimal strings. */

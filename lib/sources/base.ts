@@ -97,6 +97,8 @@ export interface CatalogEntry extends TableRef {
 export interface SourceConnection {
   readonly dialect: Dialect;
   listTables(): Promise<CatalogEntry[]>;
+  /** How this database itself matches schema and table names (PostgreSQL: exactly; the others per their settings). */
+  nameRule(): Promise<NameRule>;
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
   keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
@@ -104,6 +106,67 @@ export interface SourceConnection {
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange?(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   close(): Promise<void>;
+}
+
+/**
+ * A row count that sizes the plan: a non-negative integer, or null when the
+ * figure is missing, negative (PostgreSQL's -1 for "never analyzed") or not a number.
+ */
+export function knownCount(value: unknown): number | null {
+  if (value === null || value === undefined || value === '') return null;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : null;
+}
+
+/**
+ * An estimate only sizes the plan, so it never stops a sync: each way of
+ * estimating is tried in turn, and any error (a missing view on a stand-in
+ * server, no privilege, a timeout) or an unknown figure moves on to the next;
+ * the last step counts the rows, and only its error is reported.
+ */
+export async function estimateOrCount(estimates: (() => Promise<unknown>)[], count: () => Promise<unknown>): Promise<number> {
+  for (const estimate of estimates) {
+    try {
+      const n = knownCount(await estimate());
+      if (n !== null) return n;
+    } catch {
+      // Next way of estimating.
+    }
+  }
+  return knownCount(await count()) ?? 0;
+}
+
+/** How a source compares schema and table names: names it treats as one table share a key. */
+export interface NameRule {
+  /** For messages: "exact", "case-insensitive (lower_case_table_names=1)". */
+  description: string;
+  key(name: string): string;
+}
+
+export const EXACT_NAMES: NameRule = { description: 'exact', key: (name) => name };
+
+export function caseInsensitiveNames(why: string, accents = true): NameRule {
+  return {
+    description: `case-${accents ? '' : 'and accent-'}insensitive (${why})`,
+    key: (name) => (accents ? name : name.normalize('NFD').replace(/\p{M}/gu, '')).toLowerCase(),
+  };
+}
+
+/**
+ * The catalog table a configured name means under the source's rule, so the
+ * catalog's spelling is used from then on (target name, queries, reports).
+ * The name itself when the catalog lists none: describeTable then reports it.
+ */
+export function catalogName(wanted: TableRef, listing: TableRef[], rule: NameRule): TableRef {
+  const same = (a: string, b: string) => rule.key(a) === rule.key(b);
+  const found = listing.filter((t) => same(t.schema, wanted.schema) && same(t.name, wanted.name));
+  const exact = found.find((t) => t.schema === wanted.schema && t.name === wanted.name);
+  if (exact || found.length === 0) return exact ?? wanted;
+  if (found.length > 1) {
+    const names = found.map((t) => `${t.schema}.${t.name}`).join(', ');
+    throw new TablesyncError('InvalidConfig', `tables: "${wanted.schema}.${wanted.name}" matches ${names} (names compare ${rule.description}); name one exactly`);
+  }
+  return found[0];
 }
 
 export function rejectNul(name: string): string {

@@ -16,9 +16,13 @@ import {
   type CatalogEntry,
   type CopyStream,
   type Dialect,
+  type NameRule,
   type SourceColumn,
+  caseInsensitiveNames,
+  EXACT_NAMES,
   type SourceConnection,
   type SourceTable,
+  estimateOrCount,
   qualify,
   rangePredicate,
   rejectNul,
@@ -195,6 +199,8 @@ export const mssqlCatalog = {
     JOIN sys.tables t ON t.object_id = ps.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     WHERE s.name = @p1 AND t.name = @p2 AND ps.index_id IN (0, 1)`,
+  // Identifiers of objects in the database compare under its collation.
+  collationSql: `SELECT CONVERT(nvarchar(128), DATABASEPROPERTYEX(DB_NAME(), 'Collation')) AS collation`,
   // The same count from metadata any reader of the table may see.
   estimateFallbackSql: `SELECT SUM(p.rows) AS estimate
     FROM sys.partitions p
@@ -203,14 +209,41 @@ export const mssqlCatalog = {
     WHERE s.name = @p1 AND t.name = @p2 AND p.index_id IN (0, 1)`,
 };
 
+/**
+ * Schema and table names compare under the database's collation:
+ * Latin1_General_CI_AS (the default) ignores case, *_CI_AI also accents;
+ * *_CS_* and binary collations compare them as stored.
+ */
+export function mssqlNameRule(collation: string | null): NameRule {
+  const c = (collation ?? '').toUpperCase();
+  if (!c || /_BIN2?(_|$)/.test(c) || !/_CI(_|$)/.test(c)) return EXACT_NAMES;
+  return caseInsensitiveNames(`collation ${collation}`, !/_AI(_|$)/.test(c));
+}
+
 /** Bounds of an integer key, as text so bigint stays exact. */
 export function mssqlKeyBoundsSql(ref: TableRef, column: string): string {
   const q = quote(column);
   return `SELECT CAST(MIN(${q}) AS varchar(20)) AS [min], CAST(MAX(${q}) AS varchar(20)) AS [max] FROM ${qualify(mssqlDialect, ref)}`;
 }
 
-// SQL Server errors 297 and 300: the DMV needs VIEW DATABASE (PERFORMANCE) STATE.
-const NO_VIEW_STATE = new Set([297, 300]);
+/** A catalog query with its names bound as @p1, @p2, …: what MssqlSource runs, or a recording in tests. */
+export type MssqlQuery = (sql: string, names: string[]) => Promise<Record<string, unknown>[]>;
+
+/**
+ * sys.dm_db_partition_stats (needs VIEW DATABASE STATE), then sys.partitions,
+ * then COUNT_BIG(*): whatever the error (Babelfish and other stand-ins lack
+ * the DMV and raise their own numbers), and for a missing or negative figure.
+ */
+export function mssqlEstimateRows(query: MssqlQuery, ref: TableRef): Promise<number> {
+  const names = [ref.schema, ref.name];
+  return estimateOrCount(
+    [
+      async () => (await query(mssqlCatalog.estimateSql, names))[0]?.estimate,
+      async () => (await query(mssqlCatalog.estimateFallbackSql, names))[0]?.estimate,
+    ],
+    async () => (await query(`SELECT COUNT_BIG(*) AS n FROM ${qualify(mssqlDialect, ref)}`, []))[0]?.n,
+  );
+}
 
 /** The float text that parses back to the same IEEE value; String() alone loses the sign of -0. */
 const asFloat: ValueEncoder = (v) => (typeof v === 'number' && Object.is(v, -0) ? '-0' : asText(v));
@@ -527,7 +560,7 @@ export class MssqlSource implements SourceConnection {
     return this.pool;
   }
 
-  private async query<T>(sql: string, names: string[] = []): Promise<T[]> {
+  protected async query<T>(sql: string, names: string[] = []): Promise<T[]> {
     const request = (await this.connect()).request();
     names.forEach((name, i) => request.input(`p${i + 1}`, NVarChar(128), name));
     return (await request.query<T>(sql)).recordset;
@@ -538,6 +571,18 @@ export class MssqlSource implements SourceConnection {
     return rows.map((r) => ({ schema: r.schema, name: r.name, kind: 'table' }));
   }
 
+  private names: Promise<NameRule> | null = null;
+
+  nameRule(): Promise<NameRule> {
+    this.names ??= this.query<{ collation: string | null }>(mssqlCatalog.collationSql)
+      .then((rows) => mssqlNameRule(rows[0]?.collation ?? null))
+      .catch((err) => {
+        this.names = null;
+        throw err;
+      });
+    return this.names;
+  }
+
   async describeTable(ref: TableRef): Promise<SourceTable | null> {
     const rows = await this.query<MssqlColumnRow>(mssqlCatalog.columnsSql, [ref.schema, ref.name]);
     if (rows.length === 0) return null;
@@ -545,19 +590,8 @@ export class MssqlSource implements SourceConnection {
     return { ref, columns: columnsFromCatalog(rows), primaryKey: pk.map((r) => r.name) };
   }
 
-  async estimateRows(ref: TableRef): Promise<number> {
-    let rows: { estimate: string | number | null }[];
-    try {
-      rows = await this.query(mssqlCatalog.estimateSql, [ref.schema, ref.name]);
-    } catch (err) {
-      if (!NO_VIEW_STATE.has((err as { number?: number }).number ?? 0)) throw err;
-      rows = await this.query(mssqlCatalog.estimateFallbackSql, [ref.schema, ref.name]);
-    }
-    const estimate = rows[0]?.estimate;
-    if (estimate === null || estimate === undefined) {
-      throw new TablesyncError('UnknownTable', `${ref.schema}.${ref.name} does not exist or is not visible to this login`);
-    }
-    return Number(estimate);
+  estimateRows(ref: TableRef): Promise<number> {
+    return mssqlEstimateRows((sql, names) => this.query(sql, names), ref);
   }
 
   async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {

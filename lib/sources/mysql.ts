@@ -5,10 +5,14 @@ import {
   type CatalogEntry,
   type CopyStream,
   type Dialect,
+  type NameRule,
   type RangeSum,
+  caseInsensitiveNames,
+  EXACT_NAMES,
   type SourceColumn,
   type SourceConnection,
   type SourceTable,
+  estimateOrCount,
   qualify,
   rangePredicate,
   rejectNul,
@@ -242,6 +246,15 @@ export function mysqlEncoder(column: ColumnPlan, warn: (column: string, what: st
   return asText;
 }
 
+/**
+ * lower_case_table_names: 0 compares database and table names as stored, case
+ * included; 1 stores them lower-cased and 2 compares them lower-cased, so
+ * `Genre` and `genre` are one table.
+ */
+export function mysqlNameRule(lowerCaseTableNames: number): NameRule {
+  return lowerCaseTableNames === 0 ? EXACT_NAMES : caseInsensitiveNames(`lower_case_table_names=${lowerCaseTableNames}`);
+}
+
 function parseMysqlUrl(url: string): { uri: string; database: string } {
   const u = new URL(url.replace(/^mariadb:/i, 'mysql:'));
   return { uri: u.toString(), database: decodeURIComponent(u.pathname.replace(/^\//, '')) };
@@ -280,6 +293,18 @@ export class MysqlSource implements SourceConnection {
     return rows.map((r) => ({ schema: r.schema, name: r.name, kind: r.kind }));
   }
 
+  private names: Promise<NameRule> | null = null;
+
+  nameRule(): Promise<NameRule> {
+    this.names ??= this.query<{ l: string | number }>('SELECT @@lower_case_table_names AS l')
+      .then((rows) => mysqlNameRule(Number(rows[0]?.l ?? 0)))
+      .catch((err) => {
+        this.names = null;
+        throw err;
+      });
+    return this.names;
+  }
+
   async describeTable(ref: TableRef): Promise<SourceTable | null> {
     const rows = await this.query<MysqlColumnRow>(mysqlCatalog.columnsSql, [ref.schema, ref.name]);
     if (rows.length === 0) return null;
@@ -295,12 +320,17 @@ export class MysqlSource implements SourceConnection {
     return { ref, columns: columnsFromCatalog(rows, json), primaryKey: pk.map((r) => r.name) };
   }
 
-  async estimateRows(ref: TableRef): Promise<number> {
-    const rows = await this.query<{ estimate: string | null }>(mysqlCatalog.estimateSql, [ref.schema, ref.name]);
-    const estimate = rows[0]?.estimate;
-    if (estimate !== null && estimate !== undefined && Number(estimate) > 0) return Number(estimate);
-    const exact = await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualify(mysqlDialect, ref)}`);
-    return Number(exact[0].n);
+  estimateRows(ref: TableRef): Promise<number> {
+    return estimateOrCount(
+      [
+        async () => {
+          const estimate = (await this.query<{ estimate: string | null }>(mysqlCatalog.estimateSql, [ref.schema, ref.name]))[0]?.estimate;
+          // InnoDB reports 0 for tables it has not sampled yet: unknown, not empty.
+          return Number(estimate) > 0 ? estimate : null;
+        },
+      ],
+      async () => (await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualify(mysqlDialect, ref)}`))[0]?.n,
+    );
   }
 
   async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {

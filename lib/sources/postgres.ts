@@ -6,9 +6,12 @@ import {
   type CatalogEntry,
   type CopyStream,
   type Dialect,
+  type NameRule,
   type RangeSum,
+  EXACT_NAMES,
   type SourceConnection,
   type SourceTable,
+  estimateOrCount,
   qualify,
   rangePredicate,
   rejectNul,
@@ -26,7 +29,9 @@ export const postgresDialect: Dialect = {
   mapType: (column) => column.type,
   canonicalText: (column) => {
     const q = quotePg(column.name);
-    return pgCanonical(column.sourceType === column.targetType ? q : `${q}::${column.targetType}`, column.targetType);
+    // A user type's target name means nothing in the source: compare its text as it is.
+    const same = column.sourceType === column.targetType || column.userType;
+    return pgCanonical(same ? q : `${q}::${column.targetType}`, column.targetType);
   },
 };
 
@@ -129,12 +134,11 @@ export const pgCatalog = {
     };
   },
 
-  async estimateRows(db: Queryable, ref: TableRef): Promise<number> {
-    const est = await db.query(this.estimateSql, [ref.schema, ref.name]);
-    const value = est.rows[0]?.estimate;
-    if (value !== null && value !== undefined) return Number(value);
-    const exact = await db.query(`SELECT count(*)::bigint AS n FROM ${qualifyPg(ref)}`);
-    return Number(exact.rows[0].n);
+  estimateRows(db: Queryable, ref: TableRef): Promise<number> {
+    return estimateOrCount(
+      [async () => (await db.query(this.estimateSql, [ref.schema, ref.name])).rows[0]?.estimate],
+      async () => (await db.query(`SELECT count(*)::bigint AS n FROM ${qualifyPg(ref)}`)).rows[0]?.n,
+    );
   },
 
   async hasRows(db: Queryable, ref: TableRef): Promise<boolean> {
@@ -237,7 +241,7 @@ export function pgRangeCopySql(
 
 export class PostgresSource implements SourceConnection {
   readonly dialect = postgresDialect;
-  constructor(private readonly pool: Pool) {}
+  constructor(readonly pool: Pool) {}
 
   async listTables(): Promise<CatalogEntry[]> {
     const r = await this.pool.query(pgCatalog.listTablesSql);
@@ -247,6 +251,11 @@ export class PostgresSource implements SourceConnection {
       kind: row.kind,
       ...(row.parent_name !== null && { parent: { schema: row.parent_schema, name: row.parent_name } }),
     }));
+  }
+
+  /** Names in the config are quoted identifiers: matched exactly, case included. */
+  async nameRule(): Promise<NameRule> {
+    return EXACT_NAMES;
   }
 
   describeTable(ref: TableRef): Promise<SourceTable | null> {
@@ -267,7 +276,8 @@ export class PostgresSource implements SourceConnection {
     // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
     // silently truncate, so a table whose types differ goes as text, whose input
     // functions refuse a value that does not fit.
-    const format = preferBinary && plan.columns.every((c) => c.sourceType === c.targetType) ? 'binary' : 'text';
+    // User types go as text too: binary arrays and composites carry the source's type OIDs.
+    const format = preferBinary && plan.columns.every((c) => c.sourceType === c.targetType && !c.userType) ? 'binary' : 'text';
     const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
     const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
     const client: PoolClient = await this.pool.connect();

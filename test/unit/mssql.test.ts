@@ -9,6 +9,7 @@ import {
   MssqlSource,
   mssqlCatalog,
   mssqlDialect,
+  mssqlEstimateRows,
   mssqlKeyBoundsSql,
   mssqlSelectSql,
   parseMssqlUrl,
@@ -604,6 +605,62 @@ describe('SQL Server source (pure parts)', () => {
     it('counts heap or clustered-index rows once', () => {
       assert.match(mssqlCatalog.estimateSql, /SUM\(ps\.row_count\)[\s\S]*sys\.dm_db_partition_stats[\s\S]*ps\.index_id IN \(0, 1\)/);
       assert.match(mssqlCatalog.estimateFallbackSql, /SUM\(p\.rows\)[\s\S]*sys\.partitions[\s\S]*p\.index_id IN \(0, 1\)/);
+    });
+  });
+
+  describe('row estimates never stop a sync', () => {
+    const REF: TableRef = { schema: 'dbo', name: 'Genre' };
+    const COUNT = 'SELECT COUNT_BIG(*) AS n FROM [dbo].[Genre]';
+    /** A request layer that answers each SQL text from a script: a value, or an error to throw. */
+    function recorded(script: Map<string, unknown>) {
+      const sent: string[] = [];
+      const query = async (sql: string, names: string[]) => {
+        sent.push(sql);
+        if (sql !== COUNT) assert.deepEqual(names, ['dbo', 'Genre'], 'names are bound, never inlined');
+        const answer = script.get(sql);
+        if (answer instanceof Error) throw answer;
+        return answer as Record<string, unknown>[];
+      };
+      return { sent, query };
+    }
+    const requestError = (number: number, message: string) => Object.assign(new Error(message), { name: 'RequestError', number });
+    // Babelfish for PostgreSQL speaks TDS but has no such DMV, and reports it with its own number.
+    const babelfishNoView = requestError(33557097, 'relation "sys.dm_db_partition_stats" does not exist');
+
+    it('falls back to sys.partitions on Babelfish\'s error for the missing view', async () => {
+      const { sent, query } = recorded(new Map<string, unknown>([[mssqlCatalog.estimateSql, babelfishNoView], [mssqlCatalog.estimateFallbackSql, [{ estimate: '275' }]]]));
+      assert.equal(await mssqlEstimateRows(query, REF), 275);
+      assert.deepEqual(sent, [mssqlCatalog.estimateSql, mssqlCatalog.estimateFallbackSql]);
+    });
+    it('counts the rows when both catalog views fail, whatever the errors', async () => {
+      const { sent, query } = recorded(
+        new Map<string, unknown>([
+          [mssqlCatalog.estimateSql, requestError(208, "Invalid object name 'sys.dm_db_partition_stats'.")],
+          [mssqlCatalog.estimateFallbackSql, new Error('Timeout: Request failed to complete in 300000ms')],
+          [COUNT, [{ n: '9007199254740993' }]],
+        ]),
+      );
+      assert.equal(await mssqlEstimateRows(query, REF), 9007199254740992);
+      assert.deepEqual(sent, [mssqlCatalog.estimateSql, mssqlCatalog.estimateFallbackSql, COUNT]);
+    });
+    it('treats a missing or negative estimate as unknown', async () => {
+      const { sent, query } = recorded(
+        new Map<string, unknown>([
+          [mssqlCatalog.estimateSql, [{ estimate: null }]],
+          [mssqlCatalog.estimateFallbackSql, [{ estimate: -1 }]],
+          [COUNT, [{ n: 3 }]],
+        ]),
+      );
+      assert.equal(await mssqlEstimateRows(query, REF), 3);
+      assert.equal(sent.length, 3);
+    });
+    it('still uses the DMV when it answers, and reports the count\'s own error', async () => {
+      const ok = recorded(new Map<string, unknown>([[mssqlCatalog.estimateSql, [{ estimate: 0 }]]]));
+      assert.equal(await mssqlEstimateRows(ok.query, REF), 0, 'an empty table is a known 0');
+      assert.deepEqual(ok.sent, [mssqlCatalog.estimateSql]);
+      const gone = requestError(208, "Invalid object name 'dbo.Genre'.");
+      const missing = recorded(new Map<string, unknown>([[mssqlCatalog.estimateSql, [{}]], [mssqlCatalog.estimateFallbackSql, []], [COUNT, gone]]));
+      await assert.rejects(mssqlEstimateRows(missing.query, REF), (err) => err === gone);
     });
   });
 });
