@@ -7,6 +7,7 @@ import { TablesyncError } from '../lib/errors';
 import { planChunks, planPartitions } from '../lib/planner';
 import type { CopyStream, SourceConnection } from '../lib/sources/base';
 import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
+import { generationsTableSql } from '../lib/state-sql';
 import { summarize } from '../lib/summary';
 import { planCompareColumns, planFullColumns, targetRefOf } from '../lib/table-plan';
 import { displayName, isPattern, matchesPattern, parseTableName } from '../lib/tables';
@@ -46,6 +47,7 @@ import type {
 } from '../lib/types';
 import type { ConnectionRegistry } from './connections';
 import { classifyError, nonRetryable } from './errors';
+import { checkGeneration, claimGenerations, type ClaimInput } from './generations';
 
 export interface ActivityDeps {
   connections: ConnectionRegistry;
@@ -57,7 +59,7 @@ export interface InitializeStateInput {
 export interface InitializeStateResult {
   config: SyncConfig;
 }
-export interface DiscoverTablesInput {
+export interface DiscoverTablesInput extends ClaimInput {
   config: SyncConfig;
 }
 export interface DiscoverTablesResult {
@@ -220,6 +222,7 @@ export function createActivities(deps: ActivityDeps) {
             [qualifyPg({ schema: config.target.stateSchema, name: '_migration_state' }), STATE_UPGRADE_COLUMNS],
           );
           if (have.rows[0].n < STATE_UPGRADE_COLUMNS.length) await client.query(upgrade);
+          await client.query(generationsTableSql(config.target.stateSchema));
         });
       } catch (err) {
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);
@@ -227,7 +230,7 @@ export function createActivities(deps: ActivityDeps) {
       return { config };
     },
 
-    async discoverTables({ config }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const tables: TablePlan[] = [];
@@ -301,6 +304,7 @@ export function createActivities(deps: ActivityDeps) {
         throw classifyError(err, `discover_tables in source "${config.source.connection}"`);
       }
       log.info(`Prepared ${tables.length} tables for sync`);
+      await claimGenerations(target, config, tables, claim);
       return { tables, skipped };
     },
 
@@ -363,6 +367,8 @@ export function createActivities(deps: ActivityDeps) {
         return await inTransaction(config.target.connection, async (client) => {
           const stillLoading = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(load)]);
           if (!stillLoading.rows[0].present) return { replaced: false }; // an earlier attempt swapped it in
+          // A load that a newer sync overtook holds older rows than the table has now.
+          await checkGeneration(client, config, table);
           const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(table.target)]);
           for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);
           return { replaced: exists.rows[0].present as boolean };
@@ -447,8 +453,13 @@ export function createActivities(deps: ActivityDeps) {
       if (whole) await inTransaction(config.target.connection, (client) => ensureSchema(client, table.target.schema));
       let copy: CopyStream | null = null;
       const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
+      // Cancelled (its sync was cancelled): no further chunk commits; the COPY itself is aborted through the signal.
+      const stopIfCancelled = () => {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      };
       try {
         for (let i = progress.nextChunk; i < chunks.length; i++) {
+          stopIfCancelled();
           const chunk: PartitionRange = { ...range, ...chunks[i] };
           const last = i === chunks.length - 1;
           // One transaction per chunk: staging, copy, apply and state commit
@@ -472,6 +483,9 @@ export function createActivities(deps: ActivityDeps) {
                 } as PartitionProgress,
               };
             }
+            // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
+            // of a run that was overtaken fails before it reads or writes anything.
+            await checkGeneration(client, config, table);
             if (!full) {
               await client.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
               await client.query(truncateTableSql(dest));
@@ -509,6 +523,7 @@ export function createActivities(deps: ActivityDeps) {
               const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(table.target)]);
               for (const sql of swapTableSql(dest, table.target, exists.rows[0].present)) await client.query(sql);
             }
+            stopIfCancelled();
             const counts = { rowsCopied, inserted, updated, deleted, warnings: copy.warnings() };
             const totals = addCounts(progress, counts, i + 1);
             const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
@@ -529,6 +544,11 @@ export function createActivities(deps: ActivityDeps) {
         for (const w of result.warnings) log.warn(`${where}: ${w}`);
         return result;
       } catch (err) {
+        if (ctx.cancellationSignal.aborted && ctx.cancellationDetails?.cancelRequested) {
+          // Rethrown as the SDK's CancelledFailure, so Temporal records the activity as cancelled, not failed.
+          await target.query(markFailedSql(key, `cancelled after ${progress.nextChunk}/${chunks.length} chunks`, 'cancelled')).catch(() => undefined);
+          throw ctx.cancellationSignal.reason;
+        }
         const failure = classifyError(err, where);
         await target.query(markFailedSql(key, failure.message)).catch(() => undefined);
         throw failure;

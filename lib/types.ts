@@ -31,6 +31,12 @@ export interface TablePlan {
   integerKey: boolean;
   /** Schema drift and similar remarks, reported but not fatal. */
   notes: string[];
+  /**
+   * The run's claim on the target table (_tablesync_generations): every commit
+   * to the table checks it is still current. Absent in plans from before, and
+   * in verify without repair, which writes nothing.
+   */
+  generation?: number;
 }
 
 /** Key range (lo, hi]; null means unbounded on that side. Values are decimal strings. */

@@ -64,9 +64,10 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     mode: 'incremental',
   };
   const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
-  const { tables, skipped } = await catalogActivities(config).discoverTables({ config });
   const info = workflowInfo();
   const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
+  // Only a repair writes, so only a repair claims the tables.
+  const { tables, skipped } = await catalogActivities(config).discoverTables({ config, ...runKey, claim: Boolean(input.repair) });
   const results = await mapLimit(tables, config.maxParallelTransfers, (t) => verifyTable(config, t, Boolean(input.repair), runKey));
   const bad = results.filter((t) => !t.matches);
   const repaired = results.reduce((n, t) => n + t.repaired, 0);
