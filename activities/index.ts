@@ -13,6 +13,7 @@ import { failedTableResult, summarize } from '../lib/summary';
 import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
 import { planCompareColumns, planFullColumns, shortenedNameNotes, tableNameNotes, targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
+import { generationsTableSql } from '../lib/state-sql';
 import {
   addPrimaryKeySql,
   copyIntoSql,
@@ -49,6 +50,7 @@ import type {
 } from '../lib/types';
 import type { ConnectionRegistry } from './connections';
 import { classifyError, nonRetryable } from './errors';
+import { checkGeneration, claimGenerations, type ClaimInput } from './generations';
 
 export interface ActivityDeps {
   connections: ConnectionRegistry;
@@ -62,7 +64,7 @@ export interface InitializeStateInput {
 export interface InitializeStateResult {
   config: SyncConfig;
 }
-export interface DiscoverTablesInput {
+export interface DiscoverTablesInput extends ClaimInput {
   config: SyncConfig;
 }
 export interface DiscoverTablesResult {
@@ -267,6 +269,7 @@ export function createActivities(deps: ActivityDeps) {
             [qualifyPg({ schema: config.target.stateSchema, name: '_migration_state' }), STATE_UPGRADE_COLUMNS],
           );
           if (have.rows[0].n < STATE_UPGRADE_COLUMNS.length) await client.query(upgrade);
+          await client.query(generationsTableSql(config.target.stateSchema));
         });
       } catch (err) {
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);
@@ -274,7 +277,7 @@ export function createActivities(deps: ActivityDeps) {
       return { config };
     },
 
-    async discoverTables({ config }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -317,6 +320,7 @@ export function createActivities(deps: ActivityDeps) {
       for (const line of plan) log.info(line);
       for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
       log.info(`Prepared ${tables.length} tables for sync`);
+      await claimGenerations(target, config, tables, claim);
       return { tables, skipped, failed, plan };
     },
 
@@ -380,6 +384,8 @@ export function createActivities(deps: ActivityDeps) {
         return await inTransaction(config.target.connection, async (client) => {
           const stillLoading = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(load)]);
           if (!stillLoading.rows[0].present) return { replaced: false }; // an earlier attempt swapped it in
+          // A load that a newer sync overtook holds older rows than the table has now.
+          await checkGeneration(client, config, table);
           const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(table.target)]);
           for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);
           return { replaced: exists.rows[0].present as boolean };
@@ -469,8 +475,13 @@ export function createActivities(deps: ActivityDeps) {
       }
       let copy: CopyStream | null = null;
       const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
+      // Cancelled (its sync was cancelled): no further chunk commits; the COPY itself is aborted through the signal.
+      const stopIfCancelled = () => {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      };
       try {
         for (let i = progress.nextChunk; i < chunks.length; i++) {
+          stopIfCancelled();
           const chunk: PartitionRange = { ...range, ...chunks[i] };
           const last = i === chunks.length - 1;
           // One transaction per chunk: staging, copy, apply and state commit
@@ -494,6 +505,9 @@ export function createActivities(deps: ActivityDeps) {
                 } as PartitionProgress,
               };
             }
+            // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
+            // of a run that was overtaken fails before it reads or writes anything.
+            await checkGeneration(client, config, table);
             if (!full) {
               await client.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
               await client.query(truncateTableSql(dest));
@@ -531,6 +545,7 @@ export function createActivities(deps: ActivityDeps) {
               const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg(table.target)]);
               for (const sql of swapTableSql(dest, table.target, exists.rows[0].present)) await client.query(sql);
             }
+            stopIfCancelled();
             const counts = { rowsCopied, inserted, updated, deleted, warnings: copy.warnings() };
             const totals = addCounts(progress, counts, i + 1);
             const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
@@ -551,6 +566,11 @@ export function createActivities(deps: ActivityDeps) {
         for (const w of result.warnings) log.warn(`${where}: ${w}`);
         return result;
       } catch (err) {
+        if (ctx.cancellationSignal.aborted && ctx.cancellationDetails?.cancelRequested) {
+          // Rethrown as the SDK's CancelledFailure, so Temporal records the activity as cancelled, not failed.
+          await target.query(markFailedSql(key, `cancelled after ${progress.nextChunk}/${chunks.length} chunks`, 'cancelled')).catch(() => undefined);
+          throw ctx.cancellationSignal.reason;
+        }
         const failure = classifyError(err, where);
         await target.query(markFailedSql(key, failure.message)).catch(() => undefined);
         throw failure;

@@ -3,11 +3,12 @@ import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { extname } from 'node:path';
+import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseConfigFile, syncConfigOf } from '../lib/config';
 import type { SyncSummary } from '../lib/types';
 import { installLogger } from '../workers/logger';
-import { createWorker } from '../workers/worker';
+import { createWorker, type CreateWorkerResult } from '../workers/worker';
 import { defaultWorkflowId, startSync, startVerify } from './start';
 import type { VerifyResult } from '../workflows/verify';
 
@@ -123,10 +124,62 @@ export function chooseTaskQueue(
   return local ? `tablesync-local-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}` : 'tablesync';
 }
 
+/** Exit code of a command interrupted by a signal, as shells report it (128 + signal number). */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Waits for the workflow this command started (with the local worker, if
+ * any). A run nobody waits for must not go on and finish later on its own:
+ * on SIGINT/SIGTERM the workflow is cancelled and the wait goes on, the local
+ * worker still running, until the cancelled run has dropped its load tables
+ * (a second signal exits at once); on any other early exit (the worker or
+ * the connection failed) it is cancelled too.
+ */
+async function awaitOrCancel<T>(
+  handle: WorkflowHandle,
+  hosted: CreateWorkerResult | null,
+  what: string,
+): Promise<{ result: T } | { exitCode: number }> {
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      console.error(`tablesync: ${signal} again: exiting without waiting for ${what} ${handle.workflowId} to finish cancelling`);
+      process.exit(SIGNAL_EXIT[signal] ?? 1);
+    }
+    signalled = signal;
+    console.error(`tablesync: ${signal}: cancelling ${what} ${handle.workflowId} (${signal} again to exit without waiting)`);
+    handle.cancel().catch((err) => console.error(`tablesync: could not cancel ${handle.workflowId}: ${(err as Error).message}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = (hosted ? await hosted.worker.runUntil(handle.result()) : await handle.result()) as T;
+    return { result };
+  } catch (err) {
+    if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) {
+      console.log(`cancelled ${what} ${handle.workflowId}`);
+      return { exitCode: (signalled && SIGNAL_EXIT[signalled]) || 1 };
+    }
+    // A workflow that failed or was terminated has ended; anything else left it running.
+    if (!(err instanceof WorkflowFailedError)) {
+      await handle.cancel().then(
+        () => console.error(`tablesync: cancelled ${what} ${handle.workflowId} (it goes on cleaning up on a worker of its queue)`),
+        (e) => console.error(`tablesync: could not cancel ${handle.workflowId}: ${(e as Error).message}`),
+      );
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { command, positional, flags } = parseArgs(argv);
   if (positional.length && command !== 'verify') throw new ConfigError(`Unexpected argument "${positional[0]}"`);
-  installLogger();
+  // run and verify handle SIGINT/SIGTERM themselves (cancel the workflow, let the local worker clean up);
+  // the SDK's default would shut the worker down and leave the workflow running.
+  installLogger(undefined, command === 'worker' ? {} : { shutdownSignals: [] });
   const configPath = flags.get('config');
   if (command === 'worker') {
     const file = typeof configPath === 'string' ? loadConfigFile(configPath) : undefined;
@@ -150,8 +203,10 @@ async function main(argv: string[]): Promise<number> {
     const handle = await startSync(syncConfigOf(file), { taskQueue, workflowId });
     console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
     if (!wait) return 0;
-    const summary = hosted ? await hosted.worker.runUntil(handle.result()) : await handle.result();
+    const waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync');
     await hosted?.close();
+    if ('exitCode' in waited) return waited.exitCode;
+    const summary = waited.result;
     if (flags.has('json')) console.log(JSON.stringify(summary, null, 2));
     else printSummary(summary);
     return summary.tablesFailed > 0 ? 1 : 0;
@@ -166,8 +221,10 @@ async function main(argv: string[]): Promise<number> {
       { taskQueue, workflowId: typeof flags.get('workflow-id') === 'string' ? (flags.get('workflow-id') as string) : undefined },
     );
     console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
-    const result = hosted ? await hosted.worker.runUntil(handle.result()) : await handle.result();
+    const waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify');
     await hosted?.close();
+    if ('exitCode' in waited) return waited.exitCode;
+    const result = waited.result;
     if (flags.has('json')) console.log(JSON.stringify(result, null, 2));
     else printVerify(result);
     return result.matches ? 0 : 1;

@@ -134,12 +134,13 @@ export function stateRowSql(k: StateKey): { text: string; values: unknown[] } {
   };
 }
 
-export function markFailedSql(k: StateKey, message: string): { text: string; values: unknown[] } {
+/** An attempt that ended without completing: failed, or cancelled (its sync was cancelled). */
+export function markFailedSql(k: StateKey, message: string, status: 'failed' | 'cancelled' = 'failed'): { text: string; values: unknown[] } {
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
   return {
-    text: `UPDATE ${t} SET sync_status = 'failed', last_sync_end = clock_timestamp(), error_message = $6
+    text: `UPDATE ${t} SET sync_status = $7, last_sync_end = clock_timestamp(), error_message = $6
       WHERE ${stateKeyWhere}`,
-    values: [...stateKeyParams(k), message],
+    values: [...stateKeyParams(k), message, status],
   };
 }
 

@@ -55,6 +55,12 @@ export interface TablePlan {
   notes: string[];
   /** PostgreSQL sources: user types to create before a full load's table, dependencies first. */
   userTypes?: TargetUserType[];
+  /**
+   * The run's claim on the target table (_tablesync_generations): every commit
+   * to the table checks it is still current. Absent in plans from before, and
+   * in verify without repair, which writes nothing.
+   */
+  generation?: number;
 }
 
 /** Key range (lo, hi]; null means unbounded on that side. Values are decimal strings. */

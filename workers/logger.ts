@@ -8,7 +8,10 @@ const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
  * without the task tokens and metadata dumps of the default format. Worker
  * lifecycle chatter is shown only at DEBUG.
  */
-export function installLogger(level: LogLevel = (process.env.TABLESYNC_LOG_LEVEL as LogLevel) ?? 'INFO'): void {
+export function installLogger(
+  level: LogLevel = (process.env.TABLESYNC_LOG_LEVEL as LogLevel) ?? 'INFO',
+  runtime: { shutdownSignals?: NodeJS.Signals[] } = {},
+): void {
   const min = LEVELS.indexOf(LEVELS.includes(level) ? level : 'INFO');
   const logger = new DefaultLogger('TRACE', (entry) => {
     const meta = (entry.meta ?? {}) as LogMetadata & Record<string, unknown>;
@@ -23,5 +26,5 @@ export function installLogger(level: LogLevel = (process.env.TABLESYNC_LOG_LEVEL
     const line = `${time} ${entry.level.padEnd(5)} ${redact(message)}${where ? ` [${where}${attempt}]` : ''}`;
     (entry.level === 'ERROR' || entry.level === 'WARN' ? console.error : console.log)(line);
   });
-  Runtime.install({ logger });
+  Runtime.install({ logger, ...runtime });
 }

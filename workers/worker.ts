@@ -82,6 +82,8 @@ export async function createWorker(input: CreateWorkerInput = {}): Promise<Creat
     activities: createActivities({ connections: registry, identity }),
     ...workflowSource(input.workflowBundle),
     maxConcurrentActivityTaskExecutions: slots,
+    // Cancellation reaches an activity only with a heartbeat's reply: at most 2 s late, not 0.8 × heartbeatSeconds.
+    maxHeartbeatThrottleInterval: '2 seconds',
   });
   return {
     worker,

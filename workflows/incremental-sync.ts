@@ -12,9 +12,10 @@ export type IncrementalSyncResult = SyncSummary;
 export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
   const { config } = await catalogActivities(rawRetry(input)).initializeState({ config: input });
   const acts = catalogActivities(config);
-  const { tables, skipped, failed, plan } = await acts.discoverTables({ config });
-  const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];
   const info = workflowInfo();
+  // The run claims the tables it writes: a load of an older, abandoned run can no longer commit over them.
+  const { tables, skipped, failed, plan } = await acts.discoverTables({ config, syncWorkflowId: info.workflowId, syncRunId: info.runId });
+  const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];
 
   const results = await mapLimit(tasks, config.maxParallelTransfers, async (task): Promise<TableResult> => {
     const table = `${task.table.source.schema}.${task.table.source.name}`;

@@ -1,4 +1,4 @@
-import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
@@ -30,7 +30,12 @@ async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; t
   const raw = { ...(input.config as Record<string, unknown>), tables: [input.table] };
   const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
   const acts = catalogActivities(config);
-  const { tables, skipped, failed } = await acts.discoverTables({ config });
+  const info = workflowInfo();
+  const { tables, skipped, failed } = await acts.discoverTables({
+    config,
+    syncWorkflowId: input.syncWorkflowId ?? info.workflowId,
+    syncRunId: input.syncRunId ?? info.runId,
+  });
   if (tables.length === 0) {
     const refused = failed?.[0];
     if (refused) throw ApplicationFailure.nonRetryable(`${input.table}: ${refused.reason}`, refused.type);
@@ -55,13 +60,19 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   // patched(): runs started before this change replay with three activities.
   const whole = full && task.partitions.length === 1 && task.estimatedRows <= config.batchSize && patched('whole-table-load');
   const errors: string[] = [];
+  // A cancelled run (the CLI cancels the run it started when interrupted) ends cancelled, after its cleanup.
+  let cancelled: unknown = null;
+  const failed = (err: unknown, message = rootMessage(err)) => {
+    if (isCancellation(err)) cancelled ??= err;
+    errors.push(message);
+  };
   let loadReady = true;
   if (full && !whole && loadReady) {
     try {
       await acts.createLoadTable({ config, table: task.table, ...runKey });
     } catch (err) {
       loadReady = false;
-      errors.push(rootMessage(err));
+      failed(err);
     }
   }
   const results = await mapLimit(loadReady ? task.partitions : [], config.maxParallelTransfers, async (range) => {
@@ -69,17 +80,28 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       const chunking = { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows };
       return await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...runKey });
     } catch (err) {
-      errors.push(`partition ${range.index + 1}/${range.count}: ${rootMessage(err)}`);
+      failed(err, `partition ${range.index + 1}/${range.count}: ${rootMessage(err)}`);
       return null;
     }
   });
   if (full && !whole && loadReady) {
+    // Non-cancellable: a cancelled run still drops its load table. (No new command: same activity as before.)
+    const dropLoad = () => CancellationScope.nonCancellable(() => acts.dropLoadTable({ config, table: task.table, ...runKey }));
+    let swapping = false;
     try {
       // All partitions or nothing: a half-loaded table is never swapped in.
-      if (errors.length) await acts.dropLoadTable({ config, table: task.table, ...runKey });
-      else await acts.swapLoadTable({ config, table: task.table, ...runKey });
+      if (errors.length) await dropLoad();
+      else {
+        swapping = true;
+        await acts.swapLoadTable({ config, table: task.table, ...runKey });
+      }
     } catch (err) {
-      errors.push(rootMessage(err));
+      failed(err);
+      // A swap that failed (Superseded, say) or was cancelled leaves the load table behind; drop it.
+      // patched(): runs started before this change did not, and replay without the extra activity.
+      if (swapping && patched('drop-load-after-failed-swap')) {
+        await dropLoad().catch((e) => errors.push(rootMessage(e)));
+      }
     }
   }
   const done = results.filter((r): r is PartitionResult => r !== null);
@@ -104,9 +126,10 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
         );
       }
     } catch (err) {
-      errors.push(`verify: ${rootMessage(err)}`);
+      failed(err, `verify: ${rootMessage(err)}`);
     }
   }
+  if (cancelled) throw cancelled;
   if (errors.length) {
     result.status = 'failed';
     result.error = errors.join('; ');

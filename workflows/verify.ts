@@ -65,14 +65,15 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     mode: 'incremental',
   };
   const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
-  const discovered = await catalogActivities(config).discoverTables({ config });
+  const info = workflowInfo();
+  const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
+  // Only a repair writes, so only a repair claims the tables.
+  const discovered = await catalogActivities(config).discoverTables({ config, ...runKey, claim: Boolean(input.repair) });
   const { tables } = discovered;
   // A table that cannot be compared (target missing, empty, keyed differently, no key,
   // or a plan that failed) is not equal: it is listed with its reason and fails the verify.
   const failed = discovered.failed ?? [];
   const skipped: SkippedTable[] = [...discovered.skipped, ...failed.map((f) => ({ table: f.table, reason: f.reason }))];
-  const info = workflowInfo();
-  const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
   const results = await mapLimit(tables, config.maxParallelTransfers, (t) => verifyTable(config, t, Boolean(input.repair), runKey));
   const bad = results.filter((t) => !t.matches);
   const repaired = results.reduce((n, t) => n + t.repaired, 0);

@@ -1,0 +1,70 @@
+import type { Pool, PoolClient } from 'pg';
+import type { SyncConfig } from '../lib/config';
+import { qualifyPg } from '../lib/sources/postgres';
+import { claimGenerationSql, generationsTableSql, GENERATIONS_TABLE, lockGenerationSql } from '../lib/state-sql';
+import { displayName } from '../lib/tables';
+import type { TablePlan } from '../lib/types';
+import { classifyError, nonRetryable } from './errors';
+
+/** Who claims: the sync run; absent (histories from before) or claim: false (verify without repair) claims nothing. */
+export interface ClaimInput {
+  syncWorkflowId?: string;
+  syncRunId?: string;
+  claim?: boolean;
+}
+
+/**
+ * Creates _tablesync_generations unless it exists (a run started before this
+ * table was part of initializeState), under initializeState's own lock.
+ */
+async function ensureGenerationsTable(target: Pool, stateSchema: string): Promise<void> {
+  const found = await target.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg({ schema: stateSchema, name: GENERATIONS_TABLE })]);
+  if (found.rows[0].present) return;
+  const client = await target.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
+    await client.query(generationsTableSql(stateSchema));
+    await client.query('COMMIT');
+    client.release();
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(err as Error);
+    throw err;
+  }
+}
+
+/**
+ * Claims every planned table for this run and records the generation in its
+ * plan. Each claim is one statement: it waits for a commit of an older run
+ * that holds the row FOR SHARE, and from then on that run cannot commit.
+ */
+export async function claimGenerations(target: Pool, config: SyncConfig, tables: TablePlan[], input: ClaimInput): Promise<void> {
+  if (!input.syncWorkflowId || !input.syncRunId || input.claim === false || tables.length === 0) return;
+  const run = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
+  const stateSchema = config.target.stateSchema;
+  try {
+    await ensureGenerationsTable(target, stateSchema);
+    for (const table of tables) {
+      const claimed = await target.query(claimGenerationSql(stateSchema, table.target, run));
+      table.generation = Number(claimed.rows[0].generation);
+    }
+  } catch (err) {
+    throw classifyError(err, `claim_generations in target "${config.target.connection}"`);
+  }
+}
+
+/**
+ * Inside a transaction that writes the plan's target table: holds the
+ * table's claim FOR SHARE until COMMIT and fails with Superseded when a
+ * newer sync has claimed the table since this plan was made.
+ */
+export async function checkGeneration(client: PoolClient, config: SyncConfig, table: TablePlan): Promise<void> {
+  if (table.generation === undefined) return;
+  const row = (await client.query(lockGenerationSql(config.target.stateSchema, table.target))).rows[0];
+  if (row && Number(row.generation) === table.generation) return;
+  const why = row
+    ? `was claimed by a newer sync, ${row.workflow_id} (generation ${row.generation}; this run has ${table.generation})`
+    : `lost this run's claim (generation ${table.generation})`;
+  throw nonRetryable('Superseded', `${displayName(table.target)} ${why}: this run's write to it is not committed`);
+}
