@@ -6,11 +6,13 @@ import {
   type CopyStream,
   type Dialect,
   type RangeSum,
+  type SourceColumn,
   type SourceConnection,
   type SourceTable,
   qualify,
   rangePredicate,
   rejectNul,
+  unsupportedType,
 } from './base';
 
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
@@ -21,13 +23,35 @@ export const postgresDialect: Dialect = {
   quoteIdent: (name) => `"${rejectNul(name).replace(/"/g, '""')}"`,
   placeholder: (i) => `$${i}`,
   isIntegerType: (type) => INTEGER_TYPES.has(type),
-  // PostgreSQL to PostgreSQL: the type as format_type() spells it, typmod included.
-  mapType: (column) => column.type,
+  mapType: (column, table) => mapPgType(column, table),
   canonicalText: (column) => {
     const q = quotePg(column.name);
     return pgCanonical(column.sourceType === column.targetType ? q : `${q}::${column.targetType}`, column.targetType);
   },
 };
+
+/** timestamptz in each spelling: timestamptz, timestamptz(3), timestamp(3) with time zone. */
+export function isTimestamptz(type: string): boolean {
+  return /^(timestamptz|timestamp(\s*\(\s*\d+\s*\))?\s+with time zone)(\s*\(\s*\d+\s*\))?$/i.test(type.trim());
+}
+
+// Types whose values are catalog OIDs: copied as numbers they would name
+// nothing (or something else) in the target, so they travel as their names.
+const REG_TYPES = /^(regclass|regcollation|regconfig|regdictionary|regnamespace|regoper|regoperator|regproc|regprocedure|regrole|regtype)(\[\])*$/i;
+export const isRegType = (type: string): boolean => REG_TYPES.test(type.trim());
+
+/**
+ * PostgreSQL to PostgreSQL: the type as format_type() spells it, typmod
+ * included, except reg* types, whose names go as text, and oid, refused: its
+ * number means nothing in another database.
+ */
+export function mapPgType(column: SourceColumn, table: TableRef): string {
+  if (isRegType(column.type)) return column.type.replace(/^[a-z]+/i, 'text');
+  if (/^oid(\[\])*$/i.test(column.type)) {
+    throw unsupportedType(table, column, 'holds object ids that name nothing in another database (map it to bigint to copy the numbers)');
+  }
+  return column.type;
+}
 
 /**
  * The canonical text of a value of a PostgreSQL type: what verification
@@ -36,7 +60,7 @@ export const postgresDialect: Dialect = {
  */
 export function pgCanonical(expr: string, type: string): string {
   const t = type.toLowerCase();
-  if (t.startsWith('timestamp') && t.includes('with time zone')) return `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')`;
+  if (isTimestamptz(t)) return `to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')`;
   if (t.startsWith('timestamp')) return `to_char(${expr}, 'YYYY-MM-DD HH24:MI:SS.US')`;
   if (t.startsWith('time')) return `to_char(${expr}, 'HH24:MI:SS.US')`;
   if (t === 'bytea') return `encode(${expr}, 'hex')`;
@@ -232,7 +256,9 @@ export class PostgresSource implements SourceConnection {
     // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
     // silently truncate, so a table whose types differ goes as text, whose input
     // functions refuse a value that does not fit.
-    const format = preferBinary && plan.columns.every((c) => c.sourceType === c.targetType) ? 'binary' : 'text';
+    // A reg* column also goes as text, on either side: its binary form is an OID.
+    const sameTypes = plan.columns.every((c) => c.sourceType === c.targetType && !isRegType(c.targetType));
+    const format = preferBinary && sameTypes ? 'binary' : 'text';
     const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
     const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
     const client: PoolClient = await this.pool.connect();
