@@ -8,7 +8,7 @@ import { planChunks, planPartitions } from '../lib/planner';
 import type { CopyStream, SourceConnection } from '../lib/sources/base';
 import { pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { summarize } from '../lib/summary';
-import { planCompareColumns, planFullColumns, targetRefOf } from '../lib/table-plan';
+import { planCompareColumns, planFullColumns, refuseLossyColumns, targetRefOf } from '../lib/table-plan';
 import { displayName, isPattern, matchesPattern, parseTableName } from '../lib/tables';
 import {
   addPrimaryKeySql,
@@ -294,6 +294,7 @@ export function createActivities(deps: ActivityDeps) {
             );
             continue;
           }
+          refuseLossyColumns(source.dialect, config, described, columns);
           for (const note of notes) log.info(`${name}: ${note}`);
           tables.push({ ...base, mode: 'compare', columns, notes });
         }

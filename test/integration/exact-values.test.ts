@@ -203,6 +203,29 @@ describe('exact values whatever the sessions default to', () => {
     assert.match(root.message, /public\.oids column "o" type oid .*bigint/);
   });
 
+  it('an incremental run refuses a target column that would round the values, naming table, column and both types, unless allowed', async () => {
+    await src.query('CREATE TABLE lossy (id int PRIMARY KEY, n numeric, ts timestamp(6), f float8, ok numeric(8,2))');
+    await src.query(`INSERT INTO lossy VALUES (1, 1.005, '2026-01-01 10:00:00.6', 0.30000000000000004, 1.25)`);
+    await dst.query('CREATE TABLE lossy (id int PRIMARY KEY, n numeric(10,2), ts timestamp(0), f real, ok numeric(12,2))');
+    await dst.query(`INSERT INTO lossy VALUES (1, 1, '2026-01-01 10:00:00', 0, 1.25)`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['lossy'], ...fast };
+    const { outcome } = await runSyncInProcess(connections, config, 'values-lossy');
+    assert.ok(!outcome.ok, 'a lossy pairing must be refused');
+    const root = rootCause(outcome.error);
+    assert.equal(root.type, 'LossyColumn');
+    assert.match(root.message, /public\.lossy: column "n" numeric → target numeric\(10,2\) rounds to 2 decimal places/);
+    assert.match(root.message, /column "ts" timestamp\(6\) without time zone → target timestamp\(0\) without time zone rounds fractional seconds/);
+    assert.match(root.message, /column "f" double precision → target real rounds to single precision/);
+    assert.doesNotMatch(root.message, /"ok"/);
+    assert.deepEqual((await dst.query('SELECT n::text FROM lossy')).rows, [{ n: '1.00' }], 'nothing written');
+    const allowed = await runTestSync(connections, {
+      ...config,
+      allowLossyColumns: ['public.lossy.n', 'public.lossy.ts', 'public.lossy.f'],
+    });
+    assert.equal(allowed.tablesFailed, 0, JSON.stringify(allowed.tables));
+    assert.deepEqual((await dst.query('SELECT n::text, ts::text FROM lossy')).rows, [{ n: '1.01', ts: '2026-01-01 10:00:01' }]);
+  });
+
   it('a reader under row-level security gets an error naming the table, never a filtered copy', async () => {
     await src.query(`CREATE TABLE secret (id int PRIMARY KEY, owner text)`);
     await src.query(`INSERT INTO secret SELECT g, CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END FROM generate_series(1, 10) g`);

@@ -48,3 +48,35 @@ describe('pinned sessions', () => {
     }
   });
 });
+
+describe('lossy column pairings', () => {
+  const { lossyPairing } = require('../../lib/table-plan') as typeof import('../../lib/table-plan');
+  const lossy: [string, string][] = [
+    ['numeric', 'numeric(10,2)'],
+    ['numeric(12,4)', 'numeric(14,2)'],
+    ['double precision', 'numeric(10,2)'],
+    ['double precision', 'real'],
+    ['numeric(5,2)', 'double precision'],
+    ['bigint', 'double precision'],
+    ['integer', 'real'],
+    ['timestamp(6) without time zone', 'timestamp(0) without time zone'],
+    ['timestamptz(6)', 'timestamp(3) with time zone'],
+    ['time(6) without time zone', 'time(0) without time zone'],
+    ['interval', 'interval(0)'],
+    ['timestamp(3) without time zone', 'date'],
+  ];
+  const exact: [string, string][] = [
+    ['numeric(8,2)', 'numeric(12,2)'],
+    ['numeric', 'numeric'],
+    ['integer', 'numeric(10,0)'],
+    ['numeric', 'integer'], // the input function refuses 1.5
+    ['smallint', 'real'],
+    ['real', 'double precision'],
+    ['timestamp(0)', 'timestamp without time zone'],
+    ['timestamp(6) with time zone', 'timestamp(6) without time zone'],
+    ['text', 'varchar(3)'], // too long is an error
+    ['date', 'date'],
+  ];
+  for (const [from, to] of lossy) it(`${from} → ${to} is lossy`, () => assert.ok(lossyPairing(from, to)));
+  for (const [from, to] of exact) it(`${from} → ${to} is not`, () => assert.equal(lossyPairing(from, to), null));
+});
