@@ -22,6 +22,47 @@ export function envConnectionName(name: string): string {
 }
 
 /**
+ * Settings every PostgreSQL session tablesync opens (source and target) runs
+ * with, sent as startup options so they beat postgresql.conf and ALTER
+ * DATABASE/ROLE SET: text COPY and casts then print dates, intervals and
+ * floats in one exact, canonical form, text without an offset means UTC, and
+ * a role under row-level security gets an error instead of a filtered read.
+ */
+export const PG_SESSION_SETTINGS: Record<string, string> = {
+  DateStyle: 'ISO,MDY',
+  IntervalStyle: 'postgres',
+  extra_float_digits: '3',
+  TimeZone: 'UTC',
+  client_encoding: 'UTF8',
+  bytea_output: 'hex',
+  // money prints and parses by lc_monetary; xmloption document would refuse XML fragments.
+  lc_monetary: 'C',
+  xmloption: 'content',
+  row_security: 'off',
+};
+const PG_SESSION_OPTIONS = Object.entries(PG_SESSION_SETTINGS)
+  .map(([name, value]) => `-c ${name}=${value}`)
+  .join(' ');
+
+/**
+ * The URL without its own `options` parameter, and those options followed by
+ * ours (pg lets the URL's options replace the pool's; with both in one
+ * string the later -c wins).
+ */
+export function pinnedPgConnection(url: string): { connectionString: string; options: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { connectionString: url, options: PG_SESSION_OPTIONS };
+  }
+  const own = parsed.searchParams.get('options');
+  if (own === null) return { connectionString: url, options: PG_SESSION_OPTIONS };
+  parsed.searchParams.delete('options');
+  return { connectionString: parsed.toString(), options: `${own} ${PG_SESSION_OPTIONS}` };
+}
+
+/**
  * Named connections as the worker knows them, opened lazily and reused by
  * every activity on this worker. Nothing here ever leaves the worker.
  */
@@ -80,7 +121,7 @@ export class ConnectionRegistry {
         throw nonRetryable('InvalidConfig', `Connection "${name}" must be a PostgreSQL connection to be used as a target`);
       }
       pool = new Pool({
-        connectionString: this.spec(name).url,
+        ...pinnedPgConnection(this.spec(name).url),
         max: this.poolSize,
         application_name: `tablesync:${name}`,
         idleTimeoutMillis: 30_000,

@@ -106,7 +106,11 @@ export function classifyError(err: unknown, where: string): ApplicationFailure {
     const transient = [1205, 1213, 1317, 1927, 2006, 2013, 1040, 1053].includes(errno);
     return ApplicationFailure.create({ type: transient ? 'DatabaseUnavailable' : 'DatabaseError', message, nonRetryable: !transient });
   }
-  if (/^[0-9A-Z]{5}$/.test(code)) {
+  // A SQLSTATE only when the server sent one: pg's DatabaseError carries the
+  // server's severity with it. Socket errors (EPIPE, EBADF, ...) have codes of
+  // the same shape but come with errno/syscall and mean the connection is gone.
+  const severity = (e as { severity?: unknown }).severity;
+  if (typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
     const known = PG_NON_RETRYABLE[code];
     if (known) return ApplicationFailure.create({ type: known, message, nonRetryable: true });
     const cls = code.slice(0, 2);
@@ -114,5 +118,8 @@ export function classifyError(err: unknown, where: string): ApplicationFailure {
     // Data, syntax and constraint errors repeat identically on every attempt.
     return ApplicationFailure.create({ type: 'DatabaseError', message: `${message} (SQLSTATE ${code})`, nonRetryable: true });
   }
+  // Everything else is the connection or the process around it: sockets
+  // (errno/syscall), pg's "Connection terminated unexpectedly", mysql2's
+  // PROTOCOL_CONNECTION_LOST, timeouts. A retry on a new connection can succeed.
   return ApplicationFailure.create({ type: code || e?.name || 'TransientError', message });
 }

@@ -11,7 +11,7 @@ import type { CopyStream, SourceConnection } from '../lib/sources/base';
 import { PostgresSource, pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { failedTableResult, summarize } from '../lib/summary';
 import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
-import { planCompareColumns, planFullColumns, shortenedNameNotes, tableNameNotes, targetRefOf } from '../lib/table-plan';
+import { planCompareColumns, planFullColumns, refuseLossyColumns, shortenedNameNotes, tableNameNotes, targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
 import { generationsTableSql } from '../lib/state-sql';
 import {
@@ -206,6 +206,7 @@ async function planTable(
       skip: `target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`,
     };
   }
+  refuseLossyColumns(source.dialect, config, described, columns);
   for (const note of notes) log.info(`${name}: ${note}`);
   return { plan: await withUserTypes(source, target, config, { ...base, mode: 'compare', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described), ...notes] }) };
 }

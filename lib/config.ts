@@ -40,6 +40,9 @@ export const syncConfigSchema = z
         z.string().regex(/^[A-Za-z_][A-Za-z0-9_. ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?[A-Za-z ]*(\[\])*$/, 'must be a PostgreSQL type name, e.g. "text", "numeric(12,2)", "timestamp(3) with time zone"'),
       )
       .default({}),
+    // Source columns ("schema.table.column", or "*" for all) an incremental run may
+    // write into an existing target column that rounds them (numeric → numeric(10,2), …).
+    allowLossyColumns: z.array(z.string().min(1)).default([]),
     // INCLUDE_TABLES: "schema.table", "table", or patterns with * and ?.
     tables: z.array(z.string().min(1)).min(1),
     batchSize: z.number().int().positive().default(100_000),

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 import { TablesyncError } from './errors';
 
@@ -26,20 +27,31 @@ export function byteaHex(buf: Buffer): string {
   return `\\\\x${buf.toString('hex')}`;
 }
 
-/** A value whose text form is already what PostgreSQL parses (strings from the driver, numbers, bigint). */
+/**
+ * Bytes as the text they encode: exact UTF-8 or refused (a lenient decode would
+ * put U+FFFD where the bytes were), and no NUL, which PostgreSQL text cannot hold.
+ */
+export function asUtf8(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (!Buffer.isBuffer(v)) throw new Error(`cannot encode a ${typeof v} as text`);
+  if (!isUtf8(v)) throw new Error(`value 0x${v.subarray(0, 32).toString('hex')}${v.length > 32 ? '…' : ''} is not valid UTF-8 text; map the column to bytea`);
+  if (v.includes(0)) throw new Error('value contains a NUL byte, which PostgreSQL text cannot hold; map the column to bytea');
+  return v.toString('utf8');
+}
+
+/** A value whose text form is already what PostgreSQL parses (strings from the driver, numbers, bigint, UTF-8 bytes). */
 export const asText: ValueEncoder = (v) => {
   if (v === null || v === undefined) return null;
-  if (typeof v === 'string') return escapeCopyText(v);
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (typeof v === 'boolean') return v ? 't' : 'f';
-  if (Buffer.isBuffer(v)) return escapeCopyText(v.toString('utf8'));
-  throw new Error(`cannot encode a ${typeof v} as text`);
+  return escapeCopyText(asUtf8(v));
 };
 
+/** Bytes byte for byte; a string (a text value mapped to bytea) as its UTF-8 bytes. */
 export const asBytea: ValueEncoder = (v) => {
   if (v === null || v === undefined) return null;
   if (Buffer.isBuffer(v)) return byteaHex(v);
-  if (typeof v === 'string') return byteaHex(Buffer.from(v, 'binary'));
+  if (typeof v === 'string') return byteaHex(Buffer.from(v, 'utf8'));
   throw new Error(`cannot encode a ${typeof v} as bytea`);
 };
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SyncConfig } from './config';
-import type { Dialect, SourceColumn, SourceTable } from './sources/base';
 import { TablesyncError } from './errors';
+import type { Dialect, SourceColumn, SourceTable } from './sources/base';
 import { snakeCase } from './tables';
 import type { ColumnPlan, TableRef } from './types';
 
@@ -119,4 +119,92 @@ export function planCompareColumns(
   }
   const missingKeys = source.primaryKey.filter((k) => !targetTypes.has(targetName(naming, k)));
   return { columns, notes, missingKeys };
+}
+
+type Shape =
+  | { kind: 'int'; bits: number }
+  | { kind: 'numeric'; scale: number }
+  | { kind: 'float'; mantissa: number }
+  | { kind: 'time'; family: string; precision: number }
+  | { kind: 'date' }
+  | { kind: 'other' };
+
+/** What of a PostgreSQL type decides whether a value can be rounded on the way in. */
+function shapeOf(type: string): Shape {
+  const t = type.toLowerCase().replace(/\s+/g, ' ').trim();
+  const ints: Record<string, number> = { smallint: 16, int2: 16, integer: 32, int: 32, int4: 32, bigint: 64, int8: 64 };
+  if (ints[t]) return { kind: 'int', bits: ints[t] };
+  const num = /^(?:numeric|decimal)(?:\((\d+)(?:,\s*(\d+))?\))?$/.exec(t);
+  if (num) return { kind: 'numeric', scale: num[1] === undefined ? Infinity : Number(num[2] ?? 0) };
+  if (t === 'real' || t === 'float4') return { kind: 'float', mantissa: 24 };
+  if (t === 'double precision' || t === 'float8') return { kind: 'float', mantissa: 53 };
+  if (t === 'date') return { kind: 'date' };
+  const time = /^(timestamptz|timestamp|timetz|time|interval)(?:\((\d+)\))?(.*)$/.exec(t);
+  if (time) {
+    const rest = time[3].replace(/\((\d+)\)/, '');
+    const precision = Number(time[2] ?? /\((\d+)\)/.exec(time[3])?.[1] ?? 6);
+    const family = /with time zone/.test(rest) || time[1].endsWith('tz') ? `${time[1].replace(/tz$/, '')}tz` : time[1];
+    return { kind: 'time', family, precision };
+  }
+  return { kind: 'other' };
+}
+
+/**
+ * Why a value of type `from` can be stored silently changed in a `to` column,
+ * or null. Only what the target's input functions round without a word:
+ * overflow, bad syntax and too-long strings are errors already.
+ */
+export function lossyPairing(from: string, to: string): string | null {
+  const a = shapeOf(from);
+  const b = shapeOf(to);
+  if (b.kind === 'numeric' && Number.isFinite(b.scale)) {
+    if (a.kind === 'numeric' && a.scale > b.scale) return `rounds to ${b.scale} decimal places`;
+    if (a.kind === 'float') return `rounds floats to ${b.scale} decimal places`;
+  }
+  if (b.kind === 'float') {
+    const bits = a.kind === 'float' ? a.mantissa : a.kind === 'int' ? a.bits - 1 : a.kind === 'numeric' ? Infinity : 0;
+    if (bits > b.mantissa) return `rounds to ${b.mantissa === 24 ? 'single' : 'double'} precision`;
+  }
+  if (b.kind === 'time' && a.kind === 'time' && a.family === b.family && a.precision > b.precision) {
+    return `rounds fractional seconds to ${b.precision} digits`;
+  }
+  if (b.kind === 'date' && a.kind === 'time' && a.family.startsWith('timestamp')) return 'drops the time of day';
+  return null;
+}
+
+/**
+ * Refuses an incremental table whose existing target column would round the
+ * source's values (numeric → numeric(10,2), timestamp(6) → timestamp(0),
+ * float8 → real, …), naming table, column and both types, unless the column
+ * (or "*") is listed in allowLossyColumns. The source type compared is the one
+ * a full load would create.
+ */
+export function refuseLossyColumns(
+  dialect: Dialect,
+  config: Pick<SyncConfig, 'typeMap' | 'allowLossyColumns'>,
+  source: SourceTable,
+  columns: ColumnPlan[],
+): void {
+  const allowed = new Set(config.allowLossyColumns);
+  if (allowed.has('*')) return;
+  const table = `${source.ref.schema}.${source.ref.name}`;
+  const problems: string[] = [];
+  for (const c of columns) {
+    const column = source.columns.find((s) => s.name === c.name);
+    if (!column || allowed.has(`${table}.${c.name}`)) continue;
+    let natural: string;
+    try {
+      natural = mapColumnType(dialect, config.typeMap, source.ref, column);
+    } catch {
+      continue; // no natural PostgreSQL type to compare with; the target's input function decides
+    }
+    const why = lossyPairing(natural, c.targetType);
+    if (why) problems.push(`column "${c.name}" ${c.sourceType} → target ${c.targetType} ${why}`);
+  }
+  if (problems.length) {
+    throw new TablesyncError(
+      'LossyColumn',
+      `${table}: ${problems.join('; ')}; widen the target column, or allow it with allowLossyColumns: ["${table}.<column>"]`,
+    );
+  }
 }

@@ -1,6 +1,7 @@
 import { createPool, type Pool, type PoolConnection, type TypeCast } from 'mysql2';
-import { asBoolean, asBytea, asText, escapeCopyText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
+import { asBoolean, asBytea, asText, asUtf8, escapeCopyText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import { isTimestamptz } from './postgres';
 import {
   type CatalogEntry,
   type CopyStream,
@@ -185,22 +186,32 @@ export function mysqlRangeWhere(plan: TablePlan, range: PartitionRange): { sql: 
   return rangePredicate(dialect, plan.primaryKey[0], range);
 }
 
+/**
+ * What the source query selects for a column. The text protocol prints FLOAT
+ * with 6 significant digits (123456.789 as 123457): widened to DOUBLE on the
+ * server it prints the float's exact value, which PostgreSQL's real parses
+ * back to the same 32-bit value.
+ */
+export function mysqlSelectExpr(column: ColumnPlan): string {
+  const q = mysqlDialect.quoteIdent(column.name);
+  return /^float\b/i.test(column.sourceType) ? `CAST(${q} AS DOUBLE)` : q;
+}
+
 export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
   const where = mysqlRangeWhere(plan, range);
-  const cols = plan.columns.map((c) => mysqlDialect.quoteIdent(c.name)).join(', ');
+  const cols = plan.columns.map((c) => mysqlSelectExpr(c)).join(', ');
   return { sql: `SELECT ${cols} FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`, params: where.params };
 }
 
-// The driver hands over every value as the server's own text (or raw bytes
-// for binary columns), so nothing passes through JS numbers or Dates.
-const BINARY_CHARSET = 63;
+// The driver hands over every value as the server's own text, so nothing
+// passes through JS numbers or Dates. String and blob columns come as raw
+// bytes (the driver's typeCast field does not tell binary from text): the
+// encoder of the target type decides, bytea taking them as they are and text
+// decoding them as UTF-8 (the session's charset) or refusing them.
 const BYTE_TYPES = new Set(['BLOB', 'TINY_BLOB', 'MEDIUM_BLOB', 'LONG_BLOB', 'STRING', 'VAR_STRING', 'VARCHAR']);
 export const textTypeCast: TypeCast = (field) => {
-  if (field.type === 'BIT' || field.type === 'GEOMETRY') return field.buffer();
+  if (field.type === 'BIT' || field.type === 'GEOMETRY' || BYTE_TYPES.has(field.type)) return field.buffer();
   if (field.type === 'JSON') return field.string('utf8');
-  if (BYTE_TYPES.has(field.type) && (field as unknown as { charset: number }).charset === BINARY_CHARSET) {
-    return field.buffer();
-  }
   return field.string();
 };
 
@@ -221,27 +232,28 @@ export function mysqlEncoder(column: ColumnPlan, warn: (column: string, what: st
     };
   }
   if (/^(date|timestamp)/.test(target)) {
+    // The session reads TIMESTAMPs in UTC; the offset is written out so the
+    // target's TimeZone setting cannot shift the instant.
+    const offset = isTimestamptz(target) ? '+00' : '';
     return (v) => {
       if (v === null || v === undefined) return null;
-      if (ZERO_DATE.test(v as string)) {
+      const s = asUtf8(v);
+      if (ZERO_DATE.test(s)) {
         warn(column.name, "zero date '0000-00-00' loaded as NULL");
         return null;
       }
-      return v as string;
+      return escapeCopyText(s) + offset;
     };
   }
   if (target.startsWith('time')) {
     return (v) => {
       if (v === null || v === undefined) return null;
-      const s = v as string;
+      const s = asUtf8(v);
       if (s.startsWith('-') || Number(s.split(':')[0]) > 23) {
         throw new Error(`time value ${s} is outside PostgreSQL's time range; map the column to interval in typeMap`);
       }
       return s;
     };
-  }
-  if (target === 'json' || target === 'text' || target.startsWith('character') || target.startsWith('varchar')) {
-    return (v) => (v === null || v === undefined ? null : escapeCopyText(v as string));
   }
   return asText;
 }
@@ -254,6 +266,12 @@ export function mysqlEncoder(column: ColumnPlan, warn: (column: string, what: st
 export function mysqlNameRule(lowerCaseTableNames: number): NameRule {
   return lowerCaseTableNames === 0 ? EXACT_NAMES : caseInsensitiveNames(`lower_case_table_names=${lowerCaseTableNames}`);
 }
+
+export const MYSQL_SESSION_SQL = [
+  "SET time_zone = '+00:00'",
+  'SET NAMES utf8mb4',
+  "SET sql_mode = 'NO_ENGINE_SUBSTITUTION'",
+];
 
 function parseMysqlUrl(url: string): { uri: string; database: string } {
   const u = new URL(url.replace(/^mariadb:/i, 'mysql:'));
@@ -276,9 +294,13 @@ export class MysqlSource implements SourceConnection {
       dateStrings: true,
       decimalNumbers: false,
     });
-    // TIMESTAMP values are read as UTC instants, whatever the server's zone.
+    // Every session pinned, whatever the server's defaults: TIMESTAMP values
+    // read as UTC instants; text in utf8mb4 both ways; a sql_mode without
+    // PAD_CHAR_TO_FULL_LENGTH (CHAR values would come padded), ANSI_QUOTES or
+    // NO_BACKSLASH_ESCAPES (the driver escapes bound values with backslashes).
     this.pool.on('connection', (conn) => {
-      conn.query("SET time_zone = '+00:00'");
+      // A session that could not be pinned is not used: its next query fails and is retried.
+      for (const sql of MYSQL_SESSION_SQL) conn.query(sql, (err) => err && conn.destroy());
     });
   }
 

@@ -9,12 +9,14 @@ import {
   type NameRule,
   type RangeSum,
   EXACT_NAMES,
+  type SourceColumn,
   type SourceConnection,
   type SourceTable,
   estimateOrCount,
   qualify,
   rangePredicate,
   rejectNul,
+  unsupportedType,
 } from './base';
 
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
@@ -25,8 +27,7 @@ export const postgresDialect: Dialect = {
   quoteIdent: (name) => `"${rejectNul(name).replace(/"/g, '""')}"`,
   placeholder: (i) => `$${i}`,
   isIntegerType: (type) => INTEGER_TYPES.has(type),
-  // PostgreSQL to PostgreSQL: the type as format_type() spells it, typmod included.
-  mapType: (column) => column.type,
+  mapType: (column, table) => mapPgType(column, table),
   canonicalText: (column) => {
     const q = quotePg(column.name);
     // A user type's target name means nothing in the source: compare its text as it is.
@@ -34,6 +35,29 @@ export const postgresDialect: Dialect = {
     return pgCanonical(same ? q : `${q}::${column.targetType}`, column.targetType);
   },
 };
+
+/** timestamptz in each spelling: timestamptz, timestamptz(3), timestamp(3) with time zone. */
+export function isTimestamptz(type: string): boolean {
+  return /^(timestamptz|timestamp(\s*\(\s*\d+\s*\))?\s+with time zone)(\s*\(\s*\d+\s*\))?$/i.test(type.trim());
+}
+
+// Types whose values are catalog OIDs: copied as numbers they would name
+// nothing (or something else) in the target, so they travel as their names.
+const REG_TYPES = /^(regclass|regcollation|regconfig|regdictionary|regnamespace|regoper|regoperator|regproc|regprocedure|regrole|regtype)(\[\])*$/i;
+export const isRegType = (type: string): boolean => REG_TYPES.test(type.trim());
+
+/**
+ * PostgreSQL to PostgreSQL: the type as format_type() spells it, typmod
+ * included, except reg* types, whose names go as text, and oid, refused: its
+ * number means nothing in another database.
+ */
+export function mapPgType(column: SourceColumn, table: TableRef): string {
+  if (isRegType(column.type)) return column.type.replace(/^[a-z]+/i, 'text');
+  if (/^oid(\[\])*$/i.test(column.type)) {
+    throw unsupportedType(table, column, { type: 'bigint', why: 'to copy the numbers' }, 'holds object ids that name nothing in another database');
+  }
+  return column.type;
+}
 
 /**
  * The canonical text of a value of a PostgreSQL type: what verification
@@ -47,7 +71,7 @@ export function pgCanonical(value: string, type: string): string {
   const expr = `(${value})`;
   const t = type.toLowerCase();
   const finite = (text: string) => `CASE WHEN isfinite(${expr}) THEN ${text} ELSE ${expr}::text END`;
-  if (/^timestamp(\(\d\))? with time zone$|^timestamptz/.test(t)) {
+  if (isTimestamptz(t)) {
     return finite(`to_char(${expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US BC')`);
   }
   if (t.startsWith('timestamp')) return finite(`to_char(${expr}, 'YYYY-MM-DD HH24:MI:SS.US BC')`);
@@ -276,8 +300,10 @@ export class PostgresSource implements SourceConnection {
     // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
     // silently truncate, so a table whose types differ goes as text, whose input
     // functions refuse a value that does not fit.
-    // User types go as text too: binary arrays and composites carry the source's type OIDs.
-    const format = preferBinary && plan.columns.every((c) => c.sourceType === c.targetType && !c.userType) ? 'binary' : 'text';
+    // User types go as text too: binary arrays and composites carry the source's type OIDs;
+    // a reg* column also goes as text, on either side: its binary form is an OID.
+    const sameTypes = plan.columns.every((c) => c.sourceType === c.targetType && !c.userType && !isRegType(c.targetType));
+    const format = preferBinary && sameTypes ? 'binary' : 'text';
     const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
     const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
     const client: PoolClient = await this.pool.connect();

@@ -479,7 +479,7 @@ describe('bad input: clear, typed failures that name what is wrong and never the
   });
 
   describe('credentials and reachability', () => {
-    const USER = 'tablesync_it_bad_user';
+    const USER = testDb('tablesync_it_bad_user');
     const RIGHT = 'Right-Pw-4417';
     const WRONG = 'Wrong-Pw-8812';
 
@@ -560,8 +560,8 @@ describe('bad input: clear, typed failures that name what is wrong and never the
   });
 
   describe('target permissions', () => {
-    const READONLY = 'tablesync_it_bad_tgt_ro';
-    const NOINSERT = 'tablesync_it_bad_tgt_noins';
+    const READONLY = testDb('tablesync_it_bad_tgt_ro');
+    const NOINSERT = testDb('tablesync_it_bad_tgt_noins');
 
     before(async () => {
       await src.query('CREATE TABLE perm_t (id int PRIMARY KEY, v text)');

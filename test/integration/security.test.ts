@@ -16,7 +16,7 @@ import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-proces
 const SRC = testDb('tablesync_it_sec_src');
 const DST = testDb('tablesync_it_sec_dst');
 const MY = testDb('tablesync_it_sec_my');
-const READER = 'tablesync_it_sec_reader';
+const READER = testDb('tablesync_it_sec_reader');
 
 // Distinct, unmistakable secrets, with characters that must be percent-encoded in a URL.
 const MY_PW = 'My-Sec#Pw!41%z';

@@ -74,13 +74,32 @@ describe('table names', () => {
 describe('error classification', () => {
   // Imported lazily: the activity package is only needed here.
   const { classifyError } = require('../../activities/errors') as typeof import('../../activities/errors');
+  // Errors as the drivers build them: pg's DatabaseError carries the server's
+  // severity and SQLSTATE; Node's socket errors errno, code and syscall.
+  const { DatabaseError } = require('pg') as typeof import('pg');
+  const pgError = (code: string, message: string, severity = 'ERROR') =>
+    Object.assign(new DatabaseError(message, message.length, 'error'), { code, severity });
+  const socketError = (code: string, errno: number, syscall: string, message: string) =>
+    Object.assign(new Error(message), { code, errno, syscall });
   const cases: [string, unknown, string, boolean][] = [
-    ['bad password (PG)', { code: '28P01', message: 'password authentication failed for user "u"' }, 'AuthenticationFailed', true],
-    ['no privilege (PG)', { code: '42501', message: 'permission denied for table t' }, 'PermissionDenied', true],
-    ['admin shutdown (PG)', { code: '57P01', message: 'terminating connection due to administrator command' }, 'DatabaseUnavailable', false],
-    ['deadlock (PG)', { code: '40P01', message: 'deadlock detected' }, 'DatabaseUnavailable', false],
-    ['NOT NULL (PG)', { code: '23502', message: 'null value in column' }, 'DatabaseError', true],
-    ['refused', { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' }, 'ECONNREFUSED', false],
+    ['bad password (PG)', pgError('28P01', 'password authentication failed for user "u"', 'FATAL'), 'AuthenticationFailed', true],
+    ['no privilege (PG)', pgError('42501', 'permission denied for table t'), 'PermissionDenied', true],
+    ['admin shutdown (PG)', pgError('57P01', 'terminating connection due to administrator command', 'FATAL'), 'DatabaseUnavailable', false],
+    ['deadlock (PG)', pgError('40P01', 'deadlock detected'), 'DatabaseUnavailable', false],
+    ['NOT NULL (PG)', pgError('23502', 'null value in column'), 'DatabaseError', true],
+    ['refused', socketError('ECONNREFUSED', -111, 'connect', 'connect ECONNREFUSED 127.0.0.1:1'), 'ECONNREFUSED', false],
+    // Connection loss in every shape the drivers raise it: retried, whatever the code looks like.
+    ['EPIPE (target lost mid-COPY)', socketError('EPIPE', -32, 'write', 'write EPIPE'), 'EPIPE', false],
+    ['ECONNRESET', socketError('ECONNRESET', -104, 'read', 'read ECONNRESET'), 'ECONNRESET', false],
+    ['ETIMEDOUT', socketError('ETIMEDOUT', -110, 'connect', 'connect ETIMEDOUT 10.0.0.1:5432'), 'ETIMEDOUT', false],
+    ['EBADF', socketError('EBADF', -9, 'write', 'write EBADF'), 'EBADF', false],
+    ['pg: Connection terminated unexpectedly', new Error('Connection terminated unexpectedly'), 'Error', false],
+    [
+      'MariaDB: PROTOCOL_CONNECTION_LOST',
+      Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }),
+      'PROTOCOL_CONNECTION_LOST',
+      false,
+    ],
     ['unknown host', { code: 'ENOTFOUND', message: 'getaddrinfo ENOTFOUND nowhere' }, 'HostNotFound', true],
     ['bad password (MariaDB)', { code: 'ER_ACCESS_DENIED_ERROR', errno: 1045, message: "Access denied for user 'u'" }, 'AuthenticationFailed', true],
     ['missing table (SQL Server)', { name: 'RequestError', number: 208, message: "Invalid object name 'x'" }, 'UnknownTable', true],
@@ -95,4 +114,24 @@ describe('error classification', () => {
       assert.match(f.message, /^somewhere: /);
     });
   }
+
+  it('real errors from the server and the socket: a SQLSTATE is final, a lost connection is retried', async () => {
+    const { Client } = require('pg') as typeof import('pg');
+    const client = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });
+    await client.connect();
+    try {
+      const division = await client.query('SELECT 1/0').catch((err: unknown) => err);
+      const byZero = classifyError(division, 'somewhere');
+      assert.equal(byZero.type, 'DatabaseError');
+      assert.equal(byZero.nonRetryable, true);
+      assert.match(byZero.message, /SQLSTATE 22012/);
+      // The backend goes away under the client: pg reports the loss, never a SQLSTATE.
+      client.on('error', () => undefined);
+      const lost = await client.query('SELECT pg_terminate_backend(pg_backend_pid())').catch((err: unknown) => err);
+      const f = classifyError(lost, 'somewhere');
+      assert.equal(f.nonRetryable, false, `${f.type}: ${f.message}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  });
 });
