@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TablesyncError } from './errors';
+import { normalizeMode } from './modes/names';
 
 // What a sync needs to know. It travels in workflow input, so it holds
 // connection *names* only; URLs and passwords stay with the worker.
@@ -24,7 +25,8 @@ export const syncConfigSchema = z
       })
       .strict(),
     // auto: full load when the target table is missing or empty, incremental otherwise.
-    mode: z.enum(['auto', 'full', 'incremental']).default('auto'),
+    // compare (alias: incremental, the older name): staging + upsert of what differs.
+    mode: z.enum(['auto', 'full', 'compare', 'incremental']).default('auto').transform(normalizeMode),
     // hard: rows gone from the source are deleted from the target (per key range, after the upsert).
     deletes: z.enum(['ignore', 'hard']).default('ignore'),
     // Compare checksums of source and target per key range after syncing.

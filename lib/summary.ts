@@ -1,21 +1,10 @@
+import { sumCounts, type Counts } from './counts';
 import type { FailedTable, PartitionResult, SkippedTable, SyncSummary, TableResult } from './types';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
-export function sumPartitions(
-  parts: PartitionResult[],
-): Pick<TableResult, 'rowsCopied' | 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'warnings'> {
-  return parts.reduce(
-    (acc, p) => ({
-      rowsCopied: acc.rowsCopied + p.rowsCopied,
-      inserted: acc.inserted + p.inserted,
-      updated: acc.updated + p.updated,
-      unchanged: acc.unchanged + p.unchanged,
-      deleted: acc.deleted + p.deleted,
-      warnings: [...acc.warnings, ...p.warnings],
-    }),
-    { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0, deleted: 0, warnings: [] as string[] },
-  );
+export function sumPartitions(parts: PartitionResult[]): Counts & Pick<TableResult, 'warnings'> {
+  return { ...sumCounts(parts), warnings: parts.flatMap((p) => p.warnings) };
 }
 
 /** A table refused at discovery, as a failed table of the run: nothing of it was copied. */
@@ -40,18 +29,12 @@ export function failedTableResult(f: FailedTable): TableResult {
 export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: string[] = []): SyncSummary {
   const done = tables.filter((t) => t.status === 'completed');
   const failed = tables.filter((t) => t.status === 'failed');
-  const total = (key: 'inserted' | 'updated' | 'unchanged' | 'deleted' | 'rowsCopied') =>
-    tables.reduce((acc, t) => acc + t[key], 0);
   const summary = {
     tablesSynced: done.length,
     tablesFailed: failed.length,
     tablesUnchanged: done.filter((t) => t.inserted === 0 && t.updated === 0 && t.deleted === 0).length,
     tablesSkipped: skipped.length,
-    inserted: total('inserted'),
-    updated: total('updated'),
-    unchanged: total('unchanged'),
-    deleted: total('deleted'),
-    rowsCopied: total('rowsCopied'),
+    ...sumCounts(tables),
     warnings: tables.reduce((acc, t) => acc + t.warnings.length, 0),
     tables,
     skipped,

@@ -1,3 +1,6 @@
+import type { Counts } from './counts';
+import type { SyncModeName } from './modes/names';
+
 // Types shared by workflows and activities. Plain data only: these travel in
 // Temporal payloads, so no class instances, no bigint, no Date.
 
@@ -44,7 +47,7 @@ export interface TablePlan {
   source: TableRef;
   target: TableRef;
   /** full: load a new table and swap it in; compare: staging + upsert of what differs. */
-  mode: 'full' | 'compare';
+  mode: SyncModeName;
   /** Columns copied: present in both source and target, in source order. */
   columns: ColumnPlan[];
   /** Source names of the key columns. */
@@ -94,29 +97,19 @@ export interface FailedTable {
   reason: string;
 }
 
-export interface PartitionResult {
+export interface PartitionResult extends Counts {
   index: number;
-  rowsCopied: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
   attempt: number;
   /** Values the target cannot hold that were changed as documented (e.g. zero dates → NULL). */
   warnings: string[];
 }
 
-export interface TableResult {
+export interface TableResult extends Counts {
   table: string;
   target: string;
   status: 'completed' | 'failed';
   partitions: number;
-  rowsCopied: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  mode: 'full' | 'compare';
+  mode: SyncModeName;
   /** Present when the run verified the table after syncing. */
   verification?: TableVerification;
   warnings: string[];
@@ -125,16 +118,11 @@ export interface TableResult {
   errorType?: string;
 }
 
-export interface SyncSummary {
+export interface SyncSummary extends Counts {
   tablesSynced: number;
   tablesFailed: number;
   tablesUnchanged: number;
   tablesSkipped: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  rowsCopied: number;
   warnings: number;
   tables: TableResult[];
   skipped: SkippedTable[];

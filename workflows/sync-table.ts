@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { mapLimit } from '../lib/concurrency';
+import { tableSteps } from '../lib/modes/names';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
 import { sumPartitions } from '../lib/summary';
@@ -55,7 +56,8 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const acts = catalogActivities(config);
   const runKey = { syncWorkflowId: input.syncWorkflowId ?? info.workflowId, syncRunId: input.syncRunId ?? info.runId };
   const table = `${task.table.source.schema}.${task.table.source.name}`;
-  const full = task.table.mode === 'full';
+  // The mode decides the sequence: a load table filled, then swapped in; or each partition applied in place.
+  const full = tableSteps(task.table.mode) === 'load-and-swap';
   // A small table loads in one activity: create, copy, key, swap in one transaction.
   // patched(): runs started before this change replay with three activities.
   const whole = full && task.partitions.length === 1 && task.estimatedRows <= config.batchSize && patched('whole-table-load');

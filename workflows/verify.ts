@@ -62,7 +62,7 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
     ...(input.config as Record<string, unknown>),
     ...(input.tables?.length ? { tables: input.tables } : {}),
     // Only tables that exist in the target can be compared.
-    mode: 'incremental',
+    mode: 'compare',
   };
   const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
   const info = workflowInfo();

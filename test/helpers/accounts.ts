@@ -13,6 +13,22 @@ export async function recreatePgRole(name: string, password?: string): Promise<v
   const admin = new Client({ connectionString: pgUrl('postgres') });
   await admin.connect();
   try {
+    // Grants left in databases of earlier runs (another checkout, an aborted
+    // run) would block DROP ROLE: revoke them where they are.
+    const held = await admin.query(
+      `SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid
+        WHERE s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+      [name],
+    );
+    for (const { datname } of held.rows) {
+      const db = new Client({ connectionString: pgUrl(datname) });
+      await db.connect();
+      try {
+        await db.query(`DROP OWNED BY "${name}"`);
+      } finally {
+        await db.end();
+      }
+    }
     await admin.query(`DROP ROLE IF EXISTS "${name}"`);
     await admin.query(`CREATE ROLE "${name}" LOGIN${password ? ` PASSWORD '${password}'` : ''}`);
   } finally {

@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SourceConnection, SourceTable } from '../../lib/sources/base';
 import { columnsFromCatalog, MssqlSource, mssqlDialect, parseMssqlUrl, type MssqlColumnRow } from '../../lib/sources/mssql';
-import { copyIntoSql, createTableSql } from '../../lib/target-sql';
+import { copyIntoSql, createTableSql } from '../../lib/target';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { resolveTableSpecs } from '../../lib/discovery';
 import { pgIdentifier, targetName } from '../../lib/table-plan';
-import { pkeyName } from '../../lib/target-sql';
+import { pkeyName } from '../../lib/target';
 
 describe('target names within PostgreSQL identifier limits', () => {
   it('keeps names of up to 63 bytes and shortens longer ones to 63 bytes that do not collide', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { pgRangeCopySql, postgresDialect, quotePg } from '../../lib/sources/postgres';
 import { rangePredicate } from '../../lib/sources/base';
-import { createStagingSql, stagingName, upsertSql } from '../../lib/target-sql';
+import { createStagingSql, stagingName, upsertSql } from '../../lib/target';
 import type { TablePlan } from '../../lib/types';
 
 describe('PostgreSQL SQL', () => {

@@ -1,5 +1,5 @@
-import { qualifyPg } from './sources/postgres';
-import type { TableRef } from './types';
+import { qualifyPg } from '../sources/postgres';
+import type { TableRef } from '../types';
 
 export const GENERATIONS_TABLE = '_tablesync_generations';
 

@@ -1,0 +1,214 @@
+import { pipeline } from 'node:stream/promises';
+import { Context, log } from '@temporalio/activity';
+import { from as copyFrom } from 'pg-copy-streams';
+import type { SyncConfig } from '../lib/config';
+import { modeOf } from '../lib/modes';
+import { ensureUserTypes } from '../lib/pg-user-types';
+import { planChunks } from '../lib/planner';
+import type { CopyStream } from '../lib/sources/base';
+import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
+import { displayName } from '../lib/tables';
+import { advisoryXactLockSql, copyIntoSql } from '../lib/target';
+import type { PartitionRange, PartitionResult, TablePlan } from '../lib/types';
+import { ensureSchema, inTransaction, loadRefOf, runKeyOf, stagingRefOf, type ActivityDeps, type RunKey } from './context';
+import { classifyError, nonRetryable } from './errors';
+import { checkGeneration } from './generations';
+
+// Partition transfer: one key range of one table, copied from the source and
+// applied by the table's mode, in chunks of batchSize rows that each commit
+// (rows and state together) or not at all, resuming after the last one.
+
+export interface SyncPartitionInput extends RunKey {
+  config: SyncConfig;
+  table: TablePlan;
+  range: PartitionRange;
+  /** Delete target rows of this range the source no longer has (verify --repair), whatever config.deletes says. */
+  deleteMissing?: boolean;
+  /** From the plan: lets the partition commit in chunks of config.batchSize rows and resume after the last one. */
+  chunking?: { min: string | null; max: string | null; estimatedRows: number };
+  /**
+   * Full load of a one-partition, one-chunk table: create the load table, copy,
+   * add the key, ANALYZE and swap it in, all in this activity's one transaction
+   * (createLoadTable and swapLoadTable are not called).
+   */
+  wholeLoad?: boolean;
+}
+
+/** What a partition's committed chunks did, and where a retried attempt resumes. */
+interface PartitionProgress {
+  nextChunk: number;
+  rowsCopied: number;
+  inserted: number;
+  updated: number;
+  deleted: number;
+  warnings: Record<string, number>;
+}
+
+type ChunkCounts = Omit<PartitionProgress, 'nextChunk'>;
+
+const NO_PROGRESS: PartitionProgress = { nextChunk: 0, rowsCopied: 0, inserted: 0, updated: 0, deleted: 0, warnings: {} };
+
+/** Progress as _migration_state holds it. */
+function progressOf(row: Record<string, unknown>): PartitionProgress {
+  return {
+    nextChunk: Number(row.chunks_done),
+    rowsCopied: Number(row.rows_copied),
+    inserted: Number(row.rows_inserted),
+    updated: Number(row.rows_updated),
+    deleted: Number(row.rows_deleted),
+    warnings: (row.warnings as Record<string, number> | null) ?? {},
+  };
+}
+
+function partitionResult(index: number, attempt: number, p: PartitionProgress): PartitionResult {
+  const { rowsCopied, inserted, updated, deleted } = p;
+  const warnings = Object.entries(p.warnings).map(([what, n]) => `${n} × ${what}`);
+  return { index, rowsCopied, inserted, updated, unchanged: rowsCopied - inserted - updated, deleted, attempt, warnings };
+}
+
+function addProgress(p: PartitionProgress, c: ChunkCounts, nextChunk: number): PartitionProgress {
+  const warnings = { ...p.warnings };
+  for (const [what, n] of Object.entries(c.warnings)) warnings[what] = (warnings[what] ?? 0) + n;
+  return {
+    nextChunk,
+    rowsCopied: p.rowsCopied + c.rowsCopied,
+    inserted: p.inserted + c.inserted,
+    updated: p.updated + c.updated,
+    deleted: p.deleted + c.deleted,
+    warnings,
+  };
+}
+
+export function createTransferActivities({ connections }: ActivityDeps) {
+  return {
+    async syncPartition(input: SyncPartitionInput): Promise<PartitionResult> {
+      const { config, table, range } = input;
+      const mode = modeOf(table.mode);
+      const ctx = Context.current();
+      const attempt = ctx.info.attempt;
+      const where = `sync_partition ${displayName(table.source)} partition ${range.index + 1}/${range.count}`;
+      for (const bound of [range.lo, range.hi]) {
+        if (bound !== null && (!table.integerKey || !/^-?\d+$/.test(bound))) {
+          throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not an integer key value`);
+        }
+      }
+      const target = connections.pg(config.target.connection);
+      const source = connections.source(config.source.connection);
+      const key: StateKey = {
+        stateSchema: config.target.stateSchema,
+        workflowId: input.syncWorkflowId,
+        runId: input.syncRunId,
+        source: table.source,
+        target: table.target,
+        partitionIndex: range.index,
+        partitionCount: range.count,
+        lo: range.lo,
+        hi: range.hi,
+        mode: table.mode,
+      };
+      // What earlier attempts committed is read from _migration_state, written
+      // in the same transactions as the rows: exact, unlike heartbeat details,
+      // which Temporal throttles and a killed worker may never have sent.
+      let progress: PartitionProgress = NO_PROGRESS;
+      try {
+        const prior = (await target.query(stateRowSql(key))).rows[0];
+        if (prior) progress = progressOf(prior);
+        if (prior?.sync_status === 'completed') {
+          // The commit landed but its completion never reached Temporal (worker killed just after COMMIT).
+          log.info(`${where} already committed by an earlier attempt`);
+          return partitionResult(range.index, attempt, progress);
+        }
+        await target.query(markRunningSql(key, attempt - 1));
+      } catch (err) {
+        throw classifyError(err, `${where}: recording state`);
+      }
+
+      const dest = mode.destination(table, { load: loadRefOf(input, table), staging: stagingRefOf(input, table, range.index) });
+      const chunks = planChunks({
+        range,
+        integerKey: table.integerKey && Boolean(input.chunking),
+        min: input.chunking?.min ?? null,
+        max: input.chunking?.max ?? null,
+        estimatedRows: input.chunking?.estimatedRows ?? 0,
+        batchSize: config.batchSize,
+      });
+      if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
+      const whole = mode.steps === 'load-and-swap' && input.wholeLoad === true && chunks.length === 1;
+      if (whole) {
+        await inTransaction(connections, config.target.connection, async (client) => {
+          await ensureSchema(client, table.target.schema);
+          await ensureUserTypes(client, table.userTypes, ensureSchema);
+        });
+      }
+      let copy: CopyStream | null = null;
+      const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
+      // Cancelled (its sync was cancelled): no further chunk commits; the COPY itself is aborted through the signal.
+      const stopIfCancelled = () => {
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      };
+      try {
+        for (let i = progress.nextChunk; i < chunks.length; i++) {
+          stopIfCancelled();
+          const chunk: PartitionRange = { ...range, ...chunks[i] };
+          const last = i === chunks.length - 1;
+          const chunkCtx = { config, table, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole };
+          // One transaction per chunk: staging, copy, apply and state commit
+          // together or not at all, so a failed attempt leaves neither rows
+          // nor staging behind, and committed chunks are never redone.
+          const counts = await inTransaction(connections, config.target.connection, async (client): Promise<ChunkCounts | { committed: PartitionProgress }> => {
+            // One attempt at a time per partition: a retry that starts while an earlier
+            // attempt still runs (its worker cut off from Temporal) waits here, then goes
+            // on from what that attempt committed instead of redoing and recounting it.
+            await client.query(advisoryXactLockSql(`tablesync.partition:${runKeyOf(input)}:${displayName(table.source)}:${range.index}`));
+            const now = (await client.query(stateRowSql(key))).rows[0];
+            if (now && Number(now.chunks_done) > i) return { committed: progressOf(now) };
+            // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
+            // of a run that was overtaken fails before it reads or writes anything.
+            await checkGeneration(client, config, table);
+            await mode.prepareChunk(client, chunkCtx);
+            copy = await source.openCopy(table, chunk, config.useBinaryCopy);
+            try {
+              const sink = client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format)));
+              await pipeline(copy.stream, sink, { signal: ctx.cancellationSignal });
+              await copy.finish();
+            } catch (err) {
+              await copy.finish(err).catch(() => undefined);
+              throw err;
+            }
+            const rowsCopied = copy.rows();
+            const applied = await mode.applyChunk(client, chunkCtx, rowsCopied);
+            stopIfCancelled();
+            const counts = { rowsCopied, ...applied, warnings: copy.warnings() };
+            const totals = addProgress(progress, counts, i + 1);
+            const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
+            await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
+            return counts;
+          });
+          copy = null;
+          if ('committed' in counts) {
+            log.info(`${where}: chunks up to ${counts.committed.nextChunk} committed by another attempt`);
+            progress = counts.committed;
+            i = progress.nextChunk - 1;
+            continue;
+          }
+          progress = addProgress(progress, counts, i + 1);
+          ctx.heartbeat(progress);
+        }
+        const result = partitionResult(range.index, attempt, progress);
+        for (const w of result.warnings) log.warn(`${where}: ${w}`);
+        return result;
+      } catch (err) {
+        if (ctx.cancellationSignal.aborted && ctx.cancellationDetails?.cancelRequested) {
+          // Rethrown as the SDK's CancelledFailure, so Temporal records the activity as cancelled, not failed.
+          await target.query(markFailedSql(key, `cancelled after ${progress.nextChunk}/${chunks.length} chunks`, 'cancelled')).catch(() => undefined);
+          throw ctx.cancellationSignal.reason;
+        }
+        const failure = classifyError(err, where);
+        await target.query(markFailedSql(key, failure.message)).catch(() => undefined);
+        throw failure;
+      } finally {
+        clearInterval(heartbeat);
+      }
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import {
+  addPrimaryKeySql,
+  analyzeSql,
+  createTableSql,
+  dropTableSql,
+  swapTableSql,
+  tableExistsSql,
+} from '../target';
+import type { SyncMode } from './types';
+
+/**
+ * full: every row of each key range is copied into the run's load table;
+ * the table workflow keys it and swaps it in once all partitions are loaded.
+ * A one-chunk table does all of that in its one transaction.
+ */
+export const fullMode: SyncMode = {
+  name: 'full',
+  reads: 'key-range',
+  lands: 'load-table',
+  saves: 'partition-progress',
+  steps: 'load-and-swap',
+  destination: (_table, { load }) => load,
+
+  async prepareChunk(db, { whole, dest, table }) {
+    if (!whole) return; // createLoadTable made it
+    await db.query(dropTableSql(dest));
+    await db.query(createTableSql(dest, table.columns));
+  },
+
+  async applyChunk(db, { whole, dest, table }, rowsCopied) {
+    if (whole) {
+      await db.query(addPrimaryKeySql(dest, table.columns, table.primaryKey));
+      await db.query(analyzeSql(dest));
+      const exists = await db.query(tableExistsSql(table.target));
+      for (const sql of swapTableSql(dest, table.target, exists.rows[0].present)) await db.query(sql);
+    }
+    return { inserted: rowsCopied, updated: 0, deleted: 0 };
+  },
+};

@@ -1,0 +1,153 @@
+import { qualifyPg } from '../sources/postgres';
+import type { TableRef } from '../types';
+
+// _migration_state: the seed's run and partition history, one row per
+// (workflow run, table, partition), written in the same transactions as the
+// rows it describes.
+
+export const STATE_TABLE = '_migration_state';
+/** Columns added after the first version; present when the upgrade statement has run. */
+export const STATE_UPGRADE_COLUMNS = ['rows_deleted', 'chunks_done', 'warnings'];
+
+/** Creates _migration_state, and brings one made by an older version up to date. */
+export function stateTableSql(stateSchema: string): string[] {
+  const t = qualifyPg({ schema: stateSchema, name: STATE_TABLE });
+  return [`CREATE TABLE IF NOT EXISTS ${t} (
+  id bigserial PRIMARY KEY,
+  table_name varchar(255) NOT NULL,
+  source_schema varchar(128) NOT NULL,
+  target_schema varchar(128) NOT NULL,
+  target_table varchar(255) NOT NULL,
+  sync_status varchar(20) NOT NULL,
+  last_sync_start timestamptz,
+  last_sync_end timestamptz,
+  rows_inserted bigint NOT NULL DEFAULT 0,
+  rows_updated bigint NOT NULL DEFAULT 0,
+  rows_unchanged bigint NOT NULL DEFAULT 0,
+  rows_copied bigint NOT NULL DEFAULT 0,
+  rows_deleted bigint NOT NULL DEFAULT 0,
+  chunks_done integer NOT NULL DEFAULT 0,
+  warnings jsonb NOT NULL DEFAULT '{}',
+  error_message text,
+  retry_count integer NOT NULL DEFAULT 0,
+  workflow_id text NOT NULL,
+  run_id text NOT NULL,
+  partition_index integer NOT NULL DEFAULT 0,
+  partition_count integer NOT NULL DEFAULT 1,
+  pk_range_lo text,
+  pk_range_hi text,
+  mode varchar(20) NOT NULL DEFAULT 'compare',
+  UNIQUE (workflow_id, run_id, source_schema, table_name, partition_index)
+)`,
+    `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS rows_deleted bigint NOT NULL DEFAULT 0,
+      ADD COLUMN IF NOT EXISTS chunks_done integer NOT NULL DEFAULT 0,
+      ADD COLUMN IF NOT EXISTS warnings jsonb NOT NULL DEFAULT '{}'`,
+  ];
+}
+
+export interface StateKey {
+  stateSchema: string;
+  workflowId: string;
+  runId: string;
+  source: TableRef;
+  target: TableRef;
+  partitionIndex: number;
+  partitionCount: number;
+  lo: string | null;
+  hi: string | null;
+  mode: string;
+}
+
+const stateKeyWhere = `workflow_id = $1 AND run_id = $2 AND source_schema = $3 AND table_name = $4 AND partition_index = $5`;
+const stateKeyParams = (k: StateKey): unknown[] => [k.workflowId, k.runId, k.source.schema, k.source.name, k.partitionIndex];
+
+export function markRunningSql(k: StateKey, retryCount: number): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `INSERT INTO ${t} AS s (workflow_id, run_id, source_schema, table_name, partition_index, target_schema, target_table,
+        partition_count, pk_range_lo, pk_range_hi, mode, sync_status, last_sync_start, retry_count)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'running', clock_timestamp(), $12)
+      ON CONFLICT (workflow_id, run_id, source_schema, table_name, partition_index) DO UPDATE
+      SET sync_status = 'running', last_sync_start = clock_timestamp(), last_sync_end = NULL,
+          error_message = NULL, retry_count = EXCLUDED.retry_count`,
+    values: [
+      ...stateKeyParams(k),
+      k.target.schema,
+      k.target.name,
+      k.partitionCount,
+      k.lo,
+      k.hi,
+      k.mode,
+      retryCount,
+    ],
+  };
+}
+
+type StateCounts = {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  rowsCopied: number;
+  /** Chunks committed so far: where a retried attempt resumes. */
+  chunksDone: number;
+  warnings: Record<string, number>;
+};
+
+export function markCompletedSql(k: StateKey, counts: StateCounts): { text: string; values: unknown[] } {
+  return stateCountsSql(k, counts, true);
+}
+
+/** Counts so far of a partition that commits in chunks; it stays running. */
+export function markProgressSql(k: StateKey, counts: StateCounts): { text: string; values: unknown[] } {
+  return stateCountsSql(k, counts, false);
+}
+
+function stateCountsSql(k: StateKey, counts: StateCounts, done: boolean): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  const status = done ? `sync_status = 'completed', last_sync_end = clock_timestamp(), ` : '';
+  return {
+    text: `UPDATE ${t} SET ${status}error_message = NULL,
+        rows_inserted = $6, rows_updated = $7, rows_unchanged = $8, rows_copied = $9, rows_deleted = $10,
+        chunks_done = $11, warnings = $12
+      WHERE ${stateKeyWhere}`,
+    values: [
+      ...stateKeyParams(k),
+      counts.inserted,
+      counts.updated,
+      counts.unchanged,
+      counts.rowsCopied,
+      counts.deleted,
+      counts.chunksDone,
+      JSON.stringify(counts.warnings),
+    ],
+  };
+}
+
+export function stateRowSql(k: StateKey): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `SELECT sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged, rows_deleted, chunks_done, warnings
+      FROM ${t} WHERE ${stateKeyWhere}`,
+    values: stateKeyParams(k),
+  };
+}
+
+/** An attempt that ended without completing: failed, or cancelled (its sync was cancelled). */
+export function markFailedSql(k: StateKey, message: string, status: 'failed' | 'cancelled' = 'failed'): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `UPDATE ${t} SET sync_status = $7, last_sync_end = clock_timestamp(), error_message = $6
+      WHERE ${stateKeyWhere}`,
+    values: [...stateKeyParams(k), message, status],
+  };
+}
+
+
+/** How many of the upgrade columns an existing _migration_state has (ALTER needs ownership: run it only when needed). */
+export function stateUpgradeCheckSql(stateSchema: string): { text: string; values: unknown[] } {
+  return {
+    text: `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped`,
+    values: [qualifyPg({ schema: stateSchema, name: STATE_TABLE }), STATE_UPGRADE_COLUMNS],
+  };
+}

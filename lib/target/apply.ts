@@ -1,0 +1,78 @@
+import { rangePredicate } from '../sources/base';
+import { postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
+import type { ColumnPlan, PartitionRange, TableRef } from '../types';
+import { columnList, targetKey } from './columns';
+
+// How rows in a staging table are applied to the target table.
+
+// Types whose `=` holds only for identical stored values: the plain (indexable,
+// fast) comparison is exact for them. Strings are compared under "C", whose
+// equality is byte equality whatever the column's collation.
+const IDENTITY_TYPES =
+  /^(smallint|integer|bigint|boolean|uuid|bytea|date|oid|(timestamp|time)(\(\d\))? without time zone|timestamp(\(\d\))? with time zone|timestamptz(\(\d\))?|bit( varying)?(\(\d+\))?)(\[\])?$/;
+const STRING_TYPES = /^(text|character varying(\(\d+\))?|character(\(\d+\))?|varchar(\(\d+\))?)(\[\])?$/;
+
+/**
+ * True when the target value differs from the incoming one in its stored
+ * form. Every type not known to be identity-equal (numeric 1.0 = 1.00,
+ * interval '1 day' = '24 hours', jsonb, ranges, citext, domains, user types,
+ * json without `=` at all, ...) is compared by its text form, which the pinned
+ * session settings make canonical; floats by their bits (0 = -0).
+ */
+function distinctSql(left: string, right: string, targetType: string): string {
+  const t = targetType.toLowerCase();
+  if (IDENTITY_TYPES.test(t)) return `${left} IS DISTINCT FROM ${right}`;
+  if (STRING_TYPES.test(t)) return `${left} COLLATE "C" IS DISTINCT FROM ${right} COLLATE "C"`;
+  if (t === 'double precision') return `float8send(${left}) IS DISTINCT FROM float8send(${right})`;
+  if (t === 'real') return `float4send(${left}) IS DISTINCT FROM float4send(${right})`;
+  return `${left}::text IS DISTINCT FROM ${right}::text`;
+}
+
+function distinct(column: ColumnPlan): string {
+  const q = quotePg(column.targetName);
+  return distinctSql(`t.${q}`, `EXCLUDED.${q}`, column.targetType);
+}
+
+/**
+ * Upsert from staging that writes only rows that differ, and counts inserts
+ * and updates (xmax = 0 marks a row this statement inserted).
+ */
+export function upsertSql(target: TableRef, staging: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
+  const keys = new Set(primaryKey);
+  const nonKey = columns.filter((c) => !keys.has(c.name));
+  const onConflict = nonKey.length
+    ? `DO UPDATE SET ${nonKey.map((c) => `${quotePg(c.targetName)} = EXCLUDED.${quotePg(c.targetName)}`).join(', ')}\n    WHERE ${nonKey
+        .map(distinct)
+        .join('\n       OR ')}`
+    : 'DO NOTHING';
+  return `WITH applied AS (
+  INSERT INTO ${qualifyPg(target)} AS t (${columnList(columns)})
+  SELECT ${columnList(columns)} FROM ${qualifyPg(staging)}
+  ON CONFLICT (${targetKey(columns, primaryKey).map(quotePg).join(', ')}) ${onConflict}
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`;
+}
+
+/**
+ * Hard deletes for one key range: target rows in the range that the source
+ * (now in staging) no longer has. Range bounds are bound parameters.
+ */
+export function deleteMissingSql(
+  target: TableRef,
+  staging: TableRef,
+  columns: ColumnPlan[],
+  primaryKey: string[],
+  range: PartitionRange,
+): { text: string; values: string[] } {
+  const keys = targetKey(columns, primaryKey);
+  const onTarget = { ...postgresDialect, quoteIdent: (name: string) => `t.${quotePg(name)}` };
+  const where = rangePredicate(onTarget, keys[0], range);
+  const match = keys.map((k) => `s.${quotePg(k)} = t.${quotePg(k)}`).join(' AND ');
+  return {
+    text:
+      `DELETE FROM ${qualifyPg(target)} AS t${where.sql}${where.sql ? ' AND' : ' WHERE'} ` +
+      `NOT EXISTS (SELECT 1 FROM ${qualifyPg(staging)} AS s WHERE ${match})`,
+    values: where.params,
+  };
+}

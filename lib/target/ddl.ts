@@ -1,0 +1,82 @@
+import { qualifyPg, quotePg } from '../sources/postgres';
+import type { ColumnPlan, TableRef } from '../types';
+import { columnList, targetKey } from './columns';
+import { pkeyName } from './names';
+
+// DDL and COPY statements tablesync runs in the target: the tables it
+// creates, loads, keys, swaps in and drops.
+
+/** A new table with the mapped types and NOT NULLs; the key is added after the load. */
+export function createTableSql(table: TableRef, columns: ColumnPlan[]): string {
+  const defs = columns.map((c) => `${quotePg(c.targetName)} ${c.targetType}${c.nullable ? '' : ' NOT NULL'}`);
+  return `CREATE TABLE ${qualifyPg(table)} (${defs.join(', ')})`;
+}
+
+export function addPrimaryKeySql(table: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
+  return `ALTER TABLE ${qualifyPg(table)} ADD CONSTRAINT ${quotePg(pkeyName(table.name))} PRIMARY KEY (${targetKey(columns, primaryKey)
+    .map(quotePg)
+    .join(', ')})`;
+}
+
+
+/**
+ * Statements that replace `target` with the loaded table inside one
+ * transaction: readers see the old rows until COMMIT, then the new ones.
+ */
+export function swapTableSql(load: TableRef, target: TableRef, targetExists: boolean): string[] {
+  const steps: string[] = [];
+  if (targetExists) {
+    steps.push(`LOCK TABLE ${qualifyPg(target)} IN ACCESS EXCLUSIVE MODE`, `DROP TABLE ${qualifyPg(target)}`);
+  }
+  steps.push(
+    `ALTER TABLE ${qualifyPg(load)} RENAME TO ${quotePg(target.name)}`,
+    `ALTER TABLE ${qualifyPg(target)} RENAME CONSTRAINT ${quotePg(pkeyName(load.name))} TO ${quotePg(pkeyName(target.name))}`,
+  );
+  return steps;
+}
+
+/** Staging takes the target's exact column types, so binary COPY lines up. No indexes: faster COPY. */
+export function createStagingSql(staging: TableRef, target: TableRef, columns: ColumnPlan[], unlogged: boolean): string {
+  return (
+    `CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${qualifyPg(staging)} AS ` +
+    `SELECT ${columnList(columns)} FROM ${qualifyPg(target)} WITH NO DATA`
+  );
+}
+
+export function copyIntoSql(staging: TableRef, columns: ColumnPlan[], format: 'binary' | 'text'): string {
+  return `COPY ${qualifyPg(staging)} (${columnList(columns)}) FROM STDIN (FORMAT ${format})`;
+}
+
+export function truncateTableSql(staging: TableRef): string {
+  return `TRUNCATE ${qualifyPg(staging)}`;
+}
+
+export function dropTableSql(staging: TableRef): string {
+  return `DROP TABLE IF EXISTS ${qualifyPg(staging)}`;
+}
+
+/** Whether a table (or schema) exists, without waiting on locks. */
+export function tableExistsSql(table: TableRef): { text: string; values: string[] } {
+  return { text: 'SELECT to_regclass($1) IS NOT NULL AS present', values: [qualifyPg(table)] };
+}
+
+export function schemaExistsSql(schema: string): { text: string; values: string[] } {
+  return { text: 'SELECT to_regnamespace($1) IS NOT NULL AS present', values: [quotePg(schema)] };
+}
+
+export function createSchemaSql(schema: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${quotePg(schema)}`;
+}
+
+export function hasPrimaryKeySql(table: TableRef): { text: string; values: string[] } {
+  return { text: `SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, values: [qualifyPg(table)] };
+}
+
+export function analyzeSql(table: TableRef): string {
+  return `ANALYZE ${qualifyPg(table)}`;
+}
+
+/** A transaction-scoped advisory lock on a name: serialises what must not run twice at once. */
+export function advisoryXactLockSql(name: string): { text: string; values: string[] } {
+  return { text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [name] };
+}
