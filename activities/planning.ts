@@ -1,13 +1,22 @@
 import { log } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
-import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
+import { resolveTableSpecs, targetCollisions, type ResolvedTable } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { planUserTypes, readColumnTypes } from '../lib/pg-user-types';
 import { planPartitions } from '../lib/planner';
-import type { SourceConnection } from '../lib/sources/base';
+import type { SourceConnection, SourceTable } from '../lib/sources/base';
+import { parseLookback } from '../lib/sources/cursor';
 import { PostgresSource, pgCatalog } from '../lib/sources/postgres';
-import { generationsTableSql, stateTableSql, stateUpgradeCheckSql, STATE_UPGRADE_COLUMNS } from '../lib/state';
+import {
+  generationsTableSql,
+  readTableStateSql,
+  stateTableSql,
+  stateUpgradeCheckSql,
+  STATE_UPGRADE_COLUMNS,
+  tableStateTablesSql,
+  type TableState,
+} from '../lib/state';
 import {
   planCompareColumns,
   planFullColumns,
@@ -17,8 +26,8 @@ import {
   targetRefOf,
 } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
-import { advisoryXactLockSql, targetKey } from '../lib/target';
-import type { FailedTable, SkippedTable, SyncTask, TablePlan, TableRef } from '../lib/types';
+import { advisoryXactLockSql, APPEND_COLUMNS, targetKey } from '../lib/target';
+import type { ColumnPlan, FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
 import { claimGenerations, type ClaimInput } from './generations';
@@ -52,31 +61,53 @@ export interface CreateSyncTasksInput {
 /** Error types that say the source or target as a whole is unusable: the run fails, not one table. */
 const RUN_WIDE_ERRORS = new Set(['AuthenticationFailed', 'HostNotFound', 'UnknownDatabase', 'UnknownConnection']);
 
+/** A table's own settings: its `tables` entry's, else the config's. */
+function settingsOf(config: SyncConfig, ref: ResolvedTable) {
+  const e = ref.entry;
+  return {
+    field: (name: string) => (e ? `tables[${ref.entryIndex}].${name}` : name),
+    mode: e?.mode ?? config.mode,
+    deletes: e?.deletes ?? config.deletes,
+    cursor: e?.cursor ?? config.cursor,
+    write: e?.write ?? config.write,
+    writeGiven: e?.write !== undefined,
+    lookback: e?.lookback ?? config.lookback,
+    columns: e?.columns,
+  };
+}
+
 /** Plans one table: how it syncs, which columns, or why it is skipped. Throws what fails this table alone. */
 async function planTable(
   source: SourceConnection,
   target: Pool,
   config: SyncConfig,
-  ref: TableRef,
+  ref: ResolvedTable,
 ): Promise<{ plan: TablePlan } | { skip: string }> {
   const name = displayName(ref);
-  const described = await source.describeTable(ref);
-  if (!described) {
+  const settings = settingsOf(config, ref);
+  const found = await source.describeTable({ schema: ref.schema, name: ref.name });
+  if (!found) {
     throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
   }
-  if (described.primaryKey.length === 0) return { skip: 'no primary key' };
-  const targetRef = targetRefOf(config, ref);
+  if (found.primaryKey.length === 0) return { skip: 'no primary key' };
+  if (settings.writeGiven && settings.mode !== 'cursor') {
+    throw new TablesyncError('InvalidConfig', `${name}: ${settings.field('write')} applies to mode cursor only (this table's mode is ${settings.mode})`);
+  }
+  const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
+  if (settings.mode === 'cursor') return { plan: await planCursorTable(source, target, config, described, settings) };
+  const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
   const hasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
   const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
-  const notes = [...tableNameNotes(config.target.naming, ref), ...shortenedNameNotes(config.target.naming, described)];
+  const notes = [...tableNameNotes(config.target.naming, described.ref), ...shortenedNameNotes(config.target.naming, described)];
   const base = {
-    source: ref,
+    source: described.ref,
     target: targetRef,
     primaryKey: described.primaryKey,
     integerKey: described.primaryKey.length === 1 && source.dialect.isIntegerType(keyType),
+    ...(settings.deletes !== config.deletes && { deletes: settings.deletes }),
   };
-  if (config.mode === 'full' || (config.mode === 'auto' && !hasRows)) {
+  if (settings.mode === 'full' || (settings.mode === 'auto' && !hasRows)) {
     const columns = planFullColumns(source.dialect, config, described);
     const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
     log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
@@ -101,6 +132,132 @@ async function planTable(
   return {
     plan: await withUserTypes(source, target, config, { ...base, mode: 'compare', columns: compared.columns, notes: [...notes, ...compared.notes] }),
   };
+}
+
+/** The columns a table syncs: all, or those named (the key and the cursor always among them). */
+function selectColumns(table: SourceTable, wanted: string[] | undefined, always: string[], name: string, field: string): SourceTable {
+  if (!wanted) return table;
+  const known = new Set(table.columns.map((c) => c.name));
+  const unknown = wanted.filter((c) => !known.has(c));
+  if (unknown.length) {
+    throw new TablesyncError('InvalidConfig', `${name}: ${field} names ${unknown.map((c) => `"${c}"`).join(', ')}, which the table does not have`);
+  }
+  const keep = new Set([...wanted, ...always]);
+  return { ...table, columns: table.columns.filter((c) => keep.has(c.name)) };
+}
+
+/**
+ * A cursor table: the cursor column must exist and order (timestamps, dates,
+ * integers, numerics, rowversion); its saved value comes from the table
+ * state; a missing target is created by the first run, which reads
+ * everything.
+ */
+async function planCursorTable(
+  source: SourceConnection,
+  target: Pool,
+  config: SyncConfig,
+  described: SourceTable,
+  settings: ReturnType<typeof settingsOf>,
+): Promise<TablePlan> {
+  const name = displayName(described.ref);
+  const field = settings.field('cursor');
+  if (!settings.cursor) {
+    throw new TablesyncError('InvalidConfig', `${name}: mode cursor needs a cursor column (${field}: e.g. updated_at)${settings.write === 'append' ? '; write: append keeps versions by cursor' : ''}`);
+  }
+  const column = described.columns.find((c) => c.name === settings.cursor);
+  if (!column) {
+    throw new TablesyncError('UnknownColumn', `${name}: ${field} "${settings.cursor}" is not a column of the table (columns: ${described.columns.map((c) => c.name).join(', ')})`);
+  }
+  const kind = source.dialect.cursor?.kind(column) ?? null;
+  if (!kind) {
+    throw new TablesyncError(
+      'UnsupportedType',
+      `${name}: ${field} "${column.name}" is ${column.type}, which cannot order a cursor; use a timestamp, date, integer, numeric or rowversion column`,
+    );
+  }
+  if (settings.lookback && !parseLookback(settings.lookback, kind)) {
+    throw new TablesyncError(
+      'InvalidConfig',
+      `${name}: ${settings.field('lookback')} "${settings.lookback}" does not fit a ${kind} cursor (${kind === 'time' ? 'e.g. "5 minutes"' : 'a number, e.g. "100"'})`,
+    );
+  }
+  const targetRef = targetRefOf(config, described.ref);
+  const targetTable = await pgCatalog.describeTable(target, targetRef);
+  const notes = [...tableNameNotes(config.target.naming, described.ref), ...shortenedNameNotes(config.target.naming, described)];
+  let columns: ColumnPlan[];
+  if (!targetTable) {
+    columns = planFullColumns(source.dialect, config, described);
+    notes.push(`target table ${displayName(targetRef)} is missing: this run creates it and reads every row`);
+  } else {
+    const compared = planCompareColumns(config.target.naming, described, targetTable);
+    if (compared.missingKeys.length) {
+      throw new TablesyncError('InvalidConfig', `${name}: target table ${displayName(targetRef)} lacks key column(s) ${compared.missingKeys.join(', ')}`);
+    }
+    const isAppend = APPEND_COLUMNS.every((m) => targetTable.columns.some((c) => c.name === m));
+    if (isAppend !== (settings.write === 'append')) {
+      throw new TablesyncError(
+        'InvalidConfig',
+        `${name}: target table ${displayName(targetRef)} is ${isAppend ? 'an append table' : 'not an append table'} but the config says write: ${settings.write}; ` +
+          `change it with tablesync set-mode, which rewrites the table and keeps the saved cursor`,
+      );
+    }
+    if (!isAppend) {
+      const wantedKey = targetKey(compared.columns, described.primaryKey);
+      const sameKey = targetTable.primaryKey.length === wantedKey.length && wantedKey.every((k) => targetTable.primaryKey.includes(k));
+      if (!sameKey) {
+        throw new TablesyncError('InvalidConfig', `${name}: target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`);
+      }
+    }
+    refuseLossyColumns(source.dialect, config, described, compared.columns);
+    columns = compared.columns;
+    notes.push(...compared.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
+  }
+  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
+  if (state?.mode === 'cursor' && (state.cursorColumn !== column.name || state.write !== settings.write)) {
+    throw new TablesyncError(
+      'InvalidConfig',
+      `${name}: the saved state is cursor "${state.cursorColumn}" with write: ${state.write}, the config says cursor "${column.name}" with write: ${settings.write}; ` +
+        `run tablesync set-mode (keeps what can be kept) or reset-state (reads everything again) first`,
+    );
+  }
+  const saved = state?.mode === 'cursor' ? state.cursorValue : null;
+  if (column.nullable) notes.push(`cursor "${column.name}" is nullable: rows whose cursor is NULL are read only by a first run`);
+  const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
+  return withUserTypes(source, target, config, {
+    source: described.ref,
+    target: targetRef,
+    mode: 'cursor',
+    columns,
+    primaryKey: described.primaryKey,
+    integerKey: described.primaryKey.length === 1 && source.dialect.isIntegerType(keyType),
+    cursor: {
+      column: column.name,
+      targetColumn: columns.find((c) => c.name === column.name)!.targetName,
+      sourceType: column.type,
+      dataType: column.dataType,
+      kind,
+      write: settings.write,
+      ...(settings.lookback && { lookback: settings.lookback }),
+      nullable: column.nullable,
+      saved,
+    },
+    notes,
+  });
+}
+
+/**
+ * What a cursor table reads this run: from the saved cursor (minus the
+ * lookback) up to the source's largest cursor value now. Rows changed while
+ * the run goes get a larger value and are read by the next run; the upper
+ * bound is what keeps one chunk's late read from moving the saved cursor past
+ * rows another chunk read earlier.
+ */
+async function withCursorWindow(source: SourceConnection, table: TablePlan): Promise<TablePlan> {
+  const cursor = table.cursor;
+  if (!cursor || !source.cursorBounds) return table;
+  const { max, nulls } = await source.cursorBounds(table.source, cursor);
+  const window = { from: cursor.saved, to: max, includeNull: cursor.saved === null, ...(cursor.lookback && { lookback: cursor.lookback }) };
+  return { ...table, cursor: { ...cursor, window, nullRows: nulls } };
 }
 
 /** A PostgreSQL source's user types: created in the target by full loads, checked against it here. */
@@ -135,6 +292,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           const have = await client.query(stateUpgradeCheckSql(config.target.stateSchema));
           if (have.rows[0].n < STATE_UPGRADE_COLUMNS.length) await client.query(upgrade);
           await client.query(generationsTableSql(config.target.stateSchema));
+          for (const sql of tableStateTablesSql(config.target.stateSchema)) await client.query(sql);
         });
       } catch (err) {
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);
@@ -192,8 +350,9 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
     async createSyncTasks({ config, tables }: CreateSyncTasksInput): Promise<SyncTask[]> {
       const source = connections.source(config.source.connection);
       const tasks: SyncTask[] = [];
-      for (const table of tables) {
+      for (const planned of tables) {
         try {
+          const table = await withCursorWindow(source, planned);
           const estimatedRows = await source.estimateRows(table.source);
           let bounds: { min: string | null; max: string | null } = { min: null, max: null };
           if (table.integerKey && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
@@ -204,7 +363,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
             integerKey: table.integerKey,
             ...bounds,
             threshold: config.partitionThreshold,
-            maxPartitions: config.maxPartitionsPerTable,
+            // A cursor table runs as one partition (its chunks in order), so its last chunk can save the cursor.
+            maxPartitions: table.mode === 'cursor' ? 1 : config.maxPartitionsPerTable,
             rowsPerPartition: config.rowsPerPartition,
           });
           if (partitions.length > 1) {
@@ -212,7 +372,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           }
           tasks.push({ table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions });
         } catch (err) {
-          throw classifyError(err, `create_sync_tasks for ${displayName(table.source)}`);
+          throw classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`);
         }
       }
       return tasks;

@@ -134,7 +134,7 @@ export function createTransferActivities({ connections }: ActivityDeps) {
       });
       if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
       const whole = mode.steps === 'load-and-swap' && input.wholeLoad === true && chunks.length === 1;
-      if (whole) {
+      if (whole || mode.createsTarget) {
         await inTransaction(connections, config.target.connection, async (client) => {
           await ensureSchema(client, table.target.schema);
           await ensureUserTypes(client, table.userTypes, ensureSchema);
@@ -151,7 +151,8 @@ export function createTransferActivities({ connections }: ActivityDeps) {
           stopIfCancelled();
           const chunk: PartitionRange = { ...range, ...chunks[i] };
           const last = i === chunks.length - 1;
-          const chunkCtx = { config, table, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole };
+          const run = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
+          const chunkCtx = { config, table, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run };
           // One transaction per chunk: staging, copy, apply and state commit
           // together or not at all, so a failed attempt leaves neither rows
           // nor staging behind, and committed chunks are never redone.
@@ -178,10 +179,15 @@ export function createTransferActivities({ connections }: ActivityDeps) {
             const rowsCopied = copy.rows();
             const applied = await mode.applyChunk(client, chunkCtx, rowsCopied);
             stopIfCancelled();
-            const counts = { rowsCopied, ...applied, warnings: copy.warnings() };
+            const warnings = copy.warnings();
+            if (last && table.cursor?.nullRows) {
+              warnings[`row with a NULL cursor "${table.cursor.column}" (cursor mode never picks up its changes)`] = table.cursor.nullRows;
+            }
+            const counts = { rowsCopied, ...applied, warnings };
             const totals = addProgress(progress, counts, i + 1);
             const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
             await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
+            if (last) await mode.saveState?.(client, chunkCtx, totals);
             return counts;
           });
           copy = null;

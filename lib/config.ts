@@ -1,6 +1,30 @@
 import { z } from 'zod';
 import { TablesyncError } from './errors';
 import { normalizeMode } from './modes/names';
+import { LOOKBACK_SHAPE } from './sources/cursor';
+
+const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'incremental']).transform(normalizeMode);
+const deletesSchema = z.enum(['ignore', 'hard']);
+// upsert: the latest version per key (Airbyte's append+dedup); append: every version read, with sync metadata.
+const writeSchema = z.enum(['upsert', 'append']);
+const lookbackSchema = z.string().regex(LOOKBACK_SHAPE, 'must be an amount of time like "5 minutes" (time cursors) or a number (number cursors)');
+
+/** A `tables` entry with settings of its own; `table` is a name or a pattern. */
+export const tableEntrySchema = z
+  .object({
+    table: z.string().min(1),
+    mode: modeSchema.optional(),
+    deletes: deletesSchema.optional(),
+    // The cursor column: any orderable type (timestamps, dates, integers, numerics, rowversion).
+    cursor: z.string().min(1).optional(),
+    write: writeSchema.optional(),
+    // Re-read this window before the saved cursor, for rows committed late with older cursor values.
+    lookback: lookbackSchema.optional(),
+    // Columns to sync (default: all); the key and the cursor are always among them.
+    columns: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .strict();
+export type TableEntry = z.infer<typeof tableEntrySchema>;
 
 // What a sync needs to know. It travels in workflow input, so it holds
 // connection *names* only; URLs and passwords stay with the worker.
@@ -26,9 +50,14 @@ export const syncConfigSchema = z
       .strict(),
     // auto: full load when the target table is missing or empty, incremental otherwise.
     // compare (alias: incremental, the older name): staging + upsert of what differs.
-    mode: z.enum(['auto', 'full', 'compare', 'incremental']).default('auto').transform(normalizeMode),
+    // cursor: only rows whose cursor column is at or past the saved value (see tables[].cursor).
+    mode: modeSchema.default('auto'),
     // hard: rows gone from the source are deleted from the target (per key range, after the upsert).
-    deletes: z.enum(['ignore', 'hard']).default('ignore'),
+    deletes: deletesSchema.default('ignore'),
+    // Defaults for cursor tables (each table entry may set its own).
+    cursor: z.string().min(1).optional(),
+    write: writeSchema.default('upsert'),
+    lookback: lookbackSchema.optional(),
     // Compare checksums of source and target per key range after syncing.
     verifyAfterSync: z.boolean().default(false),
     // Key-range size for verification checksums.
@@ -46,7 +75,8 @@ export const syncConfigSchema = z
     // write into an existing target column that rounds them (numeric → numeric(10,2), …).
     allowLossyColumns: z.array(z.string().min(1)).default([]),
     // INCLUDE_TABLES: "schema.table", "table", or patterns with * and ?.
-    tables: z.array(z.string().min(1)).min(1),
+    // Entries may be objects carrying per-table settings; the fields above are their defaults.
+    tables: z.array(z.union([z.string().min(1), tableEntrySchema])).min(1),
     batchSize: z.number().int().positive().default(100_000),
     partitionThreshold: z.number().int().positive().default(1_000_000),
     maxPartitionsPerTable: z.number().int().min(1).max(256).default(6),
@@ -121,10 +151,27 @@ function parseEnvValue(kind: 'int' | 'bool' | 'list', raw: string): unknown {
   return /^-?\d+$/.test(v) ? Number(v) : v;
 }
 
+/** tables.1.cursor → tables[1].cursor */
+function pathText(path: (string | number)[]): string {
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), '') || '(root)';
+}
+
+/** The issues to report: for a union (a tables entry), those of the branch that got furthest. */
+function leafIssues(issues: z.ZodIssue[]): z.ZodIssue[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== 'invalid_union') return [issue];
+    const branches = issue.unionErrors.map((e) => e.issues);
+    const deepest = branches.reduce((best, b) =>
+      Math.max(...b.map((i) => i.path.length)) > Math.max(...best.map((i) => i.path.length)) ? b : best,
+    );
+    return leafIssues(deepest);
+  });
+}
+
 function describeIssues(error: z.ZodError, envByPath: Map<string, string>): string {
-  return error.issues
+  return leafIssues(error.issues)
     .map((issue) => {
-      const path = issue.path.join('.') || '(root)';
+      const path = pathText(issue.path);
       const env = envByPath.get(issue.path.slice(0, 1).join('.'));
       return `${path}${env ? ` (from ${env})` : ''}: ${issue.message}`;
     })

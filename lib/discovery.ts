@@ -1,13 +1,21 @@
 import { catalogName, EXACT_NAMES, type CatalogEntry, type NameRule } from './sources/base';
 import { displayName, isPattern, matchesPattern, parseTableName } from './tables';
+import type { TableEntry } from './config';
 import type { FailedTable, TableRef } from './types';
 
 /** The tables a config's `tables` list names, what each entry resolved to, and what could not be resolved. */
 export interface Resolution {
-  refs: TableRef[];
+  /** Each table once, with the settings of the entry that named it (an explicit name wins over a pattern). */
+  refs: ResolvedTable[];
   failed: FailedTable[];
   /** What patterns matched and left out, and why: shown before any row moves. */
   plan: string[];
+}
+
+export interface ResolvedTable extends TableRef {
+  /** Index of the `tables` entry it came from, and that entry's own settings (none for a plain name). */
+  entryIndex: number;
+  entry?: TableEntry;
 }
 
 const KIND_WORDS: Record<CatalogEntry['kind'], string> = {
@@ -32,27 +40,37 @@ function list(names: string[], max = 10): string {
  * that entry alone.
  */
 export function resolveTableSpecs(
-  specs: string[],
+  entries: (string | TableEntry)[],
   defaultSchema: string,
   listing: CatalogEntry[],
   sourceName: string,
   rule: NameRule = EXACT_NAMES,
 ): Resolution {
-  const refs = new Map<string, TableRef>();
+  const refs = new Map<string, ResolvedTable>();
   const failed: FailedTable[] = [];
   const plan: string[] = [];
   const children = (parent: TableRef) =>
     listing.filter((e) => e.parent && e.parent.schema === parent.schema && e.parent.name === parent.name);
-  const take = (ref: TableRef) => {
-    if (refs.has(displayName(ref))) return;
-    refs.set(displayName(ref), ref);
+  const take = (ref: TableRef, explicit: boolean) => {
+    const seen = refs.get(displayName(ref));
+    if (seen) {
+      // A name given on its own says more than a pattern that also matched it.
+      if (explicit) refs.set(displayName(ref), { ...ref, entryIndex: index, entry: settings });
+      return;
+    }
+    refs.set(displayName(ref), { ...ref, entryIndex: index, entry: settings });
     const parts = children(ref);
     if (parts.length) {
       const what = parts.every((p) => p.kind === 'partition') ? 'partitions are' : 'inheritance children are';
       plan.push(`${displayName(ref)}: its ${parts.length} ${what} read through it, not synced as tables of their own`);
     }
   };
-  for (const spec of specs) {
+  let index = -1;
+  let settings: TableEntry | undefined;
+  for (const given of entries) {
+    index++;
+    settings = typeof given === 'string' ? undefined : given;
+    const spec = typeof given === 'string' ? given : given.table;
     let ref: TableRef;
     try {
       ref = parseTableName(spec, defaultSchema);
@@ -76,7 +94,7 @@ export function resolveTableSpecs(
       plan.push(
         `tables: "${spec}" matched ${matched.length} table${matched.length === 1 ? '' : 's'}: ${list(matched.map(displayName))}${leftOutText}`,
       );
-      for (const t of matched) take({ schema: t.schema, name: t.name });
+      for (const t of matched) take({ schema: t.schema, name: t.name }, false);
       continue;
     }
     // The catalog's spelling from here on: `dbo.genre` is dbo.Genre where the source says so.
@@ -103,7 +121,7 @@ export function resolveTableSpecs(
       );
     }
     // Not listed: describeTable decides (and reports an unknown table per table).
-    take(ref);
+    take(ref, true);
   }
   return { refs: [...refs.values()], failed, plan };
 }

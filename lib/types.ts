@@ -1,5 +1,27 @@
 import type { Counts } from './counts';
 import type { SyncModeName } from './modes/names';
+import type { CursorKind, CursorWindow } from './sources/cursor';
+
+/** A cursor table's column, how versions are written, and its saved state. */
+export interface CursorPlan {
+  /** Source name of the cursor column. */
+  column: string;
+  targetColumn: string;
+  /** The column's source type and base type, for typed comparisons on the source. */
+  sourceType: string;
+  dataType: string;
+  kind: CursorKind;
+  /** upsert: latest version per key; append: every version, with sync metadata. */
+  write: 'upsert' | 'append';
+  lookback?: string;
+  nullable: boolean;
+  /** The saved cursor when the run was planned (exact source text), or null: never synced. */
+  saved: string | null;
+  /** Set by createSyncTasks: what this run reads. */
+  window?: CursorWindow;
+  /** Rows whose cursor is NULL when the run was planned (warned on every run). */
+  nullRows?: number;
+}
 
 // Types shared by workflows and activities. Plain data only: these travel in
 // Temporal payloads, so no class instances, no bigint, no Date.
@@ -54,6 +76,10 @@ export interface TablePlan {
   primaryKey: string[];
   /** Single-column integer key: the only shape split into ranges. */
   integerKey: boolean;
+  /** mode cursor: the cursor column and, once tasks are planned, the run's read window. */
+  cursor?: CursorPlan;
+  /** Deletes for this table (per-table config), else the config's. */
+  deletes?: 'ignore' | 'hard';
   /** Schema drift and similar remarks, reported but not fatal. */
   notes: string[];
   /** PostgreSQL sources: user types to create before a full load's table, dependencies first. */

@@ -11,6 +11,7 @@ export const compareMode: SyncMode = {
   reads: 'key-range',
   lands: 'staging',
   saves: 'partition-progress',
+  createsTarget: false,
   steps: 'apply-in-place',
   destination: (_table, { staging }) => staging,
 
@@ -22,7 +23,7 @@ export const compareMode: SyncMode = {
   async applyChunk(db, { config, dest, table, chunk, deleteMissing }) {
     const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey));
     let deleted = 0;
-    if (config.deletes === 'hard' || deleteMissing) {
+    if ((table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
       const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk));
       deleted = gone.rowCount ?? 0;
     }

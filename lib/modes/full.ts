@@ -18,6 +18,7 @@ export const fullMode: SyncMode = {
   reads: 'key-range',
   lands: 'load-table',
   saves: 'partition-progress',
+  createsTarget: false,
   steps: 'load-and-swap',
   destination: (_table, { load }) => load,
 

@@ -1,4 +1,5 @@
 import { compareMode } from './compare';
+import { cursorMode } from './cursor';
 import { fullMode } from './full';
 import type { SyncModeName } from './names';
 import type { SyncMode } from './types';
@@ -6,7 +7,7 @@ import type { SyncMode } from './types';
 export * from './names';
 export type { Applied, ChunkContext, SyncMode } from './types';
 
-const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode };
+const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode };
 
 /** The module of a planned table's mode. */
 export function modeOf(name: SyncModeName | string): SyncMode {

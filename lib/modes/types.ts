@@ -18,6 +18,10 @@ export interface ChunkContext {
   deleteMissing: boolean;
   /** A one-chunk full load done in this one transaction: create, copy, key and swap. */
   whole: boolean;
+  /** The partition's last chunk: its transaction also saves the table's state. */
+  last: boolean;
+  /** The sync run this chunk belongs to. */
+  run: { workflowId: string; runId: string };
 }
 
 /** What applying a chunk changed in the target. */
@@ -35,17 +39,21 @@ export interface Applied {
  */
 export interface SyncMode {
   readonly name: SyncModeName;
-  /** What is read from the source: every row of a key range. */
-  readonly reads: 'key-range';
+  /** What is read from the source: every row of a key range, or the rows of a key range past the saved cursor. */
+  readonly reads: 'key-range' | 'past-cursor';
   /** Where rows land: the run's load table (swapped in at the end) or a staging table per chunk. */
   readonly lands: 'load-table' | 'staging';
-  /** What state it saves: per partition, chunks done and counts (_migration_state). */
-  readonly saves: 'partition-progress';
+  /** What state it saves: per partition, chunks done and counts (_migration_state); cursor modes also the table's cursor. */
+  readonly saves: 'partition-progress' | 'cursor';
   readonly steps: TableSteps;
+  /** Creates the target table itself when it is missing (its schema and user types made ready first). */
+  readonly createsTarget: boolean;
   /** The table a partition's rows are copied into. */
   destination(table: TablePlan, names: { load: TableRef; staging: TableRef }): TableRef;
   /** In the chunk's transaction, before its COPY. */
   prepareChunk(db: Db, ctx: ChunkContext): Promise<void>;
   /** In the chunk's transaction, after its COPY of `rowsCopied` rows: applies them. */
   applyChunk(db: Db, ctx: ChunkContext, rowsCopied: number): Promise<Applied>;
+  /** In the last chunk's transaction, after its state row: what the table's state becomes (cursor modes). */
+  saveState?(db: Db, ctx: ChunkContext, totals: Applied & { rowsCopied: number }): Promise<void>;
 }

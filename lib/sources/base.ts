@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
+import { cursorPredicate, type CursorDialect } from './cursor';
 import { TablesyncError } from '../errors';
-import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
 
 export type DialectName = 'postgres' | 'mysql' | 'mssql';
 
@@ -24,6 +25,8 @@ export interface Dialect {
    * way and is left out (e.g. floats, whose text forms differ across servers).
    */
   canonicalText?(column: ColumnPlan): string | null;
+  /** Cursor columns: which types order, their exact text and typed parameters. */
+  cursor?: CursorDialect;
 }
 
 /** Count and order-free checksum of one key range. */
@@ -102,6 +105,8 @@ export interface SourceConnection {
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
   keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
+  /** A cursor column's largest value (exact text) and how many rows have none. */
+  cursorBounds?(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream>;
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange?(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
@@ -167,6 +172,29 @@ export function catalogName(wanted: TableRef, listing: TableRef[], rule: NameRul
     throw new TablesyncError('InvalidConfig', `tables: "${wanted.schema}.${wanted.name}" matches ${names} (names compare ${rule.description}); name one exactly`);
   }
   return found[0];
+}
+
+/**
+ * The cursor part of a read's WHERE, for a plan whose window is set; its
+ * values are numbered after `first - 1` others. Empty otherwise.
+ */
+export function cursorFilter(dialect: Dialect, plan: TablePlan, placeholder: (i: number) => string): { sql: string; params: string[] } {
+  const c = plan.cursor;
+  if (!c?.window || !dialect.cursor) return { sql: '', params: [] };
+  return cursorPredicate(dialect.cursor, dialect.quoteIdent(c.column), { type: c.sourceType, dataType: c.dataType }, c.kind, c.window, placeholder);
+}
+
+/** The statement reading a cursor column's bounds, in any dialect that has cursors. */
+export function cursorBoundsSql(dialect: Dialect, ref: TableRef, cursor: CursorPlan): string {
+  const q = dialect.quoteIdent(cursor.column);
+  const max = dialect.cursor!.text(`MAX(${q})`, { type: cursor.sourceType, dataType: cursor.dataType });
+  return `SELECT ${max} AS max_value, COUNT(*) - COUNT(${q}) AS null_rows FROM ${qualify(dialect, ref)}`;
+}
+
+/** `where` (" WHERE …" or empty) with `extra` (a bare predicate or empty) ANDed on. */
+export function andWhere(where: { sql: string; params: string[] }, extra: { sql: string; params: string[] }): { sql: string; params: string[] } {
+  if (!extra.sql) return where;
+  return { sql: where.sql ? `${where.sql} AND ${extra.sql}` : ` WHERE ${extra.sql}`, params: [...where.params, ...extra.params] };
 }
 
 export function rejectNul(name: string): string {

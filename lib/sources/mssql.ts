@@ -11,8 +11,12 @@ import {
 } from 'mssql';
 import { asBoolean, asBytea, asText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
 import { TablesyncError } from '../errors';
-import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import type { CursorKind } from './cursor';
 import {
+  andWhere,
+  cursorBoundsSql,
+  cursorFilter,
   type CatalogEntry,
   type CopyStream,
   type Dialect,
@@ -38,7 +42,65 @@ export const mssqlDialect: Dialect = {
   placeholder: (i) => `@p${i}`,
   isIntegerType: (type) => INTEGER_TYPES.has(type),
   mapType: mapMssqlType,
+  cursor: {
+    kind: (c) => mssqlCursorKind(c.dataType),
+    text: (q, c) => mssqlCursorText(q, c.dataType),
+    param: (p, c) => mssqlCursorParam(p, c.type, c.dataType),
+    minus: (e, lb) => ('seconds' in lb ? `DATEADD(second, -${lb.seconds}, ${e})` : `(${e} - ${lb.amount})`),
+  },
 };
+
+const MSSQL_TIME = new Set(['date', 'datetime', 'datetime2', 'smalldatetime', 'datetimeoffset']);
+const MSSQL_NUMBER = new Set(['tinyint', 'smallint', 'int', 'bigint', 'decimal', 'numeric']);
+
+function mssqlCursorKind(dataType: string): CursorKind | null {
+  if (MSSQL_TIME.has(dataType)) return 'time';
+  if (MSSQL_NUMBER.has(dataType)) return 'number';
+  if (dataType === 'rowversion' || dataType === 'timestamp') return 'binary';
+  return null;
+}
+
+/**
+ * A cursor value's exact text: every fractional digit SQL Server keeps (style
+ * 121 for datetime2(7): 7 digits; 127 with the offset for datetimeoffset),
+ * numbers as printed, rowversion as 0x-prefixed hex (style 1).
+ */
+function mssqlCursorText(q: string, dataType: string): string {
+  switch (dataType) {
+    case 'date':
+      return `CONVERT(varchar(10), ${q}, 23)`;
+    case 'datetime':
+    case 'smalldatetime':
+    case 'datetime2':
+      return `CONVERT(varchar(27), ${q}, 121)`;
+    case 'datetimeoffset':
+      return `CONVERT(varchar(34), ${q}, 121)`;
+    case 'rowversion':
+    case 'timestamp':
+      return `CONVERT(varchar(18), CONVERT(binary(8), ${q}), 1)`;
+    default:
+      return `CONVERT(varchar(50), ${q})`;
+  }
+}
+
+/** A bound nvarchar parameter as the cursor column's type, parsed with the style its text was printed in. */
+function mssqlCursorParam(p: string, type: string, dataType: string): string {
+  switch (dataType) {
+    case 'date':
+      return `CONVERT(date, ${p}, 23)`;
+    case 'datetime':
+    case 'smalldatetime':
+    case 'datetime2':
+      return `CONVERT(datetime2(7), ${p}, 121)`;
+    case 'datetimeoffset':
+      return `CONVERT(datetimeoffset(7), ${p}, 121)`;
+    case 'rowversion':
+    case 'timestamp':
+      return `CONVERT(binary(8), ${p}, 1)`;
+    default:
+      return `CONVERT(${type}, ${p})`;
+  }
+}
 
 const quote = mssqlDialect.quoteIdent;
 
@@ -368,10 +430,12 @@ export function readMappedColumn(column: Pick<ColumnPlan, 'name' | 'sourceType' 
 }
 
 /** The source-side SELECT for one key range, its bounds as @p1/@p2. */
-export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
-  const where = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
+export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[]; keyParams: number } {
+  const byKey = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
+  // Cursor values follow the key bounds, bound as text and converted in the SQL.
+  const where = andWhere(byKey, cursorFilter(mssqlDialect, plan, (i) => `@p${byKey.params.length + i}`));
   const columns = plan.columns.map((c) => (readMappedColumn(c) ?? readColumn(c)).expression).join(', ');
-  return { sql: `SELECT ${columns} FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`, params: where.params };
+  return { sql: `SELECT ${columns} FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`, params: where.params, keyParams: byKey.params.length };
 }
 
 const KEY_PARAM_TYPES: Record<string, ISqlTypeFactoryWithNoParams> = {
@@ -566,6 +630,11 @@ export class MssqlSource implements SourceConnection {
     return (await request.query<T>(sql)).recordset;
   }
 
+  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
+    const [row] = await this.query<{ max_value: string | null; null_rows: number }>(cursorBoundsSql(mssqlDialect, ref, cursor));
+    return { max: row.max_value, nulls: Number(row.null_rows) };
+  }
+
   async listTables(): Promise<CatalogEntry[]> {
     const rows = await this.query<TableRef>(mssqlCatalog.listTablesSql);
     return rows.map((r) => ({ schema: r.schema, name: r.name, kind: 'table' }));
@@ -605,14 +674,13 @@ export class MssqlSource implements SourceConnection {
    * at the database's own isolation level (READ COMMITTED unless configured).
    */
   async openCopy(plan: TablePlan, range: PartitionRange): Promise<CopyStream> {
-    const { sql, params } = mssqlSelectSql(plan, range);
+    const { sql, params, keyParams } = mssqlSelectSql(plan, range);
     const request = new Request(await this.connect());
     request.stream = true;
     request.arrayRowMode = true;
-    if (params.length) {
-      const type = keyParamType(plan);
-      params.forEach((value, i) => request.input(`p${i + 1}`, type, value));
-    }
+    params.forEach((value, i) =>
+      request.input(`p${i + 1}`, i < keyParams ? keyParamType(plan) : NVarChar(50), value),
+    );
     return streamRows(request, sql, plan.columns);
   }
 

@@ -1,8 +1,12 @@
 import { createPool, type Pool, type PoolConnection, type TypeCast } from 'mysql2';
 import { asBoolean, asBytea, asText, asUtf8, escapeCopyText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
-import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import { isTimestamptz } from './postgres';
+import type { CursorDialect } from './cursor';
 import {
+  andWhere,
+  cursorBoundsSql,
+  cursorFilter,
   type CatalogEntry,
   type CopyStream,
   type Dialect,
@@ -22,6 +26,26 @@ import {
 
 const INTEGER = /^(tinyint|smallint|mediumint|int|integer|bigint)\b/i;
 
+const MYSQL_TIME = new Set(['date', 'datetime', 'timestamp']);
+const MYSQL_NUMBER = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric']);
+
+/**
+ * Values bound as text and cast to the column's kind on the server: MySQL
+ * would otherwise compare a DECIMAL with a string as doubles. The session
+ * runs in UTC, so TIMESTAMP text is the instant.
+ */
+export const mysqlCursor: CursorDialect = {
+  kind: (c) => (MYSQL_TIME.has(c.dataType) ? 'time' : MYSQL_NUMBER.has(c.dataType) && !/\(1\)$/.test(c.type) ? 'number' : null),
+  text: (q) => `CAST(${q} AS CHAR)`,
+  param: (p, c) => {
+    if (c.dataType === 'date') return `CAST(${p} AS DATE)`;
+    if (MYSQL_TIME.has(c.dataType)) return `CAST(${p} AS DATETIME(6))`;
+    if (c.dataType === 'decimal' || c.dataType === 'numeric') return `CAST(${p} AS DECIMAL(65,30))`;
+    return /unsigned/i.test(c.type) ? `CAST(${p} AS UNSIGNED)` : `CAST(${p} AS SIGNED)`;
+  },
+  minus: (e, lb) => ('seconds' in lb ? `(${e} - INTERVAL ${lb.seconds} SECOND)` : `(${e} - ${lb.amount})`),
+};
+
 export const mysqlDialect: Dialect = {
   name: 'mysql',
   // The database named in the URL; MysqlSource fills it in.
@@ -31,6 +55,7 @@ export const mysqlDialect: Dialect = {
   isIntegerType: (type) => INTEGER.test(type),
   mapType: mapMysqlType,
   canonicalText: mysqlCanonical,
+  cursor: mysqlCursor,
 };
 
 /** MySQL expression giving the text pgCanonical gives for the same value in the target type. */
@@ -198,7 +223,7 @@ export function mysqlSelectExpr(column: ColumnPlan): string {
 }
 
 export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
-  const where = mysqlRangeWhere(plan, range);
+  const where = andWhere(mysqlRangeWhere(plan, range), cursorFilter(mysqlDialect, plan, () => '?'));
   const cols = plan.columns.map((c) => mysqlSelectExpr(c)).join(', ');
   return { sql: `SELECT ${cols} FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`, params: where.params };
 }
@@ -353,6 +378,11 @@ export class MysqlSource implements SourceConnection {
       ],
       async () => (await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualify(mysqlDialect, ref)}`))[0]?.n,
     );
+  }
+
+  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
+    const rows = await this.query<{ max_value: string | null; null_rows: string }>(cursorBoundsSql(mysqlDialect, ref, cursor));
+    return { max: rows[0].max_value, nulls: Number(rows[0].null_rows) };
   }
 
   async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {

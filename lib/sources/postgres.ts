@@ -1,7 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
+import type { CursorDialect } from './cursor';
 import {
   type CatalogEntry,
   type CopyStream,
@@ -13,6 +14,9 @@ import {
   type SourceConnection,
   type SourceTable,
   estimateOrCount,
+  andWhere,
+  cursorBoundsSql,
+  cursorFilter,
   qualify,
   rangePredicate,
   rejectNul,
@@ -21,6 +25,17 @@ import {
 
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 
+const PG_TIME = /^(date|timestamp(\(\d\))?( with(out)? time zone)?|timestamptz(\(\d\))?)$/;
+const PG_NUMBER = /^(smallint|integer|bigint|numeric(\(\d+(,\d+)?\))?)$/;
+
+/** Sessions are pinned to ISO dates and UTC, so a value's text is exact and parses back to itself. */
+export const pgCursor: CursorDialect = {
+  kind: (c) => (PG_TIME.test(c.type) ? 'time' : PG_NUMBER.test(c.type) ? 'number' : null),
+  text: (q) => `${q}::text`,
+  param: (p, c) => `${p}::${c.type}`,
+  minus: (e, lb) => ('seconds' in lb ? `(${e} - make_interval(secs => ${lb.seconds}))` : `(${e} - ${lb.amount})`),
+};
+
 export const postgresDialect: Dialect = {
   name: 'postgres',
   defaultSchema: 'public',
@@ -28,6 +43,7 @@ export const postgresDialect: Dialect = {
   placeholder: (i) => `$${i}`,
   isIntegerType: (type) => INTEGER_TYPES.has(type),
   mapType: (column, table) => mapPgType(column, table),
+  cursor: pgCursor,
   canonicalText: (column) => {
     const q = quotePg(column.name);
     // A user type's target name means nothing in the source: compare its text as it is.
@@ -248,8 +264,11 @@ export function pgRangeCopySql(
     ...postgresDialect,
     placeholder: (i) => `current_setting('tablesync.p${i}')::${keyType}`,
   };
-  const where =
+  const byKey =
     range.lo === null && range.hi === null ? { sql: '', params: [] } : rangePredicate(viaSettings, plan.primaryKey[0], range);
+  // Cursor bounds after the key bounds, each read back as the cursor column's own type.
+  const n = byKey.params.length;
+  const where = andWhere(byKey, cursorFilter(postgresDialect, plan, (i) => `current_setting('tablesync.p${n + i}')`));
   const cols = plan.columns
     .map((c) => {
       const q = quotePg(c.name); // source-side name
@@ -294,6 +313,11 @@ export class PostgresSource implements SourceConnection {
     const q = quotePg(column);
     const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}`);
     return { min: r.rows[0].min, max: r.rows[0].max };
+  }
+
+  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
+    const r = await this.pool.query(cursorBoundsSql(postgresDialect, ref, cursor));
+    return { max: r.rows[0].max_value, nulls: Number(r.rows[0].null_rows) };
   }
 
   async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {

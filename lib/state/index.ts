@@ -2,3 +2,4 @@
 // (_migration_state) and each target table's claim (_tablesync_generations).
 export * from './generations';
 export * from './migration-state';
+export * from './tables';

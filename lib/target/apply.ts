@@ -19,7 +19,7 @@ const STRING_TYPES = /^(text|character varying(\(\d+\))?|character(\(\d+\))?|var
  * json without `=` at all, ...) is compared by its text form, which the pinned
  * session settings make canonical; floats by their bits (0 = -0).
  */
-function distinctSql(left: string, right: string, targetType: string): string {
+export function distinctSql(left: string, right: string, targetType: string): string {
   const t = targetType.toLowerCase();
   if (IDENTITY_TYPES.test(t)) return `${left} IS DISTINCT FROM ${right}`;
   if (STRING_TYPES.test(t)) return `${left} COLLATE "C" IS DISTINCT FROM ${right} COLLATE "C"`;
@@ -37,7 +37,14 @@ function distinct(column: ColumnPlan): string {
  * Upsert from staging that writes only rows that differ, and counts inserts
  * and updates (xmax = 0 marks a row this statement inserted).
  */
-export function upsertSql(target: TableRef, staging: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
+export function upsertSql(
+  target: TableRef,
+  staging: TableRef,
+  columns: ColumnPlan[],
+  primaryKey: string[],
+  /** What to read instead of the whole staging table (e.g. the latest version per key). */
+  rows: string = qualifyPg(staging),
+): string {
   const keys = new Set(primaryKey);
   const nonKey = columns.filter((c) => !keys.has(c.name));
   const onConflict = nonKey.length
@@ -47,7 +54,7 @@ export function upsertSql(target: TableRef, staging: TableRef, columns: ColumnPl
     : 'DO NOTHING';
   return `WITH applied AS (
   INSERT INTO ${qualifyPg(target)} AS t (${columnList(columns)})
-  SELECT ${columnList(columns)} FROM ${qualifyPg(staging)}
+  SELECT ${columnList(columns)} FROM ${rows}
   ON CONFLICT (${targetKey(columns, primaryKey).map(quotePg).join(', ')}) ${onConflict}
   RETURNING (xmax = 0) AS inserted
 )

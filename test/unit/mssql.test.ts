@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { TablesyncError } from '../../lib/errors';
-import { rangePredicate, type SourceColumn, type SourceTable } from '../../lib/sources/base';
+import { cursorBoundsSql, rangePredicate, type SourceColumn, type SourceTable } from '../../lib/sources/base';
 import {
   columnsFromCatalog,
   mapMssqlType,
@@ -318,6 +318,53 @@ describe('SQL Server source (pure parts)', () => {
       assert.deepEqual(splittable, Object.keys(expected).filter((n) => n !== 'dbo.PlaylistTrack'));
     });
 
+    it('reads a cursor window of Invoice: bounds as text converted in SQL, the lookback on the server, values after the key bounds', () => {
+      const table = describeRecorded('dbo.Invoice');
+      const date = table.columns.find((c) => c.name === 'InvoiceDate')!;
+      assert.equal(mssqlDialect.cursor!.kind(date), 'time');
+      const p: TablePlan = {
+        source: table.ref,
+        target: table.ref,
+        mode: 'cursor',
+        columns: planFullColumns(mssqlDialect, config, table),
+        primaryKey: table.primaryKey,
+        integerKey: true,
+        notes: [],
+        cursor: {
+          column: 'InvoiceDate',
+          targetColumn: 'InvoiceDate',
+          sourceType: date.type,
+          dataType: date.dataType,
+          kind: 'time',
+          write: 'upsert',
+          nullable: false,
+          saved: '2013-12-05 00:00:00.000',
+          window: { from: '2013-12-05 00:00:00.000', to: '2013-12-22 00:00:00.000', lookback: '5 minutes', includeNull: false },
+        },
+      };
+      const read = mssqlSelectSql(p, { index: 0, count: 1, lo: '100', hi: null });
+      assert.match(
+        read.sql,
+        / WHERE \[InvoiceId\] > @p1 AND \(\[InvoiceDate\] >= DATEADD\(second, -300, CONVERT\(datetime2\(7\), @p2, 121\)\) AND \[InvoiceDate\] <= CONVERT\(datetime2\(7\), @p3, 121\)\)$/,
+      );
+      assert.deepEqual([read.params, read.keyParams], [['100', '2013-12-05 00:00:00.000', '2013-12-22 00:00:00.000'], 1]);
+      assert.equal(
+        cursorBoundsSql(mssqlDialect, table.ref, p.cursor!),
+        'SELECT CONVERT(varchar(27), MAX([InvoiceDate]), 121) AS max_value, COUNT(*) - COUNT([InvoiceDate]) AS null_rows FROM [dbo].[Invoice]',
+      );
+    });
+
+    it('orders cursors by datetime2(7) with all 7 digits, datetimeoffset, numbers and rowversion, and refuses strings', () => {
+      const c = (type_name: string, scale = 7) => column({ ...catalogRow(type_name, 8, 0, scale) });
+      const cur = mssqlDialect.cursor!;
+      assert.deepEqual(['datetime2', 'datetimeoffset', 'date', 'bigint', 'decimal', 'rowversion', 'nvarchar', 'uniqueidentifier', 'bit'].map((t) => cur.kind(c(t))),
+        ['time', 'time', 'time', 'number', 'number', 'binary', null, null, null]);
+      assert.equal(cur.text('[v]', c('datetime2')), 'CONVERT(varchar(27), [v], 121)');
+      assert.equal(cur.text('[v]', c('rowversion')), 'CONVERT(varchar(18), CONVERT(binary(8), [v]), 1)');
+      assert.equal(cur.param('@p1', c('rowversion')), 'CONVERT(binary(8), @p1, 1)');
+      assert.equal(cur.param('@p1', c('datetimeoffset')), 'CONVERT(datetimeoffset(7), @p1, 121)');
+    });
+
     it('reads a partition of Invoice with exact-text conversions and bound bounds', () => {
       const table = describeRecorded('dbo.Invoice');
       const p: TablePlan = {
@@ -330,6 +377,7 @@ describe('SQL Server source (pure parts)', () => {
         notes: [],
       };
       assert.deepEqual(mssqlSelectSql(p, { index: 1, count: 4, lo: '103', hi: '206' }), {
+        keyParams: 2,
         sql:
           'SELECT [InvoiceId], [CustomerId], CONVERT(varchar(23), [InvoiceDate], 121), [BillingAddress], [BillingCity], ' +
           '[BillingState], [BillingCountry], [BillingPostalCode], CONVERT(varchar(50), [Total]) ' +
@@ -366,6 +414,7 @@ describe('SQL Server source (pure parts)', () => {
       );
       const widened = (c: string) => `CONVERT(varchar(27), CONVERT(datetime2(7), ${c}), 121)`;
       assert.deepEqual(mssqlSelectSql(p, { index: 2, count: 3, lo: '-9223372036854775808', hi: null }), {
+        keyParams: 1,
         sql:
           'SELECT CONVERT(varchar(20), [Id]), [flag], [qty], CONVERT(varchar(50), [amount]), CONVERT(varchar(50), [price], 2), ' +
           'CONVERT(varchar(50), [fee], 2), [ratio], CONVERT(char(10), [day], 23), ' +

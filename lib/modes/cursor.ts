@@ -1,0 +1,96 @@
+import { saveTableStateSql } from '../state';
+import {
+  addPrimaryKeySql,
+  APPEND_COLUMNS,
+  appendVersionsSql,
+  createAppendTableSql,
+  createStagingSql,
+  createTableSql,
+  dropTableSql,
+  latestPerKeySql,
+  tableExistsSql,
+  truncateTableSql,
+  upsertSql,
+} from '../target';
+import type { ColumnPlan } from '../types';
+import type { ChunkContext, Db, SyncMode } from './types';
+
+/**
+ * cursor: reads only the rows of a key range whose cursor is at or past the
+ * saved value (minus the lookback), up to the high-water mark the run read
+ * when it was planned. write: upsert keeps the latest version per key;
+ * write: append keeps every version once, with sync metadata, and a
+ * `<table>_latest` view. The last chunk's transaction saves the new cursor
+ * (the high-water mark, exact source text) with the rows it covers, so a
+ * crash between the two can neither skip nor repeat rows.
+ */
+export const cursorMode: SyncMode = {
+  name: 'cursor',
+  reads: 'past-cursor',
+  lands: 'staging',
+  saves: 'cursor',
+  steps: 'apply-in-place',
+  createsTarget: true,
+  destination: (_table, { staging }) => staging,
+
+  async prepareChunk(db, ctx) {
+    const { config, dest, table } = ctx;
+    await createTargetIfMissing(db, ctx);
+    // Staging holds the source's columns only (an append table has its metadata besides).
+    await db.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
+    await db.query(truncateTableSql(dest));
+  },
+
+  async applyChunk(db, { dest, table, run }) {
+    const cursor = table.cursor!;
+    let inserted = 0;
+    let updated = 0;
+    if (cursor.write === 'append') {
+      const r = await db.query(appendVersionsSql(table.target, dest, table.columns, run.runId));
+      inserted = Number(r.rows[0].inserted);
+    } else {
+      const latest = latestPerKeySql(dest, table.columns, table.primaryKey, cursor.targetColumn);
+      const r = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, latest));
+      inserted = Number(r.rows[0].inserted);
+      updated = Number(r.rows[0].updated);
+    }
+    await db.query(dropTableSql(dest));
+    return { inserted, updated, deleted: 0 };
+  },
+
+  async saveState(db, { config, table, run }, totals) {
+    const cursor = table.cursor!;
+    const window = cursor.window;
+    // Everything up to the high-water mark is now applied; with nothing to read, the saved cursor stays.
+    const value = window?.to ?? cursor.saved;
+    const state = {
+      sourceSchema: table.source.schema,
+      sourceTable: table.source.name,
+      mode: 'cursor',
+      write: cursor.write,
+      cursorColumn: cursor.column,
+      cursorValue: value,
+      cursorType: cursor.sourceType,
+      columns: table.columns.map((c: ColumnPlan) => c.name),
+      lastWorkflowId: run.workflowId,
+      lastRunId: run.runId,
+      lastCounts: { ...totals, unchanged: totals.rowsCopied - totals.inserted - totals.updated },
+    };
+    await db.query(saveTableStateSql(config.target.stateSchema, table.target, state, 'run', run.workflowId));
+  },
+};
+
+async function createTargetIfMissing(db: Db, { table }: ChunkContext): Promise<void> {
+  const exists = await db.query(tableExistsSql(table.target));
+  if (exists.rows[0].present) return;
+  const cursor = table.cursor!;
+  if (cursor.write === 'append') {
+    for (const sql of createAppendTableSql(table.target, table.columns, table.primaryKey, cursor.targetColumn)) await db.query(sql);
+  } else {
+    await db.query(createTableSql(table.target, table.columns));
+    await db.query(addPrimaryKeySql(table.target, table.columns, table.primaryKey));
+  }
+}
+
+/** Target columns of an append table that are tablesync's, not the source's. */
+export const APPEND_METADATA = new Set(APPEND_COLUMNS);

@@ -1,0 +1,131 @@
+import { qualifyPg } from '../sources/postgres';
+import type { TableRef } from '../types';
+
+// Per-table state: how each target table is synced and, for cursor tables,
+// the saved cursor (the source's exact text, never a JS Date or float).
+// Every change (a run, a reset, a mode change) also leaves a history row
+// saying what changed it, when, and the state before and after.
+
+export const TABLES_TABLE = '_tablesync_tables';
+export const TABLE_HISTORY_TABLE = '_tablesync_table_history';
+
+export interface TableState {
+  sourceSchema: string;
+  sourceTable: string;
+  mode: string;
+  write: string | null;
+  cursorColumn: string | null;
+  /** The saved cursor: the source's exact text of the largest cursor value a completed run read. */
+  cursorValue: string | null;
+  cursorType: string | null;
+  columns: string[];
+  lastWorkflowId: string | null;
+  lastRunId: string | null;
+  lastCounts: Record<string, number> | null;
+}
+
+export function tableStateTablesSql(stateSchema: string): string[] {
+  return [
+    `CREATE TABLE IF NOT EXISTS ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })} (
+  target_schema text NOT NULL,
+  target_table text NOT NULL,
+  source_schema text NOT NULL,
+  source_table text NOT NULL,
+  mode text NOT NULL,
+  write text,
+  cursor_column text,
+  cursor_value text,
+  cursor_type text,
+  columns jsonb NOT NULL DEFAULT '[]',
+  last_workflow_id text,
+  last_run_id text,
+  last_run_at timestamptz,
+  last_counts jsonb,
+  schema_version integer NOT NULL DEFAULT 1,
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (target_schema, target_table)
+)`,
+    `CREATE TABLE IF NOT EXISTS ${qualifyPg({ schema: stateSchema, name: TABLE_HISTORY_TABLE })} (
+  id bigserial PRIMARY KEY,
+  target_schema text NOT NULL,
+  target_table text NOT NULL,
+  changed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  changed_by text NOT NULL,
+  action text NOT NULL,
+  before jsonb,
+  after jsonb
+)`,
+  ];
+}
+
+const COLUMNS = `source_schema AS "sourceSchema", source_table AS "sourceTable", mode, write, cursor_column AS "cursorColumn",
+  cursor_value AS "cursorValue", cursor_type AS "cursorType", columns, last_workflow_id AS "lastWorkflowId",
+  last_run_id AS "lastRunId", last_counts AS "lastCounts", last_run_at AS "lastRunAt", updated_at AS "updatedAt"`;
+
+/** One table's state (FOR UPDATE inside a transaction that changes it). */
+export function readTableStateSql(stateSchema: string, target: TableRef, forUpdate = false): { text: string; values: string[] } {
+  return {
+    text: `SELECT ${COLUMNS} FROM ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })}
+      WHERE target_schema = $1 AND target_table = $2${forUpdate ? ' FOR UPDATE' : ''}`,
+    values: [target.schema, target.name],
+  };
+}
+
+/** Every table's state, for status. */
+export function listTableStatesSql(stateSchema: string): string {
+  return `SELECT target_schema AS "targetSchema", target_table AS "targetTable", ${COLUMNS}
+    FROM ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })} ORDER BY target_schema, target_table`;
+}
+
+/**
+ * Writes a table's state and its history row in one statement: `action`
+ * says what changed it (run, reset-state, set-mode), `changedBy` who (the
+ * workflow id of the run or operation).
+ */
+export function saveTableStateSql(
+  stateSchema: string,
+  target: TableRef,
+  state: TableState,
+  action: string,
+  changedBy: string,
+): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: stateSchema, name: TABLES_TABLE });
+  const h = qualifyPg({ schema: stateSchema, name: TABLE_HISTORY_TABLE });
+  return {
+    text: `WITH before AS (
+  SELECT to_jsonb(s) - 'updated_at' AS j FROM ${t} s WHERE target_schema = $1 AND target_table = $2
+), saved AS (
+  INSERT INTO ${t} AS s (target_schema, target_table, source_schema, source_table, mode, write, cursor_column,
+      cursor_value, cursor_type, columns, last_workflow_id, last_run_id, last_run_at, last_counts, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $11::text IS NULL THEN NULL ELSE clock_timestamp() END, $13, clock_timestamp())
+  ON CONFLICT (target_schema, target_table) DO UPDATE SET
+    source_schema = EXCLUDED.source_schema, source_table = EXCLUDED.source_table, mode = EXCLUDED.mode,
+    write = EXCLUDED.write, cursor_column = EXCLUDED.cursor_column, cursor_value = EXCLUDED.cursor_value,
+    cursor_type = EXCLUDED.cursor_type, columns = EXCLUDED.columns,
+    last_workflow_id = COALESCE(EXCLUDED.last_workflow_id, s.last_workflow_id),
+    last_run_id = COALESCE(EXCLUDED.last_run_id, s.last_run_id),
+    last_run_at = COALESCE(EXCLUDED.last_run_at, s.last_run_at),
+    last_counts = COALESCE(EXCLUDED.last_counts, s.last_counts), updated_at = clock_timestamp()
+  RETURNING to_jsonb(s) - 'updated_at' AS j
+)
+INSERT INTO ${h} (target_schema, target_table, changed_by, action, before, after)
+SELECT $1, $2, $14, $15, (SELECT j FROM before), (SELECT j FROM saved)`,
+    values: [
+      target.schema,
+      target.name,
+      state.sourceSchema,
+      state.sourceTable,
+      state.mode,
+      state.write,
+      state.cursorColumn,
+      state.cursorValue,
+      state.cursorType,
+      JSON.stringify(state.columns),
+      state.lastWorkflowId,
+      state.lastRunId,
+      state.lastCounts === null ? null : JSON.stringify(state.lastCounts),
+      changedBy,
+      action,
+    ],
+  };
+}
