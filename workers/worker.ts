@@ -1,9 +1,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, defaultIdentity } from '../activities';
 import { ConnectionRegistry } from '../activities/connections';
 import type { ConnectionSpec } from '../lib/config';
+import { logAttributesInterceptor, metricsInterceptor } from './interceptors';
 
 export const DEFAULT_TASK_QUEUE = 'tablesync';
 
@@ -80,6 +81,8 @@ export async function createWorker(input: CreateWorkerInput = {}): Promise<Creat
     taskQueue: input.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
     identity,
     activities: createActivities({ connections: registry, identity }),
+    // The runtime's meter is a no-op unless TABLESYNC_METRICS_ADDRESS installed the exporter (workers/logger.ts).
+    interceptors: { activity: [logAttributesInterceptor, metricsInterceptor(Runtime.instance().metricMeter)] },
     ...workflowSource(input.workflowBundle),
     maxConcurrentActivityTaskExecutions: slots,
     // Cancellation reaches an activity only with a heartbeat's reply: at most 2 s late, not 0.8 × heartbeatSeconds.

@@ -35,12 +35,14 @@ export class DevServer {
   constructor(
     readonly port: number,
     readonly dbFile: string,
+    /** Serves the Web UI on this port (http://127.0.0.1:<uiPort>); headless without it. */
+    readonly uiPort?: number,
   ) {
     this.address = `127.0.0.1:${port}`;
   }
 
-  static async create(dbFile: string): Promise<DevServer> {
-    return new DevServer(await freePort(), dbFile);
+  static async create(dbFile: string, options: { ui?: boolean } = {}): Promise<DevServer> {
+    return new DevServer(await freePort(), dbFile, options.ui ? await freePort() : undefined);
   }
 
   logs(): string {
@@ -50,7 +52,8 @@ export class DevServer {
   /** Starts the server and waits until its frontend answers. */
   async start(timeoutMs = 60_000): Promise<void> {
     const cli = execFileSync('bash', [join(root, 'scripts', 'temporal-cli.sh')], { encoding: 'utf8' }).trim();
-    const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(this.port)];
+    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port)];
+    args.push(...(this.uiPort ? ['--ui-ip', '127.0.0.1', '--ui-port', String(this.uiPort)] : ['--headless']));
     args.push('--db-filename', this.dbFile, '--log-level', 'error');
     const proc = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;

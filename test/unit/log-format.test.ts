@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import type { LogEntry } from '@temporalio/worker';
+import { ConfigError } from '../../lib/config';
+import { activityWhere } from '../../workers/interceptors';
+import { formatLogEntry, logFormatOf, metricsAddressOf } from '../../workers/logger';
+
+const at = BigInt(Date.parse('2026-01-02T03:04:05.678Z')) * 1_000_000n;
+const entry = (message: string, meta: Record<string, unknown>, level: LogEntry['level'] = 'WARN'): LogEntry => ({
+  level,
+  message,
+  meta,
+  timestampNanos: at,
+});
+
+describe('log format', () => {
+  const failed = entry('Activity failed', {
+    sdkComponent: 'activity',
+    activityType: 'syncPartition',
+    workflowId: 'sync-1/public.orders',
+    workflowType: 'syncTableWorkflow',
+    table: 'public.orders',
+    partition: '2/4',
+    attempt: 3,
+    taskQueue: 'tablesync',
+    error: { message: 'connect to postgres://reader:s3cret@db1/app failed, password=hunter2 given', type: 'DatabaseUnavailable' },
+  });
+
+  it('json: one object with level, time, workflow id, table, partition, message and the cause, redacted', () => {
+    const line = formatLogEntry(failed, 'json');
+    assert.ok(!line.includes('\n'));
+    assert.deepEqual(JSON.parse(line), {
+      time: '2026-01-02T03:04:05.678Z',
+      level: 'WARN',
+      message: 'Activity failed: connect to postgres://reader:***@db1/app failed, password=*** given',
+      workflowId: 'sync-1/public.orders',
+      workflowType: 'syncTableWorkflow',
+      activity: 'syncPartition',
+      table: 'public.orders',
+      partition: '2/4',
+      attempt: 3,
+      errorType: 'DatabaseUnavailable',
+      taskQueue: 'tablesync',
+    });
+  });
+
+  it('json: every string field is redacted, not only the message', () => {
+    const line = formatLogEntry(entry('x', { workflowId: 'mysql://u:pw1@h/db', table: 'password=pw2' }), 'json');
+    assert.ok(!/pw1|pw2/.test(line), line);
+  });
+
+  it('human (the default) stays one short line', () => {
+    assert.equal(
+      formatLogEntry(failed, 'human'),
+      '2026-01-02T03:04:05.678Z WARN  Activity failed: connect to postgres://reader:***@db1/app failed, password=*** given ' +
+        '[syncPartition sync-1/public.orders attempt 3]',
+    );
+    assert.equal(logFormatOf({}), 'human');
+    assert.equal(logFormatOf({ TABLESYNC_LOG_FORMAT: 'JSON' }), 'json');
+    assert.throws(() => logFormatOf({ TABLESYNC_LOG_FORMAT: 'xml' }), (e: Error) => e instanceof ConfigError && /TABLESYNC_LOG_FORMAT "xml"/.test(e.message));
+  });
+
+  it('TABLESYNC_METRICS_ADDRESS: IP:port, :port for every interface, localhost; anything else named', () => {
+    assert.equal(metricsAddressOf({}), undefined);
+    assert.equal(metricsAddressOf({ TABLESYNC_METRICS_ADDRESS: '127.0.0.1:9464' }), '127.0.0.1:9464');
+    assert.equal(metricsAddressOf({ TABLESYNC_METRICS_ADDRESS: ':9464' }), '0.0.0.0:9464');
+    assert.equal(metricsAddressOf({ TABLESYNC_METRICS_ADDRESS: 'localhost:9464' }), '127.0.0.1:9464');
+    assert.equal(metricsAddressOf({ TABLESYNC_METRICS_ADDRESS: '[::1]:9464' }), '[::1]:9464');
+    for (const bad of ['9464', 'metrics.example.com:9464', '127.0.0.1:0', '127.0.0.1:70000', '127.0.0.1:x']) {
+      assert.throws(
+        () => metricsAddressOf({ TABLESYNC_METRICS_ADDRESS: bad }),
+        (e: Error) => e instanceof ConfigError && e.message.includes(`TABLESYNC_METRICS_ADDRESS "${bad}"`),
+        bad,
+      );
+    }
+  });
+
+  it('an activity input names its table and partition', () => {
+    const table = { source: { schema: 'public', name: 'orders' }, target: { schema: 'dw', name: 'orders' } };
+    assert.deepEqual(activityWhere({ table, range: { index: 1, count: 4 } }), { table: 'public.orders', partition: '2/4' });
+    assert.deepEqual(activityWhere({ config: {} }), {});
+    assert.deepEqual(activityWhere(undefined), {});
+  });
+});

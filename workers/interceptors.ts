@@ -1,0 +1,79 @@
+import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
+import type { MetricMeter } from '@temporalio/common';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { displayName } from '../lib/tables';
+import type { PartitionResult, TableRef } from '../lib/types';
+
+/** Table and partition an activity works on, read from its input (all activities take one object). */
+export function activityWhere(input: unknown): { table?: string; partition?: string } {
+  const i = (input ?? {}) as { table?: unknown; range?: { index?: unknown; count?: unknown } };
+  const source = (i.table as { source?: TableRef } | undefined)?.source;
+  const table = source ? displayName(source) : typeof i.table === 'string' ? i.table : undefined;
+  const r = i.range;
+  const partition = r && typeof r.index === 'number' && typeof r.count === 'number' ? `${r.index + 1}/${r.count}` : undefined;
+  return { ...(table && { table }), ...(partition && { partition }) };
+}
+
+/** Every log line of an activity names its table and partition (the JSON log format prints them). */
+export const logAttributesInterceptor: ActivityInterceptorsFactory = () => {
+  let where: Record<string, string> = {};
+  return {
+    inbound: {
+      execute: (input, next) => {
+        where = activityWhere(input.args[0]);
+        return next(input);
+      },
+    },
+    outbound: { getLogAttributes: (attrs, next) => next({ ...attrs, ...where }) },
+  };
+};
+
+// Partitions take from milliseconds to hours; the exporter's default buckets stop at 10.
+export const PARTITION_DURATION = 'tablesync_partition_duration_seconds';
+export const PARTITION_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
+
+/**
+ * tablesync's own metrics, on the runtime's meter (the exporter that serves
+ * the SDK's worker metrics). Counts come from the result of each completed
+ * syncPartition: a retried partition's result carries what all its attempts
+ * committed, and a failed attempt reports nothing, so rows are counted once.
+ */
+export function metricsInterceptor(meter: MetricMeter): ActivityInterceptorsFactory {
+  const rows = {
+    rowsCopied: meter.createCounter('tablesync_rows_copied_total', 'rows', 'Rows read from the source by completed partitions'),
+    inserted: meter.createCounter('tablesync_rows_inserted_total', 'rows', 'Rows inserted into the target'),
+    updated: meter.createCounter('tablesync_rows_updated_total', 'rows', 'Rows updated in the target (only rows that differ)'),
+    deleted: meter.createCounter('tablesync_rows_deleted_total', 'rows', 'Target rows deleted because the source no longer has them'),
+  };
+  const duration = meter.createHistogram(PARTITION_DURATION, 'float', 's', 'Duration of syncPartition attempts, by outcome');
+  const failures = meter.createCounter('tablesync_activity_failures_total', 'failures', 'Failed activity attempts, by error type');
+  return (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        const activity = ctx.info.activityType;
+        const { table } = activityWhere(input.args[0]);
+        const tags = { namespace: ctx.info.namespace, task_queue: ctx.info.taskQueue, ...(table && { table }) };
+        const started = process.hrtime.bigint();
+        const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+        try {
+          const result = await next(input);
+          if (activity === 'syncPartition') {
+            const r = result as PartitionResult;
+            for (const [key, counter] of Object.entries(rows)) counter.add(r[key as keyof typeof rows], tags);
+            duration.record(seconds(), { ...tags, outcome: 'completed' });
+          }
+          return result;
+        } catch (err) {
+          // A requested cancellation is not a failure.
+          const cancelled = err instanceof CancelledFailure;
+          if (activity === 'syncPartition') duration.record(seconds(), { ...tags, outcome: cancelled ? 'cancelled' : 'failed' });
+          if (!cancelled) {
+            const type = err instanceof ApplicationFailure && err.type ? err.type : ((err as Error)?.name ?? 'Error');
+            failures.add(1, { ...tags, activity, error_type: type });
+          }
+          throw err;
+        }
+      },
+    },
+  });
+}
