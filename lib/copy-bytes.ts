@@ -56,34 +56,41 @@ function latin1(src: Buffer, start: number, end: number): string {
 export function writeUtf8(out: CopyBuffer, src: Buffer, start: number, end: number, escape: boolean): void {
   const b = out.buf;
   let p = out.pos;
-  let ascii = true;
+  // OR of all bytes: bit 7 set means non-ASCII, checked as UTF-8 once at the end.
+  let any = 0;
   let nul = false;
-  for (let i = start; i < end; i++) {
-    const c = src[i];
-    if (c > 0x5c || (c >= 0x20 && c !== 0x5c)) {
-      if (c >= 0x80) ascii = false;
-      b[p++] = c;
-    } else if (c === 0) {
-      nul = true;
-    } else if (!escape) {
-      b[p++] = c;
-    } else if (c === 0x5c) {
-      b[p++] = 0x5c;
-      b[p++] = 0x5c;
-    } else if (c === 0x09) {
-      b[p++] = 0x5c;
-      b[p++] = 0x74;
-    } else if (c === 0x0a) {
-      b[p++] = 0x5c;
-      b[p++] = 0x6e;
-    } else if (c === 0x0d) {
-      b[p++] = 0x5c;
-      b[p++] = 0x72;
-    } else {
+  if (!escape) {
+    for (let i = start; i < end; i++) {
+      const c = src[i];
+      any |= c;
+      if (c === 0) nul = true;
       b[p++] = c;
     }
+  } else {
+    for (let i = start; i < end; i++) {
+      const c = src[i];
+      any |= c;
+      if (c > 0x5c || (c >= 0x20 && c !== 0x5c)) {
+        b[p++] = c;
+        continue;
+      }
+      if (c === 0) nul = true;
+      else if (c === 0x5c) {
+        b[p++] = 0x5c;
+        b[p++] = 0x5c;
+      } else if (c === 0x09) {
+        b[p++] = 0x5c;
+        b[p++] = 0x74;
+      } else if (c === 0x0a) {
+        b[p++] = 0x5c;
+        b[p++] = 0x6e;
+      } else if (c === 0x0d) {
+        b[p++] = 0x5c;
+        b[p++] = 0x72;
+      } else b[p++] = c;
+    }
   }
-  if (!ascii && !isUtf8(src.subarray(start, end))) {
+  if (any & 0x80 && !isUtf8(src.subarray(start, end))) {
     throw new Error(`value ${hexOf(src, start, end)} is not valid UTF-8 text; map the column to bytea`);
   }
   if (nul) throw new Error('value contains a NUL byte, which PostgreSQL text cannot hold; map the column to bytea');

@@ -35,8 +35,10 @@ import { isTimestamptz } from './postgres';
 export const MYSQL2_TESTED_VERSION = '3.24.6';
 
 const ZERO_DATE = Buffer.from('0000-00-00', 'latin1');
+// Year 0000 first: a byte test that rules out nearly every value before the full compare.
 const isZeroDate = (src: Buffer, start: number, end: number) =>
-  end - start >= 10 && src.compare(ZERO_DATE, 0, 10, start, start + 10) === 0;
+  end - start >= 10 && src[start] === 0x30 && src[start + 1] === 0x30 && src[start + 2] === 0x30 && src[start + 3] === 0x30 &&
+  src.compare(ZERO_DATE, 0, 10, start, start + 10) === 0;
 
 export type Warn = (column: string, what: string) => void;
 
