@@ -1,8 +1,7 @@
-import { createPool, type Pool, type PoolConnection, type TypeCast } from 'mysql2';
-import { asBoolean, asBytea, asText, asUtf8, escapeCopyText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
+import { createPool, type Pool, type PoolConnection } from 'mysql2';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
-import { isTimestamptz } from './postgres';
 import type { CursorDialect } from './cursor';
+import { MysqlCopyEncoder, streamCopy } from './mysql-copy';
 import {
   andWhere,
   cursorBoundsSql,
@@ -228,61 +227,6 @@ export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: s
   return { sql: `SELECT ${cols} FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`, params: where.params };
 }
 
-// The driver hands over every value as the server's own text, so nothing
-// passes through JS numbers or Dates. String and blob columns come as raw
-// bytes (the driver's typeCast field does not tell binary from text): the
-// encoder of the target type decides, bytea taking them as they are and text
-// decoding them as UTF-8 (the session's charset) or refusing them.
-const BYTE_TYPES = new Set(['BLOB', 'TINY_BLOB', 'MEDIUM_BLOB', 'LONG_BLOB', 'STRING', 'VAR_STRING', 'VARCHAR']);
-export const textTypeCast: TypeCast = (field) => {
-  if (field.type === 'BIT' || field.type === 'GEOMETRY' || BYTE_TYPES.has(field.type)) return field.buffer();
-  if (field.type === 'JSON') return field.string('utf8');
-  return field.string();
-};
-
-const ZERO_DATE = /^0000-00-00/;
-
-/** COPY text encoder for one column, keyed on the target type (and the source type for zero dates). */
-export function mysqlEncoder(column: ColumnPlan, warn: (column: string, what: string) => void): ValueEncoder {
-  const target = column.targetType.toLowerCase();
-  if (target === 'boolean') return asBoolean;
-  if (target === 'bytea') return asBytea;
-  if (target.startsWith('bit')) {
-    const width = Number(/\((\d+)\)/.exec(target)?.[1] ?? 1);
-    return (v) => {
-      if (v === null || v === undefined) return null;
-      let bits = '';
-      for (const byte of v as Buffer) bits += byte.toString(2).padStart(8, '0');
-      return bits.slice(-width).padStart(width, '0');
-    };
-  }
-  if (/^(date|timestamp)/.test(target)) {
-    // The session reads TIMESTAMPs in UTC; the offset is written out so the
-    // target's TimeZone setting cannot shift the instant.
-    const offset = isTimestamptz(target) ? '+00' : '';
-    return (v) => {
-      if (v === null || v === undefined) return null;
-      const s = asUtf8(v);
-      if (ZERO_DATE.test(s)) {
-        warn(column.name, "zero date '0000-00-00' loaded as NULL");
-        return null;
-      }
-      return escapeCopyText(s) + offset;
-    };
-  }
-  if (target.startsWith('time')) {
-    return (v) => {
-      if (v === null || v === undefined) return null;
-      const s = asUtf8(v);
-      if (s.startsWith('-') || Number(s.split(':')[0]) > 23) {
-        throw new Error(`time value ${s} is outside PostgreSQL's time range; map the column to interval in typeMap`);
-      }
-      return s;
-    };
-  }
-  return asText;
-}
-
 /**
  * lower_case_table_names: 0 compares database and table names as stored, case
  * included; 1 stores them lower-cased and 2 compares them lower-cased, so
@@ -393,7 +337,7 @@ export class MysqlSource implements SourceConnection {
     return { min: rows[0].min, max: rows[0].max };
   }
 
-  async openCopy(plan: TablePlan, range: PartitionRange): Promise<CopyStream> {
+  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
     const conn = await new Promise<PoolConnection>((resolve, reject) =>
       this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),
     );
@@ -409,22 +353,19 @@ export class MysqlSource implements SourceConnection {
       const key = `column "${column}": ${what}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     };
-    const encoder = new RowCopyEncoder(
-      plan.columns.map((c) => mysqlEncoder(c, warn)),
-      plan.columns.map((c) => c.name),
-    );
+    // Row packets straight into COPY data (binary when every column has a binary form), values as the
+    // server's own text bytes, never JS numbers or Dates; see mysql-copy.ts.
+    const encoder = new MysqlCopyEncoder(plan.columns, preferBinary, warn);
     const { sql, params } = mysqlSelectSql(plan, range);
-    const rows = conn.query({ sql, values: params, rowsAsArray: true, typeCast: textTypeCast }).stream({ highWaterMark: 2000 });
-    rows.on('error', (err) => encoder.destroy(err));
+    const stream = streamCopy(conn, sql, params, encoder);
     // A connection lost mid-query (KILL, server gone) is reported on the connection
-    // only: the query stream would wait forever, heartbeating, for rows that never come.
-    const lost = (err: Error) => encoder.destroy(err);
+    // only: the query would wait forever, heartbeating, for rows that never come.
+    const lost = (err: Error) => stream.destroy(err);
     conn.on('error', lost);
-    rows.pipe(encoder);
     let done = false;
     return {
-      stream: encoder,
-      format: 'text',
+      stream,
+      format: encoder.format,
       rows: () => encoder.rows,
       warnings: () => Object.fromEntries(counts),
       finish: async (error?: unknown) => {
