@@ -11,7 +11,7 @@ import type { CopyStream, SourceConnection } from '../lib/sources/base';
 import { PostgresSource, pgCanonical, pgCatalog, pgChecksumSql, qualifyPg, quotePg } from '../lib/sources/postgres';
 import { failedTableResult, summarize } from '../lib/summary';
 import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
-import { planCompareColumns, planFullColumns, refuseLossyColumns, shortenedNameNotes, tableNameNotes, targetRefOf } from '../lib/table-plan';
+import { columnNotes, planCompareColumns, planFullColumns, refuseLossyColumns, tableNameNotes, targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
 import { generationsTableSql } from '../lib/state-sql';
 import {
@@ -192,7 +192,7 @@ async function planTable(
     const columns = planFullColumns(source.dialect, config, described);
     const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
     log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
-    return { plan: await withUserTypes(source, target, config, { ...base, mode: 'full', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described)] }) };
+    return { plan: await withUserTypes(source, target, config, { ...base, mode: 'full', columns, notes: [...renamed, ...columnNotes(config.target.naming, described, columns)] }) };
   }
   if (!targetTable) return { skip: `target table ${displayName(targetRef)} does not exist (run a full migration first)` };
   if (!hasRows) return { skip: `target table ${displayName(targetRef)} is empty (run a full migration first)` };
@@ -208,7 +208,7 @@ async function planTable(
   }
   refuseLossyColumns(source.dialect, config, described, columns);
   for (const note of notes) log.info(`${name}: ${note}`);
-  return { plan: await withUserTypes(source, target, config, { ...base, mode: 'compare', columns, notes: [...renamed, ...shortenedNameNotes(config.target.naming, described), ...notes] }) };
+  return { plan: await withUserTypes(source, target, config, { ...base, mode: 'compare', columns, notes: [...renamed, ...columnNotes(config.target.naming, described, columns), ...notes] }) };
 }
 
 /** A PostgreSQL source's user types: created in the target by full loads, checked against it here. */
@@ -317,7 +317,7 @@ export function createActivities(deps: ActivityDeps) {
       }
       const { kept: tables, failed: collided } = targetCollisions(planned);
       failed.push(...collided);
-      for (const t of tables) plan.push(...t.notes.filter((n) => n.includes("PostgreSQL's 63 bytes")).map((n) => `${displayName(t.source)}: ${n}`));
+      for (const t of tables) plan.push(...t.notes.map((n) => `${displayName(t.source)}: ${n}`));
       for (const line of plan) log.info(line);
       for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
       log.info(`Prepared ${tables.length} tables for sync`);

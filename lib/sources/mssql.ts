@@ -120,6 +120,8 @@ export interface MssqlColumnRow {
   precision: number;
   scale: number;
   is_nullable: boolean;
+  /** A computed column (absent in recordings made before they were read). */
+  is_computed?: boolean;
 }
 
 /** Columns as describeTable reports them, from the rows of mssqlCatalog.columnsSql. */
@@ -129,10 +131,10 @@ export function columnsFromCatalog(rows: MssqlColumnRow[]): SourceColumn[] {
       // Alias and CLR user types are named with their schema, so one called
       // like a system type ("dbo.int") can never be mapped as that type.
       const type = `${r.type_schema}.${r.type_name}`;
-      return { name: r.name, type, dataType: type.toLowerCase(), nullable: r.is_nullable };
+      return { name: r.name, type, dataType: type.toLowerCase(), nullable: r.is_nullable, ...(r.is_computed && { generated: true }) };
     }
     const dataType = r.type_name.toLowerCase();
-    const column: SourceColumn = { name: r.name, type: dataType, dataType, nullable: r.is_nullable };
+    const column: SourceColumn = { name: r.name, type: dataType, dataType, nullable: r.is_nullable, ...(r.is_computed && { generated: true }) };
     switch (dataType) {
       case 'decimal':
       case 'numeric':
@@ -173,16 +175,16 @@ export const mssqlCatalog = {
     FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id
     WHERE t.is_ms_shipped = 0
     ORDER BY s.name, t.name`,
-  // Computed columns are left out: their values follow from the others, and
-  // the target defines them (or not) itself.
+  // Computed columns too, marked: their values are copied like any column's
+  // (sys.columns gives the type of the computed result).
   columnsSql: `SELECT c.name AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
       ty.is_user_defined AS is_user_defined, c.max_length AS max_length, c.precision AS precision,
-      c.scale AS scale, c.is_nullable AS is_nullable
+      c.scale AS scale, c.is_nullable AS is_nullable, c.is_computed AS is_computed
     FROM sys.columns c
     JOIN sys.tables t ON t.object_id = c.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     JOIN sys.types ty ON ty.user_type_id = c.user_type_id
-    WHERE s.name = @p1 AND t.name = @p2 AND c.is_computed = 0
+    WHERE s.name = @p1 AND t.name = @p2
     ORDER BY c.column_id`,
   primaryKeySql: `SELECT c.name AS name
     FROM sys.indexes i

@@ -18,7 +18,7 @@ import {
   type MssqlColumnRow,
   type StreamingRequest,
 } from '../../lib/sources/mssql';
-import { mapColumnType, planFullColumns } from '../../lib/table-plan';
+import { columnNotes, mapColumnType, planFullColumns } from '../../lib/table-plan';
 import type { ColumnPlan, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';
@@ -594,9 +594,32 @@ describe('SQL Server source (pure parts)', () => {
       for (const sql of [mssqlCatalog.listTablesSql, ...named]) assert.doesNotMatch(sql, /'/);
     });
     it('lists user tables only', () => assert.match(mssqlCatalog.listTablesSql, /t\.is_ms_shipped = 0/));
-    it('reads columns in order, without computed ones', () => {
-      assert.match(mssqlCatalog.columnsSql, /c\.is_computed = 0/);
+    it('reads columns in order, computed ones included and marked', () => {
+      assert.doesNotMatch(mssqlCatalog.columnsSql, /is_computed = 0/);
+      assert.match(mssqlCatalog.columnsSql, /c\.is_computed AS is_computed/);
       assert.match(mssqlCatalog.columnsSql, /ORDER BY c\.column_id$/);
+    });
+    it('plans a computed column as an ordinary target column of its result type, and says so', () => {
+      // sys.columns rows of: id int PRIMARY KEY, qty int, price money, total AS (qty * price) PERSISTED,
+      // label AS (CONCAT(N'#', id)) (nvarchar(4000), not persisted).
+      const rows: MssqlColumnRow[] = [
+        { ...catalogRow('int', 4, 10, 0), name: 'id', is_nullable: false, is_computed: false },
+        { ...catalogRow('int', 4, 10, 0), name: 'qty', is_computed: false },
+        { ...catalogRow('money', 8, 19, 4), name: 'price', is_computed: false },
+        { ...catalogRow('money', 8, 19, 4), name: 'total', is_computed: true },
+        { ...catalogRow('nvarchar', 8000, 0, 0), name: 'label', is_nullable: false, is_computed: true },
+      ];
+      const table: SourceTable = { ref: TABLE, columns: columnsFromCatalog(rows), primaryKey: ['id'] };
+      assert.deepEqual(table.columns.filter((c) => c.generated).map((c) => c.name), ['total', 'label']);
+      const config = { target: { connection: 'dst', stateSchema: 'public', naming: 'preserve' as const }, typeMap: {} };
+      const columns = planFullColumns(mssqlDialect, config, table);
+      assert.deepEqual(columns.map((c) => `${c.name} ${c.targetType}`), ['id integer', 'qty integer', 'price numeric(19,4)', 'total numeric(19,4)', 'label varchar(4000)']);
+      assert.deepEqual(columnNotes('preserve', table, columns), [
+        'column "total" is generated in the source: its values are copied into an ordinary target column',
+        'column "label" is generated in the source: its values are copied into an ordinary target column',
+      ]);
+      const p: TablePlan = { source: TABLE, target: TABLE, mode: 'full', columns, primaryKey: ['id'], integerKey: true, notes: [] };
+      assert.match(mssqlSelectSql(p, { index: 0, count: 1, lo: null, hi: null }).sql, /^SELECT \[id\], \[qty\], CONVERT\(varchar\(50\), \[price\], 2\), CONVERT\(varchar\(50\), \[total\], 2\), \[label\] FROM/);
     });
     it('reads the primary key in key order', () => {
       assert.match(mssqlCatalog.primaryKeySql, /i\.is_primary_key = 1/);
