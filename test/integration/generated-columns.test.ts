@@ -1,15 +1,46 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runTestSync } from '../helpers/sync';
+import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 
 const SRC = testDb('tablesync_it_generated_src');
 const DST = testDb('tablesync_it_generated_dst');
 const MY = testDb('tablesync_it_generated_my');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST), my: mysqlUrl(MY) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
+
+const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
+
+/** `tablesync run --config <config> --local` against the test dev server: exit code and output. */
+async function cliRun(config: unknown): Promise<{ status: number | null; out: string }> {
+  const env = await temporal();
+  const dir = mkdtempSync(join(tmpdir(), 'tablesync-generated-'));
+  try {
+    const file = join(dir, 'sync.json');
+    writeFileSync(file, JSON.stringify(config));
+    const r = spawnSync(process.execPath, [CLI, 'run', '--config', file, '--local'], {
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: env.address,
+        TEMPORAL_TASK_QUEUE: uniqueTaskQueue('cli'),
+        TABLESYNC_CONNECTION_SRC: connections.src,
+        TABLESYNC_CONNECTION_DST: connections.dst,
+      },
+      timeout: 120_000,
+    });
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 async function rows(pool: Pool, sql: string): Promise<Record<string, unknown>[]> {
   return (await pool.query(sql)).rows;
@@ -105,6 +136,12 @@ describe('generated columns and columns the target lacks (issue 14 items 8 and 1
         assert.equal(summary.warnings, 1, `run ${run}`);
         assert.match(summary.message, /1 warning/, `run ${run}`);
       }
+      // The CLI prints it under the table, and the plan line too.
+      const cli = await cliRun({ source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: ['public.grows'] });
+      assert.equal(cli.status, 0, cli.out);
+      assert.match(cli.out, /ok {5}public\.grows → public\.grows: 0 inserted, 0 updated, 1 unchanged\n {9}warning: column "phone" is in the source only and is not synced\n/);
+      assert.match(cli.out, /plan {3}public\.grows: column "phone" is in the source only and is not synced/);
+      assert.match(cli.out, /, 1 warning/);
     });
   });
 
