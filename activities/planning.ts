@@ -21,7 +21,7 @@ import {
   planCompareColumns,
   planFullColumns,
   refuseLossyColumns,
-  shortenedNameNotes,
+  columnNotes,
   tableNameNotes,
   targetRefOf,
 } from '../lib/table-plan';
@@ -99,7 +99,7 @@ async function planTable(
   const targetTable = await pgCatalog.describeTable(target, targetRef);
   const hasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
   const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
-  const notes = [...tableNameNotes(config.target.naming, described.ref), ...shortenedNameNotes(config.target.naming, described)];
+  const notes = tableNameNotes(config.target.naming, described.ref);
   const base = {
     source: described.ref,
     target: targetRef,
@@ -111,7 +111,7 @@ async function planTable(
     const columns = planFullColumns(source.dialect, config, described);
     const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
     log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
-    return { plan: await withUserTypes(source, target, config, { ...base, mode: 'full', columns, notes }) };
+    return { plan: await withUserTypes(source, target, config, { ...base, mode: 'full', columns, notes: [...notes, ...columnNotes(config.target.naming, described, columns)] }) };
   }
   if (!targetTable) return { skip: `target table ${displayName(targetRef)} does not exist (run a full migration first)` };
   if (!hasRows) return { skip: `target table ${displayName(targetRef)} is empty (run a full migration first)` };
@@ -130,7 +130,12 @@ async function planTable(
   refuseLossyColumns(source.dialect, config, described, compared.columns);
   for (const note of compared.notes) log.info(`${name}: ${note}`);
   return {
-    plan: await withUserTypes(source, target, config, { ...base, mode: 'compare', columns: compared.columns, notes: [...notes, ...compared.notes] }),
+    plan: await withUserTypes(source, target, config, {
+      ...base,
+      mode: 'compare',
+      columns: compared.columns,
+      notes: [...notes, ...columnNotes(config.target.naming, described, compared.columns), ...compared.notes],
+    }),
   };
 }
 
@@ -183,7 +188,7 @@ async function planCursorTable(
   }
   const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
-  const notes = [...tableNameNotes(config.target.naming, described.ref), ...shortenedNameNotes(config.target.naming, described)];
+  const notes = tableNameNotes(config.target.naming, described.ref);
   let columns: ColumnPlan[];
   if (!targetTable) {
     columns = planFullColumns(source.dialect, config, described);
@@ -220,6 +225,7 @@ async function planCursorTable(
         `run tablesync set-mode (keeps what can be kept) or reset-state (reads everything again) first`,
     );
   }
+  notes.push(...columnNotes(config.target.naming, described, columns));
   const saved = state?.mode === 'cursor' ? state.cursorValue : null;
   if (column.nullable) notes.push(`cursor "${column.name}" is nullable: rows whose cursor is NULL are read only by a first run`);
   const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
@@ -339,7 +345,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       }
       const { kept: tables, failed: collided } = targetCollisions(planned);
       failed.push(...collided);
-      for (const t of tables) plan.push(...t.notes.filter((n) => n.includes("PostgreSQL's 63 bytes")).map((n) => `${displayName(t.source)}: ${n}`));
+      for (const t of tables) plan.push(...t.notes.map((n) => `${displayName(t.source)}: ${n}`));
       for (const line of plan) log.info(line);
       for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
       log.info(`Prepared ${tables.length} tables for sync`);

@@ -99,6 +99,7 @@ export function printSummary(summary: SyncSummary): void {
         ? `full load, ${t.inserted} rows`
         : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
+    for (const w of t.warnings) console.log(`         warning: ${w}`);
   }
   for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
   console.log(summary.message);

@@ -44,7 +44,7 @@ const attributesSql = `SELECT t.oid::bigint::text AS type_oid, a.attname AS name
   WHERE t.oid = ANY ($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY t.oid, a.attnum`;
 const columnsSql = `SELECT a.attname AS name, a.atttypid::bigint::text AS oid, format_type(a.atttypid, a.atttypmod) AS spelled
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+  WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
   ORDER BY a.attnum`;
 
 interface TypeRow {

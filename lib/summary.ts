@@ -3,6 +3,18 @@ import type { FailedTable, PartitionResult, SkippedTable, SyncSummary, TableResu
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
+/** The note planCompareColumns gives a source column the target lacks; see tableWarnings. */
+export const SOURCE_ONLY_NOTE = 'is in the source only and is not synced';
+
+/**
+ * The plan notes a run reports as warnings, every run: a source column the
+ * target lacks is not copied at all (there is no schema evolution yet), which
+ * a log line alone would hide.
+ */
+export function tableWarnings(notes: readonly string[] | undefined): string[] {
+  return (notes ?? []).filter((n) => n.includes(SOURCE_ONLY_NOTE));
+}
+
 export function sumPartitions(parts: PartitionResult[]): Counts & Pick<TableResult, 'warnings'> {
   return { ...sumCounts(parts), warnings: parts.flatMap((p) => p.warnings) };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { SyncConfig } from './config';
 import { TablesyncError } from './errors';
 import type { Dialect, SourceColumn, SourceTable } from './sources/base';
+import { SOURCE_ONLY_NOTE } from './summary';
 import { snakeCase } from './tables';
 import type { ColumnPlan, TableRef } from './types';
 
@@ -97,13 +98,30 @@ export function shortenedNameNotes(naming: Naming, source: SourceTable): string[
     .map((c) => `column "${c.name}" is longer than PostgreSQL's 63 bytes: its target column is "${targetName(naming, c.name)}"`);
 }
 
-/** Columns an incremental sync copies: those both sides have, in source order; the rest become notes. */
+/**
+ * Notes for a table's columns: names shortened for PostgreSQL, and generated
+ * source columns among those copied, whose values land in an ordinary column.
+ */
+export function columnNotes(naming: Naming, source: SourceTable, copied: ColumnPlan[]): string[] {
+  const names = new Set(copied.map((c) => c.name));
+  const generated = source.columns
+    .filter((c) => c.generated && names.has(c.name))
+    .map((c) => `column "${c.name}" is generated in the source: its values are copied into an ordinary target column`);
+  return [...shortenedNameNotes(naming, source), ...generated];
+}
+
+/**
+ * Columns an incremental sync copies: those both sides have, in source order;
+ * the rest become notes. A generated target column cannot be written (the
+ * target computes it): it is left out and said so.
+ */
 export function planCompareColumns(
   naming: Naming,
   source: SourceTable,
   target: SourceTable,
 ): { columns: ColumnPlan[]; notes: string[]; missingKeys: string[] } {
-  const targetTypes = new Map(target.columns.map((c) => [c.name, c.type]));
+  const targetTypes = new Map(target.columns.filter((c) => !c.generated).map((c) => [c.name, c.type]));
+  const targetGenerated = new Set(target.columns.filter((c) => c.generated).map((c) => c.name));
   rejectColumnCollisions(naming, source);
   const mapped = new Set(source.columns.map((c) => targetName(naming, c.name)));
   const columns: ColumnPlan[] = [];
@@ -111,11 +129,13 @@ export function planCompareColumns(
   for (const c of source.columns) {
     const name = targetName(naming, c.name);
     const targetType = targetTypes.get(name);
-    if (targetType === undefined) notes.push(`column "${c.name}" is in the source only and is not synced`);
+    if (targetGenerated.has(name)) notes.push(`column "${c.name}" is generated in the target, which computes its values: not written`);
+    else if (targetType === undefined) notes.push(`column "${c.name}" ${SOURCE_ONLY_NOTE}`);
     else columns.push({ name: c.name, targetName: name, sourceType: c.type, targetType, nullable: c.nullable });
   }
   for (const c of target.columns) {
-    if (!mapped.has(c.name)) notes.push(`column "${c.name}" is in the target only and keeps its values`);
+    if (mapped.has(c.name)) continue;
+    notes.push(`column "${c.name}" is in the target only and ${c.generated ? 'is generated there' : 'keeps its values'}`);
   }
   const missingKeys = source.primaryKey.filter((k) => !targetTypes.has(targetName(naming, k)));
   return { columns, notes, missingKeys };

@@ -4,7 +4,7 @@ import { mapLimit } from '../lib/concurrency';
 import { tableSteps } from '../lib/modes/names';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
-import { sumPartitions } from '../lib/summary';
+import { sumPartitions, tableWarnings } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities, rawRetry } from './options';
 import { verifyTable } from './verify';
@@ -107,13 +107,16 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     }
   }
   const done = results.filter((r): r is PartitionResult => r !== null);
+  const sums = sumPartitions(done);
   const result: TableResult = {
     table,
     target: `${task.table.target.schema}.${task.table.target.name}`,
     status: errors.length ? 'failed' : 'completed',
     mode: task.table.mode,
     partitions: task.partitions.length,
-    ...sumPartitions(done),
+    ...sums,
+    // Said on every run until the column is synced: a plan note alone is easy to miss.
+    warnings: [...tableWarnings(task.table.notes), ...sums.warnings],
     ...(errors.length ? { error: errors.join('; ') } : {}),
   };
   if (!errors.length && config.verifyAfterSync) {

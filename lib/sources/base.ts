@@ -65,6 +65,12 @@ export interface SourceColumn {
   /** Scale, or fractional-second digits for temporal types. */
   scale?: number | null;
   unsigned?: boolean;
+  /**
+   * Computed by the database from other columns (PostgreSQL GENERATED ALWAYS
+   * AS … STORED, MySQL/MariaDB VIRTUAL/STORED/PERSISTENT, SQL Server computed
+   * columns). Read like any column; a target column like this cannot be written.
+   */
+  generated?: boolean;
 }
 
 export interface SourceTable {

@@ -13,6 +13,7 @@ import { asBoolean, asBytea, asText, RowCopyEncoder, type ValueEncoder } from '.
 import { TablesyncError } from '../errors';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import type { CursorKind } from './cursor';
+import { isTimestamptz } from './postgres';
 import {
   andWhere,
   cursorBoundsSql,
@@ -21,6 +22,7 @@ import {
   type CopyStream,
   type Dialect,
   type NameRule,
+  type RangeSum,
   type SourceColumn,
   caseInsensitiveNames,
   EXACT_NAMES,
@@ -48,6 +50,7 @@ export const mssqlDialect: Dialect = {
     param: (p, c) => mssqlCursorParam(p, c.type, c.dataType),
     minus: (e, lb) => ('seconds' in lb ? `DATEADD(second, -${lb.seconds}, ${e})` : `(${e} - ${lb.amount})`),
   },
+  canonicalText: (column) => mssqlCanonical(column),
 };
 
 const MSSQL_TIME = new Set(['date', 'datetime', 'datetime2', 'smalldatetime', 'datetimeoffset']);
@@ -182,6 +185,8 @@ export interface MssqlColumnRow {
   precision: number;
   scale: number;
   is_nullable: boolean;
+  /** A computed column (absent in recordings made before they were read). */
+  is_computed?: boolean;
 }
 
 /** Columns as describeTable reports them, from the rows of mssqlCatalog.columnsSql. */
@@ -191,10 +196,10 @@ export function columnsFromCatalog(rows: MssqlColumnRow[]): SourceColumn[] {
       // Alias and CLR user types are named with their schema, so one called
       // like a system type ("dbo.int") can never be mapped as that type.
       const type = `${r.type_schema}.${r.type_name}`;
-      return { name: r.name, type, dataType: type.toLowerCase(), nullable: r.is_nullable };
+      return { name: r.name, type, dataType: type.toLowerCase(), nullable: r.is_nullable, ...(r.is_computed && { generated: true }) };
     }
     const dataType = r.type_name.toLowerCase();
-    const column: SourceColumn = { name: r.name, type: dataType, dataType, nullable: r.is_nullable };
+    const column: SourceColumn = { name: r.name, type: dataType, dataType, nullable: r.is_nullable, ...(r.is_computed && { generated: true }) };
     switch (dataType) {
       case 'decimal':
       case 'numeric':
@@ -235,16 +240,16 @@ export const mssqlCatalog = {
     FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id
     WHERE t.is_ms_shipped = 0
     ORDER BY s.name, t.name`,
-  // Computed columns are left out: their values follow from the others, and
-  // the target defines them (or not) itself.
+  // Computed columns too, marked: their values are copied like any column's
+  // (sys.columns gives the type of the computed result).
   columnsSql: `SELECT c.name AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
       ty.is_user_defined AS is_user_defined, c.max_length AS max_length, c.precision AS precision,
-      c.scale AS scale, c.is_nullable AS is_nullable
+      c.scale AS scale, c.is_nullable AS is_nullable, c.is_computed AS is_computed
     FROM sys.columns c
     JOIN sys.tables t ON t.object_id = c.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     JOIN sys.types ty ON ty.user_type_id = c.user_type_id
-    WHERE s.name = @p1 AND t.name = @p2 AND c.is_computed = 0
+    WHERE s.name = @p1 AND t.name = @p2
     ORDER BY c.column_id`,
   primaryKeySql: `SELECT c.name AS name
     FROM sys.indexes i
@@ -436,6 +441,130 @@ export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: s
   const where = andWhere(byKey, cursorFilter(mssqlDialect, plan, (i) => `@p${byKey.params.length + i}`));
   const columns = plan.columns.map((c) => (readMappedColumn(c) ?? readColumn(c)).expression).join(', ');
   return { sql: `SELECT ${columns} FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`, params: where.params, keyParams: byKey.params.length };
+}
+
+/**
+ * The collation verification hashes under: its varchar is UTF-8 (the bytes
+ * PostgreSQL's md5 hashes) and, being supplementary-character aware, LEN
+ * counts a 4-byte character once, as char_length does. SQL Server 2019 (15.x)
+ * or later, Azure SQL Database and Managed Instance have it.
+ */
+export const MSSQL_UTF8_COLLATION = 'Latin1_General_100_CS_AS_SC_UTF8';
+
+const INTEGER_TARGETS = /^(smallint|integer|bigint|int[248]?)$/;
+const TEXT_TARGETS = /^(text|character varying|varchar)(\s*\(\d+\))?$/;
+const BYTE_SOURCES = new Set(['binary', 'varbinary', 'image', 'rowversion', 'timestamp']);
+const STRING_SOURCES = new Set(['char', 'varchar', 'nchar', 'nvarchar', 'sysname', 'text', 'ntext']);
+
+/** Scale of a numeric(p,s) spelling; undefined for a bare numeric (which keeps each value's scale). */
+function numericScale(type: string): number | undefined | null {
+  const m = /^(?:numeric|decimal)\s*(?:\(\s*\d+\s*(?:,\s*(\d+)\s*)?\))?$/.exec(type);
+  if (!m) return null;
+  return type.includes('(') ? Number(m[1] ?? 0) : undefined;
+}
+
+/**
+ * SQL Server expression giving the text pgCanonical gives for the same value
+ * in the target column (see postgres.ts), computed from the value as the read
+ * path (readColumn) sends it: datetime2/time/datetimeoffset truncated to 6
+ * fractional digits exactly as read, datetime as its 1/300 s ticks print
+ * (.997), datetimeoffset in UTC, money with its 4 decimals, uniqueidentifier
+ * as its text, binary as lowercase hex, bit as t/f, floats by their IEEE bits
+ * (big-endian, as float8send/float4send give them). NULL for NULL.
+ *
+ * null: no exact rule for this pairing of source and target type (a typeMap
+ * or an existing target column of another type): the column is left out of
+ * the checksum and listed as such, never compared by a form that might differ.
+ */
+export function mssqlCanonical(column: Pick<ColumnPlan, 'name' | 'sourceType' | 'targetType'>): string | null {
+  const q = quote(column.name);
+  const source = column.sourceType.replace(/\(.*\)$/, '').toLowerCase();
+  const t = column.targetType.toLowerCase().replace(/\s+/g, ' ').trim();
+  const widened = `CONVERT(varchar(27), CONVERT(datetime2(7), ${q}), 121)`;
+  const hex = (bytes: string) => `LOWER(CONVERT(varchar(max), ${bytes}, 2))`;
+  const single = source === 'real' || (source === 'float' && Number(/\((\d+)\)/.exec(column.sourceType)?.[1] ?? 53) <= 24);
+  // "yyyy-mm-dd hh:mi:ss.ffffff" as the read path sends it, per source type.
+  const timestamp = (): string | null => {
+    switch (source) {
+      case 'datetime2':
+        return `LEFT(${widened}, 26)`;
+      case 'datetime':
+        return `CONVERT(varchar(23), ${q}, 121) + '000'`;
+      case 'smalldatetime':
+        return `CONVERT(varchar(19), ${q}, 120) + '.000000'`;
+      case 'date':
+        return `CONVERT(char(10), ${q}, 23) + ' 00:00:00.000000'`;
+      default:
+        return null;
+    }
+  };
+  if (t === 'boolean') return source === 'bit' ? `CASE WHEN ${q} = 1 THEN 't' WHEN ${q} = 0 THEN 'f' END` : null;
+  if (INTEGER_TYPES.has(source) && (INTEGER_TARGETS.test(t) || numericScale(t) === 0 || numericScale(t) === undefined)) {
+    return `CONVERT(varchar(20), ${q})`;
+  }
+  const scale = numericScale(t);
+  if (scale !== null) {
+    if (source === 'decimal' || source === 'numeric') {
+      const own = Number(/,\s*(\d+)\s*\)$/.exec(column.sourceType)?.[1] ?? 0);
+      return scale === undefined || scale === own ? `CONVERT(varchar(50), ${q})` : null;
+    }
+    if (source === 'money' || source === 'smallmoney') return scale === undefined || scale === 4 ? `CONVERT(varchar(50), ${q}, 2)` : null;
+    return null;
+  }
+  if (t === 'double precision' || t === 'float8') {
+    return source === 'float' || source === 'real' ? hex(`CONVERT(varbinary(8), CONVERT(float, ${q}))`) : null;
+  }
+  if (t === 'real' || t === 'float4') return single ? hex(`CONVERT(varbinary(4), CONVERT(real, ${q}))`) : null;
+  if (t === 'date') return source === 'date' ? `CONVERT(char(10), ${q}, 23) + ' AD'` : null;
+  if (isTimestamptz(t)) {
+    if (source === 'datetimeoffset') return `LEFT(CONVERT(varchar(27), CONVERT(datetime2(7), SWITCHOFFSET(${q}, '+00:00')), 121), 26) + ' AD'`;
+    // Read without an offset into a session pinned to UTC.
+    const local = timestamp();
+    return local && `${local} + ' AD'`;
+  }
+  if (t.startsWith('timestamp')) {
+    // PostgreSQL's timestamp input ignores the offset the read sends: the local time.
+    const local = source === 'datetimeoffset' ? `LEFT(${widened}, 26)` : timestamp();
+    return local && `${local} + ' AD'`;
+  }
+  if (/^time(\s*\(\d\))?( without time zone)?$/.test(t)) return source === 'time' ? `SUBSTRING(${widened}, 12, 15)` : null;
+  if (t === 'uuid') return source === 'uniqueidentifier' ? `LOWER(CONVERT(char(36), ${q}))` : null;
+  if (t === 'bytea') return BYTE_SOURCES.has(source) ? hex(`CONVERT(varbinary(max), ${q})`) : null;
+  if (t === 'xml') return source === 'xml' ? `CONVERT(nvarchar(max), ${q})` : null;
+  if (TEXT_TARGETS.test(t)) {
+    if (STRING_SOURCES.has(source) || source === 'xml') return `CONVERT(nvarchar(max), ${q})`;
+    const mapped = readMappedColumn(column);
+    return mapped && `CONVERT(nvarchar(max), ${mapped.expression})`;
+  }
+  return null;
+}
+
+/**
+ * Row count and checksum of one key range, computed on SQL Server exactly as
+ * pgChecksumSql computes them on PostgreSQL: each row's fields as
+ * "<characters>:<text>" (NULL as "N"), concatenated, hashed as UTF-8 with MD5,
+ * the first 32 bits summed. The text is built as nvarchar and converted to
+ * varchar under MSSQL_UTF8_COLLATION, so the bytes hashed are UTF-8 whatever
+ * the columns' own collations or code pages (varchar and nvarchar alike);
+ * LEN(x + '.') - 1 counts trailing spaces, which LEN alone ignores.
+ * HASHBYTES takes more than 8000 bytes since SQL Server 2016.
+ */
+export function mssqlChecksumSql(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): { sql: string; params: string[] } {
+  const where = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
+  const fields = columns.map((c) => {
+    const text = mssqlCanonical(c);
+    if (text === null) throw new Error(`column ${c.name} (${c.sourceType} → ${c.targetType}) has no canonical text on SQL Server`);
+    const n = `CONVERT(nvarchar(max), ${text}) COLLATE ${MSSQL_UTF8_COLLATION}`;
+    return `CASE WHEN ${quote(c.name)} IS NULL THEN N'N' ELSE CONVERT(nvarchar(20), LEN(${n} + N'.') - 1) + N':' + ${n} END`;
+  });
+  const row = `CONVERT(varchar(max), (${fields.join(' + ')}) COLLATE ${MSSQL_UTF8_COLLATION})`;
+  const first32 = `CONVERT(bigint, 0x00000000 + SUBSTRING(HASHBYTES('MD5', ${row}), 1, 4))`;
+  return {
+    sql:
+      `SELECT COUNT_BIG(*) AS [rows], CONVERT(varchar(40), COALESCE(SUM(CONVERT(decimal(38, 0), ${first32})), 0)) AS [sum] ` +
+      `FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`,
+    params: where.params,
+  };
 }
 
 const KEY_PARAM_TYPES: Record<string, ISqlTypeFactoryWithNoParams> = {
@@ -682,6 +811,42 @@ export class MssqlSource implements SourceConnection {
       request.input(`p${i + 1}`, i < keyParams ? keyParamType(plan) : NVarChar(50), value),
     );
     return streamRows(request, sql, plan.columns);
+  }
+
+  private utf8: Promise<void> | null = null;
+
+  /** Verification needs a UTF-8 collation (SQL Server 2019+, Azure SQL): said plainly where there is none. */
+  private checkUtf8(): Promise<void> {
+    this.utf8 ??= this.query<{ cp: number | null; version: string | null }>(
+      `SELECT COLLATIONPROPERTY(@p1, 'CodePage') AS cp, CONVERT(nvarchar(128), SERVERPROPERTY('ProductVersion')) AS version`,
+      [MSSQL_UTF8_COLLATION],
+    )
+      .then(([row]) => {
+        if (Number(row?.cp) !== 65001) {
+          throw new TablesyncError(
+            'UnsupportedSource',
+            `verify: this SQL Server (version ${row?.version ?? 'unknown'}) has no UTF-8 collation ${MSSQL_UTF8_COLLATION}; ` +
+              'checksums need SQL Server 2019 (15.x) or later, Azure SQL Database or Managed Instance',
+          );
+        }
+      })
+      .catch((err) => {
+        this.utf8 = null;
+        throw err;
+      });
+    return this.utf8;
+  }
+
+  async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
+    await this.checkUtf8();
+    const { sql, params } = mssqlChecksumSql(plan, columns, range);
+    const request = (await this.connect()).request();
+    if (params.length) {
+      const type = keyParamType(plan);
+      params.forEach((value, i) => request.input(`p${i + 1}`, type, value));
+    }
+    const [row] = (await request.query<{ rows: string | number; sum: string }>(sql)).recordset;
+    return { rows: Number(row.rows), sum: row.sum };
   }
 
   async close(): Promise<void> {

@@ -160,11 +160,12 @@ export const mysqlCatalog = {
     FROM information_schema.TABLES
     WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'VIEW') AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')
     ORDER BY 1, 2`,
+  // Every column, generated ones included (EXTRA tells them apart, see isGeneratedExtra).
   columnsSql: `SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,
       CHARACTER_MAXIMUM_LENGTH AS length, NUMERIC_PRECISION AS \`precision\`,
-      COALESCE(NUMERIC_SCALE, DATETIME_PRECISION) AS scale
+      COALESCE(NUMERIC_SCALE, DATETIME_PRECISION) AS scale, EXTRA AS extra
     FROM information_schema.COLUMNS
-    WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND EXTRA NOT LIKE '%GENERATED%'
+    WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?
     ORDER BY ORDINAL_POSITION`,
   // MariaDB's JSON is longtext with a json_valid() check; map those columns to json.
   jsonChecksSql: `SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS
@@ -182,6 +183,18 @@ export interface MysqlColumnRow {
   length: number | string | null;
   precision: number | string | null;
   scale: number | string | null;
+  /** information_schema.COLUMNS.EXTRA: "VIRTUAL GENERATED", "DEFAULT_GENERATED on update CURRENT_TIMESTAMP", … */
+  extra?: string | null;
+}
+
+/**
+ * A generated column as EXTRA spells it: MySQL and MariaDB 10.2+ say
+ * "VIRTUAL GENERATED" / "STORED GENERATED", older MariaDB "VIRTUAL" /
+ * "PERSISTENT". MySQL 8's "DEFAULT_GENERATED" marks an ordinary column with an
+ * expression default (DEFAULT CURRENT_TIMESTAMP), which is not one.
+ */
+export function isGeneratedExtra(extra: string | null | undefined): boolean {
+  return /(^|\s)(VIRTUAL|STORED|PERSISTENT)(\s+GENERATED)?(\s|$)/i.test(extra ?? '');
 }
 
 const num = (v: number | string | null): number | null => (v === null || v === undefined ? null : Number(v));
@@ -198,6 +211,7 @@ export function columnsFromCatalog(rows: MysqlColumnRow[], jsonColumns: Set<stri
       precision: num(r.precision),
       scale: num(r.scale),
       unsigned: /\bunsigned\b/i.test(r.column_type),
+      ...(isGeneratedExtra(r.extra) && { generated: true }),
     };
   });
 }

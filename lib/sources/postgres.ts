@@ -145,12 +145,14 @@ export const pgCatalog = {
     WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relname NOT LIKE '\\_ts\\_stg\\_%'
     ORDER BY n.nspname, c.relname, i.inhseqno`,
+  // Generated columns are listed and marked: a source's are read like any
+  // column, a target's cannot be written (see planCompareColumns).
   columnsSql: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
-      t.typname AS data_type
+      t.typname AS data_type, a.attgenerated <> '' AS generated
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_type t ON t.oid = a.atttypid
     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
-      AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+      AND a.attnum > 0 AND NOT a.attisdropped
     ORDER BY a.attnum`,
   primaryKeySql: `SELECT a.attname AS name
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -169,7 +171,13 @@ export const pgCatalog = {
     const pk = await db.query(this.primaryKeySql, [ref.schema, ref.name]);
     return {
       ref,
-      columns: cols.rows.map((r) => ({ name: r.name, type: r.type, dataType: r.data_type, nullable: r.nullable })),
+      columns: cols.rows.map((r) => ({
+        name: r.name,
+        type: r.type,
+        dataType: r.data_type,
+        nullable: r.nullable,
+        ...(r.generated && { generated: true }),
+      })),
       primaryKey: pk.rows.map((r) => r.name),
     };
   },

@@ -4,12 +4,25 @@ import { ConnectionPool } from 'mssql';
 import type { Pool } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SourceConnection, SourceTable } from '../../lib/sources/base';
-import { columnsFromCatalog, MssqlSource, mssqlDialect, parseMssqlUrl, type MssqlColumnRow } from '../../lib/sources/mssql';
+import { createHash } from 'node:crypto';
+import {
+  columnsFromCatalog,
+  MssqlSource,
+  mssqlCanonical,
+  mssqlDialect,
+  MSSQL_UTF8_COLLATION,
+  parseMssqlUrl,
+  type MssqlColumnRow,
+} from '../../lib/sources/mssql';
+import { pgCanonical, pgChecksumSql, quotePg } from '../../lib/sources/postgres';
 import { copyIntoSql, createTableSql } from '../../lib/target';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';
-import { freshDatabase, testDb } from '../helpers/pg';
+import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { runTestSync } from '../helpers/sync';
+import { runTestVerify } from '../helpers/verify';
+import { CASES, sourceColumnOf } from '../helpers/mssql-canonical';
 
 /*
  * Needs a SQL Server with the Chinook database loaded (docker-compose.yml has
@@ -313,6 +326,73 @@ describe('SQL Server source (MSSQL_URL)', () => {
   it('reports a missing table as such', async () => {
     assert.equal(await source.describeTable({ schema: 'dbo', name: 'tablesync_no_such_table' }), null);
     await assert.rejects(source.estimateRows({ schema: 'dbo', name: 'tablesync_no_such_table' }), /does not exist/);
+  });
+
+  describe('verification checksums (issue 10)', () => {
+    it('gives, for every recorded case, the canonical text the PostgreSQL side is tested against', async () => {
+      for (const c of CASES) {
+        const column = sourceColumnOf(c.ddl);
+        const expr = mssqlCanonical({ name: 'v', sourceType: column.type, targetType: c.pgType })!;
+        const r = await admin.request().query(`SELECT ${expr} AS text FROM (SELECT CAST(${c.tsql} AS ${c.ddl}) AS v) AS x`);
+        assert.equal(r.recordset[0].text, c.text, `${c.ddl} ${c.tsql}`);
+      }
+    });
+
+    it('hashes UTF-8 bytes and counts characters as PostgreSQL does, under the UTF-8 collation', async () => {
+      for (const text of ['', 'abc', 'café', '😀x  ', 'tab\there\n', '𝄞 trailing   ', 'é😀'.repeat(3000)]) {
+        const r = await admin
+          .request()
+          .input('t', text)
+          .query(`SELECT LEN(@t COLLATE ${MSSQL_UTF8_COLLATION} + N'.') - 1 AS len,
+              CONVERT(bigint, 0x00000000 + SUBSTRING(HASHBYTES('MD5', CONVERT(varchar(max), @t COLLATE ${MSSQL_UTF8_COLLATION})), 1, 4)) AS h`);
+        assert.equal(Number(r.recordset[0].len), [...text].length, JSON.stringify(text.slice(0, 20)));
+        assert.equal(BigInt(r.recordset[0].h), BigInt(`0x${createHash('md5').update(text, 'utf8').digest('hex').slice(0, 8)}`));
+      }
+    });
+
+    it('computes the checksum PostgreSQL computes over the copied edge values, and a changed value differs', async function () {
+      this.timeout(60_000);
+      const plan = planOf(await describeSource(TYPES), { schema: 'public', name: 'types' });
+      const included = plan.columns.filter((c) => mssqlCanonical(c) !== null);
+      assert.deepEqual(included.map((c) => c.name), plan.columns.map((c) => c.name), 'every supported type is checksummed');
+      const target = async () => (await dst.query(pgChecksumSql(plan.target, included.map((c) => pgCanonical(quotePg(c.targetName), c.targetType)), 'id', WHOLE))).rows[0];
+      const sum = await source.checksumRange!(plan, included, WHOLE);
+      const want = await target();
+      if (sum.sum !== want.sum) {
+        // Which column: each canonical text, row by row.
+        const ms = await admin.request().query(`SELECT id, ${included.map((c) => `${mssqlCanonical(c)} AS [${c.name}]`).join(', ')} FROM dbo.tablesync_it_types ORDER BY id`);
+        const pg = await dst.query(`SELECT id, ${included.map((c) => `${pgCanonical(quotePg(c.targetName), c.targetType)} AS "${c.name}"`).join(', ')} FROM types ORDER BY id`);
+        for (const [i, row] of ms.recordset.entries()) for (const c of included) assert.equal(row[c.name], pg.rows[i][c.name], `row ${row.id} column ${c.name}`);
+      }
+      assert.deepEqual(sum, { rows: Number(want.rows), sum: want.sum });
+      await dst.query(`UPDATE types SET nvc = nvc || ' ' WHERE id = 1`);
+      assert.notEqual((await target()).sum, sum.sum);
+      await dst.query(`UPDATE types SET nvc = left(nvc, -1) WHERE id = 1`);
+      assert.equal((await target()).sum, sum.sum);
+    });
+
+    it('verifies a synced table range by range, finds a changed row and repairs it', async function () {
+      this.timeout(180_000);
+      const connections = { ms: url, dst: pgUrl(DST) };
+      const config = {
+        source: { connection: 'ms', schema: 'dbo' },
+        target: { connection: 'dst', schema: 'verified' },
+        tables: [MANY.name],
+        verifyRowsPerRange: 50_000,
+        retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 },
+      };
+      const synced = await runTestSync(connections, config);
+      assert.equal(synced.tables[0].status, 'completed', synced.tables[0].error);
+      const ok = await runTestVerify(connections, { config });
+      assert.equal(ok.matches, true, JSON.stringify(ok));
+      assert.equal(ok.tables[0].sourceRows, 200_000);
+      await dst.query(`UPDATE verified.tablesync_it_many SET payload = 'changed' WHERE id = 123456`);
+      const found = await runTestVerify(connections, { config });
+      assert.equal(found.matches, false);
+      assert.equal(found.tables[0].differing.length, 1);
+      const repaired = await runTestVerify(connections, { config, repair: true });
+      assert.equal(repaired.matches, true);
+    });
   });
 
   describe('Chinook (the database seeded by docker/mssql/seed.sh)', () => {

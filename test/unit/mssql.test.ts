@@ -7,8 +7,11 @@ import {
   mapMssqlType,
   readMappedColumn,
   MssqlSource,
+  mssqlCanonical,
   mssqlCatalog,
+  mssqlChecksumSql,
   mssqlDialect,
+  MSSQL_UTF8_COLLATION,
   mssqlEstimateRows,
   mssqlKeyBoundsSql,
   mssqlSelectSql,
@@ -18,7 +21,7 @@ import {
   type MssqlColumnRow,
   type StreamingRequest,
 } from '../../lib/sources/mssql';
-import { mapColumnType, planFullColumns } from '../../lib/table-plan';
+import { columnNotes, mapColumnType, planFullColumns } from '../../lib/table-plan';
 import type { ColumnPlan, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';
@@ -636,6 +639,111 @@ describe('SQL Server source (pure parts)', () => {
     }
   });
 
+  describe('verification checksums', () => {
+    const canonical = (sourceType: string, targetType: string, name = 'c') => mssqlCanonical({ name, sourceType, targetType });
+    const widened = (c: string) => `CONVERT(varchar(27), CONVERT(datetime2(7), ${c}), 121)`;
+
+    it('gives the dialect a canonical text, so verify no longer refuses SQL Server sources', () => {
+      assert.equal(typeof mssqlDialect.canonicalText, 'function');
+      assert.equal(mssqlDialect.canonicalText!({ name: 'Id', targetName: 'id', sourceType: 'int', targetType: 'integer', nullable: false }), 'CONVERT(varchar(20), [Id])');
+    });
+
+    it('spells each natural mapping as pgCanonical does, from the value the read path sends', () => {
+      const cases: [string, string, string][] = [
+        ['bit', 'boolean', "CASE WHEN [c] = 1 THEN 't' WHEN [c] = 0 THEN 'f' END"],
+        ['bigint', 'bigint', 'CONVERT(varchar(20), [c])'],
+        ['decimal(38,10)', 'numeric(38,10)', 'CONVERT(varchar(50), [c])'],
+        ['money', 'numeric(19,4)', 'CONVERT(varchar(50), [c], 2)'],
+        ['float', 'double precision', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(8), CONVERT(float, [c])), 2))'],
+        ['float(24)', 'real', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(4), CONVERT(real, [c])), 2))'],
+        ['real', 'double precision', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(8), CONVERT(float, [c])), 2))'],
+        ['date', 'date', "CONVERT(char(10), [c], 23) + ' AD'"],
+        ['time(7)', 'time(6)', `SUBSTRING(${widened('[c]')}, 12, 15)`],
+        ['time(7)', 'time(6) without time zone', `SUBSTRING(${widened('[c]')}, 12, 15)`],
+        ['datetime', 'timestamp(3)', "CONVERT(varchar(23), [c], 121) + '000' + ' AD'"],
+        ['smalldatetime', 'timestamp(0) without time zone', "CONVERT(varchar(19), [c], 120) + '.000000' + ' AD'"],
+        ['datetime2(7)', 'timestamp(6)', `LEFT(${widened('[c]')}, 26) + ' AD'`],
+        [
+          'datetimeoffset(7)',
+          'timestamp(6) with time zone',
+          "LEFT(CONVERT(varchar(27), CONVERT(datetime2(7), SWITCHOFFSET([c], '+00:00')), 121), 26) + ' AD'",
+        ],
+        ['datetimeoffset(0)', 'timestamptz(0)', "LEFT(CONVERT(varchar(27), CONVERT(datetime2(7), SWITCHOFFSET([c], '+00:00')), 121), 26) + ' AD'"],
+        ['uniqueidentifier', 'uuid', 'LOWER(CONVERT(char(36), [c]))'],
+        ['varbinary(max)', 'bytea', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(max), [c]), 2))'],
+        ['timestamp', 'bytea', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(max), [c]), 2))'],
+        ['nvarchar(60)', 'character varying(60)', 'CONVERT(nvarchar(max), [c])'],
+        ['char(10)', 'varchar(10)', 'CONVERT(nvarchar(max), [c])'],
+        ['ntext', 'text', 'CONVERT(nvarchar(max), [c])'],
+        ['xml', 'xml', 'CONVERT(nvarchar(max), [c])'],
+        ['geography', 'text', 'CONVERT(nvarchar(max), [c].ToString())'],
+      ];
+      for (const [source, target, expected] of cases) assert.equal(canonical(source, target), expected, `${source} → ${target}`);
+    });
+
+    it('leaves out, rather than compares loosely, a pairing with no exact rule', () => {
+      const cases: [string, string][] = [
+        ['float', 'real'], // a double rounded to single precision by two different routines
+        ['decimal(12,2)', 'numeric(12,4)'], // equal values, texts "1.50" and "1.5000"
+        ['int', 'numeric(10,2)'],
+        ['int', 'text'],
+        ['datetime2(7)', 'date'],
+        ['datetimeoffset(7)', 'time(6)'],
+        ['nvarchar(10)', 'character(10)'], // bpchar's text drops the pad
+        ['dbo.Phone', 'text'], // an alias type: its base type is not known here
+        ['sql_variant', 'bytea'],
+      ];
+      for (const [source, target] of cases) assert.equal(canonical(source, target), null, `${source} → ${target}`);
+    });
+
+    it('hashes length-prefixed fields as UTF-8 with MD5 and sums the first 32 bits, the key range bound as parameters', () => {
+      const p = plan({ schema: 'Sales', name: 'Order]Lines' }, [['Id', 'int'], ['name', 'nvarchar(20)']], ['Id']);
+      p.columns[0].targetType = 'integer';
+      const { sql, params } = mssqlChecksumSql(p, p.columns, { index: 1, count: 3, lo: '10', hi: '20' });
+      const field = (column: string, text: string) => {
+        const n = `CONVERT(nvarchar(max), ${text}) COLLATE ${MSSQL_UTF8_COLLATION}`;
+        return `CASE WHEN ${column} IS NULL THEN N'N' ELSE CONVERT(nvarchar(20), LEN(${n} + N'.') - 1) + N':' + ${n} END`;
+      };
+      const row = `CONVERT(varchar(max), (${field('[Id]', 'CONVERT(varchar(20), [Id])')} + ${field('[name]', 'CONVERT(nvarchar(max), [name])')}) COLLATE ${MSSQL_UTF8_COLLATION})`;
+      assert.equal(
+        sql,
+        `SELECT COUNT_BIG(*) AS [rows], CONVERT(varchar(40), COALESCE(SUM(CONVERT(decimal(38, 0), ` +
+          `CONVERT(bigint, 0x00000000 + SUBSTRING(HASHBYTES('MD5', ${row}), 1, 4)))), 0)) AS [sum] ` +
+          `FROM [Sales].[Order]]Lines] WHERE [Id] > @p1 AND [Id] <= @p2`,
+      );
+      assert.deepEqual(params, ['10', '20']);
+      assert.equal(MSSQL_UTF8_COLLATION, 'Latin1_General_100_CS_AS_SC_UTF8');
+    });
+
+    it('refuses a column without a canonical text instead of hashing something else', () => {
+      const p = plan(TABLE, [['Id', 'int'], ['f', 'float']], ['Id']);
+      p.columns[0].targetType = 'integer';
+      p.columns[1].targetType = 'real';
+      assert.throws(() => mssqlChecksumSql(p, p.columns, { index: 0, count: 1, lo: null, hi: null }), /column f \(float → real\) has no canonical text/);
+    });
+
+    it('says which server and what is needed when there is no UTF-8 collation (before SQL Server 2019)', async () => {
+      // COLLATIONPROPERTY of an unknown collation is NULL: what SQL Server 2017 answers.
+      class Sql2017 extends MssqlSource {
+        sql: string[] = [];
+        protected async query<T>(sql: string, names: string[] = []): Promise<T[]> {
+          this.sql.push(sql);
+          assert.deepEqual(names, [MSSQL_UTF8_COLLATION]);
+          return [{ cp: null, version: '14.0.3456.2' }] as T[];
+        }
+      }
+      const source = new Sql2017('mssql://sa:x@127.0.0.1:1/db?encrypt=false');
+      const p = plan(TABLE, [['Id', 'int']], ['Id']);
+      await assert.rejects(source.checksumRange(p, p.columns, { index: 0, count: 1, lo: null, hi: null }), (err: unknown) => {
+        assert.ok(err instanceof TablesyncError);
+        assert.equal(err.type, 'UnsupportedSource');
+        assert.match(err.message, /version 14\.0\.3456\.2.*Latin1_General_100_CS_AS_SC_UTF8.*SQL Server 2019/);
+        return true;
+      });
+      assert.match(source.sql[0], /COLLATIONPROPERTY\(@p1, 'CodePage'\)/);
+    });
+  });
+
   describe('catalog SQL', () => {
     const named = [mssqlCatalog.columnsSql, mssqlCatalog.primaryKeySql, mssqlCatalog.estimateSql, mssqlCatalog.estimateFallbackSql];
     it('binds schema and table names, never inlines a value', () => {
@@ -643,9 +751,32 @@ describe('SQL Server source (pure parts)', () => {
       for (const sql of [mssqlCatalog.listTablesSql, ...named]) assert.doesNotMatch(sql, /'/);
     });
     it('lists user tables only', () => assert.match(mssqlCatalog.listTablesSql, /t\.is_ms_shipped = 0/));
-    it('reads columns in order, without computed ones', () => {
-      assert.match(mssqlCatalog.columnsSql, /c\.is_computed = 0/);
+    it('reads columns in order, computed ones included and marked', () => {
+      assert.doesNotMatch(mssqlCatalog.columnsSql, /is_computed = 0/);
+      assert.match(mssqlCatalog.columnsSql, /c\.is_computed AS is_computed/);
       assert.match(mssqlCatalog.columnsSql, /ORDER BY c\.column_id$/);
+    });
+    it('plans a computed column as an ordinary target column of its result type, and says so', () => {
+      // sys.columns rows of: id int PRIMARY KEY, qty int, price money, total AS (qty * price) PERSISTED,
+      // label AS (CONCAT(N'#', id)) (nvarchar(4000), not persisted).
+      const rows: MssqlColumnRow[] = [
+        { ...catalogRow('int', 4, 10, 0), name: 'id', is_nullable: false, is_computed: false },
+        { ...catalogRow('int', 4, 10, 0), name: 'qty', is_computed: false },
+        { ...catalogRow('money', 8, 19, 4), name: 'price', is_computed: false },
+        { ...catalogRow('money', 8, 19, 4), name: 'total', is_computed: true },
+        { ...catalogRow('nvarchar', 8000, 0, 0), name: 'label', is_nullable: false, is_computed: true },
+      ];
+      const table: SourceTable = { ref: TABLE, columns: columnsFromCatalog(rows), primaryKey: ['id'] };
+      assert.deepEqual(table.columns.filter((c) => c.generated).map((c) => c.name), ['total', 'label']);
+      const config = { target: { connection: 'dst', stateSchema: 'public', naming: 'preserve' as const }, typeMap: {} };
+      const columns = planFullColumns(mssqlDialect, config, table);
+      assert.deepEqual(columns.map((c) => `${c.name} ${c.targetType}`), ['id integer', 'qty integer', 'price numeric(19,4)', 'total numeric(19,4)', 'label varchar(4000)']);
+      assert.deepEqual(columnNotes('preserve', table, columns), [
+        'column "total" is generated in the source: its values are copied into an ordinary target column',
+        'column "label" is generated in the source: its values are copied into an ordinary target column',
+      ]);
+      const p: TablePlan = { source: TABLE, target: TABLE, mode: 'full', columns, primaryKey: ['id'], integerKey: true, notes: [] };
+      assert.match(mssqlSelectSql(p, { index: 0, count: 1, lo: null, hi: null }).sql, /^SELECT \[id\], \[qty\], CONVERT\(varchar\(50\), \[price\], 2\), CONVERT\(varchar\(50\), \[total\], 2\), \[label\] FROM/);
     });
     it('reads the primary key in key order', () => {
       assert.match(mssqlCatalog.primaryKeySql, /i\.is_primary_key = 1/);
