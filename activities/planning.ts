@@ -17,7 +17,7 @@ import {
   targetRefOf,
 } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
-import { advisoryXactLockSql, targetKey } from '../lib/target';
+import { advisoryXactLockSql, planSoftDeletes, softDeleteColumns, targetKey } from '../lib/target';
 import type { FailedTable, SkippedTable, SyncTask, TablePlan, TableRef } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
@@ -58,6 +58,7 @@ async function planTable(
   target: Pool,
   config: SyncConfig,
   ref: TableRef,
+  write: boolean,
 ): Promise<{ plan: TablePlan } | { skip: string }> {
   const name = displayName(ref);
   const described = await source.describeTable(ref);
@@ -80,11 +81,13 @@ async function planTable(
     const columns = planFullColumns(source.dialect, config, described);
     const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
     log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
-    return { plan: await withUserTypes(source, target, config, { ...base, mode: 'full', columns, notes }) };
+    const plan = await planSoftDeletes(target, config, { ...base, mode: 'full', columns, notes }, described, targetTable, write);
+    return { plan: await withUserTypes(source, target, config, plan) };
   }
   if (!targetTable) return { skip: `target table ${displayName(targetRef)} does not exist (run a full migration first)` };
   if (!hasRows) return { skip: `target table ${displayName(targetRef)} is empty (run a full migration first)` };
-  const compared = planCompareColumns(config.target.naming, described, targetTable);
+  const softColumns = config.deletes === 'soft' ? softDeleteColumns(config.softDeleteColumn) : [];
+  const compared = planCompareColumns(config.target.naming, described, targetTable, softColumns);
   if (compared.missingKeys.length) {
     return { skip: `target table ${displayName(targetRef)} lacks key column(s) ${compared.missingKeys.join(', ')}` };
   }
@@ -98,9 +101,9 @@ async function planTable(
   }
   refuseLossyColumns(source.dialect, config, described, compared.columns);
   for (const note of compared.notes) log.info(`${name}: ${note}`);
-  return {
-    plan: await withUserTypes(source, target, config, { ...base, mode: 'compare', columns: compared.columns, notes: [...notes, ...compared.notes] }),
-  };
+  const plan = { ...base, mode: 'compare' as const, columns: compared.columns, notes: [...notes, ...compared.notes] };
+  // Last: it may add columns to the target, so only once nothing else can refuse the table.
+  return { plan: await planSoftDeletes(target, config, await withUserTypes(source, target, config, plan), described, targetTable, write) };
 }
 
 /** A PostgreSQL source's user types: created in the target by full loads, checked against it here. */
@@ -162,7 +165,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
         log.info(`Found ${resolution.refs.length} tables in source "${config.source.connection}"`);
         for (const ref of resolution.refs) {
           try {
-            const outcome = await planTable(source, target, config, ref);
+            // Only a run that writes (not verify without --repair) may add columns to the target.
+            const outcome = await planTable(source, target, config, ref, claim.claim !== false);
             if ('skip' in outcome) {
               log.warn(`Skipping ${displayName(ref)}: ${outcome.skip}`);
               skipped.push({ table: displayName(ref), reason: outcome.skip });

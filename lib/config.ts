@@ -27,8 +27,16 @@ export const syncConfigSchema = z
     // auto: full load when the target table is missing or empty, incremental otherwise.
     // compare (alias: incremental, the older name): staging + upsert of what differs.
     mode: z.enum(['auto', 'full', 'compare', 'incremental']).default('auto').transform(normalizeMode),
-    // hard: rows gone from the source are deleted from the target (per key range, after the upsert).
-    deletes: z.enum(['ignore', 'hard']).default('ignore'),
+    // hard: rows gone from the source are deleted from the target (per key range, after the upsert);
+    // soft: they are marked instead (softDeleteColumn true, _tablesync_deleted_at set), and unmarked if they come back.
+    deletes: z.enum(['ignore', 'hard', 'soft']).default('ignore'),
+    // deletes: soft: the target's boolean flag column, used as written (no naming, no shortening).
+    softDeleteColumn: z
+      .string()
+      .min(1)
+      .default('is_deleted')
+      .refine((name) => Buffer.byteLength(name) <= 63, "must fit PostgreSQL's 63-byte names")
+      .refine((name) => name !== '_tablesync_deleted_at', 'is the name of the deletion time column; choose another'),
     // Compare checksums of source and target per key range after syncing.
     verifyAfterSync: z.boolean().default(false),
     // Key-range size for verification checksums.

@@ -97,11 +97,16 @@ export function shortenedNameNotes(naming: Naming, source: SourceTable): string[
     .map((c) => `column "${c.name}" is longer than PostgreSQL's 63 bytes: its target column is "${targetName(naming, c.name)}"`);
 }
 
-/** Columns an incremental sync copies: those both sides have, in source order; the rest become notes. */
+/**
+ * Columns an incremental sync copies: those both sides have, in source order;
+ * the rest become notes, except `targetOnly`: columns tablesync keeps itself
+ * (deletes: soft), expected in the target only.
+ */
 export function planCompareColumns(
   naming: Naming,
   source: SourceTable,
   target: SourceTable,
+  targetOnly: string[] = [],
 ): { columns: ColumnPlan[]; notes: string[]; missingKeys: string[] } {
   const targetTypes = new Map(target.columns.map((c) => [c.name, c.type]));
   rejectColumnCollisions(naming, source);
@@ -115,7 +120,7 @@ export function planCompareColumns(
     else columns.push({ name: c.name, targetName: name, sourceType: c.type, targetType, nullable: c.nullable });
   }
   for (const c of target.columns) {
-    if (!mapped.has(c.name)) notes.push(`column "${c.name}" is in the target only and keeps its values`);
+    if (!mapped.has(c.name) && !targetOnly.includes(c.name)) notes.push(`column "${c.name}" is in the target only and keeps its values`);
   }
   const missingKeys = source.primaryKey.filter((k) => !targetTypes.has(targetName(naming, k)));
   return { columns, notes, missingKeys };

@@ -56,6 +56,12 @@ export interface TablePlan {
   integerKey: boolean;
   /** Schema drift and similar remarks, reported but not fatal. */
   notes: string[];
+  /**
+   * deletes: soft: the target's flag column. Rows a key range's source lacks
+   * are marked (flag true, _tablesync_deleted_at set) instead of deleted, and
+   * unmarked when they come back. Absent: deletes are hard or ignored.
+   */
+  softDeleteColumn?: string;
   /** PostgreSQL sources: user types to create before a full load's table, dependencies first. */
   userTypes?: TargetUserType[];
   /**

@@ -5,3 +5,4 @@ export * from './apply';
 export * from './columns';
 export * from './ddl';
 export * from './names';
+export * from './soft-deletes';
