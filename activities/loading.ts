@@ -2,6 +2,7 @@ import { ensureUserTypes } from '../lib/pg-user-types';
 import { displayName } from '../lib/tables';
 import {
   addPrimaryKeySql,
+  addSoftDeleteColumnsSql,
   analyzeSql,
   createTableSql,
   dropTableSql,
@@ -32,6 +33,7 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
           // A retry of this step starts over: no partition has loaded yet.
           await client.query(dropTableSql(load));
           await client.query(createTableSql(load, table.columns));
+          if (table.softDeleteColumn) await client.query(addSoftDeleteColumnsSql(load, table.softDeleteColumn));
         });
       } catch (err) {
         throw classifyError(err, `create_load_table for ${displayName(table.target)}`);

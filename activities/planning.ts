@@ -26,7 +26,7 @@ import {
   targetRefOf,
 } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
-import { advisoryXactLockSql, APPEND_COLUMNS, targetKey } from '../lib/target';
+import { advisoryXactLockSql, APPEND_COLUMNS, planSoftDeletes, softDeleteColumns, targetKey } from '../lib/target';
 import type { ColumnPlan, FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
@@ -82,9 +82,12 @@ async function planTable(
   target: Pool,
   config: SyncConfig,
   ref: ResolvedTable,
+  write: boolean,
 ): Promise<{ plan: TablePlan } | { skip: string }> {
   const name = displayName(ref);
   const settings = settingsOf(config, ref);
+  // The config as this table's own settings make it.
+  const tableConfig = { ...config, deletes: settings.deletes };
   const found = await source.describeTable({ schema: ref.schema, name: ref.name });
   if (!found) {
     throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
@@ -111,11 +114,13 @@ async function planTable(
     const columns = planFullColumns(source.dialect, config, described);
     const why = !targetTable ? 'target table is missing' : !hasRows ? 'target table is empty' : 'mode: full';
     log.info(`${name}: full load into ${displayName(targetRef)} (${why})`);
-    return { plan: await withUserTypes(source, target, config, { ...base, mode: 'full', columns, notes: [...notes, ...columnNotes(config.target.naming, described, columns)] }) };
+    const plan = await planSoftDeletes(target, tableConfig, { ...base, mode: 'full', columns, notes: [...notes, ...columnNotes(config.target.naming, described, columns)] }, described, targetTable, write);
+    return { plan: await withUserTypes(source, target, config, plan) };
   }
   if (!targetTable) return { skip: `target table ${displayName(targetRef)} does not exist (run a full migration first)` };
   if (!hasRows) return { skip: `target table ${displayName(targetRef)} is empty (run a full migration first)` };
-  const compared = planCompareColumns(config.target.naming, described, targetTable);
+  const softColumns = settings.deletes === 'soft' ? softDeleteColumns(config.softDeleteColumn) : [];
+  const compared = planCompareColumns(config.target.naming, described, targetTable, softColumns);
   if (compared.missingKeys.length) {
     return { skip: `target table ${displayName(targetRef)} lacks key column(s) ${compared.missingKeys.join(', ')}` };
   }
@@ -129,14 +134,14 @@ async function planTable(
   }
   refuseLossyColumns(source.dialect, config, described, compared.columns);
   for (const note of compared.notes) log.info(`${name}: ${note}`);
-  return {
-    plan: await withUserTypes(source, target, config, {
-      ...base,
-      mode: 'compare',
-      columns: compared.columns,
-      notes: [...notes, ...columnNotes(config.target.naming, described, compared.columns), ...compared.notes],
-    }),
+  const plan = {
+    ...base,
+    mode: 'compare' as const,
+    columns: compared.columns,
+    notes: [...notes, ...columnNotes(config.target.naming, described, compared.columns), ...compared.notes],
   };
+  // Last: it may add columns to the target, so only once nothing else can refuse the table.
+  return { plan: await planSoftDeletes(target, tableConfig, await withUserTypes(source, target, config, plan), described, targetTable, write) };
 }
 
 /** The columns a table syncs: all, or those named (the key and the cursor always among them). */
@@ -326,7 +331,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
         log.info(`Found ${resolution.refs.length} tables in source "${config.source.connection}"`);
         for (const ref of resolution.refs) {
           try {
-            const outcome = await planTable(source, target, config, ref);
+            // Only a run that writes (not verify without --repair) may add columns to the target.
+            const outcome = await planTable(source, target, config, ref, claim.claim !== false);
             if ('skip' in outcome) {
               log.warn(`Skipping ${displayName(ref)}: ${outcome.skip}`);
               skipped.push({ table: displayName(ref), reason: outcome.skip });

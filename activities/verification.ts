@@ -29,13 +29,15 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
       const skippedColumns = table.columns.filter((c) => !included.includes(c)).map((c) => c.name);
       const targetCanonical = included.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
       const key = targetKey(table.columns, table.primaryKey)[0];
+      // Rows marked deleted (deletes: soft) are gone from the source: only the live ones must match it.
+      const live = table.softDeleteColumn ? `${quotePg(table.softDeleteColumn)} IS NOT TRUE` : undefined;
       const out: RangeChecksum[] = [];
       try {
         for (const range of ranges) {
           // Both sides at once, so the two snapshots are as close in time as they can be.
           const [s, t] = await Promise.all([
             source.checksumRange(table, included, range),
-            target.query(pgChecksumSql(table.target, targetCanonical, key, range)),
+            target.query(pgChecksumSql(table.target, targetCanonical, key, range, live)),
           ]);
           out.push({
             range,

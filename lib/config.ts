@@ -4,7 +4,9 @@ import { normalizeMode } from './modes/names';
 import { LOOKBACK_SHAPE } from './sources/cursor';
 
 const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'incremental']).transform(normalizeMode);
-const deletesSchema = z.enum(['ignore', 'hard']);
+// hard: rows gone from the source are deleted from the target (per key range, after the upsert);
+// soft: they are marked instead (softDeleteColumn true, _tablesync_deleted_at set), and unmarked if they come back.
+const deletesSchema = z.enum(['ignore', 'hard', 'soft']);
 // upsert: the latest version per key (Airbyte's append+dedup); append: every version read, with sync metadata.
 const writeSchema = z.enum(['upsert', 'append']);
 const lookbackSchema = z.string().regex(LOOKBACK_SHAPE, 'must be an amount of time like "5 minutes" (time cursors) or a number (number cursors)');
@@ -58,6 +60,13 @@ export const syncConfigSchema = z
     cursor: z.string().min(1).optional(),
     write: writeSchema.default('upsert'),
     lookback: lookbackSchema.optional(),
+    // deletes: soft: the target's boolean flag column, used as written (no naming, no shortening).
+    softDeleteColumn: z
+      .string()
+      .min(1)
+      .default('is_deleted')
+      .refine((name) => Buffer.byteLength(name) <= 63, "must fit PostgreSQL's 63-byte names")
+      .refine((name) => name !== '_tablesync_deleted_at', 'is the name of the deletion time column; choose another'),
     // Compare checksums of source and target per key range after syncing.
     verifyAfterSync: z.boolean().default(false),
     // Key-range size for verification checksums.

@@ -112,13 +112,15 @@ export function columnNotes(naming: Naming, source: SourceTable, copied: ColumnP
 
 /**
  * Columns an incremental sync copies: those both sides have, in source order;
- * the rest become notes. A generated target column cannot be written (the
- * target computes it): it is left out and said so.
+ * the rest become notes, except `targetOnly`: columns tablesync keeps itself
+ * (deletes: soft), expected in the target only. A generated target column
+ * cannot be written (the target computes it): it is left out and said so.
  */
 export function planCompareColumns(
   naming: Naming,
   source: SourceTable,
   target: SourceTable,
+  targetOnly: string[] = [],
 ): { columns: ColumnPlan[]; notes: string[]; missingKeys: string[] } {
   const targetTypes = new Map(target.columns.filter((c) => !c.generated).map((c) => [c.name, c.type]));
   const targetGenerated = new Set(target.columns.filter((c) => c.generated).map((c) => c.name));
@@ -134,7 +136,7 @@ export function planCompareColumns(
     else columns.push({ name: c.name, targetName: name, sourceType: c.type, targetType, nullable: c.nullable });
   }
   for (const c of target.columns) {
-    if (mapped.has(c.name)) continue;
+    if (mapped.has(c.name) || targetOnly.includes(c.name)) continue;
     notes.push(`column "${c.name}" is in the target only and ${c.generated ? 'is generated there' : 'keeps its values'}`);
   }
   const missingKeys = source.primaryKey.filter((k) => !targetTypes.has(targetName(naming, k)));

@@ -79,9 +79,15 @@ export interface TablePlan {
   /** mode cursor: the cursor column and, once tasks are planned, the run's read window. */
   cursor?: CursorPlan;
   /** Deletes for this table (per-table config), else the config's. */
-  deletes?: 'ignore' | 'hard';
+  deletes?: 'ignore' | 'hard' | 'soft';
   /** Schema drift and similar remarks, reported but not fatal. */
   notes: string[];
+  /**
+   * deletes: soft: the target's flag column. Rows a key range's source lacks
+   * are marked (flag true, _tablesync_deleted_at set) instead of deleted, and
+   * unmarked when they come back. Absent: deletes are hard or ignored.
+   */
+  softDeleteColumn?: string;
   /** PostgreSQL sources: user types to create before a full load's table, dependencies first. */
   userTypes?: TargetUserType[];
   /**

@@ -4,7 +4,9 @@ import type { SyncMode } from './types';
 /**
  * compare: every row of each key range is copied into a staging table and
  * only rows that differ are written (inserted or updated); with deletes: hard
- * (or verify --repair), target rows of the range the source lacks are deleted.
+ * (or verify --repair), target rows of the range the source lacks are deleted;
+ * with deletes: soft (the plan's softDeleteColumn), they are marked instead,
+ * repair included, and a marked row the source has again is unmarked.
  */
 export const compareMode: SyncMode = {
   name: 'compare',
@@ -21,10 +23,11 @@ export const compareMode: SyncMode = {
   },
 
   async applyChunk(db, { config, dest, table, chunk, deleteMissing }) {
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey));
+    const soft = table.softDeleteColumn;
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, soft));
     let deleted = 0;
-    if ((table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
-      const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk));
+    if (soft || (table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
+      const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk, soft));
       deleted = gone.rowCount ?? 0;
     }
     await db.query(dropTableSql(dest));

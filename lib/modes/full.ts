@@ -1,5 +1,6 @@
 import {
   addPrimaryKeySql,
+  addSoftDeleteColumnsSql,
   analyzeSql,
   createTableSql,
   dropTableSql,
@@ -26,6 +27,7 @@ export const fullMode: SyncMode = {
     if (!whole) return; // createLoadTable made it
     await db.query(dropTableSql(dest));
     await db.query(createTableSql(dest, table.columns));
+    if (table.softDeleteColumn) await db.query(addSoftDeleteColumnsSql(dest, table.softDeleteColumn));
   },
 
   async applyChunk(db, { whole, dest, table }, rowsCopied) {

@@ -116,8 +116,16 @@ export function pgCanonical(value: string, type: string): string {
  * agreeing on collation. Each field is length-prefixed ("<chars>:<text>", NULL
  * as "N"), so no value can pass for two fields, a NULL, or another split.
  */
-export function pgChecksumSql(table: TableRef, canonical: string[], keyColumn: string, range: PartitionRange): { text: string; values: string[] } {
+/** `live`: a condition rows must meet to be counted (a soft-delete target's unmarked rows). */
+export function pgChecksumSql(
+  table: TableRef,
+  canonical: string[],
+  keyColumn: string,
+  range: PartitionRange,
+  live?: string,
+): { text: string; values: string[] } {
   const where = rangePredicate(postgresDialect, keyColumn, range);
+  if (live) where.sql += `${where.sql ? ' AND' : ' WHERE'} ${live}`;
   const row = canonical.map((e) => `coalesce(char_length(${e})::text || ':' || ${e}, 'N')`).join(' || ');
   return {
     text: `SELECT count(*)::bigint AS rows, coalesce(sum(('x' || left(md5(${row}), 8))::bit(32)::bigint), 0)::text AS sum FROM ${qualifyPg(table)}${where.sql}`,

@@ -2,6 +2,7 @@ import { rangePredicate } from '../sources/base';
 import { postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
 import type { ColumnPlan, PartitionRange, TableRef } from '../types';
 import { columnList, targetKey } from './columns';
+import { DELETED_AT_COLUMN } from './soft-deletes';
 
 // How rows in a staging table are applied to the target table.
 
@@ -35,26 +36,36 @@ function distinct(column: ColumnPlan): string {
 
 /**
  * Upsert from staging that writes only rows that differ, and counts inserts
- * and updates (xmax = 0 marks a row this statement inserted).
+ * and updates (xmax = 0 marks a row this statement inserted). With a
+ * soft-delete flag, a row that comes back is written (unmarked) even when its
+ * values are unchanged, so it counts as updated; rows written are live.
  */
 export function upsertSql(
   target: TableRef,
   staging: TableRef,
   columns: ColumnPlan[],
   primaryKey: string[],
+  softDeleteColumn?: string,
   /** What to read instead of the whole staging table (e.g. the latest version per key). */
   rows: string = qualifyPg(staging),
 ): string {
   const keys = new Set(primaryKey);
   const nonKey = columns.filter((c) => !keys.has(c.name));
-  const onConflict = nonKey.length
-    ? `DO UPDATE SET ${nonKey.map((c) => `${quotePg(c.targetName)} = EXCLUDED.${quotePg(c.targetName)}`).join(', ')}\n    WHERE ${nonKey
-        .map(distinct)
-        .join('\n       OR ')}`
-    : 'DO NOTHING';
+  const sets = nonKey.map((c) => `${quotePg(c.targetName)} = EXCLUDED.${quotePg(c.targetName)}`);
+  const differs = nonKey.map(distinct);
+  let insertColumns = columnList(columns);
+  let selected = columnList(columns);
+  if (softDeleteColumn) {
+    const flag = quotePg(softDeleteColumn);
+    insertColumns += `, ${flag}`;
+    selected += ', false';
+    sets.push(`${flag} = false`, `${quotePg(DELETED_AT_COLUMN)} = NULL`);
+    differs.push(`t.${flag} IS TRUE`);
+  }
+  const onConflict = sets.length ? `DO UPDATE SET ${sets.join(', ')}\n    WHERE ${differs.join('\n       OR ')}` : 'DO NOTHING';
   return `WITH applied AS (
-  INSERT INTO ${qualifyPg(target)} AS t (${columnList(columns)})
-  SELECT ${columnList(columns)} FROM ${rows}
+  INSERT INTO ${qualifyPg(target)} AS t (${insertColumns})
+  SELECT ${selected} FROM ${rows}
   ON CONFLICT (${targetKey(columns, primaryKey).map(quotePg).join(', ')}) ${onConflict}
   RETURNING (xmax = 0) AS inserted
 )
@@ -62,8 +73,11 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
 }
 
 /**
- * Hard deletes for one key range: target rows in the range that the source
- * (now in staging) no longer has. Range bounds are bound parameters.
+ * Deletes for one key range: target rows in the range that the source (now
+ * in staging) no longer has. With a soft-delete flag they are marked instead
+ * (flag true, deletion time now), and a row marked before is left as it is,
+ * so it is neither re-marked nor counted again. Range bounds are bound
+ * parameters.
  */
 export function deleteMissingSql(
   target: TableRef,
@@ -71,15 +85,19 @@ export function deleteMissingSql(
   columns: ColumnPlan[],
   primaryKey: string[],
   range: PartitionRange,
+  softDeleteColumn?: string,
 ): { text: string; values: string[] } {
   const keys = targetKey(columns, primaryKey);
   const onTarget = { ...postgresDialect, quoteIdent: (name: string) => `t.${quotePg(name)}` };
   const where = rangePredicate(onTarget, keys[0], range);
   const match = keys.map((k) => `s.${quotePg(k)} = t.${quotePg(k)}`).join(' AND ');
-  return {
-    text:
-      `DELETE FROM ${qualifyPg(target)} AS t${where.sql}${where.sql ? ' AND' : ' WHERE'} ` +
-      `NOT EXISTS (SELECT 1 FROM ${qualifyPg(staging)} AS s WHERE ${match})`,
-    values: where.params,
-  };
+  const missing = `${where.sql}${where.sql ? ' AND' : ' WHERE'} NOT EXISTS (SELECT 1 FROM ${qualifyPg(staging)} AS s WHERE ${match})`;
+  if (softDeleteColumn) {
+    const flag = quotePg(softDeleteColumn);
+    return {
+      text: `UPDATE ${qualifyPg(target)} AS t SET ${flag} = true, ${quotePg(DELETED_AT_COLUMN)} = now()${missing} AND t.${flag} IS NOT TRUE`,
+      values: where.params,
+    };
+  }
+  return { text: `DELETE FROM ${qualifyPg(target)} AS t${missing}`, values: where.params };
 }

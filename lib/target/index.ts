@@ -6,3 +6,4 @@ export * from './columns';
 export * from './ddl';
 export * from './names';
 export * from './cursor';
+export * from './soft-deletes';

@@ -24,6 +24,15 @@ describe('config', () => {
     assert.throws(() => parseSyncConfig({ ...minimal, partitionTreshold: 5 }), /Unrecognized key\(s\) in object: 'partitionTreshold'/);
   });
 
+  it('takes deletes: soft with is_deleted as its flag unless softDeleteColumn says otherwise, and refuses names the target cannot keep', () => {
+    assert.deepEqual([parseSyncConfig(minimal).deletes, parseSyncConfig(minimal).softDeleteColumn], ['ignore', 'is_deleted']);
+    assert.equal(parseSyncConfig({ ...minimal, deletes: 'soft', softDeleteColumn: 'Removed?' }).softDeleteColumn, 'Removed?');
+    assert.throws(() => parseSyncConfig({ ...minimal, deletes: 'sometimes' }), /deletes: Invalid enum value\. Expected 'ignore' \| 'hard' \| 'soft'/);
+    assert.throws(() => parseSyncConfig({ ...minimal, softDeleteColumn: 'x'.repeat(64) }), /softDeleteColumn: must fit PostgreSQL's 63-byte names/);
+    assert.throws(() => parseSyncConfig({ ...minimal, softDeleteColumn: '_tablesync_deleted_at' }), /softDeleteColumn: is the name of the deletion time column/);
+    assert.throws(() => parseSyncConfig({ ...minimal, softDeleteColumn: '' }), /softDeleteColumn: String must contain at least 1/);
+  });
+
   it('takes the seed environment variables over the file, and names the variable when one is bad', () => {
     const c = parseConfigFile(minimal, {
       INCLUDE_TABLES: 'public.a, public.b',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { pgRangeCopySql, postgresDialect, quotePg } from '../../lib/sources/postgres';
 import { rangePredicate } from '../../lib/sources/base';
-import { createStagingSql, stagingName, upsertSql } from '../../lib/target';
+import { createStagingSql, deleteMissingSql, stagingName, upsertSql } from '../../lib/target';
 import type { TablePlan } from '../../lib/types';
 
 describe('PostgreSQL SQL', () => {
@@ -78,6 +78,30 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
       ];
       assert.ok(upsertSql(plan.target, plan.target, cols, ['id']).includes(`WHERE ${where}\n`), type);
     }
+  });
+
+  it('with a soft-delete flag, writes rows live and rewrites a marked row even when its values are equal', () => {
+    const sql = upsertSql(plan.target, { schema: 'public', name: '_ts_stg_x' }, plan.columns, plan.primaryKey, 'gone "x"');
+    assert.ok(sql.includes(`INSERT INTO "public"."Order Lines" AS t ("Id", "doc", "qty", "gone ""x""")\n  SELECT "Id", "doc", "qty", false FROM`), sql);
+    assert.ok(sql.includes(`"qty" = EXCLUDED."qty", "gone ""x""" = false, "_tablesync_deleted_at" = NULL\n`), sql);
+    assert.ok(sql.includes(`OR t."qty" IS DISTINCT FROM EXCLUDED."qty"\n       OR t."gone ""x""" IS TRUE\n`), sql);
+    const keyOnly = upsertSql(plan.target, plan.target, [plan.columns[0]], ['Id'], 'd');
+    assert.ok(keyOnly.includes(`DO UPDATE SET "d" = false, "_tablesync_deleted_at" = NULL\n    WHERE t."d" IS TRUE\n`), keyOnly);
+  });
+
+  it('marks missing rows of a range, bounds bound, only those not marked yet; deletes them without a flag', () => {
+    const range = { index: 1, count: 3, lo: '10', hi: '20' };
+    const stg = { schema: 'public', name: '_ts_stg_x' };
+    assert.deepEqual(deleteMissingSql(plan.target, stg, plan.columns, plan.primaryKey, range, 'd'), {
+      text:
+        'UPDATE "public"."Order Lines" AS t SET "d" = true, "_tablesync_deleted_at" = now() WHERE t."Id" > $1 AND t."Id" <= $2 ' +
+        'AND NOT EXISTS (SELECT 1 FROM "public"."_ts_stg_x" AS s WHERE s."Id" = t."Id") AND t."d" IS NOT TRUE',
+      values: ['10', '20'],
+    });
+    assert.deepEqual(deleteMissingSql(plan.target, stg, plan.columns, plan.primaryKey, { ...range, lo: null, hi: null }), {
+      text: 'DELETE FROM "public"."Order Lines" AS t WHERE NOT EXISTS (SELECT 1 FROM "public"."_ts_stg_x" AS s WHERE s."Id" = t."Id")',
+      values: [],
+    });
   });
 
   it('does nothing on conflict when every column is part of the key', () => {
