@@ -1,4 +1,4 @@
-import { ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleSummary } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { ConfigError, type SyncConfigInput } from '../lib/config';
 
 export const OVERLAP_POLICIES = ['skip', 'buffer-one', 'cancel-other', 'allow-all'] as const;
@@ -68,14 +68,22 @@ export interface CreateScheduleInput {
   note?: string;
 }
 
-function action(input: { id: string; config: SyncConfigInput; taskQueue: string }) {
+function action(input: { id: string; config: SyncConfigInput; taskQueue: string; cron: string }) {
   return {
     type: 'startWorkflow' as const,
     workflowType: 'incrementalSyncWorkflow',
     workflowId: scheduleWorkflowId(input.id),
     taskQueue: input.taskQueue,
     args: [input.config],
+    // The expression as given (the server keeps only the calendar it compiles it to), and which
+    // schedule started a run, on each run: the action's memo, unlike the schedule's, follows updates.
+    memo: { schedule: input.id, cron: input.cron },
   };
+}
+
+/** The cron expression a schedule was last given. */
+export function scheduleCron(d: ScheduleDescription): string | undefined {
+  return d.action.memo?.cron as string | undefined;
 }
 
 export async function createSchedule(client: Client, input: CreateScheduleInput) {
@@ -84,8 +92,6 @@ export async function createSchedule(client: Client, input: CreateScheduleInput)
     spec: { cronExpressions: [checkCron(input.cron)] },
     action: action(input),
     policies: { overlap: overlapPolicy(input.overlap) },
-    // The expression as given: the server keeps only the calendar it compiles it to.
-    memo: { cron: input.cron },
     state: { paused: Boolean(input.paused), ...(input.note !== undefined && { note: input.note }) },
   });
 }
@@ -98,7 +104,7 @@ export interface UpdateScheduleInput {
   note?: string;
 }
 
-/** Changes what is given and keeps the rest (the memo's cron is the creation's; describe shows the compiled calendar). */
+/** Changes what is given and keeps the rest. */
 export async function updateSchedule(client: Client, id: string, input: UpdateScheduleInput): Promise<void> {
   const spec = input.cron !== undefined ? { cronExpressions: [checkCron(input.cron)] } : undefined;
   const overlap = input.overlap !== undefined ? overlapPolicy(input.overlap) : undefined;
@@ -110,17 +116,20 @@ export async function updateSchedule(client: Client, id: string, input: UpdateSc
       ...prev.action,
       ...(input.config && { args: [input.config] }),
       ...(input.taskQueue && { taskQueue: input.taskQueue }),
+      ...(input.cron !== undefined && { memo: { ...prev.action.memo, cron: input.cron.trim() } }),
     },
     state: { ...prev.state, ...(input.note !== undefined && { note: input.note }) },
   }));
 }
 
-export async function listSchedules(client: Client): Promise<ScheduleSummary[]> {
-  const out: ScheduleSummary[] = [];
+/** The schedules that start tablesync syncs, described (a list entry lacks the action's memo). */
+export async function listSchedules(client: Client): Promise<ScheduleDescription[]> {
+  const ids: string[] = [];
   for await (const s of client.schedule.list()) {
-    if (s.action?.workflowType === 'incrementalSyncWorkflow') out.push(s);
+    if (s.action?.workflowType === 'incrementalSyncWorkflow') ids.push(s.scheduleId);
   }
-  return out;
+  const described = await Promise.all(ids.map((id) => describeSchedule(client, id).catch(() => null)));
+  return described.filter((d): d is ScheduleDescription => d !== null);
 }
 
 export function describeSchedule(client: Client, id: string): Promise<ScheduleDescription> {

@@ -13,6 +13,7 @@ import {
   onceWorkflowId,
   pauseSchedule,
   recentRuns,
+  scheduleCron,
   scheduleWorkflowId,
   triggerSchedule,
   unpauseSchedule,
@@ -80,14 +81,14 @@ export function listCommand(opts: { json?: boolean }): Promise<number> {
   return withClient(async (client) => {
     const schedules = await listSchedules(client);
     if (opts.json) {
-      console.log(JSON.stringify(schedules.map((s) => ({ id: s.scheduleId, paused: s.state.paused, note: s.state.note, cron: s.memo?.cron, next: s.info.nextActionTimes[0], recent: s.info.recentActions.map((a) => a.action.workflow.workflowId) })), null, 2));
+      console.log(JSON.stringify(schedules.map((s) => ({ id: s.scheduleId, paused: s.state.paused, note: s.state.note, cron: scheduleCron(s), next: s.info.nextActionTimes[0], recent: s.info.recentActions.map((a) => a.action.workflow.workflowId) })), null, 2));
       return 0;
     }
     if (!schedules.length) console.log('no tablesync schedules');
     for (const s of schedules) {
       const last = s.info.recentActions[s.info.recentActions.length - 1]?.action.workflow.workflowId;
       console.log(
-        `${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  cron "${s.memo?.cron ?? '?'}"  next ${when(s.info.nextActionTimes[0])}` +
+        `${s.scheduleId}  ${s.state.paused ? 'paused' : 'active'}  cron "${scheduleCron(s) ?? '?'}"  next ${when(s.info.nextActionTimes[0])}` +
           `  last ${last ?? '-'}${s.state.note ? `  note: ${s.state.note}` : ''}`,
       );
     }
@@ -99,7 +100,7 @@ function describeLines(d: ScheduleDescription): string[] {
   const config = d.action.args?.[0] as { tables?: unknown } | undefined;
   return [
     `schedule ${d.scheduleId} (${d.state.paused ? 'paused' : 'active'})`,
-    `  cron      "${(d.memo?.cron as string | undefined) ?? '?'}"`,
+    `  cron      "${scheduleCron(d) ?? '?'}"`,
     `  overlap   ${String(d.policies.overlap).toLowerCase().replace(/_/g, '-')}`,
     `  runs      ${d.action.workflowType} ${d.action.workflowId}-<time> on task queue "${d.action.taskQueue}"`,
     `  tables    ${Array.isArray(config?.tables) ? config.tables.join(', ') : '-'}`,
