@@ -1,7 +1,8 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { SyncConfigInput } from '../lib/config';
 import type { SyncSummary } from '../lib/types';
-import { incrementalSyncWorkflow, verifyWorkflow } from '../workflows';
+// Types only: starting by type name keeps the workflow code (and its SDK) out of the client process.
+import type { incrementalSyncWorkflow, verifyWorkflow } from '../workflows';
 import type { VerifyInput } from '../workflows/verify';
 
 export interface StartSyncOptions {
@@ -12,7 +13,7 @@ export interface StartSyncOptions {
   workflowId?: string;
 }
 
-async function connectClient(options: StartSyncOptions): Promise<Client> {
+export async function connectClient(options: StartSyncOptions = {}): Promise<Client> {
   return new Client({
     connection: await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' }),
     namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
@@ -29,7 +30,7 @@ export async function startSync(
   options: StartSyncOptions = {},
 ): Promise<WorkflowHandle<typeof incrementalSyncWorkflow>> {
   const client = options.client ?? (await connectClient(options));
-  return client.workflow.start(incrementalSyncWorkflow, {
+  return client.workflow.start<typeof incrementalSyncWorkflow>('incrementalSyncWorkflow', {
     taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
     workflowId: options.workflowId ?? defaultWorkflowId(),
     args: [config],
@@ -42,7 +43,7 @@ export async function startVerify(
   options: StartSyncOptions = {},
 ): Promise<WorkflowHandle<typeof verifyWorkflow>> {
   const client = options.client ?? (await connectClient(options));
-  return client.workflow.start(verifyWorkflow, {
+  return client.workflow.start<typeof verifyWorkflow>('verifyWorkflow', {
     taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
     workflowId: options.workflowId ?? defaultWorkflowId().replace(/^tablesync-/, 'tablesync-verify-'),
     args: [input],

@@ -38,6 +38,23 @@ export function failedTableResult(f: FailedTable): TableResult {
   };
 }
 
+/**
+ * What the run was, by the mode of the tables it tried (synced or failed;
+ * tables refused at discovery have none): "Full load complete", "Incremental
+ * sync complete", or "Sync complete: 2 full loads, 5 incremental"; "failed"
+ * instead of "complete" when no table synced and some failed.
+ */
+export function runHeadline(tables: TableResult[]): string {
+  const tried = tables.filter((t) => !t.errorType);
+  const full = tried.filter((t) => t.mode === 'full').length;
+  const incremental = tried.length - full;
+  const ended = tables.some((t) => t.status === 'completed') || !tables.some((t) => t.status === 'failed') ? 'complete' : 'failed';
+  if (full && !incremental) return `Full load ${ended}:`;
+  if (incremental && !full) return `Incremental sync ${ended}:`;
+  if (!tried.length) return `Sync ${ended}:`;
+  return `Sync ${ended}: ${fmt(full)} full load${full === 1 ? '' : 's'}, ${fmt(incremental)} incremental;`;
+}
+
 export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: string[] = []): SyncSummary {
   const done = tables.filter((t) => t.status === 'completed');
   const failed = tables.filter((t) => t.status === 'failed');
@@ -53,16 +70,14 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: 
     ...(plan.length ? { plan } : {}),
   };
   const plural = (n: number, word: string) => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
-  const full = done.filter((t) => t.mode === 'full').length;
   const verified = tables.filter((t) => t.verification);
   const mismatched = verified.filter((t) => !t.verification!.matches);
   const message =
-    `${full && full === done.length ? 'Full load' : 'Incremental sync'} complete: ${plural(summary.tablesSynced, 'table')} synced, ` +
+    `${runHeadline(tables)} ${plural(summary.tablesSynced, 'table')} synced, ` +
     `${fmt(summary.tablesFailed)} failed, ${fmt(summary.tablesUnchanged)} had no changes` +
     (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
     `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
     (summary.deleted ? `, ${fmt(summary.deleted)} deleted` : '') +
-    (full && full < done.length ? ` (${plural(full, 'table')} fully loaded)` : '') +
     (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '') +
     (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '');
   return { ...summary, message };

@@ -5,8 +5,8 @@
 # A missing pgloader is not fatal: the bench then says the baseline did not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# npm install, not npm ci: see .ci/run.
-[ -d node_modules ] || npm install --no-audit --no-fund
+# npm ci: exactly the locked versions, and the lock is never rewritten.
+[ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/services.sh
 bash scripts/temporal-cli.sh > /dev/null
 for tool in psql mariadb; do

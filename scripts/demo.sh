@@ -4,8 +4,8 @@
 # the summary. The dev server (and its Web UI) keeps running afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# npm install, not npm ci: see .ci/run.
-[ -d node_modules ] || npm install --no-audit --no-fund
+# npm ci: exactly the locked versions, and the lock is never rewritten.
+[ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 bash scripts/services.sh
 bash scripts/dev-server.sh

@@ -1,8 +1,9 @@
-import { ChildWorkflowFailure, ApplicationFailure, executeChild, workflowInfo } from '@temporalio/workflow';
+import { ChildWorkflowFailure, ApplicationFailure, executeChild, setHandler, workflowInfo } from '@temporalio/workflow';
 import { mapLimit } from '../lib/concurrency';
 import { rootMessage } from '../lib/failures';
 import type { SyncSummary, TableResult } from '../lib/types';
 import { catalogActivities, rawRetry } from './options';
+import { counted, newSyncProgress, refusedProgress, syncProgressQuery, tableProgress } from './progress';
 import { syncTableWorkflow } from './sync-table';
 
 export type IncrementalSyncInput = unknown;
@@ -10,21 +11,30 @@ export type IncrementalSyncResult = SyncSummary;
 
 /** initialize_state → discover_tables → create_sync_tasks → syncTableWorkflow × N → collect_results */
 export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
+  const progress = newSyncProgress();
+  setHandler(syncProgressQuery, () => counted(progress));
   const { config } = await catalogActivities(rawRetry(input)).initializeState({ config: input });
   const acts = catalogActivities(config);
   const info = workflowInfo();
   // The run claims the tables it writes: a load of an older, abandoned run can no longer commit over them.
   const { tables, skipped, failed, plan } = await acts.discoverTables({ config, syncWorkflowId: info.workflowId, syncRunId: info.runId });
   const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];
+  progress.tables = [...tasks.map(tableProgress), ...(failed ?? []).map(refusedProgress)];
+  progress.phase = 'sync';
 
-  const results = await mapLimit(tasks, config.maxParallelTransfers, async (task): Promise<TableResult> => {
+  const results = await mapLimit(tasks, config.maxParallelTransfers, async (task, i): Promise<TableResult> => {
     const table = `${task.table.source.schema}.${task.table.source.name}`;
+    const entry = progress.tables[i];
+    entry.phase = 'copy';
     try {
-      return await executeChild(syncTableWorkflow, {
+      const done = await executeChild(syncTableWorkflow, {
         workflowId: `${info.workflowId}/${table}`,
         args: [{ config, task, syncWorkflowId: info.workflowId, syncRunId: info.runId }],
       });
+      Object.assign(entry, { phase: 'done', partitionsDone: entry.partitionsTotal, rowsCopied: done.rowsCopied });
+      return done;
     } catch (err) {
+      entry.phase = 'failed';
       const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
       const partial =
         cause instanceof ApplicationFailure && cause.details?.length ? (cause.details[0] as TableResult) : undefined;
@@ -46,5 +56,8 @@ export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Prom
     }
   });
 
-  return acts.collectResults({ tables: results, skipped, failed, plan });
+  progress.phase = 'collect';
+  const summary = await acts.collectResults({ tables: results, skipped, failed, plan });
+  progress.phase = 'done';
+  return summary;
 }

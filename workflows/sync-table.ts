@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import { tableSteps } from '../lib/modes/names';
@@ -7,6 +7,7 @@ import { rootMessage } from '../lib/failures';
 import { sumPartitions, tableWarnings } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities, rawRetry } from './options';
+import { planningProgress, tableProgress, tableProgressQuery, type TableProgress } from './progress';
 import { verifyTable } from './verify';
 
 export interface SyncTableInput {
@@ -48,9 +49,12 @@ async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; t
 }
 
 export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTableResult> {
+  let progress: TableProgress = input.task ? tableProgress(input.task) : planningProgress(input.table);
+  setHandler(tableProgressQuery, () => progress);
   const { config, task } = input.task
     ? { config: input.config as SyncConfig, task: input.task }
     : await planAlone(input);
+  progress = { ...tableProgress(task), phase: 'copy' };
   const info = workflowInfo();
   const { syncPartition } = proxyActivities<Activities>(activityOptions(config, 'transfer'));
   const acts = catalogActivities(config);
@@ -80,7 +84,10 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const results = await mapLimit(loadReady ? task.partitions : [], config.maxParallelTransfers, async (range) => {
     try {
       const chunking = { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows };
-      return await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...runKey });
+      const done = await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...runKey });
+      progress.partitionsDone++;
+      progress.rowsCopied += done.rowsCopied;
+      return done;
     } catch (err) {
       failed(err, `partition ${range.index + 1}/${range.count}: ${rootMessage(err)}`);
       return null;
@@ -95,6 +102,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       if (errors.length) await dropLoad();
       else {
         swapping = true;
+        progress.phase = 'swap';
         await acts.swapLoadTable({ config, table: task.table, ...runKey });
       }
     } catch (err) {
@@ -120,6 +128,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     ...(errors.length ? { error: errors.join('; ') } : {}),
   };
   if (!errors.length && config.verifyAfterSync) {
+    progress.phase = 'verify';
     try {
       const v = await verifyTable(config, task.table, false, runKey);
       result.verification = v;
@@ -134,6 +143,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       failed(err, `verify: ${rootMessage(err)}`);
     }
   }
+  progress.phase = errors.length || cancelled ? 'failed' : 'done';
   if (cancelled) throw cancelled;
   if (errors.length) {
     result.status = 'failed';

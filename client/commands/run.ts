@@ -1,0 +1,94 @@
+import { syncConfigOf } from '../../lib/config';
+import type { SyncSummary } from '../../lib/types';
+import type { VerifyResult } from '../../workflows/verify';
+import { loadConfigFile } from '../config-file';
+import { inWorkflow } from '../input-error';
+import { readProgress } from '../progress';
+import { followProgress, ProgressView } from '../progress-view';
+import { printSummary, printVerify } from '../report';
+import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
+import { chooseTaskQueue } from '../task-queue';
+import { awaitOrCancel } from '../wait';
+import { hostWorker } from './host';
+
+export interface RunOptions {
+  config: string;
+  wait?: boolean;
+  local?: boolean;
+  workflowId?: string;
+  taskQueue?: string;
+  json?: boolean;
+  /** false with --no-progress. */
+  progress?: boolean;
+}
+
+export async function runCommand(opts: RunOptions): Promise<number> {
+  const file = loadConfigFile(opts.config);
+  const local = Boolean(opts.local);
+  const wait = local || Boolean(opts.wait);
+  const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, local);
+  const hosted = local ? await hostWorker(file.connections, taskQueue) : null;
+  const client = await connectClient();
+  try {
+    const handle = await startSync(syncConfigOf(file), { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId() });
+    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    if (!wait) return 0;
+    // On stderr, so --json keeps stdout to the summary alone.
+    const view = new ProgressView(process.stderr, 5_000);
+    const follow = opts.progress !== false ? followProgress(() => readProgress(client, handle.workflowId), view, view.tty ? 1_000 : 5_000) : null;
+    let waited: Awaited<ReturnType<typeof awaitOrCancel<SyncSummary>>>;
+    try {
+      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync');
+    } catch (err) {
+      throw inWorkflow(err, handle.workflowId);
+    } finally {
+      follow?.stop();
+      await hosted?.close();
+    }
+    if ('exitCode' in waited) return waited.exitCode;
+    const summary = waited.result;
+    if (opts.json) console.log(JSON.stringify(summary, null, 2));
+    else printSummary(summary);
+    return summary.tablesFailed > 0 ? 1 : 0;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export interface VerifyOptions {
+  config: string;
+  repair?: boolean;
+  local?: boolean;
+  workflowId?: string;
+  taskQueue?: string;
+  json?: boolean;
+}
+
+export async function verifyCommand(tables: string[], opts: VerifyOptions): Promise<number> {
+  const file = loadConfigFile(opts.config);
+  const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, Boolean(opts.local));
+  const hosted = opts.local ? await hostWorker(file.connections, taskQueue) : null;
+  const client = await connectClient();
+  try {
+    const handle = await startVerify(
+      { config: syncConfigOf(file), tables, repair: Boolean(opts.repair) },
+      { client, taskQueue, workflowId: opts.workflowId },
+    );
+    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    let waited: Awaited<ReturnType<typeof awaitOrCancel<VerifyResult>>>;
+    try {
+      waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify');
+    } catch (err) {
+      throw inWorkflow(err, handle.workflowId);
+    } finally {
+      await hosted?.close();
+    }
+    if ('exitCode' in waited) return waited.exitCode;
+    const result = waited.result;
+    if (opts.json) console.log(JSON.stringify(result, null, 2));
+    else printVerify(result);
+    return result.matches ? 0 : 1;
+  } finally {
+    await client.connection.close();
+  }
+}

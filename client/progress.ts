@@ -1,0 +1,74 @@
+import { defaultPayloadConverter, type Client } from '@temporalio/client';
+import type { SyncProgress, TableProgress } from '../workflows/progress';
+
+/** A table as a reader sees it: its committed partitions plus what its running partitions heartbeat. */
+export interface LiveTableProgress extends TableProgress {
+  /** Partitions whose activity is running now. */
+  partitionsRunning: number;
+}
+
+export interface LiveProgress extends Omit<SyncProgress, 'tables'> {
+  workflowId: string;
+  /** The workflow's status: RUNNING, COMPLETED, FAILED, CANCELLED, … */
+  status: string;
+  tables: LiveTableProgress[];
+  rowsCopied: number;
+  estimatedRows: number;
+}
+
+/** What syncPartition heartbeats: committed chunks of this attempt and rows of the chunk being copied. */
+interface PartitionHeartbeat {
+  rowsCopied?: number;
+  inFlight?: number;
+}
+
+/** Rows the running activities of one workflow report, from their last heartbeat (Temporal throttles these). */
+async function heartbeatRows(client: Client, workflowId: string): Promise<{ rows: number; running: number }> {
+  const d = await client.workflow.getHandle(workflowId).describe();
+  let rows = 0;
+  let running = 0;
+  for (const a of d.raw.pendingActivities ?? []) {
+    if (a.activityType?.name !== 'syncPartition') continue;
+    running++;
+    const payload = a.heartbeatDetails?.payloads?.[0];
+    if (!payload) continue;
+    const beat = defaultPayloadConverter.fromPayload<PartitionHeartbeat>(payload);
+    rows += (beat?.rowsCopied ?? 0) + (beat?.inFlight ?? 0);
+  }
+  return { rows, running };
+}
+
+/**
+ * The progress of a sync workflow: its `progress` query, and for each table
+ * still running the child's own `progress` query and its partitions'
+ * heartbeat details. Needs a worker on the workflow's queue to answer the
+ * queries (queries are answered by workers).
+ */
+export async function readProgress(client: Client, workflowId: string): Promise<LiveProgress> {
+  const handle = client.workflow.getHandle(workflowId);
+  const [parent, description] = await Promise.all([handle.query<SyncProgress>('progress'), handle.describe()]);
+  const tables = await Promise.all(
+    parent.tables.map(async (t): Promise<LiveTableProgress> => {
+      if (t.phase !== 'copy') return { ...t, partitionsRunning: 0 };
+      const childId = `${workflowId}/${t.table}`;
+      try {
+        const [child, beat] = await Promise.all([
+          client.workflow.getHandle(childId).query<TableProgress>('progress'),
+          heartbeatRows(client, childId),
+        ]);
+        return { ...child, rowsCopied: child.rowsCopied + beat.rows, partitionsRunning: beat.running };
+      } catch {
+        // The child not started yet, or just closed: the parent's view is the best there is.
+        return { ...t, partitionsRunning: 0 };
+      }
+    }),
+  );
+  return {
+    ...parent,
+    workflowId,
+    status: description.status.name,
+    tables,
+    rowsCopied: tables.reduce((n, t) => n + t.rowsCopied, 0),
+    estimatedRows: tables.reduce((n, t) => n + Math.max(t.estimatedRows, t.rowsCopied), 0),
+  };
+}

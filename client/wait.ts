@@ -1,0 +1,56 @@
+import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { CreateWorkerResult } from '../workers/worker';
+
+/** Exit code of a command interrupted by a signal, as shells report it (128 + signal number). */
+export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * Waits for the workflow this command started (with the local worker, if
+ * any). A run nobody waits for must not go on and finish later on its own:
+ * on SIGINT/SIGTERM the workflow is cancelled and the wait goes on, the local
+ * worker still running, until the cancelled run has dropped its load tables
+ * (a second signal exits at once); on any other early exit (the worker or
+ * the connection failed) it is cancelled too.
+ */
+export async function awaitOrCancel<T>(
+  handle: WorkflowHandle,
+  hosted: CreateWorkerResult | null,
+  what: string,
+): Promise<{ result: T } | { exitCode: number }> {
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      console.error(`tablesync: ${signal} again: exiting without waiting for ${what} ${handle.workflowId} to finish cancelling`);
+      process.exit(SIGNAL_EXIT[signal] ?? 1);
+    }
+    signalled = signal;
+    console.error(`tablesync: ${signal}: cancelling ${what} ${handle.workflowId} (${signal} again to exit without waiting)`);
+    handle.cancel().catch((err) => console.error(`tablesync: could not cancel ${handle.workflowId}: ${(err as Error).message}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = (hosted ? await hosted.worker.runUntil(handle.result()) : await handle.result()) as T;
+    return { result };
+  } catch (err) {
+    if (isCancelled(err)) {
+      console.log(`cancelled ${what} ${handle.workflowId}`);
+      return { exitCode: (signalled && SIGNAL_EXIT[signalled]) || 1 };
+    }
+    // A workflow that failed or was terminated has ended; anything else left it running.
+    if (!(err instanceof WorkflowFailedError)) {
+      await handle.cancel().then(
+        () => console.error(`tablesync: cancelled ${what} ${handle.workflowId} (it goes on cleaning up on a worker of its queue)`),
+        (e) => console.error(`tablesync: could not cancel ${handle.workflowId}: ${(e as Error).message}`),
+      );
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function isCancelled(err: unknown): boolean {
+  return err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure;
+}
