@@ -6,6 +6,7 @@ import { TablesyncError } from '../lib/errors';
 import { planUserTypes, readColumnTypes } from '../lib/pg-user-types';
 import { planPartitions } from '../lib/planner';
 import type { SourceConnection, SourceTable } from '../lib/sources/base';
+import { changelogMaxSql } from '../lib/sources/changelog';
 import { parseLookback } from '../lib/sources/cursor';
 import { PostgresSource, pgCatalog } from '../lib/sources/postgres';
 import {
@@ -25,7 +26,7 @@ import {
   tableNameNotes,
   targetRefOf,
 } from '../lib/table-plan';
-import { displayName } from '../lib/tables';
+import { displayName, parseTableName } from '../lib/tables';
 import { advisoryXactLockSql, APPEND_COLUMNS, planSoftDeletes, softDeleteColumns, targetKey } from '../lib/target';
 import type { ColumnPlan, FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
@@ -67,7 +68,9 @@ function settingsOf(config: SyncConfig, ref: ResolvedTable) {
   return {
     field: (name: string) => (e ? `tables[${ref.entryIndex}].${name}` : name),
     mode: e?.mode ?? config.mode,
-    deletes: e?.deletes ?? config.deletes,
+    // A change log names deleted keys: soft deletes unless the table says otherwise.
+    deletes: e?.deletes ?? ((e?.mode ?? config.mode) === 'changelog' && config.deletes === 'ignore' ? 'soft' : config.deletes),
+    changelog: e?.changelog,
     cursor: e?.cursor ?? config.cursor,
     write: e?.write ?? config.write,
     writeGiven: e?.write !== undefined,
@@ -98,6 +101,7 @@ async function planTable(
   }
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
   if (settings.mode === 'cursor') return { plan: await planCursorTable(source, target, config, described, settings) };
+  if (settings.mode === 'changelog') return { plan: await planChangelogTable(source, target, tableConfig, described, settings, write) };
   const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
   const hasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
@@ -271,6 +275,114 @@ async function withCursorWindow(source: SourceConnection, table: TablePlan): Pro
   return { ...table, cursor: { ...cursor, window, nullRows: nulls } };
 }
 
+/**
+ * A change-log table: its log must exist with the named columns, its key be
+ * one column, its position order; a missing target is created by the first
+ * run, which reads the whole table.
+ */
+async function planChangelogTable(
+  source: SourceConnection,
+  target: Pool,
+  config: SyncConfig,
+  described: SourceTable,
+  settings: ReturnType<typeof settingsOf>,
+  write: boolean,
+): Promise<TablePlan> {
+  const name = displayName(described.ref);
+  const field = settings.field('changelog');
+  const log = settings.changelog;
+  if (!log) throw new TablesyncError('InvalidConfig', `${name}: mode changelog needs ${field} (table, key, action, position)`);
+  if (described.primaryKey.length !== 1) {
+    throw new TablesyncError('InvalidConfig', `${name}: mode changelog needs a one-column primary key (the log names one key per change); this table's is (${described.primaryKey.join(', ')})`);
+  }
+  let logRef;
+  try {
+    logRef = parseTableName(log.table, described.ref.schema);
+  } catch (err) {
+    throw new TablesyncError('InvalidConfig', `${name}: ${field}.table: ${(err as Error).message}`);
+  }
+  const logTable = await source.describeTable(logRef);
+  if (!logTable) throw new TablesyncError('UnknownTable', `${name}: ${field}.table ${displayName(logRef)} does not exist in "${config.source.connection}"`);
+  const logColumn = (what: string, column: string) => {
+    const c = logTable.columns.find((x) => x.name === column);
+    if (!c) {
+      throw new TablesyncError('UnknownColumn', `${name}: ${field}.${what} "${column}" is not a column of ${displayName(logRef)} (columns: ${logTable.columns.map((x) => x.name).join(', ')})`);
+    }
+    return c;
+  };
+  logColumn('key', log.key);
+  logColumn('action', log.action);
+  const position = logColumn('position', log.position);
+  const filters = Object.entries(log.where).map(([column, value]): [string, string, string, string] => {
+    const c = logColumn(`where.${column}`, column);
+    return [column, String(value), c.type, c.dataType];
+  });
+  if (!source.dialect.cursor?.kind(position) || !source.queryRows) {
+    throw new TablesyncError('UnsupportedType', `${name}: ${field}.position "${position.name}" is ${position.type}, which cannot order a change log; use an integer or timestamp column`);
+  }
+  const key = described.columns.find((c) => c.name === described.primaryKey[0])!;
+  const targetRef = targetRefOf(config, described.ref);
+  const targetTable = await pgCatalog.describeTable(target, targetRef);
+  const notes = tableNameNotes(config.target.naming, described.ref);
+  let columns: ColumnPlan[];
+  if (!targetTable) {
+    columns = planFullColumns(source.dialect, config, described);
+    notes.push(`target table ${displayName(targetRef)} is missing: this run creates it and reads every row`);
+  } else {
+    const softColumns = settings.deletes === 'soft' ? softDeleteColumns(config.softDeleteColumn) : [];
+    const compared = planCompareColumns(config.target.naming, described, targetTable, softColumns);
+    if (compared.missingKeys.length) {
+      throw new TablesyncError('InvalidConfig', `${name}: target table ${displayName(targetRef)} lacks key column(s) ${compared.missingKeys.join(', ')}`);
+    }
+    refuseLossyColumns(source.dialect, config, described, compared.columns);
+    columns = compared.columns;
+    notes.push(...compared.notes);
+  }
+  notes.push(...columnNotes(config.target.naming, described, columns));
+  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
+  const started = state?.mode === 'changelog' && state.cursorColumn === log.position;
+  const saved = started ? state.cursorValue : null;
+  if (!started) notes.push(`no saved log position: this run reads the whole table, then takes the log from the position it read first`);
+  const plan: TablePlan = {
+    source: described.ref,
+    target: targetRef,
+    mode: 'changelog',
+    columns,
+    primaryKey: described.primaryKey,
+    integerKey: source.dialect.isIntegerType(key.type),
+    ...(settings.deletes !== 'ignore' && { deletes: settings.deletes }),
+    changelog: {
+      table: logRef,
+      key: log.key,
+      action: log.action,
+      position: position.name,
+      positionType: position.type,
+      positionDataType: position.dataType,
+      keyType: key.type,
+      keyDataType: key.dataType,
+      actions: log.actions,
+      where: filters,
+      saved,
+      started,
+    },
+    notes,
+  };
+  // A missing target gets the soft-delete columns when the first run creates it (as a full load's table does).
+  const typed = await withUserTypes(source, target, config, plan);
+  const softened = await planSoftDeletes(target, config, targetTable ? typed : { ...typed, mode: 'full' }, described, targetTable, write);
+  return { ...softened, mode: 'changelog' };
+}
+
+/** What a change-log table reads this run: log positions past the saved one, up to the log's largest now. */
+async function withChangelogWindow(source: SourceConnection, table: TablePlan): Promise<TablePlan> {
+  const log = table.changelog;
+  if (!log || !source.queryRows) return table;
+  const { sql, params } = changelogMaxSql(source.dialect, log);
+  const [row] = await source.queryRows(sql, params);
+  const to = (row?.max_value ?? null) as string | null;
+  return { ...table, changelog: { ...log, window: { from: log.saved, to, started: log.started } } };
+}
+
 /** A PostgreSQL source's user types: created in the target by full loads, checked against it here. */
 async function withUserTypes(source: SourceConnection, target: Pool, config: SyncConfig, plan: TablePlan): Promise<TablePlan> {
   if (!(source instanceof PostgresSource)) return plan;
@@ -364,7 +476,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       const tasks: SyncTask[] = [];
       for (const planned of tables) {
         try {
-          const table = await withCursorWindow(source, planned);
+          const table = await withChangelogWindow(source, await withCursorWindow(source, planned));
           const estimatedRows = await source.estimateRows(table.source);
           let bounds: { min: string | null; max: string | null } = { min: null, max: null };
           if (table.integerKey && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
@@ -376,7 +488,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
             ...bounds,
             threshold: config.partitionThreshold,
             // A cursor table runs as one partition (its chunks in order), so its last chunk can save the cursor.
-            maxPartitions: table.mode === 'cursor' ? 1 : config.maxPartitionsPerTable,
+            maxPartitions: table.mode === 'cursor' || table.mode === 'changelog' ? 1 : config.maxPartitionsPerTable,
             rowsPerPartition: config.rowsPerPartition,
           });
           if (partitions.length > 1) {

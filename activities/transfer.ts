@@ -152,7 +152,7 @@ export function createTransferActivities({ connections }: ActivityDeps) {
           const chunk: PartitionRange = { ...range, ...chunks[i] };
           const last = i === chunks.length - 1;
           const run = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
-          const chunkCtx = { config, table, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run };
+          const chunkCtx = { config, table, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run, source };
           // One transaction per chunk: staging, copy, apply and state commit
           // together or not at all, so a failed attempt leaves neither rows
           // nor staging behind, and committed chunks are never redone.
@@ -179,11 +179,12 @@ export function createTransferActivities({ connections }: ActivityDeps) {
             const rowsCopied = copy.rows();
             const applied = await mode.applyChunk(client, chunkCtx, rowsCopied);
             stopIfCancelled();
-            const warnings = copy.warnings();
+            const warnings = { ...copy.warnings() };
+            for (const [what, n] of Object.entries(applied.warnings ?? {})) warnings[what] = (warnings[what] ?? 0) + n;
             if (last && table.cursor?.nullRows) {
               warnings[`row with a NULL cursor "${table.cursor.column}" (cursor mode never picks up its changes)`] = table.cursor.nullRows;
             }
-            const counts = { rowsCopied, ...applied, warnings };
+            const counts = { rowsCopied, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
             const totals = addProgress(progress, counts, i + 1);
             const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
             await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));

@@ -3,7 +3,7 @@ import { TablesyncError } from './errors';
 import { normalizeMode } from './modes/names';
 import { LOOKBACK_SHAPE } from './sources/cursor';
 
-const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'incremental']).transform(normalizeMode);
+const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'changelog', 'incremental']).transform(normalizeMode);
 // hard: rows gone from the source are deleted from the target (per key range, after the upsert);
 // soft: they are marked instead (softDeleteColumn true, _tablesync_deleted_at set), and unmarked if they come back.
 const deletesSchema = z.enum(['ignore', 'hard', 'soft']);
@@ -22,6 +22,23 @@ export const tableEntrySchema = z
     write: writeSchema.optional(),
     // Re-read this window before the saved cursor, for rows committed late with older cursor values.
     lookback: lookbackSchema.optional(),
+    // mode changelog: where the log of changes is, in the source database.
+    changelog: z
+      .object({
+        // The log table ("schema.table" or "table").
+        table: z.string().min(1),
+        // Log column holding the changed row's primary key (text or integer; cast to the key's type).
+        key: z.string().min(1),
+        action: z.string().min(1).default('action'),
+        // Log values → what to do.
+        actions: z.record(z.string(), z.enum(['insert', 'update', 'delete'])).default({ added: 'insert', changed: 'update', deleted: 'delete' }),
+        // A strictly increasing log column; its last value read is the saved state.
+        position: z.string().min(1).default('id'),
+        // Equality filters on log columns (values bound, never spliced).
+        where: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+      })
+      .strict()
+      .optional(),
     // Columns to sync (default: all); the key and the cursor are always among them.
     columns: z.array(z.string().min(1)).min(1).optional(),
   })

@@ -2,6 +2,31 @@ import type { Counts } from './counts';
 import type { SyncModeName } from './modes/names';
 import type { CursorKind, CursorWindow } from './sources/cursor';
 
+/** A change-log table: where its log is, how to read it, and the saved position. */
+export interface ChangelogPlan {
+  /** The log table, in the source database. */
+  table: TableRef;
+  /** Log columns: the changed row's key (text or integer), the action, the strictly increasing position. */
+  key: string;
+  action: string;
+  position: string;
+  positionType: string;
+  positionDataType: string;
+  /** The table key's type, which log keys are cast to. */
+  keyType: string;
+  keyDataType: string;
+  /** Log values → what to do. */
+  actions: Record<string, 'insert' | 'update' | 'delete'>;
+  /** Equality filters on log columns: column, value as text (bound, never spliced), the column's type and base type. */
+  where: [string, string, string, string][];
+  /** The saved position (exact source text); null with `started` when the log was empty then. */
+  saved: string | null;
+  /** Whether a run completed before: if not, this run reads the whole table. */
+  started: boolean;
+  /** Set by createSyncTasks: log positions (from, to] this run takes (from null: from the log's start). */
+  window?: { from: string | null; to: string | null; started: boolean };
+}
+
 /** A cursor table's column, how versions are written, and its saved state. */
 export interface CursorPlan {
   /** Source name of the cursor column. */
@@ -78,6 +103,8 @@ export interface TablePlan {
   integerKey: boolean;
   /** mode cursor: the cursor column and, once tasks are planned, the run's read window. */
   cursor?: CursorPlan;
+  /** mode changelog: the log and, once tasks are planned, the run's log window. */
+  changelog?: ChangelogPlan;
   /** Deletes for this table (per-table config), else the config's. */
   deletes?: 'ignore' | 'hard' | 'soft';
   /** Schema drift and similar remarks, reported but not fatal. */

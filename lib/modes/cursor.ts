@@ -1,6 +1,7 @@
 import { saveTableStateSql } from '../state';
 import {
   addPrimaryKeySql,
+  addSoftDeleteColumnsSql,
   APPEND_COLUMNS,
   appendVersionsSql,
   createAppendTableSql,
@@ -33,13 +34,7 @@ export const cursorMode: SyncMode = {
   createsTarget: true,
   destination: (_table, { staging }) => staging,
 
-  async prepareChunk(db, ctx) {
-    const { config, dest, table } = ctx;
-    await createTargetIfMissing(db, ctx);
-    // Staging holds the source's columns only (an append table has its metadata besides).
-    await db.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
-    await db.query(truncateTableSql(dest));
-  },
+  prepareChunk: (db, ctx) => prepareStaging(db, ctx, ctx.table.cursor!.write === 'append'),
 
   async applyChunk(db, { dest, table, run }) {
     const cursor = table.cursor!;
@@ -74,22 +69,37 @@ export const cursorMode: SyncMode = {
       columns: table.columns.map((c: ColumnPlan) => c.name),
       lastWorkflowId: run.workflowId,
       lastRunId: run.runId,
-      lastCounts: { ...totals, unchanged: totals.rowsCopied - totals.inserted - totals.updated },
+      lastCounts: {
+        rowsCopied: totals.rowsCopied,
+        inserted: totals.inserted,
+        updated: totals.updated,
+        unchanged: totals.rowsCopied - totals.inserted - totals.updated,
+        deleted: totals.deleted,
+      },
     };
     await db.query(saveTableStateSql(config.target.stateSchema, table.target, state, 'run', run.workflowId));
   },
 };
 
-async function createTargetIfMissing(db: Db, { table }: ChunkContext): Promise<void> {
+/**
+ * Makes the target when it is missing (keyed, or an append table with its
+ * metadata, index and view; with the soft-delete columns when the table has
+ * them), then this chunk's empty staging table, which holds the source's
+ * columns only.
+ */
+export async function prepareStaging(db: Db, { config, dest, table }: ChunkContext, append: boolean): Promise<void> {
   const exists = await db.query(tableExistsSql(table.target));
-  if (exists.rows[0].present) return;
-  const cursor = table.cursor!;
-  if (cursor.write === 'append') {
-    for (const sql of createAppendTableSql(table.target, table.columns, table.primaryKey, cursor.targetColumn)) await db.query(sql);
-  } else {
-    await db.query(createTableSql(table.target, table.columns));
-    await db.query(addPrimaryKeySql(table.target, table.columns, table.primaryKey));
+  if (!exists.rows[0].present) {
+    if (append) {
+      for (const sql of createAppendTableSql(table.target, table.columns, table.primaryKey, table.cursor!.targetColumn)) await db.query(sql);
+    } else {
+      await db.query(createTableSql(table.target, table.columns));
+      await db.query(addPrimaryKeySql(table.target, table.columns, table.primaryKey));
+    }
+    if (table.softDeleteColumn) await db.query(addSoftDeleteColumnsSql(table.target, table.softDeleteColumn));
   }
+  await db.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
+  await db.query(truncateTableSql(dest));
 }
 
 /** Target columns of an append table that are tablesync's, not the source's. */

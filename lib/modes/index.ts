@@ -1,3 +1,4 @@
+import { changelogMode } from './changelog';
 import { compareMode } from './compare';
 import { cursorMode } from './cursor';
 import { fullMode } from './full';
@@ -7,7 +8,7 @@ import type { SyncMode } from './types';
 export * from './names';
 export type { Applied, ChunkContext, SyncMode } from './types';
 
-const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode };
+const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode, changelog: changelogMode };
 
 /** The module of a planned table's mode. */
 export function modeOf(name: SyncModeName | string): SyncMode {

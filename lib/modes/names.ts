@@ -2,7 +2,7 @@
 // Pure and dependency-free: workflows import it to choose their steps.
 
 /** How a table is synced in a run, once planned. */
-export type SyncModeName = 'full' | 'compare' | 'cursor';
+export type SyncModeName = 'full' | 'compare' | 'cursor' | 'changelog';
 
 /** What a config may ask for: a mode, or auto (full when the target is missing or empty, compare otherwise). */
 export type ConfigModeName = 'auto' | SyncModeName;
@@ -21,7 +21,7 @@ export function normalizeMode(mode: string): ConfigModeName {
  */
 export type TableSteps = 'load-and-swap' | 'apply-in-place';
 
-const STEPS: Record<SyncModeName, TableSteps> = { full: 'load-and-swap', compare: 'apply-in-place', cursor: 'apply-in-place' };
+const STEPS: Record<SyncModeName, TableSteps> = { full: 'load-and-swap', compare: 'apply-in-place', cursor: 'apply-in-place', changelog: 'apply-in-place' };
 
 export function tableSteps(mode: SyncModeName): TableSteps {
   return STEPS[mode];

@@ -1,5 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { SyncConfig } from '../config';
+import type { SourceConnection } from '../sources/base';
 import type { PartitionRange, TablePlan, TableRef } from '../types';
 import type { SyncModeName, TableSteps } from './names';
 
@@ -22,6 +23,8 @@ export interface ChunkContext {
   last: boolean;
   /** The sync run this chunk belongs to. */
   run: { workflowId: string; runId: string };
+  /** The source, for modes that ask it more than the chunk's rows (change logs: the keys to delete). */
+  source: SourceConnection;
 }
 
 /** What applying a chunk changed in the target. */
@@ -29,6 +32,8 @@ export interface Applied {
   inserted: number;
   updated: number;
   deleted: number;
+  /** Things done as documented but worth saying, and how often. */
+  warnings?: Record<string, number>;
 }
 
 /**
@@ -40,7 +45,7 @@ export interface Applied {
 export interface SyncMode {
   readonly name: SyncModeName;
   /** What is read from the source: every row of a key range, or the rows of a key range past the saved cursor. */
-  readonly reads: 'key-range' | 'past-cursor';
+  readonly reads: 'key-range' | 'past-cursor' | 'logged-keys';
   /** Where rows land: the run's load table (swapped in at the end) or a staging table per chunk. */
   readonly lands: 'load-table' | 'staging';
   /** What state it saves: per partition, chunks done and counts (_migration_state); cursor modes also the table's cursor. */

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { changelogFilter } from './changelog';
 import { cursorPredicate, type CursorDialect } from './cursor';
 import { TablesyncError } from '../errors';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
@@ -111,6 +112,8 @@ export interface SourceConnection {
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
   keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
+  /** Rows of a query as objects (catalog-size results only: bounds, key lists); values bound. */
+  queryRows?(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
   cursorBounds?(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream>;
@@ -184,7 +187,8 @@ export function catalogName(wanted: TableRef, listing: TableRef[], rule: NameRul
  * The cursor part of a read's WHERE, for a plan whose window is set; its
  * values are numbered after `first - 1` others. Empty otherwise.
  */
-export function cursorFilter(dialect: Dialect, plan: TablePlan, placeholder: (i: number) => string): { sql: string; params: string[] } {
+export function planFilter(dialect: Dialect, plan: TablePlan, placeholder: (i: number) => string): { sql: string; params: string[] } {
+  if (plan.changelog) return changelogFilter(dialect, plan, placeholder);
   const c = plan.cursor;
   if (!c?.window || !dialect.cursor) return { sql: '', params: [] };
   return cursorPredicate(dialect.cursor, dialect.quoteIdent(c.column), { type: c.sourceType, dataType: c.dataType }, c.kind, c.window, placeholder);

@@ -17,7 +17,7 @@ import { isTimestamptz } from './postgres';
 import {
   andWhere,
   cursorBoundsSql,
-  cursorFilter,
+  planFilter,
   type CatalogEntry,
   type CopyStream,
   type Dialect,
@@ -438,7 +438,7 @@ export function readMappedColumn(column: Pick<ColumnPlan, 'name' | 'sourceType' 
 export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[]; keyParams: number } {
   const byKey = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
   // Cursor values follow the key bounds, bound as text and converted in the SQL.
-  const where = andWhere(byKey, cursorFilter(mssqlDialect, plan, (i) => `@p${byKey.params.length + i}`));
+  const where = andWhere(byKey, planFilter(mssqlDialect, plan, (i) => `@p${byKey.params.length + i}`));
   const columns = plan.columns.map((c) => (readMappedColumn(c) ?? readColumn(c)).expression).join(', ');
   return { sql: `SELECT ${columns} FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`, params: where.params, keyParams: byKey.params.length };
 }
@@ -757,6 +757,13 @@ export class MssqlSource implements SourceConnection {
     const request = (await this.connect()).request();
     names.forEach((name, i) => request.input(`p${i + 1}`, NVarChar(128), name));
     return (await request.query<T>(sql)).recordset;
+  }
+
+  /** Values bound as @p1… (nvarchar): the SQL converts them to the types it compares with. */
+  async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
+    const request = (await this.connect()).request();
+    params.forEach((value, i) => request.input(`p${i + 1}`, NVarChar(4000), value));
+    return (await request.query(sql)).recordset;
   }
 
   async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {

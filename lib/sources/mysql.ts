@@ -5,7 +5,7 @@ import { MysqlCopyEncoder, streamCopy } from './mysql-copy';
 import {
   andWhere,
   cursorBoundsSql,
-  cursorFilter,
+  planFilter,
   type CatalogEntry,
   type CopyStream,
   type Dialect,
@@ -236,7 +236,7 @@ export function mysqlSelectExpr(column: ColumnPlan): string {
 }
 
 export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
-  const where = andWhere(mysqlRangeWhere(plan, range), cursorFilter(mysqlDialect, plan, () => '?'));
+  const where = andWhere(mysqlRangeWhere(plan, range), planFilter(mysqlDialect, plan, () => '?'));
   const cols = plan.columns.map((c) => mysqlSelectExpr(c)).join(', ');
   return { sql: `SELECT ${cols} FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`, params: where.params };
 }
@@ -336,6 +336,10 @@ export class MysqlSource implements SourceConnection {
       ],
       async () => (await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualify(mysqlDialect, ref)}`))[0]?.n,
     );
+  }
+
+  queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
+    return this.query(sql, params);
   }
 
   async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {

@@ -16,7 +16,7 @@ import {
   estimateOrCount,
   andWhere,
   cursorBoundsSql,
-  cursorFilter,
+  planFilter,
   qualify,
   rangePredicate,
   rejectNul,
@@ -284,7 +284,7 @@ export function pgRangeCopySql(
     range.lo === null && range.hi === null ? { sql: '', params: [] } : rangePredicate(viaSettings, plan.primaryKey[0], range);
   // Cursor bounds after the key bounds, each read back as the cursor column's own type.
   const n = byKey.params.length;
-  const where = andWhere(byKey, cursorFilter(postgresDialect, plan, (i) => `current_setting('tablesync.p${n + i}')`));
+  const where = andWhere(byKey, planFilter(postgresDialect, plan, (i) => `current_setting('tablesync.p${n + i}')`));
   const cols = plan.columns
     .map((c) => {
       const q = quotePg(c.name); // source-side name
@@ -329,6 +329,10 @@ export class PostgresSource implements SourceConnection {
     const q = quotePg(column);
     const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}`);
     return { min: r.rows[0].min, max: r.rows[0].max };
+  }
+
+  async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
+    return (await this.pool.query(sql, params)).rows;
   }
 
   async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {

@@ -7,3 +7,4 @@ export * from './ddl';
 export * from './names';
 export * from './cursor';
 export * from './soft-deletes';
+export * from './changelog';
