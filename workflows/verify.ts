@@ -58,9 +58,13 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
 
 /** Compares source and target per key range (counts and checksums) without changing anything unless asked to repair. */
 export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> {
+  const given = input.config as Record<string, unknown>;
+  // Every table is compared as it stands, whatever mode syncs it: entries become
+  // their names (a cursor or change-log entry's settings say how to read, not what to compare).
+  const entries = (input.tables?.length ? input.tables : (given?.tables as unknown[] | undefined)) ?? [];
   const raw = {
-    ...(input.config as Record<string, unknown>),
-    ...(input.tables?.length ? { tables: input.tables } : {}),
+    ...given,
+    tables: entries.map((t) => (t !== null && typeof t === 'object' && 'table' in t ? (t as { table: unknown }).table : t)),
     // Only tables that exist in the target can be compared.
     mode: 'compare',
   };
