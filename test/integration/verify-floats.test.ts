@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
+import { mysqlCanonical, mysqlFloatBits } from '../../lib/sources/mysql';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runTestSync } from '../helpers/sync';
@@ -158,5 +159,28 @@ describe('MariaDB floats in verify, compared by exact value', () => {
     }
     const again = await runTestVerify(connections, { config });
     assert.equal(again.matches, true, JSON.stringify(again.tables[0]));
+  });
+
+  it('keeps the sign of -0, which MariaDB computes but never stores', async () => {
+    const [r] = await my.query(
+      `SELECT ${mysqlFloatBits('-0e0', false)} AS d, ${mysqlFloatBits('-0e0', true)} AS f, ${mysqlFloatBits('-5e-324', false)} AS s`,
+    );
+    assert.deepEqual((r as Record<string, string>[])[0], { d: bits64(-0), f: bits32(-0), s: bits64(-5e-324) });
+  });
+
+  it('leaves out only the float pairings that have no exact rule', () => {
+    const canonical = (sourceType: string, targetType: string) =>
+      mysqlCanonical({ name: 'x', targetName: 'x', sourceType, targetType, nullable: true }) !== null;
+    assert.deepEqual(
+      [
+        canonical('float', 'real'),
+        canonical('float(7,3) unsigned', 'real'),
+        canonical('float', 'double precision'),
+        canonical('double', 'double precision'),
+        canonical('double', 'real'), // rounded on the way in: no exact rule
+        canonical('decimal(10,2)', 'double precision'),
+      ],
+      [true, true, true, true, false, false],
+    );
   });
 });
