@@ -23,7 +23,7 @@ export interface Dialect {
    * SQL expression giving a column's canonical text for verification
    * checksums: the text PostgreSQL's canonical form (pgCanonical) gives for
    * the same value in the target. null: the column cannot be compared this
-   * way and is left out (e.g. floats, whose text forms differ across servers).
+   * way and is left out (e.g. a typeMap pairing with no exact rule).
    */
   canonicalText?(column: ColumnPlan): string | null;
   /** Cursor columns: which types order, their exact text and typed parameters. */

@@ -96,6 +96,6 @@ describe('verify, repair and hard deletes', () => {
     await my.query(`UPDATE mixed SET at = '2026-01-02 03:04:05.060709' WHERE id = 1`); // one microsecond
     const drift = await runTestVerify(connections, { config: myConfig });
     assert.equal(drift.matches, false);
-    assert.deepEqual(drift.tables[0].differing[0].skippedColumns, ['ratio']);
+    assert.deepEqual(drift.tables[0].differing[0].skippedColumns, []); // ratio, a double, is compared too
   });
 });
