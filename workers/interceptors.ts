@@ -2,7 +2,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import type { MetricMeter } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { displayName } from '../lib/tables';
-import type { PartitionResult, TableRef } from '../lib/types';
+import type { PartitionResult, TablePlan, TableRef } from '../lib/types';
 
 /** Table and partition an activity works on, read from its input (all activities take one object). */
 export function activityWhere(input: unknown): { table?: string; partition?: string } {
@@ -28,6 +28,28 @@ export const logAttributesInterceptor: ActivityInterceptorsFactory = () => {
   };
 };
 
+export const CURSOR_LAG = 'tablesync_cursor_lag_seconds';
+
+/**
+ * How far a time cursor is behind the clock once its run is applied: now
+ * minus the saved cursor (the run's high-water mark). The source's text is
+ * read as UTC when it carries no offset (sessions are pinned to UTC); null
+ * for number cursors and tables that are not cursor tables.
+ */
+export function cursorLagSeconds(table: TablePlan | undefined, now: number): number | null {
+  const c = table?.cursor;
+  const saved = c?.window?.to ?? c?.saved;
+  if (!c || c.kind !== 'time' || !saved) return null;
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(saved.trim()) ? `${saved.trim()} 00:00:00` : saved.trim();
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/.exec(t);
+  if (!m) return null;
+  let zone = m[4] ?? 'Z';
+  if (/^[+-]\d{2}$/.test(zone)) zone += ':00';
+  else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const at = Date.parse(`${m[1]}T${m[2]}${(m[3] ?? '').slice(0, 4)}${zone}`);
+  return Number.isNaN(at) ? null : (now - at) / 1000;
+}
+
 // Partitions take from milliseconds to hours; the exporter's default buckets stop at 10.
 export const PARTITION_DURATION = 'tablesync_partition_duration_seconds';
 export const PARTITION_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200];
@@ -47,6 +69,7 @@ export function metricsInterceptor(meter: MetricMeter): ActivityInterceptorsFact
   };
   const duration = meter.createHistogram(PARTITION_DURATION, 'float', 's', 'Duration of syncPartition attempts, by outcome');
   const failures = meter.createCounter('tablesync_activity_failures_total', 'failures', 'Failed activity attempts, by error type');
+  const lag = meter.createGauge(CURSOR_LAG, 'float', 's', 'Cursor tables with a time cursor: now minus the cursor just saved');
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
@@ -60,6 +83,8 @@ export function metricsInterceptor(meter: MetricMeter): ActivityInterceptorsFact
           if (activity === 'syncPartition') {
             const r = result as PartitionResult;
             for (const [key, counter] of Object.entries(rows)) counter.add(r[key as keyof typeof rows], tags);
+            const behind = cursorLagSeconds((input.args[0] as { table?: TablePlan } | undefined)?.table, Date.now());
+            if (behind !== null) lag.set(behind, tags);
             duration.record(seconds(), { ...tags, outcome: 'completed' });
           }
           return result;

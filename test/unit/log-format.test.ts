@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { LogEntry } from '@temporalio/worker';
 import { ConfigError } from '../../lib/config';
-import { activityWhere } from '../../workers/interceptors';
+import { activityWhere, cursorLagSeconds } from '../../workers/interceptors';
 import { formatLogEntry, logFormatOf, metricsAddressOf } from '../../workers/logger';
 
 const at = BigInt(Date.parse('2026-01-02T03:04:05.678Z')) * 1_000_000n;
@@ -79,5 +79,19 @@ describe('log format', () => {
     assert.deepEqual(activityWhere({ table, range: { index: 1, count: 4 } }), { table: 'public.orders', partition: '2/4' });
     assert.deepEqual(activityWhere({ config: {} }), {});
     assert.deepEqual(activityWhere(undefined), {});
+  });
+});
+
+describe('cursor lag metric', () => {
+  const plan = (kind: 'time' | 'number', to: string) =>
+    ({ cursor: { kind, saved: null, window: { from: null, to, includeNull: true } } }) as unknown as import('../../lib/types').TablePlan;
+  const now = Date.parse('2026-01-01T12:00:00Z');
+  it('is now minus the saved time cursor, read as UTC without an offset, with it when given', () => {
+    assert.equal(cursorLagSeconds(plan('time', '2026-01-01 11:59:00.123456'), now), 59.877);
+    assert.equal(cursorLagSeconds(plan('time', '2026-01-01 13:00:00+02'), now), 3600);
+    assert.equal(cursorLagSeconds(plan('time', '2026-01-01 06:30:00.0000000 -05:30'), now), 0);
+    assert.equal(cursorLagSeconds(plan('time', '2026-01-01'), now), 43200);
+    assert.equal(cursorLagSeconds(plan('number', '42'), now), null);
+    assert.equal(cursorLagSeconds(undefined, now), null);
   });
 });
