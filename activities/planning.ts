@@ -235,7 +235,13 @@ async function planCursorTable(
     );
   }
   notes.push(...columnNotes(config.target.naming, described, columns));
-  const saved = state?.mode === 'cursor' ? state.cursorValue : null;
+  // A saved cursor only means something for the rows it covered: a target that is gone or empty
+  // (dropped, truncated) is read again from the start, never from the saved cursor.
+  const targetHasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
+  if (state?.mode === 'cursor' && state.cursorValue !== null && !targetHasRows) {
+    notes.push(`the saved cursor is ignored: target table ${displayName(targetRef)} is ${targetTable ? 'empty' : 'missing'}, so every row is read`);
+  }
+  const saved = state?.mode === 'cursor' && targetHasRows ? state.cursorValue : null;
   if (column.nullable) notes.push(`cursor "${column.name}" is nullable: rows whose cursor is NULL are read only by a first run`);
   const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
   return withUserTypes(source, target, config, {
@@ -340,7 +346,9 @@ async function planChangelogTable(
   }
   notes.push(...columnNotes(config.target.naming, described, columns));
   const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
-  const started = state?.mode === 'changelog' && state.cursorColumn === log.position;
+  // A target that is gone or empty is loaded again from the start, whatever the saved position says.
+  const targetHasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
+  const started = state?.mode === 'changelog' && state.cursorColumn === log.position && targetHasRows;
   const saved = started ? state.cursorValue : null;
   if (!started) notes.push(`no saved log position: this run reads the whole table, then takes the log from the position it read first`);
   const plan: TablePlan = {
@@ -479,7 +487,10 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           const table = await withChangelogWindow(source, await withCursorWindow(source, planned));
           const estimatedRows = await source.estimateRows(table.source);
           let bounds: { min: string | null; max: string | null } = { min: null, max: null };
-          if (table.integerKey && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
+          // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
+          // not one per key chunk (a first run, which reads everything, is chunked and resumable).
+          const incremental = table.cursor?.window?.from != null || table.changelog?.window?.started === true;
+          if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
             bounds = await source.keyBounds(table.source, table.primaryKey[0]);
           }
           const partitions = planPartitions({

@@ -573,3 +573,78 @@ export async function caseFullMssql(ctx: BenchContext): Promise<CaseReport> {
     notes: ['verified by row count only (no checksum computed on the SQL Server side)'],
   };
 }
+
+// ------------------------------------------- 6. cursor mode, 1,000 changed rows
+
+/**
+ * Cursor mode (upsert on updated_at) after 1,000 source rows changed, next to
+ * the same by hand: COPY of the rows at or past the saved cursor into staging,
+ * then the seed's upsert. Both targets start in step with the source.
+ */
+export async function caseCursor(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  const CHANGED = 1_000;
+  await ctx.dst.query('DROP SCHEMA IF EXISTS ts_cur CASCADE; DROP SCHEMA IF EXISTS hand_cur CASCADE; CREATE SCHEMA hand_cur');
+  await loadKeyedCopy(ctx, 'hand_cur.bench');
+  const cursorConfig = (): SyncConfigInput => ({
+    ...syncConfig(ctx, 'pgsrc', 'ts_cur', []),
+    tables: [{ table: 'public.bench', mode: 'cursor', cursor: 'updated_at' }],
+  });
+  // The first cursor sync loads the table and saves the cursor (untimed).
+  await timeSync(ctx, cursorConfig(), 'cursor-setup');
+  const maxCursor = async () => (await ctx.src.query(`SELECT max(updated_at)::text AS m FROM public.bench`)).rows[0].m as string;
+  let handSaved = await maxCursor();
+  let expected: Checksum = { rows: 0, digest: '' };
+  // Each round moves 1,000 rows past the current maximum, as an application stamping now() would.
+  const beforeRound = async (round: number) => {
+    await ctx.src.query(
+      `UPDATE public.bench SET qty = qty + 1, updated_at = (SELECT max(updated_at) FROM public.bench) + interval '1 second'
+        WHERE id IN (SELECT id FROM public.bench ORDER BY id OFFSET $1 LIMIT $2)`,
+      [(round * 7919) % Math.max(1, n - CHANGED), CHANGED],
+    );
+    await ctx.src.query('VACUUM (ANALYZE) public.bench');
+    expected = await pgChecksum(srcConnect, 'public.bench');
+  };
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync cursor (upsert)',
+      role: 'tablesync',
+      rows: CHANGED,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'cursor',
+          config: cursorConfig(),
+          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) ts_cur.bench')),
+          verify: async (s) => summaryProblem(s, { tables: 1, updated: CHANGED }) ?? (await verifyPgTarget('ts_cur.bench', expected)),
+        }),
+    },
+    {
+      name: 'hand-run SQL: COPY WHERE updated_at >= saved + upsert',
+      role: 'baseline',
+      rows: CHANGED,
+      run: async (run) => {
+        const since = handSaved;
+        const r = await runShell(ctx, run, {
+          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) hand_cur.bench')),
+          scripts: {
+            staging_copy:
+              onDst('DROP TABLE IF EXISTS hand_cur.stg; CREATE UNLOGGED TABLE hand_cur.stg AS SELECT * FROM hand_cur.bench WITH NO DATA') +
+              ` && ${copyOutOf(`${SELECT_SOURCE} WHERE updated_at >= '${since}'`)} | ${copyIn('hand_cur.stg')}`,
+            upsert: onDst(`${handUpsertSql('hand_cur.bench', 'hand_cur.stg')}; DROP TABLE hand_cur.stg`),
+          },
+          verify: () => verifyPgTarget('hand_cur.bench', expected),
+        });
+        handSaved = await maxCursor();
+        return r;
+      },
+    },
+  ];
+  const variants = await runRounds(ctx, '6', specs, beforeRound);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS hand_cur CASCADE');
+  return {
+    id: '6',
+    title: `PG -> PG cursor mode, ${CHANGED.toLocaleString('en-US')} changed rows of ${n.toLocaleString('en-US')}`,
+    variants,
+    notes: ['before each round: 1,000 source rows get updated_at past the current maximum (untimed); the hand-run side reads from the maximum it saw last'],
+  };
+}

@@ -127,6 +127,17 @@ describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
       assert.deepEqual((await rows(dst, 'SELECT id FROM ev ORDER BY id')).map((r) => r.id), [1, 2, 6]);
     });
 
+    it('a target dropped or emptied after a run is read again from the start, not from the saved cursor', async () => {
+      await sync(pg, config());
+      await dst.query('DROP TABLE ev');
+      const again = await sync(pg, config());
+      assert.equal(again.tables[0].inserted, 2, 'every row, though the saved cursor is past both');
+      await dst.query('TRUNCATE ev');
+      const third = await sync(pg, config());
+      assert.equal(third.tables[0].inserted, 2);
+      assert.deepEqual((await rows(dst, 'SELECT id FROM ev ORDER BY id')).map((r) => r.id), [1, 2]);
+    });
+
     it('a table read in many key chunks picks up changed rows of the first and the last chunk, once each', async () => {
       await src.query(`INSERT INTO ev SELECT g, 'x', '2026-01-01 10:00:00'::timestamp + g * interval '1 second' FROM generate_series(10, 2000) g`);
       const small = { batchSize: 200 };
