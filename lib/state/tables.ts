@@ -129,3 +129,22 @@ SELECT $1, $2, $14, $15, (SELECT j FROM before), (SELECT j FROM saved)`,
     ],
   };
 }
+
+/**
+ * A target table's last run from _migration_state: its partitions summed,
+ * the worst status among them, their errors.
+ */
+export function lastRunSql(stateSchema: string, target: TableRef): { text: string; values: string[] } {
+  return {
+    text: `SELECT workflow_id AS "workflowId", run_id AS "runId", min(last_sync_start) AS "startedAt", max(last_sync_end) AS "endedAt",
+    CASE WHEN bool_or(sync_status = 'failed') THEN 'failed' WHEN bool_or(sync_status = 'running') THEN 'running'
+      WHEN bool_or(sync_status = 'cancelled') THEN 'cancelled' ELSE 'completed' END AS status,
+    sum(rows_copied)::bigint AS "rowsCopied", sum(rows_inserted)::bigint AS inserted, sum(rows_updated)::bigint AS updated,
+    sum(rows_unchanged)::bigint AS unchanged, sum(rows_deleted)::bigint AS deleted,
+    string_agg(DISTINCT error_message, '; ') AS error
+  FROM ${qualifyPg({ schema: stateSchema, name: '_migration_state' })}
+  WHERE target_schema = $1 AND target_table = $2
+  GROUP BY workflow_id, run_id ORDER BY min(last_sync_start) DESC NULLS LAST LIMIT 1`,
+    values: [target.schema, target.name],
+  };
+}
