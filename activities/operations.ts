@@ -5,11 +5,10 @@ import { TablesyncError } from '../lib/errors';
 import { normalizeMode } from '../lib/modes/names';
 import type { SourceConnection, SourceTable } from '../lib/sources/base';
 import { pgCatalog } from '../lib/sources/postgres';
-import { lastRunSql, readTableStateSql, saveTableStateSql, type TableState } from '../lib/state';
+import { lastRunSql, readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { targetName, targetRefOf } from '../lib/table-plan';
 import { displayName, parseTableName } from '../lib/tables';
 import {
-  advisoryXactLockSql,
   APPEND_COLUMNS,
   appendToUpsertSql,
   primaryKeyConstraintSql,
@@ -140,7 +139,7 @@ function cursorColumnOf(source: SourceConnection, described: SourceTable, column
 
 async function lockedState(client: PoolClient, config: SyncConfig, target: TableRef): Promise<TableState | null> {
   // No row yet (a table never synced in cursor mode): the advisory lock serializes operations on it.
-  await client.query(advisoryXactLockSql(`tablesync.table-state.${displayName(target)}`));
+  await client.query(tableStateLockSql(target));
   return ((await client.query(readTableStateSql(config.target.stateSchema, target, true))).rows[0] as TableState | undefined) ?? null;
 }
 

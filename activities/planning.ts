@@ -251,6 +251,7 @@ async function planCursorTable(
       ...(settings.lookback && { lookback: settings.lookback }),
       nullable: column.nullable,
       saved,
+      stateVersion: state?.stateVersion ?? null,
     },
     notes,
   });

@@ -8,7 +8,7 @@ import { envConnectionName } from '../../activities/connections';
 import type { SetModeResult, StateChange, TableStatus } from '../../activities';
 import type { SyncSummary } from '../../lib/types';
 import { runCli } from '../helpers/cli';
-import { duplicateKeys } from '../helpers/guarantees';
+import { duplicateKeys, lockPgTable, waitFor } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess } from '../helpers/run';
@@ -195,6 +195,32 @@ describe('table state operations: reset-state, set-mode, status (real MariaDB, P
       assert.match(failureChain(r.error), /public\.ev: reset-state --cursor "yesterday-ish" is not a value of cursor "ts" \(timestamp\(6\) without time zone\)/);
       const ok = await op<StateChange>(pg, 'resetStateWorkflow', { config: config(), table: 'ev', cursor: '2026-01-01T10:30' });
       assert.equal(ok.result!.after!.cursorValue, '2026-01-01 10:30:00', "PostgreSQL's canonical text");
+    });
+
+    it('a reset while a run goes wins: the run does not save its cursor over it, and the next run starts from the reset', async () => {
+      await sync(pg, config());
+      await src.query(`UPDATE ev SET v = 'b2', ts = '2026-01-01 12:00:00' WHERE id = 2`);
+      // The run plans (reading the saved cursor), then waits for the target table in its chunk.
+      const lock = await lockPgTable(dst, 'public.ev');
+      let running: ReturnType<typeof runSyncInProcess> | undefined;
+      try {
+        running = runSyncInProcess(pg, { ...fast, ...config() }, 'tstate-race');
+        await waitFor('the run to reach its chunk', async () => (await rows(dst, `SELECT 1 FROM _migration_state WHERE target_table = 'ev' AND sync_status = 'running'`)).length > 0);
+        const reset = await op<StateChange>(pg, 'resetStateWorkflow', { config: config(), table: 'ev', cursor: '2026-01-01 10:00:00' });
+        assert.equal(reset.result?.applied, true, failureChain(reset.error));
+      } finally {
+        await lock.release();
+      }
+      const { outcome } = await running!;
+      assert.ok(outcome.ok);
+      const [t] = outcome.value.tables;
+      assert.equal(t.status, 'failed');
+      assert.match(t.error ?? '', /StateChanged|the saved state changed while this run went/);
+      assert.equal((await state(dst)).cursor_value, '2026-01-01 10:00:00', 'the reset stands');
+      assert.deepEqual(await rows(dst, 'SELECT id, v FROM ev ORDER BY id'), [{ id: 1, v: 'a' }, { id: 2, v: 'b' }], "the run's chunk rolled back");
+      const next = await sync(pg, config());
+      assert.deepEqual([next.tables[0].rowsCopied, next.tables[0].updated], [2, 1], 'reads from the reset value');
+      assert.equal((await state(dst)).cursor_value, '2026-01-01 12:00:00');
     });
 
     it('changing the cursor column is a reset: refused without --force, done with it', async () => {
