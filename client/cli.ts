@@ -79,7 +79,12 @@ export function buildProgram(): Command {
         if (opts.config) return (await import('./commands/table-state')).tableStatusCommand(args, opts);
         if (args.length !== 1) {
           const { InputError } = await import('./input-error');
-          throw new InputError('InvalidArguments', 'status takes one workflow id (status WORKFLOW_ID), or --config FILE [TABLE...]');
+          throw new InputError(
+            'InvalidArguments',
+            args.length === 0
+              ? "missing required argument 'workflow-id' (status WORKFLOW_ID, or status --config FILE [TABLE...])"
+              : "too many arguments for 'status': it takes one workflow id (status WORKFLOW_ID), or --config FILE [TABLE...]",
+          );
         }
         return (await import('./commands/status')).statusCommand(args[0], opts);
       }),

@@ -304,7 +304,7 @@ describe('table state operations: reset-state, set-mode, status (real MariaDB, P
         assert.match(text.stdout, /^public\.ev → public\.ev: mode cursor, write append, cursor ts = 2026-01-01 10:30:00 \(timestamp\(6\) without time zone\)\n  last run: completed tstate-/);
         const noId = await runCli(['status'], { TEMPORAL_ADDRESS: address });
         assert.equal(noId.code, 2);
-        assert.match(noId.stderr, /status takes one workflow id/);
+        assert.match(noId.stderr, /missing required argument 'workflow-id' \(status WORKFLOW_ID, or status --config FILE/);
       });
     });
   });
