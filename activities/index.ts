@@ -1,5 +1,6 @@
 import type { ActivityDeps } from './context';
 import { createLoadingActivities } from './loading';
+import { createOperationActivities } from './operations';
 import { defaultIdentity, withPinnedConnections } from './pins';
 import { createPlanningActivities } from './planning';
 import { createReportingActivities } from './reporting';
@@ -9,13 +10,15 @@ import { createVerificationActivities } from './verification';
 // The activities, one file per role: planning (initializeState,
 // discoverTables, createSyncTasks), loading (createLoadTable, swapLoadTable,
 // dropLoadTable), transfer (syncPartition), verification (checksumRanges) and
-// reporting (collectResults). Every one checks the sync's connection pins first.
+// reporting (collectResults), operations on table state (resetTableState,
+// setTableMode, readTableStatus). Every one checks the sync's connection pins first.
 
 export type { ActivityDeps, LoadTableInput, RunKey } from './context';
 export type { SwapLoadTableResult } from './loading';
 export { defaultIdentity } from './pins';
 export type { CreateSyncTasksInput, DiscoverTablesInput, DiscoverTablesResult, InitializeStateInput, InitializeStateResult } from './planning';
 export type { CollectResultsInput } from './reporting';
+export type { ResetStateInput, SetModeInput, SetModeResult, StateChange, TableStatus, TableStatusInput } from './operations';
 export type { SyncPartitionInput } from './transfer';
 export type { ChecksumRangesInput } from './verification';
 
@@ -28,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
       ...createTransferActivities(deps),
       ...createVerificationActivities(deps),
       ...createReportingActivities(),
+      ...createOperationActivities(deps),
     },
     deps.connections,
     identity,

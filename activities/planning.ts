@@ -63,7 +63,7 @@ export interface CreateSyncTasksInput {
 const RUN_WIDE_ERRORS = new Set(['AuthenticationFailed', 'HostNotFound', 'UnknownDatabase', 'UnknownConnection']);
 
 /** A table's own settings: its `tables` entry's, else the config's. */
-function settingsOf(config: SyncConfig, ref: ResolvedTable) {
+export function settingsOf(config: SyncConfig, ref: ResolvedTable) {
   const e = ref.entry;
   return {
     field: (name: string) => (e ? `tables[${ref.entryIndex}].${name}` : name),
@@ -261,6 +261,7 @@ async function planCursorTable(
       ...(settings.lookback && { lookback: settings.lookback }),
       nullable: column.nullable,
       saved,
+      stateVersion: state?.stateVersion ?? null,
     },
     notes,
   });

@@ -66,12 +66,56 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('the progress of a sync started anywhere (run, a schedule, the Web UI)')
-    .argument('<workflow-id>', 'the sync workflow id')
-    .option('--watch', 'follow it until it ends, then print its summary (exit codes as run)')
+    .description("the progress of a sync started anywhere (status WORKFLOW_ID); with --config, each table's saved state and last run")
+    .argument('[workflow-id-or-tables...]', 'the sync workflow id; with --config, tables to show (default: all of the config)')
+    .option('--config <file>', "YAML or JSON config: show its tables' mode, cursor, saved value and last run")
+    .option('--watch', 'follow the sync until it ends, then print its summary (exit codes as run)')
     .option('--interval <seconds>', 'seconds between progress lines off a TTY', '5')
-    .option('--json', 'print the progress (or, with --watch, the summary) as JSON')
-    .action(action(async (id, opts) => (await import('./commands/status')).statusCommand(id, opts)));
+    .option('--json', 'print the progress (or, with --watch, the summary; with --config, the tables) as JSON')
+    .option('--local', 'with --config: also host a worker in this process')
+    .addOption(taskQueueOption())
+    .action(
+      action(async (args: string[], opts) => {
+        if (opts.config) return (await import('./commands/table-state')).tableStatusCommand(args, opts);
+        if (args.length !== 1) {
+          const { InputError } = await import('./input-error');
+          throw new InputError(
+            'InvalidArguments',
+            args.length === 0
+              ? "missing required argument 'workflow-id' (status WORKFLOW_ID, or status --config FILE [TABLE...])"
+              : "too many arguments for 'status': it takes one workflow id (status WORKFLOW_ID), or --config FILE [TABLE...]",
+          );
+        }
+        return (await import('./commands/status')).statusCommand(args[0], opts);
+      }),
+    );
+
+  const stateOptions = (c: Command) =>
+    c
+      .requiredOption('--config <file>', 'YAML or JSON config')
+      .option('--dry-run', 'print what would change; change nothing')
+      .option('--local', 'also host a worker in this process')
+      .option('--workflow-id <id>', 'workflow id')
+      .addOption(taskQueueOption())
+      .option('--json', 'print the result as JSON');
+  stateOptions(
+    program
+      .command('reset-state')
+      .description("forget a cursor table's saved cursor (the next run reads every row), or set it with --cursor; prints the old and new state")
+      .argument('<table>', 'the source table, as the config names it')
+      .option('--cursor <value>', "the new saved cursor, a value of the cursor column's type (checked on the source)"),
+  ).action(action(async (table, opts) => (await import('./commands/table-state')).resetStateCommand(table, opts)));
+  stateOptions(
+    program
+      .command('set-mode')
+      .description('move a table to another mode, keeping its saved state where sound (state_action: preserve | reset)')
+      .argument('<table>', 'the source table, as the config names it')
+      .addOption(new Option('--mode <mode>', 'the new mode').choices(['auto', 'full', 'compare', 'incremental', 'cursor']).makeOptionMandatory())
+      .addOption(new Option('--write <write>', 'cursor mode: upsert (latest per key) or append (every version)').choices(['upsert', 'append']))
+      .option('--cursor <column>', 'cursor mode: the cursor column')
+      .option('--primary-keys <a,b>', "the key (must be the source's primary key)")
+      .option('--force', 'make a change that cannot keep the saved state (it is reset)'),
+  ).action(action(async (table, opts) => (await import('./commands/table-state')).setModeCommand(table, opts)));
 
   program
     .command('cancel')

@@ -5,3 +5,5 @@ export type { SyncSummary, TableResult } from '../lib/types';
 export * from './schedules';
 export { readProgress, type LiveProgress, type LiveTableProgress } from './progress';
 export type { SyncProgress, TableProgress } from '../workflows/progress';
+export { resetState, setMode, tableStatus, startResetState, startSetMode, startTableStatus } from './operations';
+export type { SetModeResult, StateChange, TableStatus } from '../activities';

@@ -42,6 +42,8 @@ export interface CursorPlan {
   nullable: boolean;
   /** The saved cursor when the run was planned (exact source text), or null: never synced. */
   saved: string | null;
+  /** Which version of the table's saved state planning read (null: none yet); the run saves only over that one. */
+  stateVersion?: string | null;
   /** Set by createSyncTasks: what this run reads. */
   window?: CursorWindow;
   /** Rows whose cursor is NULL when the run was planned (warned on every run). */

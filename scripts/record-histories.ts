@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freshDatabase, pgUrl } from '../test/helpers/pg';
+import { freshDatabase, pgUrl, testDb } from '../test/helpers/pg';
 import { runTestSync } from '../test/helpers/sync';
 import { stopTemporal, temporal, testWorker } from '../test/helpers/temporal';
 import { runTestVerify } from '../test/helpers/verify';
@@ -13,8 +13,9 @@ import { syncTableWorkflow } from '../workflows';
 import { installLogger } from '../workers/logger';
 
 const out = join(__dirname, '..', '..', 'test', 'replay', 'histories');
-const SRC = 'tablesync_record_src';
-const DST = 'tablesync_record_dst';
+// Suffixed like the tests' databases, so two checkouts can record at once.
+const SRC = testDb('tablesync_record_src');
+const DST = testDb('tablesync_record_dst');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximumAttempts: 2 } };
 
@@ -89,6 +90,28 @@ async function main(): Promise<void> {
   );
   await close();
   await save('sync-table-alone', aloneId);
+
+  // Cursor mode: a run, then the operations on its state, started by type name with JSON input as from the Web UI.
+  await src.query(`CREATE TABLE events (id int PRIMARY KEY, v text, updated_at timestamp(6) NOT NULL)`);
+  await src.query(`INSERT INTO events SELECT g, 'v' || g, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 50) g`);
+  const cursorConfig = { ...base, tables: [{ table: 'events', mode: 'cursor' as const, cursor: 'updated_at' }] };
+  const cursorRun = await runTestSync(connections, cursorConfig);
+  await save('sync-cursor', cursorRun.workflowId);
+  await save('sync-table-cursor', `${cursorRun.workflowId}/public.events`);
+  const ops = await testWorker(connections, 'record-ops');
+  const operations: [string, string, object][] = [
+    ['reset-state', 'resetStateWorkflow', { config: cursorConfig, table: 'events', cursor: '2026-01-01 00:30:00' }],
+    ['set-mode', 'setModeWorkflow', { config: cursorConfig, table: 'events', mode: 'cursor', write: 'append' }],
+    ['table-status', 'tableStatusWorkflow', { config: cursorConfig }],
+  ];
+  // A worker runs once: one runUntil for all three, in order.
+  await ops.worker.runUntil(async () => {
+    for (const [name, type, input] of operations) {
+      await env.client.workflow.execute(type, { taskQueue: ops.taskQueue, workflowId: `record-${name}-${process.pid}`, args: [input] });
+    }
+  });
+  await ops.close();
+  for (const [name] of operations) await save(name, `record-${name}-${process.pid}`);
 
   await src.end();
   await dst.end();

@@ -1,3 +1,6 @@
 export { incrementalSyncWorkflow } from './incremental-sync';
 export { syncTableWorkflow } from './sync-table';
 export { verifyWorkflow } from './verify';
+export { resetStateWorkflow } from './reset-state';
+export { setModeWorkflow } from './set-mode';
+export { tableStatusWorkflow } from './table-status';

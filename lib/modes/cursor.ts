@@ -1,4 +1,5 @@
-import { saveTableStateSql } from '../state';
+import { TablesyncError } from '../errors';
+import { readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../state';
 import {
   addPrimaryKeySql,
   addSoftDeleteColumnsSql,
@@ -58,6 +59,21 @@ export const cursorMode: SyncMode = {
     const window = cursor.window;
     // Everything up to the high-water mark is now applied; with nothing to read, the saved cursor stays.
     const value = window?.to ?? cursor.saved;
+    // A reset-state or set-mode since this run was planned wins: saving over it would undo it.
+    await db.query(tableStateLockSql(table.target));
+    const now = (await db.query(readTableStateSql(config.target.stateSchema, table.target, true))).rows[0] as TableState | undefined;
+    const changed =
+      cursor.stateVersion !== undefined
+        ? (now?.stateVersion ?? null) !== cursor.stateVersion
+        : // Planned before plans carried the version: compare what it planned with.
+          now !== undefined && (now.mode !== 'cursor' || now.cursorColumn !== cursor.column || now.write !== cursor.write || now.cursorValue !== cursor.saved);
+    if (changed && now) {
+      throw new TablesyncError(
+        'StateChanged',
+        `the saved state changed while this run went (now ${now.mode}${now.write ? `/${now.write}` : ''}, cursor ${now.cursorColumn ?? '(none)'} = ${now.cursorValue ?? '(none)'}; ` +
+          `planned with ${cursor.write}, cursor ${cursor.column} = ${cursor.saved ?? '(none)'}): this run's last chunk is rolled back, the next run starts from the new state`,
+      );
+    }
     const state = {
       sourceSchema: table.source.schema,
       sourceTable: table.source.name,

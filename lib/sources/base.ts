@@ -116,6 +116,12 @@ export interface SourceConnection {
   queryRows?(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
   cursorBounds?(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
+  /**
+   * `value` read as the cursor column's type, on the source, back as the
+   * source's own text of it (what a run would save); null when it does not
+   * parse as that type.
+   */
+  cursorValueText?(column: { type: string; dataType: string }, value: string): Promise<string | null>;
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream>;
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange?(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;

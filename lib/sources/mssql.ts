@@ -105,6 +105,17 @@ function mssqlCursorParam(p: string, type: string, dataType: string): string {
   }
 }
 
+/**
+ * A text as the cursor column's type, back as SQL Server's own text of it
+ * (all 7 digits of datetime2(7), rowversion hex), or null when it is not a
+ * value of the type: TRY_CONVERT, with the style a saved cursor is read in.
+ */
+export async function mssqlCursorValueText(query: MssqlQuery, column: { type: string; dataType: string }, value: string): Promise<string | null> {
+  const parsed = `TRY_${mssqlCursorParam('@p1', column.type, column.dataType)}`;
+  const [row] = await query(`SELECT ${mssqlCursorText(parsed, column.dataType)} AS v`, [value]);
+  return (row?.v as string | null | undefined) ?? null;
+}
+
 const quote = mssqlDialect.quoteIdent;
 
 /**
@@ -764,6 +775,10 @@ export class MssqlSource implements SourceConnection {
     const request = (await this.connect()).request();
     params.forEach((value, i) => request.input(`p${i + 1}`, NVarChar(4000), value));
     return (await request.query(sql)).recordset;
+  }
+
+  cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null> {
+    return mssqlCursorValueText((sql, names) => this.query(sql, names), column, value);
   }
 
   async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {

@@ -388,6 +388,22 @@ export class MysqlSource implements SourceConnection {
     return { min: rows[0].min, max: rows[0].max };
   }
 
+  async cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null> {
+    // CAST gives NULL for garbage and a warning (not an error) for text with
+    // junk after a value ('2025-12-17x'): both refuse it. Warnings belong to
+    // the connection, so both statements run on the same one.
+    const conn = await new Promise<PoolConnection>((resolve, reject) => this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))));
+    const run = <T>(sql: string, values: unknown[] = []) =>
+      new Promise<T[]>((resolve, reject) => conn.query({ sql, values }, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+    try {
+      const [row] = await run<{ v: string | null }>(`SELECT ${mysqlCursor.text(mysqlCursor.param('?', column), column)} AS v`, [value]);
+      const [warned] = await run<{ n: number | string }>('SELECT @@warning_count AS n');
+      return Number(warned.n) > 0 ? null : row.v;
+    } finally {
+      conn.release();
+    }
+  }
+
   async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
     const conn = await new Promise<PoolConnection>((resolve, reject) =>
       this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),

@@ -340,6 +340,17 @@ export class PostgresSource implements SourceConnection {
     return { max: r.rows[0].max_value, nulls: Number(r.rows[0].null_rows) };
   }
 
+  async cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null> {
+    try {
+      const r = await this.pool.query(`SELECT ${pgCursor.text(pgCursor.param('$1', column), column)} AS v`, [value]);
+      return r.rows[0].v;
+    } catch (err) {
+      // Class 22 (data exception): the text is not a value of the type; anything else is a real failure.
+      if (/^22/.test((err as { code?: string }).code ?? '')) return null;
+      throw err;
+    }
+  }
+
   async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
     // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
     // silently truncate, so a table whose types differ goes as text, whose input

@@ -22,6 +22,8 @@ export interface TableState {
   lastWorkflowId: string | null;
   lastRunId: string | null;
   lastCounts: Record<string, number> | null;
+  /** Read only: changes with every save (microseconds of updated_at, as text). */
+  stateVersion?: string;
 }
 
 export function tableStateTablesSql(stateSchema: string): string[] {
@@ -60,7 +62,8 @@ export function tableStateTablesSql(stateSchema: string): string[] {
 
 const COLUMNS = `source_schema AS "sourceSchema", source_table AS "sourceTable", mode, write, cursor_column AS "cursorColumn",
   cursor_value AS "cursorValue", cursor_type AS "cursorType", columns, last_workflow_id AS "lastWorkflowId",
-  last_run_id AS "lastRunId", last_counts AS "lastCounts", last_run_at AS "lastRunAt", updated_at AS "updatedAt"`;
+  last_run_id AS "lastRunId", last_counts AS "lastCounts", last_run_at AS "lastRunAt", updated_at AS "updatedAt",
+  (extract(epoch FROM updated_at) * 1000000)::bigint::text AS "stateVersion"`;
 
 /** One table's state (FOR UPDATE inside a transaction that changes it). */
 export function readTableStateSql(stateSchema: string, target: TableRef, forUpdate = false): { text: string; values: string[] } {
@@ -69,6 +72,14 @@ export function readTableStateSql(stateSchema: string, target: TableRef, forUpda
       WHERE target_schema = $1 AND target_table = $2${forUpdate ? ' FOR UPDATE' : ''}`,
     values: [target.schema, target.name],
   };
+}
+
+/**
+ * Serializes everything that writes one table's state (a run's last chunk,
+ * reset-state, set-mode), also while the table has no state row to lock yet.
+ */
+export function tableStateLockSql(target: TableRef): { text: string; values: string[] } {
+  return { text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [`tablesync.table-state.${target.schema}.${target.name}`] };
 }
 
 /** Every table's state, for status. */
@@ -127,5 +138,24 @@ SELECT $1, $2, $14, $15, (SELECT j FROM before), (SELECT j FROM saved)`,
       changedBy,
       action,
     ],
+  };
+}
+
+/**
+ * A target table's last run from _migration_state: its partitions summed,
+ * the worst status among them, their errors.
+ */
+export function lastRunSql(stateSchema: string, target: TableRef): { text: string; values: string[] } {
+  return {
+    text: `SELECT workflow_id AS "workflowId", run_id AS "runId", min(last_sync_start) AS "startedAt", max(last_sync_end) AS "endedAt",
+    CASE WHEN bool_or(sync_status = 'failed') THEN 'failed' WHEN bool_or(sync_status = 'running') THEN 'running'
+      WHEN bool_or(sync_status = 'cancelled') THEN 'cancelled' ELSE 'completed' END AS status,
+    sum(rows_copied)::bigint AS "rowsCopied", sum(rows_inserted)::bigint AS inserted, sum(rows_updated)::bigint AS updated,
+    sum(rows_unchanged)::bigint AS unchanged, sum(rows_deleted)::bigint AS deleted,
+    string_agg(DISTINCT error_message, '; ') AS error
+  FROM ${qualifyPg({ schema: stateSchema, name: '_migration_state' })}
+  WHERE target_schema = $1 AND target_table = $2
+  GROUP BY workflow_id, run_id ORDER BY min(last_sync_start) DESC NULLS LAST LIMIT 1`,
+    values: [target.schema, target.name],
   };
 }

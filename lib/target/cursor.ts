@@ -4,6 +4,7 @@ import type { ColumnPlan, TableRef } from '../types';
 import { distinctSql } from './apply';
 import { columnList, targetKey } from './columns';
 import { createTableSql } from './ddl';
+import { pkeyName } from './names';
 
 // Target SQL of cursor tables: the latest version per key (write: upsert) or
 // every version, each once (write: append), with sync metadata.
@@ -55,13 +56,86 @@ export function latestViewName(table: TableRef): TableRef {
  * and the `<table>_latest` view.
  */
 export function createAppendTableSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[], cursorColumn: string): string[] {
-  const keys = targetKey(columns, primaryKey).map(quotePg);
-  const view = latestViewName(table);
-  const ordered = [...keys, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
   return [
     createTableSql(table, columns).replace(/\)$/, `, ${quotePg(SYNCED_AT_COLUMN)} timestamptz NOT NULL, ${quotePg(RUN_ID_COLUMN)} text NOT NULL)`),
-    `CREATE INDEX ${quotePg(pgIdentifier(`${table.name}_versions`))} ON ${qualifyPg(table)} (${[...keys, quotePg(cursorColumn)].join(', ')})`,
-    `CREATE OR REPLACE VIEW ${qualifyPg(view)} AS SELECT DISTINCT ON (${keys.join(', ')}) ${columnList(columns)}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
+    ...appendIndexAndViewSql(table, columns.map((c) => c.targetName), targetKey(columns, primaryKey), cursorColumn),
+  ];
+}
+
+const versionsIndexName = (table: TableRef) => pgIdentifier(`${table.name}_versions`);
+
+/** The version index and the `<table>_latest` view of an append table (target column names). */
+function appendIndexAndViewSql(table: TableRef, columns: string[], keys: string[], cursorColumn: string): string[] {
+  const k = keys.map(quotePg);
+  const ordered = [...k, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
+  return [
+    `CREATE INDEX ${quotePg(versionsIndexName(table))} ON ${qualifyPg(table)} (${[...k, quotePg(cursorColumn)].join(', ')})`,
+    `CREATE OR REPLACE VIEW ${qualifyPg(latestViewName(table))} AS SELECT DISTINCT ON (${k.join(', ')}) ${columns.map(quotePg).join(', ')}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
       FROM ${qualifyPg(table)} ORDER BY ${ordered.join(', ')}`,
+  ];
+}
+
+/** How many rows and keys a table holds: the versions an append → upsert rewrite would remove are rows − keys. */
+export function versionCountSql(table: TableRef, keys: string[]): string {
+  return `SELECT count(*)::bigint AS rows, count(DISTINCT (${keys.map(quotePg).join(', ')}))::bigint AS keys FROM ${qualifyPg(table)}`;
+}
+
+/**
+ * Rewrites an append table into an upsert table, in place (grants and
+ * dependants stay): the latest version per key is kept (largest cursor, then
+ * latest sync, then the row's text, as `<table>_latest` picks it), the view,
+ * the version index and the metadata columns go, and the key is added. The
+ * first statement returns how many versions were removed.
+ */
+export function appendToUpsertSql(table: TableRef, keys: string[], cursorColumn: string): string[] {
+  const t = qualifyPg(table);
+  const k = keys.map(quotePg).join(', ');
+  return [
+    `DROP VIEW IF EXISTS ${qualifyPg(latestViewName(table))}`,
+    `WITH removed AS (
+  DELETE FROM ${t} WHERE ctid = ANY (ARRAY(
+    SELECT ctid FROM (SELECT s.ctid, row_number() OVER (PARTITION BY ${keys.map((c) => `s.${quotePg(c)}`).join(', ')}
+      ORDER BY s.${quotePg(cursorColumn)} DESC NULLS LAST, s.${quotePg(SYNCED_AT_COLUMN)} DESC, s::text DESC) AS n FROM ${t} AS s) AS v
+    WHERE n > 1))
+  RETURNING 1
+)
+SELECT count(*)::bigint AS removed FROM removed`,
+    `DROP INDEX IF EXISTS ${qualifyPg({ schema: table.schema, name: versionsIndexName(table) })}`,
+    `ALTER TABLE ${t} DROP COLUMN ${quotePg(SYNCED_AT_COLUMN)}, DROP COLUMN ${quotePg(RUN_ID_COLUMN)}`,
+    `ALTER TABLE ${t} ADD CONSTRAINT ${quotePg(pkeyName(table.name))} PRIMARY KEY (${k})`,
+  ];
+}
+
+/** The name of a table's primary key constraint, if it has one. */
+export function primaryKeyConstraintSql(table: TableRef): { text: string; values: string[] } {
+  return {
+    text: `SELECT c.conname AS name FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+      WHERE n.nspname = $1 AND r.relname = $2 AND c.contype = 'p'`,
+    values: [table.schema, table.name],
+  };
+}
+
+/**
+ * Turns an upsert (or compare) table into an append table: every existing
+ * row becomes a version synced now by `changedBy`, the key goes (a key will
+ * have many versions), the version index and the view come.
+ */
+export function upsertToAppendSql(
+  table: TableRef,
+  columns: string[],
+  keys: string[],
+  cursorColumn: string,
+  primaryKeyName: string | null,
+  changedBy: string,
+): (string | { text: string; values: string[] })[] {
+  const t = qualifyPg(table);
+  const synced = quotePg(SYNCED_AT_COLUMN);
+  const run = quotePg(RUN_ID_COLUMN);
+  return [
+    `ALTER TABLE ${t} ADD COLUMN ${synced} timestamptz, ADD COLUMN ${run} text`,
+    { text: `UPDATE ${t} SET ${synced} = clock_timestamp(), ${run} = $1`, values: [changedBy] },
+    `ALTER TABLE ${t} ALTER COLUMN ${synced} SET NOT NULL, ALTER COLUMN ${run} SET NOT NULL`,
+    ...(primaryKeyName ? [`ALTER TABLE ${t} DROP CONSTRAINT ${quotePg(primaryKeyName)}`] : []),
+    ...appendIndexAndViewSql(table, columns, keys, cursorColumn),
   ];
 }

@@ -21,7 +21,7 @@ describe('CLI: commands, help and usage errors', () => {
   });
 
   it('every command has --help', () => {
-    for (const c of [['worker'], ['run'], ['verify'], ['status'], ['cancel'], ['schedule'], ...['create', 'list', 'describe', 'pause', 'unpause', 'trigger', 'update', 'delete'].map((s) => ['schedule', s])]) {
+    for (const c of [['worker'], ['run'], ['verify'], ['status'], ['reset-state'], ['set-mode'], ['cancel'], ['schedule'], ...['create', 'list', 'describe', 'pause', 'unpause', 'trigger', 'update', 'delete'].map((s) => ['schedule', s])]) {
       const r = cli(...c, '--help');
       assert.equal(r.status, 0, `${c.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^Usage: tablesync ${c.join(' ')}`), c.join(' '));

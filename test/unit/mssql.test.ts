@@ -12,6 +12,7 @@ import {
   mssqlChecksumSql,
   mssqlDialect,
   MSSQL_UTF8_COLLATION,
+  mssqlCursorValueText,
   mssqlEstimateRows,
   mssqlKeyBoundsSql,
   mssqlSelectSql,
@@ -841,6 +842,29 @@ describe('SQL Server source (pure parts)', () => {
       const gone = requestError(208, "Invalid object name 'dbo.Genre'.");
       const missing = recorded(new Map<string, unknown>([[mssqlCatalog.estimateSql, [{}]], [mssqlCatalog.estimateFallbackSql, []], [COUNT, gone]]));
       await assert.rejects(mssqlEstimateRows(missing.query, REF), (err) => err === gone);
+    });
+  });
+
+  describe('reset-state --cursor: the value is parsed on the source, as the cursor type', () => {
+    // SQL Server's recorded answers: TRY_CONVERT gives NULL for text that is not a value of the type.
+    const answers = new Map<string, string | null>([
+      ['2025-12-17 17:49:00', '2025-12-17 17:49:00.0000000'],
+      ['not a date', null],
+    ]);
+    const sent: { sql: string; names: string[] }[] = [];
+    const query = async (sql: string, names: string[]) => {
+      sent.push({ sql, names });
+      return [{ v: answers.get(names[0]) ?? null }];
+    };
+
+    it('binds the value, parses it with TRY_CONVERT in the saved style and returns the canonical text', async () => {
+      const column = { type: 'datetime2(7)', dataType: 'datetime2' };
+      assert.equal(await mssqlCursorValueText(query, column, '2025-12-17 17:49:00'), '2025-12-17 17:49:00.0000000');
+      assert.equal(await mssqlCursorValueText(query, column, 'not a date'), null);
+      assert.equal(sent[0].sql, 'SELECT CONVERT(varchar(27), TRY_CONVERT(datetime2(7), @p1, 121), 121) AS v');
+      assert.deepEqual(sent[1].names, ['not a date'], 'bound, never inlined');
+      await mssqlCursorValueText(query, { type: 'rowversion', dataType: 'rowversion' }, '0x00000000000007D1');
+      assert.equal(sent[2].sql, 'SELECT CONVERT(varchar(18), CONVERT(binary(8), TRY_CONVERT(binary(8), @p1, 1)), 1) AS v');
     });
   });
 });

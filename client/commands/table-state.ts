@@ -1,0 +1,128 @@
+import type { WorkflowHandle } from '@temporalio/client';
+import type { SetModeResult, StateChange, TableStatus } from '../../activities';
+import type { TableState } from '../../lib/state';
+import { syncConfigOf } from '../../lib/config';
+import { loadConfigFile } from '../config-file';
+import { inWorkflow } from '../input-error';
+import { startResetState, startSetMode, startTableStatus } from '../operations';
+import { connectClient } from '../start';
+import { chooseTaskQueue } from '../task-queue';
+import { awaitOrCancel } from '../wait';
+import { hostWorker } from './host';
+
+// reset-state, set-mode and status --config: each starts its workflow,
+// waits for it (with a worker of its own under --local) and prints what
+// changed, or with --dry-run what would.
+
+export interface StateCommandOptions {
+  config: string;
+  local?: boolean;
+  workflowId?: string;
+  taskQueue?: string;
+  json?: boolean;
+  dryRun?: boolean;
+}
+
+async function runOperation<T>(
+  opts: StateCommandOptions,
+  what: string,
+  start: (config: unknown, options: { taskQueue: string; workflowId?: string; client: Awaited<ReturnType<typeof connectClient>> }) => Promise<WorkflowHandle>,
+): Promise<{ result: T } | { exitCode: number }> {
+  const file = loadConfigFile(opts.config);
+  const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, Boolean(opts.local));
+  const hosted = opts.local ? await hostWorker(file.connections, taskQueue) : null;
+  const client = await connectClient();
+  try {
+    const handle = await start(syncConfigOf(file), { client, taskQueue, ...(opts.workflowId && { workflowId: opts.workflowId }) });
+    try {
+      return await awaitOrCancel<T>(handle, hosted, what);
+    } catch (err) {
+      throw inWorkflow(err, handle.workflowId);
+    }
+  } finally {
+    await hosted?.close();
+    await client.connection.close();
+  }
+}
+
+const stateLine = (s: TableState | null) =>
+  s
+    ? `mode ${s.mode}${s.write ? `, write ${s.write}` : ''}${s.cursorColumn ? `, cursor ${s.cursorColumn} = ${s.cursorValue ?? '(none: the next run reads every row)'}` : ''}`
+    : '(no saved state)';
+
+function printChange(r: StateChange): void {
+  const verb = r.dryRun ? 'would change (dry run, nothing changed)' : r.applied ? 'changed' : 'unchanged';
+  console.log(`${r.table} → ${r.target}: ${verb}`);
+  console.log(`  before: ${stateLine(r.before)}`);
+  console.log(`  after:  ${r.applied || r.dryRun ? stateLine(r.after) : stateLine(r.before)}`);
+  for (const c of r.changes) console.log(`  ${r.dryRun ? 'would ' : ''}${c}`);
+  for (const w of r.warnings) console.log(`  warning: ${w}`);
+  if (r.refused) console.log(`  refused: ${r.refused}`);
+}
+
+export interface ResetStateOptions extends StateCommandOptions {
+  cursor?: string;
+}
+
+export async function resetStateCommand(table: string, opts: ResetStateOptions): Promise<number> {
+  const waited = await runOperation<StateChange>(opts, 'reset-state', (config, o) =>
+    startResetState({ config, table, cursor: opts.cursor ?? null, dryRun: Boolean(opts.dryRun) }, o),
+  );
+  if ('exitCode' in waited) return waited.exitCode;
+  if (opts.json) console.log(JSON.stringify(waited.result, null, 2));
+  else printChange(waited.result);
+  return 0;
+}
+
+export interface SetModeOptions extends StateCommandOptions {
+  mode: string;
+  write?: 'upsert' | 'append';
+  cursor?: string;
+  primaryKeys?: string;
+  force?: boolean;
+}
+
+export async function setModeCommand(table: string, opts: SetModeOptions): Promise<number> {
+  const primaryKeys = opts.primaryKeys?.split(',').map((k) => k.trim()).filter(Boolean);
+  const waited = await runOperation<SetModeResult>(opts, 'set-mode', (config, o) =>
+    startSetMode(
+      { config, table, mode: opts.mode, write: opts.write, cursor: opts.cursor, primaryKeys, force: Boolean(opts.force), dryRun: Boolean(opts.dryRun) },
+      o,
+    ),
+  );
+  if ('exitCode' in waited) return waited.exitCode;
+  const r = waited.result;
+  if (opts.json) console.log(JSON.stringify(r, null, 2));
+  else {
+    console.log(`state_action: ${r.stateAction}`);
+    printChange(r);
+    if (!r.refused) {
+      console.log(`${r.applied ? 'Now' : 'After the change,'} the config's tables entry must say the same (runs compare it with the saved state):`);
+      for (const line of r.configLines) console.log(line);
+    }
+  }
+  return r.refused ? 1 : 0;
+}
+
+export async function tableStatusCommand(tables: string[], opts: StateCommandOptions): Promise<number> {
+  const waited = await runOperation<TableStatus[]>(opts, 'status', (config, o) => startTableStatus({ config, tables }, o));
+  if ('exitCode' in waited) return waited.exitCode;
+  const rows = waited.result;
+  if (opts.json) {
+    console.log(JSON.stringify(rows, null, 2));
+    return 0;
+  }
+  for (const t of rows) {
+    const cursor = t.cursorColumn ? `, cursor ${t.cursorColumn} = ${t.cursorValue ?? '(none)'}${t.cursorType ? ` (${t.cursorType})` : ''}` : '';
+    console.log(`${t.table} → ${t.target}: mode ${t.mode}${t.write ? `, write ${t.write}` : ''}${cursor}`);
+    const r = t.lastRun;
+    if (!r) console.log('  last run: none');
+    else {
+      console.log(
+        `  last run: ${r.status} ${r.workflowId} at ${r.endedAt ?? r.startedAt ?? '?'}: ${r.rowsCopied} read, ${r.inserted} inserted, ${r.updated} updated, ${r.unchanged} unchanged, ${r.deleted} deleted`,
+      );
+      if (r.error) console.log(`  error: ${r.error}`);
+    }
+  }
+  return 0;
+}
