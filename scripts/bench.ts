@@ -30,6 +30,8 @@ import {
   caseFullPg,
   caseIncremental,
   caseManyTables,
+  caseColdStart,
+  caseOneRowTables,
   CONNECTIONS,
   syncConfig,
   type BenchContext,
@@ -42,7 +44,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,4,5)
+  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,4,5); also many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -77,7 +79,7 @@ function parseOptions(argv: string[]): BenchOptions {
     return n;
   };
   const cases = new Set((flags.get('cases') ?? '1,2,3,4,5').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '4', '5'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  for (const c of cases) if (!['1', '2', '3', '4', '5', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     runs: int('runs') ?? 3,
@@ -194,6 +196,19 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
       announce('case 5: SQL Server -> PG first sync');
       reports.push(await caseFullMssql(ctx));
     }
+  }
+  // Not in the default set: many1k takes about a minute, many10k about ten.
+  if (want('many1k')) {
+    announce('case many1k: 1,000 one-row tables');
+    reports.push(await caseOneRowTables(ctx, 'many1k', 1_000, 30));
+  }
+  if (want('many10k')) {
+    announce('case many10k: 10,000 one-row tables');
+    reports.push(await caseOneRowTables(ctx, 'many10k', 10_000, 600));
+  }
+  if (want('cold')) {
+    announce('case cold: run --local cold start of a one-row table');
+    reports.push(await caseColdStart(ctx));
   }
   return reports;
 }
