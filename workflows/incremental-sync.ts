@@ -12,10 +12,11 @@ export type IncrementalSyncResult = SyncSummary;
 
 /**
  * initialize_state → discover_tables → create_sync_tasks → syncTableWorkflow × N → collect_results;
- * more than config.tablesPerBatch (500) tables: discover_tables only names them, and syncBatchWorkflow × ⌈N/500⌉
- * plans and runs them. Each table costs the workflow that runs it about 5 history events (child initiated,
- * started, completed, the workflow tasks around them), so a batch stays near 2,500 events and the parent
- * near 5 per batch; plans and results travel per batch, well under Temporal's 2 MB payload limit.
+ * more than config.tablesPerBatch (200) tables: discover_tables only names them, and syncBatchWorkflow × ⌈N/200⌉
+ * plans and runs them. Each table costs the workflow that runs it about 7 history events (child initiated,
+ * started, completed, the workflow tasks around them), so a batch stays near 1,400 events and the parent
+ * near 9 per batch; plans (~0.5 KB a narrow table, more with many columns) travel per batch, under
+ * Temporal's 2 MB payload limit.
  */
 export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
   const progress = newSyncProgress();
