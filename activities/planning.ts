@@ -45,6 +45,14 @@ export interface InitializeStateResult {
 }
 export interface DiscoverTablesInput extends ClaimInput {
   config: SyncConfig;
+  /**
+   * More tables than this: plan none, return their names (in `batches`, cut
+   * into groups of this many) for batch workflows to plan, so no one payload
+   * or history grows with the table count.
+   */
+  batchAbove?: number;
+  /** A batch: plan only these tables ("schema.table", as `batches` names them) of what the config resolves to. */
+  only?: string[];
 }
 export interface DiscoverTablesResult {
   tables: TablePlan[];
@@ -53,6 +61,8 @@ export interface DiscoverTablesResult {
   failed?: FailedTable[];
   /** What patterns matched and left out, names shortened: said before any row moves. */
   plan?: string[];
+  /** With batchAbove: the tables left to plan, one array per batch (tables is then empty). */
+  batches?: string[][];
 }
 export interface CreateSyncTasksInput {
   config: SyncConfig;
@@ -432,7 +442,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, batchAbove, only, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -447,10 +457,30 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           config.source.connection,
           await source.nameRule(),
         );
-        plan = resolution.plan;
-        failed.push(...resolution.failed);
-        log.info(`Found ${resolution.refs.length} tables in source "${config.source.connection}"`);
-        for (const ref of resolution.refs) {
+        let refs = resolution.refs;
+        if (only) {
+          // A batch: the parent said what the patterns resolved to and refused.
+          const wanted = new Set(only);
+          refs = refs.filter((r) => wanted.has(displayName(r)));
+        } else {
+          plan = resolution.plan;
+          failed.push(...resolution.failed);
+          log.info(`Found ${refs.length} tables in source "${config.source.connection}"`);
+        }
+        if (!only && batchAbove !== undefined && refs.length > batchAbove) {
+          // Collisions across batches are found here, by name; within a batch discoverTables finds them again.
+          const named = refs.map((r) => ({ source: r, target: targetRefOf(config, r) }));
+          const { kept, failed: collided } = targetCollisions(named);
+          failed.push(...collided);
+          for (const line of plan) log.info(line);
+          for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
+          const names = kept.map((t) => displayName(t.source));
+          const batches: string[][] = [];
+          for (let i = 0; i < names.length; i += batchAbove) batches.push(names.slice(i, i + batchAbove));
+          log.info(`${names.length} tables: planned and synced in ${batches.length} batches of up to ${batchAbove}`);
+          return { tables: [], skipped, failed, plan, batches };
+        }
+        for (const ref of refs) {
           try {
             // Only a run that writes (not verify without --repair) may add columns to the target.
             const outcome = await planTable(source, target, config, ref, claim.claim !== false);

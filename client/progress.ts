@@ -47,8 +47,14 @@ async function heartbeatRows(client: Client, workflowId: string): Promise<{ rows
 export async function readProgress(client: Client, workflowId: string): Promise<LiveProgress> {
   const handle = client.workflow.getHandle(workflowId);
   const [parent, description] = await Promise.all([handle.query<SyncProgress>('progress'), handle.describe()]);
+  // A sync of many tables: its running batches know their tables' plans and phases.
+  const planned = new Map<string, TableProgress>();
+  for (const batchId of parent.batches ?? []) {
+    const batch = await client.workflow.getHandle(batchId).query<SyncProgress>('progress').catch(() => null);
+    for (const t of batch?.tables ?? []) planned.set(t.table, t);
+  }
   const tables = await Promise.all(
-    parent.tables.map(async (t): Promise<LiveTableProgress> => {
+    parent.tables.map((t) => planned.get(t.table) ?? t).map(async (t): Promise<LiveTableProgress> => {
       if (t.phase !== 'copy') return { ...t, partitionsRunning: 0 };
       const childId = `${workflowId}/${t.table}`;
       try {
@@ -63,8 +69,14 @@ export async function readProgress(client: Client, workflowId: string): Promise<
       }
     }),
   );
+  const { batches: _batches, ...counts } = parent;
   return {
-    ...parent,
+    ...counts,
+    ...(planned.size && {
+      tablesDone: tables.filter((t) => t.phase === 'done').length,
+      tablesFailed: tables.filter((t) => t.phase === 'failed').length,
+      tablesRunning: tables.filter((t) => !['done', 'failed', 'waiting'].includes(t.phase)).length,
+    }),
     workflowId,
     status: description.status.name,
     tables,

@@ -108,6 +108,8 @@ export const syncConfigSchema = z
     maxPartitionsPerTable: z.number().int().min(1).max(256).default(6),
     rowsPerPartition: z.number().int().positive().default(500_000),
     maxParallelTransfers: z.number().int().min(1).max(256).default(8),
+    // A sync of more tables runs them in batch workflows of this many (each ~5 history events a table).
+    tablesPerBatch: z.number().int().min(1).max(500).default(200),
     useBinaryCopy: z.boolean().default(true),
     useUnloggedStaging: z.boolean().default(true),
     retry: z

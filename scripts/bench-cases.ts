@@ -648,3 +648,83 @@ export async function caseCursor(ctx: BenchContext): Promise<CaseReport> {
     notes: ['before each round: 1,000 source rows get updated_at past the current maximum (untimed); the hand-run side reads from the maximum it saw last'],
   };
 }
+
+// ----------------------------------------- many1k / many10k: one-row tables
+
+/** Source schema `scale<n>` with n one-row tables t00001…, made once (commits every 500: one transaction would run out of locks). */
+async function ensureOneRowTables(ctx: BenchContext, n: number): Promise<string> {
+  const schema = `scale${n}`;
+  const have = await ctx.src.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1`, [schema]);
+  if (have.rows[0].n === n) return schema;
+  await ctx.src.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  await ctx.src.query(`CREATE SCHEMA ${schema}`);
+  for (let from = 1; from <= n; from += 500) {
+    const to = Math.min(n, from + 499);
+    await ctx.src.query(
+      `DO $$ BEGIN FOR i IN ${from}..${to} LOOP
+         EXECUTE format('CREATE TABLE ${schema}.%I (id int PRIMARY KEY, v text); INSERT INTO ${schema}.%I VALUES (1, ''x'')', 't' || lpad(i::text, 5, '0'), 't' || lpad(i::text, 5, '0'));
+       END LOOP; END $$`,
+    );
+  }
+  return schema;
+}
+
+/** n one-row tables, first sync: the orchestration cost per table, and (over 500) the batch workflows. */
+export async function caseOneRowTables(ctx: BenchContext, id: string, n: number, maxSeconds: number): Promise<CaseReport> {
+  const schema = await ensureOneRowTables(ctx, n);
+  const target = `ts_${schema}`;
+  const specs: VariantSpec[] = [
+    {
+      name: `tablesync, first sync of ${n.toLocaleString('en-US')} one-row tables`,
+      role: 'tablesync',
+      rows: n,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: schema,
+          config: syncConfig(ctx, 'pgsrc', target, [`${schema}.*`]),
+          prepare: async () => void (await ctx.dst.query(`DROP SCHEMA IF EXISTS ${target} CASCADE`)),
+          verify: async (s) => {
+            const problem = summaryProblem(s, { tables: n, rowsCopied: n });
+            if (problem) return problem;
+            if (s.tables.length !== n) return `the summary lists ${s.tables.length} tables, expected ${n}`;
+            const landed = await ctx.dst.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1`, [target]);
+            return landed.rows[0].n === n ? null : `${landed.rows[0].n} target tables, expected ${n}`;
+          },
+        }),
+    },
+  ];
+  const variants = await runRounds(ctx, id, specs);
+  return { id, title: `${n.toLocaleString('en-US')} one-row tables`, variants, target: { max: maxSeconds, text: `under ${maxSeconds} s wall` }, notes: [] };
+}
+
+// ------------------------------------------ cold: run --local of one row
+
+/**
+ * `tablesync run --local` as a user types it: a new process that loads the
+ * CLI, starts a worker, syncs one one-row table (incrementally: the target is
+ * loaded by the first round) and exits; against `psql -c` of the same upsert.
+ */
+export async function caseColdStart(ctx: BenchContext): Promise<CaseReport> {
+  await ctx.src.query('CREATE TABLE IF NOT EXISTS public.cold (id int PRIMARY KEY, v text)');
+  await ctx.src.query(`INSERT INTO public.cold VALUES (1, 'x') ON CONFLICT DO NOTHING`);
+  const file = join(tmpdir(), `tablesync-bench-cold-${process.pid}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({ connections: { pgsrc: { url: pgUrl(SRC_DB) }, dst: { url: pgUrl(DST_DB) } }, source: { connection: 'pgsrc' }, target: { connection: 'dst', schema: 'ts_cold' }, tables: ['public.cold'] }),
+  );
+  const address = (ctx.temporal.connection as unknown as { options: { address: string } }).options.address;
+  const cli = `node ${shq(join(ROOT, 'dist', 'client', 'cli.js'))} run --local --no-progress --config ${shq(file)} > /dev/null`;
+  const upsert = `INSERT INTO ts_cold.cold (id, v) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v WHERE ts_cold.cold.v IS DISTINCT FROM EXCLUDED.v`;
+  const oneRow = async () => {
+    const r = await ctx.dst.query('SELECT count(*)::int AS n FROM ts_cold.cold').catch((err: Error) => ({ rows: [{ n: err.message }] }));
+    return r.rows[0].n === 1 ? null : `ts_cold.cold has ${r.rows[0].n} rows, expected 1`;
+  };
+  await ctx.dst.query('DROP SCHEMA IF EXISTS ts_cold CASCADE');
+  await sh(cli, { TEMPORAL_ADDRESS: address }); // the first run loads the table; the timed ones find it loaded
+  const specs: VariantSpec[] = [
+    { name: 'tablesync run --local (new process)', role: 'tablesync', rows: 1, run: (run) => runShell(ctx, run, { prepare: async () => undefined, scripts: { cli }, env: { TEMPORAL_ADDRESS: address }, verify: oneRow }) },
+    { name: 'psql -c of the same upsert', role: 'baseline', rows: 1, run: (run) => runShell(ctx, run, { prepare: async () => undefined, scripts: { psql: `${psql(DST_DB)} -c ${shq(upsert)}` }, verify: oneRow }) },
+  ];
+  const variants = await runRounds(ctx, 'cold', specs);
+  return { id: 'cold', title: 'run --local cold start, one one-row table', variants, target: { max: 1, text: 'under 1 s wall' }, notes: [] };
+}

@@ -31,6 +31,8 @@ import {
   caseIncremental,
   caseCursor,
   caseManyTables,
+  caseColdStart,
+  caseOneRowTables,
   CONNECTIONS,
   syncConfig,
   type BenchContext,
@@ -43,7 +45,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,4,5,6)
+  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,4,5,6); also many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -78,7 +80,7 @@ function parseOptions(argv: string[]): BenchOptions {
     return n;
   };
   const cases = new Set((flags.get('cases') ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '4', '5', '6'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  for (const c of cases) if (!['1', '2', '3', '4', '5', '6', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     runs: int('runs') ?? 3,
@@ -199,6 +201,19 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
   if (want('6')) {
     announce('case 6: PG -> PG cursor mode, 1,000 changed rows');
     reports.push(await caseCursor(ctx));
+  }
+  // Not in the default set: many1k takes about a minute, many10k about ten.
+  if (want('many1k')) {
+    announce('case many1k: 1,000 one-row tables');
+    reports.push(await caseOneRowTables(ctx, 'many1k', 1_000, 30));
+  }
+  if (want('many10k')) {
+    announce('case many10k: 10,000 one-row tables');
+    reports.push(await caseOneRowTables(ctx, 'many10k', 10_000, 600));
+  }
+  if (want('cold')) {
+    announce('case cold: run --local cold start of a one-row table');
+    reports.push(await caseColdStart(ctx));
   }
   return reports;
 }

@@ -1,4 +1,5 @@
 export { incrementalSyncWorkflow } from './incremental-sync';
+export { syncBatchWorkflow } from './sync-batch';
 export { syncTableWorkflow } from './sync-table';
 export { verifyWorkflow } from './verify';
 export { resetStateWorkflow } from './reset-state';

@@ -29,6 +29,8 @@ export interface SyncProgress {
   tablesFailed: number;
   tablesRunning: number;
   tables: TableProgress[];
+  /** A sync of many tables: the batch workflows running now, each answering this query for its own tables. */
+  batches?: string[];
 }
 
 /** On incrementalSyncWorkflow: the run as a whole. A query adds no command, so histories replay unchanged. */

@@ -27,10 +27,23 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const local = Boolean(opts.local);
   const wait = local || Boolean(opts.wait);
   const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, local);
-  const hosted = local ? await hostWorker(file.connections, taskQueue) : null;
-  const client = await connectClient();
+  // A local worker starts (~0.4 s) while the client connects and starts the run: the run's first task waits on the queue.
+  const hosting = local ? hostWorker(file.connections, taskQueue) : null;
+  hosting?.catch(() => undefined);
+  const client = await connectClient().catch(async (err) => {
+    await hosting?.then((h) => h.close(), () => undefined);
+    throw err;
+  });
   try {
     const handle = await startSync(syncConfigOf(file), { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId() });
+    let hosted: Awaited<ReturnType<typeof hostWorker>> | null = null;
+    try {
+      hosted = await hosting;
+    } catch (err) {
+      // Nothing ran: no worker ever polled this run's queue for it (or one elsewhere ran what --local was to run here).
+      await handle.terminate(`the local worker did not start: ${(err as Error).message}`).catch(() => undefined);
+      throw err;
+    }
     console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
     if (!wait) return 0;
     // On stderr, so --json keeps stdout to the summary alone.

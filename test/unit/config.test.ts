@@ -19,6 +19,9 @@ describe('config', () => {
 
   it('names the field that is wrong', () => {
     assert.throws(() => parseSyncConfig({ ...minimal, maxParallelTransfers: 0 }), /maxParallelTransfers: Number must be greater than or equal to 1/);
+    // A batch of more tables than 500 could pass Temporal's advice of 10,000 history events.
+    assert.equal(parseSyncConfig(minimal).tablesPerBatch, 200);
+    assert.throws(() => parseSyncConfig({ ...minimal, tablesPerBatch: 501 }), /tablesPerBatch: Number must be less than or equal to 500/);
     assert.throws(() => parseSyncConfig({ ...minimal, source: {} }), /source\.connection: Required/);
     assert.throws(() => parseSyncConfig({ ...minimal, tables: [] }), /tables: Array must contain at least 1/);
     assert.throws(() => parseSyncConfig({ ...minimal, partitionTreshold: 5 }), /Unrecognized key\(s\) in object: 'partitionTreshold'/);
