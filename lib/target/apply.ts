@@ -12,11 +12,12 @@ import { DELETED_AT_COLUMN } from './soft-deletes';
 const IDENTITY_TYPES =
   /^(smallint|integer|bigint|boolean|uuid|bytea|date|oid|(timestamp|time)(\(\d\))? without time zone|timestamp(\(\d\))? with time zone|timestamptz(\(\d\))?|bit( varying)?(\(\d+\))?)(\[\])?$/;
 const STRING_TYPES = /^(text|character varying(\(\d+\))?|character(\(\d+\))?|varchar(\(\d+\))?)(\[\])?$/;
+const NUMERIC = /^(numeric|decimal)(\(\d+(,\s*-?\d+)?\))?$/;
 
 /**
  * True when the target value differs from the incoming one in its stored
- * form. Every type not known to be identity-equal (numeric 1.0 = 1.00,
- * interval '1 day' = '24 hours', jsonb, ranges, citext, domains, user types,
+ * form. Numeric by value and scale (1.0 = 1.00 but scales differ); every
+ * other type not known to be identity-equal (interval '1 day' = '24 hours', jsonb, ranges, citext, domains, user types,
  * json without `=` at all, ...) is compared by its text form, which the pinned
  * session settings make canonical; floats by their bits (0 = -0).
  */
@@ -26,6 +27,10 @@ export function distinctSql(left: string, right: string, targetType: string): st
   if (STRING_TYPES.test(t)) return `${left} COLLATE "C" IS DISTINCT FROM ${right} COLLATE "C"`;
   if (t === 'double precision') return `float8send(${left}) IS DISTINCT FROM float8send(${right})`;
   if (t === 'real') return `float4send(${left}) IS DISTINCT FROM float4send(${right})`;
+  // Value and display scale are all a numeric's text holds (1.0 vs 1.00; NaN and
+  // ±Infinity have no scale), and comparing them skips numeric_out, the
+  // costliest step of telling an unchanged row.
+  if (NUMERIC.test(t)) return `(${left} IS DISTINCT FROM ${right} OR scale(${left}) IS DISTINCT FROM scale(${right}))`;
   return `${left}::text IS DISTINCT FROM ${right}::text`;
 }
 

@@ -64,7 +64,7 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
     assert.deepEqual(sql.values, ['10', '20']);
   });
 
-  it('compares identity types directly, strings under "C", floats by bits and every other type by its text', () => {
+  it('compares identity types directly, strings under "C", floats by bits, numerics by value and scale and every other type by its text', () => {
     const cases: [string, string][] = [
       ['bigint', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
       ['timestamp(3) with time zone', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
@@ -74,7 +74,9 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
       ['text', 't."c" COLLATE "C" IS DISTINCT FROM EXCLUDED."c" COLLATE "C"'],
       ['double precision', 'float8send(t."c") IS DISTINCT FROM float8send(EXCLUDED."c")'],
       ['real', 'float4send(t."c") IS DISTINCT FROM float4send(EXCLUDED."c")'],
-      ['numeric(10,2)', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+      ['numeric(10,2)', '(t."c" IS DISTINCT FROM EXCLUDED."c" OR scale(t."c") IS DISTINCT FROM scale(EXCLUDED."c"))'],
+      ['numeric', '(t."c" IS DISTINCT FROM EXCLUDED."c" OR scale(t."c") IS DISTINCT FROM scale(EXCLUDED."c"))'],
+      ['numeric[]', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
       ['interval', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
       ['time with time zone', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
       ['citext', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
