@@ -100,15 +100,16 @@ export async function ensurePgManyTables(pg: PgClient): Promise<boolean> {
 }
 
 /**
- * Changes `qty`, `updated_at` and (NULL ↔ value) `note` of the rows with
- * id % 1000 = slot: exactly N/1000 rows, spread over the whole key range.
+ * Changes `qty`, `updated_at` and (NULL ↔ value) `note` of the rows whose
+ * id % 1000 is one of the `slots` slots from `slot` on: exactly
+ * N × slots/1000 rows, spread over the whole key range.
  */
-export async function mutatePgSource(pg: PgClient, table: string, slot: number): Promise<number> {
+export async function mutatePgSource(pg: PgClient, table: string, slot: number, slots = 1): Promise<number> {
   const r = await pg.query(
     `UPDATE ${table} SET qty = qty + 1, updated_at = updated_at + interval '1 second',
             note = CASE WHEN note IS NULL THEN 'changed by bench' ELSE NULL END
-      WHERE id % 1000 = $1`,
-    [slot],
+      WHERE ((id - $1) % 1000 + 1000) % 1000 < $2`,
+    [slot, slots],
   );
   return r.rowCount ?? 0;
 }

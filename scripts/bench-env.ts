@@ -14,8 +14,10 @@ import { Client as PgClient } from 'pg';
 export const ROOT = join(__dirname, '..', '..');
 export const PG_BASE = process.env.BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432';
 export const MY_BASE = process.env.BENCH_MYSQL ?? 'mysql://root@127.0.0.1:3306';
-export const SRC_DB = 'tablesync_bench_src';
-export const DST_DB = 'tablesync_bench_dst';
+// BENCH_DB_SUFFIX keeps benches run side by side (other worktrees) off each other's databases.
+const DB_SUFFIX = process.env.BENCH_DB_SUFFIX ?? '';
+export const SRC_DB = `tablesync_bench_src${DB_SUFFIX}`;
+export const DST_DB = `tablesync_bench_dst${DB_SUFFIX}`;
 export const pgUrl = (db: string): string => `${PG_BASE}/${db}`;
 export const myUrl = (db: string): string => `${MY_BASE}/${db}`;
 

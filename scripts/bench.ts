@@ -30,6 +30,7 @@ import {
   caseFullPg,
   caseIncremental,
   caseCursor,
+  INCREMENTAL_CASES,
   caseManyTables,
   caseColdStart,
   caseOneRowTables,
@@ -45,7 +46,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,4,5,6); also many1k, many10k, cold
+  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6); also many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -53,7 +54,7 @@ const USAGE = `npm run bench -- [options]
   --max-partitions N        config maxPartitionsPerTable (default: tablesync's)
   --batch-size N            config batchSize: rows per committed chunk (default: tablesync's)
   --profile DIR             run the worker under node --cpu-prof, profiles into DIR
-Cases: 1 PG->PG first sync, 2 MariaDB->PG first sync, 3 PG->PG incremental 0.1% changed,
+Cases: 1 PG->PG first sync, 2 MariaDB->PG first sync, 3 PG->PG incremental 0.1% changed (3b: 10%, 3c: 50%),
        4 100 small tables, 5 SQL Server->PG (only with MSSQL_URL).`;
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -79,8 +80,8 @@ function parseOptions(argv: string[]): BenchOptions {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
     return n;
   };
-  const cases = new Set((flags.get('cases') ?? '1,2,3,4,5,6').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '4', '5', '6', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     runs: int('runs') ?? 3,
@@ -110,7 +111,7 @@ async function prepareData(opts: BenchOptions): Promise<Record<string, number>> 
   const pg = await pgConnect(SRC_DB);
   try {
     await timed('PG public.warmup (1,000 rows)', () => ensurePgTable(pg, 'public.warmup', 1_000));
-    if (['1', '3', '6'].some((c) => opts.cases.has(c))) {
+    if (['1', '3', '3b', '3c', '6'].some((c) => opts.cases.has(c))) {
       await timed(`PG public.bench (${opts.rows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench', opts.rows));
     }
     if (opts.cases.has('4')) await timed('PG many.t001..t100', () => ensurePgManyTables(pg));
@@ -181,9 +182,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     announce('case 2: MariaDB -> PG first sync');
     reports.push(await caseFullMysql(ctx));
   }
-  if (want('3')) {
-    announce('case 3: PG -> PG incremental, 0.1% changed');
-    reports.push(await caseIncremental(ctx));
+  for (const [id, { permille }] of Object.entries(INCREMENTAL_CASES)) {
+    if (!want(id)) continue;
+    announce(`case ${id}: PG -> PG incremental, ${permille / 10}% changed`);
+    reports.push(await caseIncremental(ctx, id));
   }
   if (want('4')) {
     announce('case 4: 100 tables x 1,000 rows');

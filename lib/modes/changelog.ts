@@ -28,7 +28,7 @@ export const changelogMode: SyncMode = {
   prepareChunk: (db, ctx) => prepareStaging(db, ctx, false),
 
   async applyChunk(db, { dest, table, chunk, source }) {
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.softDeleteColumn));
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.softDeleteColumn, undefined, chunk));
     let deleted = 0;
     const warnings: Record<string, number> = {};
     const log = table.changelog!;

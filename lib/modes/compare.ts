@@ -24,7 +24,7 @@ export const compareMode: SyncMode = {
 
   async applyChunk(db, { config, dest, table, chunk, deleteMissing }) {
     const soft = table.softDeleteColumn;
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, soft));
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, soft, undefined, chunk));
     let deleted = 0;
     if (soft || (table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
       const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk, soft));

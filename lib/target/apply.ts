@@ -12,11 +12,12 @@ import { DELETED_AT_COLUMN } from './soft-deletes';
 const IDENTITY_TYPES =
   /^(smallint|integer|bigint|boolean|uuid|bytea|date|oid|(timestamp|time)(\(\d\))? without time zone|timestamp(\(\d\))? with time zone|timestamptz(\(\d\))?|bit( varying)?(\(\d+\))?)(\[\])?$/;
 const STRING_TYPES = /^(text|character varying(\(\d+\))?|character(\(\d+\))?|varchar(\(\d+\))?)(\[\])?$/;
+const NUMERIC = /^(numeric|decimal)(\(\d+(,\s*-?\d+)?\))?$/;
 
 /**
  * True when the target value differs from the incoming one in its stored
- * form. Every type not known to be identity-equal (numeric 1.0 = 1.00,
- * interval '1 day' = '24 hours', jsonb, ranges, citext, domains, user types,
+ * form. Numeric by value and scale (1.0 = 1.00 but scales differ); every
+ * other type not known to be identity-equal (interval '1 day' = '24 hours', jsonb, ranges, citext, domains, user types,
  * json without `=` at all, ...) is compared by its text form, which the pinned
  * session settings make canonical; floats by their bits (0 = -0).
  */
@@ -26,19 +27,24 @@ export function distinctSql(left: string, right: string, targetType: string): st
   if (STRING_TYPES.test(t)) return `${left} COLLATE "C" IS DISTINCT FROM ${right} COLLATE "C"`;
   if (t === 'double precision') return `float8send(${left}) IS DISTINCT FROM float8send(${right})`;
   if (t === 'real') return `float4send(${left}) IS DISTINCT FROM float4send(${right})`;
+  // Value and display scale are all a numeric's text holds (1.0 vs 1.00; NaN and
+  // ±Infinity have no scale), and comparing them skips numeric_out, the
+  // costliest step of telling an unchanged row.
+  if (NUMERIC.test(t)) return `(${left} IS DISTINCT FROM ${right} OR scale(${left}) IS DISTINCT FROM scale(${right}))`;
   return `${left}::text IS DISTINCT FROM ${right}::text`;
-}
-
-function distinct(column: ColumnPlan): string {
-  const q = quotePg(column.targetName);
-  return distinctSql(`t.${q}`, `EXCLUDED.${q}`, column.targetType);
 }
 
 /**
  * Upsert from staging that writes only rows that differ, and counts inserts
- * and updates (xmax = 0 marks a row this statement inserted). With a
- * soft-delete flag, a row that comes back is written (unmarked) even when its
- * values are unchanged, so it counts as updated; rows written are live.
+ * and updates (xmax = 0 marks a row this statement inserted). Rows whose
+ * target row is equal (same comparison as the upsert's WHERE) are dropped
+ * before the INSERT: ON CONFLICT would lock, and so dirty and WAL-log, every
+ * conflicting row before its WHERE skips it. The pre-filter only drops rows
+ * the WHERE would skip; the WHERE stays the rule (counts unchanged). `range`
+ * (the chunk's key range, bound) lets the filter read only that part of the
+ * target. With a soft-delete flag, a row that comes back is written
+ * (unmarked) even when its values are unchanged, so it counts as updated;
+ * rows written are live.
  */
 export function upsertSql(
   target: TableRef,
@@ -48,28 +54,41 @@ export function upsertSql(
   softDeleteColumn?: string,
   /** What to read instead of the whole staging table (e.g. the latest version per key). */
   rows: string = qualifyPg(staging),
-): string {
+  range?: PartitionRange,
+): { text: string; values: string[] } {
   const keys = new Set(primaryKey);
+  const keyColumns = targetKey(columns, primaryKey);
   const nonKey = columns.filter((c) => !keys.has(c.name));
   const sets = nonKey.map((c) => `${quotePg(c.targetName)} = EXCLUDED.${quotePg(c.targetName)}`);
-  const differs = nonKey.map(distinct);
+  const differs = nonKey.map((c) => distinctSql(`t.${quotePg(c.targetName)}`, `EXCLUDED.${quotePg(c.targetName)}`, c.targetType));
+  const same = [
+    ...keyColumns.map((k) => `cur.${quotePg(k)} = s.${quotePg(k)}`),
+    ...nonKey.map((c) => `NOT (${distinctSql(`cur.${quotePg(c.targetName)}`, `s.${quotePg(c.targetName)}`, c.targetType)})`),
+  ];
   let insertColumns = columnList(columns);
-  let selected = columnList(columns);
+  let selected = columns.map((c) => `s.${quotePg(c.targetName)}`).join(', ');
   if (softDeleteColumn) {
     const flag = quotePg(softDeleteColumn);
     insertColumns += `, ${flag}`;
     selected += ', false';
     sets.push(`${flag} = false`, `${quotePg(DELETED_AT_COLUMN)} = NULL`);
     differs.push(`t.${flag} IS TRUE`);
+    same.push(`cur.${flag} IS NOT TRUE`);
   }
+  const onCur = { ...postgresDialect, quoteIdent: (name: string) => `cur.${quotePg(name)}` };
+  const where = range ? rangePredicate(onCur, keyColumns[0], range) : { sql: '', params: [] };
   const onConflict = sets.length ? `DO UPDATE SET ${sets.join(', ')}\n    WHERE ${differs.join('\n       OR ')}` : 'DO NOTHING';
-  return `WITH applied AS (
+  return {
+    text: `WITH applied AS (
   INSERT INTO ${qualifyPg(target)} AS t (${insertColumns})
-  SELECT ${selected} FROM ${rows}
-  ON CONFLICT (${targetKey(columns, primaryKey).map(quotePg).join(', ')}) ${onConflict}
+  SELECT ${selected} FROM (SELECT ${columnList(columns)} FROM ${rows}) AS s
+  WHERE NOT EXISTS (SELECT 1 FROM ${qualifyPg(target)} AS cur${where.sql}${where.sql ? '\n      AND ' : ' WHERE '}${same.join('\n      AND ')})
+  ON CONFLICT (${keyColumns.map(quotePg).join(', ')}) ${onConflict}
   RETURNING (xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`;
+SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`,
+    values: where.params,
+  };
 }
 
 /**

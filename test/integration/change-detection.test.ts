@@ -13,6 +13,9 @@ const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const CHANGES: [string, string, string, string][] = [
   // column, type, before, after
   ['n', 'numeric', `1.0`, `1.00`],
+  ['n2', 'numeric(6,2)', `1.5`, `1.51`],
+  // NaN and ±Infinity have no scale: NaN -> -Infinity is a change, and a rerun (and row 100, NaN on both sides) none.
+  ['nn', 'numeric', `'NaN'`, `'-Infinity'`],
   ['iv', 'interval', `'30 days'`, `'1 mon'`],
   ['iv2', 'interval', `'1 day'`, `'24 hours'`],
   ['f', 'double precision', `'0'`, `'-0'`],

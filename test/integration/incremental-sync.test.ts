@@ -127,6 +127,43 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
     assert.deepEqual(await stagingTables(dst), []);
   });
 
+  it('neither rewrites nor locks an unchanged row: only changed rows are written, counts exact, across partitions and chunks', async () => {
+    const ddl = `CREATE TABLE calm (id bigint PRIMARY KEY, label text, amount numeric(12,2), note text)`;
+    const rows = `INSERT INTO calm SELECT g, 'row ' || g, g * 1.25, CASE WHEN g % 7 = 0 THEN NULL ELSE md5(g::text) END
+                    FROM generate_series(1, 12000) g`;
+    for (const db of [src, dst]) {
+      await db.query(ddl);
+      await db.query(rows);
+      await db.query('ANALYZE calm');
+    }
+    // Changed at the source (values and NULL <-> value), new at the source (past the last
+    // partition's bound), and changed only in the target on both sides of a partition bound.
+    await src.query(`UPDATE calm SET amount = amount + 1, note = CASE WHEN note IS NULL THEN 'now set' END WHERE id % 400 = 7`);
+    await src.query(`INSERT INTO calm SELECT g, 'new ' || g, 1, NULL FROM generate_series(12001, 12005) g`);
+    await dst.query(`UPDATE calm SET label = 'stale' WHERE id IN (4000, 4001)`);
+    const before = await dst.query(`SELECT id, ctid::text AS ctid FROM calm WHERE id % 400 <> 7 AND id NOT IN (4000, 4001) ORDER BY id`);
+
+    const summary = await runTestSync(connections, {
+      source: { connection: 'src' },
+      target: { connection: 'dst' },
+      tables: ['public.calm'],
+      partitionThreshold: 5_000,
+      rowsPerPartition: 4_000,
+      batchSize: 1_000,
+      ...fast,
+    });
+    const [t] = summary.tables;
+    assert.equal(t.partitions, 3);
+    assert.deepEqual([t.status, t.inserted, t.updated, t.unchanged], ['completed', 5, 32, 12_000 - 32], t.error);
+    assert.deepEqual(await tableRows(dst, 'calm'), await tableRows(src, 'calm'));
+    // ON CONFLICT would lock every conflicting row (xmax set, page dirtied, WAL written) before skipping it.
+    const untouched = `FROM calm WHERE id % 400 <> 7 AND id NOT IN (4000, 4001) AND id <= 12000`;
+    const locked = await dst.query(`SELECT count(*)::int AS n ${untouched} AND xmax::text <> '0'`);
+    assert.equal(locked.rows[0].n, 0);
+    const after = await dst.query(`SELECT id, ctid::text AS ctid ${untouched} ORDER BY id`);
+    assert.deepEqual(after.rows, before.rows);
+  });
+
   it('retries a partition whose source connection is terminated mid-COPY, and ends equal with no duplicates', async () => {
     const ddl = 'CREATE TABLE flaky (id int PRIMARY KEY, payload text)';
     await src.query(ddl);

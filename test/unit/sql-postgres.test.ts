@@ -38,23 +38,33 @@ describe('PostgreSQL SQL', () => {
     notes: [],
   };
 
-  it('builds the upsert with IS DISTINCT FROM on every non-key column and xmax counting', () => {
+  it('builds the upsert with IS DISTINCT FROM on every non-key column and xmax counting, equal rows dropped before it', () => {
     const sql = upsertSql(plan.target, { schema: 'public', name: '_ts_stg_x' }, plan.columns, plan.primaryKey);
-    assert.equal(
-      sql,
-      `WITH applied AS (
+    assert.deepEqual(sql, {
+      text: `WITH applied AS (
   INSERT INTO "public"."Order Lines" AS t ("Id", "doc", "qty")
-  SELECT "Id", "doc", "qty" FROM "public"."_ts_stg_x"
+  SELECT s."Id", s."doc", s."qty" FROM (SELECT "Id", "doc", "qty" FROM "public"."_ts_stg_x") AS s
+  WHERE NOT EXISTS (SELECT 1 FROM "public"."Order Lines" AS cur WHERE cur."Id" = s."Id"
+      AND NOT (cur."doc"::text IS DISTINCT FROM s."doc"::text)
+      AND NOT (cur."qty" IS DISTINCT FROM s."qty"))
   ON CONFLICT ("Id") DO UPDATE SET "doc" = EXCLUDED."doc", "qty" = EXCLUDED."qty"
     WHERE t."doc"::text IS DISTINCT FROM EXCLUDED."doc"::text
        OR t."qty" IS DISTINCT FROM EXCLUDED."qty"
   RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`,
-    );
+      values: [],
+    });
   });
 
-  it('compares identity types directly, strings under "C", floats by bits and every other type by its text', () => {
+  it("reads only the chunk's key range of the target for the equal-row filter, bounds bound", () => {
+    const range = { index: 1, count: 3, lo: '10', hi: '20' };
+    const sql = upsertSql(plan.target, { schema: 'public', name: '_ts_stg_x' }, plan.columns, plan.primaryKey, undefined, undefined, range);
+    assert.ok(sql.text.includes('AS cur WHERE cur."Id" > $1 AND cur."Id" <= $2\n      AND cur."Id" = s."Id"\n'), sql.text);
+    assert.deepEqual(sql.values, ['10', '20']);
+  });
+
+  it('compares identity types directly, strings under "C", floats by bits, numerics by value and scale and every other type by its text', () => {
     const cases: [string, string][] = [
       ['bigint', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
       ['timestamp(3) with time zone', 't."c" IS DISTINCT FROM EXCLUDED."c"'],
@@ -64,7 +74,9 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
       ['text', 't."c" COLLATE "C" IS DISTINCT FROM EXCLUDED."c" COLLATE "C"'],
       ['double precision', 'float8send(t."c") IS DISTINCT FROM float8send(EXCLUDED."c")'],
       ['real', 'float4send(t."c") IS DISTINCT FROM float4send(EXCLUDED."c")'],
-      ['numeric(10,2)', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
+      ['numeric(10,2)', '(t."c" IS DISTINCT FROM EXCLUDED."c" OR scale(t."c") IS DISTINCT FROM scale(EXCLUDED."c"))'],
+      ['numeric', '(t."c" IS DISTINCT FROM EXCLUDED."c" OR scale(t."c") IS DISTINCT FROM scale(EXCLUDED."c"))'],
+      ['numeric[]', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
       ['interval', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
       ['time with time zone', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
       ['citext', 't."c"::text IS DISTINCT FROM EXCLUDED."c"::text'],
@@ -76,16 +88,18 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
         { name: 'id', targetName: 'id', sourceType: 'integer', targetType: 'integer', nullable: false },
         { name: 'c', targetName: 'c', sourceType: type, targetType: type, nullable: true },
       ];
-      assert.ok(upsertSql(plan.target, plan.target, cols, ['id']).includes(`WHERE ${where}\n`), type);
+      assert.ok(upsertSql(plan.target, plan.target, cols, ['id']).text.includes(`WHERE ${where}\n`), type);
     }
   });
 
   it('with a soft-delete flag, writes rows live and rewrites a marked row even when its values are equal', () => {
-    const sql = upsertSql(plan.target, { schema: 'public', name: '_ts_stg_x' }, plan.columns, plan.primaryKey, 'gone "x"');
-    assert.ok(sql.includes(`INSERT INTO "public"."Order Lines" AS t ("Id", "doc", "qty", "gone ""x""")\n  SELECT "Id", "doc", "qty", false FROM`), sql);
+    const sql = upsertSql(plan.target, { schema: 'public', name: '_ts_stg_x' }, plan.columns, plan.primaryKey, 'gone "x"').text;
+    assert.ok(sql.includes(`INSERT INTO "public"."Order Lines" AS t ("Id", "doc", "qty", "gone ""x""")\n  SELECT s."Id", s."doc", s."qty", false FROM`), sql);
+    // A marked row is never dropped by the equal-row filter, so the upsert unmarks it.
+    assert.ok(sql.includes(`AND NOT (cur."qty" IS DISTINCT FROM s."qty")\n      AND cur."gone ""x""" IS NOT TRUE)\n`), sql);
     assert.ok(sql.includes(`"qty" = EXCLUDED."qty", "gone ""x""" = false, "_tablesync_deleted_at" = NULL\n`), sql);
     assert.ok(sql.includes(`OR t."qty" IS DISTINCT FROM EXCLUDED."qty"\n       OR t."gone ""x""" IS TRUE\n`), sql);
-    const keyOnly = upsertSql(plan.target, plan.target, [plan.columns[0]], ['Id'], 'd');
+    const keyOnly = upsertSql(plan.target, plan.target, [plan.columns[0]], ['Id'], 'd').text;
     assert.ok(keyOnly.includes(`DO UPDATE SET "d" = false, "_tablesync_deleted_at" = NULL\n    WHERE t."d" IS TRUE\n`), keyOnly);
   });
 
@@ -106,7 +120,7 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
 
   it('does nothing on conflict when every column is part of the key', () => {
     const cols = [{ name: 'a', targetName: 'a', sourceType: 'integer', targetType: 'integer', nullable: false }];
-    assert.match(upsertSql(plan.target, plan.target, cols, ['a']), /ON CONFLICT \("a"\) DO NOTHING/);
+    assert.match(upsertSql(plan.target, plan.target, cols, ['a']).text, /ON CONFLICT \("a"\) DO NOTHING/);
   });
 
   it('creates staging with the exact target column types and no indexes', () => {
