@@ -25,6 +25,7 @@ import {
   tableNameNotes,
   targetRefOf,
 } from '../lib/table-plan';
+import { applySchemaChanges, planSchemaChanges } from '../lib/schema-evolution';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql, APPEND_COLUMNS, planSoftDeletes, softDeleteColumns, targetKey } from '../lib/target';
 import type { ColumnPlan, FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
@@ -97,7 +98,7 @@ async function planTable(
     throw new TablesyncError('InvalidConfig', `${name}: ${settings.field('write')} applies to mode cursor only (this table's mode is ${settings.mode})`);
   }
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
-  if (settings.mode === 'cursor') return { plan: await planCursorTable(source, target, config, described, settings) };
+  if (settings.mode === 'cursor') return { plan: await planCursorTable(source, target, config, described, settings, write) };
   const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
   const hasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
@@ -132,16 +133,19 @@ async function planTable(
       skip: `target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`,
     };
   }
-  refuseLossyColumns(source.dialect, config, described, compared.columns);
-  for (const note of compared.notes) log.info(`${name}: ${note}`);
+  // Added columns are filled by the run itself (it reads every row), so no backfill.
+  const changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, null, softColumns, write);
+  refuseLossyColumns(source.dialect, config, described, changes.columns);
   const plan = {
     ...base,
     mode: 'compare' as const,
-    columns: compared.columns,
-    notes: [...notes, ...columnNotes(config.target.naming, described, compared.columns), ...compared.notes],
+    columns: changes.columns,
+    notes: [...notes, ...columnNotes(config.target.naming, described, changes.columns), ...changes.notes],
   };
-  // Last: it may add columns to the target, so only once nothing else can refuse the table.
-  return { plan: await planSoftDeletes(target, tableConfig, await withUserTypes(source, target, config, plan), described, targetTable, write) };
+  // Last: they change the target, so only once nothing else can refuse the table.
+  const planned = await planSoftDeletes(target, tableConfig, await withUserTypes(source, target, config, plan), described, targetTable, write);
+  await applySchemaChanges(target, changes);
+  return { plan: planned };
 }
 
 /** The columns a table syncs: all, or those named (the key and the cursor always among them). */
@@ -168,6 +172,7 @@ async function planCursorTable(
   config: SyncConfig,
   described: SourceTable,
   settings: ReturnType<typeof settingsOf>,
+  write: boolean,
 ): Promise<TablePlan> {
   const name = displayName(described.ref);
   const field = settings.field('cursor');
@@ -194,7 +199,10 @@ async function planCursorTable(
   const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
   const notes = tableNameNotes(config.target.naming, described.ref);
+  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
+  const saved = state?.mode === 'cursor' ? state.cursorValue : null;
   let columns: ColumnPlan[];
+  let changes: ReturnType<typeof planSchemaChanges> | null = null;
   if (!targetTable) {
     columns = planFullColumns(source.dialect, config, described);
     notes.push(`target table ${displayName(targetRef)} is missing: this run creates it and reads every row`);
@@ -218,11 +226,12 @@ async function planCursorTable(
         throw new TablesyncError('InvalidConfig', `${name}: target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`);
       }
     }
-    refuseLossyColumns(source.dialect, config, described, compared.columns);
-    columns = compared.columns;
-    notes.push(...compared.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
+    // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
+    changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, saved === null ? null : state!.columns, APPEND_COLUMNS, write);
+    refuseLossyColumns(source.dialect, config, described, changes.columns);
+    columns = changes.columns;
+    notes.push(...changes.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
   }
-  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
   if (state?.mode === 'cursor' && (state.cursorColumn !== column.name || state.write !== settings.write)) {
     throw new TablesyncError(
       'InvalidConfig',
@@ -231,10 +240,9 @@ async function planCursorTable(
     );
   }
   notes.push(...columnNotes(config.target.naming, described, columns));
-  const saved = state?.mode === 'cursor' ? state.cursorValue : null;
   if (column.nullable) notes.push(`cursor "${column.name}" is nullable: rows whose cursor is NULL are read only by a first run`);
   const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
-  return withUserTypes(source, target, config, {
+  const plan = await withUserTypes(source, target, config, {
     source: described.ref,
     target: targetRef,
     mode: 'cursor',
@@ -251,9 +259,14 @@ async function planCursorTable(
       ...(settings.lookback && { lookback: settings.lookback }),
       nullable: column.nullable,
       saved,
+      ...(changes?.backfill.length && { backfill: changes.backfill }),
+      ...(changes?.dropped.length && { dropped: changes.dropped }),
     },
     notes,
   });
+  // Last: they change the target, so only once nothing else can refuse the table.
+  if (changes) await applySchemaChanges(target, changes);
+  return plan;
 }
 
 /**

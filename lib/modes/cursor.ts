@@ -1,3 +1,4 @@
+import { backfillUpdateSql } from '../schema-evolution';
 import { saveTableStateSql } from '../state';
 import {
   addPrimaryKeySql,
@@ -45,7 +46,10 @@ export const cursorMode: SyncMode = {
     const cursor = table.cursor!;
     let inserted = 0;
     let updated = 0;
-    if (cursor.write === 'append') {
+    if (cursor.phase === 'backfill') {
+      const r = await db.query(backfillUpdateSql(table.target, dest, table.columns, table.primaryKey));
+      updated = Number(r.rows[0].updated);
+    } else if (cursor.write === 'append') {
       const r = await db.query(appendVersionsSql(table.target, dest, table.columns, run.runId));
       inserted = Number(r.rows[0].inserted);
     } else {
@@ -71,7 +75,7 @@ export const cursorMode: SyncMode = {
       cursorColumn: cursor.column,
       cursorValue: value,
       cursorType: cursor.sourceType,
-      columns: table.columns.map((c: ColumnPlan) => c.name),
+      columns: [...table.columns.map((c: ColumnPlan) => c.name), ...(cursor.dropped ?? [])],
       lastWorkflowId: run.workflowId,
       lastRunId: run.runId,
       lastCounts: { ...totals, unchanged: totals.rowsCopied - totals.inserted - totals.updated },
