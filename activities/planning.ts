@@ -25,7 +25,7 @@ import {
   tableNameNotes,
   targetRefOf,
 } from '../lib/table-plan';
-import { applySchemaChanges, planSchemaChanges } from '../lib/schema-evolution';
+import { applySchemaChanges, planSchemaChanges, withLatestView } from '../lib/schema-evolution';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql, APPEND_COLUMNS, planSoftDeletes, softDeleteColumns, targetKey } from '../lib/target';
 import type { ColumnPlan, FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
@@ -45,6 +45,8 @@ export interface InitializeStateResult {
 }
 export interface DiscoverTablesInput extends ClaimInput {
   config: SyncConfig;
+  /** run --dry-run: plan only; nothing in the target is changed (no ALTER), only said. */
+  dryRun?: boolean;
 }
 export interface DiscoverTablesResult {
   tables: TablePlan[];
@@ -228,6 +230,7 @@ async function planCursorTable(
     }
     // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
     changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, saved === null ? null : state!.columns, APPEND_COLUMNS, write);
+    if (isAppend) changes = withLatestView(changes, targetRef, described.primaryKey, changes.columns.find((c) => c.name === column.name)!.targetName);
     refuseLossyColumns(source.dialect, config, described, changes.columns);
     columns = changes.columns;
     notes.push(...changes.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
@@ -324,7 +327,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, dryRun, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -345,7 +348,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
         for (const ref of resolution.refs) {
           try {
             // Only a run that writes (not verify without --repair) may add columns to the target.
-            const outcome = await planTable(source, target, config, ref, claim.claim !== false);
+            const outcome = await planTable(source, target, config, ref, claim.claim !== false && !dryRun);
             if ('skip' in outcome) {
               log.warn(`Skipping ${displayName(ref)}: ${outcome.skip}`);
               skipped.push({ table: displayName(ref), reason: outcome.skip });

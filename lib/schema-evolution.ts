@@ -5,7 +5,7 @@ import type { Dialect, SourceTable } from './sources/base';
 import { qualifyPg, quotePg } from './sources/postgres';
 import { DROPPED_NOTE, SOURCE_ONLY_NOTE } from './summary';
 import { mapColumnType, targetName } from './table-plan';
-import { distinctSql, targetKey } from './target';
+import { distinctSql, latestViewName, latestViewSql, targetKey } from './target';
 import type { ColumnPlan, TablePlan, TableRef } from './types';
 
 // Schema evolution: at discovery, a table's source columns are compared with
@@ -52,29 +52,33 @@ function familyOf(type: string): Family | null {
 
 /**
  * How a source column's type (as a full load would create it) relates to its
- * existing target column: same, wider (the target must widen to hold every
- * value; lossless), or changed (narrower, or another family). Types outside
- * the known families are left to the lossy-pairing check and the target's
- * input functions.
+ * existing target column:
+ * - wider: the target must widen to hold every value, and can losslessly
+ *   (varchar(n) → varchar(m > n) or text, smallint → integer → bigint,
+ *   numeric(p, s) → numeric(q > p, s), timestamp(p) → timestamp(q > p));
+ * - changed: the target's type cannot hold the source's values at all
+ *   (text → integer, numeric → integer, timestamp → numeric, …);
+ * - same: equal, or a target that already holds every value (a deliberately
+ *   wider column, or a source that narrowed), or a pairing left to the
+ *   lossy-pairing check (numeric scale, unbounded numeric) and the target's
+ *   input functions. Without the type the source had before, a narrowed
+ *   source and a wider target look alike: both keep the target as it is.
  */
 export function typeChange(sourceType: string, targetType: string): 'same' | 'wider' | 'changed' {
   const a = familyOf(sourceType);
   const b = familyOf(targetType);
   if (!a || !b) return 'same';
-  if (a.kind !== b.kind) return 'changed';
-  if (a.kind === 'int' && b.kind === 'int') return a.size === b.size ? 'same' : a.size > b.size ? 'wider' : 'changed';
-  if (a.kind === 'string' && b.kind === 'string') return a.size === b.size ? 'same' : a.size > b.size ? 'wider' : 'changed';
-  if (a.kind === 'time' && b.kind === 'time') {
-    if (a.family !== b.family) return 'changed';
-    return a.precision === b.precision ? 'same' : a.precision > b.precision ? 'wider' : 'changed';
+  if (a.kind !== b.kind) {
+    const holds: Record<Family['kind'], Family['kind'][]> = { int: ['numeric', 'string'], numeric: ['string'], time: ['string'], string: [] };
+    return holds[a.kind].includes(b.kind) ? 'same' : 'changed';
   }
   if (a.kind === 'numeric' && b.kind === 'numeric') {
-    if (a.precision === b.precision && a.scale === b.scale) return 'same';
-    // Unbounded numeric holds every value; otherwise only more digits before the point, same scale.
-    if (b.precision !== Infinity && (a.precision === Infinity || (a.scale === b.scale && a.precision > b.precision))) return 'wider';
-    return 'changed';
+    const bounded = a.precision !== Infinity && b.precision !== Infinity;
+    return bounded && a.scale === b.scale && a.precision > b.precision ? 'wider' : 'same';
   }
-  return 'same';
+  if (a.kind === 'time' && b.kind === 'time' && a.family !== b.family) return 'same';
+  const size = (f: Family) => (f.kind === 'int' || f.kind === 'string' ? f.size : f.kind === 'time' ? f.precision : 0);
+  return size(a) > size(b) ? 'wider' : 'same';
 }
 
 /**
@@ -164,6 +168,7 @@ export function planSchemaChanges(
     );
   }
   // What the state says was synced with a saved cursor: columns beyond it hold no values yet.
+  if (!write) notes.push(...statements.map((sql) => `a run would execute: ${sql}`));
   const fresh = added.filter((c) => !write).map((c) => c.name);
   const backfill =
     synced === null ? [] : [...columns.map((c) => c.name), ...fresh].filter((n) => !synced.includes(n) && !source.primaryKey.includes(n));
@@ -175,6 +180,17 @@ export function planSchemaChanges(
     );
   }
   return { columns, statements: write ? statements : [], plannedStatements: statements, notes, backfill: write ? backfill : [], dropped: gone.map((c) => synced!.find((s) => targetName(naming, s) === c.name)!) };
+}
+
+/**
+ * An append table's `<table>_latest` view names its columns: it is dropped
+ * before the ALTERs (a column a view uses cannot change type) and re-created
+ * over the new columns after them, in the same transaction.
+ */
+export function withLatestView(changes: SchemaChanges, target: TableRef, primaryKey: string[], cursorColumn: string): SchemaChanges {
+  if (!changes.statements.length) return changes;
+  const view = `DROP VIEW IF EXISTS ${qualifyPg(latestViewName(target))}`;
+  return { ...changes, statements: [view, ...changes.statements, latestViewSql(target, changes.columns, primaryKey, cursorColumn)] };
 }
 
 /** Runs the planned ALTERs in one transaction (all or none); a run that writes nothing runs none. */

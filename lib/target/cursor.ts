@@ -56,12 +56,17 @@ export function latestViewName(table: TableRef): TableRef {
  */
 export function createAppendTableSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[], cursorColumn: string): string[] {
   const keys = targetKey(columns, primaryKey).map(quotePg);
-  const view = latestViewName(table);
-  const ordered = [...keys, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
   return [
     createTableSql(table, columns).replace(/\)$/, `, ${quotePg(SYNCED_AT_COLUMN)} timestamptz NOT NULL, ${quotePg(RUN_ID_COLUMN)} text NOT NULL)`),
     `CREATE INDEX ${quotePg(pgIdentifier(`${table.name}_versions`))} ON ${qualifyPg(table)} (${[...keys, quotePg(cursorColumn)].join(', ')})`,
-    `CREATE OR REPLACE VIEW ${qualifyPg(view)} AS SELECT DISTINCT ON (${keys.join(', ')}) ${columnList(columns)}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
-      FROM ${qualifyPg(table)} ORDER BY ${ordered.join(', ')}`,
+    latestViewSql(table, columns, primaryKey, cursorColumn),
   ];
+}
+
+/** The `<table>_latest` view of an append table over these columns (schema evolution re-creates it). */
+export function latestViewSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[], cursorColumn: string): string {
+  const keys = targetKey(columns, primaryKey).map(quotePg);
+  const ordered = [...keys, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
+  return `CREATE OR REPLACE VIEW ${qualifyPg(latestViewName(table))} AS SELECT DISTINCT ON (${keys.join(', ')}) ${columnList(columns)}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
+      FROM ${qualifyPg(table)} ORDER BY ${ordered.join(', ')}`;
 }

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
+import { envConnectionName } from '../../activities/connections';
 import type { SyncSummary } from '../../lib/types';
+import { runCli } from '../helpers/cli';
 import { duplicateKeys } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess } from '../helpers/run';
+import { temporal } from '../helpers/temporal';
 
 // Schema evolution: columns added, dropped and retyped in the source, on real databases.
 const SRC = testDb('tablesync_it_schema_src');
@@ -90,6 +96,9 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
       assert.ok(after.columns.includes('telefone'));
       const actions = await rows(dst, `SELECT action FROM _tablesync_table_history ORDER BY id`);
       assert.deepEqual(actions.map((a) => a.action), ['run', 'run'], 'no reset, no manual step');
+      if (write === 'append') {
+        assert.deepEqual(await rows(dst, 'SELECT id, telefone FROM cadastros.pedidos_latest ORDER BY id'), telefones, 'the _latest view shows it too');
+      }
       const third = await sync(my, config(write));
       assert.equal(third.tables[0].updated, 0, 'backfilled once');
     });
@@ -118,7 +127,7 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
     assert.deepEqual(await rows(dst, 'SELECT status, situacao FROM cadastros.pedidos WHERE id = 3'), [{ status: 'pago', situacao: 'pago' }]);
   });
 
-  it('a widened varchar is altered in the target; a narrowing fails the table clearly and changes nothing', async () => {
+  it('a widened varchar is altered in the target; a change the target cannot hold fails the table clearly and changes nothing', async () => {
     await sync(my, config('upsert'));
     await mdb.query('ALTER TABLE pedidos MODIFY status varchar(50)');
     await mdb.query(`UPDATE pedidos SET status = ?, updated_at = '2025-12-17 17:00:00' WHERE id = 1`, ['x'.repeat(40)]);
@@ -127,19 +136,37 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
     assert.equal(await columnType(dst, 'cadastros.pedidos', 'status'), 'character varying(50)');
     assert.deepEqual(await rows(dst, 'SELECT status FROM cadastros.pedidos WHERE id = 1'), [{ status: 'x'.repeat(40) }]);
 
+    // cliente_id int → varchar(10): an integer target column cannot hold what the source may now store.
     await mdb.query(`UPDATE pedidos SET status = 'curto' WHERE id = 1`);
-    await mdb.query('ALTER TABLE pedidos MODIFY status varchar(10), ADD COLUMN telefone varchar(20)');
+    await mdb.query('ALTER TABLE pedidos MODIFY cliente_id varchar(10), MODIFY status varchar(60), ADD COLUMN telefone varchar(20)');
     const before = await rows(dst, 'SELECT * FROM cadastros.pedidos ORDER BY id');
-    const narrowed = await sync(my, config('upsert'));
-    const [t] = narrowed.tables;
+    const changed = await sync(my, config('upsert'));
+    const [t] = changed.tables;
     assert.deepEqual([t.status, t.errorType], ['failed', 'TypeChange']);
-    assert.match(t.error ?? '', /pedidos: column "status" changed type: the target has character varying\(50\), the source now varchar\(10\)/);
-    assert.equal(await columnType(dst, 'cadastros.pedidos', 'status'), 'character varying(50)');
+    assert.match(t.error ?? '', /pedidos: column "cliente_id" changed type: the target has integer, the source now varchar\(10\); only lossless widenings are applied, so nothing was changed/);
+    assert.equal(await columnType(dst, 'cadastros.pedidos', 'status'), 'character varying(50)', 'not widened either');
     assert.equal(await columnType(dst, 'cadastros.pedidos', 'telefone'), undefined, 'nothing altered, not even the added column');
     assert.deepEqual(await rows(dst, 'SELECT * FROM cadastros.pedidos ORDER BY id'), before);
-    // typeMap says what to do: keep the target's type.
-    const mapped = await sync(my, config('upsert', { typeMap: { [`${MY}.pedidos.status`]: 'character varying(50)' } }));
+    // typeMap says what to do: here, keep the target's type (its input function decides per value).
+    const mapped = await sync(my, config('upsert', { typeMap: { [`${MY}.pedidos.cliente_id`]: 'integer' } }));
     assert.equal(mapped.tables[0].status, 'completed', mapped.tables[0].error);
+    assert.equal(await columnType(dst, 'cadastros.pedidos', 'status'), 'character varying(60)');
+  });
+
+  it('write: append: a widened column is altered under its _latest view', async () => {
+    await sync(my, config('append'));
+    await mdb.query('ALTER TABLE pedidos MODIFY status varchar(50)');
+    const summary = await sync(my, config('append'));
+    assert.equal(summary.tables[0].status, 'completed', summary.tables[0].error);
+    assert.equal(await columnType(dst, 'cadastros.pedidos_latest', 'status'), 'character varying(50)');
+  });
+
+  it('a source narrowed within what the target holds keeps the target as it is', async () => {
+    await sync(my, config('upsert'));
+    await mdb.query('ALTER TABLE pedidos MODIFY status varchar(10)');
+    const summary = await sync(my, config('upsert'));
+    assert.equal(summary.tables[0].status, 'completed', summary.tables[0].error);
+    assert.equal(await columnType(dst, 'cadastros.pedidos', 'status'), 'character varying(20)');
   });
 
   it('schemaChanges: fail stops a table with a new column and leaves the target alone', async () => {
@@ -164,5 +191,30 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
       { id: 1, telefone: '111', pontos: 10 },
       { id: 2, telefone: '112', pontos: 20 },
     ]);
+  });
+
+  it('run --dry-run prints the column it would add and the backfill it would run, and changes nothing', async () => {
+    await sync(my, config('upsert'));
+    await mdb.query('ALTER TABLE pedidos ADD COLUMN telefone varchar(20), MODIFY status varchar(30)');
+    const dir = mkdtempSync(join(tmpdir(), 'tablesync-schema-'));
+    try {
+      const file = join(dir, 'c.json');
+      writeFileSync(file, JSON.stringify({ ...fast, ...config('upsert') }));
+      const env: Record<string, string> = { TEMPORAL_ADDRESS: (await temporal()).address };
+      for (const [name, url] of Object.entries(my)) env[envConnectionName(name)] = url;
+      const historyBefore = await rows(dst, 'SELECT count(*)::int AS n FROM _tablesync_table_history');
+      const r = await runCli(['run', '--config', file, '--local', '--dry-run'], env);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /Dry run: nothing was changed/);
+      assert.match(r.stdout, /column "telefone" was added to the source: to be added to the target as varchar\(20\)/);
+      assert.match(r.stdout, /a run would execute: ALTER TABLE "cadastros"\."pedidos" ADD COLUMN IF NOT EXISTS "telefone" varchar\(20\)/);
+      assert.match(r.stdout, /column "status" to be widened in the target from character varying\(20\) to varchar\(30\)/);
+      assert.match(r.stdout, /"telefone" not synced before: a run would backfill/);
+      assert.equal(await columnType(dst, 'cadastros.pedidos', 'telefone'), undefined, 'no column added');
+      assert.equal(await columnType(dst, 'cadastros.pedidos', 'status'), 'character varying(20)', 'no column widened');
+      assert.deepEqual(await rows(dst, 'SELECT count(*)::int AS n FROM _tablesync_table_history'), historyBefore, 'no state written');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
