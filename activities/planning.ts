@@ -26,6 +26,7 @@ import {
   tableNameNotes,
   targetRefOf,
 } from '../lib/table-plan';
+import { applySchemaChanges, planSchemaChanges, withLatestView } from '../lib/schema-evolution';
 import { displayName, parseTableName } from '../lib/tables';
 import { advisoryXactLockSql, APPEND_COLUMNS, planSoftDeletes, softDeleteColumns, targetKey } from '../lib/target';
 import type { ColumnPlan, FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
@@ -53,6 +54,8 @@ export interface DiscoverTablesInput extends ClaimInput {
   batchAbove?: number;
   /** A batch: plan only these tables ("schema.table", as `batches` names them) of what the config resolves to. */
   only?: string[];
+  /** run --dry-run: plan only; nothing in the target is changed (no ALTER), only said. */
+  dryRun?: boolean;
 }
 export interface DiscoverTablesResult {
   tables: TablePlan[];
@@ -110,7 +113,7 @@ async function planTable(
     throw new TablesyncError('InvalidConfig', `${name}: ${settings.field('write')} applies to mode cursor only (this table's mode is ${settings.mode})`);
   }
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
-  if (settings.mode === 'cursor') return { plan: await planCursorTable(source, target, config, described, settings) };
+  if (settings.mode === 'cursor') return { plan: await planCursorTable(source, target, config, described, settings, write) };
   if (settings.mode === 'changelog') return { plan: await planChangelogTable(source, target, tableConfig, described, settings, write) };
   const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
@@ -146,16 +149,19 @@ async function planTable(
       skip: `target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`,
     };
   }
-  refuseLossyColumns(source.dialect, config, described, compared.columns);
-  for (const note of compared.notes) log.info(`${name}: ${note}`);
+  // Added columns are filled by the run itself (it reads every row), so no backfill.
+  const changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, null, softColumns, write);
+  refuseLossyColumns(source.dialect, config, described, changes.columns);
   const plan = {
     ...base,
     mode: 'compare' as const,
-    columns: compared.columns,
-    notes: [...notes, ...columnNotes(config.target.naming, described, compared.columns), ...compared.notes],
+    columns: changes.columns,
+    notes: [...notes, ...columnNotes(config.target.naming, described, changes.columns), ...changes.notes],
   };
-  // Last: it may add columns to the target, so only once nothing else can refuse the table.
-  return { plan: await planSoftDeletes(target, tableConfig, await withUserTypes(source, target, config, plan), described, targetTable, write) };
+  // Last: they change the target, so only once nothing else can refuse the table.
+  const planned = await planSoftDeletes(target, tableConfig, await withUserTypes(source, target, config, plan), described, targetTable, write);
+  await applySchemaChanges(target, changes);
+  return { plan: planned };
 }
 
 /** The columns a table syncs: all, or those named (the key and the cursor always among them). */
@@ -182,6 +188,7 @@ async function planCursorTable(
   config: SyncConfig,
   described: SourceTable,
   settings: ReturnType<typeof settingsOf>,
+  write: boolean,
 ): Promise<TablePlan> {
   const name = displayName(described.ref);
   const field = settings.field('cursor');
@@ -208,7 +215,16 @@ async function planCursorTable(
   const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
   const notes = tableNameNotes(config.target.naming, described.ref);
+  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
+  // A saved cursor only means something for the rows it covered: a target that is gone or empty
+  // (dropped, truncated) is read again from the start, never from the saved cursor.
+  const targetHasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
+  if (state?.mode === 'cursor' && state.cursorValue !== null && !targetHasRows) {
+    notes.push(`the saved cursor is ignored: target table ${displayName(targetRef)} is ${targetTable ? 'empty' : 'missing'}, so every row is read`);
+  }
+  const saved = state?.mode === 'cursor' && targetHasRows ? state.cursorValue : null;
   let columns: ColumnPlan[];
+  let changes: ReturnType<typeof planSchemaChanges> | null = null;
   if (!targetTable) {
     columns = planFullColumns(source.dialect, config, described);
     notes.push(`target table ${displayName(targetRef)} is missing: this run creates it and reads every row`);
@@ -232,11 +248,13 @@ async function planCursorTable(
         throw new TablesyncError('InvalidConfig', `${name}: target primary key (${targetTable.primaryKey.join(', ') || 'none'}) differs from source primary key (${described.primaryKey.join(', ')})`);
       }
     }
-    refuseLossyColumns(source.dialect, config, described, compared.columns);
-    columns = compared.columns;
-    notes.push(...compared.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
+    // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
+    changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, saved === null ? null : state!.columns, APPEND_COLUMNS, write);
+    if (isAppend) changes = withLatestView(changes, targetRef, described.primaryKey, changes.columns.find((c) => c.name === column.name)!.targetName);
+    refuseLossyColumns(source.dialect, config, described, changes.columns);
+    columns = changes.columns;
+    notes.push(...changes.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
   }
-  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
   if (state?.mode === 'cursor' && (state.cursorColumn !== column.name || state.write !== settings.write)) {
     throw new TablesyncError(
       'InvalidConfig',
@@ -245,16 +263,9 @@ async function planCursorTable(
     );
   }
   notes.push(...columnNotes(config.target.naming, described, columns));
-  // A saved cursor only means something for the rows it covered: a target that is gone or empty
-  // (dropped, truncated) is read again from the start, never from the saved cursor.
-  const targetHasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
-  if (state?.mode === 'cursor' && state.cursorValue !== null && !targetHasRows) {
-    notes.push(`the saved cursor is ignored: target table ${displayName(targetRef)} is ${targetTable ? 'empty' : 'missing'}, so every row is read`);
-  }
-  const saved = state?.mode === 'cursor' && targetHasRows ? state.cursorValue : null;
   if (column.nullable) notes.push(`cursor "${column.name}" is nullable: rows whose cursor is NULL are read only by a first run`);
   const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
-  return withUserTypes(source, target, config, {
+  const plan = await withUserTypes(source, target, config, {
     source: described.ref,
     target: targetRef,
     mode: 'cursor',
@@ -272,9 +283,14 @@ async function planCursorTable(
       nullable: column.nullable,
       saved,
       stateVersion: state?.stateVersion ?? null,
+      ...(changes?.backfill.length && { backfill: changes.backfill }),
+      ...(changes?.dropped.length && { dropped: changes.dropped }),
     },
     notes,
   });
+  // Last: they change the target, so only once nothing else can refuse the table.
+  if (changes) await applySchemaChanges(target, changes);
+  return plan;
 }
 
 /**
@@ -442,7 +458,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, batchAbove, only, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, batchAbove, only, dryRun, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -483,7 +499,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
         for (const ref of refs) {
           try {
             // Only a run that writes (not verify without --repair) may add columns to the target.
-            const outcome = await planTable(source, target, config, ref, claim.claim !== false);
+            const outcome = await planTable(source, target, config, ref, claim.claim !== false && !dryRun);
             if ('skip' in outcome) {
               log.warn(`Skipping ${displayName(ref)}: ${outcome.skip}`);
               skipped.push({ table: displayName(ref), reason: outcome.skip });

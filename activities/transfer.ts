@@ -6,6 +6,7 @@ import { modeOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/pg-user-types';
 import { planChunks } from '../lib/planner';
 import type { CopyStream } from '../lib/sources/base';
+import { chunkReads } from '../lib/schema-evolution';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql, copyIntoSql } from '../lib/target';
@@ -124,14 +125,15 @@ export function createTransferActivities({ connections }: ActivityDeps) {
       }
 
       const dest = mode.destination(table, { load: loadRefOf(input, table), staging: stagingRefOf(input, table, range.index) });
-      const chunks = planChunks({
+      // A cursor backfill reads every chunk twice (new columns, then past the cursor): see chunkReads.
+      const chunks = chunkReads(table, planChunks({
         range,
         integerKey: table.integerKey && Boolean(input.chunking),
         min: input.chunking?.min ?? null,
         max: input.chunking?.max ?? null,
         estimatedRows: input.chunking?.estimatedRows ?? 0,
         batchSize: config.batchSize,
-      });
+      }));
       if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
       const whole = mode.steps === 'load-and-swap' && input.wholeLoad === true && chunks.length === 1;
       if (whole || mode.createsTarget) {
@@ -149,10 +151,11 @@ export function createTransferActivities({ connections }: ActivityDeps) {
       try {
         for (let i = progress.nextChunk; i < chunks.length; i++) {
           stopIfCancelled();
-          const chunk: PartitionRange = { ...range, ...chunks[i] };
+          const chunk: PartitionRange = { ...range, ...chunks[i].chunk };
+          const read = chunks[i].table;
           const last = i === chunks.length - 1;
           const run = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
-          const chunkCtx = { config, table, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run, source };
+          const chunkCtx = { config, table: read, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run, source };
           // One transaction per chunk: staging, copy, apply and state commit
           // together or not at all, so a failed attempt leaves neither rows
           // nor staging behind, and committed chunks are never redone.
@@ -167,9 +170,9 @@ export function createTransferActivities({ connections }: ActivityDeps) {
             // of a run that was overtaken fails before it reads or writes anything.
             await checkGeneration(client, config, table);
             await mode.prepareChunk(client, chunkCtx);
-            copy = await source.openCopy(table, chunk, config.useBinaryCopy);
+            copy = await source.openCopy(read, chunk, config.useBinaryCopy);
             try {
-              const sink = client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format)));
+              const sink = client.query(copyFrom(copyIntoSql(dest, read.columns, copy.format)));
               await pipeline(copy.stream, sink, { signal: ctx.cancellationSignal });
               await copy.finish();
             } catch (err) {

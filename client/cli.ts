@@ -50,6 +50,7 @@ export function buildProgram(): Command {
     .addOption(taskQueueOption())
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress view or progress lines while waiting')
+    .option('--dry-run', 'print the schema changes and backfills a run would make, and change nothing')
     .action(action(async (opts) => (await import('./commands/run')).runCommand(opts)));
 
   program

@@ -97,6 +97,9 @@ export const syncConfigSchema = z
         z.string().regex(/^[A-Za-z_][A-Za-z0-9_. ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?[A-Za-z ]*(\[\])*$/, 'must be a PostgreSQL type name, e.g. "text", "numeric(12,2)", "timestamp(3) with time zone"'),
       )
       .default({}),
+    // Source columns added, dropped or retyped since the target was made: evolve adds
+    // and widens target columns (lossless only), fail stops the table instead.
+    schemaChanges: z.enum(['evolve', 'fail']).default('evolve'),
     // Source columns ("schema.table.column", or "*" for all) an incremental run may
     // write into an existing target column that rounds them (numeric → numeric(10,2), …).
     allowLossyColumns: z.array(z.string().min(1)).default([]),

@@ -5,14 +5,17 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 
 /** The note planCompareColumns gives a source column the target lacks; see tableWarnings. */
 export const SOURCE_ONLY_NOTE = 'is in the source only and is not synced';
+/** The note schema evolution gives a synced column the source dropped: a warning every run until the user acts. */
+export const DROPPED_NOTE = 'was dropped from the source: kept in the target with its values, no longer written';
 
 /**
  * The plan notes a run reports as warnings, every run: a source column the
- * target lacks is not copied at all (there is no schema evolution yet), which
- * a log line alone would hide.
+ * target lacks is not copied at all (schemaChanges could not add it: verify
+ * without repair), and a synced column the source dropped is no longer
+ * written, which a log line alone would hide.
  */
 export function tableWarnings(notes: readonly string[] | undefined): string[] {
-  return (notes ?? []).filter((n) => n.includes(SOURCE_ONLY_NOTE));
+  return (notes ?? []).filter((n) => n.includes(SOURCE_ONLY_NOTE) || n.includes(DROPPED_NOTE));
 }
 
 export function sumPartitions(parts: PartitionResult[]): Counts & Pick<TableResult, 'warnings'> {

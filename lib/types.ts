@@ -48,6 +48,16 @@ export interface CursorPlan {
   window?: CursorWindow;
   /** Rows whose cursor is NULL when the run was planned (warned on every run). */
   nullRows?: number;
+  /**
+   * Columns added since the state's last sync (schema evolution): this run
+   * first copies the key and these columns of every row, whatever the cursor,
+   * and updates the target rows that differ; then it reads past the cursor.
+   */
+  backfill?: string[];
+  /** Synced columns the source dropped (kept in the target): the saved state keeps listing them, so every run warns. */
+  dropped?: string[];
+  /** Set on the backfill's own reads (see chunkReads): key and new columns, no cursor window, UPDATE only. */
+  phase?: 'backfill';
 }
 
 // Types shared by workflows and activities. Plain data only: these travel in

@@ -5,3 +5,4 @@ export { verifyWorkflow } from './verify';
 export { resetStateWorkflow } from './reset-state';
 export { setModeWorkflow } from './set-mode';
 export { tableStatusWorkflow } from './table-status';
+export { planSyncWorkflow } from './plan-sync';

@@ -1,5 +1,6 @@
 import { syncConfigOf } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
+import type { planSyncWorkflow, PlanSyncResult } from '../../workflows/plan-sync';
 import type { VerifyResult } from '../../workflows/verify';
 import { loadConfigFile } from '../config-file';
 import { inWorkflow } from '../input-error';
@@ -20,6 +21,8 @@ export interface RunOptions {
   json?: boolean;
   /** false with --no-progress. */
   progress?: boolean;
+  /** Plan only: print the schema changes and backfills a run would make, change nothing. */
+  dryRun?: boolean;
 }
 
 export async function runCommand(opts: RunOptions): Promise<number> {
@@ -35,6 +38,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     throw err;
   });
   try {
+    if (opts.dryRun) return await dryRun(client, syncConfigOf(file), taskQueue, opts, hosting ? await hosting : null);
     const handle = await startSync(syncConfigOf(file), { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId() });
     let hosted: Awaited<ReturnType<typeof hostWorker>> | null = null;
     try {
@@ -66,6 +70,39 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   } finally {
     await client.connection.close();
   }
+}
+
+/** run --dry-run: discovery alone (planSyncWorkflow), its plan lines printed; nothing is written. */
+async function dryRun(
+  client: Awaited<ReturnType<typeof connectClient>>,
+  config: ReturnType<typeof syncConfigOf>,
+  taskQueue: string,
+  opts: RunOptions,
+  hosted: Awaited<ReturnType<typeof hostWorker>> | null,
+): Promise<number> {
+  const handle = await client.workflow.start<typeof planSyncWorkflow>('planSyncWorkflow', {
+    taskQueue,
+    workflowId: (opts.workflowId ?? defaultWorkflowId()).replace(/^tablesync-/, 'tablesync-plan-'),
+    args: [config],
+  });
+  let waited: Awaited<ReturnType<typeof awaitOrCancel<PlanSyncResult>>>;
+  try {
+    waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run');
+  } catch (err) {
+    throw inWorkflow(err, handle.workflowId);
+  } finally {
+    await hosted?.close();
+  }
+  if ('exitCode' in waited) return waited.exitCode;
+  const result = waited.result;
+  if (opts.json) console.log(JSON.stringify(result, null, 2));
+  else {
+    console.log(`Dry run: nothing was changed. A run would sync ${result.tables.length} table(s).`);
+    for (const line of result.plan) console.log(`  ${line}`);
+    for (const s of result.skipped) console.log(`  skipped ${s.table}: ${s.reason}`);
+    for (const f of result.failed) console.log(`  would fail ${f.table} (${f.type}): ${f.reason}`);
+  }
+  return result.failed.length > 0 ? 1 : 0;
 }
 
 export interface VerifyOptions {

@@ -1,5 +1,6 @@
 import { TablesyncError } from '../errors';
 import { readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../state';
+import { backfillUpdateSql } from '../schema-evolution';
 import {
   addPrimaryKeySql,
   addSoftDeleteColumnsSql,
@@ -41,7 +42,10 @@ export const cursorMode: SyncMode = {
     const cursor = table.cursor!;
     let inserted = 0;
     let updated = 0;
-    if (cursor.write === 'append') {
+    if (cursor.phase === 'backfill') {
+      const r = await db.query(backfillUpdateSql(table.target, dest, table.columns, table.primaryKey));
+      updated = Number(r.rows[0].updated);
+    } else if (cursor.write === 'append') {
       const r = await db.query(appendVersionsSql(table.target, dest, table.columns, run.runId));
       inserted = Number(r.rows[0].inserted);
     } else {
@@ -82,7 +86,7 @@ export const cursorMode: SyncMode = {
       cursorColumn: cursor.column,
       cursorValue: value,
       cursorType: cursor.sourceType,
-      columns: table.columns.map((c: ColumnPlan) => c.name),
+      columns: [...table.columns.map((c: ColumnPlan) => c.name), ...(cursor.dropped ?? [])],
       lastWorkflowId: run.workflowId,
       lastRunId: run.runId,
       lastCounts: {

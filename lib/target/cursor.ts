@@ -139,3 +139,11 @@ export function upsertToAppendSql(
     ...appendIndexAndViewSql(table, columns, keys, cursorColumn),
   ];
 }
+
+/** The `<table>_latest` view of an append table over these columns (schema evolution re-creates it). */
+export function latestViewSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[], cursorColumn: string): string {
+  const keys = targetKey(columns, primaryKey).map(quotePg);
+  const ordered = [...keys, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
+  return `CREATE OR REPLACE VIEW ${qualifyPg(latestViewName(table))} AS SELECT DISTINCT ON (${keys.join(', ')}) ${columnList(columns)}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
+      FROM ${qualifyPg(table)} ORDER BY ${ordered.join(', ')}`;
+}

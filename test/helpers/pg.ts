@@ -24,7 +24,12 @@ export async function freshDatabase(name: string): Promise<Pool> {
   } finally {
     await admin.end();
   }
-  return new Pool({ connectionString: pgUrl(name), max: 4 });
+  const pool = new Pool({ connectionString: pgUrl(name), max: 4 });
+  // An idle client terminated from the server side (a later freshDatabase of
+  // the same name, a fault test's pg_terminate_backend) must not crash the
+  // test process as an uncaught 'error': the pool replaces it on next use.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** Rows of a table ordered by key, as text, for whole-table equality checks. */

@@ -231,7 +231,8 @@ describe('bad input: clear, typed failures that name what is wrong and never the
       await dst.query(`INSERT INTO narrow VALUES (1, 'old')`);
       const { workflowId, outcome } = await runSyncInProcess(
         pgConnections,
-        { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['narrow'], ...slow },
+        // typeMap keeps the target's type: schema evolution would widen it (text holds every value).
+        { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['narrow'], typeMap: { 'public.narrow.code': 'character varying(3)' }, ...slow },
         'bad-narrow',
       );
       assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);

@@ -122,26 +122,23 @@ describe('generated columns and columns the target lacks (issue 14 items 8 and 1
       assert.deepEqual(t.warnings, []);
     });
 
-    it('warns on every run about a source column the target lacks', async () => {
+    it('adds a source column the target lacks (schema evolution) and fills it, instead of leaving it out', async () => {
       await src.query('CREATE TABLE grows (id int PRIMARY KEY, a text)');
       await src.query(`INSERT INTO grows VALUES (1, 'x')`);
       assert.equal((await sync(['public.grows'])).tables[0].mode, 'full');
       await src.query('ALTER TABLE grows ADD COLUMN phone varchar(20)');
       await src.query(`UPDATE grows SET phone = '555'`);
-      for (const run of [1, 2]) {
-        const summary = await sync(['public.grows']);
-        const [t] = summary.tables;
-        assert.equal(t.status, 'completed', t.error);
-        assert.deepEqual(t.warnings, ['column "phone" is in the source only and is not synced'], `run ${run}`);
-        assert.equal(summary.warnings, 1, `run ${run}`);
-        assert.match(summary.message, /1 warning/, `run ${run}`);
-      }
-      // The CLI prints it under the table, and the plan line too.
+      const summary = await sync(['public.grows']);
+      const [t] = summary.tables;
+      assert.equal(t.status, 'completed', t.error);
+      assert.deepEqual([t.updated, t.warnings], [1, []]);
+      assert.ok(summary.plan?.includes('public.grows: column "phone" was added to the source: added to the target as character varying(20)'), summary.plan?.join('\n'));
+      assert.deepEqual((await dst.query('SELECT id, a, phone FROM grows')).rows, [{ id: 1, a: 'x', phone: '555' }]);
+      // The CLI prints the table as synced, with nothing left to warn about.
       const cli = await cliRun({ source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: ['public.grows'] });
       assert.equal(cli.status, 0, cli.out);
-      assert.match(cli.out, /ok {5}public\.grows → public\.grows: 0 inserted, 0 updated, 1 unchanged\n {9}warning: column "phone" is in the source only and is not synced\n/);
-      assert.match(cli.out, /plan {3}public\.grows: column "phone" is in the source only and is not synced/);
-      assert.match(cli.out, /, 1 warning/);
+      assert.match(cli.out, /ok {5}public\.grows → public\.grows: 0 inserted, 0 updated, 1 unchanged\n/);
+      assert.doesNotMatch(cli.out, /warning/);
     });
   });
 
