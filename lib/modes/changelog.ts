@@ -1,7 +1,7 @@
 import { changelogDeletesSql } from '../sources/changelog';
 import { saveTableStateSql } from '../state';
 import { deleteKeysSql, dropTableSql, targetKey, upsertSql } from '../target';
-import { prepareStaging } from './cursor';
+import { prepareStaging, runState } from './cursor';
 import type { SyncMode } from './types';
 
 /**
@@ -51,25 +51,14 @@ export const changelogMode: SyncMode = {
 
   async saveState(db, { config, table, run }, totals) {
     const log = table.changelog!;
-    const state = {
-      sourceSchema: table.source.schema,
-      sourceTable: table.source.name,
+    const state = runState(table, run, totals, {
       mode: 'changelog',
       write: null,
       cursorColumn: log.position,
       cursorValue: log.window?.to ?? log.saved,
       cursorType: log.positionType,
       columns: table.columns.map((c) => c.name),
-      lastWorkflowId: run.workflowId,
-      lastRunId: run.runId,
-      lastCounts: {
-        rowsCopied: totals.rowsCopied,
-        inserted: totals.inserted,
-        updated: totals.updated,
-        unchanged: totals.rowsCopied - totals.inserted - totals.updated,
-        deleted: totals.deleted,
-      },
-    };
+    });
     await db.query(saveTableStateSql(config.target.stateSchema, table.target, state, 'run', run.workflowId));
   },
 };

@@ -15,7 +15,7 @@ import {
   truncateTableSql,
   upsertSql,
 } from '../target';
-import type { ColumnPlan } from '../types';
+import type { ColumnPlan, TablePlan } from '../types';
 import type { ChunkContext, Db, SyncMode } from './types';
 
 /**
@@ -78,28 +78,35 @@ export const cursorMode: SyncMode = {
           `planned with ${cursor.write}, cursor ${cursor.column} = ${cursor.saved ?? '(none)'}): this run's last chunk is rolled back, the next run starts from the new state`,
       );
     }
-    const state = {
-      sourceSchema: table.source.schema,
-      sourceTable: table.source.name,
+    const state = runState(table, run, totals, {
       mode: 'cursor',
       write: cursor.write,
       cursorColumn: cursor.column,
       cursorValue: value,
       cursorType: cursor.sourceType,
       columns: [...table.columns.map((c: ColumnPlan) => c.name), ...(cursor.dropped ?? [])],
-      lastWorkflowId: run.workflowId,
-      lastRunId: run.runId,
-      lastCounts: {
-        rowsCopied: totals.rowsCopied,
-        inserted: totals.inserted,
-        updated: totals.updated,
-        unchanged: totals.rowsCopied - totals.inserted - totals.updated,
-        deleted: totals.deleted,
-      },
-    };
+    });
     await db.query(saveTableStateSql(config.target.stateSchema, table.target, state, 'run', run.workflowId));
   },
 };
+
+/** The table state a completed run leaves: what it synced and saved, who ran it, its counts. */
+export function runState(
+  table: TablePlan,
+  run: { workflowId: string; runId: string },
+  totals: { rowsCopied: number; inserted: number; updated: number; deleted: number },
+  saved: Pick<TableState, 'mode' | 'write' | 'cursorColumn' | 'cursorValue' | 'cursorType' | 'columns'>,
+): TableState {
+  const { rowsCopied, inserted, updated, deleted } = totals;
+  return {
+    sourceSchema: table.source.schema,
+    sourceTable: table.source.name,
+    ...saved,
+    lastWorkflowId: run.workflowId,
+    lastRunId: run.runId,
+    lastCounts: { rowsCopied, inserted, updated, unchanged: rowsCopied - inserted - updated, deleted },
+  };
+}
 
 /**
  * Makes the target when it is missing (keyed, or an append table with its
