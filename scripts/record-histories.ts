@@ -113,6 +113,35 @@ async function main(): Promise<void> {
   await ops.close();
   for (const [name] of operations) await save(name, `record-${name}-${process.pid}`);
 
+  // Schema evolution: a column added to the cursor table's source is added to the target and backfilled.
+  await src.query(`ALTER TABLE events ADD COLUMN extra text`);
+  await src.query(`UPDATE events SET extra = 'x' || id WHERE id % 2 = 0`);
+  await dst.query(`UPDATE _tablesync_tables SET cursor_value = NULL, mode = 'cursor', write = 'upsert' WHERE target_table = 'events'`);
+  await dst.query(`DROP TABLE IF EXISTS events CASCADE`);
+  const evolvedFirst = await runTestSync(connections, { ...cursorConfig });
+  await src.query(`ALTER TABLE events ADD COLUMN later text`);
+  await src.query(`UPDATE events SET later = 'l' || id`);
+  const evolved = await runTestSync(connections, cursorConfig);
+  if (evolvedFirst.tablesFailed || evolved.tablesFailed) throw new Error(`schema evolution run failed: ${JSON.stringify(evolved.tables)}`);
+  await save('sync-schema-evolution', evolved.workflowId);
+  await save('sync-table-schema-evolution', `${evolved.workflowId}/public.events`);
+
+  // Change-log mode: a first (full) run, then a run that applies logged inserts, updates and deletes.
+  await src.query(`CREATE TABLE project (id int PRIMARY KEY, name text)`);
+  await src.query(`CREATE TABLE change_log (id serial PRIMARY KEY, object_id text, content_type_id int, action text)`);
+  await src.query(`INSERT INTO project SELECT g, 'p' || g FROM generate_series(1, 20) g`);
+  const changelogConfig = {
+    ...base,
+    tables: [{ table: 'project', mode: 'changelog' as const, changelog: { table: 'change_log', key: 'object_id', position: 'id', where: { content_type_id: 1 } } }],
+  };
+  await runTestSync(connections, changelogConfig);
+  await src.query(`UPDATE project SET name = 'changed' WHERE id = 3; DELETE FROM project WHERE id = 4; INSERT INTO project VALUES (21, 'new')`);
+  await src.query(`INSERT INTO change_log (object_id, content_type_id, action) VALUES ('3', 1, 'changed'), ('4', 1, 'deleted'), ('21', 1, 'added')`);
+  const changelogRun = await runTestSync(connections, changelogConfig);
+  if (changelogRun.tablesFailed || changelogRun.deleted !== 1) throw new Error(`change-log run: ${JSON.stringify(changelogRun.tables)}`);
+  await save('sync-changelog', changelogRun.workflowId);
+  await save('sync-table-changelog', `${changelogRun.workflowId}/public.project`);
+
   await src.end();
   await dst.end();
   await stopTemporal();
