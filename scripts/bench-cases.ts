@@ -740,3 +740,79 @@ export async function caseColdStart(ctx: BenchContext): Promise<CaseReport> {
   const variants = await runRounds(ctx, 'cold', specs);
   return { id: 'cold', title: 'run --local cold start, one one-row table', variants, target: { max: 1, text: 'under 1 s wall' }, notes: [] };
 }
+
+// ---------------------------------------- 7. change-log mode, 1,000 logged changes
+
+/**
+ * Change-log mode after 1,000 logged changes to the 1M-row table, next to
+ * the same by hand: COPY of the rows whose ids the log names past the saved
+ * position into staging, then the seed's upsert.
+ */
+export async function caseChangelog(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  const CHANGED = 1_000;
+  await ctx.src.query('DROP TABLE IF EXISTS public.bench_log; CREATE TABLE public.bench_log (id bigserial PRIMARY KEY, object_id text NOT NULL, action text NOT NULL)');
+  await ctx.dst.query('DROP SCHEMA IF EXISTS ts_log CASCADE; DROP SCHEMA IF EXISTS hand_log CASCADE; CREATE SCHEMA hand_log');
+  await ctx.dst.query(`DELETE FROM public._tablesync_tables WHERE target_schema = 'ts_log'`).catch(() => undefined);
+  await loadKeyedCopy(ctx, 'hand_log.bench');
+  const logConfig = (): SyncConfigInput => ({
+    ...syncConfig(ctx, 'pgsrc', 'ts_log', []),
+    tables: [{ table: 'public.bench', mode: 'changelog', deletes: 'ignore', changelog: { table: 'public.bench_log', key: 'object_id', position: 'id' } }],
+  });
+  // The first change-log sync loads the table and takes the log position (untimed).
+  await timeSync(ctx, logConfig(), 'changelog-setup');
+  const maxPosition = async () => (await ctx.src.query('SELECT coalesce(max(id), 0)::text AS m FROM public.bench_log')).rows[0].m as string;
+  let handSaved = await maxPosition();
+  let expected: Checksum = { rows: 0, digest: '' };
+  const beforeRound = async (round: number) => {
+    const ids = await ctx.src.query(
+      `UPDATE public.bench SET qty = qty + 1 WHERE id IN (SELECT id FROM public.bench ORDER BY id OFFSET $1 LIMIT $2) RETURNING id`,
+      [(round * 7919) % Math.max(1, n - CHANGED), CHANGED],
+    );
+    await ctx.src.query(`INSERT INTO public.bench_log (object_id, action) SELECT unnest($1::text[]), 'changed'`, [ids.rows.map((r) => String(r.id))]);
+    await ctx.src.query('VACUUM (ANALYZE) public.bench');
+    expected = await pgChecksum(srcConnect, 'public.bench');
+  };
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync changelog',
+      role: 'tablesync',
+      rows: CHANGED,
+      run: (run) =>
+        runTablesync(ctx, run, {
+          label: 'changelog',
+          config: logConfig(),
+          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) ts_log.bench')),
+          verify: async (s) => summaryProblem(s, { tables: 1, updated: CHANGED }) ?? (await verifyPgTarget('ts_log.bench', expected)),
+        }),
+    },
+    {
+      name: 'hand-run SQL: COPY WHERE id IN (logged ids) + upsert',
+      role: 'baseline',
+      rows: CHANGED,
+      run: async (run) => {
+        const since = handSaved;
+        const r = await runShell(ctx, run, {
+          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) hand_log.bench')),
+          scripts: {
+            staging_copy:
+              onDst('DROP TABLE IF EXISTS hand_log.stg; CREATE UNLOGGED TABLE hand_log.stg AS SELECT * FROM hand_log.bench WITH NO DATA') +
+              ` && ${copyOutOf(`${SELECT_SOURCE} WHERE id IN (SELECT object_id::bigint FROM public.bench_log WHERE id > ${Number(since)})`)} | ${copyIn('hand_log.stg')}`,
+            upsert: onDst(`${handUpsertSql('hand_log.bench', 'hand_log.stg')}; DROP TABLE hand_log.stg`),
+          },
+          verify: () => verifyPgTarget('hand_log.bench', expected),
+        });
+        handSaved = await maxPosition();
+        return r;
+      },
+    },
+  ];
+  const variants = await runRounds(ctx, '7', specs, beforeRound);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS hand_log CASCADE');
+  return {
+    id: '7',
+    title: `PG -> PG change-log mode, ${CHANGED.toLocaleString('en-US')} logged changes against ${n.toLocaleString('en-US')} rows`,
+    variants,
+    notes: ['before each round: 1,000 source rows updated and logged (untimed); the hand-run side reads the ids logged past the position it saw last'],
+  };
+}

@@ -30,6 +30,7 @@ import {
   caseFullPg,
   caseIncremental,
   caseCursor,
+  caseChangelog,
   INCREMENTAL_CASES,
   caseManyTables,
   caseColdStart,
@@ -46,7 +47,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6); also many1k, many10k, cold
+  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6,7); also many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -80,8 +81,8 @@ function parseOptions(argv: string[]): BenchOptions {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
     return n;
   };
-  const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6,7').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', '7', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     runs: int('runs') ?? 3,
@@ -111,7 +112,7 @@ async function prepareData(opts: BenchOptions): Promise<Record<string, number>> 
   const pg = await pgConnect(SRC_DB);
   try {
     await timed('PG public.warmup (1,000 rows)', () => ensurePgTable(pg, 'public.warmup', 1_000));
-    if (['1', '3', '3b', '3c', '6'].some((c) => opts.cases.has(c))) {
+    if (['1', '3', '3b', '3c', '6', '7'].some((c) => opts.cases.has(c))) {
       await timed(`PG public.bench (${opts.rows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench', opts.rows));
     }
     if (opts.cases.has('4')) await timed('PG many.t001..t100', () => ensurePgManyTables(pg));
@@ -203,6 +204,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
   if (want('6')) {
     announce('case 6: PG -> PG cursor mode, 1,000 changed rows');
     reports.push(await caseCursor(ctx));
+  }
+  if (want('7')) {
+    announce('case 7: PG -> PG change-log mode, 1,000 logged changes');
+    reports.push(await caseChangelog(ctx));
   }
   // Not in the default set: many1k takes about a minute, many10k about ten.
   if (want('many1k')) {
