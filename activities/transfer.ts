@@ -143,7 +143,9 @@ export function createTransferActivities({ connections }: ActivityDeps) {
         });
       }
       let copy: CopyStream | null = null;
-      const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0 }), 1_000);
+      // copy while the chunk's rows stream in, apply while they are applied (progress views show it).
+      let phase: 'copy' | 'apply' = 'copy';
+      const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0, phase }), 1_000);
       // Cancelled (its sync was cancelled): no further chunk commits; the COPY itself is aborted through the signal.
       const stopIfCancelled = () => {
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
@@ -151,6 +153,7 @@ export function createTransferActivities({ connections }: ActivityDeps) {
       try {
         for (let i = progress.nextChunk; i < chunks.length; i++) {
           stopIfCancelled();
+          phase = 'copy';
           const chunk: PartitionRange = { ...range, ...chunks[i].chunk };
           const read = chunks[i].table;
           const last = i === chunks.length - 1;
@@ -180,6 +183,8 @@ export function createTransferActivities({ connections }: ActivityDeps) {
               throw err;
             }
             const rowsCopied = copy.rows();
+            // A load table has nothing to apply; a staging table is applied to the target now.
+            if (mode.steps === 'apply-in-place') phase = 'apply';
             const applied = await mode.applyChunk(client, chunkCtx, rowsCopied);
             stopIfCancelled();
             const warnings = { ...copy.warnings() };
@@ -202,7 +207,8 @@ export function createTransferActivities({ connections }: ActivityDeps) {
             continue;
           }
           progress = addProgress(progress, counts, i + 1);
-          ctx.heartbeat(progress);
+          phase = 'copy';
+          ctx.heartbeat({ ...progress, inFlight: 0, phase });
         }
         const result = partitionResult(range.index, attempt, progress);
         for (const w of result.warnings) log.warn(`${where}: ${w}`);

@@ -20,13 +20,16 @@ export interface LiveProgress extends Omit<SyncProgress, 'tables'> {
 interface PartitionHeartbeat {
   rowsCopied?: number;
   inFlight?: number;
+  /** copy: its chunk's rows stream in; apply: the chunk's rows are being applied to the target. */
+  phase?: 'copy' | 'apply';
 }
 
 /** Rows the running activities of one workflow report, from their last heartbeat (Temporal throttles these). */
-async function heartbeatRows(client: Client, workflowId: string): Promise<{ rows: number; running: number }> {
+async function heartbeatRows(client: Client, workflowId: string): Promise<{ rows: number; running: number; applying: number }> {
   const d = await client.workflow.getHandle(workflowId).describe();
   let rows = 0;
   let running = 0;
+  let applying = 0;
   for (const a of d.raw.pendingActivities ?? []) {
     if (a.activityType?.name !== 'syncPartition') continue;
     running++;
@@ -34,8 +37,9 @@ async function heartbeatRows(client: Client, workflowId: string): Promise<{ rows
     if (!payload) continue;
     const beat = defaultPayloadConverter.fromPayload<PartitionHeartbeat>(payload);
     rows += (beat?.rowsCopied ?? 0) + (beat?.inFlight ?? 0);
+    if (beat?.phase === 'apply') applying++;
   }
-  return { rows, running };
+  return { rows, running, applying };
 }
 
 /**
@@ -62,7 +66,9 @@ export async function readProgress(client: Client, workflowId: string): Promise<
           client.workflow.getHandle(childId).query<TableProgress>('progress'),
           heartbeatRows(client, childId),
         ]);
-        return { ...child, rowsCopied: child.rowsCopied + beat.rows, partitionsRunning: beat.running };
+        // Every running partition applying its chunk: the table is in its apply phase.
+        const phase = beat.running > 0 && beat.applying === beat.running ? 'apply' : child.phase;
+        return { ...child, phase, rowsCopied: child.rowsCopied + beat.rows, partitionsRunning: beat.running };
       } catch {
         // The child not started yet, or just closed: the parent's view is the best there is.
         return { ...t, partitionsRunning: 0 };

@@ -7,7 +7,7 @@ import type { FailedTable, SyncTask } from '../lib/types';
  * table each chunk copies and applies its upsert in one transaction); swap: a
  * full load's table being swapped in; verify: verifyAfterSync checks.
  */
-export type TablePhase = 'waiting' | 'copy' | 'swap' | 'verify' | 'done' | 'failed';
+export type TablePhase = 'waiting' | 'copy' | 'apply' | 'swap' | 'verify' | 'done' | 'failed';
 
 export interface TableProgress {
   table: string;
