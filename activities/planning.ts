@@ -402,10 +402,7 @@ async function planChangelogTable(
     },
     notes,
   };
-  // A missing target gets the soft-delete columns when the first run creates it (as a full load's table does).
-  const typed = await withUserTypes(source, target, config, plan);
-  const softened = await planSoftDeletes(target, config, targetTable ? typed : { ...typed, mode: 'full' }, described, targetTable, write);
-  return { ...softened, mode: 'changelog' };
+  return planSoftDeletes(target, config, await withUserTypes(source, target, config, plan), described, targetTable, write);
 }
 
 /** What a change-log table reads this run: log positions past the saved one, up to the log's largest now. */

@@ -1,6 +1,7 @@
 import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { createInterface } from 'node:readline';
 import type { CreateWorkerResult } from '../workers/worker';
+import { inWorkflow } from './input-error';
 
 /** Exit code of a command interrupted by a signal, as shells report it (128 + signal number). */
 export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -62,7 +63,8 @@ export async function awaitOrCancel<T>(
         (e) => console.error(`tablesync: could not cancel ${handle.workflowId}: ${(e as Error).message}`),
       );
     }
-    throw err;
+    // The root cause first, and which workflow it came from.
+    throw inWorkflow(err, handle.workflowId);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

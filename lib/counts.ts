@@ -10,8 +10,6 @@ export interface Counts {
   deleted: number;
 }
 
-export const COUNT_KEYS = ['rowsCopied', 'inserted', 'updated', 'unchanged', 'deleted'] as const;
-
 export const NO_COUNTS: Counts = { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0, deleted: 0 };
 
 export function addCounts(a: Counts, b: Counts): Counts {

@@ -3,7 +3,6 @@ import type { SyncSummary } from '../../lib/types';
 import type { planSyncWorkflow, PlanSyncResult } from '../../workflows/plan-sync';
 import type { VerifyResult } from '../../workflows/verify';
 import { loadConfigFile } from '../config-file';
-import { inWorkflow } from '../input-error';
 import { readProgress } from '../progress';
 import { followProgress, ProgressView } from '../progress-view';
 import { printSummary, printVerify } from '../report';
@@ -56,8 +55,6 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     let waited: Awaited<ReturnType<typeof awaitOrCancel<SyncSummary>>>;
     try {
       waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync');
-    } catch (err) {
-      throw inWorkflow(err, handle.workflowId);
     } finally {
       follow?.stop();
       await hosted?.close();
@@ -88,8 +85,6 @@ async function dryRun(
   let waited: Awaited<ReturnType<typeof awaitOrCancel<PlanSyncResult>>>;
   try {
     waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run');
-  } catch (err) {
-    throw inWorkflow(err, handle.workflowId);
   } finally {
     await hosted?.close();
   }
@@ -128,8 +123,6 @@ export async function verifyCommand(tables: string[], opts: VerifyOptions): Prom
     let waited: Awaited<ReturnType<typeof awaitOrCancel<VerifyResult>>>;
     try {
       waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify');
-    } catch (err) {
-      throw inWorkflow(err, handle.workflowId);
     } finally {
       await hosted?.close();
     }

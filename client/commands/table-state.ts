@@ -3,7 +3,6 @@ import type { SetModeResult, StateChange, TableStatus } from '../../activities';
 import type { TableState } from '../../lib/state';
 import { syncConfigOf } from '../../lib/config';
 import { loadConfigFile } from '../config-file';
-import { inWorkflow } from '../input-error';
 import { startResetState, startSetMode, startTableStatus } from '../operations';
 import { connectClient } from '../start';
 import { chooseTaskQueue } from '../task-queue';
@@ -34,11 +33,7 @@ async function runOperation<T>(
   const client = await connectClient();
   try {
     const handle = await start(syncConfigOf(file), { client, taskQueue, ...(opts.workflowId && { workflowId: opts.workflowId }) });
-    try {
-      return await awaitOrCancel<T>(handle, hosted, what);
-    } catch (err) {
-      throw inWorkflow(err, handle.workflowId);
-    }
+    return await awaitOrCancel<T>(handle, hosted, what);
   } finally {
     await hosted?.close();
     await client.connection.close();

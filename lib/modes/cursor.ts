@@ -4,7 +4,6 @@ import { backfillUpdateSql } from '../schema-evolution';
 import {
   addPrimaryKeySql,
   addSoftDeleteColumnsSql,
-  APPEND_COLUMNS,
   appendVersionsSql,
   createAppendTableSql,
   createStagingSql,
@@ -128,6 +127,3 @@ export async function prepareStaging(db: Db, { config, dest, table }: ChunkConte
   await db.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
   await db.query(truncateTableSql(dest));
 }
-
-/** Target columns of an append table that are tablesync's, not the source's. */
-export const APPEND_METADATA = new Set(APPEND_COLUMNS);

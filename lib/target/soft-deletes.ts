@@ -83,8 +83,10 @@ export async function planSoftDeletes(
 ): Promise<TablePlan> {
   if (config.deletes !== 'soft') return plan;
   const flag = config.softDeleteColumn;
-  const missing = missingSoftDeleteColumns(config.target.naming, source, plan.mode === 'full' ? null : target, flag);
-  if (plan.mode !== 'full' && missing.length) {
+  // A full load, or a first run that creates its target, makes the columns with the table.
+  const creates = plan.mode === 'full' || target === null;
+  const missing = missingSoftDeleteColumns(config.target.naming, source, creates ? null : target, flag);
+  if (!creates && missing.length) {
     if (!write) return plan;
     await db.query(addSoftDeleteColumnsSql(plan.target, flag));
   }
