@@ -32,13 +32,18 @@ const SAMPLE_KEYS = 10;
 /** Buckets listed row by row in one statement (about 2,000 rows each). */
 const BUCKETS_PER_QUERY = 32;
 
-/** Columns both sides can put in the same canonical text; the others are listed as not checksummed. */
+/**
+ * Columns both sides can put in the same canonical text; the others are
+ * listed as not checksummed. So are columns a cursor table's backfill has
+ * yet to fill (schema evolution): the next run fills them, whatever the cursor.
+ */
 function comparedColumns(source: SourceConnection, table: TablePlan): ColumnPlan[] {
   const canonical = source.dialect.canonicalText?.bind(source.dialect);
   if (!source.checksumRange || !canonical) {
     throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be checksummed yet`);
   }
-  return table.columns.filter((c) => canonical!(c) !== null);
+  const unfilled = new Set(table.cursor?.backfill ?? []);
+  return table.columns.filter((c) => canonical!(c) !== null && !unfilled.has(c.name));
 }
 
 /**
