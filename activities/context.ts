@@ -69,5 +69,8 @@ export async function ensureSchema(client: PoolClient, schema: string): Promise<
   if (found.rows[0].present) return;
   // Tables of one schema load in parallel; CREATE SCHEMA IF NOT EXISTS races without this.
   await client.query(advisoryXactLockSql(`tablesync.schema.${schema}`));
+  // Asked again: the transaction that held the lock may just have created it (IF NOT EXISTS
+  // looks in this backend's catalog cache, which can still say absent).
+  if ((await client.query(schemaExistsSql(schema))).rows[0].present) return;
   await client.query(createSchemaSql(schema));
 }

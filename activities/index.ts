@@ -19,7 +19,7 @@ export { defaultIdentity } from './pins';
 export type { CreateSyncTasksInput, DiscoverTablesInput, DiscoverTablesResult, InitializeStateInput, InitializeStateResult } from './planning';
 export type { CollectResultsInput } from './reporting';
 export type { ResetStateInput, SetModeInput, SetModeResult, StateChange, TableStatus, TableStatusInput } from './operations';
-export type { SyncPartitionInput } from './transfer';
+export type { SyncPartitionInput, SyncSmallTablesInput, SyncSmallTablesResult } from './transfer';
 export type { ChecksumRangesInput, FindDifferencesInput } from './verification';
 
 export function createActivities(deps: ActivityDeps) {

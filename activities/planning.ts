@@ -1,5 +1,6 @@
 import { log } from '@temporalio/activity';
 import type { Pool } from 'pg';
+import { mapLimit } from '../lib/concurrency';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { resolveTableSpecs, targetCollisions, type ResolvedTable } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
@@ -73,6 +74,9 @@ export interface CreateSyncTasksInput {
   config: SyncConfig;
   tables: TablePlan[];
 }
+
+/** Tables planned at once by discoverTables and createSyncTasks (each holds a source and a target connection). */
+const PLAN_CONCURRENCY = 4;
 
 /** Error types that say the source or target as a whole is unusable: the run fails, not one table. */
 const RUN_WIDE_ERRORS = new Set(['AuthenticationFailed', 'HostNotFound', 'UnknownDatabase', 'UnknownConnection']);
@@ -501,22 +505,31 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           log.info(`${names.length} tables: planned and synced in ${batches.length} batches of up to ${batchAbove}`);
           return { tables: [], skipped, failed, plan, batches };
         }
-        for (const ref of refs) {
+        // A few tables at once: with many small tables the catalog round trips, not the queries, take the time.
+        // Outcomes are kept per table and taken in order, so the plan reads the same whatever finished first.
+        type Outcome = { plan: TablePlan } | { skip: string } | { failed: FailedTable };
+        let stop: unknown = null;
+        const outcomes = await mapLimit(refs, PLAN_CONCURRENCY, async (ref): Promise<Outcome> => {
+          // The step fails: the other lanes start no further table (and change no target) behind its back.
+          if (stop) throw stop;
           try {
             // Only a run that writes (not verify without --repair) may add columns to the target.
-            const outcome = await planTable(source, target, config, ref, claim.claim !== false && !dryRun, verify);
-            if ('skip' in outcome) {
-              log.warn(`Skipping ${displayName(ref)}: ${outcome.skip}`);
-              skipped.push({ table: displayName(ref), reason: outcome.skip });
-            } else planned.push(outcome.plan);
+            return await planTable(source, target, config, ref, claim.claim !== false && !dryRun, verify);
           } catch (err) {
             // One bad table fails alone; what no table could survive (lost
             // connections, bad credentials) still fails or retries the step.
             // TablesyncErrors name their table already; driver errors get it put in front.
             const failure = err instanceof TablesyncError ? nonRetryable(err.type, err.message) : classifyError(err, displayName(ref));
-            if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw err;
-            failed.push({ table: displayName(ref), target: displayName(targetRefOf(config, ref)), type: failure.type ?? 'Error', reason: failure.message });
+            if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw (stop = err);
+            return { failed: { table: displayName(ref), target: displayName(targetRefOf(config, ref)), type: failure.type ?? 'Error', reason: failure.message } };
           }
+        });
+        for (const [i, outcome] of outcomes.entries()) {
+          if ('skip' in outcome) {
+            log.warn(`Skipping ${displayName(refs[i])}: ${outcome.skip}`);
+            skipped.push({ table: displayName(refs[i]), reason: outcome.skip });
+          } else if ('failed' in outcome) failed.push(outcome.failed);
+          else planned.push(outcome.plan);
         }
       } catch (err) {
         throw classifyError(err, `discover_tables in source "${config.source.connection}"`);
@@ -533,8 +546,9 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
 
     async createSyncTasks({ config, tables }: CreateSyncTasksInput): Promise<SyncTask[]> {
       const source = connections.source(config.source.connection);
-      const tasks: SyncTask[] = [];
-      for (const planned of tables) {
+      let stop: unknown = null;
+      return mapLimit(tables, PLAN_CONCURRENCY, async (planned): Promise<SyncTask> => {
+        if (stop) throw stop;
         try {
           const table = await withChangelogWindow(source, await withCursorWindow(source, planned));
           const estimatedRows = await source.estimateRows(table.source);
@@ -557,12 +571,11 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           if (partitions.length > 1) {
             log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partitions`);
           }
-          tasks.push({ table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions });
+          return { table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions };
         } catch (err) {
-          throw classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`);
+          throw (stop = classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`));
         }
-      }
-      return tasks;
+      });
     },
   };
 }

@@ -10,7 +10,10 @@ import { chunkReads } from '../lib/schema-evolution';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql, copyIntoSql } from '../lib/target';
-import type { PartitionRange, PartitionResult, TablePlan } from '../lib/types';
+import { NON_RETRYABLE, rootMessage } from '../lib/failures';
+import { tableSteps } from '../lib/modes/names';
+import { tableResultOf } from '../lib/summary';
+import type { PartitionRange, PartitionResult, SyncTask, TablePlan, TableResult } from '../lib/types';
 import { ensureSchema, inTransaction, loadRefOf, runKeyOf, stagingRefOf, type ActivityDeps, type RunKey } from './context';
 import { classifyError, nonRetryable } from './errors';
 import { checkGeneration } from './generations';
@@ -80,151 +83,234 @@ function addProgress(p: PartitionProgress, c: ChunkCounts, nextChunk: number): P
   };
 }
 
+/** What one partition's transfer needs of the activity running it (syncPartition, or syncSmallTables for each of its tables). */
+interface PartitionRun {
+  attempt: number;
+  heartbeat(details: unknown): void;
+  signal: AbortSignal;
+  /** The activity was cancelled by its workflow (not timed out or shut down). */
+  cancelRequested(): boolean;
+}
+
+function runOf(ctx: Context): PartitionRun {
+  return {
+    attempt: ctx.info.attempt,
+    heartbeat: (details) => ctx.heartbeat(details),
+    signal: ctx.cancellationSignal,
+    cancelRequested: () => ctx.cancellationDetails?.cancelRequested === true,
+  };
+}
+
+async function transferPartition(connections: ActivityDeps['connections'], input: SyncPartitionInput, run: PartitionRun): Promise<PartitionResult> {
+  const { config, table, range } = input;
+  const mode = modeOf(table.mode);
+  const attempt = run.attempt;
+    const where = `sync_partition ${displayName(table.source)} partition ${range.index + 1}/${range.count}`;
+    for (const bound of [range.lo, range.hi]) {
+      if (bound !== null && (!table.integerKey || !/^-?\d+$/.test(bound))) {
+        throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not an integer key value`);
+      }
+    }
+    const target = connections.pg(config.target.connection);
+    const source = connections.source(config.source.connection);
+    const key: StateKey = {
+      stateSchema: config.target.stateSchema,
+      workflowId: input.syncWorkflowId,
+      runId: input.syncRunId,
+      source: table.source,
+      target: table.target,
+      partitionIndex: range.index,
+      partitionCount: range.count,
+      lo: range.lo,
+      hi: range.hi,
+      mode: table.mode,
+    };
+    // What earlier attempts committed is read from _migration_state, written
+    // in the same transactions as the rows: exact, unlike heartbeat details,
+    // which Temporal throttles and a killed worker may never have sent.
+    let progress: PartitionProgress = NO_PROGRESS;
+    try {
+      const prior = (await target.query(stateRowSql(key))).rows[0];
+      if (prior) progress = progressOf(prior);
+      if (prior?.sync_status === 'completed') {
+        // The commit landed but its completion never reached Temporal (worker killed just after COMMIT).
+        log.info(`${where} already committed by an earlier attempt`);
+        return partitionResult(range.index, attempt, progress);
+      }
+      await target.query(markRunningSql(key, attempt - 1));
+    } catch (err) {
+      throw classifyError(err, `${where}: recording state`);
+    }
+
+    const dest = mode.destination(table, { load: loadRefOf(input, table), staging: stagingRefOf(input, table, range.index) });
+    // A cursor backfill reads every chunk twice (new columns, then past the cursor): see chunkReads.
+    const chunks = chunkReads(table, planChunks({
+      range,
+      integerKey: table.integerKey && Boolean(input.chunking),
+      min: input.chunking?.min ?? null,
+      max: input.chunking?.max ?? null,
+      estimatedRows: input.chunking?.estimatedRows ?? 0,
+      batchSize: config.batchSize,
+    }));
+    if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
+    const whole = mode.steps === 'load-and-swap' && input.wholeLoad === true && chunks.length === 1;
+    if (whole || mode.createsTarget) {
+      await inTransaction(connections, config.target.connection, async (client) => {
+        await ensureSchema(client, table.target.schema);
+        await ensureUserTypes(client, table.userTypes, ensureSchema);
+      });
+    }
+    let copy: CopyStream | null = null;
+    // copy while the chunk's rows stream in, apply while they are applied (progress views show it).
+    let phase: 'copy' | 'apply' = 'copy';
+    const heartbeat = setInterval(() => run.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0, phase }), 1_000);
+    // Cancelled (its sync was cancelled): no further chunk commits; the COPY itself is aborted through the signal.
+    const stopIfCancelled = () => {
+      if (run.signal.aborted) throw run.signal.reason;
+    };
+    try {
+      for (let i = progress.nextChunk; i < chunks.length; i++) {
+        stopIfCancelled();
+        phase = 'copy';
+        const chunk: PartitionRange = { ...range, ...chunks[i].chunk };
+        const read = chunks[i].table;
+        const last = i === chunks.length - 1;
+        const sync = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
+        const chunkCtx = { config, table: read, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run: sync, source };
+        // One transaction per chunk: staging, copy, apply and state commit
+        // together or not at all, so a failed attempt leaves neither rows
+        // nor staging behind, and committed chunks are never redone.
+        const counts = await inTransaction(connections, config.target.connection, async (client): Promise<ChunkCounts | { committed: PartitionProgress }> => {
+          // One attempt at a time per partition: a retry that starts while an earlier
+          // attempt still runs (its worker cut off from Temporal) waits here, then goes
+          // on from what that attempt committed instead of redoing and recounting it.
+          await client.query(advisoryXactLockSql(`tablesync.partition:${runKeyOf(input)}:${displayName(table.source)}:${range.index}`));
+          const now = (await client.query(stateRowSql(key))).rows[0];
+          if (now && Number(now.chunks_done) > i) return { committed: progressOf(now) };
+          // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
+          // of a run that was overtaken fails before it reads or writes anything.
+          await checkGeneration(client, config, table);
+          await mode.prepareChunk(client, chunkCtx);
+          copy = await source.openCopy(read, chunk, config.useBinaryCopy);
+          try {
+            const sink = client.query(copyFrom(copyIntoSql(dest, read.columns, copy.format)));
+            await pipeline(copy.stream, sink, { signal: run.signal });
+            await copy.finish();
+          } catch (err) {
+            await copy.finish(err).catch(() => undefined);
+            throw err;
+          }
+          const rowsCopied = copy.rows();
+          // A load table has nothing to apply; a staging table is applied to the target now.
+          if (mode.steps === 'apply-in-place') phase = 'apply';
+          const applied = await mode.applyChunk(client, chunkCtx, rowsCopied);
+          stopIfCancelled();
+          const warnings = { ...copy.warnings() };
+          for (const [what, n] of Object.entries(applied.warnings ?? {})) warnings[what] = (warnings[what] ?? 0) + n;
+          if (last && table.cursor?.nullRows) {
+            warnings[`row with a NULL cursor "${table.cursor.column}" (cursor mode never picks up its changes)`] = table.cursor.nullRows;
+          }
+          const counts = { rowsCopied, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
+          const totals = addProgress(progress, counts, i + 1);
+          const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
+          await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
+          if (last) await mode.saveState?.(client, chunkCtx, totals);
+          return counts;
+        });
+        copy = null;
+        if ('committed' in counts) {
+          log.info(`${where}: chunks up to ${counts.committed.nextChunk} committed by another attempt`);
+          progress = counts.committed;
+          i = progress.nextChunk - 1;
+          continue;
+        }
+        progress = addProgress(progress, counts, i + 1);
+        phase = 'copy';
+        run.heartbeat({ ...progress, inFlight: 0, phase });
+      }
+      const result = partitionResult(range.index, attempt, progress);
+      for (const w of result.warnings) log.warn(`${where}: ${w}`);
+      return result;
+    } catch (err) {
+      if (run.signal.aborted && run.cancelRequested()) {
+        // Rethrown as the SDK's CancelledFailure, so Temporal records the activity as cancelled, not failed.
+        await target.query(markFailedSql(key, `cancelled after ${progress.nextChunk}/${chunks.length} chunks`, 'cancelled')).catch(() => undefined);
+        throw run.signal.reason;
+      }
+      const failure = classifyError(err, where);
+      await target.query(markFailedSql(key, failure.message)).catch(() => undefined);
+      throw failure;
+    } finally {
+      clearInterval(heartbeat);
+    }
+}
+
+export interface SyncSmallTablesInput extends RunKey {
+  config: SyncConfig;
+  /** Tasks of one partition of at most one chunk each (groupSmallTasks chose them). */
+  tasks: SyncTask[];
+}
+
+export interface SyncSmallTablesResult {
+  /** One per task, in order: completed, or failed with its error. */
+  tables: TableResult[];
+  /** Indices of the tasks that failed with an error a retry may fix (their entry in tables says why). */
+  again: number[];
+}
+
 export function createTransferActivities({ connections }: ActivityDeps) {
   return {
     async syncPartition(input: SyncPartitionInput): Promise<PartitionResult> {
-      const { config, table, range } = input;
-      const mode = modeOf(table.mode);
-      const ctx = Context.current();
-      const attempt = ctx.info.attempt;
-      const where = `sync_partition ${displayName(table.source)} partition ${range.index + 1}/${range.count}`;
-      for (const bound of [range.lo, range.hi]) {
-        if (bound !== null && (!table.integerKey || !/^-?\d+$/.test(bound))) {
-          throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not an integer key value`);
-        }
-      }
-      const target = connections.pg(config.target.connection);
-      const source = connections.source(config.source.connection);
-      const key: StateKey = {
-        stateSchema: config.target.stateSchema,
-        workflowId: input.syncWorkflowId,
-        runId: input.syncRunId,
-        source: table.source,
-        target: table.target,
-        partitionIndex: range.index,
-        partitionCount: range.count,
-        lo: range.lo,
-        hi: range.hi,
-        mode: table.mode,
-      };
-      // What earlier attempts committed is read from _migration_state, written
-      // in the same transactions as the rows: exact, unlike heartbeat details,
-      // which Temporal throttles and a killed worker may never have sent.
-      let progress: PartitionProgress = NO_PROGRESS;
-      try {
-        const prior = (await target.query(stateRowSql(key))).rows[0];
-        if (prior) progress = progressOf(prior);
-        if (prior?.sync_status === 'completed') {
-          // The commit landed but its completion never reached Temporal (worker killed just after COMMIT).
-          log.info(`${where} already committed by an earlier attempt`);
-          return partitionResult(range.index, attempt, progress);
-        }
-        await target.query(markRunningSql(key, attempt - 1));
-      } catch (err) {
-        throw classifyError(err, `${where}: recording state`);
-      }
+      return transferPartition(connections, input, runOf(Context.current()));
+    },
 
-      const dest = mode.destination(table, { load: loadRefOf(input, table), staging: stagingRefOf(input, table, range.index) });
-      // A cursor backfill reads every chunk twice (new columns, then past the cursor): see chunkReads.
-      const chunks = chunkReads(table, planChunks({
-        range,
-        integerKey: table.integerKey && Boolean(input.chunking),
-        min: input.chunking?.min ?? null,
-        max: input.chunking?.max ?? null,
-        estimatedRows: input.chunking?.estimatedRows ?? 0,
-        batchSize: config.batchSize,
-      }));
-      if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
-      const whole = mode.steps === 'load-and-swap' && input.wholeLoad === true && chunks.length === 1;
-      if (whole || mode.createsTarget) {
-        await inTransaction(connections, config.target.connection, async (client) => {
-          await ensureSchema(client, table.target.schema);
-          await ensureUserTypes(client, table.userTypes, ensureSchema);
-        });
-      }
-      let copy: CopyStream | null = null;
-      // copy while the chunk's rows stream in, apply while they are applied (progress views show it).
-      let phase: 'copy' | 'apply' = 'copy';
-      const heartbeat = setInterval(() => ctx.heartbeat({ ...progress, inFlight: copy?.rows() ?? 0, phase }), 1_000);
-      // Cancelled (its sync was cancelled): no further chunk commits; the COPY itself is aborted through the signal.
-      const stopIfCancelled = () => {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-      };
+    /**
+     * Several small tables, one after another, each exactly as its own
+     * syncTableWorkflow would run its one partition (a full load in one
+     * transaction, or one chunk applied in place), with the same
+     * _migration_state row. A table whose error no retry can fix fails alone;
+     * one whose error a retry may fix is named in `again`, for the workflow to
+     * run as its own syncTableWorkflow, with the configured retries.
+     */
+    async syncSmallTables({ config, tasks, syncWorkflowId, syncRunId }: SyncSmallTablesInput): Promise<SyncSmallTablesResult> {
+      const ctx = Context.current();
+      // Heartbeats name the group's progress; one per table would overwrite each other.
+      const run = { ...runOf(ctx), heartbeat: () => undefined };
+      let tablesDone = 0;
+      let rowsCopied = 0;
+      const heartbeat = setInterval(() => ctx.heartbeat({ tablesDone, rowsCopied }), 1_000);
+      const tables: TableResult[] = [];
+      const again: number[] = [];
       try {
-        for (let i = progress.nextChunk; i < chunks.length; i++) {
-          stopIfCancelled();
-          phase = 'copy';
-          const chunk: PartitionRange = { ...range, ...chunks[i].chunk };
-          const read = chunks[i].table;
-          const last = i === chunks.length - 1;
-          const run = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
-          const chunkCtx = { config, table: read, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run, source };
-          // One transaction per chunk: staging, copy, apply and state commit
-          // together or not at all, so a failed attempt leaves neither rows
-          // nor staging behind, and committed chunks are never redone.
-          const counts = await inTransaction(connections, config.target.connection, async (client): Promise<ChunkCounts | { committed: PartitionProgress }> => {
-            // One attempt at a time per partition: a retry that starts while an earlier
-            // attempt still runs (its worker cut off from Temporal) waits here, then goes
-            // on from what that attempt committed instead of redoing and recounting it.
-            await client.query(advisoryXactLockSql(`tablesync.partition:${runKeyOf(input)}:${displayName(table.source)}:${range.index}`));
-            const now = (await client.query(stateRowSql(key))).rows[0];
-            if (now && Number(now.chunks_done) > i) return { committed: progressOf(now) };
-            // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
-            // of a run that was overtaken fails before it reads or writes anything.
-            await checkGeneration(client, config, table);
-            await mode.prepareChunk(client, chunkCtx);
-            copy = await source.openCopy(read, chunk, config.useBinaryCopy);
-            try {
-              const sink = client.query(copyFrom(copyIntoSql(dest, read.columns, copy.format)));
-              await pipeline(copy.stream, sink, { signal: ctx.cancellationSignal });
-              await copy.finish();
-            } catch (err) {
-              await copy.finish(err).catch(() => undefined);
-              throw err;
-            }
-            const rowsCopied = copy.rows();
-            // A load table has nothing to apply; a staging table is applied to the target now.
-            if (mode.steps === 'apply-in-place') phase = 'apply';
-            const applied = await mode.applyChunk(client, chunkCtx, rowsCopied);
-            stopIfCancelled();
-            const warnings = { ...copy.warnings() };
-            for (const [what, n] of Object.entries(applied.warnings ?? {})) warnings[what] = (warnings[what] ?? 0) + n;
-            if (last && table.cursor?.nullRows) {
-              warnings[`row with a NULL cursor "${table.cursor.column}" (cursor mode never picks up its changes)`] = table.cursor.nullRows;
-            }
-            const counts = { rowsCopied, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
-            const totals = addProgress(progress, counts, i + 1);
-            const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
-            await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
-            if (last) await mode.saveState?.(client, chunkCtx, totals);
-            return counts;
-          });
-          copy = null;
-          if ('committed' in counts) {
-            log.info(`${where}: chunks up to ${counts.committed.nextChunk} committed by another attempt`);
-            progress = counts.committed;
-            i = progress.nextChunk - 1;
-            continue;
+        for (const [i, task] of tasks.entries()) {
+          if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+          const range = task.partitions[0];
+          const input: SyncPartitionInput = {
+            config,
+            table: task.table,
+            range,
+            chunking: { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows },
+            ...(tableSteps(task.table.mode) === 'load-and-swap' && { wholeLoad: true }),
+            syncWorkflowId,
+            syncRunId,
+          };
+          try {
+            const done = await transferPartition(connections, input, run);
+            rowsCopied += done.rowsCopied;
+            tables.push(tableResultOf(task, [done], []));
+          } catch (err) {
+            if (ctx.cancellationSignal.aborted) throw err;
+            const failure = classifyError(err, `sync_partition ${displayName(task.table.source)}`);
+            if (!failure.nonRetryable && !NON_RETRYABLE.includes(failure.type ?? '')) again.push(i);
+            // Worded as the table's own workflow words a failed partition.
+            tables.push(tableResultOf(task, [], [`partition ${range.index + 1}/${range.count}: ${rootMessage(failure)}`]));
           }
-          progress = addProgress(progress, counts, i + 1);
-          phase = 'copy';
-          ctx.heartbeat({ ...progress, inFlight: 0, phase });
+          tablesDone++;
         }
-        const result = partitionResult(range.index, attempt, progress);
-        for (const w of result.warnings) log.warn(`${where}: ${w}`);
-        return result;
-      } catch (err) {
-        if (ctx.cancellationSignal.aborted && ctx.cancellationDetails?.cancelRequested) {
-          // Rethrown as the SDK's CancelledFailure, so Temporal records the activity as cancelled, not failed.
-          await target.query(markFailedSql(key, `cancelled after ${progress.nextChunk}/${chunks.length} chunks`, 'cancelled')).catch(() => undefined);
-          throw ctx.cancellationSignal.reason;
-        }
-        const failure = classifyError(err, where);
-        await target.query(markFailedSql(key, failure.message)).catch(() => undefined);
-        throw failure;
       } finally {
         clearInterval(heartbeat);
       }
+      return { tables, again };
     },
   };
 }

@@ -60,6 +60,7 @@ export async function readProgress(client: Client, workflowId: string): Promise<
   const tables = await Promise.all(
     parent.tables.map((t) => planned.get(t.table) ?? t).map(async (t): Promise<LiveTableProgress> => {
       if (t.phase !== 'copy') return { ...t, partitionsRunning: 0 };
+      if (t.grouped) return { ...t, partitionsRunning: 1 };
       const childId = `${workflowId}/${t.table}`;
       try {
         const [child, beat] = await Promise.all([

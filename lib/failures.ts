@@ -8,3 +8,19 @@ export function rootMessage(err: unknown): string {
   }
   return message;
 }
+
+// Errors no retry can fix; activities also mark their own failures non-retryable.
+export const NON_RETRYABLE = [
+  'InvalidConfig',
+  'UnknownConnection',
+  'UnknownTable',
+  'UnknownColumn',
+  'UnknownSchema',
+  'UnknownDatabase',
+  'MissingPrimaryKey',
+  'PermissionDenied',
+  'AuthenticationFailed',
+  'UnsupportedType',
+  'UnsupportedValue',
+  'UnsupportedSource',
+];

@@ -87,3 +87,45 @@ export function planChunks(input: ChunkInput): { lo: string | null; hi: string |
     hi: k === n - 1 ? input.range.hi : bounds[k].toString(),
   }));
 }
+
+/** Tables of one small-table activity at most: a failed group's retry and fallback redo at most this many. */
+export const MAX_GROUP_TABLES = 25;
+
+/**
+ * Which tasks run together in one syncSmallTables activity, and which run as
+ * their own syncTableWorkflow. Small (one partition of at most one chunk, no
+ * verify) tasks are grouped only when more of them wait than `limit` slots
+ * run: then each table's workflow start, activity dispatch and completion
+ * cost the Temporal server more than the table's copy, while a group pays them
+ * once. With `limit` or fewer, every table runs at once anyway and keeps its
+ * own workflow in the Web UI. Returns indices into tasks.
+ */
+export function groupSmallTasks(
+  tasks: readonly { estimatedRows: number; partitions: readonly unknown[] }[],
+  config: { batchSize: number; verifyAfterSync: boolean },
+  limit: number,
+): { groups: number[][]; alone: number[] } {
+  const small: number[] = [];
+  const alone: number[] = [];
+  tasks.forEach((t, i) => (!config.verifyAfterSync && t.partitions.length === 1 && t.estimatedRows <= config.batchSize ? small : alone).push(i));
+  if (small.length <= limit) return { groups: [], alone: tasks.map((_, i) => i) };
+  // Enough groups to fill every slot, each at most MAX_GROUP_TABLES tables and one chunk's rows (a group
+  // runs its tables one after another, so a group of big ones would hold its slot while others idle).
+  const size = Math.min(MAX_GROUP_TABLES, Math.ceil(small.length / limit));
+  const groups: number[][] = [];
+  let group: number[] = [];
+  let rows = 0;
+  for (const i of small) {
+    const n = tasks[i].estimatedRows;
+    if (group.length && (group.length === size || rows + n > config.batchSize)) {
+      groups.push(group);
+      group = [];
+      rows = 0;
+    }
+    group.push(i);
+    rows += n;
+  }
+  groups.push(group);
+  // A group of one saves nothing; the table keeps its own workflow.
+  return { groups: groups.filter((g) => g.length > 1), alone: [...alone, ...groups.filter((g) => g.length === 1).flat()].sort((a, b) => a - b) };
+}

@@ -1,5 +1,5 @@
 import { sumCounts, type Counts } from './counts';
-import type { FailedTable, PartitionResult, SkippedTable, SyncSummary, TableResult } from './types';
+import type { FailedTable, PartitionResult, SkippedTable, SyncSummary, SyncTask, TableResult } from './types';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
@@ -20,6 +20,25 @@ export function tableWarnings(notes: readonly string[] | undefined): string[] {
 
 export function sumPartitions(parts: PartitionResult[]): Counts & Pick<TableResult, 'warnings'> {
   return { ...sumCounts(parts), warnings: parts.flatMap((p) => p.warnings) };
+}
+
+/**
+ * A table's result from the partitions that completed and the errors of the
+ * rest; the same whether its own workflow or a small-table group ran it.
+ */
+export function tableResultOf(task: SyncTask, done: PartitionResult[], errors: string[]): TableResult {
+  const sums = sumPartitions(done);
+  return {
+    table: `${task.table.source.schema}.${task.table.source.name}`,
+    target: `${task.table.target.schema}.${task.table.target.name}`,
+    status: errors.length ? 'failed' : 'completed',
+    mode: task.table.mode,
+    partitions: task.partitions.length,
+    ...sums,
+    // Said on every run until the column is synced: a plan note alone is easy to miss.
+    warnings: [...tableWarnings(task.table.notes), ...sums.warnings],
+    ...(errors.length ? { error: errors.join('; ') } : {}),
+  };
 }
 
 /** A table refused at discovery, as a failed table of the run: nothing of it was copied. */

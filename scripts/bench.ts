@@ -47,7 +47,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6,7); also many1k, many10k, cold
+  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6,7); also many100, many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -82,7 +82,7 @@ function parseOptions(argv: string[]): BenchOptions {
     return n;
   };
   const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6,7').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', '7', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', '7', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     runs: int('runs') ?? 3,
@@ -210,6 +210,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     reports.push(await caseChangelog(ctx));
   }
   // Not in the default set: many1k takes about a minute, many10k about ten.
+  if (want('many100')) {
+    announce('case many100: 100 one-row tables');
+    reports.push(await caseOneRowTables(ctx, 'many100', 100, 3));
+  }
   if (want('many1k')) {
     announce('case many1k: 1,000 one-row tables');
     reports.push(await caseOneRowTables(ctx, 'many1k', 1_000, 30));

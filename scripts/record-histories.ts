@@ -171,6 +171,14 @@ async function main(): Promise<void> {
   await save('sync-changelog', changelogRun.workflowId);
   await save('sync-table-changelog', `${changelogRun.workflowId}/public.project`);
 
+  // More small tables than slots: syncSmallTables groups, one table of a group failing (NULL into NOT NULL).
+  for (const t of ['g1', 'g2', 'g3', 'g4', 'g5']) {
+    await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text); INSERT INTO ${t} VALUES (1, 'x')`);
+  }
+  const grouped = await runTestSync(connections, { ...base, tables: ['public.g*', 'strict'], maxParallelTransfers: 2 });
+  if (grouped.tablesSynced !== 5 || grouped.tablesFailed !== 1) throw new Error(`small-table groups run: ${JSON.stringify(grouped.tables)}`);
+  await save('sync-small-table-groups', grouped.workflowId);
+
   await recordVerifyRows(src, base);
 
   await src.end();

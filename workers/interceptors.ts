@@ -2,6 +2,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import type { MetricMeter } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { displayName } from '../lib/tables';
+import type { SyncSmallTablesInput, SyncSmallTablesResult } from '../activities/transfer';
 import type { PartitionResult, TablePlan, TableRef } from '../lib/types';
 
 /** Table and partition an activity works on, read from its input (all activities take one object). */
@@ -86,6 +87,17 @@ export function metricsInterceptor(meter: MetricMeter): ActivityInterceptorsFact
             const behind = cursorLagSeconds((input.args[0] as { table?: TablePlan } | undefined)?.table, Date.now());
             if (behind !== null) lag.set(behind, tags);
             duration.record(seconds(), { ...tags, outcome: 'completed' });
+          }
+          if (activity === 'syncSmallTables') {
+            // Each table as its own partition would count it (the group's duration is no partition's).
+            const { tasks } = input.args[0] as SyncSmallTablesInput;
+            for (const [i, t] of (result as SyncSmallTablesResult).tables.entries()) {
+              if (t.status !== 'completed') continue;
+              const tableTags = { ...tags, table: t.table };
+              for (const [key, counter] of Object.entries(rows)) counter.add(t[key as keyof typeof rows], tableTags);
+              const behind = cursorLagSeconds(tasks[i]?.table, Date.now());
+              if (behind !== null) lag.set(behind, tableTags);
+            }
           }
           return result;
         } catch (err) {

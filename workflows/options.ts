@@ -1,22 +1,7 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { SyncConfig } from '../lib/config';
-
-// Errors no retry can fix; activities also mark their own failures non-retryable.
-const NON_RETRYABLE = [
-  'InvalidConfig',
-  'UnknownConnection',
-  'UnknownTable',
-  'UnknownColumn',
-  'UnknownSchema',
-  'UnknownDatabase',
-  'MissingPrimaryKey',
-  'PermissionDenied',
-  'AuthenticationFailed',
-  'UnsupportedType',
-  'UnsupportedValue',
-  'UnsupportedSource',
-];
+import { NON_RETRYABLE } from '../lib/failures';
 
 /** Retry and timeout settings; partial when read from input not yet validated. */
 export interface ActivitySettings {

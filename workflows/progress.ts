@@ -19,6 +19,8 @@ export interface TableProgress {
   partitionsDone: number;
   /** Rows of the partitions that completed; rows of running ones are in their activities' heartbeat details. */
   rowsCopied: number;
+  /** Runs inside a syncSmallTables activity of its batch (or sync): no syncTableWorkflow of its own to ask. */
+  grouped?: boolean;
 }
 
 export interface SyncProgress {

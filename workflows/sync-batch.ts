@@ -1,17 +1,24 @@
-import { ChildWorkflowFailure, ApplicationFailure, executeChild, setHandler } from '@temporalio/workflow';
-import type { RunKey } from '../activities';
+import { ChildWorkflowFailure, ApplicationFailure, executeChild, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { Activities, RunKey, SyncSmallTablesResult } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
+import { groupSmallTasks } from '../lib/planner';
+import { tableResultOf } from '../lib/summary';
 import type { FailedTable, SkippedTable, SyncTask, TableResult } from '../lib/types';
-import { catalogActivities } from './options';
+import { activityOptions, catalogActivities } from './options';
 import { counted, newSyncProgress, syncProgressQuery, tableProgress, type TableProgress } from './progress';
 import { syncTableWorkflow } from './sync-table';
 
 /**
  * Runs each task as its child syncTableWorkflow, `limit` at once, keeping
  * `entries[i]` (task i's progress) up to date. A child that fails gives a
- * failed result with what it did land; the others go on.
+ * failed result with what it did land; the others go on. When more small
+ * tables wait than `limit` slots run, they go in groups of a syncSmallTables
+ * activity each instead (see groupSmallTasks); a table the group could not
+ * finish for a reason a retry may fix, or every table of a group whose
+ * activity failed, then runs as its own child, with the configured retries.
+ * (A group's committed tables are found in _migration_state by that child.)
  */
 export async function syncTables(
   config: SyncConfig,
@@ -20,10 +27,12 @@ export async function syncTables(
   runKey: Required<Pick<RunKey, 'syncWorkflowId' | 'syncRunId'>>,
   limit: number,
 ): Promise<TableResult[]> {
-  return mapLimit(tasks, limit, async (task, i): Promise<TableResult> => {
+  const runOne = async (i: number): Promise<TableResult> => {
+    const task = tasks[i];
     const table = `${task.table.source.schema}.${task.table.source.name}`;
     const entry = entries[i];
     entry.phase = 'copy';
+    delete entry.grouped;
     try {
       const done = await executeChild(syncTableWorkflow, {
         workflowId: `${runKey.syncWorkflowId}/${table}`,
@@ -37,11 +46,8 @@ export async function syncTables(
       const partial =
         cause instanceof ApplicationFailure && cause.details?.length ? (cause.details[0] as TableResult) : undefined;
       return {
-        table,
-        target: `${task.table.target.schema}.${task.table.target.name}`,
+        ...tableResultOf(task, [], []),
         status: 'failed',
-        mode: task.table.mode,
-        partitions: task.partitions.length,
         warnings: partial?.warnings ?? [],
         rowsCopied: partial?.rowsCopied ?? 0,
         inserted: partial?.inserted ?? 0,
@@ -52,7 +58,51 @@ export async function syncTables(
         ...(partial?.verification && { verification: partial.verification }),
       };
     }
-  });
+  };
+  const plan = groupSmallTasks(tasks, config, limit);
+  // patched(): runs started before groups replay with a child per table.
+  if (!plan.groups.length || !patched('small-table-groups')) return mapLimit(tasks, limit, (_, i) => runOne(i));
+  const results = new Array<TableResult>(tasks.length);
+  const runGroup = async (group: number[]): Promise<void> => {
+    for (const i of group) Object.assign(entries[i], { phase: 'copy', grouped: true });
+    const names = group.map((i) => entries[i].table);
+    const { syncSmallTables } = proxyActivities<Activities>({
+      ...activityOptions(config, 'transfer'),
+      // No retry here: a table that needs one gets it as its own workflow, below.
+      retry: { maximumAttempts: 1 },
+      summary: `${names.length} tables: ${names.join(', ')}`,
+    });
+    let done: SyncSmallTablesResult;
+    try {
+      done = await syncSmallTables({ config, tasks: group.map((i) => tasks[i]), ...runKey });
+    } catch (err) {
+      if (isCancellation(err)) {
+        for (const i of group) {
+          entries[i].phase = 'failed';
+          results[i] = tableResultOf(tasks[i], [], [rootMessage(err)]);
+        }
+        return;
+      }
+      for (const i of group) results[i] = await runOne(i);
+      return;
+    }
+    for (const [k, i] of group.entries()) {
+      if (done.again.includes(k)) {
+        results[i] = await runOne(i);
+        continue;
+      }
+      const r = done.tables[k];
+      Object.assign(entries[i], { phase: r.status === 'failed' ? 'failed' : 'done', partitionsDone: r.status === 'failed' ? 0 : r.partitions, rowsCopied: r.rowsCopied });
+      results[i] = r;
+    }
+  };
+  // Tables alone first: they are the big ones, and small groups fill the slots around them.
+  const units: Array<() => Promise<void>> = [
+    ...plan.alone.map((i) => async () => void (results[i] = await runOne(i))),
+    ...plan.groups.map((g) => () => runGroup(g)),
+  ];
+  await mapLimit(units, limit, (unit) => unit());
+  return results;
 }
 
 export interface SyncBatchInput {

@@ -4,7 +4,7 @@ import { mapLimit } from '../lib/concurrency';
 import { tableSteps } from '../lib/modes/names';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
-import { sumPartitions, tableWarnings } from '../lib/summary';
+import { tableResultOf } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities, rawRetry } from './options';
 import { planningProgress, tableProgress, tableProgressQuery, type TableProgress } from './progress';
@@ -114,19 +114,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       }
     }
   }
-  const done = results.filter((r): r is PartitionResult => r !== null);
-  const sums = sumPartitions(done);
-  const result: TableResult = {
-    table,
-    target: `${task.table.target.schema}.${task.table.target.name}`,
-    status: errors.length ? 'failed' : 'completed',
-    mode: task.table.mode,
-    partitions: task.partitions.length,
-    ...sums,
-    // Said on every run until the column is synced: a plan note alone is easy to miss.
-    warnings: [...tableWarnings(task.table.notes), ...sums.warnings],
-    ...(errors.length ? { error: errors.join('; ') } : {}),
-  };
+  const result = tableResultOf(task, results.filter((r): r is PartitionResult => r !== null), errors);
   if (!errors.length && config.verifyAfterSync) {
     progress.phase = 'verify';
     try {

@@ -60,8 +60,14 @@ export function tableExistsSql(table: TableRef): { text: string; values: string[
   return { text: 'SELECT to_regclass($1) IS NOT NULL AS present', values: [qualifyPg(table)] };
 }
 
+/**
+ * Read from pg_namespace itself, under the statement's snapshot: to_regnamespace()
+ * answers from the backend's catalog cache, which keeps a "no such schema"
+ * until the transaction ends, so after waiting for another transaction's
+ * CREATE SCHEMA it still said absent and the CREATE failed on the duplicate.
+ */
 export function schemaExistsSql(schema: string): { text: string; values: string[] } {
-  return { text: 'SELECT to_regnamespace($1) IS NOT NULL AS present', values: [quotePg(schema)] };
+  return { text: 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1) AS present', values: [schema] };
 }
 
 export function createSchemaSql(schema: string): string {

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import type { Pool } from 'pg';
+import type { SyncSummary } from '../../lib/types';
+import { incrementalSyncWorkflow } from '../../workflows';
+import { stateRows } from '../helpers/guarantees';
+import { activityRuns, childWorkflowIds, fetchHistory } from '../helpers/history';
+import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { testWorker } from '../helpers/temporal';
+
+// More small tables than maxParallelTransfers: they run in syncSmallTables
+// groups, not a workflow each. A table of a group that fails fails alone; the
+// others land with exact counts, and every table keeps its _migration_state row.
+const SRC = testDb('tablesync_it_small_src');
+const DST = testDb('tablesync_it_small_dst');
+const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
+const TABLES = Array.from({ length: 12 }, (_, i) => `t${String(i + 1).padStart(2, '0')}`);
+const rowsOf = (i: number) => i + 1;
+
+describe('many small tables: groups in one activity (real PostgreSQL, Temporal)', () => {
+  let src: Pool;
+  let dst: Pool;
+  before(async () => {
+    src = await freshDatabase(SRC);
+    dst = await freshDatabase(DST);
+    for (const [i, t] of TABLES.entries()) {
+      await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text)`);
+      await src.query(`INSERT INTO ${t} SELECT g, 'v' || g FROM generate_series(1, ${rowsOf(i)}) g`);
+    }
+  });
+  after(async () => {
+    await src?.end();
+    await dst?.end();
+  });
+
+  // 12 small tables, 2 slots: two groups of 6.
+  const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst' }, tables: ['public.t*'], maxParallelTransfers: 2 };
+
+  async function run(prefix: string): Promise<{ summary: SyncSummary; workflowId: string; client: Awaited<ReturnType<typeof testWorker>>['env']['client'] }> {
+    const { env, taskQueue, worker, close } = await testWorker(connections, prefix);
+    const workflowId = `${prefix}-${process.pid}-${Date.now()}`;
+    try {
+      const summary = await worker.runUntil(env.client.workflow.execute(incrementalSyncWorkflow, { taskQueue, workflowId, args: [config] }));
+      return { summary, workflowId, client: env.client };
+    } finally {
+      await close();
+    }
+  }
+
+  it('loads every table through two group activities, no workflow per table', async () => {
+    const { summary, workflowId, client } = await run('small-full');
+    assert.equal(summary.tablesSynced, 12);
+    assert.equal(summary.rowsCopied, TABLES.reduce((n, _, i) => n + rowsOf(i), 0));
+    assert.deepEqual(
+      summary.tables.map((t) => [t.table, t.status, t.mode, t.inserted]),
+      TABLES.map((t, i) => [`public.${t}`, 'completed', 'full', rowsOf(i)]),
+    );
+    for (const [i, t] of TABLES.entries()) {
+      assert.equal((await dst.query(`SELECT count(*)::int AS n FROM public.${t}`)).rows[0].n, rowsOf(i), t);
+    }
+    const history = await fetchHistory(client, workflowId);
+    assert.deepEqual(childWorkflowIds(history), []);
+    const groups = activityRuns(history).filter((r) => r.type === 'syncSmallTables');
+    assert.deepEqual(groups.map((g) => g.outcome), ['completed', 'completed']);
+    const state = await stateRows(dst, workflowId);
+    assert.deepEqual(state.map((r) => [r.table_name, r.sync_status, r.rows_copied]), TABLES.map((t, i) => [t, 'completed', rowsOf(i)]));
+  });
+
+  it('fails only the table whose rows the target refuses; the rest of its group syncs with exact counts', async () => {
+    // t05's target refuses the new source row (a check constraint): a data error no retry fixes.
+    await dst.query(`ALTER TABLE t05 ADD CONSTRAINT no_bad CHECK (v <> 'bad')`);
+    for (const t of TABLES) await src.query(`INSERT INTO ${t} VALUES (1000, $1)`, [t === 't05' ? 'bad' : 'new']);
+    await src.query(`UPDATE t02 SET v = 'changed' WHERE id = 1`);
+    const { summary, workflowId } = await run('small-bad');
+    const failed = summary.tables.filter((t) => t.status === 'failed');
+    assert.deepEqual(failed.map((t) => t.table), ['public.t05']);
+    assert.match(failed[0].error ?? '', /partition 1\/1: .*no_bad/);
+    assert.deepEqual([failed[0].inserted, failed[0].updated, failed[0].rowsCopied], [0, 0, 0]);
+    assert.equal(summary.tablesSynced, 11);
+    assert.equal(summary.tablesFailed, 1);
+    const others = summary.tables.filter((t) => t.status === 'completed');
+    assert.deepEqual(
+      others.map((t) => [t.table, t.mode, t.rowsCopied, t.inserted, t.updated, t.unchanged]),
+      TABLES.flatMap((t, i) => (t === 't05' ? [] : [[`public.${t}`, 'compare', rowsOf(i) + 1, 1, t === 't02' ? 1 : 0, rowsOf(i) - (t === 't02' ? 1 : 0)]])),
+    );
+    assert.equal(summary.inserted, 11);
+    assert.equal(summary.updated, 1);
+    assert.deepEqual((await dst.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE id = 1000)::int AS bad FROM t05`)).rows[0], { n: 5, bad: 0 });
+    assert.equal((await dst.query(`SELECT v FROM t02 WHERE id = 1`)).rows[0].v, 'changed');
+    const state = await stateRows(dst, workflowId);
+    assert.deepEqual(
+      state.map((r) => [r.table_name, r.sync_status]),
+      TABLES.map((t) => [t, t === 't05' ? 'failed' : 'completed']),
+    );
+    assert.match(state.find((r) => r.table_name === 't05')?.error_message ?? '', /no_bad/);
+  });
+});
