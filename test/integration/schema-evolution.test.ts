@@ -318,6 +318,35 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
       assert.deepEqual([third.rowsCopied, third.updated, third.inserted], [0, 0, 0], 'no backfill again; nothing logged, nothing read');
     });
 
+    it('a backfill that fails mid-way is retried from its chunk: every value lands, counted once, the log applied once', async () => {
+      await src.query(`ALTER TABLE project ADD COLUMN code varchar(10)`);
+      await src.query(`UPDATE project SET code = 'c' || id`);
+      await src.query(`UPDATE project SET name = 'p4 renamed' WHERE id = 4`);
+      await logChange(4, 'changed');
+      // The target fails the backfill's UPDATE of row 3 once (a transient error): chunks before it are committed.
+      await dst.query(`CREATE SEQUENCE fail_once`);
+      await dst.query(`CREATE FUNCTION fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF nextval('fail_once') = 1 THEN RAISE EXCEPTION 'injected' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
+      // Added to the target by hand (the trigger names it): still never synced, so still backfilled.
+      await dst.query(`ALTER TABLE dw.project ADD COLUMN code varchar(10)`);
+      await dst.query(`CREATE TRIGGER fail_once BEFORE UPDATE ON dw.project FOR EACH ROW WHEN (NEW.code = 'c3') EXECUTE FUNCTION fail_once()`);
+      const [t] = (await sync(pg, cfg)).tables;
+      assert.equal(t.status, 'completed', t.error);
+      assert.deepEqual(await rows(dst, 'SELECT id, name, code FROM dw.project ORDER BY id'), [
+        { id: 1, name: 'p1', code: 'c1' },
+        { id: 2, name: 'p2', code: 'c2' },
+        { id: 3, name: 'p3', code: 'c3' },
+        { id: 4, name: 'p4 renamed', code: 'c4' },
+        { id: 5, name: 'p5', code: 'c5' },
+      ]);
+      const [state] = await rows(dst, `SELECT rows_updated::int AS updated, retry_count, chunks_done FROM _migration_state WHERE target_table = 'project' ORDER BY id DESC LIMIT 1`);
+      assert.ok(state.retry_count >= 1, 'the failure was retried');
+      assert.equal(state.chunks_done, 4, 'three backfill chunks by key range, then the one read of the log');
+      assert.equal(t.updated, 6, 'five backfilled rows and one logged change, each counted once');
+      assert.equal(state.updated, 6);
+      assert.equal(await position(), '2');
+    });
+
     it('a dropped column that returns is backfilled: its target values are stale since the drop', async () => {
       await src.query(`ALTER TABLE project ADD COLUMN code text`);
       await src.query(`UPDATE project SET code = 'old' || id`);
@@ -374,6 +403,49 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
       assert.equal(await columnType(dst, 'cadastros.pedidos', 'telefone'), undefined, 'no column added');
       assert.equal(await columnType(dst, 'cadastros.pedidos', 'status'), 'character varying(20)', 'no column widened');
       assert.deepEqual(await rows(dst, 'SELECT count(*)::int AS n FROM _tablesync_table_history'), historyBefore, 'no state written');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('run --dry-run prints a change-log backfill, a returning column\'s backfill and a narrowing\'s refusal, and changes nothing', async () => {
+    await mdb.query(`CREATE TABLE project (id int PRIMARY KEY, name varchar(40))`);
+    await mdb.query(`CREATE TABLE change_log (id int AUTO_INCREMENT PRIMARY KEY, object_id varchar(20), action varchar(20))`);
+    await mdb.query(`CREATE TABLE contas (id int PRIMARY KEY, pontos bigint, updated_at datetime NOT NULL)`);
+    await mdb.query(`INSERT INTO project VALUES (1, 'a')`);
+    await mdb.query(`INSERT INTO change_log (object_id, action) VALUES ('1', 'added')`);
+    await mdb.query(`INSERT INTO contas VALUES (1, 7, '2025-12-17 16:00:00')`);
+    const cfg = {
+      ...fast,
+      source: { connection: 'my' },
+      target: { connection: 'dst', schema: 'cadastros' },
+      tables: [
+        ...config('upsert').tables,
+        { table: 'project', mode: 'changelog', changelog: { table: 'change_log', key: 'object_id', action: 'action', position: 'id' } },
+        { table: 'contas', mode: 'cursor', cursor: 'updated_at' },
+      ],
+    };
+    await sync(my, cfg);
+    await mdb.query('ALTER TABLE pedidos DROP COLUMN status');
+    await sync(my, cfg);
+    await mdb.query('ALTER TABLE pedidos ADD COLUMN status varchar(20)');
+    await mdb.query('ALTER TABLE project ADD COLUMN code varchar(10)');
+    await mdb.query('ALTER TABLE contas MODIFY pontos int');
+    const dir = mkdtempSync(join(tmpdir(), 'tablesync-schema-'));
+    try {
+      const file = join(dir, 'c.json');
+      writeFileSync(file, JSON.stringify(cfg));
+      const env: Record<string, string> = { TEMPORAL_ADDRESS: (await temporal()).address };
+      for (const [name, url] of Object.entries(my)) env[envConnectionName(name)] = url;
+      const stateBefore = await rows(dst, 'SELECT * FROM _tablesync_tables ORDER BY target_table');
+      const r = await runCli(['run', '--config', file, '--local', '--dry-run'], env);
+      assert.equal(r.code, 1, 'a table would fail: ' + r.stdout + r.stderr);
+      assert.match(r.stdout, /project: column "code" was added to the source: to be added to the target as varchar\(10\)/);
+      assert.match(r.stdout, /project: column "code" not synced before: a run would backfill the key and this column of every source row/);
+      assert.match(r.stdout, /pedidos: column "status" back in the source after being dropped: .* a run would backfill/);
+      assert.match(r.stdout, /would fail \S+\.contas \(TypeChange\): \S+\.contas: column "pontos" narrowed in the source from bigint\(20\) to int\(11\) \(→ integer\)/);
+      assert.equal(await columnType(dst, 'cadastros.project', 'code'), undefined, 'no column added');
+      assert.deepEqual(await rows(dst, 'SELECT * FROM _tablesync_tables ORDER BY target_table'), stateBefore, 'no state written');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
