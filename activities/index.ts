@@ -20,7 +20,7 @@ export type { CreateSyncTasksInput, DiscoverTablesInput, DiscoverTablesResult, I
 export type { CollectResultsInput } from './reporting';
 export type { ResetStateInput, SetModeInput, SetModeResult, StateChange, TableStatus, TableStatusInput } from './operations';
 export type { SyncPartitionInput } from './transfer';
-export type { ChecksumRangesInput } from './verification';
+export type { ChecksumRangesInput, FindDifferencesInput } from './verification';
 
 export function createActivities(deps: ActivityDeps) {
   const identity = deps.identity ?? defaultIdentity();

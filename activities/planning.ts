@@ -58,6 +58,8 @@ export interface DiscoverTablesInput extends ClaimInput {
   only?: string[];
   /** run --dry-run: plan only; nothing in the target is changed (no ALTER), only said. */
   dryRun?: boolean;
+  /** verify: a cursor or change-log table whose target is missing or empty is skipped (nothing to compare), not planned to be created. */
+  verify?: boolean;
 }
 export interface DiscoverTablesResult {
   tables: TablePlan[];
@@ -101,6 +103,7 @@ async function planTable(
   config: SyncConfig,
   ref: ResolvedTable,
   write: boolean,
+  verify = false,
 ): Promise<{ plan: TablePlan } | { skip: string }> {
   const name = displayName(ref);
   const settings = settingsOf(config, ref);
@@ -115,6 +118,11 @@ async function planTable(
     throw new TablesyncError('InvalidConfig', `${name}: ${settings.field('write')} applies to mode cursor only (this table's mode is ${settings.mode})`);
   }
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
+  if (verify && (settings.mode === 'cursor' || settings.mode === 'changelog')) {
+    const targetRef = targetRefOf(config, described.ref);
+    if (!(await pgCatalog.describeTable(target, targetRef))) return { skip: `target table ${displayName(targetRef)} does not exist (no ${settings.mode} run yet)` };
+    if (!(await pgCatalog.hasRows(target, targetRef))) return { skip: `target table ${displayName(targetRef)} is empty (no ${settings.mode} run yet)` };
+  }
   if (settings.mode === 'cursor') return { plan: await planCursorTable(source, target, config, described, settings, write) };
   if (settings.mode === 'changelog') return { plan: await planChangelogTable(source, target, tableConfig, described, settings, write) };
   const targetRef = targetRefOf(config, described.ref);
@@ -478,7 +486,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, batchAbove, only, dryRun, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, batchAbove, only, dryRun, verify, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -519,7 +527,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
         for (const ref of refs) {
           try {
             // Only a run that writes (not verify without --repair) may add columns to the target.
-            const outcome = await planTable(source, target, config, ref, claim.claim !== false && !dryRun);
+            const outcome = await planTable(source, target, config, ref, claim.claim !== false && !dryRun, verify);
             if ('skip' in outcome) {
               log.warn(`Skipping ${displayName(ref)}: ${outcome.skip}`);
               skipped.push({ table: displayName(ref), reason: outcome.skip });

@@ -1,9 +1,13 @@
 import { Context } from '@temporalio/activity';
 import type { SyncConfig } from '../lib/config';
+import type { SourceConnection } from '../lib/sources/base';
+import { loggedKeysSql } from '../lib/sources/changelog';
+import { cursorPredicate } from '../lib/sources/cursor';
+import { bucketDigits, bucketSumsSql, displayKey, keysSql, rowDigestsSql, type DigestSide } from '../lib/sources/digests';
 import { pgCanonical, pgChecksumSql, quotePg } from '../lib/sources/postgres';
 import { displayName } from '../lib/tables';
-import { targetKey } from '../lib/target';
-import type { PartitionRange, RangeChecksum, TablePlan } from '../lib/types';
+import { liveCondition, targetDigestSide, targetKey, verifiedRelation } from '../lib/target';
+import type { ColumnPlan, KeySample, PartitionRange, RangeChecksum, RowDifferences, TablePlan } from '../lib/types';
 import type { ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
 
@@ -16,28 +20,75 @@ export interface ChecksumRangesInput {
   ranges: PartitionRange[];
 }
 
+export interface FindDifferencesInput {
+  config: SyncConfig;
+  table: TablePlan;
+  /** Ranges whose checksums differ (their counts size the buckets). */
+  ranges: RangeChecksum[];
+}
+
+/** Sample keys kept per category. */
+const SAMPLE_KEYS = 10;
+/** Buckets listed row by row in one statement (about 2,000 rows each). */
+const BUCKETS_PER_QUERY = 32;
+
+/**
+ * Columns both sides can put in the same canonical text; the others are
+ * listed as not checksummed. So are columns a cursor table's backfill has
+ * yet to fill (schema evolution): the next run fills them, whatever the cursor.
+ */
+function comparedColumns(source: SourceConnection, table: TablePlan): ColumnPlan[] {
+  const canonical = source.dialect.canonicalText?.bind(source.dialect);
+  if (!source.checksumRange || !canonical) {
+    throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be checksummed yet`);
+  }
+  const unfilled = new Set(table.cursor?.backfill ?? []);
+  return table.columns.filter((c) => canonical!(c) !== null && !unfilled.has(c.name));
+}
+
+/**
+ * Which differing rows the next run brings anyway: `all` when the table has
+ * no saved cursor or position yet (the next run reads everything); for a
+ * cursor table, the rows its next window reads (cursor at or past the saved
+ * one minus the lookback; a NULL cursor is never read again); for a
+ * change-log table, the keys with a log entry past the saved position. After
+ * a run (verifyAfterSync) the saved value is the run's high-water mark.
+ */
+type PendingRule = { kind: 'none' } | { kind: 'all' } | { kind: 'cursor'; from: string } | { kind: 'log'; position: string | null };
+
+export function pendingRule(table: TablePlan): PendingRule {
+  if (table.cursor) {
+    const saved = table.cursor.window ? (table.cursor.window.to ?? table.cursor.saved) : table.cursor.saved;
+    return saved === null ? { kind: 'all' } : { kind: 'cursor', from: saved };
+  }
+  if (table.changelog) {
+    const log = table.changelog;
+    if (log.window) return { kind: 'log', position: log.window.to ?? log.window.from };
+    return log.started ? { kind: 'log', position: log.saved } : { kind: 'all' };
+  }
+  return { kind: 'none' };
+}
+
+const emptySample = (): KeySample => ({ count: 0, keys: [] });
+
 export function createVerificationActivities({ connections }: ActivityDeps) {
   return {
     async checksumRanges({ config, table, ranges }: ChecksumRangesInput): Promise<RangeChecksum[]> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
-      const canonical = source.dialect.canonicalText?.bind(source.dialect);
-      if (!source.checksumRange || !canonical) {
-        throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be checksummed yet`);
-      }
-      const included = table.columns.filter((c) => canonical(c) !== null);
+      const included = comparedColumns(source, table);
       const skippedColumns = table.columns.filter((c) => !included.includes(c)).map((c) => c.name);
       const targetCanonical = included.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
       const key = targetKey(table.columns, table.primaryKey)[0];
-      // Rows marked deleted (deletes: soft) are gone from the source: only the live ones must match it.
-      const live = table.softDeleteColumn ? `${quotePg(table.softDeleteColumn)} IS NOT TRUE` : undefined;
+      const live = liveCondition(table);
+      const relation = verifiedRelation(table);
       const out: RangeChecksum[] = [];
       try {
         for (const range of ranges) {
           // Both sides at once, so the two snapshots are as close in time as they can be.
           const [s, t] = await Promise.all([
-            source.checksumRange(table, included, range),
-            target.query(pgChecksumSql(table.target, targetCanonical, key, range, live)),
+            source.checksumRange!(table, included, range),
+            target.query(pgChecksumSql(relation, targetCanonical, key, range, live)),
           ]);
           out.push({
             range,
@@ -48,6 +99,86 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
             skippedColumns,
           });
           Context.current().heartbeat({ ranges: out.length });
+        }
+      } catch (err) {
+        throw classifyError(err, `verify ${displayName(table.source)}`);
+      }
+      return out;
+    },
+
+    /**
+     * The rows behind ranges whose checksums differ, one by one: changed,
+     * missing from the target, extra in it, or pending (the next run brings
+     * them; see pendingRule). Counts are exact; keys are sampled. A big range
+     * is split into buckets by its keys' hash, and only buckets whose sums
+     * differ are listed, a group of buckets at a time.
+     */
+    async findDifferences({ config, table, ranges }: FindDifferencesInput): Promise<RowDifferences> {
+      const source = connections.source(config.source.connection);
+      const target = connections.pg(config.target.connection);
+      const digest = source.dialect.digest;
+      if (!digest || !source.queryRows) {
+        throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be compared row by row yet`);
+      }
+      const columns = comparedColumns(source, table);
+      const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
+      const src: DigestSide = { dialect: source.dialect, digest, relation: `${source.dialect.quoteIdent(table.source.schema)}.${source.dialect.quoteIdent(table.source.name)}`, plan: table, key, columns };
+      const dst = targetDigestSide(table, columns);
+      const rule = pendingRule(table);
+      const cursor = table.cursor;
+      const flag =
+        rule.kind === 'cursor' && cursor && source.dialect.cursor
+          ? (placeholder: (i: number) => string) =>
+              cursorPredicate(source.dialect.cursor!, source.dialect.quoteIdent(cursor.column), { type: cursor.sourceType, dataType: cursor.dataType }, cursor.kind,
+                { from: rule.from, to: null, includeNull: false, ...(cursor.lookback && { lookback: cursor.lookback }) }, placeholder)
+          : undefined;
+      const out: RowDifferences = { changed: emptySample(), missing: emptySample(), extra: emptySample(), pending: emptySample() };
+      const count = (what: keyof RowDifferences, k: string) => {
+        const sample = out[what];
+        sample.count++;
+        if (sample.keys.length < SAMPLE_KEYS) sample.keys.push(displayKey(k));
+      };
+      const sourceRows = (q: { sql: string; params: string[] }) => source.queryRows!(q.sql, q.params);
+      const targetRows = async (q: { sql: string; params: string[] }) => (await target.query(q.sql, q.params)).rows as Record<string, unknown>[];
+      try {
+        for (const r of ranges) {
+          const digits = bucketDigits(Math.max(r.sourceRows, r.targetRows));
+          let groups: (string[] | null)[] = [null];
+          if (digits > 0) {
+            const [s, t] = await Promise.all([sourceRows(bucketSumsSql(src, r.range, digits)), targetRows(bucketSumsSql(dst, r.range, digits))]);
+            const sums = new Map<string, string>();
+            for (const b of s) sums.set(String(b.b), `${b.n}/${b.s}`);
+            const differing = new Set<string>();
+            for (const b of t) if (sums.get(String(b.b)) !== `${b.n}/${b.s}`) differing.add(String(b.b));
+            const seen = new Set(t.map((b) => String(b.b)));
+            for (const b of sums.keys()) if (!seen.has(b)) differing.add(b);
+            const list = [...differing].sort();
+            groups = [];
+            for (let i = 0; i < list.length; i += BUCKETS_PER_QUERY) groups.push(list.slice(i, i + BUCKETS_PER_QUERY));
+          }
+          for (const buckets of groups) {
+            const [s, t, logged] = await Promise.all([
+              sourceRows(rowDigestsSql(src, r.range, digits, buckets, flag)),
+              targetRows(rowDigestsSql(dst, r.range, digits, buckets)),
+              rule.kind === 'log'
+                ? sourceRows(keysSql(src, (p) => loggedKeysSql(source.dialect, table, rule.position, p), r.range, digits, buckets))
+                : Promise.resolve([]),
+            ]);
+            const pendingKeys = new Set(logged.map((row) => String(row.k)));
+            const theirs = new Map(t.map((row) => [String(row.k), String(row.h)]));
+            const pending = (k: string, sourceFlag: unknown) =>
+              rule.kind === 'all' || (rule.kind === 'cursor' && Number(sourceFlag) === 1) || (rule.kind === 'log' && pendingKeys.has(k));
+            for (const row of s) {
+              const k = String(row.k);
+              const h = theirs.get(k);
+              theirs.delete(k);
+              if (h === String(row.h)) continue;
+              count(pending(k, row.p) ? 'pending' : h === undefined ? 'missing' : 'changed', k);
+            }
+            // Left: rows only the target has. A cursor table never deletes, so only a log can make them pending.
+            for (const k of theirs.keys()) count(rule.kind !== 'cursor' && pending(k, 0) ? 'pending' : 'extra', k);
+            Context.current().heartbeat({ range: r.range.index });
+          }
         }
       } catch (err) {
         throw classifyError(err, `verify ${displayName(table.source)}`);

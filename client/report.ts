@@ -1,4 +1,4 @@
-import type { SyncSummary } from '../lib/types';
+import type { KeySample, SyncSummary, TableVerification } from '../lib/types';
 import type { VerifyResult } from '../workflows/verify';
 
 export function printVerify(result: VerifyResult): void {
@@ -11,11 +11,38 @@ export function printVerify(result: VerifyResult): void {
       const hi = r.range.hi ?? '+∞';
       console.log(`         key range (${lo}, ${hi}]: ${r.sourceRows} vs ${r.targetRows} rows${r.sourceSum !== r.targetSum ? ', checksums differ' : ''}`);
     }
+    for (const line of rowLines(t)) console.log(`         ${line}`);
+    for (const note of t.notes ?? []) console.log(`         ${note}`);
     const skippedColumns = t.differing[0]?.skippedColumns ?? [];
     if (skippedColumns.length) console.log(`         not checksummed: ${skippedColumns.join(', ')}`);
   }
   for (const s of result.skipped) console.log(`  NOT CHECKED ${s.table}: ${s.reason}`);
   console.log(result.message);
+}
+
+/** What a changed row means per mode: a cursor or log that did not say so is why the next run will not bring it. */
+const CHANGED: Record<string, string> = {
+  cursor: 'changed without moving the cursor',
+  changelog: 'changed without a log entry',
+};
+
+function sampleText(n: number, what: string, sample: KeySample): string {
+  const more = sample.count > sample.keys.length ? ', …' : '';
+  return `${n} ${what} (key${sample.count === 1 ? '' : 's'} ${sample.keys.join(', ')}${more})`;
+}
+
+/** The rows behind a table's differing ranges: anomalies first, then what the next run brings. */
+export function rowLines(t: TableVerification): string[] {
+  if (!t.rows) return [];
+  const lines: string[] = [];
+  const { changed, missing, extra, pending } = t.rows;
+  const what = CHANGED[t.mode ?? ''];
+  const below = t.mode === 'cursor' ? ' with a cursor the next run does not read' : t.mode === 'changelog' ? ' with no log entry past the saved position' : '';
+  if (changed.count) lines.push(`rows ${sampleText(changed.count, what ?? 'changed', changed)}`);
+  if (missing.count) lines.push(`rows ${sampleText(missing.count, `missing from the target${below}`, missing)}`);
+  if (extra.count) lines.push(`rows ${sampleText(extra.count, 'only in the target', extra)}`);
+  if (pending.count) lines.push(`pending ${sampleText(pending.count, 'rows the next run brings', pending)}`);
+  return lines;
 }
 
 export function printSummary(summary: SyncSummary): void {

@@ -234,6 +234,8 @@ export interface RangeChecksum {
 export interface TableVerification {
   table: string;
   target: string;
+  /** How the table syncs: says what its row differences mean (see RowDifferences). */
+  mode?: SyncModeName;
   sourceRows: number;
   targetRows: number;
   ranges: number;
@@ -241,5 +243,41 @@ export interface TableVerification {
   differing: RangeChecksum[];
   /** Ranges re-synced by --repair, and whether they matched afterwards. */
   repaired: number;
+  /**
+   * The rows behind the differing ranges, row by row. Absent when nothing
+   * differs (and in results from before row-level checks).
+   */
+  rows?: RowDifferences;
+  /** Why --repair left the table alone, and the like. */
+  notes?: string[];
+  /** No anomaly: counts and checksums agree, or every difference is pending (cursor and change-log tables). */
   matches: boolean;
 }
+
+/** How many rows fall in one category, and the keys of the first few (bounded). */
+export interface KeySample {
+  count: number;
+  /** The first keys found (at most 10), as text ("(a, b)" for composite keys). */
+  keys: string[];
+}
+
+/**
+ * Rows that differ, by what that means for the table's mode. `changed`,
+ * `missing` and `extra` are anomalies (they fail verify); `pending` rows
+ * are ones the next run brings anyway (cursor and change-log tables only). In a cursor table, `changed` and
+ * `missing` are rows whose cursor the next run does not read (below the
+ * saved cursor minus the lookback, or NULL): changed without moving the
+ * cursor. In a change-log table, they are rows whose key has no log entry
+ * past the saved position: changed without a log entry.
+ */
+export interface RowDifferences {
+  /** In both, with different values. */
+  changed: KeySample;
+  /** In the source, not (or only soft-deleted) in the target. */
+  missing: KeySample;
+  /** Live in the target, not in the source. */
+  extra: KeySample;
+  /** Rows that differ in any of these ways but that the next run brings (cursor the next run reads, or a pending log entry); not counted above. */
+  pending: KeySample;
+}
+

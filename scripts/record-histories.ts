@@ -5,6 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Pool } from 'pg';
+import type { SyncConfigInput } from '../lib/config';
 import { freshDatabase, pgUrl, testDb } from '../test/helpers/pg';
 import { runTestSync } from '../test/helpers/sync';
 import { stopTemporal, temporal, testWorker } from '../test/helpers/temporal';
@@ -34,11 +36,38 @@ async function save(name: string, workflowId: string): Promise<void> {
   console.log(`recorded ${name} (${history.events.length} events)`);
 }
 
+/**
+ * verify on a cursor table whose rows differ, found row by row: one changed
+ * without moving the cursor, one pending. Alone (`record-histories
+ * verify-rows`) it records just this history, leaving the others as they were.
+ */
+async function recordVerifyRows(src: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  await src.query(`CREATE TABLE stock (id int PRIMARY KEY, qty int, updated_at timestamp(6) NOT NULL)`);
+  await src.query(`INSERT INTO stock SELECT g, g, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 30) g`);
+  const config = { ...base, tables: [{ table: 'stock', mode: 'cursor' as const, cursor: 'updated_at' }] };
+  await runTestSync(connections, config);
+  await src.query(`UPDATE stock SET qty = 0 WHERE id = 3`);
+  await src.query(`UPDATE stock SET qty = 0, updated_at = '2026-02-01' WHERE id = 4`);
+  const env = await temporal();
+  const verify = await runTestVerify(connections, { config });
+  if (verify.tables[0]?.rows?.changed.count !== 1 || verify.tables[0].rows.pending.count !== 1) throw new Error(`verify rows: ${JSON.stringify(verify.tables)}`);
+  const verifyId = (await env.client.workflow.list({ query: `WorkflowType = 'verifyWorkflow'` })[Symbol.asyncIterator]().next()).value?.workflowId;
+  if (!verifyId) throw new Error('no verify run');
+  await save('verify-cursor-rows', verifyId);
+}
+
 async function main(): Promise<void> {
   installLogger('WARN');
   mkdirSync(out, { recursive: true });
   const src = await freshDatabase(SRC);
   const dst = await freshDatabase(DST);
+  if (process.argv[2] === 'verify-rows') {
+    await recordVerifyRows(src, { source: { connection: 'src' }, target: { connection: 'dst' }, ...fast });
+    await src.end();
+    await dst.end();
+    await stopTemporal();
+    return;
+  }
   await src.query(`CREATE TABLE orders (id bigint PRIMARY KEY, note text, qty int)`);
   await src.query(`INSERT INTO orders SELECT g, 'n' || g, g FROM generate_series(1, 4000) g`);
   await src.query(`CREATE TABLE strict (id int PRIMARY KEY, v text)`);
@@ -141,6 +170,8 @@ async function main(): Promise<void> {
   if (changelogRun.tablesFailed || changelogRun.deleted !== 1) throw new Error(`change-log run: ${JSON.stringify(changelogRun.tables)}`);
   await save('sync-changelog', changelogRun.workflowId);
   await save('sync-table-changelog', `${changelogRun.workflowId}/public.project`);
+
+  await recordVerifyRows(src, base);
 
   await src.end();
   await dst.end();

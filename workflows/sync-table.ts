@@ -134,9 +134,10 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       result.verification = v;
       // A table whose target differs from its source did not sync, whatever the upsert reported.
       if (!v.matches) {
+        const rows = v.rows ? `: rows ${v.rows.changed.count} changed, ${v.rows.missing.count} missing, ${v.rows.extra.count} only in the target` : '';
         errors.push(
           `verify: ${v.differing.length} of ${v.ranges} key range${v.ranges === 1 ? '' : 's'} differ ` +
-            `(${v.sourceRows} source rows, ${v.targetRows} target rows)`,
+            `(${v.sourceRows} source rows, ${v.targetRows} target rows)${rows}`,
         );
       }
     } catch (err) {

@@ -1,4 +1,4 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, RunKey } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
@@ -23,56 +23,90 @@ export interface VerifyResult {
 
 const differs = (r: RangeChecksum) => r.sourceRows !== r.targetRows || r.sourceSum !== r.targetSum;
 
+/**
+ * The table as compare mode syncs it: every row of a key range, whatever the
+ * cursor or log says. Verify cuts it into ranges like that, and repair
+ * re-syncs a range like that (soft deletes kept), leaving the saved cursor or
+ * position alone: the next run reads on from it and finds those rows equal.
+ */
+function asCompare(table: TablePlan): TablePlan {
+  const { cursor: _cursor, changelog: _changelog, ...rest } = table;
+  return { ...rest, mode: 'compare' };
+}
+
 /** Key ranges of verifyRowsPerRange rows, planned by the same planner as sync partitions. */
 async function verifyRanges(config: SyncConfig, table: TablePlan): Promise<SyncTask> {
   const rangeConfig = { ...config, partitionThreshold: 1, rowsPerPartition: config.verifyRowsPerRange, maxPartitionsPerTable: 256 };
-  const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [table] });
+  const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [asCompare(table)] });
   return task;
 }
 
-/** Checks one table range by range; with repair, re-syncs the ranges that differ and checks them again. */
+/** Rows that fail verify: changed, missing or extra (pending rows do not). */
+export function anomalies(v: Pick<TableVerification, 'rows' | 'differing'>): number {
+  return v.rows ? v.rows.changed.count + v.rows.missing.count + v.rows.extra.count : v.differing.length;
+}
+
+/**
+ * Checks one table range by range; with repair, re-syncs the ranges that
+ * differ and checks them again; then finds the rows behind what still
+ * differs, and for cursor and change-log tables which of them are pending.
+ */
 export async function verifyTable(config: SyncConfig, table: TablePlan, repair: boolean, runKey: RunKey): Promise<TableVerification> {
-  const { checksumRanges, syncPartition } = proxyActivities<Activities>(activityOptions(config, 'transfer'));
+  const { checksumRanges, syncPartition, findDifferences } = proxyActivities<Activities>(activityOptions(config, 'transfer'));
   const task = await verifyRanges(config, table);
   const checks = await checksumRanges({ config, table, ranges: task.partitions });
   let differing = checks.filter(differs);
   let repaired = 0;
-  if (repair && differing.length) {
+  const notes: string[] = [];
+  if (repair && differing.length && table.cursor?.write === 'append') {
+    // Its rows are versions, not one row per key: a range re-sync would add or delete versions, not repair them.
+    notes.push('not repaired: an append table keeps every version it read; reset-state and run again to re-read it');
+  } else if (repair && differing.length) {
     await mapLimit(differing, config.maxParallelTransfers, (r) =>
-      syncPartition({ config: { ...config, deletes: 'hard' }, table, range: r.range, deleteMissing: true, ...runKey }),
+      syncPartition({ config: { ...config, deletes: 'hard' }, table: asCompare(table), range: r.range, deleteMissing: true, ...runKey }),
     );
     repaired = differing.length;
     differing = (await checksumRanges({ config, table, ranges: differing.map((r) => r.range) })).filter(differs);
   }
+  const rows = differing.length && patched('verify-row-differences') ? await findDifferences({ config, table, ranges: differing }) : undefined;
+  const bad = anomalies({ rows, differing });
   return {
     table: `${table.source.schema}.${table.source.name}`,
     target: `${table.target.schema}.${table.target.name}`,
+    mode: table.mode,
     sourceRows: checks.reduce((n, r) => n + r.sourceRows, 0),
     targetRows: checks.reduce((n, r) => n + r.targetRows, 0),
     ranges: checks.length,
     differing,
     repaired,
-    matches: differing.length === 0,
+    ...(rows && { rows }),
+    ...(notes.length && { notes }),
+    matches: bad === 0,
   };
 }
 
 /** Compares source and target per key range (counts and checksums) without changing anything unless asked to repair. */
 export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> {
   const given = input.config as Record<string, unknown>;
-  // Every table is compared as it stands, whatever mode syncs it: entries become
-  // their names (a cursor or change-log entry's settings say how to read, not what to compare).
-  const entries = (input.tables?.length ? input.tables : (given?.tables as unknown[] | undefined)) ?? [];
+  // Every table is compared row for row as it stands. A cursor or change-log
+  // table keeps its settings: its saved cursor or position says which
+  // differences the next run brings (pending) and which it never will. Every
+  // other table is compared like compare mode: only targets with rows.
+  const keeps = (mode: unknown) => mode === 'cursor' || mode === 'changelog';
+  const isEntry = (t: unknown): t is Record<string, unknown> => t !== null && typeof t === 'object' && 'table' in t;
+  const configured = (given?.tables as unknown[] | undefined) ?? [];
+  // Tables named on the command line take the settings of the config entry that names them so.
+  const entries = input.tables?.length ? input.tables.map((name) => configured.find((e) => isEntry(e) && e.table === name) ?? name) : configured;
   const raw = {
     ...given,
-    tables: entries.map((t) => (t !== null && typeof t === 'object' && 'table' in t ? (t as { table: unknown }).table : t)),
-    // Only tables that exist in the target can be compared.
-    mode: 'compare',
+    tables: entries.map((t) => (isEntry(t) && t.mode !== undefined && !keeps(t.mode) ? { ...t, mode: 'compare' } : t)),
+    mode: keeps(given?.mode) ? given.mode : 'compare',
   };
   const { config } = await catalogActivities(rawRetry(raw)).initializeState({ config: raw });
   const info = workflowInfo();
   const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
   // Only a repair writes, so only a repair claims the tables.
-  const discovered = await catalogActivities(config).discoverTables({ config, ...runKey, claim: Boolean(input.repair) });
+  const discovered = await catalogActivities(config).discoverTables({ config, ...runKey, claim: Boolean(input.repair), verify: true });
   const { tables } = discovered;
   // A table that cannot be compared (target missing, empty, keyed differently, no key,
   // or a plan that failed) is not equal: it is listed with its reason and fails the verify.
@@ -81,9 +115,11 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
   const results = await mapLimit(tables, config.maxParallelTransfers, (t) => verifyTable(config, t, Boolean(input.repair), runKey));
   const bad = results.filter((t) => !t.matches);
   const repaired = results.reduce((n, t) => n + t.repaired, 0);
+  const pending = results.reduce((n, t) => n + (t.rows?.pending.count ?? 0), 0);
   const message =
     `Verify complete: ${results.length} table${results.length === 1 ? '' : 's'} checked, ` +
     `${bad.length} differ${repaired ? `, ${repaired} range${repaired === 1 ? '' : 's'} repaired` : ''}` +
+    (pending ? `, ${pending} row${pending === 1 ? '' : 's'} pending (the next run brings them)` : '') +
     (skipped.length ? `, ${skipped.length} could not be compared` : '');
   return { tables: results, skipped, matches: bad.length === 0 && skipped.length === 0, message };
 }

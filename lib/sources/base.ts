@@ -28,6 +28,20 @@ export interface Dialect {
   canonicalText?(column: ColumnPlan): string | null;
   /** Cursor columns: which types order, their exact text and typed parameters. */
   cursor?: CursorDialect;
+  /** Row digests for verify's row-by-row comparison (see digests.ts). */
+  digest?: DigestDialect;
+}
+
+/** What verify needs to compare rows one by one, in the same text on every side. */
+export interface DigestDialect {
+  /** The columns' canonical texts as one text, each "<characters>:<text>" (NULL as "N"), as the checksums hash them. */
+  row(columns: ColumnPlan[]): string;
+  /** Lower-case hex MD5 of the UTF-8 bytes of a text. */
+  md5(text: string): string;
+  /** Aggregate: the sum over rows of the first 32 bits of a hex digest, as text ("0" for no rows). */
+  sum32(hex: string): string;
+  /** " WHERE …" of a key range (or ""), values numbered from `first`. */
+  rangeWhere(plan: TablePlan, range: PartitionRange, first: number): { sql: string; params: string[] };
 }
 
 /** Count and order-free checksum of one key range. */

@@ -101,3 +101,32 @@ export function changelogMaxSql(dialect: Dialect, log: ChangelogPlan): { sql: st
   const max = dialect.cursor!.text(`MAX(${q(log.position)})`, { type: log.positionType, dataType: log.positionDataType });
   return { sql: `SELECT ${max} AS max_value FROM ${qualify(dialect, log.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, params };
 }
+
+/**
+ * The log's keys past `position` (null: all of them), with the entry's
+ * filters, as the table key's type under the key column's own name, for
+ * verify: a row that differs while its key is here is pending (the next run
+ * applies it). Values numbered by `placeholder` from 1.
+ */
+export function loggedKeysSql(
+  dialect: Dialect,
+  plan: TablePlan,
+  position: string | null,
+  placeholder: (i: number) => string,
+): { sql: string; params: string[] } {
+  const log = plan.changelog!;
+  const q = dialect.quoteIdent;
+  const params: string[] = [];
+  const next = (value: string) => {
+    params.push(value);
+    return placeholder(params.length);
+  };
+  const where: string[] = [];
+  if (position !== null) where.push(`l.${q(log.position)} > ${asType(dialect, next(position), { type: log.positionType, dataType: log.positionDataType })}`);
+  for (const [column, value, type, dataType] of log.where) where.push(`l.${q(column)} = ${asType(dialect, next(value), { type, dataType })}`);
+  const key = asType(dialect, `l.${q(log.key)}`, { type: log.keyType, dataType: log.keyDataType });
+  return {
+    sql: `SELECT ${key} AS ${q(plan.primaryKey[0])} FROM ${qualify(dialect, log.table)} l${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`,
+    params,
+  };
+}

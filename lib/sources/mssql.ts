@@ -51,6 +51,13 @@ export const mssqlDialect: Dialect = {
     minus: (e, lb) => ('seconds' in lb ? `DATEADD(second, -${lb.seconds}, ${e})` : `(${e} - ${lb.amount})`),
   },
   canonicalText: (column) => mssqlCanonical(column),
+  digest: {
+    row: (columns) => mssqlRow(columns),
+    md5: (text) => `LOWER(CONVERT(varchar(32), HASHBYTES('MD5', ${text}), 2))`,
+    sum32: (hex) => `CONVERT(varchar(40), COALESCE(SUM(CONVERT(decimal(38, 0), CONVERT(bigint, 0x00000000 + CONVERT(varbinary(4), LEFT(${hex}, 8), 2)))), 0))`,
+    // Bound as nvarchar (queryRows): SQL Server converts them to the key's type.
+    rangeWhere: (plan, range, first) => rangePredicate(mssqlDialect, plan.primaryKey[0], range, first),
+  },
 };
 
 const MSSQL_TIME = new Set(['date', 'datetime', 'datetime2', 'smalldatetime', 'datetimeoffset']);
@@ -562,20 +569,24 @@ export function mssqlCanonical(column: Pick<ColumnPlan, 'name' | 'sourceType' | 
  */
 export function mssqlChecksumSql(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): { sql: string; params: string[] } {
   const where = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
-  const fields = columns.map((c) => {
-    const text = mssqlCanonical(c);
-    if (text === null) throw new Error(`column ${c.name} (${c.sourceType} → ${c.targetType}) has no canonical text on SQL Server`);
-    const n = `CONVERT(nvarchar(max), ${text}) COLLATE ${MSSQL_UTF8_COLLATION}`;
-    return `CASE WHEN ${quote(c.name)} IS NULL THEN N'N' ELSE CONVERT(nvarchar(20), LEN(${n} + N'.') - 1) + N':' + ${n} END`;
-  });
-  const row = `CONVERT(varchar(max), (${fields.join(' + ')}) COLLATE ${MSSQL_UTF8_COLLATION})`;
-  const first32 = `CONVERT(bigint, 0x00000000 + SUBSTRING(HASHBYTES('MD5', ${row}), 1, 4))`;
+  const first32 = `CONVERT(bigint, 0x00000000 + SUBSTRING(HASHBYTES('MD5', ${mssqlRow(columns)}), 1, 4))`;
   return {
     sql:
       `SELECT COUNT_BIG(*) AS [rows], CONVERT(varchar(40), COALESCE(SUM(CONVERT(decimal(38, 0), ${first32})), 0)) AS [sum] ` +
       `FROM ${qualify(mssqlDialect, plan.source)}${where.sql}`,
     params: where.params,
   };
+}
+
+/** A row's canonical fields as one UTF-8 varchar, as mssqlChecksumSql hashes it. */
+function mssqlRow(columns: ColumnPlan[]): string {
+  const fields = columns.map((c) => {
+    const text = mssqlCanonical(c);
+    if (text === null) throw new Error(`column ${c.name} (${c.sourceType} → ${c.targetType}) has no canonical text on SQL Server`);
+    const n = `CONVERT(nvarchar(max), ${text}) COLLATE ${MSSQL_UTF8_COLLATION}`;
+    return `CASE WHEN ${quote(c.name)} IS NULL THEN N'N' ELSE CONVERT(nvarchar(20), LEN(${n} + N'.') - 1) + N':' + ${n} END`;
+  });
+  return `CONVERT(varchar(max), (${fields.join(' + ')}) COLLATE ${MSSQL_UTF8_COLLATION})`;
 }
 
 const KEY_PARAM_TYPES: Record<string, ISqlTypeFactoryWithNoParams> = {

@@ -54,8 +54,19 @@ export const mysqlDialect: Dialect = {
   isIntegerType: (type) => INTEGER.test(type),
   mapType: mapMysqlType,
   canonicalText: mysqlCanonical,
+  digest: {
+    row: (columns) => mysqlFields(columns.map((c) => mysqlCanonical(c)!)),
+    md5: (text) => `MD5(${text})`,
+    sum32: (hex) => `CAST(COALESCE(SUM(CAST(CONV(LEFT(${hex}, 8), 16, 10) AS UNSIGNED)), 0) AS CHAR)`,
+    rangeWhere: (plan, range) => mysqlRangeWhere(plan, range),
+  },
   cursor: mysqlCursor,
 };
+
+/** Canonical texts as one length-prefixed text: the same fields as pgChecksumSql. */
+export function mysqlFields(canonical: string[]): string {
+  return `CONCAT(${canonical.map((e) => `COALESCE(CONCAT(CHAR_LENGTH(${e}), ':', ${e}), 'N')`).join(', ')})`;
+}
 
 /** MySQL expression giving the text pgCanonical gives for the same value in the target type. */
 export function mysqlCanonical(column: ColumnPlan): string | null {
@@ -456,13 +467,9 @@ export class MysqlSource implements SourceConnection {
 
   async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
     const where = mysqlRangeWhere(plan, range);
-    // The same length-prefixed fields as pgChecksumSql.
-    const row = `CONCAT(${columns
-      .map((c) => mysqlCanonical(c))
-      .map((e) => `COALESCE(CONCAT(CHAR_LENGTH(${e}), ':', ${e}), 'N')`)
-      .join(', ')})`;
+    const digest = mysqlDialect.digest!;
     const rows = await this.query<{ rows: string; sum: string }>(
-      `SELECT COUNT(*) AS \`rows\`, CAST(COALESCE(SUM(CAST(CONV(LEFT(MD5(${row}), 8), 16, 10) AS UNSIGNED)), 0) AS CHAR) AS sum
+      `SELECT COUNT(*) AS \`rows\`, ${digest.sum32(digest.md5(digest.row(columns)))} AS sum
          FROM ${qualify(mysqlDialect, plan.source)}${where.sql}`,
       where.params,
     );

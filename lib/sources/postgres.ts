@@ -50,7 +50,24 @@ export const postgresDialect: Dialect = {
     const same = column.sourceType === column.targetType || column.userType;
     return pgCanonical(same ? q : `${q}::${column.targetType}`, column.targetType);
   },
+  digest: {
+    row: (columns) => pgFields(columns.map((c) => postgresDialect.canonicalText!(c)!)),
+    md5: pgMd5,
+    sum32: pgSum32,
+    rangeWhere: (plan, range, first) => rangePredicate(postgresDialect, plan.primaryKey[0], range, first),
+  },
 };
+
+/** Canonical texts as one length-prefixed text, as pgChecksumSql hashes them. */
+export function pgFields(canonical: string[]): string {
+  return canonical.map((e) => `coalesce(char_length(${e})::text || ':' || ${e}, 'N')`).join(' || ');
+}
+export function pgMd5(text: string): string {
+  return `md5(${text})`;
+}
+export function pgSum32(hex: string): string {
+  return `coalesce(sum(('x' || left(${hex}, 8))::bit(32)::bigint), 0)::text`;
+}
 
 /** timestamptz in each spelling: timestamptz, timestamptz(3), timestamp(3) with time zone. */
 export function isTimestamptz(type: string): boolean {
@@ -126,9 +143,8 @@ export function pgChecksumSql(
 ): { text: string; values: string[] } {
   const where = rangePredicate(postgresDialect, keyColumn, range);
   if (live) where.sql += `${where.sql ? ' AND' : ' WHERE'} ${live}`;
-  const row = canonical.map((e) => `coalesce(char_length(${e})::text || ':' || ${e}, 'N')`).join(' || ');
   return {
-    text: `SELECT count(*)::bigint AS rows, coalesce(sum(('x' || left(md5(${row}), 8))::bit(32)::bigint), 0)::text AS sum FROM ${qualifyPg(table)}${where.sql}`,
+    text: `SELECT count(*)::bigint AS rows, ${pgSum32(pgMd5(pgFields(canonical)))} AS sum FROM ${qualifyPg(table)}${where.sql}`,
     values: where.params,
   };
 }

@@ -8,3 +8,4 @@ export * from './names';
 export * from './cursor';
 export * from './soft-deletes';
 export * from './changelog';
+export * from './digests';

@@ -61,6 +61,14 @@ describe('verify, repair and hard deletes', () => {
       ['18000', null, 2000, 2001],
     ]);
     assert.notEqual(result.tables[0].differing[0].sourceSum, result.tables[0].differing[0].targetSum);
+    // Row by row: which rows, and no pending ones in a compare table.
+    const rows = result.tables[0].rows!;
+    assert.deepEqual([rows.changed, rows.missing, rows.extra, rows.pending], [
+      { count: 1, keys: ['3000'] },
+      { count: 1, keys: ['9001'] },
+      { count: 1, keys: ['30000'] },
+      { count: 0, keys: [] },
+    ]);
 
     const repaired = await runTestVerify(connections, { config, repair: true });
     assert.equal(repaired.matches, true);

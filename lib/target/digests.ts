@@ -1,0 +1,40 @@
+import type { DigestSide } from '../sources/digests';
+import { pgCanonical, pgFields, pgMd5, pgSum32, postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
+import { rangePredicate } from '../sources/base';
+import type { ColumnPlan, TablePlan, TableRef } from '../types';
+import { targetKey } from './columns';
+import { latestViewName } from './cursor';
+
+// What verify compares in the target: the table, or for an append table its
+// `<table>_latest` view (the latest version per key, which must equal the
+// source row); with soft deletes, only the rows not marked deleted.
+
+/** The relation whose rows must equal the source's. */
+export function verifiedRelation(table: TablePlan): TableRef {
+  return table.cursor?.write === 'append' ? latestViewName(table.target) : table.target;
+}
+
+/** Rows marked deleted (deletes: soft) are gone from the source: only the live ones must match it. */
+export function liveCondition(table: TablePlan): string | undefined {
+  return table.softDeleteColumn ? `${quotePg(table.softDeleteColumn)} IS NOT TRUE` : undefined;
+}
+
+/** The target side of verify's row digests, in target column names and types. */
+export function targetDigestSide(table: TablePlan, columns: ColumnPlan[]): DigestSide {
+  const keyName = targetKey(table.columns, table.primaryKey)[0];
+  const canonical = (cs: ColumnPlan[]) => cs.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
+  return {
+    dialect: postgresDialect,
+    digest: {
+      row: (cs) => pgFields(canonical(cs)),
+      md5: pgMd5,
+      sum32: pgSum32,
+      rangeWhere: (_plan, range, first) => rangePredicate(postgresDialect, keyName, range, first),
+    },
+    relation: qualifyPg(verifiedRelation(table)),
+    plan: table,
+    key: table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!),
+    columns,
+    live: liveCondition(table),
+  };
+}
