@@ -17,6 +17,8 @@ import {
   stateUpgradeCheckSql,
   STATE_UPGRADE_COLUMNS,
   tableStateTablesSql,
+  tableStateUpgradeSql,
+  TABLE_STATE_UPGRADE_COLUMNS,
   type TableState,
 } from '../lib/state';
 import {
@@ -27,7 +29,7 @@ import {
   tableNameNotes,
   targetRefOf,
 } from '../lib/table-plan';
-import { applySchemaChanges, planSchemaChanges, withLatestView } from '../lib/schema-evolution';
+import { applySchemaChanges, backfillColumns, planSchemaChanges, stateColumnTypes, withLatestView } from '../lib/schema-evolution';
 import { displayName, parseTableName } from '../lib/tables';
 import { advisoryXactLockSql, APPEND_COLUMNS, planSoftDeletes, softDeleteColumns, targetKey } from '../lib/target';
 import type { ColumnPlan, FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
@@ -162,7 +164,7 @@ async function planTable(
     };
   }
   // Added columns are filled by the run itself (it reads every row), so no backfill.
-  const changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, null, softColumns, write);
+  const changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, { synced: null, types: null }, softColumns, write);
   refuseLossyColumns(source.dialect, config, described, changes.columns);
   const plan = {
     ...base,
@@ -261,7 +263,16 @@ async function planCursorTable(
       }
     }
     // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
-    changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, saved === null ? null : state!.columns, APPEND_COLUMNS, write);
+    changes = planSchemaChanges(
+      source.dialect,
+      config,
+      described,
+      targetTable,
+      compared,
+      { synced: saved === null ? null : state!.columns, types: state?.columnTypes ?? null },
+      APPEND_COLUMNS,
+      write,
+    );
     if (isAppend) changes = withLatestView(changes, targetRef, described.primaryKey, changes.columns.find((c) => c.name === column.name)!.targetName);
     refuseLossyColumns(source.dialect, config, described, changes.columns);
     columns = changes.columns;
@@ -298,6 +309,7 @@ async function planCursorTable(
       ...(changes?.backfill.length && { backfill: changes.backfill }),
       ...(changes?.dropped.length && { dropped: changes.dropped }),
     },
+    columnTypes: stateColumnTypes(source.dialect, described, columns, changes?.droppedTypes),
     notes,
   });
   // Last: they change the target, so only once nothing else can refuse the table.
@@ -369,7 +381,13 @@ async function planChangelogTable(
   const targetRef = targetRefOf(config, described.ref);
   const targetTable = await pgCatalog.describeTable(target, targetRef);
   const notes = tableNameNotes(config.target.naming, described.ref);
+  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
+  // A target that is gone or empty is loaded again from the start, whatever the saved position says.
+  const targetHasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
+  const started = state?.mode === 'changelog' && state.cursorColumn === log.position && targetHasRows;
+  const saved = started ? state.cursorValue : null;
   let columns: ColumnPlan[];
+  let changes: ReturnType<typeof planSchemaChanges> | null = null;
   if (!targetTable) {
     columns = planFullColumns(source.dialect, config, described);
     notes.push(`target table ${displayName(targetRef)} is missing: this run creates it and reads every row`);
@@ -379,16 +397,14 @@ async function planChangelogTable(
     if (compared.missingKeys.length) {
       throw new TablesyncError('InvalidConfig', `${name}: target table ${displayName(targetRef)} lacks key column(s) ${compared.missingKeys.join(', ')}`);
     }
-    refuseLossyColumns(source.dialect, config, described, compared.columns);
-    columns = compared.columns;
-    notes.push(...compared.notes);
+    // With a saved position, the state's columns are what the target's rows hold: others need a backfill.
+    const previous = { synced: started ? state.columns : null, types: state?.columnTypes ?? null };
+    changes = planSchemaChanges(source.dialect, config, described, targetTable, compared, previous, softColumns, write);
+    refuseLossyColumns(source.dialect, config, described, changes.columns);
+    columns = changes.columns;
+    notes.push(...changes.notes);
   }
   notes.push(...columnNotes(config.target.naming, described, columns));
-  const state = (await target.query(readTableStateSql(config.target.stateSchema, targetRef))).rows[0] as TableState | undefined;
-  // A target that is gone or empty is loaded again from the start, whatever the saved position says.
-  const targetHasRows = targetTable !== null && (await pgCatalog.hasRows(target, targetRef));
-  const started = state?.mode === 'changelog' && state.cursorColumn === log.position && targetHasRows;
-  const saved = started ? state.cursorValue : null;
   if (!started) notes.push(`no saved log position: this run reads the whole table, then takes the log from the position it read first`);
   const plan: TablePlan = {
     source: described.ref,
@@ -411,10 +427,15 @@ async function planChangelogTable(
       where: filters,
       saved,
       started,
+      ...(changes?.backfill.length && { backfill: changes.backfill }),
     },
+    columnTypes: stateColumnTypes(source.dialect, described, columns, changes?.droppedTypes),
     notes,
   };
-  return planSoftDeletes(target, config, await withUserTypes(source, target, config, plan), described, targetTable, write);
+  const planned = await planSoftDeletes(target, config, await withUserTypes(source, target, config, plan), described, targetTable, write);
+  // Last: they change the target, so only once nothing else can refuse the table.
+  if (changes) await applySchemaChanges(target, changes);
+  return planned;
 }
 
 /** What a change-log table reads this run: log positions past the saved one, up to the log's largest now. */
@@ -460,6 +481,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           if (have.rows[0].n < STATE_UPGRADE_COLUMNS.length) await client.query(upgrade);
           await client.query(generationsTableSql(config.target.stateSchema));
           for (const sql of tableStateTablesSql(config.target.stateSchema)) await client.query(sql);
+          const tables = tableStateUpgradeSql(config.target.stateSchema);
+          if ((await client.query(tables.check)).rows[0].n < TABLE_STATE_UPGRADE_COLUMNS.length) await client.query(tables.upgrade);
         });
       } catch (err) {
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);
@@ -554,8 +577,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           const estimatedRows = await source.estimateRows(table.source);
           let bounds: { min: string | null; max: string | null } = { min: null, max: null };
           // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
-          // not one per key chunk (a first run, which reads everything, is chunked and resumable).
-          const incremental = table.cursor?.window?.from != null || table.changelog?.window?.started === true;
+          // not one per key chunk (a first run or a backfill, which read every row, are chunked and resumable).
+          const incremental = (table.cursor?.window?.from != null || table.changelog?.window?.started === true) && !backfillColumns(table).length;
           if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
             bounds = await source.keyBounds(table.source, table.primaryKey[0]);
           }

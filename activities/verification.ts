@@ -5,6 +5,7 @@ import { loggedKeysSql } from '../lib/sources/changelog';
 import { cursorPredicate } from '../lib/sources/cursor';
 import { bucketDigits, bucketSumsSql, displayKey, keysSql, rowDigestsSql, type DigestSide } from '../lib/sources/digests';
 import { pgCanonical, pgChecksumSql, quotePg } from '../lib/sources/postgres';
+import { backfillColumns } from '../lib/schema-evolution';
 import { displayName } from '../lib/tables';
 import { liveCondition, targetDigestSide, targetKey, verifiedRelation } from '../lib/target';
 import type { ColumnPlan, KeySample, PartitionRange, RangeChecksum, RowDifferences, TablePlan } from '../lib/types';
@@ -34,7 +35,7 @@ const BUCKETS_PER_QUERY = 32;
 
 /**
  * Columns both sides can put in the same canonical text; the others are
- * listed as not checksummed. So are columns a cursor table's backfill has
+ * listed as not checksummed. So are columns a cursor or change-log table's backfill has
  * yet to fill (schema evolution): the next run fills them, whatever the cursor.
  */
 function comparedColumns(source: SourceConnection, table: TablePlan): ColumnPlan[] {
@@ -42,7 +43,7 @@ function comparedColumns(source: SourceConnection, table: TablePlan): ColumnPlan
   if (!source.checksumRange || !canonical) {
     throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be checksummed yet`);
   }
-  const unfilled = new Set(table.cursor?.backfill ?? []);
+  const unfilled = new Set(backfillColumns(table));
   return table.columns.filter((c) => canonical!(c) !== null && !unfilled.has(c.name));
 }
 

@@ -1,12 +1,12 @@
 import type { Pool } from 'pg';
 import type { SyncConfig } from './config';
 import { TablesyncError } from './errors';
-import type { Dialect, SourceTable } from './sources/base';
+import type { Dialect, SourceColumn, SourceTable } from './sources/base';
 import { qualifyPg, quotePg } from './sources/postgres';
 import { DROPPED_NOTE, SOURCE_ONLY_NOTE } from './summary';
 import { mapColumnType, targetName } from './table-plan';
 import { distinctSql, latestViewName, latestViewSql, targetKey } from './target';
-import type { ColumnPlan, TablePlan, TableRef } from './types';
+import type { ColumnPlan, ColumnTypes, TablePlan, TableRef } from './types';
 
 // Schema evolution: at discovery, a table's source columns are compared with
 // its target's and with the columns its state says were synced last time.
@@ -28,6 +28,8 @@ export interface SchemaChanges {
   backfill: string[];
   /** Synced columns the source dropped, still in the target: the state keeps them, so every run warns. */
   dropped: string[];
+  /** Their types, marked dropped, for the state: a column that returns is then backfilled. */
+  droppedTypes: Record<string, ColumnTypes>;
 }
 
 type Family = { kind: 'int'; size: number } | { kind: 'string'; size: number } | { kind: 'numeric'; precision: number; scale: number } | { kind: 'time'; family: string; precision: number };
@@ -92,13 +94,19 @@ export function planSchemaChanges(
   source: SourceTable,
   target: SourceTable,
   compared: { columns: ColumnPlan[]; notes: string[] },
-  synced: string[] | null,
+  /**
+   * From the table state: `synced`, the columns the target's rows hold values
+   * of (null: the run reads every row anyway); `types`, what each was synced
+   * with (null: unknown, as in states saved before types were kept).
+   */
+  previous: { synced: string[] | null; types: Record<string, ColumnTypes> | null },
   /** Columns tablesync keeps itself in the target (soft deletes, append metadata): never "dropped". */
   targetOnly: readonly string[],
   /** false: verify without repair, or a dry run: the changes are said, the plan keeps the target as it is. */
   write: boolean,
 ): SchemaChanges {
   const naming = config.target.naming;
+  const { synced, types } = previous;
   const table = `${source.ref.schema}.${source.ref.name}`;
   const evolve = config.schemaChanges !== 'fail';
   const refuse = (what: string) =>
@@ -112,9 +120,21 @@ export function planSchemaChanges(
   const notes = compared.notes.filter((n) => !added.some((c) => n === `column "${c.name}" ${SOURCE_ONLY_NOTE}`));
   const allowed = new Set(config.allowLossyColumns);
   const problems: string[] = [];
+  const refused: string[] = [];
   const columns: ColumnPlan[] = [];
   for (const c of compared.columns) {
     const column = source.columns.find((s) => s.name === c.name)!;
+    const was = types?.[c.name];
+    // A column typeMap names is the user's call; a dropped column that returns is judged against the target alone.
+    if (was?.mapped && !was.dropped && was.source !== column.type && config.typeMap[`${table}.${c.name}`] === undefined) {
+      const now = mappedType(dialect, source.ref, column);
+      if (now !== null && narrows(was.mapped, now)) {
+        refused.push(c.name);
+        problems.push(`column "${c.name}" narrowed in the source from ${was.source} to ${column.type}${now === column.type ? '' : ` (→ ${now})`}`);
+        columns.push(c);
+        continue;
+      }
+    }
     let natural: string;
     try {
       natural = mapColumnType(dialect, config.typeMap, source.ref, column);
@@ -132,6 +152,7 @@ export function planSchemaChanges(
       continue;
     }
     if (change === 'changed') {
+      refused.push(c.name);
       problems.push(`column "${c.name}" changed type: the target has ${c.targetType}, the source now ${c.sourceType}${natural === c.sourceType ? '' : ` (→ ${natural})`}`);
     }
     columns.push(c);
@@ -140,7 +161,7 @@ export function planSchemaChanges(
     throw new TablesyncError(
       'TypeChange',
       `${table}: ${problems.join('; ')}; only lossless widenings are applied, so nothing was changed; ` +
-        `say what to do with typeMap: { "${table}.<column>": "<target type>" }, or change the target column yourself`,
+        `say what to do with typeMap: { ${refused.map((n) => `"${table}.${n}": "<target type>"`).join(', ')} }, or change the target column yourself`,
     );
   }
   for (const c of added) {
@@ -155,7 +176,9 @@ export function planSchemaChanges(
   const order = source.columns.map((c) => c.name);
   columns.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   // Only the state knows a target-only column was synced before; without one it stays a plain note.
-  const gone = dropped.filter((c) => synced?.some((s) => targetName(naming, s) === c.name));
+  const sourceNameOf = (targetColumn: string) =>
+    [...(synced ?? []), ...Object.keys(types ?? {})].find((s) => targetName(naming, s) === targetColumn);
+  const gone = dropped.filter((c) => sourceNameOf(c.name) !== undefined);
   for (const c of gone) {
     const plain = notes.findIndex((n) => n.startsWith(`column "${c.name}" is in the target only`));
     if (plain >= 0) notes.splice(plain, 1);
@@ -170,16 +193,70 @@ export function planSchemaChanges(
   // What the state says was synced with a saved cursor: columns beyond it hold no values yet.
   if (!write) notes.push(...statements.map((sql) => `a run would execute: ${sql}`));
   const fresh = added.filter((c) => !write).map((c) => c.name);
-  const backfill =
-    synced === null ? [] : [...columns.map((c) => c.name), ...fresh].filter((n) => !synced.includes(n) && !source.primaryKey.includes(n));
-  if (backfill.length) {
+  const candidates = synced === null ? [] : [...columns.map((c) => c.name), ...fresh].filter((n) => !source.primaryKey.includes(n));
+  const unsynced = candidates.filter((n) => !synced!.includes(n));
+  // Kept in the target while the source had dropped it: its target values stopped at the drop.
+  const back = candidates.filter((n) => synced!.includes(n) && types?.[n]?.dropped);
+  const backfill = [...unsynced, ...back];
+  const runs = write ? 'this run backfills' : 'a run would backfill';
+  const rows = (n: number) =>
+    `the key and ${n > 1 ? 'these columns' : 'this column'} of every source row (whatever the cursor or log position; an append table's every version of the key)`;
+  if (unsynced.length) {
+    notes.push(`column${unsynced.length > 1 ? 's' : ''} ${unsynced.map((n) => `"${n}"`).join(', ')} not synced before: ${runs} ${rows(unsynced.length)}, then reads the changes as usual`);
+  }
+  if (back.length) {
     notes.push(
-      `column${backfill.length > 1 ? 's' : ''} ${backfill.map((n) => `"${n}"`).join(', ')} not synced before: ` +
-        `${write ? 'this run backfills' : 'a run would backfill'} the key and ${backfill.length > 1 ? 'these columns' : 'this column'} of every source row ` +
-        `(whatever the cursor; an append table's every version of the key), then reads past the cursor`,
+      `column${back.length > 1 ? 's' : ''} ${back.map((n) => `"${n}"`).join(', ')} back in the source after being dropped: the target's values are stale since the drop, so ${runs} ${rows(back.length)}`,
     );
   }
-  return { columns, statements: write ? statements : [], plannedStatements: statements, notes, backfill: write ? backfill : [], dropped: gone.map((c) => synced!.find((s) => targetName(naming, s) === c.name)!) };
+  const droppedTypes: Record<string, ColumnTypes> = {};
+  for (const c of gone) {
+    const name = sourceNameOf(c.name)!;
+    droppedTypes[name] = { ...(types?.[name] ?? { source: null, mapped: null, target: c.type }), dropped: true };
+  }
+  return {
+    columns,
+    statements: write ? statements : [],
+    plannedStatements: statements,
+    notes,
+    backfill: write ? backfill : [],
+    dropped: Object.keys(droppedTypes),
+    droppedTypes,
+  };
+}
+
+/** A source column's type mapped to PostgreSQL by its dialect alone (no typeMap); null when it has no mapping. */
+function mappedType(dialect: Dialect, table: TableRef, column: SourceColumn): string | null {
+  try {
+    return dialect.mapType(column, table);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a source type changed from `before` to `after` (both as mapped to
+ * PostgreSQL) so that some value the old type held no longer fits: a
+ * narrowing (varchar(50) → varchar(10), bigint → integer, numeric(12,2) →
+ * numeric(8,2), timestamp(6) → timestamp(3)) or a change of kind (text →
+ * integer). Widenings and unknown pairings are not.
+ */
+export function narrows(before: string, after: string): boolean {
+  if (before.toLowerCase() === after.toLowerCase()) return false;
+  return typeChange(before, after) !== 'same' && typeChange(after, before) !== 'wider';
+}
+
+/**
+ * What the state of a cursor or change-log table keeps of its columns' types
+ * (see ColumnTypes), with the dropped columns it still remembers.
+ */
+export function stateColumnTypes(dialect: Dialect, source: SourceTable, columns: ColumnPlan[], dropped: Record<string, ColumnTypes> = {}): Record<string, ColumnTypes> {
+  const types: Record<string, ColumnTypes> = {};
+  for (const c of columns) {
+    const column = source.columns.find((s) => s.name === c.name);
+    types[c.name] = { source: c.sourceType, mapped: column ? mappedType(dialect, source.ref, column) : null, target: c.targetType };
+  }
+  return { ...types, ...dropped };
 }
 
 /**
@@ -209,26 +286,41 @@ export async function applySchemaChanges(pool: Pick<Pool, 'connect'>, changes: S
   }
 }
 
-/** What a cursor table's backfill reads: the key and the new columns of every row, whatever the cursor. */
-export function backfillTable(table: TablePlan): TablePlan {
-  const cursor = table.cursor!;
-  const wanted = new Set([...table.primaryKey, ...(cursor.backfill ?? [])]);
-  const { window: _w, nullRows: _n, ...rest } = cursor;
-  return { ...table, columns: table.columns.filter((c) => wanted.has(c.name)), cursor: { ...rest, phase: 'backfill' } };
+/** The columns a cursor or change-log table backfills this run (none: no backfill). */
+export function backfillColumns(table: TablePlan): string[] {
+  return table.cursor?.backfill ?? table.changelog?.backfill ?? [];
 }
 
 /**
- * A partition's reads in order: for a cursor table with a backfill, every
- * chunk's backfill first, then the normal cursor read of the same chunks, so
- * the last chunk (which saves the cursor and the synced columns) runs only
- * once the backfill is complete. Chunk indexes stay fixed: resume works as for
- * any partition. The change-log mode can reuse this with its own table.
+ * What a backfill reads: the key and the backfilled columns of every row,
+ * whatever the cursor or the log (no read window), applied as an UPDATE.
  */
-export function chunkReads<C>(table: TablePlan, chunks: C[]): { table: TablePlan; chunk: C }[] {
+export function backfillTable(table: TablePlan): TablePlan {
+  const wanted = new Set([...table.primaryKey, ...backfillColumns(table)]);
+  const columns = table.columns.filter((c) => wanted.has(c.name));
+  if (table.changelog) {
+    const { window: _w, ...log } = table.changelog;
+    return { ...table, columns, changelog: { ...log, phase: 'backfill' } };
+  }
+  const { window: _w, nullRows: _n, ...rest } = table.cursor!;
+  return { ...table, columns, cursor: { ...rest, phase: 'backfill' } };
+}
+
+/**
+ * A partition's reads in order: for a table with a backfill, every chunk's
+ * backfill first, then the normal read, so the last read (which saves the
+ * cursor or log position and the synced columns) runs only once the backfill
+ * is complete. A run past its first read reads its changes in one chunk (its
+ * read is small), a first run in the same chunks as the backfill. Chunk
+ * indexes stay fixed: resume works as for any partition.
+ */
+export function chunkReads<C extends { lo: string | null; hi: string | null }>(table: TablePlan, chunks: C[]): { table: TablePlan; chunk: C }[] {
   const normal = chunks.map((chunk) => ({ table, chunk }));
-  if (!table.cursor?.backfill?.length) return normal;
-  const backfill = backfillTable(table);
-  return [...chunks.map((chunk) => ({ table: backfill, chunk })), ...normal];
+  if (!backfillColumns(table).length) return normal;
+  const backfill = chunks.map((chunk) => ({ table: backfillTable(table), chunk }));
+  const incremental = table.cursor?.window?.from != null || table.changelog?.window?.started === true;
+  if (!incremental || chunks.length < 2) return [...backfill, ...normal];
+  return [...backfill, { table, chunk: { ...chunks[0], lo: chunks[0].lo, hi: chunks[chunks.length - 1].hi } }];
 }
 
 /**

@@ -25,6 +25,10 @@ export interface ChangelogPlan {
   started: boolean;
   /** Set by createSyncTasks: log positions (from, to] this run takes (from null: from the log's start). */
   window?: { from: string | null; to: string | null; started: boolean };
+  /** As CursorPlan.backfill: columns this run first copies (key and these) for every row, whatever the log says. */
+  backfill?: string[];
+  /** As CursorPlan.phase: set on the backfill's own reads. */
+  phase?: 'backfill';
 }
 
 /** A cursor table's column, how versions are written, and its saved state. */
@@ -86,6 +90,18 @@ export interface ColumnPlan {
   userType?: boolean;
 }
 
+/** What a cursor or change-log table's state remembers of one synced column's types. */
+export interface ColumnTypes {
+  /** The source type as the source catalog spelled it (null: unknown, a column dropped before types were kept). */
+  source: string | null;
+  /** That type mapped to PostgreSQL by the dialect (no typeMap): what narrowings are judged by; null if it has no mapping. */
+  mapped: string | null;
+  /** The target column's type. */
+  target: string;
+  /** The source dropped the column (kept in the target): its values there are stale from then on. */
+  dropped?: true;
+}
+
 export interface PgTypeName {
   schema: string;
   name: string;
@@ -119,6 +135,8 @@ export interface TablePlan {
   changelog?: ChangelogPlan;
   /** Deletes for this table (per-table config), else the config's. */
   deletes?: 'ignore' | 'hard' | 'soft';
+  /** Cursor and change-log tables: the column types their state saves (absent in plans from before: saved as unknown). */
+  columnTypes?: Record<string, ColumnTypes>;
   /** Schema drift and similar remarks, reported but not fatal. */
   notes: string[];
   /**

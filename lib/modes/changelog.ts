@@ -1,7 +1,7 @@
 import { changelogDeletesSql } from '../sources/changelog';
 import { saveTableStateSql } from '../state';
 import { deleteKeysSql, dropTableSql, targetKey, upsertSql } from '../target';
-import { prepareStaging, runState } from './cursor';
+import { backfill, prepareStaging, runState } from './cursor';
 import type { SyncMode } from './types';
 
 /**
@@ -28,6 +28,8 @@ export const changelogMode: SyncMode = {
   prepareChunk: (db, ctx) => prepareStaging(db, ctx, false),
 
   async applyChunk(db, { dest, table, chunk, source }) {
+    // The log is read (and its position saved) by the reads after the backfill's.
+    if (table.changelog!.phase === 'backfill') return { inserted: 0, updated: await backfill(db, dest, table), deleted: 0 };
     const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.softDeleteColumn, undefined, chunk));
     let deleted = 0;
     const warnings: Record<string, number> = {};
@@ -57,7 +59,6 @@ export const changelogMode: SyncMode = {
       cursorColumn: log.position,
       cursorValue: log.window?.to ?? log.saved,
       cursorType: log.positionType,
-      columns: table.columns.map((c) => c.name),
     });
     await db.query(saveTableStateSql(config.target.stateSchema, table.target, state, 'run', run.workflowId));
   },

@@ -14,7 +14,7 @@ import {
   truncateTableSql,
   upsertSql,
 } from '../target';
-import type { ColumnPlan, TablePlan } from '../types';
+import type { ColumnPlan, TablePlan, TableRef } from '../types';
 import type { ChunkContext, Db, SyncMode } from './types';
 
 /**
@@ -39,12 +39,10 @@ export const cursorMode: SyncMode = {
 
   async applyChunk(db, { dest, table, run }) {
     const cursor = table.cursor!;
+    if (cursor.phase === 'backfill') return { inserted: 0, updated: await backfill(db, dest, table), deleted: 0 };
     let inserted = 0;
     let updated = 0;
-    if (cursor.phase === 'backfill') {
-      const r = await db.query(backfillUpdateSql(table.target, dest, table.columns, table.primaryKey));
-      updated = Number(r.rows[0].updated);
-    } else if (cursor.write === 'append') {
+    if (cursor.write === 'append') {
       const r = await db.query(appendVersionsSql(table.target, dest, table.columns, run.runId));
       inserted = Number(r.rows[0].inserted);
     } else {
@@ -83,28 +81,43 @@ export const cursorMode: SyncMode = {
       cursorColumn: cursor.column,
       cursorValue: value,
       cursorType: cursor.sourceType,
-      columns: [...table.columns.map((c: ColumnPlan) => c.name), ...(cursor.dropped ?? [])],
     });
     await db.query(saveTableStateSql(config.target.stateSchema, table.target, state, 'run', run.workflowId));
   },
 };
 
-/** The table state a completed run leaves: what it synced and saved, who ran it, its counts. */
+/**
+ * The table state a completed run leaves: what it synced and saved, who ran
+ * it, its counts. Its columns are the synced ones and those the source
+ * dropped (kept in the target, so every run warns); a plan from before types
+ * were kept saves them as unknown.
+ */
 export function runState(
   table: TablePlan,
   run: { workflowId: string; runId: string },
   totals: { rowsCopied: number; inserted: number; updated: number; deleted: number },
-  saved: Pick<TableState, 'mode' | 'write' | 'cursorColumn' | 'cursorValue' | 'cursorType' | 'columns'>,
+  saved: Pick<TableState, 'mode' | 'write' | 'cursorColumn' | 'cursorValue' | 'cursorType'>,
 ): TableState {
   const { rowsCopied, inserted, updated, deleted } = totals;
+  const types = table.columnTypes ?? null;
+  const dropped = [...(table.cursor?.dropped ?? []), ...Object.keys(types ?? {}).filter((n) => types![n].dropped)];
   return {
     sourceSchema: table.source.schema,
     sourceTable: table.source.name,
     ...saved,
+    columns: [...new Set([...table.columns.map((c: ColumnPlan) => c.name), ...dropped])],
+    columnTypes: types,
     lastWorkflowId: run.workflowId,
     lastRunId: run.runId,
     lastCounts: { rowsCopied, inserted, updated, unchanged: rowsCopied - inserted - updated, deleted },
   };
+}
+
+/** A backfill read's apply: the target rows whose backfilled columns differ are updated, nothing else. */
+export async function backfill(db: Db, staging: TableRef, table: TablePlan): Promise<number> {
+  const r = await db.query(backfillUpdateSql(table.target, staging, table.columns, table.primaryKey));
+  await db.query(dropTableSql(staging));
+  return Number(r.rows[0].updated);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { qualifyPg } from '../sources/postgres';
-import type { TableRef } from '../types';
+import type { ColumnTypes, TableRef } from '../types';
+
+export type { ColumnTypes };
 
 // Per-table state: how each target table is synced and, for cursor tables,
 // the saved cursor (the source's exact text, never a JS Date or float).
@@ -19,12 +21,21 @@ export interface TableState {
   cursorValue: string | null;
   cursorType: string | null;
   columns: string[];
+  /**
+   * Per synced column (source name), the types it was synced with; null or a
+   * missing column in states saved before types were kept: unknown, nothing
+   * is checked. Undefined when saving: keep what the state has (operations).
+   */
+  columnTypes?: Record<string, ColumnTypes> | null;
   lastWorkflowId: string | null;
   lastRunId: string | null;
   lastCounts: Record<string, number> | null;
   /** Read only: changes with every save (microseconds of updated_at, as text). */
   stateVersion?: string;
 }
+
+/** Added after the first version of _tablesync_tables; present once the upgrade statement ran. */
+export const TABLE_STATE_UPGRADE_COLUMNS = ['column_types'];
 
 export function tableStateTablesSql(stateSchema: string): string[] {
   return [
@@ -39,6 +50,7 @@ export function tableStateTablesSql(stateSchema: string): string[] {
   cursor_value text,
   cursor_type text,
   columns jsonb NOT NULL DEFAULT '[]',
+  column_types jsonb,
   last_workflow_id text,
   last_run_id text,
   last_run_at timestamptz,
@@ -60,15 +72,28 @@ export function tableStateTablesSql(stateSchema: string): string[] {
   ];
 }
 
+/** Brings a _tablesync_tables made by an older version up to date (ALTER needs ownership: run it only when needed). */
+export function tableStateUpgradeSql(stateSchema: string): { check: { text: string; values: unknown[] }; upgrade: string } {
+  const t = qualifyPg({ schema: stateSchema, name: TABLES_TABLE });
+  return {
+    check: {
+      text: `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped`,
+      values: [t, TABLE_STATE_UPGRADE_COLUMNS],
+    },
+    upgrade: `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS column_types jsonb`,
+  };
+}
+
+// column_types through to_jsonb: a table an older version made (a dry run upgrades nothing) reads as unknown types.
 const COLUMNS = `source_schema AS "sourceSchema", source_table AS "sourceTable", mode, write, cursor_column AS "cursorColumn",
-  cursor_value AS "cursorValue", cursor_type AS "cursorType", columns, last_workflow_id AS "lastWorkflowId",
+  cursor_value AS "cursorValue", cursor_type AS "cursorType", columns, to_jsonb(s) -> 'column_types' AS "columnTypes", last_workflow_id AS "lastWorkflowId",
   last_run_id AS "lastRunId", last_counts AS "lastCounts", last_run_at AS "lastRunAt", updated_at AS "updatedAt",
   (extract(epoch FROM updated_at) * 1000000)::bigint::text AS "stateVersion"`;
 
 /** One table's state (FOR UPDATE inside a transaction that changes it). */
 export function readTableStateSql(stateSchema: string, target: TableRef, forUpdate = false): { text: string; values: string[] } {
   return {
-    text: `SELECT ${COLUMNS} FROM ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })}
+    text: `SELECT ${COLUMNS} FROM ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })} s
       WHERE target_schema = $1 AND target_table = $2${forUpdate ? ' FOR UPDATE' : ''}`,
     values: [target.schema, target.name],
   };
@@ -85,13 +110,14 @@ export function tableStateLockSql(target: TableRef): { text: string; values: str
 /** Every table's state, for status. */
 export function listTableStatesSql(stateSchema: string): string {
   return `SELECT target_schema AS "targetSchema", target_table AS "targetTable", ${COLUMNS}
-    FROM ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })} ORDER BY target_schema, target_table`;
+    FROM ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })} s ORDER BY target_schema, target_table`;
 }
 
 /**
  * Writes a table's state and its history row in one statement: `action`
  * says what changed it (run, reset-state, set-mode), `changedBy` who (the
- * workflow id of the run or operation).
+ * workflow id of the run or operation). A state without `columnTypes`
+ * (reset-state, set-mode) keeps the types saved.
  */
 export function saveTableStateSql(
   stateSchema: string,
@@ -107,12 +133,13 @@ export function saveTableStateSql(
   SELECT to_jsonb(s) - 'updated_at' AS j FROM ${t} s WHERE target_schema = $1 AND target_table = $2
 ), saved AS (
   INSERT INTO ${t} AS s (target_schema, target_table, source_schema, source_table, mode, write, cursor_column,
-      cursor_value, cursor_type, columns, last_workflow_id, last_run_id, last_run_at, last_counts, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $11::text IS NULL THEN NULL ELSE clock_timestamp() END, $13, clock_timestamp())
+      cursor_value, cursor_type, columns, column_types, last_workflow_id, last_run_id, last_run_at, last_counts, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $16, $11, $12, CASE WHEN $11::text IS NULL THEN NULL ELSE clock_timestamp() END, $13, clock_timestamp())
   ON CONFLICT (target_schema, target_table) DO UPDATE SET
     source_schema = EXCLUDED.source_schema, source_table = EXCLUDED.source_table, mode = EXCLUDED.mode,
     write = EXCLUDED.write, cursor_column = EXCLUDED.cursor_column, cursor_value = EXCLUDED.cursor_value,
     cursor_type = EXCLUDED.cursor_type, columns = EXCLUDED.columns,
+    column_types = CASE WHEN $17::boolean THEN s.column_types ELSE EXCLUDED.column_types END,
     last_workflow_id = COALESCE(EXCLUDED.last_workflow_id, s.last_workflow_id),
     last_run_id = COALESCE(EXCLUDED.last_run_id, s.last_run_id),
     last_run_at = COALESCE(EXCLUDED.last_run_at, s.last_run_at),
@@ -137,6 +164,8 @@ SELECT $1, $2, $14, $15, (SELECT j FROM before), (SELECT j FROM saved)`,
       state.lastCounts === null ? null : JSON.stringify(state.lastCounts),
       changedBy,
       action,
+      state.columnTypes == null ? null : JSON.stringify(state.columnTypes),
+      state.columnTypes === undefined,
     ],
   };
 }
