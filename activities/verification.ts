@@ -28,7 +28,7 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
       const included = table.columns.filter((c) => canonical(c) !== null);
       const skippedColumns = table.columns.filter((c) => !included.includes(c)).map((c) => c.name);
       const targetCanonical = included.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
-      const key = targetKey(table.columns, table.primaryKey)[0];
+      const key = targetKey(table.columns, table.primaryKey);
       // Rows marked deleted (deletes: soft) are gone from the source: only the live ones must match it.
       const live = table.softDeleteColumn ? `${quotePg(table.softDeleteColumn)} IS NOT TRUE` : undefined;
       const out: RangeChecksum[] = [];

@@ -26,7 +26,7 @@ const differs = (r: RangeChecksum) => r.sourceRows !== r.targetRows || r.sourceS
 /** Key ranges of verifyRowsPerRange rows, planned by the same planner as sync partitions. */
 async function verifyRanges(config: SyncConfig, table: TablePlan): Promise<SyncTask> {
   const rangeConfig = { ...config, partitionThreshold: 1, rowsPerPartition: config.verifyRowsPerRange, maxPartitionsPerTable: 256 };
-  const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [table] });
+  const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [table], targetRanges: true });
   return task;
 }
 

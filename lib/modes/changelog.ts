@@ -1,6 +1,6 @@
 import { changelogDeletesSql } from '../sources/changelog';
 import { saveTableStateSql } from '../state';
-import { deleteKeysSql, dropTableSql, targetKey, upsertSql } from '../target';
+import { deleteKeysSql, dropTableSql, targetKey, targetRange, upsertSql } from '../target';
 import { prepareStaging, runState } from './cursor';
 import type { SyncMode } from './types';
 
@@ -28,7 +28,7 @@ export const changelogMode: SyncMode = {
   prepareChunk: (db, ctx) => prepareStaging(db, ctx, false),
 
   async applyChunk(db, { dest, table, chunk, source }) {
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.softDeleteColumn, undefined, chunk));
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.softDeleteColumn, undefined, targetRange(table, chunk)));
     let deleted = 0;
     const warnings: Record<string, number> = {};
     const log = table.changelog!;
