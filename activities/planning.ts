@@ -5,7 +5,7 @@ import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { resolveTableSpecs, targetCollisions, type ResolvedTable } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { planUserTypes, readColumnTypes } from '../lib/pg-user-types';
-import { planPartitions } from '../lib/planner';
+import { planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
 import type { SourceConnection, SourceTable } from '../lib/sources/base';
 import { changelogMaxSql } from '../lib/sources/changelog';
 import { parseLookback } from '../lib/sources/cursor';
@@ -75,6 +75,11 @@ export interface DiscoverTablesResult {
 export interface CreateSyncTasksInput {
   config: SyncConfig;
   tables: TablePlan[];
+  /**
+   * The ranges are also evaluated on the target (verify's checksums): a key
+   * the target does not order as the source does is not split (one range).
+   */
+  targetRanges?: boolean;
 }
 
 /** Tables planned at once by discoverTables and createSyncTasks (each holds a source and a target connection). */
@@ -567,13 +572,13 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { tables, skipped, failed, plan };
     },
 
-    async createSyncTasks({ config, tables }: CreateSyncTasksInput): Promise<SyncTask[]> {
+    async createSyncTasks({ config, tables, targetRanges }: CreateSyncTasksInput): Promise<SyncTask[]> {
       const source = connections.source(config.source.connection);
       let stop: unknown = null;
       return mapLimit(tables, PLAN_CONCURRENCY, async (planned): Promise<SyncTask> => {
         if (stop) throw stop;
         try {
-          const table = await withChangelogWindow(source, await withCursorWindow(source, planned));
+          let table = await withChangelogWindow(source, await withCursorWindow(source, planned));
           const estimatedRows = await source.estimateRows(table.source);
           let bounds: { min: string | null; max: string | null } = { min: null, max: null };
           // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
@@ -582,15 +587,33 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
             bounds = await source.keyBounds(table.source, table.primaryKey[0]);
           }
-          const partitions = planPartitions({
+          const sizing = {
             estimatedRows,
-            integerKey: table.integerKey,
-            ...bounds,
             threshold: config.partitionThreshold,
             // A cursor table runs as one partition (its chunks in order), so its last chunk can save the cursor.
             maxPartitions: table.mode === 'cursor' || table.mode === 'changelog' ? 1 : config.maxPartitionsPerTable,
             rowsPerPartition: config.rowsPerPartition,
-          });
+          };
+          let partitions = planPartitions({ ...sizing, integerKey: table.integerKey, ...bounds });
+          const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
+          const sameOrder = key.every((c) =>
+            sameOrderOnTarget(source.dialect.name, c.sourceType, c.targetType, source.dialect.isIntegerType(c.sourceType)),
+          );
+          if (
+            !table.integerKey &&
+            !incremental &&
+            source.sampleKeys &&
+            key.every((c) => source.dialect.key.splits(c.sourceType)) &&
+            (sameOrder || !targetRanges) &&
+            (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)
+          ) {
+            const wanted = estimatedRows < sizing.threshold ? 1 : Math.min(sizing.maxPartitions, Math.floor(estimatedRows / sizing.rowsPerPartition));
+            const pieces = samplePieces(estimatedRows, config.batchSize, wanted);
+            const cuts = pieces > 1 ? await source.sampleKeys(table, pieces, estimatedRows) : [];
+            partitions = planSampledPartitions({ ...sizing, cuts });
+            // Said in the task's plan, so every chunk of every attempt applies ranges alike.
+            if (cuts.length) table = { ...table, rangesOnTarget: sameOrder };
+          }
           if (partitions.length > 1) {
             log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partitions`);
           }

@@ -5,7 +5,7 @@ import type { SyncConfig } from '../lib/config';
 import { modeOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/pg-user-types';
 import { planChunks } from '../lib/planner';
-import type { CopyStream } from '../lib/sources/base';
+import { decodeKey, type CopyStream } from '../lib/sources/base';
 import { chunkReads } from '../lib/schema-evolution';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
@@ -83,6 +83,15 @@ function addProgress(p: PartitionProgress, c: ChunkCounts, nextChunk: number): P
   };
 }
 
+function isKeyBound(bound: string, width: number): boolean {
+  try {
+    decodeKey(bound, width);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** What one partition's transfer needs of the activity running it (syncPartition, or syncSmallTables for each of its tables). */
 interface PartitionRun {
   attempt: number;
@@ -106,9 +115,10 @@ async function transferPartition(connections: ActivityDeps['connections'], input
   const mode = modeOf(table.mode);
   const attempt = run.attempt;
     const where = `sync_partition ${displayName(table.source)} partition ${range.index + 1}/${range.count}`;
-    for (const bound of [range.lo, range.hi]) {
-      if (bound !== null && (!table.integerKey || !/^-?\d+$/.test(bound))) {
-        throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not an integer key value`);
+    for (const bound of [range.lo, range.hi, ...(range.splits ?? [])]) {
+      if (bound === null) continue;
+      if (table.integerKey && !range.splits ? !/^-?\d+$/.test(bound) : !isKeyBound(bound, table.primaryKey.length)) {
+        throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not a value of key (${table.primaryKey.join(', ')})`);
       }
     }
     const target = connections.pg(config.target.connection);

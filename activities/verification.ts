@@ -80,7 +80,7 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
       const included = comparedColumns(source, table);
       const skippedColumns = table.columns.filter((c) => !included.includes(c)).map((c) => c.name);
       const targetCanonical = included.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
-      const key = targetKey(table.columns, table.primaryKey)[0];
+      const key = targetKey(table.columns, table.primaryKey);
       const live = liveCondition(table);
       const relation = verifiedRelation(table);
       const out: RangeChecksum[] = [];

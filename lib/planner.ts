@@ -1,3 +1,4 @@
+import type { DialectName } from './sources/base';
 import type { PartitionRange } from './types';
 
 export interface PlanInput {
@@ -48,6 +49,69 @@ export function planPartitions(input: PlanInput): PartitionRange[] {
   }));
 }
 
+export interface SampledPlanInput {
+  estimatedRows: number;
+  /** Cut points read from the source (sampleKeys): sorted in the source's order, distinct. */
+  cuts: string[];
+  threshold: number;
+  maxPartitions: number;
+  rowsPerPartition: number;
+}
+
+/**
+ * Partitions and their chunks on a key of any type, from cut points the
+ * source sorted: the pieces between consecutive cuts are the chunks, dealt to
+ * partitions in order, so partition bounds are cuts too. Only positions are
+ * chosen here, never values compared: JavaScript does not know the source's
+ * collation, and a bound out of the source's order would make two ranges
+ * overlap. The chunks' inner cuts travel in the range (`splits`), planned
+ * once, so every attempt resumes on the same chunks.
+ */
+export function planSampledPartitions(input: SampledPlanInput): PartitionRange[] {
+  const pieces = input.cuts.length + 1;
+  if (pieces < 2) return [WHOLE_TABLE];
+  const wanted = input.estimatedRows < input.threshold ? 1 : Math.floor(input.estimatedRows / input.rowsPerPartition);
+  const count = Math.max(1, Math.min(input.maxPartitions, wanted, pieces));
+  // Partition p takes pieces [first(p), first(p + 1)); cut k ends piece k.
+  const first = (p: number) => Math.floor((p * pieces) / count);
+  return Array.from({ length: count }, (_, index) => {
+    const from = first(index);
+    const to = first(index + 1);
+    return {
+      index,
+      count,
+      lo: index === 0 ? null : input.cuts[from - 1],
+      hi: index === count - 1 ? null : input.cuts[to - 1],
+      splits: input.cuts.slice(from, to - 1),
+    };
+  });
+}
+
+/** Chunks a sampled split aims at: one per batch, at most MAX_CHUNKS. */
+export function samplePieces(estimatedRows: number, batchSize: number, partitions: number): number {
+  return Math.min(MAX_CHUNKS, Math.max(partitions, Math.ceil(estimatedRows / batchSize)));
+}
+
+/**
+ * Whether the target orders a key column exactly as the source does, so a
+ * range evaluated on the target holds the same rows as on the source:
+ * integers, exact numerics, dates and timestamps of at most microseconds, and
+ * PostgreSQL uuids into uuid. Strings never (collations differ, PAD SPACE,
+ * case), nor MySQL or SQL Server uuids (text or byte-group order).
+ */
+export function sameOrderOnTarget(dialect: DialectName, sourceType: string, targetType: string, integer: boolean): boolean {
+  const s = sourceType.toLowerCase();
+  const t = targetType.toLowerCase();
+  const targetInteger = /^(smallint|integer|bigint)$/.test(t);
+  const targetNumeric = /^numeric\b/.test(t);
+  const targetTime = /^(date|timestamp(\(\d\))? with(out)? time zone)$/.test(t);
+  if (integer) return targetInteger || targetNumeric;
+  if (/^(numeric|decimal)\b/.test(s)) return targetNumeric;
+  if (dialect === 'postgres') return (s === 'uuid' && t === 'uuid') || (/^(date|timestamp\b)/.test(s) && targetTime);
+  if (dialect === 'mysql') return /^(date|datetime|timestamp)\b/.test(s) && targetTime;
+  return s === 'date' && t === 'date';
+}
+
 export interface ChunkInput {
   range: PartitionRange;
   integerKey: boolean;
@@ -70,6 +134,11 @@ const MAX_CHUNKS = 1_000;
  */
 export function planChunks(input: ChunkInput): { lo: string | null; hi: string | null }[] {
   const whole = [{ lo: input.range.lo, hi: input.range.hi }];
+  const splits = input.range.splits;
+  if (splits?.length) {
+    const bounds = [input.range.lo, ...splits, input.range.hi];
+    return bounds.slice(1).map((hi, k) => ({ lo: bounds[k], hi }));
+  }
   if (!input.integerKey || input.min === null || input.max === null || input.estimatedRows <= input.batchSize) return whole;
   const min = BigInt(input.min);
   const max = BigInt(input.max);

@@ -127,8 +127,14 @@ export interface TablePlan {
   columns: ColumnPlan[];
   /** Source names of the key columns. */
   primaryKey: string[];
-  /** Single-column integer key: the only shape split into ranges. */
+  /** Single-column integer key: split into ranges of equal width (other keys: by sampled cut points). */
   integerKey: boolean;
+  /**
+   * Set by createSyncTasks when the key is split by sampled cut points:
+   * whether the target orders the key exactly as the source (sameOrderOnTarget),
+   * so ranges may be evaluated on the target too. Absent: integerKey says.
+   */
+  rangesOnTarget?: boolean;
   /** mode cursor: the cursor column and, once tasks are planned, the run's read window. */
   cursor?: CursorPlan;
   /** mode changelog: the log and, once tasks are planned, the run's log window. */
@@ -155,12 +161,18 @@ export interface TablePlan {
   generation?: number;
 }
 
-/** Key range (lo, hi]; null means unbounded on that side. Values are decimal strings. */
+/**
+ * Key range (lo, hi]; null means unbounded on that side. Bounds are key
+ * values as the source's text (decimal strings for integer keys), a JSON
+ * array of them for a composite key (see encodeKey).
+ */
 export interface PartitionRange {
   index: number;
   count: number;
   lo: string | null;
   hi: string | null;
+  /** Sampled keys: the cut points between the range's chunks, in the source's order (planned once). */
+  splits?: string[];
 }
 
 export interface SyncTask {

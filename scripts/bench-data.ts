@@ -81,6 +81,24 @@ export async function ensurePgTable(pg: PgClient, table: string, rows: number): 
   return true;
 }
 
+/** The bench table keyed otherwise (case 8): by a uuid (md5 of id, so in no physical order), or by (qty, name) (ties on qty). */
+export const KEYED_TABLES = {
+  'public.bench_uuid': { select: `md5(id::text)::uuid AS uid, ${COLUMN_LIST}`, key: 'uid' },
+  'public.bench_comp': { select: COLUMN_LIST, key: 'qty, name' },
+} as const;
+
+/** (Re)builds a KEYED_TABLES table from public.bench (of `rows` rows) unless it is there. Returns true if built. */
+export async function ensurePgKeyedTable(pg: PgClient, table: keyof typeof KEYED_TABLES, rows: number): Promise<boolean> {
+  if ((await pgMetaRows(pg, table)) === rows) return false;
+  const { select, key } = KEYED_TABLES[table];
+  await pg.query(`DROP TABLE IF EXISTS ${table}`);
+  await pg.query(`CREATE TABLE ${table} AS SELECT ${select} FROM public.bench`);
+  await pg.query(`ALTER TABLE ${table} ADD PRIMARY KEY (${key})`);
+  await pg.query(`VACUUM (ANALYZE) ${table}`);
+  await pgSetMeta(pg, table, rows);
+  return true;
+}
+
 export const MANY_TABLES = 100;
 export const MANY_ROWS = 1_000;
 export const manyTableName = (i: number): string => `t${String(i).padStart(3, '0')}`;

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import type { Client as TemporalClient } from '@temporalio/client';
 import { startSync } from '../client/start';
-import { ensureMysqlTable, ensurePgManyTables, ensurePgTable } from './bench-data';
+import { ensureMysqlTable, ensurePgKeyedTable, ensurePgManyTables, ensurePgTable, KEYED_TABLES } from './bench-data';
 import {
   BenchWorker,
   DST_DB,
@@ -28,6 +28,7 @@ import {
   caseFullMssql,
   caseFullMysql,
   caseFullPg,
+  caseKeyedPg,
   caseIncremental,
   caseCursor,
   caseChangelog,
@@ -47,7 +48,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6,7); also many100, many1k, many10k, cold
+  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6,7,8); also many100, many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -81,8 +82,8 @@ function parseOptions(argv: string[]): BenchOptions {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
     return n;
   };
-  const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6,7').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', '7', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     runs: int('runs') ?? 3,
@@ -112,8 +113,13 @@ async function prepareData(opts: BenchOptions): Promise<Record<string, number>> 
   const pg = await pgConnect(SRC_DB);
   try {
     await timed('PG public.warmup (1,000 rows)', () => ensurePgTable(pg, 'public.warmup', 1_000));
-    if (['1', '3', '3b', '3c', '6', '7'].some((c) => opts.cases.has(c))) {
+    if (['1', '3', '3b', '3c', '6', '7', '8'].some((c) => opts.cases.has(c))) {
       await timed(`PG public.bench (${opts.rows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench', opts.rows));
+    }
+    if (opts.cases.has('8')) {
+      for (const t of Object.keys(KEYED_TABLES) as (keyof typeof KEYED_TABLES)[]) {
+        await timed(`PG ${t} (${opts.rows.toLocaleString('en-US')} rows)`, () => ensurePgKeyedTable(pg, t, opts.rows));
+      }
     }
     if (opts.cases.has('4')) await timed('PG many.t001..t100', () => ensurePgManyTables(pg));
   } finally {
@@ -178,6 +184,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
   if (want('1')) {
     announce('case 1: PG -> PG first sync');
     reports.push(await caseFullPg(ctx));
+  }
+  if (want('8')) {
+    announce('case 8: PG -> PG first sync, uuid and composite keys beside the bigint key');
+    reports.push(...(await caseKeyedPg(ctx)));
   }
   if (want('2')) {
     announce('case 2: MariaDB -> PG first sync');

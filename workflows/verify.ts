@@ -37,7 +37,7 @@ function asCompare(table: TablePlan): TablePlan {
 /** Key ranges of verifyRowsPerRange rows, planned by the same planner as sync partitions. */
 async function verifyRanges(config: SyncConfig, table: TablePlan): Promise<SyncTask> {
   const rangeConfig = { ...config, partitionThreshold: 1, rowsPerPartition: config.verifyRowsPerRange, maxPartitionsPerTable: 256 };
-  const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [asCompare(table)] });
+  const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [asCompare(table)], targetRanges: true });
   return task;
 }
 

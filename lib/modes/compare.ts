@@ -1,12 +1,33 @@
-import { createStagingSql, deleteMissingSql, dropTableSql, truncateTableSql, upsertSql } from '../target';
-import type { SyncMode } from './types';
+import { otherPartitionsCompletedSql } from '../state';
+import { displayName } from '../tables';
+import {
+  advisoryXactLockSql,
+  createKeysTableSql,
+  createStagingSql,
+  deleteMissingSql,
+  deleteUnseenSql,
+  dropTableSql,
+  isWholeTable,
+  keysTableName,
+  keysTablePrefix,
+  keyTablesLikeSql,
+  saveStagedKeysSql,
+  targetRange,
+  truncateTableSql,
+  upsertSql,
+} from '../target';
+import type { TableRef } from '../types';
+import type { ChunkContext, Db, SyncMode } from './types';
 
 /**
  * compare: every row of each key range is copied into a staging table and
  * only rows that differ are written (inserted or updated); with deletes: hard
  * (or verify --repair), target rows of the range the source lacks are deleted;
  * with deletes: soft (the plan's softDeleteColumn), they are marked instead,
- * repair included, and a marked row the source has again is unmarked.
+ * repair included, and a marked row the source has again is unmarked. On a
+ * key the target orders otherwise than the source (targetRange), ranges mean
+ * nothing in the target: the keys each chunk staged are kept, and the table's
+ * last partition to commit deletes what no partition saw (deleteUnseen).
  */
 export const compareMode: SyncMode = {
   name: 'compare',
@@ -22,15 +43,56 @@ export const compareMode: SyncMode = {
     await db.query(truncateTableSql(dest));
   },
 
-  async applyChunk(db, { config, dest, table, chunk, deleteMissing }) {
+  async applyChunk(db, ctx) {
+    const { config, dest, table, chunk, deleteMissing } = ctx;
     const soft = table.softDeleteColumn;
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, soft, undefined, chunk));
+    const range = targetRange(table, chunk);
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, soft, undefined, range));
     let deleted = 0;
     if (soft || (table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
-      const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk, soft));
-      deleted = gone.rowCount ?? 0;
+      if (range || isWholeTable(chunk)) {
+        const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk, soft));
+        deleted = gone.rowCount ?? 0;
+      } else deleted = await deleteUnseen(db, ctx);
     }
     await db.query(dropTableSql(dest));
     return { inserted: Number(applied.rows[0].inserted), updated: Number(applied.rows[0].updated), deleted };
   },
 };
+
+/**
+ * Keeps the chunk's staged keys; in the partition's last chunk, if every
+ * other partition of the run has committed, deletes the target rows whose key
+ * no partition staged and drops the key tables. The table-wide lock makes the
+ * last two partitions to finish take turns, so exactly one sees all others
+ * committed; a chunk that rolls back takes its keys with it.
+ */
+async function deleteUnseen(db: Db, { config, dest, table, chunk, last, run }: ChunkContext): Promise<number> {
+  const runKey = `${run.workflowId}/${run.runId}`;
+  const keysOf = (index: number): TableRef => ({ schema: table.target.schema, name: keysTableName(runKey, table.target, index) });
+  const mine = keysOf(chunk.index);
+  await db.query(createKeysTableSql(mine, table.target, table.columns, table.primaryKey, config.useUnloggedStaging));
+  await db.query(saveStagedKeysSql(mine, dest, table.columns, table.primaryKey));
+  if (!last) return 0;
+  await db.query(advisoryXactLockSql(`tablesync.keys:${runKey}:${displayName(table.source)}`));
+  const key = {
+    stateSchema: config.target.stateSchema,
+    workflowId: run.workflowId,
+    runId: run.runId,
+    source: table.source,
+    target: table.target,
+    partitionIndex: chunk.index,
+    partitionCount: chunk.count,
+    lo: chunk.lo,
+    hi: chunk.hi,
+    mode: table.mode,
+  };
+  const others = Number((await db.query(otherPartitionsCompletedSql(key))).rows[0].n);
+  if (others < chunk.count - 1) return 0;
+  const all = Array.from({ length: chunk.count }, (_, i) => keysOf(i));
+  const gone = await db.query(deleteUnseenSql(table.target, all, table.columns, table.primaryKey, table.softDeleteColumn));
+  // This run's key tables, and any an unfinished earlier run of the table left behind.
+  const found = await db.query(keyTablesLikeSql, [table.target.schema, keysTablePrefix(table.target)]);
+  for (const { name } of found.rows as { name: string }[]) await db.query(dropTableSql({ schema: table.target.schema, name }));
+  return gone.rowCount ?? 0;
+}

@@ -30,6 +30,8 @@ export interface Dialect {
   cursor?: CursorDialect;
   /** Row digests for verify's row-by-row comparison (see digests.ts). */
   digest?: DigestDialect;
+  /** Key columns of any type: their exact text (range bounds) and how it is bound back. */
+  key: KeyDialect;
 }
 
 /** What verify needs to compare rows one by one, in the same text on every side. */
@@ -42,6 +44,22 @@ export interface DigestDialect {
   sum32(hex: string): string;
   /** " WHERE …" of a key range (or ""), values numbered from `first`. */
   rangeWhere(plan: TablePlan, range: PartitionRange, first: number): { sql: string; params: string[] };
+}
+
+/**
+ * Range bounds on keys of any type are values read from the source as text
+ * and bound back as the column's own type, so the source compares them in the
+ * column's own collation (the order its sample was sorted in).
+ */
+export interface KeyDialect {
+  /** Whether a key column of this source type can bound a range (its text reads back as the same value). */
+  splits(type: string): boolean;
+  /** The column's exact text. */
+  text(quoted: string, type: string): string;
+  /** A bound text value as the column's type. */
+  param(placeholder: string, type: string): string;
+  /** `(a, b) > (x, y)` uses the key's index here; otherwise it is expanded to `a >= x AND (a > x OR b > y)`. */
+  rowValues: boolean;
 }
 
 /** Count and order-free checksum of one key range. */
@@ -126,6 +144,13 @@ export interface SourceConnection {
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
   keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
+  /**
+   * About `pieces - 1` key values (encodeKey text) that cut the table into
+   * `pieces` ranges of similar size, from the source's statistics or a sample
+   * (never a full read of the rows), sorted by the source in the key's own
+   * order and distinct. Empty: no way to split, or too few rows seen.
+   */
+  sampleKeys?(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]>;
   /** Rows of a query as objects (catalog-size results only: bounds, key lists); values bound. */
   queryRows?(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
@@ -236,26 +261,80 @@ export function qualify(dialect: Dialect, ref: TableRef): string {
   return `${dialect.quoteIdent(ref.schema)}.${dialect.quoteIdent(ref.name)}`;
 }
 
+/** Source types of the plan's key columns, in key order. */
+export function keyTypes(plan: TablePlan): string[] {
+  return plan.primaryKey.map((k) => plan.columns.find((c) => c.name === k)?.sourceType ?? '');
+}
+
+/** Rows a key sample aims at: enough per piece for even pieces, few enough to read in well under a second. */
+const SAMPLE_ROWS = 20_000;
+const SAMPLE_ROWS_PER_PIECE = 100;
+
+/** The percentage of a table's pages a key sample reads. */
+export function samplePercent(pieces: number, estimatedRows: number): number {
+  const rows = Math.max(SAMPLE_ROWS, pieces * SAMPLE_ROWS_PER_PIECE);
+  return Math.min(100, (100 * rows) / Math.max(1, estimatedRows));
+}
+
 /**
- * WHERE clause of a key range (lo, hi] with bound parameters, numbered from `first`.
- * Returns an empty clause for the whole table.
+ * pieces - 1 cut points strictly inside `sorted` (distinct values in the
+ * source's order, its first and last the smallest and largest), evenly
+ * spaced; picked by position, so they keep the source's order.
+ */
+export function evenCuts(sorted: string[], pieces: number): string[] {
+  const last = sorted.length - 1;
+  if (last < pieces) return [];
+  return Array.from({ length: pieces - 1 }, (_, k) => sorted[Math.floor(((k + 1) * last) / pieces)]);
+}
+
+/** A key value as range-bound text: the value itself for a one-column key, a JSON array of the values for a composite one. */
+export function encodeKey(values: string[]): string {
+  return values.length === 1 ? values[0] : JSON.stringify(values);
+}
+
+/** The values of a range bound of a `width`-column key; throws on text that is not one. */
+export function decodeKey(text: string, width: number): string[] {
+  if (width === 1) return [text];
+  const values: unknown = JSON.parse(text);
+  if (!Array.isArray(values) || values.length !== width || values.some((v) => typeof v !== 'string')) {
+    throw new Error(`key range bound ${JSON.stringify(text)} is not a JSON array of ${width} strings`);
+  }
+  return values as string[];
+}
+
+/**
+ * WHERE clause of a key range (lo, hi] with bound parameters, numbered from
+ * `first`; `cast` types the i-th key column's value. A composite key compares
+ * as a tuple, each column in its own order and collation. Returns an empty
+ * clause for the whole table.
  */
 export function rangePredicate(
   dialect: Dialect,
-  keyColumn: string,
+  key: string | string[],
   range: PartitionRange,
   first = 1,
+  cast: (placeholder: string, column: number) => string = (p) => p,
 ): { sql: string; params: string[] } {
-  const key = dialect.quoteIdent(keyColumn);
-  const parts: string[] = [];
+  const columns = (typeof key === 'string' ? [key] : key).map((c) => dialect.quoteIdent(c));
   const params: string[] = [];
-  if (range.lo !== null) {
-    params.push(range.lo);
-    parts.push(`${key} > ${dialect.placeholder(first + params.length - 1)}`);
-  }
-  if (range.hi !== null) {
-    params.push(range.hi);
-    parts.push(`${key} <= ${dialect.placeholder(first + params.length - 1)}`);
-  }
+  const bind = (value: string, column: number) => {
+    params.push(value);
+    return cast(dialect.placeholder(first + params.length - 1), column);
+  };
+  const compare = (bound: string, op: '>' | '<='): string => {
+    const values = decodeKey(bound, columns.length);
+    if (columns.length === 1) return `${columns[0]} ${op} ${bind(values[0], 0)}`;
+    if (dialect.key.rowValues) return `(${columns.join(', ')}) ${op} (${values.map(bind).join(', ')})`;
+    // (a, b) > (x, y) is a >= x AND (a > x OR b > y): the leading range lets the optimizer seek.
+    const [weak, strict] = op === '>' ? ['>=', '>'] : ['<=', '<'];
+    const from = (i: number): string =>
+      i === columns.length - 1
+        ? `${columns[i]} ${op} ${bind(values[i], i)}`
+        : `${columns[i]} ${weak} ${bind(values[i], i)} AND (${columns[i]} ${strict} ${bind(values[i], i)} OR ${from(i + 1)})`;
+    return `(${from(0)})`;
+  };
+  const parts: string[] = [];
+  if (range.lo !== null) parts.push(compare(range.lo, '>'));
+  if (range.hi !== null) parts.push(compare(range.hi, '<='));
   return { sql: parts.length ? ` WHERE ${parts.join(' AND ')}` : '', params };
 }

@@ -7,6 +7,7 @@ import {
   SmallInt,
   TinyInt,
   type config as MssqlConfig,
+  type ISqlType,
   type ISqlTypeFactoryWithNoParams,
 } from 'mssql';
 import { asBoolean, asBytea, asText, RowCopyEncoder, type ValueEncoder } from '../copy-text';
@@ -31,11 +32,43 @@ import {
   estimateOrCount,
   qualify,
   rangePredicate,
+  encodeKey,
+  keyTypes,
+  samplePercent,
+  type KeyDialect,
   rejectNul,
   unsupportedType,
 } from './base';
 
 const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'int', 'bigint']);
+
+const MSSQL_KEY_SPLITS =
+  /^(tinyint|smallint|int|bigint|decimal|numeric|char|varchar|nchar|nvarchar|binary|varbinary|uniqueidentifier|date|datetime|datetime2|smalldatetime|datetimeoffset)\b/;
+const baseType = (type: string) => type.replace(/\(.*$/, '').trim().toLowerCase();
+
+/**
+ * Key bounds bound as nvarchar and converted to the column's own type in the
+ * SQL, so the column's collation (and uniqueidentifier's byte-group order)
+ * compares them; times and bytes in the styles their text was printed in.
+ */
+export const mssqlKey: KeyDialect = {
+  splits: (type) => MSSQL_KEY_SPLITS.test(type.toLowerCase()) && !/\(max\)/i.test(type),
+  text: (q, type) => {
+    const t = baseType(type);
+    if (MSSQL_TIME.has(t)) return mssqlCursorText(q, t);
+    if (t === 'binary' || t === 'varbinary') return `CONVERT(varchar(max), ${q}, 2)`;
+    if (t === 'uniqueidentifier') return `CONVERT(char(36), ${q})`;
+    return /char/.test(t) ? `CONVERT(nvarchar(4000), ${q})` : `CONVERT(varchar(50), ${q})`;
+  },
+  param: (p, type) => {
+    const t = baseType(type);
+    if (MSSQL_TIME.has(t)) return mssqlCursorParam(p, type, t);
+    if (t === 'binary' || t === 'varbinary') return `CONVERT(varbinary(max), ${p}, 2)`;
+    return `CONVERT(${type}, ${p})`;
+  },
+  // SQL Server has no row-value comparison.
+  rowValues: false,
+};
 
 export const mssqlDialect: Dialect = {
   name: 'mssql',
@@ -55,9 +88,9 @@ export const mssqlDialect: Dialect = {
     row: (columns) => mssqlRow(columns),
     md5: (text) => `LOWER(CONVERT(varchar(32), HASHBYTES('MD5', ${text}), 2))`,
     sum32: (hex) => `CONVERT(varchar(40), COALESCE(SUM(CONVERT(decimal(38, 0), CONVERT(bigint, 0x00000000 + CONVERT(varbinary(4), LEFT(${hex}, 8), 2)))), 0))`,
-    // Bound as nvarchar (queryRows): SQL Server converts them to the key's type.
-    rangeWhere: (plan, range, first) => rangePredicate(mssqlDialect, plan.primaryKey[0], range, first),
+    rangeWhere: (plan, range, first) => mssqlRangeWhere(plan, range, first),
   },
+  key: mssqlKey,
 };
 
 const MSSQL_TIME = new Set(['date', 'datetime', 'datetime2', 'smalldatetime', 'datetimeoffset']);
@@ -454,7 +487,7 @@ export function readMappedColumn(column: Pick<ColumnPlan, 'name' | 'sourceType' 
 
 /** The source-side SELECT for one key range, its bounds as @p1/@p2. */
 export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[]; keyParams: number } {
-  const byKey = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
+  const byKey = mssqlRangeWhere(plan, range);
   // Cursor values follow the key bounds, bound as text and converted in the SQL.
   const where = andWhere(byKey, planFilter(mssqlDialect, plan, (i) => `@p${byKey.params.length + i}`));
   const columns = plan.columns.map((c) => (readMappedColumn(c) ?? readColumn(c)).expression).join(', ');
@@ -558,6 +591,36 @@ export function mssqlCanonical(column: Pick<ColumnPlan, 'name' | 'sourceType' | 
 }
 
 /**
+ * WHERE of one key range: an integer key's bounds are bound with its own type
+ * (keyParamType); any other key's as nvarchar, converted in the SQL.
+ */
+export function mssqlRangeWhere(plan: TablePlan, range: PartitionRange, first = 1): { sql: string; params: string[] } {
+  const types = keyTypes(plan);
+  return rangePredicate(mssqlDialect, plan.primaryKey, range, first, plan.integerKey ? undefined : (p, i) => mssqlKey.param(p, types[i]));
+}
+
+/**
+ * Cut points from a page sample (TABLESAMPLE SYSTEM) of the key columns,
+ * sorted by SQL Server in the key's own order and collation, every
+ * (n / pieces)-th row kept; @p1 the pieces. The percentage is a number this
+ * code computed, written into the SQL: TABLESAMPLE takes a constant.
+ */
+export function mssqlSampleSql(plan: TablePlan, pieces: number, percent: number): { sql: string; params: string[] } {
+  if (!Number.isFinite(percent) || percent <= 0) throw new Error(`sample percentage ${percent} is not a positive number`);
+  const types = keyTypes(plan);
+  const quoted = plan.primaryKey.map(quote);
+  const texts = quoted.map((q, i) => `${mssqlKey.text(q, types[i])} AS k${i}`);
+  return {
+    sql:
+      `SELECT ${quoted.map((_, i) => `k${i}`).join(', ')} FROM (SELECT ${texts.join(', ')}, ` +
+      `ROW_NUMBER() OVER (ORDER BY ${quoted.join(', ')}) AS rn, COUNT_BIG(*) OVER () AS n ` +
+      `FROM ${qualify(mssqlDialect, plan.source)} TABLESAMPLE SYSTEM (${Math.min(100, percent).toFixed(6)} PERCENT)) AS s ` +
+      `WHERE rn < n AND (rn * CONVERT(bigint, @p1)) / n > ((rn - 1) * CONVERT(bigint, @p1)) / n ORDER BY rn`,
+    params: [String(pieces)],
+  };
+}
+
+/**
  * Row count and checksum of one key range, computed on SQL Server exactly as
  * pgChecksumSql computes them on PostgreSQL: each row's fields as
  * "<characters>:<text>" (NULL as "N"), concatenated, hashed as UTF-8 with MD5,
@@ -568,7 +631,7 @@ export function mssqlCanonical(column: Pick<ColumnPlan, 'name' | 'sourceType' | 
  * HASHBYTES takes more than 8000 bytes since SQL Server 2016.
  */
 export function mssqlChecksumSql(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): { sql: string; params: string[] } {
-  const where = rangePredicate(mssqlDialect, plan.primaryKey[0], range);
+  const where = mssqlRangeWhere(plan, range);
   const first32 = `CONVERT(bigint, 0x00000000 + SUBSTRING(HASHBYTES('MD5', ${mssqlRow(columns)}), 1, 4))`;
   return {
     sql:
@@ -600,7 +663,8 @@ const KEY_PARAM_TYPES: Record<string, ISqlTypeFactoryWithNoParams> = {
  * Range bounds are bound with the key's own type: comparing the key with a
  * wider type would make SQL Server convert the column instead of seeking.
  */
-function keyParamType(plan: TablePlan): ISqlTypeFactoryWithNoParams {
+function keyParamType(plan: TablePlan): ISqlTypeFactoryWithNoParams | ISqlType {
+  if (!plan.integerKey) return NVarChar(4000);
   const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? '';
   const type = KEY_PARAM_TYPES[keyType];
   if (!type) throw new Error(`key ranges need an integer key; ${plan.source.schema}.${plan.source.name} has ${keyType || 'none'}`);
@@ -823,6 +887,12 @@ export class MssqlSource implements SourceConnection {
 
   estimateRows(ref: TableRef): Promise<number> {
     return mssqlEstimateRows((sql, names) => this.query(sql, names), ref);
+  }
+
+  async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
+    const { sql, params } = mssqlSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
+    const rows = await this.query<Record<string, string>>(sql, params);
+    return rows.map((r) => encodeKey(plan.primaryKey.map((_, i) => r[`k${i}`])));
   }
 
   async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {

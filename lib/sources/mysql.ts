@@ -5,10 +5,13 @@ import { MysqlCopyEncoder, streamCopy } from './mysql-copy';
 import {
   andWhere,
   cursorBoundsSql,
+  encodeKey,
+  keyTypes,
   planFilter,
   type CatalogEntry,
   type CopyStream,
   type Dialect,
+  type KeyDialect,
   type NameRule,
   type RangeSum,
   caseInsensitiveNames,
@@ -45,6 +48,27 @@ export const mysqlCursor: CursorDialect = {
   minus: (e, lb) => ('seconds' in lb ? `(${e} - INTERVAL ${lb.seconds} SECOND)` : `(${e} - ${lb.amount})`),
 };
 
+const MYSQL_BINARY = /^(binary|varbinary)\b/i;
+const MYSQL_KEY_SPLITS = /^(tinyint|smallint|mediumint|int|integer|bigint|decimal|numeric|char|varchar|binary|varbinary|date|datetime|timestamp)\b/i;
+
+/**
+ * Key bounds: strings bound as they are, so the column's collation compares
+ * them (the column's derivation beats a literal's: PAD SPACE, _ci and all);
+ * numbers and times cast as for cursors; bytes as hex.
+ */
+export const mysqlKey: KeyDialect = {
+  splits: (type) => MYSQL_KEY_SPLITS.test(type) && !/^(tinyint|bit)\(1\)/i.test(type),
+  text: (q, type) => (MYSQL_BINARY.test(type) ? `HEX(${q})` : `CAST(${q} AS CHAR)`),
+  param: (p, type) => {
+    if (MYSQL_BINARY.test(type)) return `UNHEX(${p})`;
+    if (/^(char|varchar)\b/i.test(type)) return p;
+    const dataType = /^\w+/.exec(type)![0].toLowerCase();
+    return mysqlCursor.param(p, { type, dataType });
+  },
+  // MariaDB 10.11 reads all of the table for (a, b) > (x, y) (EXPLAIN: type ALL); the expanded form is a range on the key.
+  rowValues: false,
+};
+
 export const mysqlDialect: Dialect = {
   name: 'mysql',
   // The database named in the URL; MysqlSource fills it in.
@@ -61,6 +85,7 @@ export const mysqlDialect: Dialect = {
     rangeWhere: (plan, range) => mysqlRangeWhere(plan, range),
   },
   cursor: mysqlCursor,
+  key: mysqlKey,
 };
 
 /** Canonical texts as one length-prefixed text: the same fields as pgChecksumSql. */
@@ -262,10 +287,24 @@ export function columnsFromCatalog(rows: MysqlColumnRow[], jsonColumns: Set<stri
 
 /** WHERE of one key range; integer keys are compared as integers, not as doubles. */
 export function mysqlRangeWhere(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
-  const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? '';
-  const cast = /\bunsigned\b/i.test(keyType) ? 'UNSIGNED' : 'SIGNED';
-  const dialect: Dialect = INTEGER.test(keyType) ? { ...mysqlDialect, placeholder: () => `CAST(? AS ${cast})` } : mysqlDialect;
-  return rangePredicate(dialect, plan.primaryKey[0], range);
+  const types = keyTypes(plan);
+  return rangePredicate(mysqlDialect, plan.primaryKey, range, 1, (p, i) => mysqlKey.param(p, types[i]));
+}
+
+/**
+ * The next cut point of a key walk: the row `step` rows past `after` in key
+ * order, read along the primary key (InnoDB: the clustered index), its key
+ * columns as text. MariaDB has no TABLESAMPLE, and its statistics hold no
+ * key values unless ANALYZE … PERSISTENT ran.
+ */
+export function mysqlKeyWalkSql(plan: TablePlan, after: string | null, step: number): { sql: string; params: (string | number)[] } {
+  const types = keyTypes(plan);
+  const quoted = plan.primaryKey.map((k) => mysqlDialect.quoteIdent(k));
+  const where = mysqlRangeWhere(plan, { index: 0, count: 1, lo: after, hi: null });
+  return {
+    sql: `SELECT ${quoted.map((q, i) => `${mysqlKey.text(q, types[i])} AS k${i}`).join(', ')} FROM ${qualify(mysqlDialect, plan.source)}${where.sql} ORDER BY ${quoted.join(', ')} LIMIT 1 OFFSET ?`,
+    params: [...where.params, step - 1],
+  };
 }
 
 /**
@@ -389,6 +428,22 @@ export class MysqlSource implements SourceConnection {
   async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
     const rows = await this.query<{ max_value: string | null; null_rows: string }>(cursorBoundsSql(mysqlDialect, ref, cursor));
     return { max: rows[0].max_value, nulls: Number(rows[0].null_rows) };
+  }
+
+  /**
+   * Walks the key in steps of estimatedRows / pieces rows: reads every key
+   * once inside the server (not over the wire), about what COUNT(*) costs.
+   */
+  async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
+    const step = Math.max(1, Math.ceil(estimatedRows / pieces));
+    const cuts: string[] = [];
+    for (let k = 1; k < pieces; k++) {
+      const { sql, params } = mysqlKeyWalkSql(plan, cuts[cuts.length - 1] ?? null, step);
+      const [row] = await this.query<Record<string, string>>(sql, params);
+      if (!row) break;
+      cuts.push(encodeKey(plan.primaryKey.map((_, i) => row[`k${i}`])));
+    }
+    return cuts;
   }
 
   async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {

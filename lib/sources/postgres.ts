@@ -7,6 +7,7 @@ import {
   type CatalogEntry,
   type CopyStream,
   type Dialect,
+  type KeyDialect,
   type NameRule,
   type RangeSum,
   EXACT_NAMES,
@@ -16,10 +17,14 @@ import {
   estimateOrCount,
   andWhere,
   cursorBoundsSql,
+  encodeKey,
+  keyTypes,
   planFilter,
   qualify,
   rangePredicate,
   rejectNul,
+  evenCuts,
+  samplePercent,
   unsupportedType,
 } from './base';
 
@@ -36,6 +41,17 @@ export const pgCursor: CursorDialect = {
   minus: (e, lb) => ('seconds' in lb ? `(${e} - make_interval(secs => ${lb.seconds}))` : `(${e} - ${lb.amount})`),
 };
 
+// Key types whose text (pinned session settings) reads back as the same value; others run as one range.
+const PG_KEY_SPLITS =
+  /^(smallint|integer|bigint|numeric(\(\d+(,\d+)?\))?|uuid|text|bytea|date|character varying(\(\d+\))?|character(\(\d+\))?|(timestamp|time)(\(\d\))? with(out)? time zone)$/;
+
+export const pgKey: KeyDialect = {
+  splits: (type) => PG_KEY_SPLITS.test(type),
+  text: (q) => `${q}::text`,
+  param: (p, type) => `${p}::${type}`,
+  rowValues: true,
+};
+
 export const postgresDialect: Dialect = {
   name: 'postgres',
   defaultSchema: 'public',
@@ -44,6 +60,7 @@ export const postgresDialect: Dialect = {
   isIntegerType: (type) => INTEGER_TYPES.has(type),
   mapType: (column, table) => mapPgType(column, table),
   cursor: pgCursor,
+  key: pgKey,
   canonicalText: (column) => {
     const q = quotePg(column.name);
     // A user type's target name means nothing in the source: compare its text as it is.
@@ -54,7 +71,7 @@ export const postgresDialect: Dialect = {
     row: (columns) => pgFields(columns.map((c) => postgresDialect.canonicalText!(c)!)),
     md5: pgMd5,
     sum32: pgSum32,
-    rangeWhere: (plan, range, first) => rangePredicate(postgresDialect, plan.primaryKey[0], range, first),
+    rangeWhere: (plan, range, first) => pgRangeWhere(plan, range, first),
   },
 };
 
@@ -137,15 +154,50 @@ export function pgCanonical(value: string, type: string): string {
 export function pgChecksumSql(
   table: TableRef,
   canonical: string[],
-  keyColumn: string,
+  keyColumns: string | string[],
   range: PartitionRange,
   live?: string,
+  /** The key columns' types, to bind bounds as (on the source); untyped: inferred from the columns. */
+  types?: string[],
 ): { text: string; values: string[] } {
-  const where = rangePredicate(postgresDialect, keyColumn, range);
+  const where = rangePredicate(postgresDialect, keyColumns, range, 1, types ? (p, i) => pgKey.param(p, types[i]) : undefined);
   if (live) where.sql += `${where.sql ? ' AND' : ' WHERE'} ${live}`;
   return {
     text: `SELECT count(*)::bigint AS rows, ${pgSum32(pgMd5(pgFields(canonical)))} AS sum FROM ${qualifyPg(table)}${where.sql}`,
     values: where.params,
+  };
+}
+
+/** The collation a key column sorts in (no row: its type has none). */
+export const pgKeyCollationSql = `SELECT n.nspname AS schema, c.collname AS name FROM pg_attribute a
+  JOIN pg_collation c ON c.oid = a.attcollation JOIN pg_namespace n ON n.oid = c.collnamespace
+  WHERE a.attrelid = to_regclass($1) AND a.attname = $2`;
+
+/** A one-column key's histogram bounds ($1 schema, $2 table, $3 column) as the key's text, sorted in its collation. */
+export function pgHistogramSql(type: string, collation: TableRef | null): string {
+  const collate = collation ? ` COLLATE ${qualifyPg(collation)}` : '';
+  // A partitioned or inheritance parent is read with its children: their histogram (inherited) when there is one.
+  return `SELECT b::text AS k0 FROM (SELECT DISTINCT b${collate} AS b
+      FROM (SELECT histogram_bounds FROM pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3
+             ORDER BY inherited DESC LIMIT 1) s, unnest(s.histogram_bounds::text::${type}[]) AS b) h
+    ORDER BY b`;
+}
+
+/**
+ * Cut points from a page sample of the key columns: the sample sorted by the
+ * key (each column in its own collation), every (n / pieces)-th row kept.
+ * $1 the sample percentage, $2 the pieces. Sampled rows are distinct keys.
+ */
+export function pgSampleSql(plan: TablePlan, pieces: number, percent: number): { text: string; values: string[] } {
+  const quoted = plan.primaryKey.map(quotePg);
+  const texts = quoted.map((q, i) => `${pgKey.text(q, keyTypes(plan)[i])} AS k${i}`);
+  return {
+    text: `SELECT ${quoted.map((_, i) => `k${i}`).join(', ')} FROM (
+  SELECT ${texts.join(', ')}, row_number() OVER (ORDER BY ${quoted.join(', ')}) AS rn, count(*) OVER () AS n
+    FROM ${qualifyPg(plan.source)} TABLESAMPLE SYSTEM ($1::float8)) s
+  WHERE rn < n AND (rn * $2::bigint) / n > ((rn - 1) * $2::bigint) / n
+  ORDER BY rn`,
+    values: [String(percent), String(pieces)],
   };
 }
 
@@ -283,21 +335,23 @@ export class TextCopyCounter extends Transform {
   }
 }
 
+/** WHERE of one key range on the source, bounds bound as the key columns' own types, numbered from `first`. */
+export function pgRangeWhere(plan: TablePlan, range: PartitionRange, first = 1): { sql: string; params: string[] } {
+  const types = keyTypes(plan);
+  return rangePredicate(postgresDialect, plan.primaryKey, range, first, (p, i) => pgKey.param(p, types[i]));
+}
+
 /** Text of the source-side COPY for one key range, and the settings it reads its bounds from. */
 export function pgRangeCopySql(
   plan: TablePlan,
   range: PartitionRange,
   format: 'binary' | 'text',
-  keyType: string,
 ): { sql: string; settings: string[] } {
   // COPY cannot take bind parameters, so the bounds are bound into session
   // settings with set_config($n) and read back, typed, by the query.
-  const viaSettings: Dialect = {
-    ...postgresDialect,
-    placeholder: (i) => `current_setting('tablesync.p${i}')::${keyType}`,
-  };
-  const byKey =
-    range.lo === null && range.hi === null ? { sql: '', params: [] } : rangePredicate(viaSettings, plan.primaryKey[0], range);
+  const viaSettings: Dialect = { ...postgresDialect, placeholder: (i) => `current_setting('tablesync.p${i}')` };
+  const types = keyTypes(plan);
+  const byKey = rangePredicate(viaSettings, plan.primaryKey, range, 1, (p, i) => pgKey.param(p, types[i]));
   // Cursor bounds after the key bounds, each read back as the cursor column's own type.
   const n = byKey.params.length;
   const where = andWhere(byKey, planFilter(postgresDialect, plan, (i) => `current_setting('tablesync.p${n + i}')`));
@@ -347,6 +401,24 @@ export class PostgresSource implements SourceConnection {
     return { min: r.rows[0].min, max: r.rows[0].max };
   }
 
+  /**
+   * A one-column key's histogram (pg_stats, from the last ANALYZE) when it has
+   * enough bounds; otherwise a page sample (TABLESAMPLE SYSTEM) of the key
+   * columns. Either way sorted here, by the source, in the key's collation.
+   */
+  async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
+    if (plan.primaryKey.length === 1) {
+      const collation = (await this.pool.query(pgKeyCollationSql, [qualifyPg(plan.source), plan.primaryKey[0]])).rows[0];
+      const sql = pgHistogramSql(keyTypes(plan)[0], collation ? { schema: collation.schema, name: collation.name } : null);
+      const bounds = (await this.pool.query(sql, [plan.source.schema, plan.source.name, plan.primaryKey[0]])).rows.map((r) => r.k0 as string);
+      // The histogram's first and last bounds are its min and max: pieces - 1 cuts strictly between need pieces + 1 bounds.
+      if (bounds.length > pieces) return evenCuts(bounds, pieces);
+    }
+    const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
+    const rows = (await this.pool.query({ text, values, rowMode: 'array' })).rows as string[][];
+    return rows.map((r) => encodeKey(r));
+  }
+
   async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
     return (await this.pool.query(sql, params)).rows;
   }
@@ -375,8 +447,7 @@ export class PostgresSource implements SourceConnection {
     // a reg* column also goes as text, on either side: its binary form is an OID.
     const sameTypes = plan.columns.every((c) => c.sourceType === c.targetType && !c.userType && !isRegType(c.targetType));
     const format = preferBinary && sameTypes ? 'binary' : 'text';
-    const keyType = plan.columns.find((c) => c.name === plan.primaryKey[0])?.sourceType ?? 'bigint';
-    const { sql, settings } = pgRangeCopySql(plan, range, format, keyType);
+    const { sql, settings } = pgRangeCopySql(plan, range, format);
     const client: PoolClient = await this.pool.connect();
     // A backend killed mid-COPY also emits 'error' on the client; the stream carries it.
     const ignore = () => undefined;
@@ -424,7 +495,7 @@ export class PostgresSource implements SourceConnection {
 
   async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
     const canonical = columns.map((c) => postgresDialect.canonicalText!(c)!);
-    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey[0], range));
+    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey, range, undefined, keyTypes(plan)));
     return { rows: Number(r.rows[0].rows), sum: r.rows[0].sum };
   }
 

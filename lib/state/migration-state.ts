@@ -151,3 +151,14 @@ export function stateUpgradeCheckSql(stateSchema: string): { text: string; value
     values: [qualifyPg({ schema: stateSchema, name: STATE_TABLE }), STATE_UPGRADE_COLUMNS],
   };
 }
+
+/** How many other partitions of the table's run (of `partitionCount`) have completed. */
+export function otherPartitionsCompletedSql(k: StateKey): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `SELECT count(*)::int AS n FROM ${t}
+      WHERE workflow_id = $1 AND run_id = $2 AND source_schema = $3 AND table_name = $4 AND partition_index <> $5
+        AND partition_count = $6 AND sync_status = 'completed'`,
+    values: [...stateKeyParams(k), k.partitionCount],
+  };
+}

@@ -1,6 +1,6 @@
 import { rangePredicate } from '../sources/base';
 import { postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
-import type { ColumnPlan, PartitionRange, TableRef } from '../types';
+import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import { columnList, targetKey } from './columns';
 import { DELETED_AT_COLUMN } from './soft-deletes';
 
@@ -41,8 +41,8 @@ export function distinctSql(left: string, right: string, targetType: string): st
  * before the INSERT: ON CONFLICT would lock, and so dirty and WAL-log, every
  * conflicting row before its WHERE skips it. The pre-filter only drops rows
  * the WHERE would skip; the WHERE stays the rule (counts unchanged). `range`
- * (the chunk's key range, bound) lets the filter read only that part of the
- * target. With a soft-delete flag, a row that comes back is written
+ * (the chunk's key range, bound; see targetRange) lets the filter read only
+ * that part of the target. With a soft-delete flag, a row that comes back is written
  * (unmarked) even when its values are unchanged, so it counts as updated;
  * rows written are live.
  */
@@ -76,7 +76,7 @@ export function upsertSql(
     same.push(`cur.${flag} IS NOT TRUE`);
   }
   const onCur = { ...postgresDialect, quoteIdent: (name: string) => `cur.${quotePg(name)}` };
-  const where = range ? rangePredicate(onCur, keyColumns[0], range) : { sql: '', params: [] };
+  const where = range ? rangePredicate(onCur, keyColumns, range) : { sql: '', params: [] };
   const onConflict = sets.length ? `DO UPDATE SET ${sets.join(', ')}\n    WHERE ${differs.join('\n       OR ')}` : 'DO NOTHING';
   return {
     text: `WITH applied AS (
@@ -89,6 +89,21 @@ export function upsertSql(
 SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WHERE NOT inserted)::bigint AS updated FROM applied`,
     values: where.params,
   };
+}
+
+/**
+ * A chunk's key range where the target may evaluate it: only when the target
+ * orders the key exactly as the source (integer keys; see sameOrderOnTarget).
+ * Otherwise (lo, hi] would hold other rows in the target than in the source:
+ * a text key under another collation, PAD SPACE, a MySQL char(36) uuid.
+ */
+export function targetRange(table: TablePlan, range: PartitionRange): PartitionRange | undefined {
+  return (table.rangesOnTarget ?? table.integerKey) ? range : undefined;
+}
+
+/** The one range of a table synced as a whole: nothing to evaluate, on either side. */
+export function isWholeTable(range: PartitionRange): boolean {
+  return range.count === 1 && range.lo === null && range.hi === null;
 }
 
 /**
@@ -108,7 +123,7 @@ export function deleteMissingSql(
 ): { text: string; values: string[] } {
   const keys = targetKey(columns, primaryKey);
   const onTarget = { ...postgresDialect, quoteIdent: (name: string) => `t.${quotePg(name)}` };
-  const where = rangePredicate(onTarget, keys[0], range);
+  const where = rangePredicate(onTarget, keys, range);
   const match = keys.map((k) => `s.${quotePg(k)} = t.${quotePg(k)}`).join(' AND ');
   const missing = `${where.sql}${where.sql ? ' AND' : ' WHERE'} NOT EXISTS (SELECT 1 FROM ${qualifyPg(staging)} AS s WHERE ${match})`;
   if (softDeleteColumn) {
@@ -120,3 +135,40 @@ export function deleteMissingSql(
   }
   return { text: `DELETE FROM ${qualifyPg(target)} AS t${missing}`, values: where.params };
 }
+
+// Deletes on a key the target orders otherwise than the source (see
+// targetRange): each chunk keeps the keys it staged in its partition's key
+// table, in the chunk's own transaction; once every partition of the table
+// has committed, one pass deletes the target rows no partition saw.
+
+/** The partition's key table, typed like the target's key columns (so `=` is the target key's own equality). */
+export function createKeysTableSql(keys: TableRef, target: TableRef, columns: ColumnPlan[], primaryKey: string[], unlogged: boolean): string {
+  const list = targetKey(columns, primaryKey).map(quotePg).join(', ');
+  return `CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE IF NOT EXISTS ${qualifyPg(keys)} AS SELECT ${list} FROM ${qualifyPg(target)} WITH NO DATA`;
+}
+
+export function saveStagedKeysSql(keys: TableRef, staging: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
+  const list = targetKey(columns, primaryKey).map(quotePg).join(', ');
+  return `INSERT INTO ${qualifyPg(keys)} (${list}) SELECT ${list} FROM ${qualifyPg(staging)}`;
+}
+
+/**
+ * Target rows whose key none of the key tables holds: deleted, or with a
+ * soft-delete flag marked (a row marked before is left as it is).
+ */
+export function deleteUnseenSql(target: TableRef, keyTables: TableRef[], columns: ColumnPlan[], primaryKey: string[], softDeleteColumn?: string): string {
+  const keys = targetKey(columns, primaryKey);
+  const list = keys.map(quotePg).join(', ');
+  const seen = keyTables.map((k) => `SELECT ${list} FROM ${qualifyPg(k)}`).join(' UNION ALL ');
+  const match = keys.map((k) => `s.${quotePg(k)} = t.${quotePg(k)}`).join(' AND ');
+  const unseen = ` WHERE NOT EXISTS (SELECT 1 FROM (${seen}) AS s WHERE ${match})`;
+  if (softDeleteColumn) {
+    const flag = quotePg(softDeleteColumn);
+    return `UPDATE ${qualifyPg(target)} AS t SET ${flag} = true, ${quotePg(DELETED_AT_COLUMN)} = now()${unseen} AND t.${flag} IS NOT TRUE`;
+  }
+  return `DELETE FROM ${qualifyPg(target)} AS t${unseen}`;
+}
+
+/** Key tables in `schema` whose names start with `prefix` (those of a table's earlier, unfinished runs). */
+export const keyTablesLikeSql = `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = $1 AND c.relkind = 'r' AND starts_with(c.relname, $2)`;

@@ -21,7 +21,7 @@ export function liveCondition(table: TablePlan): string | undefined {
 
 /** The target side of verify's row digests, in target column names and types. */
 export function targetDigestSide(table: TablePlan, columns: ColumnPlan[]): DigestSide {
-  const keyName = targetKey(table.columns, table.primaryKey)[0];
+  const keyNames = targetKey(table.columns, table.primaryKey);
   const canonical = (cs: ColumnPlan[]) => cs.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
   return {
     dialect: postgresDialect,
@@ -29,7 +29,7 @@ export function targetDigestSide(table: TablePlan, columns: ColumnPlan[]): Diges
       row: (cs) => pgFields(canonical(cs)),
       md5: pgMd5,
       sum32: pgSum32,
-      rangeWhere: (_plan, range, first) => rangePredicate(postgresDialect, keyName, range, first),
+      rangeWhere: (_plan, range, first) => rangePredicate(postgresDialect, keyNames, range, first),
     },
     relation: qualifyPg(verifiedRelation(table)),
     plan: table,

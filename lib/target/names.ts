@@ -21,6 +21,19 @@ export function stagingName(runKey: string, table: TableRef, partitionIndex: num
   return `${STAGING_PREFIX}${readable}_p${partitionIndex}_${shortHash(runKey, table.schema, table.name, partitionIndex)}`;
 }
 
+export const KEYS_PREFIX = '_ts_keys_';
+
+/** The start of every key table name of one target table, whatever the run. */
+export function keysTablePrefix(target: TableRef): string {
+  const readable = target.name.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 24);
+  return `${KEYS_PREFIX}${readable}_${shortHash(target.schema, target.name).slice(0, 8)}_`;
+}
+
+/** The table of keys a partition staged (deletes on keys ordered otherwise in the target); fixed per run, table and partition. */
+export function keysTableName(runKey: string, target: TableRef, partitionIndex: number): string {
+  return `${keysTablePrefix(target)}${shortHash(runKey, partitionIndex)}`;
+}
+
 export const LOAD_PREFIX = '_ts_load_';
 
 /** The table a full load fills before it is swapped in; fixed per run and table. */

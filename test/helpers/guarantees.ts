@@ -75,14 +75,14 @@ export async function duplicateKeys(pool: Pool, qualified: string, key: string[]
 }
 
 /**
- * Staging (_ts_stg_) and load (_ts_load_) tables in the database; with
+ * Staging (_ts_stg_), load (_ts_load_) and key (_ts_keys_) tables in the database; with
  * `tables`, only those whose name carries one of these table names (so a
  * test checks its own tables, whatever another test left behind).
  */
 export async function leftoverTables(pool: Pool, tables?: string[]): Promise<string[]> {
   const r = await pool.query(
     `SELECT n.nspname || '.' || c.relname AS t, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relname LIKE '\\_ts\\_stg\\_%' OR c.relname LIKE '\\_ts\\_load\\_%' ORDER BY 1`,
+      WHERE c.relname LIKE '\\_ts\\_stg\\_%' OR c.relname LIKE '\\_ts\\_load\\_%' OR c.relname LIKE '\\_ts\\_keys\\_%' ORDER BY 1`,
   );
   return r.rows
     .filter((x) => !tables || tables.some((t) => x.name.includes(t.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 30))))

@@ -151,12 +151,12 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
   });
 
   it('reads COPY range bounds from settings (COPY takes no parameters) and casts where target types differ', () => {
-    const { sql, settings } = pgRangeCopySql(plan, { index: 2, count: 3, lo: '10', hi: null }, 'binary', 'integer');
+    const { sql, settings } = pgRangeCopySql(plan, { index: 2, count: 3, lo: '10', hi: null }, 'binary');
     assert.equal(
       sql,
       `COPY (SELECT "Id"::bigint, "doc", "qty" FROM "Sales"."Order Lines" WHERE "Id" > current_setting('tablesync.p1')::integer) TO STDOUT (FORMAT binary)`,
     );
     assert.deepEqual(settings, ['10']);
-    assert.doesNotMatch(pgRangeCopySql(plan, { index: 0, count: 1, lo: null, hi: null }, 'text', 'integer').sql, /::bigint/);
+    assert.doesNotMatch(pgRangeCopySql(plan, { index: 0, count: 1, lo: null, hi: null }, 'text').sql, /::bigint/);
   });
 });
