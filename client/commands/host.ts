@@ -24,7 +24,7 @@ export async function hostWorker(connections: Record<string, ConnectionSpec> | u
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
   let created: CreateWorkerResult;
   try {
-    created = await createWorker({ connections, taskQueue, connection });
+    created = await createWorker({ connections, taskQueue, connection, inlineWorkflows: true });
   } catch (err) {
     await connection.close();
     throw err;
