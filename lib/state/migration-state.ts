@@ -1,5 +1,7 @@
 import { qualifyPg } from '../sources/postgres';
 import type { TableRef } from '../types';
+import { GENERATIONS_TABLE } from './generations';
+import { TABLE_HISTORY_TABLE, TABLES_TABLE } from './tables';
 
 // _migration_state: the seed's run and partition history, one row per
 // (workflow run, table, partition), written in the same transactions as the
@@ -144,10 +146,19 @@ export function markFailedSql(k: StateKey, message: string, status: 'failed' | '
 }
 
 
-/** How many of the upgrade columns an existing _migration_state has (ALTER needs ownership: run it only when needed). */
-export function stateUpgradeCheckSql(stateSchema: string): { text: string; values: unknown[] } {
+/**
+ * Whether the state tables are current, in one query: `columns` counts the
+ * upgrade columns _migration_state has (ALTER needs ownership: run it only
+ * when needed), `others` says the other state tables exist.
+ */
+export function stateCheckSql(stateSchema: string): { text: string; values: unknown[] } {
+  const q = (name: string) => qualifyPg({ schema: stateSchema, name });
   return {
-    text: `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped`,
-    values: [qualifyPg({ schema: stateSchema, name: STATE_TABLE }), STATE_UPGRADE_COLUMNS],
+    text: `SELECT (SELECT count(*)::int FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped) AS columns,
+      (to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL) AS others`,
+    values: [q(STATE_TABLE), STATE_UPGRADE_COLUMNS, q(GENERATIONS_TABLE), q(TABLES_TABLE), q(TABLE_HISTORY_TABLE)],
   };
 }
+
+/** stateCheckSql's row: nothing to create or upgrade. */
+export const stateIsCurrent = (row: { columns: number; others: boolean }): boolean => row.columns === STATE_UPGRADE_COLUMNS.length && row.others;
