@@ -149,13 +149,16 @@ export function markFailedSql(k: StateKey, message: string, status: 'failed' | '
 /**
  * Whether the state tables are current, in one query: `columns` counts the
  * upgrade columns _migration_state has (ALTER needs ownership: run it only
- * when needed), `others` says the other state tables exist.
+ * when needed), `others` says the other state tables exist and this role
+ * may write every state table (a role that may not fails at once, in the
+ * DDL, as it did before this check, instead of in each table's first write).
  */
 export function stateCheckSql(stateSchema: string): { text: string; values: unknown[] } {
   const q = (name: string) => qualifyPg({ schema: stateSchema, name });
+  const writable = (p: string) => `COALESCE(has_table_privilege(to_regclass(${p}), 'INSERT') AND has_table_privilege(to_regclass(${p}), 'UPDATE'), false)`;
   return {
     text: `SELECT (SELECT count(*)::int FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped) AS columns,
-      (to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL AND to_regclass($5) IS NOT NULL) AS others`,
+      (${['$1', '$3', '$4', '$5'].map(writable).join(' AND ')}) AS others`,
     values: [q(STATE_TABLE), STATE_UPGRADE_COLUMNS, q(GENERATIONS_TABLE), q(TABLES_TABLE), q(TABLE_HISTORY_TABLE)],
   };
 }
