@@ -14,7 +14,8 @@ import {
   generationsTableSql,
   readTableStateSql,
   stateTableSql,
-  stateUpgradeCheckSql,
+  stateCheckSql,
+  stateIsCurrent,
   STATE_UPGRADE_COLUMNS,
   tableStateTablesSql,
   tableStateUpgradeSql,
@@ -475,19 +476,22 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       for (const name of new Set([config.source.connection, config.target.connection])) {
         config.pins[name] = { fingerprint: connections.fingerprint(name), worker: identity };
       }
+      const stateSchema = config.target.stateSchema;
       try {
+        // One query on every run; the DDL, and the lock that makes concurrent starts wait on each other, only when something is missing.
+        const found = await connections.pg(config.target.connection).query(stateCheckSql(stateSchema));
+        if (stateIsCurrent(found.rows[0])) return { config };
         await inTransaction(connections, config.target.connection, async (client) => {
           // Concurrent syncs may create the table at the same moment.
           await client.query(advisoryXactLockSql('tablesync._migration_state'));
-          const [create, upgrade] = stateTableSql(config.target.stateSchema);
+          const [create, upgrade] = stateTableSql(stateSchema);
           await client.query(create);
           // ALTER needs ownership: run it only when an older version made the table.
-          const have = await client.query(stateUpgradeCheckSql(config.target.stateSchema));
-          if (have.rows[0].n < STATE_UPGRADE_COLUMNS.length) await client.query(upgrade);
-          await client.query(generationsTableSql(config.target.stateSchema));
-          for (const sql of tableStateTablesSql(config.target.stateSchema)) await client.query(sql);
-          const tables = tableStateUpgradeSql(config.target.stateSchema);
-          if ((await client.query(tables.check)).rows[0].n < TABLE_STATE_UPGRADE_COLUMNS.length) await client.query(tables.upgrade);
+          const have = await client.query(stateCheckSql(stateSchema));
+          if (have.rows[0].columns < STATE_UPGRADE_COLUMNS.length) await client.query(upgrade);
+          await client.query(generationsTableSql(stateSchema));
+          for (const sql of tableStateTablesSql(stateSchema)) await client.query(sql);
+          if (have.rows[0].table_columns < TABLE_STATE_UPGRADE_COLUMNS.length) await client.query(tableStateUpgradeSql(stateSchema));
         });
       } catch (err) {
         throw classifyError(err, `initialize_state in target "${config.target.connection}"`);

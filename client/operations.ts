@@ -24,6 +24,7 @@ async function startOperation<K extends keyof Workflows>(
     taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
     workflowId: options.workflowId ?? defaultWorkflowId().replace(/^tablesync-/, `tablesync-${prefix}-`),
     args: [input] as Parameters<Workflows[K]>,
+    requestEagerStart: options.eager,
   });
 }
 

@@ -1,4 +1,4 @@
-import { MultiBar, type SingleBar } from 'cli-progress';
+import type { MultiBar, SingleBar } from 'cli-progress';
 import type { LiveProgress, LiveTableProgress } from './progress';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -134,7 +134,9 @@ export class ProgressView {
       }
       return;
     }
-    const multi = (this.multi ??= new MultiBar(
+    // cli-progress loads with the first bar: a run off a TTY, or one that ends before its first read, never needs it.
+    const { MultiBar: Bars } = require('cli-progress') as typeof import('cli-progress');
+    const multi = (this.multi ??= new Bars(
       {
         stream: this.out as NodeJS.WritableStream,
         format: (_options, _params, payload: { line: (width: number) => string }) => payload.line(20),

@@ -11,6 +11,8 @@ export interface StartSyncOptions {
   namespace?: string;
   taskQueue?: string;
   workflowId?: string;
+  /** Ask the server to hand the first workflow task to the worker on the client's connection (--local). */
+  eager?: boolean;
 }
 
 export async function connectClient(options: StartSyncOptions = {}): Promise<Client> {
@@ -34,6 +36,7 @@ export async function startSync(
     taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
     workflowId: options.workflowId ?? defaultWorkflowId(),
     args: [config],
+    requestEagerStart: options.eager,
   });
 }
 
@@ -47,6 +50,7 @@ export async function startVerify(
     taskQueue: options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync',
     workflowId: options.workflowId ?? defaultWorkflowId().replace(/^tablesync-/, 'tablesync-verify-'),
     args: [input],
+    requestEagerStart: options.eager,
   });
 }
 

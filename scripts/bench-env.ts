@@ -93,7 +93,7 @@ export async function ensurePgDatabase(name: string): Promise<void> {
   const admin = await pgConnect('postgres');
   try {
     const r = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (r.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
+    if (r.rowCount === 0) await admin.query(`CREATE DATABASE "${name}"`);
   } finally {
     await admin.end();
   }

@@ -22,6 +22,13 @@ export interface CreateWorkerInput {
   env?: Record<string, string | undefined>;
   /** Worker identity (default pid@host, as the SDK's). */
   identity?: string;
+  /**
+   * Run workflow code on this thread instead of a workflow thread of its
+   * own. A one-shot --local worker saves the thread's start (~0.3 s: it
+   * loads the SDK's protobuf definitions a second time); a long-lived worker
+   * keeps the thread, so workflow tasks never queue behind activity work.
+   */
+  inlineWorkflows?: boolean;
 }
 
 export interface CreateWorkerResult {
@@ -50,7 +57,12 @@ function prebuiltBundle(): { codePath: string } | null {
 }
 
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietBundlerLogger });
+  return bundleWorkflowCode({
+    workflowsPath: workflowsPath(),
+    logger: quietBundlerLogger,
+    // Stack traces need the mappings, not the sources' text: the bundle halves (1.7 MB -> 0.9 MB) and every worker start reads, decodes and parses less.
+    webpackConfigHook: (config) => ({ ...config, devtool: 'inline-nosources-source-map' }),
+  });
 }
 
 const quietBundlerLogger = {
@@ -85,6 +97,8 @@ export async function createWorker(input: CreateWorkerInput = {}): Promise<Creat
     interceptors: { activity: [logAttributesInterceptor, metricsInterceptor(Runtime.instance().metricMeter)] },
     ...workflowSource(input.workflowBundle),
     maxConcurrentActivityTaskExecutions: slots,
+    // The SDK calls this mode debugMode; with the timeout given again, a workflow stuck in a loop still fails its task after 5 s.
+    ...(input.inlineWorkflows && { debugMode: true, isolateExecutionTimeout: '5 seconds' }),
     // Cancellation reaches an activity only with a heartbeat's reply: at most 2 s late, not 0.8 × heartbeatSeconds.
     maxHeartbeatThrottleInterval: '2 seconds',
   });

@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import { syncConfigOf } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import type { planSyncWorkflow, PlanSyncResult } from '../../workflows/plan-sync';
@@ -9,7 +10,7 @@ import { printSummary, printVerify } from '../report';
 import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { awaitOrCancel } from '../wait';
-import { hostWorker } from './host';
+import { hostWorker, type HostedWorker } from './host';
 
 export interface RunOptions {
   config: string;
@@ -26,27 +27,16 @@ export interface RunOptions {
 
 export async function runCommand(opts: RunOptions): Promise<number> {
   const file = loadConfigFile(opts.config);
+  const config = syncConfigOf(file);
   const local = Boolean(opts.local);
   const wait = local || Boolean(opts.wait);
   const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, local);
-  // A local worker starts (~0.4 s) while the client connects and starts the run: the run's first task waits on the queue.
-  const hosting = local ? hostWorker(file.connections, taskQueue) : null;
-  hosting?.catch(() => undefined);
-  const client = await connectClient().catch(async (err) => {
-    await hosting?.then((h) => h.close(), () => undefined);
-    throw err;
-  });
+  // The local worker exists before the run starts, so the start hands it the first task (eager start).
+  const hosted = local ? await hostWorker(file.connections, taskQueue) : null;
+  const client = hosted?.client ?? (await connectClient());
   try {
-    if (opts.dryRun) return await dryRun(client, syncConfigOf(file), taskQueue, opts, hosting ? await hosting : null);
-    const handle = await startSync(syncConfigOf(file), { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId() });
-    let hosted: Awaited<ReturnType<typeof hostWorker>> | null = null;
-    try {
-      hosted = await hosting;
-    } catch (err) {
-      // Nothing ran: no worker ever polled this run's queue for it (or one elsewhere ran what --local was to run here).
-      await handle.terminate(`the local worker did not start: ${(err as Error).message}`).catch(() => undefined);
-      throw err;
-    }
+    if (opts.dryRun) return await dryRun(client, config, taskQueue, opts, hosted);
+    const handle = await startSync(config, { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId(), eager: Boolean(hosted) });
     console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
     if (!wait) return 0;
     // On stderr, so --json keeps stdout to the summary alone.
@@ -57,7 +47,6 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync');
     } finally {
       follow?.stop();
-      await hosted?.close();
     }
     if ('exitCode' in waited) return waited.exitCode;
     const summary = waited.result;
@@ -65,29 +54,31 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     else printSummary(summary);
     return summary.tablesFailed > 0 ? 1 : 0;
   } finally {
-    await client.connection.close();
+    await closeClient(client, hosted);
   }
+}
+
+/** The local worker's close also ends the connection its client shares. */
+async function closeClient(client: Client, hosted: HostedWorker | null): Promise<void> {
+  if (hosted) await hosted.close();
+  else await client.connection.close();
 }
 
 /** run --dry-run: discovery alone (planSyncWorkflow), its plan lines printed; nothing is written. */
 async function dryRun(
-  client: Awaited<ReturnType<typeof connectClient>>,
+  client: Client,
   config: ReturnType<typeof syncConfigOf>,
   taskQueue: string,
   opts: RunOptions,
-  hosted: Awaited<ReturnType<typeof hostWorker>> | null,
+  hosted: HostedWorker | null,
 ): Promise<number> {
   const handle = await client.workflow.start<typeof planSyncWorkflow>('planSyncWorkflow', {
     taskQueue,
     workflowId: (opts.workflowId ?? defaultWorkflowId()).replace(/^tablesync-/, 'tablesync-plan-'),
     args: [config],
+    requestEagerStart: Boolean(hosted),
   });
-  let waited: Awaited<ReturnType<typeof awaitOrCancel<PlanSyncResult>>>;
-  try {
-    waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run');
-  } finally {
-    await hosted?.close();
-  }
+  const waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run');
   if ('exitCode' in waited) return waited.exitCode;
   const result = waited.result;
   if (opts.json) console.log(JSON.stringify(result, null, 2));
@@ -111,27 +102,23 @@ export interface VerifyOptions {
 
 export async function verifyCommand(tables: string[], opts: VerifyOptions): Promise<number> {
   const file = loadConfigFile(opts.config);
+  const config = syncConfigOf(file);
   const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, Boolean(opts.local));
   const hosted = opts.local ? await hostWorker(file.connections, taskQueue) : null;
-  const client = await connectClient();
+  const client = hosted?.client ?? (await connectClient());
   try {
     const handle = await startVerify(
-      { config: syncConfigOf(file), tables, repair: Boolean(opts.repair) },
-      { client, taskQueue, workflowId: opts.workflowId },
+      { config, tables, repair: Boolean(opts.repair) },
+      { client, taskQueue, workflowId: opts.workflowId, eager: Boolean(hosted) },
     );
     console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
-    let waited: Awaited<ReturnType<typeof awaitOrCancel<VerifyResult>>>;
-    try {
-      waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify');
-    } finally {
-      await hosted?.close();
-    }
+    const waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify');
     if ('exitCode' in waited) return waited.exitCode;
     const result = waited.result;
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else printVerify(result);
     return result.matches ? 0 : 1;
   } finally {
-    await client.connection.close();
+    await closeClient(client, hosted);
   }
 }

@@ -1,4 +1,4 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { SetModeResult, StateChange, TableStatus } from '../../activities';
 import type { TableState } from '../../lib/state';
 import { syncConfigOf } from '../../lib/config';
@@ -25,18 +25,20 @@ export interface StateCommandOptions {
 async function runOperation<T>(
   opts: StateCommandOptions,
   what: string,
-  start: (config: unknown, options: { taskQueue: string; workflowId?: string; client: Awaited<ReturnType<typeof connectClient>> }) => Promise<WorkflowHandle>,
+  start: (config: unknown, options: { taskQueue: string; workflowId?: string; client: Client; eager: boolean }) => Promise<WorkflowHandle>,
 ): Promise<{ result: T } | { exitCode: number }> {
   const file = loadConfigFile(opts.config);
+  const config = syncConfigOf(file);
   const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, Boolean(opts.local));
   const hosted = opts.local ? await hostWorker(file.connections, taskQueue) : null;
-  const client = await connectClient();
+  const client = hosted?.client ?? (await connectClient());
   try {
-    const handle = await start(syncConfigOf(file), { client, taskQueue, ...(opts.workflowId && { workflowId: opts.workflowId }) });
+    const handle = await start(config, { client, taskQueue, eager: Boolean(hosted), ...(opts.workflowId && { workflowId: opts.workflowId }) });
     return await awaitOrCancel<T>(handle, hosted, what);
   } finally {
-    await hosted?.close();
-    await client.connection.close();
+    // The local worker's close also ends the connection its client shares.
+    if (hosted) await hosted.close();
+    else await client.connection.close();
   }
 }
 

@@ -333,11 +333,8 @@ export function mysqlNameRule(lowerCaseTableNames: number): NameRule {
   return lowerCaseTableNames === 0 ? EXACT_NAMES : caseInsensitiveNames(`lower_case_table_names=${lowerCaseTableNames}`);
 }
 
-export const MYSQL_SESSION_SQL = [
-  "SET time_zone = '+00:00'",
-  'SET NAMES utf8mb4',
-  "SET sql_mode = 'NO_ENGINE_SUBSTITUTION'",
-];
+/** One statement, so a new session is pinned in one round trip. */
+export const MYSQL_SESSION_SQL = "SET time_zone = '+00:00', NAMES utf8mb4, sql_mode = 'NO_ENGINE_SUBSTITUTION'";
 
 function parseMysqlUrl(url: string): { uri: string; database: string } {
   const u = new URL(url.replace(/^mariadb:/i, 'mysql:'));
@@ -366,7 +363,7 @@ export class MysqlSource implements SourceConnection {
     // NO_BACKSLASH_ESCAPES (the driver escapes bound values with backslashes).
     this.pool.on('connection', (conn) => {
       // A session that could not be pinned is not used: its next query fails and is retried.
-      for (const sql of MYSQL_SESSION_SQL) conn.query(sql, (err) => err && conn.destroy());
+      conn.query(MYSQL_SESSION_SQL, (err) => err && conn.destroy());
     });
   }
 

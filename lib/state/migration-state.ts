@@ -1,5 +1,7 @@
 import { qualifyPg } from '../sources/postgres';
 import type { TableRef } from '../types';
+import { GENERATIONS_TABLE } from './generations';
+import { TABLE_HISTORY_TABLE, TABLE_STATE_UPGRADE_COLUMNS, TABLES_TABLE } from './tables';
 
 // _migration_state: the seed's run and partition history, one row per
 // (workflow run, table, partition), written in the same transactions as the
@@ -144,11 +146,21 @@ export function markFailedSql(k: StateKey, message: string, status: 'failed' | '
 }
 
 
-/** How many of the upgrade columns an existing _migration_state has (ALTER needs ownership: run it only when needed). */
-export function stateUpgradeCheckSql(stateSchema: string): { text: string; values: unknown[] } {
+/**
+ * Whether the state tables are current, in one query: `columns` counts the
+ * upgrade columns _migration_state has and `table_columns` those of
+ * _tablesync_tables (ALTER needs ownership: run it only when needed), `others` says the other state tables exist and this role
+ * may write every state table (a role that may not fails at once, in the
+ * DDL, as it did before this check, instead of in each table's first write).
+ */
+export function stateCheckSql(stateSchema: string): { text: string; values: unknown[] } {
+  const q = (name: string) => qualifyPg({ schema: stateSchema, name });
+  const writable = (p: string) => `COALESCE(has_table_privilege(to_regclass(${p}), 'INSERT') AND has_table_privilege(to_regclass(${p}), 'UPDATE'), false)`;
   return {
-    text: `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped`,
-    values: [qualifyPg({ schema: stateSchema, name: STATE_TABLE }), STATE_UPGRADE_COLUMNS],
+    text: `SELECT (SELECT count(*)::int FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped) AS columns,
+      (SELECT count(*)::int FROM pg_attribute WHERE attrelid = to_regclass($4) AND attname = ANY($6) AND NOT attisdropped) AS table_columns,
+      (${['$1', '$3', '$4', '$5'].map(writable).join(' AND ')}) AS others`,
+    values: [q(STATE_TABLE), STATE_UPGRADE_COLUMNS, q(GENERATIONS_TABLE), q(TABLES_TABLE), q(TABLE_HISTORY_TABLE), TABLE_STATE_UPGRADE_COLUMNS],
   };
 }
 
@@ -162,3 +174,6 @@ export function otherPartitionsCompletedSql(k: StateKey): { text: string; values
     values: [...stateKeyParams(k), k.partitionCount],
   };
 }
+
+/** stateCheckSql's row: nothing to create or upgrade. */
+export const stateIsCurrent = (row: { columns: number; table_columns: number; others: boolean }): boolean => row.columns === STATE_UPGRADE_COLUMNS.length && row.table_columns === TABLE_STATE_UPGRADE_COLUMNS.length && row.others;

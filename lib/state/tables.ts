@@ -73,15 +73,8 @@ export function tableStateTablesSql(stateSchema: string): string[] {
 }
 
 /** Brings a _tablesync_tables made by an older version up to date (ALTER needs ownership: run it only when needed). */
-export function tableStateUpgradeSql(stateSchema: string): { check: { text: string; values: unknown[] }; upgrade: string } {
-  const t = qualifyPg({ schema: stateSchema, name: TABLES_TABLE });
-  return {
-    check: {
-      text: `SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = ANY($2) AND NOT attisdropped`,
-      values: [t, TABLE_STATE_UPGRADE_COLUMNS],
-    },
-    upgrade: `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS column_types jsonb`,
-  };
+export function tableStateUpgradeSql(stateSchema: string): string {
+  return `ALTER TABLE ${qualifyPg({ schema: stateSchema, name: TABLES_TABLE })} ADD COLUMN IF NOT EXISTS column_types jsonb`;
 }
 
 // column_types through to_jsonb: a table an older version made (a dry run upgrades nothing) reads as unknown types.

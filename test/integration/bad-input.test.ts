@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Connection as MyConnection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
+import { generationsTableSql, stateTableSql, tableStateTablesSql } from '../../lib/state';
 import type { SyncSummary } from '../../lib/types';
 import type { SyncTableInput } from '../../workflows/sync-table';
 import { mysqlUrlAs, pgUrlAs, recreateMysqlUser, recreatePgRole } from '../helpers/accounts';
@@ -584,6 +585,18 @@ describe('bad input: clear, typed failures that name what is wrong and never the
         { src: pgUrl(SRC), dst: pgUrlAs(READONLY, DST) },
         { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['perm_t'], ...slow },
         'bad-perm-ro',
+      );
+      assertFinal(f, 'initializeState', 'PermissionDenied', /initialize_state in target "dst": (permission denied for schema public|must be owner)/);
+    });
+
+    it('a target role with only SELECT fails at once with PermissionDenied also where the state tables exist (their check does not skip the DDL for it)', async () => {
+      // As a privileged run leaves them; the read-only role may read them, not write them.
+      for (const sql of [...stateTableSql('public'), generationsTableSql('public'), ...tableStateTablesSql('public')]) await dst.query(sql);
+      await dst.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READONLY}`);
+      const f = await syncMustFail(
+        { src: pgUrl(SRC), dst: pgUrlAs(READONLY, DST) },
+        { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['perm_t'], ...slow },
+        'bad-perm-ro-state',
       );
       assertFinal(f, 'initializeState', 'PermissionDenied', /initialize_state in target "dst": (permission denied for schema public|must be owner)/);
     });
