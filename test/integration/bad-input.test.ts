@@ -427,7 +427,7 @@ describe('bad input: clear, typed failures that name what is wrong and never the
         'bad-bound',
       );
       assert.ok(!pg.outcome.ok, 'a bound that is not an integer fails the table');
-      assert.match(rootCause(pg.outcome.error).message, /key range bound "0\) OR 1=1; DROP TABLE victim_b; --'" is not an integer key value/);
+      assert.match(rootCause(pg.outcome.error).message, /key range bound "0\) OR 1=1; DROP TABLE victim_b; --'" is not a value of key \(id\)/);
       assert.deepEqual(await stateRows(dst, pg.syncWorkflowId), [], 'refused before any state was written');
       assert.deepEqual((await src.query('SELECT v FROM victim_b')).rows, [{ v: 7 }]);
 
@@ -573,7 +573,7 @@ describe('bad input: clear, typed failures that name what is wrong and never the
       await recreatePgRole(READONLY);
       await recreatePgRole(NOINSERT);
       for (const role of [READONLY, NOINSERT]) {
-        await dst.query(`GRANT CONNECT ON DATABASE ${DST} TO ${role}; GRANT USAGE ON SCHEMA public TO ${role}`);
+        await dst.query(`GRANT CONNECT ON DATABASE "${DST}" TO ${role}; GRANT USAGE ON SCHEMA public TO ${role}`);
         await dst.query(`GRANT SELECT ON public.perm_t TO ${role}`);
       }
       // NOINSERT may create (staging tables in public, its own _migration_state) but not write perm_t.

@@ -88,7 +88,7 @@ describe('security: secrets stay in the worker, and the source is only read', fu
 
     // Read-only source accounts: SELECT on the source tables and nothing else (README's minimal grants).
     await recreatePgRole(READER, PG_PW);
-    await src.query(`GRANT CONNECT ON DATABASE ${SRC} TO ${READER}; GRANT USAGE ON SCHEMA public TO ${READER}`);
+    await src.query(`GRANT CONNECT ON DATABASE "${SRC}" TO ${READER}; GRANT USAGE ON SCHEMA public TO ${READER}`);
     await src.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READER}`);
     await recreateMysqlUser(READER, MY_PW, [`GRANT SELECT ON ${MY}.* TO $USER`]);
 
