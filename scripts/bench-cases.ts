@@ -132,7 +132,10 @@ async function runTablesync(ctx: BenchContext, run: number, step: TablesyncStep)
     const { workflowId, seconds, summary, workerCpuSeconds, machineCpuSeconds } = await timeSync(ctx, step.config, step.label);
     const problem = await step.verify(summary).catch((err: Error) => `verification failed: ${err.message}`);
     const partitions = Math.max(0, ...summary.tables.map((t) => t.partitions));
-    const timeline = await timelineOf(ctx.temporal, workflowId).catch(() => undefined);
+    const timeline = await timelineOf(ctx.temporal, workflowId).catch((err: Error) => {
+      console.log(`  (no timeline of ${workflowId}: ${err.message})`);
+      return undefined;
+    });
     return {
       run,
       seconds,
@@ -718,6 +721,18 @@ async function ensureOneRowTables(ctx: BenchContext, n: number): Promise<string>
 }
 
 /** n one-row tables, first sync: the orchestration cost per table, and (over 500) the batch workflows. */
+const MAX_HISTORY_EVENTS = 10_000;
+
+/** Drops a schema of thousands of tables: 500 a statement, since one DROP of them all runs out of lock slots. */
+async function dropManyTables(ctx: BenchContext, schema: string): Promise<void> {
+  for (;;) {
+    const { rows } = await ctx.dst.query(`SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = $1 LIMIT 500`, [schema]);
+    if (!rows.length) break;
+    await ctx.dst.query(`DROP TABLE ${rows.map((r) => r.t).join(', ')} CASCADE`);
+  }
+  await ctx.dst.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+}
+
 export async function caseOneRowTables(ctx: BenchContext, id: string, n: number, maxSeconds: number): Promise<CaseReport> {
   const schema = await ensureOneRowTables(ctx, n);
   const target = `ts_${schema}`;
@@ -730,7 +745,7 @@ export async function caseOneRowTables(ctx: BenchContext, id: string, n: number,
         runTablesync(ctx, run, {
           label: schema,
           config: syncConfig(ctx, 'pgsrc', target, [`${schema}.*`]),
-          prepare: async () => void (await ctx.dst.query(`DROP SCHEMA IF EXISTS ${target} CASCADE`)),
+          prepare: () => dropManyTables(ctx, target),
           verify: async (s) => {
             const problem = summaryProblem(s, { tables: n, rowsCopied: n });
             if (problem) return problem;
@@ -742,7 +757,18 @@ export async function caseOneRowTables(ctx: BenchContext, id: string, n: number,
     },
   ];
   const variants = await runRounds(ctx, id, specs);
-  return { id, title: `${n.toLocaleString('en-US')} one-row tables`, variants, target: { max: maxSeconds, text: `under ${maxSeconds} s wall` }, notes: [] };
+  // Temporal terminates a workflow past 51,200 events and advises staying far below: issue 12 asks for at most 10,000.
+  const longest = Math.max(0, ...variants.flatMap((v) => v.runs.map((r) => r.timeline?.largestHistory.events ?? 0)));
+  const measured = variants.some((v) => v.runs.some((r) => r.timeline));
+  const notes = [measured ? `longest workflow history of the sync: ${longest} events (at most ${MAX_HISTORY_EVENTS} asked)` : 'workflow histories not measured (no timeline)'];
+  for (const r of variants.flatMap((v) => v.runs)) {
+    if (r.timeline && r.timeline.largestHistory.events > MAX_HISTORY_EVENTS) {
+      r.valid = false;
+      r.note = `${r.timeline.largestHistory.workflowId} has ${r.timeline.largestHistory.events} history events`;
+    }
+  }
+  variants.forEach(finishVariant);
+  return { id, title: `${n.toLocaleString('en-US')} one-row tables`, variants, target: { max: maxSeconds, text: `under ${maxSeconds} s wall` }, notes };
 }
 
 // ------------------------------------------ cold: run --local of one row

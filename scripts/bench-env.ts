@@ -176,7 +176,8 @@ export async function ensureTemporal(): Promise<TemporalServer> {
 }
 
 export async function temporalClient(address: string): Promise<TemporalClient> {
-  const connection = await Connection.connect({ address });
+  // A sync of 10,000 tables has a parent history of several MB: the bench reads it whole for its timeline.
+  const connection = await Connection.connect({ address, channelArgs: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 } });
   return new TemporalClient({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
 }
 

@@ -20,6 +20,9 @@ export interface Timeline {
   orchestrationSeconds: number;
   /** Per activity type: how many ran, their summed and longest run time, summed queueing (scheduled → started). */
   activities: Record<string, { count: number; totalSeconds: number; maxSeconds: number; queuedSeconds: number }>;
+  /** The sync's workflows (the run and every descendant) and the longest history among them. */
+  workflows: number;
+  largestHistory: { workflowId: string; events: number };
 }
 
 interface Span {
@@ -32,8 +35,18 @@ interface Span {
 const seconds = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
   Number(t?.seconds ?? 0) + (t?.nanos ?? 0) / 1e9;
 
-async function spansOf(client: TemporalClient, workflowId: string, spans: Span[]): Promise<{ start: number; end: number }> {
+interface Walk {
+  spans: Span[];
+  workflows: number;
+  largest: { workflowId: string; events: number };
+}
+
+async function spansOf(client: TemporalClient, workflowId: string, walk: Walk): Promise<{ start: number; end: number }> {
+  const { spans } = walk;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const events = history.events?.length ?? 0;
+  walk.workflows++;
+  if (events > walk.largest.events) walk.largest = { workflowId, events };
   const scheduled = new Map<string, { type: string; at: number }>();
   const started = new Map<string, number>();
   const children: string[] = [];
@@ -68,7 +81,7 @@ async function spansOf(client: TemporalClient, workflowId: string, spans: Span[]
         break;
     }
   }
-  for (const child of children.filter(Boolean)) await spansOf(client, child, spans);
+  for (const child of children.filter(Boolean)) await spansOf(client, child, walk);
   return { start, end };
 }
 
@@ -88,8 +101,9 @@ function covered(intervals: [number, number][]): number {
 }
 
 export async function timelineOf(client: TemporalClient, workflowId: string): Promise<Timeline> {
-  const spans: Span[] = [];
-  const { start, end } = await spansOf(client, workflowId, spans);
+  const walk: Walk = { spans: [], workflows: 0, largest: { workflowId, events: 0 } };
+  const { start, end } = await spansOf(client, workflowId, walk);
+  const { spans } = walk;
   const activities: Timeline['activities'] = {};
   for (const s of spans) {
     const a = (activities[s.type] ??= { count: 0, totalSeconds: 0, maxSeconds: 0, queuedSeconds: 0 });
@@ -105,7 +119,7 @@ export async function timelineOf(client: TemporalClient, workflowId: string): Pr
     a.queuedSeconds = round(a.queuedSeconds);
   }
   const busy = covered(spans.map((s) => [s.started, s.ended]));
-  return { workflowSeconds: round(end - start), orchestrationSeconds: round(end - start - busy), activities };
+  return { workflowSeconds: round(end - start), orchestrationSeconds: round(end - start - busy), activities, workflows: walk.workflows, largestHistory: walk.largest };
 }
 
 /** One line: "wf 4.01 s, no activity running 0.35 s; syncPartition 2x max 3.10 s; …". */
@@ -113,5 +127,6 @@ export function timelineLine(t: Timeline): string {
   const acts = Object.entries(t.activities)
     .map(([name, a]) => `${name} ${a.count}x ${a.count > 1 ? `sum ${a.totalSeconds.toFixed(2)} max ${a.maxSeconds.toFixed(2)}` : a.totalSeconds.toFixed(2)} s`)
     .join('; ');
-  return `workflow ${t.workflowSeconds.toFixed(2)} s, no activity running ${t.orchestrationSeconds.toFixed(2)} s; ${acts}`;
+  const histories = t.workflows > 1 ? `; ${t.workflows} workflows, longest history ${t.largestHistory.events} events` : '';
+  return `workflow ${t.workflowSeconds.toFixed(2)} s, no activity running ${t.orchestrationSeconds.toFixed(2)} s; ${acts}${histories}`;
 }
