@@ -172,6 +172,31 @@ export async function terminateWaiting(pool: Pool, database: string, like: strin
   return 0;
 }
 
+/**
+ * Kills the chunk a sync has in flight once `committed` chunks of its (one)
+ * partition committed: the partition's state row is held, so the chunk waits
+ * at its final UPDATE, where its backend is terminated. Returns how many
+ * backends were terminated (1 when the fault landed).
+ */
+export async function killChunkInFlight(pool: Pool, database: string, workflowId: string, committed = 2): Promise<number> {
+  const locker = await pool.connect();
+  try {
+    let row: { id: string } | undefined;
+    for (let i = 0; i < 2000 && !row; i++) {
+      const r = await pool.query(`SELECT id FROM _migration_state WHERE workflow_id = $1 AND chunks_done >= $2`, [workflowId, committed]);
+      row = r.rows[0];
+      if (!row) await sleep(5);
+    }
+    if (!row) throw new Error(`${workflowId}: ${committed} chunks never committed`);
+    await locker.query('BEGIN');
+    await locker.query('SELECT 1 FROM _migration_state WHERE id = $1 FOR UPDATE', [row.id]);
+    return await terminateWaiting(pool, database, 'UPDATE%_migration_state%');
+  } finally {
+    await locker.query('COMMIT').catch(() => undefined);
+    locker.release();
+  }
+}
+
 const GATE_KEY = 726_354_001;
 
 /**

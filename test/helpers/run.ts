@@ -51,3 +51,13 @@ export function runSyncInProcess(connections: Record<string, string>, config: Sy
 export function runTableInProcess(connections: Record<string, string>, input: SyncTableInput, prefix: string) {
   return runInProcess<SyncSummary['tables'][number]>(connections, 'syncTableWorkflow', input, prefix);
 }
+
+/** Retries fast enough for tests, still more than one attempt: what the integration tests run with unless they say otherwise. */
+export const FAST_RETRY = { retry: { maximumAttempts: 2, initialIntervalMs: 200, maximumIntervalMs: 500 } };
+
+/** A sync (with FAST_RETRY unless config sets retry) that must complete as a workflow; its summary and id. */
+export async function syncOk(connections: Record<string, string>, config: object, prefix: string): Promise<SyncSummary & { workflowId: string }> {
+  const { workflowId, outcome } = await runSyncInProcess(connections, { ...FAST_RETRY, ...config }, prefix);
+  if (!outcome.ok) throw new Error(`sync ${workflowId} failed: ${outcome.error.message}`, { cause: outcome.error });
+  return { ...outcome.value, workflowId };
+}

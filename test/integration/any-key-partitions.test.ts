@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
-import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, terminateWaiting } from '../helpers/guarantees';
+import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, killChunkInFlight } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runTestSync } from '../helpers/sync';
@@ -190,23 +190,7 @@ describe('partitions on any primary key', () => {
       connections,
       { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.uresume'], batchSize: 10_000, ...fast },
       async ({ workflowId }) => {
-        // Once two chunks have committed, hold the partition's state row: the chunk in flight waits at its UPDATE, where it is killed.
-        const locker = await dst.connect();
-        try {
-          let row: { id: string } | undefined;
-          for (let i = 0; i < 2000 && !row; i++) {
-            const r = await dst.query(`SELECT id FROM _migration_state WHERE workflow_id = $1 AND chunks_done >= 2`, [workflowId]);
-            row = r.rows[0];
-            if (!row) await new Promise((res) => setTimeout(res, 5));
-          }
-          assert.ok(row, 'two chunks committed');
-          await locker.query('BEGIN');
-          await locker.query('SELECT 1 FROM _migration_state WHERE id = $1 FOR UPDATE', [row.id]);
-          terminated = await terminateWaiting(dst, DST, 'UPDATE%_migration_state%');
-        } finally {
-          await locker.query('COMMIT').catch(() => undefined);
-          locker.release();
-        }
+        terminated = await killChunkInFlight(dst, DST, workflowId);
       },
     );
     assert.equal(terminated, 1);

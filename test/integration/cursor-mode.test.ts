@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
-import type { SyncSummary } from '../../lib/types';
 import { duplicateKeys } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess } from '../helpers/run';
+import { runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
 import { failureChain } from '../helpers/sync';
 
 // The seeds' cursor scenarios and the boundary traps, on real databases.
@@ -14,13 +13,8 @@ const DST = testDb('tablesync_it_cursor_dst');
 const MY = testDb('tablesync_it_cursor_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
-const fast = { retry: { maximumAttempts: 2, initialIntervalMs: 200, maximumIntervalMs: 500 } };
 
-async function sync(connections: Record<string, string>, config: object, prefix = 'cursor'): Promise<SyncSummary & { workflowId: string }> {
-  const { workflowId, outcome } = await runSyncInProcess(connections, { ...fast, ...config }, prefix);
-  assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
-  return { ...outcome.value, workflowId };
-}
+const sync = (connections: Record<string, string>, config: object, prefix = 'cursor') => syncOk(connections, config, prefix);
 
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 
@@ -224,7 +218,7 @@ describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
     }
 
     it('a config whose table entry has a bad field is refused naming the entry and field', async () => {
-      const { outcome } = await runSyncInProcess(pg, { ...fast, source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['t', { table: 't', cursor: 5 }] }, 'cursor-bad');
+      const { outcome } = await runSyncInProcess(pg, { ...FAST_RETRY, source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['t', { table: 't', cursor: 5 }] }, 'cursor-bad');
       assert.ok(!outcome.ok);
       assert.match(failureChain(outcome.error), /tables\[1\]\.cursor: Expected string, received number/);
     });

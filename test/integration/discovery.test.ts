@@ -10,7 +10,7 @@ import type { SyncSummary } from '../../lib/types';
 import { leftoverTables, mariadbTextRows, pgTextRows } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess } from '../helpers/run';
+import { syncOk } from '../helpers/run';
 import { temporal } from '../helpers/temporal';
 
 // Each case: what main did before (silent loss, doubling, one table stopping
@@ -21,14 +21,9 @@ const DST2 = testDb('tablesync_it_disc_dst2');
 const MY = testDb('tablesync_it_disc_my');
 const pgConnections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const myConnections = { my: mysqlUrl(MY), dst: pgUrl(DST) };
-const fast = { retry: { maximumAttempts: 2, initialIntervalMs: 200, maximumIntervalMs: 500 } };
 const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
 
-async function sync(connections: Record<string, string>, config: object, prefix: string): Promise<SyncSummary> {
-  const { outcome } = await runSyncInProcess(connections, { ...fast, ...config }, prefix);
-  assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
-  return outcome.value;
-}
+const sync = (connections: Record<string, string>, config: object, prefix: string) => syncOk(connections, config, prefix);
 
 const statusOf = (s: SyncSummary) => Object.fromEntries(s.tables.map((t) => [t.table, t.status]));
 

@@ -3,7 +3,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
-import { terminateWaiting } from '../helpers/guarantees';
+import { killChunkInFlight } from '../helpers/guarantees';
 import { runTestSync } from '../helpers/sync';
 
 const SRC = testDb('tablesync_it_full_src');
@@ -136,24 +136,7 @@ describe('full load (mode auto and full)', () => {
       connections,
       { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.resume'], batchSize: 10_000, ...fast },
       async ({ workflowId }) => {
-        // Once two chunks have committed, hold the partition's state row: the
-        // chunk in flight then waits at its final UPDATE, where it is killed.
-        const locker = await dst.connect();
-        try {
-          let row: { id: string } | undefined;
-          for (let i = 0; i < 2000 && !row; i++) {
-            const r = await dst.query(`SELECT id FROM _migration_state WHERE workflow_id = $1 AND chunks_done >= 2`, [workflowId]);
-            row = r.rows[0];
-            if (!row) await new Promise((res) => setTimeout(res, 5));
-          }
-          assert.ok(row, 'two chunks committed');
-          await locker.query('BEGIN');
-          await locker.query('SELECT 1 FROM _migration_state WHERE id = $1 FOR UPDATE', [row.id]);
-          terminated = await terminateWaiting(dst, DST, 'UPDATE%_migration_state%');
-        } finally {
-          await locker.query('COMMIT').catch(() => undefined);
-          locker.release();
-        }
+        terminated = await killChunkInFlight(dst, DST, workflowId);
       },
     );
     assert.equal(terminated, 1);

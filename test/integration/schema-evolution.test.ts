@@ -5,12 +5,11 @@ import { join } from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { envConnectionName } from '../../activities/connections';
-import type { SyncSummary } from '../../lib/types';
 import { runCli } from '../helpers/cli';
 import { duplicateKeys } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess } from '../helpers/run';
+import { syncOk, FAST_RETRY } from '../helpers/run';
 import { temporal } from '../helpers/temporal';
 
 // Schema evolution: columns added, dropped and retyped in the source, on real databases.
@@ -19,13 +18,8 @@ const DST = testDb('tablesync_it_schema_dst');
 const MY = testDb('tablesync_it_schema_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
-const fast = { retry: { maximumAttempts: 2, initialIntervalMs: 200, maximumIntervalMs: 500 } };
 
-async function sync(connections: Record<string, string>, config: object): Promise<SyncSummary> {
-  const { outcome } = await runSyncInProcess(connections, { ...fast, ...config }, 'schema');
-  assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
-  return outcome.value;
-}
+const sync = (connections: Record<string, string>, config: object) => syncOk(connections, config, 'schema');
 
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 const columnType = async (db: Pool, table: string, column: string) =>
@@ -389,7 +383,7 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tablesync-schema-'));
     try {
       const file = join(dir, 'c.json');
-      writeFileSync(file, JSON.stringify({ ...fast, ...config('upsert') }));
+      writeFileSync(file, JSON.stringify({ ...FAST_RETRY, ...config('upsert') }));
       const env: Record<string, string> = { TEMPORAL_ADDRESS: (await temporal()).address };
       for (const [name, url] of Object.entries(my)) env[envConnectionName(name)] = url;
       const historyBefore = await rows(dst, 'SELECT count(*)::int AS n FROM _tablesync_table_history');
@@ -416,7 +410,7 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
     await mdb.query(`INSERT INTO change_log (object_id, action) VALUES ('1', 'added')`);
     await mdb.query(`INSERT INTO contas VALUES (1, 7, '2025-12-17 16:00:00')`);
     const cfg = {
-      ...fast,
+      ...FAST_RETRY,
       source: { connection: 'my' },
       target: { connection: 'dst', schema: 'cadastros' },
       tables: [

@@ -11,7 +11,7 @@ import { runCli } from '../helpers/cli';
 import { duplicateKeys, lockPgTable, waitFor } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess } from '../helpers/run';
+import { runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
 import { failureChain } from '../helpers/sync';
 import { temporal, testWorker } from '../helpers/temporal';
 
@@ -23,15 +23,13 @@ const DST = testDb('tablesync_it_tstate_dst');
 const MY = testDb('tablesync_it_tstate_my');
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
-const fast = { retry: { maximumAttempts: 2, initialIntervalMs: 200, maximumIntervalMs: 500 } };
 
 let seq = 0;
 
 async function sync(connections: Record<string, string>, config: object): Promise<SyncSummary> {
-  const { outcome } = await runSyncInProcess(connections, { ...fast, ...config }, 'tstate');
-  assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
-  assert.deepEqual(outcome.value.tables.map((t) => t.error ?? t.status), outcome.value.tables.map(() => 'completed'));
-  return outcome.value;
+  const summary = await syncOk(connections, config, 'tstate');
+  assert.deepEqual(summary.tables.map((t) => t.error ?? t.status), summary.tables.map(() => 'completed'));
+  return summary;
 }
 
 /** Runs an operation workflow as the Web UI would start it: by type name, with JSON input. */
@@ -97,7 +95,7 @@ describe('table state operations: reset-state, set-mode, status (real MariaDB, P
       const saved = await state(dst);
       assert.equal(saved.cursor_value, '2025-12-17 17:55:00.000000');
 
-      const input = { config: { ...fast, ...config('append') }, table: 'pedidos', mode: 'cursor', write: 'upsert' };
+      const input = { config: { ...FAST_RETRY, ...config('append') }, table: 'pedidos', mode: 'cursor', write: 'upsert' };
       const dry = await op<SetModeResult>(my, 'setModeWorkflow', { ...input, dryRun: true });
       assert.equal(dry.error, undefined, failureChain(dry.error));
       assert.deepEqual([dry.result!.stateAction, dry.result!.applied, dry.result!.dryRun], ['preserve', false, true]);
@@ -204,7 +202,7 @@ describe('table state operations: reset-state, set-mode, status (real MariaDB, P
       const lock = await lockPgTable(dst, 'public.ev', 'SHARE'); // reads (planning) pass, the chunk's writes wait
       let running: ReturnType<typeof runSyncInProcess> | undefined;
       try {
-        running = runSyncInProcess(pg, { ...fast, ...config() }, 'tstate-race');
+        running = runSyncInProcess(pg, { ...FAST_RETRY, ...config() }, 'tstate-race');
         await waitFor('the run to reach its chunk', async () => (await rows(dst, `SELECT 1 FROM _migration_state WHERE target_table = 'ev' AND sync_status = 'running'`)).length > 0);
         const reset = await op<StateChange>(pg, 'resetStateWorkflow', { config: config(), table: 'ev', cursor: '2026-01-01 10:00:00' });
         assert.equal(reset.result?.applied, true, failureChain(reset.error));
@@ -268,7 +266,7 @@ describe('table state operations: reset-state, set-mode, status (real MariaDB, P
       after(() => rmSync(dir, { recursive: true, force: true }));
       const cli = (args: string[], config: object) => {
         const file = join(dir, `c${++seq}.json`);
-        writeFileSync(file, JSON.stringify({ ...fast, ...config }));
+        writeFileSync(file, JSON.stringify({ ...FAST_RETRY, ...config }));
         const env: Record<string, string> = { TEMPORAL_ADDRESS: address };
         for (const [name, url] of Object.entries(pg)) env[envConnectionName(name)] = url;
         return runCli([args[0], '--config', file, '--local', ...args.slice(1)], env);
