@@ -3,7 +3,7 @@ import type { SyncConfig } from '../lib/config';
 import type { SourceConnection } from '../lib/sources/base';
 import { loggedKeysSql } from '../lib/sources/changelog';
 import { cursorPredicate } from '../lib/sources/cursor';
-import { bucketDigits, bucketSumsSql, displayKey, keysSql, rowDigestsSql, type DigestSide } from '../lib/sources/digests';
+import { bucketDigits, bucketSumsSql, displayKey, keysSql, rowDigestsSql, sourceDigestSide } from '../lib/sources/digests';
 import { pgCanonical, pgChecksumSql, quotePg } from '../lib/sources/postgres';
 import { backfillColumns } from '../lib/schema-evolution';
 import { displayName } from '../lib/tables';
@@ -122,8 +122,7 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
         throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be compared row by row yet`);
       }
       const columns = comparedColumns(source, table);
-      const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
-      const src: DigestSide = { dialect: source.dialect, digest, relation: `${source.dialect.quoteIdent(table.source.schema)}.${source.dialect.quoteIdent(table.source.name)}`, plan: table, key, columns };
+      const src = sourceDigestSide(source.dialect, digest, table, columns);
       const dst = targetDigestSide(table, columns);
       const rule = pendingRule(table);
       const cursor = table.cursor;

@@ -1,5 +1,5 @@
 import type { ColumnPlan, PartitionRange, TablePlan } from '../types';
-import type { DigestDialect, Dialect } from './base';
+import { qualify, type DigestDialect, type Dialect } from './base';
 
 // Row digests for verify: when a key range's checksums differ, verify finds
 // the rows behind it. Each side hashes each row's canonical text (the text
@@ -20,6 +20,12 @@ export interface DigestSide {
   columns: ColumnPlan[];
   /** A condition rows must meet (a soft-delete target's unmarked rows). */
   live?: string;
+}
+
+/** The source side of the comparison: the source table, in source column names. */
+export function sourceDigestSide(dialect: Dialect, digest: DigestDialect, table: TablePlan, columns: ColumnPlan[]): DigestSide {
+  const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
+  return { dialect, digest, relation: qualify(dialect, table.source), plan: table, key, columns };
 }
 
 /** A statement built in text order, its values numbered as they appear (MySQL's ? are positional). */
