@@ -39,3 +39,9 @@ export async function hostWorker(connections: Record<string, ConnectionSpec> | u
     },
   };
 }
+
+/** Ends a command's client: the local worker's close also ends the connection its client shares. */
+export async function closeClient(client: Client, hosted: HostedWorker | null): Promise<void> {
+  if (hosted) await hosted.close();
+  else await client.connection.close();
+}

@@ -10,7 +10,7 @@ import { printSummary, printVerify } from '../report';
 import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { awaitOrCancel } from '../wait';
-import { hostWorker, type HostedWorker } from './host';
+import { closeClient, hostWorker, type HostedWorker } from './host';
 
 export interface RunOptions {
   config: string;
@@ -58,11 +58,6 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   }
 }
 
-/** The local worker's close also ends the connection its client shares. */
-async function closeClient(client: Client, hosted: HostedWorker | null): Promise<void> {
-  if (hosted) await hosted.close();
-  else await client.connection.close();
-}
 
 /** run --dry-run: discovery alone (planSyncWorkflow), its plan lines printed; nothing is written. */
 async function dryRun(

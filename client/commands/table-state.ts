@@ -7,7 +7,7 @@ import { startResetState, startSetMode, startTableStatus } from '../operations';
 import { connectClient } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { awaitOrCancel } from '../wait';
-import { hostWorker } from './host';
+import { closeClient, hostWorker } from './host';
 
 // reset-state, set-mode and status --config: each starts its workflow,
 // waits for it (with a worker of its own under --local) and prints what
@@ -36,9 +36,7 @@ async function runOperation<T>(
     const handle = await start(config, { client, taskQueue, eager: Boolean(hosted), ...(opts.workflowId && { workflowId: opts.workflowId }) });
     return await awaitOrCancel<T>(handle, hosted, what);
   } finally {
-    // The local worker's close also ends the connection its client shares.
-    if (hosted) await hosted.close();
-    else await client.connection.close();
+    await closeClient(client, hosted);
   }
 }
 
