@@ -6,7 +6,7 @@ import { modeOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/pg-user-types';
 import { planChunks } from '../lib/planner';
 import { decodeKey, type CopyStream } from '../lib/sources/base';
-import { chunkReads } from '../lib/schema-evolution';
+import { chunkReads } from '../lib/modes/backfill';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql, copyIntoSql } from '../lib/target';
@@ -217,9 +217,6 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           stopIfCancelled();
           const warnings = { ...copy.warnings() };
           for (const [what, n] of Object.entries(applied.warnings ?? {})) warnings[what] = (warnings[what] ?? 0) + n;
-          if (last && table.cursor?.nullRows) {
-            warnings[`row with a NULL cursor "${table.cursor.column}" (cursor mode never picks up its changes)`] = table.cursor.nullRows;
-          }
           const counts = { rowsCopied, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
           const totals = addProgress(progress, counts, i + 1);
           const unchanged = totals.rowsCopied - totals.inserted - totals.updated;

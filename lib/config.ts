@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { TablesyncError } from './errors';
+import { LOOKBACK_SHAPE } from './modes/cursor/window';
 import { normalizeMode } from './modes/names';
-import { LOOKBACK_SHAPE } from './sources/cursor';
+import { unsupportedOptions } from './modes/options';
 
 const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'changelog', 'incremental']).transform(normalizeMode);
 // hard: rows gone from the source are deleted from the target (per key range, after the upsert);
@@ -230,6 +231,8 @@ export function parseConfigFile(
   if (!result.success) {
     throw new ConfigError(`Invalid ${origin}: ${describeIssues(result.error, envByPath)}`);
   }
+  const refused = unsupportedOptions(result.data);
+  if (refused.length) throw new ConfigError(`Invalid ${origin}: ${refused.join('; ')}`);
   return result.data;
 }
 
@@ -245,5 +248,7 @@ export function parseSyncConfig(raw: unknown): SyncConfig {
   if (!result.success) {
     throw new ConfigError(`Invalid sync input: ${describeIssues(result.error, new Map())}`);
   }
+  const refused = unsupportedOptions(result.data);
+  if (refused.length) throw new ConfigError(`Invalid sync input: ${refused.join('; ')}`);
   return result.data;
 }

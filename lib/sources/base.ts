@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
-import { changelogFilter } from './changelog';
-import { cursorPredicate, type CursorDialect } from './cursor';
+import type { CursorDialect } from './cursor';
 import { TablesyncError } from '../errors';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
 
@@ -229,14 +228,14 @@ export function catalogName(wanted: TableRef, listing: TableRef[], rule: NameRul
 }
 
 /**
- * The cursor part of a read's WHERE, for a plan whose window is set; its
- * values are numbered after `first - 1` others. Empty otherwise.
+ * What the plan's mode adds to a read's WHERE (a cursor window, a log's
+ * keys); its values are numbered by `placeholder`. Empty: every row of the range.
  */
 export function planFilter(dialect: Dialect, plan: TablePlan, placeholder: (i: number) => string): { sql: string; params: string[] } {
-  if (plan.changelog) return changelogFilter(dialect, plan, placeholder);
-  const c = plan.cursor;
-  if (!c?.window || !dialect.cursor) return { sql: '', params: [] };
-  return cursorPredicate(dialect.cursor, dialect.quoteIdent(c.column), { type: c.sourceType, dataType: c.dataType }, c.kind, c.window, placeholder);
+  // Required here, not imported: the modes import the dialects (a load-time cycle otherwise).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { modeOf } = require('../modes') as typeof import('../modes');
+  return modeOf(plan.mode).readFilter(dialect, plan, placeholder);
 }
 
 /** The statement reading a cursor column's bounds, in any dialect that has cursors. */

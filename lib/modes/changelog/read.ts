@@ -1,5 +1,5 @@
-import type { ChangelogPlan, PartitionRange, TablePlan } from '../types';
-import { qualify, type Dialect } from './base';
+import { qualify, type Dialect } from '../../sources/base';
+import type { ChangelogPlan, PartitionRange, TablePlan } from '../../types';
 
 // Change-log reads: a log table in the source names the changed rows (key,
 // action, a strictly increasing position). A run takes the log rows past the
