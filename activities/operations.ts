@@ -4,7 +4,7 @@ import { resolveTableSpecs, type ResolvedTable } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { normalizeMode } from '../lib/modes/names';
 import type { SourceConnection, SourceTable } from '../lib/sources/base';
-import { pgCatalog } from '../lib/sources/postgres';
+import { pgCatalog } from '../lib/sources/postgres/catalog';
 import { lastRunSql, readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { targetName, targetRefOf } from '../lib/table-plan';
 import { displayName, parseTableName } from '../lib/tables';

@@ -252,11 +252,6 @@ export function andWhere(where: { sql: string; params: string[] }, extra: { sql:
   return { sql: where.sql ? `${where.sql} AND ${extra.sql}` : ` WHERE ${extra.sql}`, params: [...where.params, ...extra.params] };
 }
 
-export function rejectNul(name: string): string {
-  if (name.includes('\u0000')) throw new Error(`Identifier contains a NUL character: ${JSON.stringify(name)}`);
-  return name;
-}
-
 export function qualify(dialect: Dialect, ref: TableRef): string {
   return `${dialect.quoteIdent(ref.schema)}.${dialect.quoteIdent(ref.name)}`;
 }
@@ -302,6 +297,9 @@ export function decodeKey(text: string, width: number): string[] {
   return values as string[];
 }
 
+/** What a key range's WHERE needs of a dialect: each dialect's keys.ts builds it without the whole Dialect. */
+export type RangeDialect = Pick<Dialect, 'quoteIdent' | 'placeholder' | 'key'>;
+
 /**
  * WHERE clause of a key range (lo, hi] with bound parameters, numbered from
  * `first`; `cast` types the i-th key column's value. A composite key compares
@@ -309,7 +307,7 @@ export function decodeKey(text: string, width: number): string[] {
  * clause for the whole table.
  */
 export function rangePredicate(
-  dialect: Dialect,
+  dialect: RangeDialect,
   key: string | string[],
   range: PartitionRange,
   first = 1,

@@ -1,5 +1,6 @@
 import { rangePredicate } from '../sources/base';
-import { postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
+import { postgresDialect } from '../sources/postgres';
+import { qualifyPg, quotePg } from '../sources/postgres/sql';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import { columnList, targetKey } from './columns';
 import { DELETED_AT_COLUMN } from './soft-deletes';

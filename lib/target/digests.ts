@@ -1,5 +1,7 @@
 import type { DigestSide } from '../sources/digests';
-import { pgCanonical, pgFields, pgMd5, pgSum32, postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
+import { postgresDialect } from '../sources/postgres';
+import { pgCanonical, pgFields, pgMd5, pgSum32 } from '../sources/postgres/digest';
+import { qualifyPg, quotePg } from '../sources/postgres/sql';
 import { rangePredicate } from '../sources/base';
 import type { ColumnPlan, TablePlan, TableRef } from '../types';
 import { targetKey } from './columns';

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
-import { mapMssqlType, mssqlCanonical } from '../../lib/sources/mssql';
-import { pgCanonical, pgChecksumSql, quotePg } from '../../lib/sources/postgres';
+import { mssqlCanonical } from '../../lib/sources/mssql/digest';
+import { mapMssqlType } from '../../lib/sources/mssql/types';
+import { pgCanonical, pgChecksumSql } from '../../lib/sources/postgres/digest';
+import { quotePg } from '../../lib/sources/postgres/sql';
 import { CASES, rowHash, sourceColumnOf } from '../helpers/mssql-canonical';
 import { freshDatabase, testDb } from '../helpers/pg';
 

@@ -8,7 +8,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MysqlSource } from '../../lib/sources/mysql';
-import { MYSQL2_TESTED_VERSION, MysqlCopyEncoder, mysql2Version, streamCopy } from '../../lib/sources/mysql-copy';
+import { MYSQL2_TESTED_VERSION, MysqlCopyEncoder, mysql2Version, streamCopy } from '../../lib/sources/mysql/copy';
 import type { ColumnPlan, TablePlan } from '../../lib/types';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
-import { mysqlCanonical, mysqlFloatBits } from '../../lib/sources/mysql';
+import { mysqlCanonical, mysqlFloatBits } from '../../lib/sources/mysql/digest';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runTestSync } from '../helpers/sync';
