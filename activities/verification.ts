@@ -5,7 +5,7 @@ import { loggedKeysSql } from '../lib/sources/changelog';
 import { cursorPredicate } from '../lib/sources/cursor';
 import { bucketDigits, bucketSumsSql, displayKey, keysSql, rowDigestsSql, sourceDigestSide } from '../lib/sources/digests';
 import { pgCanonical, pgChecksumSql } from '../lib/sources/postgres/digest';
-import { quotePg } from '../lib/sources/postgres/sql';
+import { quotePg } from '../lib/target/sql';
 import { backfillColumns } from '../lib/schema-evolution';
 import { displayName } from '../lib/tables';
 import { liveCondition, targetDigestSide, targetKey, verifiedRelation } from '../lib/target';

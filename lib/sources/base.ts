@@ -298,7 +298,7 @@ export function decodeKey(text: string, width: number): string[] {
 }
 
 /** What a key range's WHERE needs of a dialect: each dialect's keys.ts builds it without the whole Dialect. */
-export type RangeDialect = Pick<Dialect, 'quoteIdent' | 'placeholder' | 'key'>;
+export type RangeDialect = Pick<Dialect, 'quoteIdent' | 'placeholder'> & { key: Pick<KeyDialect, 'rowValues'> };
 
 /**
  * WHERE clause of a key range (lo, hi] with bound parameters, numbered from

@@ -1,4 +1,4 @@
-import { qualifyPg } from '../sources/postgres/sql';
+import { qualifyPg } from '../target/sql';
 import type { ColumnTypes, TableRef } from '../types';
 
 export type { ColumnTypes };

@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { mssqlCanonical } from '../../lib/sources/mssql/digest';
 import { mapMssqlType } from '../../lib/sources/mssql/types';
 import { pgCanonical, pgChecksumSql } from '../../lib/sources/postgres/digest';
-import { quotePg } from '../../lib/sources/postgres/sql';
+import { quotePg } from '../../lib/target/sql';
 import { CASES, rowHash, sourceColumnOf } from '../helpers/mssql-canonical';
 import { freshDatabase, testDb } from '../helpers/pg';
 

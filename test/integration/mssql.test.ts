@@ -9,7 +9,7 @@ import { MssqlSource, mssqlDialect, parseMssqlUrl } from '../../lib/sources/mssq
 import { columnsFromCatalog, type MssqlColumnRow } from '../../lib/sources/mssql/catalog';
 import { mssqlCanonical, MSSQL_UTF8_COLLATION } from '../../lib/sources/mssql/digest';
 import { pgCanonical, pgChecksumSql } from '../../lib/sources/postgres/digest';
-import { quotePg } from '../../lib/sources/postgres/sql';
+import { quotePg } from '../../lib/target/sql';
 import { copyIntoSql, createTableSql } from '../../lib/target';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
