@@ -25,11 +25,11 @@ export interface Dialect {
    * the same value in the target. null: the column cannot be compared this
    * way and is left out (e.g. a typeMap pairing with no exact rule).
    */
-  canonicalText?(column: ColumnPlan): string | null;
+  canonicalText(column: ColumnPlan): string | null;
   /** Cursor columns: which types order, their exact text and typed parameters. */
-  cursor?: CursorDialect;
+  cursor: CursorDialect;
   /** Row digests for verify's row-by-row comparison (see digests.ts). */
-  digest?: DigestDialect;
+  digest: DigestDialect;
   /** Key columns of any type: their exact text (range bounds) and how it is bound back. */
   key: KeyDialect;
 }
@@ -150,20 +150,20 @@ export interface SourceConnection {
    * (never a full read of the rows), sorted by the source in the key's own
    * order and distinct. Empty: no way to split, or too few rows seen.
    */
-  sampleKeys?(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]>;
+  sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]>;
   /** Rows of a query as objects (catalog-size results only: bounds, key lists); values bound. */
-  queryRows?(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
+  queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
-  cursorBounds?(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
+  cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
   /**
    * `value` read as the cursor column's type, on the source, back as the
    * source's own text of it (what a run would save); null when it does not
    * parse as that type.
    */
-  cursorValueText?(column: { type: string; dataType: string }, value: string): Promise<string | null>;
+  cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null>;
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream>;
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
-  checksumRange?(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
+  checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   close(): Promise<void>;
 }
 

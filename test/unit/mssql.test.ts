@@ -312,7 +312,7 @@ describe('SQL Server source (pure parts)', () => {
     it('reads a cursor window of Invoice: bounds as text converted in SQL, the lookback on the server, values after the key bounds', () => {
       const table = describeRecorded('dbo.Invoice');
       const date = table.columns.find((c) => c.name === 'InvoiceDate')!;
-      assert.equal(mssqlDialect.cursor!.kind(date), 'time');
+      assert.equal(mssqlDialect.cursor.kind(date), 'time');
       const p: TablePlan = {
         source: table.ref,
         target: table.ref,
@@ -633,7 +633,7 @@ describe('SQL Server source (pure parts)', () => {
 
     it('gives the dialect a canonical text, so verify no longer refuses SQL Server sources', () => {
       assert.equal(typeof mssqlDialect.canonicalText, 'function');
-      assert.equal(mssqlDialect.canonicalText!({ name: 'Id', targetName: 'id', sourceType: 'int', targetType: 'integer', nullable: false }), 'CONVERT(varchar(20), [Id])');
+      assert.equal(mssqlDialect.canonicalText({ name: 'Id', targetName: 'id', sourceType: 'int', targetType: 'integer', nullable: false }), 'CONVERT(varchar(20), [Id])');
     });
 
     it('spells each natural mapping as pgCanonical does, from the value the read path sends', () => {
