@@ -1,5 +1,5 @@
 import type { DigestSide } from '../sources/digests';
-import { pgCanonical, pgFields, pgMd5, pgSum32 } from '../sources/postgres/digest';
+import { pgCanonical, pgFields, pgMd5, pgSum32 } from '../canonical';
 import { qualifyPg, quotePg, targetRanges } from './sql';
 import { rangePredicate } from '../sources/base';
 import type { ColumnPlan, TablePlan, TableRef } from '../types';

@@ -1,6 +1,6 @@
 import type { ColumnPlan, PartitionRange, TablePlan } from '../../types';
 import type { DigestDialect } from '../base';
-import { isTimestamptz } from '../postgres/digest';
+import { isTimestamptz } from '../../canonical';
 import { mssqlRangeWhere } from './keys';
 import { qualifyMssql, quote } from './sql';
 import { INTEGER_TYPES, readMappedColumn } from './types';

@@ -29,7 +29,7 @@ import {
 } from './copy-bytes';
 import { TablesyncError } from '../../errors';
 import type { ColumnPlan } from '../../types';
-import { isTimestamptz } from '../postgres/digest';
+import { isTimestamptz } from '../../canonical';
 
 /** The mysql2 version whose Query internals hookRows was written and tested against. */
 export const MYSQL2_TESTED_VERSION = '3.24.6';
