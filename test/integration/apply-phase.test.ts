@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { readProgress } from '../../client/progress';
 import { lockPgTable, waitFor } from '../helpers/guarantees';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 
 // The progress a user sees says when a table's rows are being applied, not only copied.
 const SRC = testDb('tablesync_it_phase_src');
@@ -30,19 +30,21 @@ describe('progress: the apply phase (real PostgreSQL, Temporal)', () => {
     // Reads of the target pass (planning, staging's shape); the upsert waits on this lock.
     const lock = await lockPgTable(dst, 'public.items', 'SHARE');
     let seen = '';
-    const summary = await runTestSync(
+    const summary = await syncOk(
       { src: pgUrl(SRC), dst: pgUrl(DST) },
       { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['items'], timeouts: { heartbeatSeconds: 5 } },
-      async ({ env, workflowId }) => {
-        try {
-          seen = await waitFor('phase apply', async () => {
-            const p = await readProgress(env.client, workflowId).catch(() => null);
-            const t = p?.tables.find((x) => x.table === 'public.items');
-            return t?.phase === 'apply' && t.phase;
-          });
-        } finally {
-          await lock.release();
-        }
+      {
+        during: async ({ env, workflowId }) => {
+          try {
+            seen = await waitFor('phase apply', async () => {
+              const p = await readProgress(env.client, workflowId).catch(() => null);
+              const t = p?.tables.find((x) => x.table === 'public.items');
+              return t?.phase === 'apply' && t.phase;
+            });
+          } finally {
+            await lock.release();
+          }
+        },
       },
     );
     assert.equal(seen, 'apply');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
 import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const SRC = testDb('tablesync_it_change_src');
@@ -57,12 +57,12 @@ describe('change detection compares stored values, not type equality', () => {
     for (const [i, [column, , , after]] of CHANGES.entries()) {
       await src.query(`UPDATE vals SET ${column} = ${after} WHERE id = $1`, [i + 1]);
     }
-    const first = await runTestSync(connections, config);
+    const first = await syncOk(connections, config);
     const [t] = first.tables;
     assert.deepEqual([t.status, t.inserted, t.updated, t.unchanged], ['completed', 0, CHANGES.length, 1], t.error);
     assert.deepEqual(await tableRows(dst, 'vals'), await tableRows(src, 'vals'));
 
-    const again = await runTestSync(connections, config);
+    const again = await syncOk(connections, config);
     assert.deepEqual([again.tables[0].updated, again.tables[0].unchanged], [0, CHANGES.length + 1]);
   });
 

@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import type { SyncSummary } from '../../lib/types';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { syncOk } from '../helpers/run';
+import { FAST_RETRY, syncOk } from '../helpers/run';
 
 // The seed's PostgreSQL → BigQuery change-log job, against real databases:
 // a Django-style log names changed objects; rows are fetched by key and
@@ -15,7 +15,7 @@ const MY = testDb('tablesync_it_clog_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 
-const sync = (connections: Record<string, string>, config: object) => syncOk(connections, config, 'clog');
+const sync = (connections: Record<string, string>, config: object) => syncOk(connections, { ...FAST_RETRY, ...config }, 'clog');
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 const byTable = (s: SyncSummary) => Object.fromEntries(s.tables.map((t) => [t.table.split('.')[1], t]));
 

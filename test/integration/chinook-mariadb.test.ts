@@ -5,7 +5,7 @@ import { snakeCase } from '../../lib/tables';
 import { chinookScript } from '../helpers/chinook';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_chinook');
 const DST = testDb('tablesync_it_chinook_dst');
@@ -58,7 +58,7 @@ describe('Chinook: MariaDB → PostgreSQL full migration, then incremental', () 
   });
 
   it('full-migrates all 11 tables with snake_case names, each equal to the MariaDB table', async () => {
-    const summary = await runTestSync(connections, config);
+    const summary = await syncOk(connections, config);
     assert.equal(summary.tablesFailed, 0, JSON.stringify(summary.tables.filter((t) => t.error)));
     assert.equal(summary.tablesSynced, 11);
     assert.ok(summary.tables.every((t) => t.mode === 'full'));
@@ -85,7 +85,7 @@ describe('Chinook: MariaDB → PostgreSQL full migration, then incremental', () 
     await my.query(`UPDATE Track SET UnitPrice = 1.29 WHERE TrackId IN (1, 2)`);
     await my.query(`UPDATE Customer SET Company = NULL WHERE CustomerId = 1`);
     await my.query(`INSERT INTO Genre (GenreId, Name) VALUES (26, 'Fado'), (27, 'Forró')`);
-    const summary = await runTestSync(connections, config);
+    const summary = await syncOk(connections, config);
     assert.equal(summary.tablesFailed, 0);
     assert.ok(summary.tables.every((t) => t.mode === 'compare'));
     assert.deepEqual([summary.inserted, summary.updated], [2, 3]);

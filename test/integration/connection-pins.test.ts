@@ -3,7 +3,7 @@ import type { Pool } from 'pg';
 import { incrementalSyncWorkflow } from '../../workflows';
 import { createWorker } from '../../workers/worker';
 import { activityRuns, fetchHistory, historyText } from '../helpers/history';
-import { failureChain } from '../helpers/sync';
+import { failureChain } from '../helpers/run';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue, workflowBundle } from '../helpers/temporal';
 import { waitFor } from '../helpers/guarantees';

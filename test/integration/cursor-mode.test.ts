@@ -4,8 +4,7 @@ import type { Pool } from 'pg';
 import { duplicateKeys } from '../helpers/guarantees';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
-import { failureChain } from '../helpers/sync';
+import { failureChain, runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
 
 // The seeds' cursor scenarios and the boundary traps, on real databases.
 const SRC = testDb('tablesync_it_cursor_src');
@@ -14,7 +13,7 @@ const MY = testDb('tablesync_it_cursor_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 
-const sync = (connections: Record<string, string>, config: object, prefix = 'cursor') => syncOk(connections, config, prefix);
+const sync = (connections: Record<string, string>, config: object, prefix = 'cursor') => syncOk(connections, { ...FAST_RETRY, ...config }, prefix);
 
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 

@@ -3,7 +3,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, stagingTables, testDb } from '../helpers/pg';
-import { failureChain, runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_my');
 const DST = testDb('tablesync_it_my_dst');
@@ -84,7 +84,7 @@ describe('MariaDB source (real MariaDB → real PostgreSQL)', () => {
     await my.query(`CREATE TABLE types (id int PRIMARY KEY, ${COLUMNS.map((c) => `${c.name} ${c.ddl}`).join(', ')})`);
     await my.query(`INSERT INTO types VALUES ${ROWS.join(', ')}`);
 
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'my' },
       target: { connection: 'dst', schema: 'public' },
       tables: ['types'],
@@ -125,7 +125,7 @@ describe('MariaDB source (real MariaDB → real PostgreSQL)', () => {
     await my.query("SET SESSION sql_mode = ''");
     await my.query('CREATE TABLE zero (id int PRIMARY KEY, d date, t datetime)');
     await my.query("INSERT INTO zero VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), (2, '2020-01-02', NULL)");
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'my' },
       target: { connection: 'dst', schema: 'public' },
       tables: ['zero'],
@@ -149,10 +149,10 @@ describe('MariaDB source (real MariaDB → real PostgreSQL)', () => {
     await my.query('CREATE TABLE geo (id int PRIMARY KEY, spot point)');
     await my.query('INSERT INTO geo VALUES (1, POINT(1, 2))');
     const config = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['geo'], ...fast };
-    const refused = await runTestSync(connections, config);
+    const refused = await syncOk(connections, config);
     assert.deepEqual(refused.tables.map((t) => [t.status, t.errorType]), [['failed', 'UnsupportedType']]);
     assert.match(refused.tables[0].error ?? '', new RegExp(`${MY}\\.geo column "spot" type point has no exact PostgreSQL mapping`));
-    const mapped = await runTestSync(connections, { ...config, typeMap: { point: 'bytea' } });
+    const mapped = await syncOk(connections, { ...config, typeMap: { point: 'bytea' } });
     assert.equal(mapped.tables[0].status, 'completed');
     assert.deepEqual(await stagingTables(dst), []);
   });

@@ -20,7 +20,7 @@ import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../lib/
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 import { CASES, sourceColumnOf } from '../helpers/mssql-canonical';
 
@@ -381,7 +381,7 @@ describe('SQL Server source (MSSQL_URL)', () => {
         verifyRowsPerRange: 50_000,
         retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 },
       };
-      const synced = await runTestSync(connections, config);
+      const synced = await syncOk(connections, config);
       assert.equal(synced.tables[0].status, 'completed', synced.tables[0].error);
       const ok = await runTestVerify(connections, { config });
       assert.equal(ok.matches, true, JSON.stringify(ok));

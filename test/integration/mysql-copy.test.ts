@@ -12,7 +12,7 @@ import { MYSQL2_TESTED_VERSION, MysqlCopyEncoder, mysql2Version, streamCopy } fr
 import type { ColumnPlan, TablePlan } from '../../lib/types';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_mycopy');
 const DST = testDb('tablesync_it_mycopy_dst');
@@ -189,7 +189,7 @@ describe('MariaDB rows straight into COPY data (binary and text)', () => {
     const expected = (await my.query(`SELECT id, ${COMMON.map((c) => `${c.my} AS ${c.name}`).join(', ')} FROM common ORDER BY id`))[0] as Record<string, unknown>[];
     for (const useBinaryCopy of [true, false]) {
       const schema = useBinaryCopy ? 'bin' : 'txt';
-      const summary = await runTestSync(connections, {
+      const summary = await syncOk(connections, {
         source: { connection: 'my' },
         target: { connection: 'dst', schema },
         tables: ['common'],
@@ -221,7 +221,7 @@ describe('MariaDB rows straight into COPY data (binary and text)', () => {
     ];
     for (const useBinaryCopy of [true, false]) {
       for (const [table, typeMap, error] of cases) {
-        const summary = await runTestSync(connections, {
+        const summary = await syncOk(connections, {
           source: { connection: 'my' },
           target: { connection: 'dst', schema: `refused_${table}` },
           tables: [table],

@@ -19,7 +19,7 @@ const MY = testDb('tablesync_it_schema_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 
-const sync = (connections: Record<string, string>, config: object) => syncOk(connections, config, 'schema');
+const sync = (connections: Record<string, string>, config: object) => syncOk(connections, { ...FAST_RETRY, ...config }, 'schema');
 
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 const columnType = async (db: Pool, table: string, column: string) =>

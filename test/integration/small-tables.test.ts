@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
-import type { SyncSummary } from '../../lib/types';
-import { incrementalSyncWorkflow } from '../../workflows';
 import { stateRows } from '../helpers/guarantees';
 import { activityRuns, childWorkflowIds, fetchHistory } from '../helpers/history';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { testWorker } from '../helpers/temporal';
+import { syncOk } from '../helpers/run';
+import { temporal } from '../helpers/temporal';
 
 // More small tables than maxParallelTransfers: they run in syncSmallTables
 // groups, not a workflow each. A table of a group that fails fails alone; the
@@ -35,15 +34,9 @@ describe('many small tables: groups in one activity (real PostgreSQL, Temporal)'
   // 12 small tables, 2 slots: two groups of 6.
   const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst' }, tables: ['public.t*'], maxParallelTransfers: 2 };
 
-  async function run(prefix: string): Promise<{ summary: SyncSummary; workflowId: string; client: Awaited<ReturnType<typeof testWorker>>['env']['client'] }> {
-    const { env, taskQueue, worker, close } = await testWorker(connections, prefix);
-    const workflowId = `${prefix}-${process.pid}-${Date.now()}`;
-    try {
-      const summary = await worker.runUntil(env.client.workflow.execute(incrementalSyncWorkflow, { taskQueue, workflowId, args: [config] }));
-      return { summary, workflowId, client: env.client };
-    } finally {
-      await close();
-    }
+  async function run(prefix: string) {
+    const { workflowId, ...summary } = await syncOk(connections, config, prefix);
+    return { summary, workflowId, client: (await temporal()).client };
   }
 
   it('loads every table through two group activities, no workflow per table', async () => {

@@ -10,7 +10,6 @@ import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { failureChain } from '../helpers/sync';
 
 const DST = testDb('tablesync_it_names_dst');
 const MY = testDb('tablesync_it_names_my');

@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import { mysqlCanonical, mysqlFloatBits } from '../../lib/sources/mysql';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const DST = testDb('tablesync_it_vfloat_dst');
@@ -100,7 +100,7 @@ describe('MariaDB floats in verify, compared by exact value', () => {
         .map((r) => (Number.isNaN(r.d) ? `(${r.id}, NULL, NULL, NULL)` : `(${r.id}, ${literal(r.d)}, ${literal(r.f)}, ${literal(r.w)})`));
       await my.query(`INSERT INTO fl VALUES ${values.join(', ')}`);
     }
-    await runTestSync(connections, config);
+    await syncOk(connections, config);
   });
 
   after(async () => {

@@ -3,7 +3,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const SRC = testDb('tablesync_it_verify_src');
@@ -32,7 +32,7 @@ describe('verify, repair and hard deletes', () => {
     await src.query(`INSERT INTO items SELECT g, 'item ' || g, g / 7.0, timestamptz '2026-03-01 12:00:00.123456+02' + g * interval '1 ms',
                        decode(md5(g::text), 'hex'), g % 2 = 0 FROM generate_series(1, 20000) g`);
     await src.query('ANALYZE items');
-    await runTestSync(connections, config);
+    await syncOk(connections, config);
   });
 
   after(async () => {
@@ -79,7 +79,7 @@ describe('verify, repair and hard deletes', () => {
   it('deletes rows gone from the source with deletes: hard, and verifies after syncing when asked', async () => {
     await src.query('DELETE FROM items WHERE id IN (5, 15000)');
     await src.query(`UPDATE items SET ok = NULL WHERE id = 7`);
-    const summary = await runTestSync(connections, { ...config, deletes: 'hard', verifyAfterSync: true });
+    const summary = await syncOk(connections, { ...config, deletes: 'hard', verifyAfterSync: true });
     const [t] = summary.tables;
     assert.deepEqual([t.inserted, t.updated, t.deleted], [0, 1, 2]);
     assert.equal(t.verification?.matches, true);
@@ -96,7 +96,7 @@ describe('verify, repair and hard deletes', () => {
       (2, '', -0.000001, 0, '1000-01-01 00:00:00', '1970-01-01 00:00:01', '1000-01-01', '00:00:00', x'', b'0', -1e300, 'b'),
       (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
     const myConfig = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['mixed'], ...fast };
-    await runTestSync(connections, myConfig);
+    await syncOk(connections, myConfig);
     const ok = await runTestVerify(connections, { config: myConfig });
     assert.equal(ok.matches, true, JSON.stringify(ok.tables[0]));
     assert.deepEqual(ok.tables[0].differing, []);
