@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import type { SyncSummary } from '../../lib/types';
 import type { SyncTableInput } from '../../workflows/sync-table';
 import { mysqlUrlAs, pgUrlAs, recreateMysqlUser, recreatePgRole } from '../helpers/accounts';
 import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, quoteIdent, stateRows } from '../helpers/guarantees';
+import { runCli } from '../helpers/cli';
 import { activityRuns, childInputs, fetchHistory, historyText, rootCause, type ActivityRun } from '../helpers/history';
 import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
@@ -27,7 +27,6 @@ const fast = { retry: { maximumAttempts: 3, initialIntervalMs: 200, maximumInter
 // within that proves none happened (the history's attempt count says so exactly).
 const NO_RETRY_WITHIN_MS = 5_000;
 const slow = { retry: { maximumAttempts: 3, initialIntervalMs: NO_RETRY_WITHIN_MS, maximumIntervalMs: NO_RETRY_WITHIN_MS } };
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
 
 interface Failure {
   root: { message: string; type?: string; nonRetryable?: boolean };
@@ -113,7 +112,7 @@ describe('bad input: clear, typed failures that name what is wrong and never the
       );
     });
 
-    it('the CLI exits 2 naming the field and the environment variable it came from, never the URL', () => {
+    it('the CLI exits 2 naming the field and the environment variable it came from, never the URL', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tablesync-bad-'));
       try {
         const file = join(dir, 'sync.yaml');
@@ -128,12 +127,8 @@ describe('bad input: clear, typed failures that name what is wrong and never the
             'partitionThreshold: -5',
           ].join('\n'),
         );
-        const r = spawnSync(process.execPath, [CLI, 'run', '--config', file], {
-          encoding: 'utf8',
-          env: { ...process.env, MAX_PARALLEL_TRANSFERS: 'lots', TEMPORAL_ADDRESS: '127.0.0.1:1' },
-          timeout: 30_000,
-        });
-        assert.equal(r.status, 2, r.stderr);
+        const r = await runCli(['run', '--config', file], { MAX_PARALLEL_TRANSFERS: 'lots', TEMPORAL_ADDRESS: '127.0.0.1:1' }, 30_000);
+        assert.equal(r.code, 2, r.stderr);
         assert.match(r.stderr, /partitionThreshold: Number must be greater than 0/);
         assert.match(r.stderr, /maxParallelTransfers \(from MAX_PARALLEL_TRANSFERS\)/);
         assert.ok(!`${r.stdout}${r.stderr}`.includes('Cfg-Secret-31'));
