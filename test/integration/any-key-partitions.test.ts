@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, killChunkInFlight } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 
 // Partitions and chunks on keys that are not one integer column: uuid, text
@@ -50,21 +50,7 @@ async function ranges(dst: Pool, workflowId: string): Promise<{ lo: string | nul
 }
 
 describe('partitions on any primary key', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   it('PG uuid key: split by the histogram, every row once; hard deletes remove exactly the rows the source lost', async () => {
     await src.query(`CREATE TABLE uu (id uuid PRIMARY KEY, n int NOT NULL, v text)`);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
 import { readProgress } from '../../client/progress';
+import { useDatabases } from '../helpers/databases';
 import { lockPgTable, waitFor } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 
 // The progress a user sees says when a table's rows are being applied, not only copied.
@@ -10,16 +10,7 @@ const SRC = testDb('tablesync_it_phase_src');
 const DST = testDb('tablesync_it_phase_dst');
 
 describe('progress: the apply phase (real PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
 
   it('a table whose chunk waits to write the target shows phase apply, then completes', async () => {
     for (const db of [src, dst]) {

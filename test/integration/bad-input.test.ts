@@ -2,18 +2,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection as MyConnection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
 import { generationsTableSql, stateTableSql, tableStateTablesSql } from '../../lib/state';
 import type { SyncSummary } from '../../lib/types';
 import type { SyncTableInput } from '../../workflows/sync-table';
 import { mysqlUrlAs, pgUrlAs, recreateMysqlUser, recreatePgRole } from '../helpers/accounts';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, quoteIdent, stateRows } from '../helpers/guarantees';
 import { runCli } from '../helpers/cli';
 import { activityRuns, childInputs, fetchHistory, historyText, rootCause, type ActivityRun } from '../helpers/history';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess, runTableInProcess, type Outcome } from '../helpers/run';
 import { freePort } from '../helpers/temporal-server';
 
@@ -71,21 +70,7 @@ function mustSucceed(outcome: Outcome<SyncSummary>): SyncSummary {
 }
 
 describe('bad input: clear, typed failures that name what is wrong and never the password', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: MyConnection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   describe('config', () => {
     it('rejects invalid workflow input naming every bad field, without retrying', async () => {

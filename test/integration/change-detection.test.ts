@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, tableRows, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
@@ -30,13 +30,10 @@ const CHANGES: [string, string, string, string][] = [
 ];
 
 describe('change detection compares stored values, not type equality', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.vals'], mode: 'incremental' as const };
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     // The same table and rows on both sides: row i + 1 holds change i's "before"; row 100 is left alone.
     for (const db of [src, dst]) {
       await db.query('CREATE EXTENSION citext');
@@ -46,11 +43,6 @@ describe('change detection compares stored values, not type equality', () => {
         SELECT CASE WHEN g > ${CHANGES.length} THEN 100 ELSE g END, ${CHANGES.map(([, , before]) => before).join(', ')}
         FROM generate_series(1, ${CHANGES.length + 1}) g`);
     }
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
   });
 
   it('detects every equal-but-different value as updated and lands it; untouched rows stay unchanged', async () => {

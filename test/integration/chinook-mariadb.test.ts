@@ -3,8 +3,9 @@ import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { snakeCase } from '../../lib/tables';
 import { chinookScript } from '../helpers/chinook';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_chinook');
@@ -42,19 +43,11 @@ async function postgresRows(pg: Pool, table: string): Promise<(string | null)[][
 }
 
 describe('Chinook: MariaDB → PostgreSQL full migration, then incremental', () => {
-  let my: Connection;
-  let dst: Pool;
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } });
 
   before(async () => {
-    my = await freshMysqlDatabase(MY);
-    dst = await freshDatabase(DST);
     const script = chinookScript('Chinook_MySql.sql').replace(/`Chinook`/g, `\`${MY}\``);
     await my.query(script);
-  });
-
-  after(async () => {
-    await my?.end();
-    await dst?.end();
   });
 
   it('full-migrates all 11 tables with snake_case names, each equal to the MariaDB table', async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { failureChain, runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
 
 // The seeds' cursor scenarios and the boundary traps, on real databases.
@@ -18,19 +18,7 @@ const sync = (connections: Record<string, string>, config: object, prefix = 'cur
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 
 describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let mdb: Connection;
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    mdb = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await mdb?.end();
-  });
+  const { src, dst, mdb } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { mdb: MY } }, { perTest: true });
 
   describe('the Airbyte tutorial on PostgreSQL', () => {
     beforeEach(async () => {

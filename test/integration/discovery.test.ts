@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import type { SyncSummary } from '../../lib/types';
 import { connectionEnv, runCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import { leftoverTables, mariadbTextRows, pgTextRows } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
+import { mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { FAST_RETRY, syncOk } from '../helpers/run';
 import { temporal } from '../helpers/temporal';
@@ -26,20 +25,7 @@ const sync = (connections: Record<string, string>, config: object, prefix: strin
 const statusOf = (s: SyncSummary) => Object.fromEntries(s.tables.map((t) => [t.table, t.status]));
 
 describe('discovery: nothing lost, doubled or misrouted (real PostgreSQL, MariaDB, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } }, { perTest: true });
 
   describe('names that would collide in the target', () => {
     it('two MariaDB tables whose 64-character names differ only in the last character land in two target tables', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import { Client, Pool } from 'pg';
 import { MysqlSource } from '../../lib/sources/mysql';
 import { pgUrlAs, recreatePgRole } from '../helpers/accounts';
+import { useDatabases } from '../helpers/databases';
 import { rootCause } from '../helpers/history';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
+import { mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess, syncOk } from '../helpers/run';
 
@@ -37,12 +37,11 @@ async function admin(sql: string[]): Promise<void> {
 describe('exact values whatever the sessions default to', () => {
   let src: Pool;
   let dst: Pool;
-  let my: Connection;
+  const { my } = useDatabases({ mysql: { my: MY } });
 
   before(async () => {
     await (await freshDatabase(SRC)).end();
     await (await freshDatabase(DST)).end();
-    my = await freshMysqlDatabase(MY);
     // Defaults that change how values print and parse, at database and role level.
     await admin([
       `ALTER DATABASE "${SRC}" SET DateStyle = 'SQL, DMY'`,
@@ -57,7 +56,6 @@ describe('exact values whatever the sessions default to', () => {
   after(async () => {
     await src?.end();
     await dst?.end();
-    await my?.end();
   });
 
   const PG_ROWS = `(1, '2026-02-01', '-1 year +2 mons -3 days 04:05:06.5', 0.30000000000000004, '2026-03-08 06:30:00.123456+00'),

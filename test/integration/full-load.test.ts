@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
 import { killChunkInFlight } from '../helpers/guarantees';
 import { syncOk } from '../helpers/run';
 
@@ -18,26 +18,15 @@ async function loadTables(pool: Pool): Promise<string[]> {
 }
 
 describe('full load (mode auto and full)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
     await src.query(`CREATE SCHEMA sales`);
     await src.query(`CREATE TABLE sales."Orders" (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2),
                        placed timestamptz, tags text[], doc jsonb)`);
     await src.query(`INSERT INTO sales."Orders" SELECT g, 'c' || g, g * 0.5, timestamptz '2026-01-01' + g * interval '1 minute',
                        ARRAY['a', g::text], jsonb_build_object('n', g) FROM generate_series(1, 20000) g`);
     await src.query('ANALYZE sales."Orders"');
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
   });
 
   const config = {

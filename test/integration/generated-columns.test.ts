@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { runLocalCli } from '../helpers/cli';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 
 const SRC = testDb('tablesync_it_generated_src');
@@ -20,21 +20,7 @@ async function rows(pool: Pool, sql: string): Promise<Record<string, unknown>[]>
 }
 
 describe('generated columns and columns the target lacks (issue 14 items 8 and 10)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   describe('PostgreSQL source', () => {
     const sync = (tables: string[], targetSchema = 'public') =>

@@ -8,6 +8,7 @@ import type { SyncConfigInput } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
 import { connectionEnv, startCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import {
   assertPgTablesEqual,
   closeStagingGate,
@@ -17,7 +18,7 @@ import {
   waitFor,
   waitingAtGate,
 } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { runTestVerify } from '../helpers/verify';
@@ -50,26 +51,17 @@ function copyBlocked(src: Pool, table: string, count = 1) {
 }
 
 describe('generations: runs that outlive their caller', function () {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases(
+    { pg: { src: SRC, dst: DST } },
+    { beforeClose: (): Promise<unknown> => dst.query('DROP EVENT TRIGGER IF EXISTS tablesync_it_gate') },
+  );
   const workers: WorkerProcess[] = [];
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
 
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
       for (const w of workers) console.error(`--- worker ${w.identity} output (last 8000 characters):\n${w.logs().slice(-8_000)}`);
     }
     await Promise.all(workers.splice(0).map((w) => w.kill()));
-  });
-
-  after(async () => {
-    await dst?.query('DROP EVENT TRIGGER IF EXISTS tablesync_it_gate');
-    await src?.end();
-    await dst?.end();
   });
 
   it('an abandoned full load that comes back after a newer sync fails as Superseded; the newer rows stay', async () => {

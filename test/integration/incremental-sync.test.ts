@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
 import { terminateWaiting } from '../helpers/guarantees';
 import { syncOk } from '../helpers/run';
 
@@ -10,18 +10,7 @@ const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 
 describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, real PostgreSQL)', () => {
-  let src: Pool;
-  let dst: Pool;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
 
   it("syncs the seed's example: 1 inserted, 1 updated, 1 unchanged", async () => {
     const ddl = 'CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, reputation int)';

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, stagingTables, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_my');
@@ -67,18 +66,7 @@ const ROWS = [
 ];
 
 describe('MariaDB source (real MariaDB → real PostgreSQL)', () => {
-  let my: Connection;
-  let dst: Pool;
-
-  before(async () => {
-    my = await freshMysqlDatabase(MY);
-    dst = await freshDatabase(DST);
-  });
-
-  after(async () => {
-    await my?.end();
-    await dst?.end();
-  });
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } });
 
   it('full-migrates every supported type so each value equals the source under its canonical text', async () => {
     await my.query(`CREATE TABLE types (id int PRIMARY KEY, ${COLUMNS.map((c) => `${c.name} ${c.ddl}`).join(', ')})`);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
+import { useDatabases } from '../helpers/databases';
 import { stateRows } from '../helpers/guarantees';
 import { activityRuns, childWorkflowIds, fetchHistory } from '../helpers/history';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 import { temporal } from '../helpers/temporal';
 
@@ -16,21 +16,13 @@ const TABLES = Array.from({ length: 12 }, (_, i) => `t${String(i + 1).padStart(2
 const rowsOf = (i: number) => i + 1;
 
 describe('many small tables: groups in one activity (real PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     for (const [i, t] of TABLES.entries()) {
       await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text)`);
       await src.query(`INSERT INTO ${t} SELECT g, 'v' || g FROM generate_series(1, ${rowsOf(i)}) g`);
     }
   });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
-
   // 12 small tables, 2 slots: two groups of 6.
   const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst' }, tables: ['public.t*'], maxParallelTransfers: 2 };
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, stagingTables, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
@@ -51,25 +51,14 @@ async function stateDeleted(dst: Pool, workflowId: string): Promise<{ partitions
 }
 
 describe('deletes: soft', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
     for (const t of ['items', 'plain', 'custom', 'hard']) {
       await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, name text NOT NULL, qty int)`);
       await src.query(`INSERT INTO ${t} SELECT g, 'item ' || g, g % 10 FROM generate_series(1, 6000) g`);
       await src.query(`ANALYZE ${t}`);
     }
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
   });
 
   describe('in compare mode, PostgreSQL → PostgreSQL', () => {

@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { envConnectionName } from '../../activities/connections';
 import type { SetModeResult, StateChange, TableStatus } from '../../activities';
 import type { SyncSummary } from '../../lib/types';
 import { runCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, waitFor } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { failureChain, runSyncInProcess, runWorkflow, syncOk, FAST_RETRY } from '../helpers/run';
 import { temporal } from '../helpers/temporal';
 
@@ -42,19 +42,7 @@ const history = (db: Pool) => rows(db, `SELECT action, changed_by, before->>'cur
 const state = async (db: Pool) => (await rows(db, `SELECT mode, write, cursor_column, cursor_value FROM _tablesync_tables`))[0];
 
 describe('table state operations: reset-state, set-mode, status (real MariaDB, PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let mdb: Connection;
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    mdb = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await mdb?.end();
-  });
+  const { src, dst, mdb } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { mdb: MY } }, { perTest: true });
 
   describe('dadosfera on MariaDB: cadastros.pedidos', () => {
     beforeEach(async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, tableRows, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 
 const SRC = testDb('tablesync_it_usertypes_src');
@@ -17,12 +18,9 @@ async function columnTypes(pool: Pool, table: string): Promise<string[]> {
 }
 
 describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them)', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query(`CREATE SCHEMA app;
       CREATE TYPE app.mood AS ENUM ('sad', 'ok', 'happy', 'it''s "fine"');
       CREATE DOMAIN app.year AS integer NOT NULL CONSTRAINT year_range CHECK (VALUE BETWEEN 1900 AND 2100);
@@ -39,11 +37,6 @@ describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them
       INSERT INTO app.t (id, y) VALUES (41, 2100);
       INSERT INTO app.u SELECT i, 'happy', 'ok' FROM generate_series(1, 30) i;`);
   });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
-
   const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['app.t', 'app.u'], ...fast };
 
   it('full load into another schema creates the types there from the source definitions; then an incremental run', async () => {

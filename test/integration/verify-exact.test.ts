@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import { runLocalCli } from '../helpers/cli';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
@@ -16,21 +15,7 @@ const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 const cli = (args: string[], config: unknown) => runLocalCli(args, config, { src: connections.src, dst: connections.dst });
 
 describe('verification that cannot say "equal" when it is not', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   describe('the canonical row text is injective', () => {
     // Row i (source value, target value): pairs the old encoding hashed alike.

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import type { KeySample, TableVerification } from '../../lib/types';
 import { runLocalCli } from '../helpers/cli';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
@@ -25,17 +24,7 @@ function categories(t: TableVerification): Record<string, [number, string[]]> {
 }
 
 describe('verify on cursor, change-log and soft-delete tables (MariaDB → PostgreSQL, Temporal)', () => {
-  let dst: Pool;
-  let my: Connection;
-
-  beforeEach(async () => {
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await dst?.end();
-    await my?.end();
-  });
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } }, { perTest: true });
 
   it('cursor table: a row updated without moving updated_at is reported with its key; moved cursors are pending', async () => {
     await my.query(`CREATE TABLE pedidos (id int PRIMARY KEY, valor decimal(10,2), status varchar(20), updated_at datetime(6) NOT NULL)`);

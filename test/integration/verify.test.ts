@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, tableRows, testDb } from '../helpers/pg';
 import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
@@ -13,9 +12,7 @@ const connections = { src: pgUrl(SRC), dst: pgUrl(DST), my: mysqlUrl(MY) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 
 describe('verify, repair and hard deletes', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
   const config = {
     source: { connection: 'src' },
     target: { connection: 'dst' },
@@ -25,20 +22,11 @@ describe('verify, repair and hard deletes', () => {
   };
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
     await src.query(`CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), seen timestamptz, raw bytea, ok boolean)`);
     await src.query(`INSERT INTO items SELECT g, 'item ' || g, g / 7.0, timestamptz '2026-03-01 12:00:00.123456+02' + g * interval '1 ms',
                        decode(md5(g::text), 'hex'), g % 2 = 0 FROM generate_series(1, 20000) g`);
     await src.query('ANALYZE items');
     await syncOk(connections, config);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
   });
 
   it('finds nothing to report right after a sync', async () => {
