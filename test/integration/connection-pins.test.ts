@@ -7,8 +7,7 @@ import { activityRuns, fetchHistory, historyText } from '../helpers/history';
 import { failureChain } from '../helpers/run';
 import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue, workflowBundle } from '../helpers/temporal';
-import { waitFor } from '../helpers/guarantees';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { startWorkerProcess } from '../helpers/worker-process';
 
 const SRC = testDb('tablesync_it_pins_src');
 const DST = testDb('tablesync_it_pins_dst');
