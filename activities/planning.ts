@@ -221,7 +221,6 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           if (
             !table.integerKey &&
             !incremental &&
-            source.sampleKeys &&
             key.every((c) => source.dialect.key.splits(c.sourceType)) &&
             (sameOrder || !targetRanges) &&
             (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)

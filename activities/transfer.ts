@@ -2,8 +2,8 @@ import { pipeline } from 'node:stream/promises';
 import { Context, log } from '@temporalio/activity';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
-import { modeOf } from '../lib/modes';
-import { ensureUserTypes } from '../lib/pg-user-types';
+import { modeOf, readFilterOf } from '../lib/modes';
+import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { planChunks } from '../lib/planner';
 import { decodeKey, type CopyStream } from '../lib/sources/base';
 import { chunkReads } from '../lib/modes/backfill';
@@ -201,7 +201,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           // of a run that was overtaken fails before it reads or writes anything.
           await checkGeneration(client, config, table);
           await mode.prepareChunk(client, chunkCtx);
-          copy = await source.openCopy(read, chunk, config.useBinaryCopy);
+          copy = await source.openCopy(read, chunk, config.useBinaryCopy, readFilterOf(read));
           try {
             const sink = client.query(copyFrom(copyIntoSql(dest, read.columns, copy.format)));
             await pipeline(copy.stream, sink, { signal: run.signal });

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { ResolvedTable } from '../discovery';
 import { TablesyncError } from '../errors';
 import type { SyncConfig } from '../config';
-import type { SourceConnection, SourceTable } from '../sources/base';
+import type { ReadFilter, SourceConnection, SourceTable } from '../sources/base';
 import { displayName } from '../tables';
 import type { TablePlan } from '../types';
 import { planAuto } from './auto';
@@ -87,6 +87,12 @@ function selectColumns(table: SourceTable, wanted: string[] | undefined, always:
   }
   const keep = new Set([...wanted, ...always]);
   return { ...table, columns: table.columns.filter((c) => keep.has(c.name)) };
+}
+
+/** The rows a read of the table keeps of each key range: its mode's filter, for the source's openCopy. */
+export function readFilterOf(table: TablePlan): ReadFilter {
+  const mode = modeOf(table.mode);
+  return (dialect, placeholder) => mode.readFilter(dialect, table, placeholder);
 }
 
 /** At task creation: what this run of the table reads (its mode's window, read from the source now). */

@@ -1,10 +1,11 @@
 import type { Pool } from 'pg';
 import type { SyncConfig } from '../config';
 import { TablesyncError } from '../errors';
-import { planUserTypes, readColumnTypes } from '../pg-user-types';
+import { planUserTypes, readColumnTypes } from '../sources/postgres/user-types';
 import { planSchemaChanges, type SchemaChanges } from '../schema-evolution';
 import type { SourceConnection, SourceTable } from '../sources/base';
-import { PostgresSource, pgCatalog } from '../sources/postgres';
+import { PostgresSource } from '../sources/postgres';
+import { pgCatalog } from '../sources/postgres/catalog';
 import { readTableStateSql, type TableState } from '../state';
 import { planCompareColumns, planFullColumns, refuseLossyColumns, columnNotes, tableNameNotes, targetRefOf } from '../table-plan';
 import { displayName } from '../tables';

@@ -2,7 +2,7 @@ import type { SyncConfig } from '../config';
 import type { ResolvedTable } from '../discovery';
 import { TablesyncError } from '../errors';
 import type { SourceConnection, SourceTable } from '../sources/base';
-import { pgCatalog } from '../sources/postgres';
+import { pgCatalog } from '../sources/postgres/catalog';
 import { saveTableStateSql, type TableState } from '../state';
 import { targetName } from '../table-plan';
 import { displayName } from '../tables';
@@ -84,7 +84,7 @@ function cursorColumnOf(source: SourceConnection, described: SourceTable, column
   if (!found) {
     throw new TablesyncError('UnknownColumn', `${name}: ${field} "${column}" is not a column of the table (columns: ${described.columns.map((c) => c.name).join(', ')})`);
   }
-  if (!source.dialect.cursor?.kind(found)) {
+  if (!source.dialect.cursor.kind(found)) {
     throw new TablesyncError('UnsupportedType', `${name}: ${field} "${column}" is ${found.type}, which cannot order a cursor`);
   }
   return found;
@@ -122,7 +122,6 @@ export async function resetTableState(client: Db, source: SourceConnection, loca
     const sourceColumn = cursorColumnOf(source, described, column, settings.field('cursor'));
     let canonical: string | null = null;
     if (value !== null) {
-      if (!source.cursorValueText) throw invalid(`${name}: reset-state --cursor is not supported for ${source.dialect.name} sources yet`);
       canonical = await source.cursorValueText(sourceColumn, value);
       if (canonical === null) {
         throw invalid(`${name}: reset-state --cursor "${value}" is not a value of cursor "${column}" (${sourceColumn.type}); nothing changed`);

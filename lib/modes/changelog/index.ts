@@ -26,7 +26,7 @@ export const changelogMode: SyncMode = {
   async readWindow(source, table) {
     const log = table.changelog!;
     const { sql, params } = changelogMaxSql(source.dialect, log);
-    const [row] = await source.queryRows!(sql, params);
+    const [row] = await source.queryRows(sql, params);
     const to = (row?.max_value ?? null) as string | null;
     return { ...table, changelog: { ...log, window: { from: log.saved, to, started: log.started } } };
   },
@@ -60,7 +60,7 @@ export const changelogMode: SyncMode = {
     let deleted = 0;
     const warnings: Record<string, number> = {};
     const log = table.changelog!;
-    if (log.window?.started && source.queryRows) {
+    if (log.window?.started) {
       const { sql, params } = changelogDeletesSql(source.dialect, table, chunk);
       const gone = await source.queryRows(sql, params);
       if (gone.length) {

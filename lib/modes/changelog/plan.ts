@@ -44,7 +44,7 @@ export async function planChangelog(ctx: PlanContext): Promise<PlanOutcome> {
     const c = logColumn(`where.${column}`, column);
     return [column, String(value), c.type, c.dataType];
   });
-  if (!source.dialect.cursor?.kind(position) || !source.queryRows) {
+  if (!source.dialect.cursor.kind(position)) {
     throw new TablesyncError('UnsupportedType', `${name}: ${field}.position "${position.name}" is ${position.type}, which cannot order a change log; use an integer or timestamp column`);
   }
   const key = described.columns.find((c) => c.name === described.primaryKey[0])!;

@@ -28,7 +28,7 @@ export const cursorMode: SyncMode = {
    */
   async readWindow(source, table) {
     const cursor = table.cursor!;
-    const { max, nulls } = await source.cursorBounds!(table.source, cursor);
+    const { max, nulls } = await source.cursorBounds(table.source, cursor);
     const window = { from: cursor.saved, to: max, includeNull: cursor.saved === null, ...(cursor.lookback && { lookback: cursor.lookback }) };
     return { ...table, cursor: { ...cursor, window, nullRows: nulls } };
   },
@@ -36,7 +36,7 @@ export const cursorMode: SyncMode = {
   readFilter(dialect, table, placeholder) {
     const c = table.cursor!;
     if (!c.window) return { sql: '', params: [] };
-    return cursorPredicate(dialect.cursor!, dialect.quoteIdent(c.column), { type: c.sourceType, dataType: c.dataType }, c.kind, c.window, placeholder);
+    return cursorPredicate(dialect.cursor, dialect.quoteIdent(c.column), { type: c.sourceType, dataType: c.dataType }, c.kind, c.window, placeholder);
   },
 
   incremental: (table) => table.cursor?.window?.from != null,
@@ -60,7 +60,7 @@ export const cursorMode: SyncMode = {
     return {
       kind: 'rows',
       where: (dialect, placeholder) =>
-        cursorPredicate(dialect.cursor!, dialect.quoteIdent(cursor.column), { type: cursor.sourceType, dataType: cursor.dataType }, cursor.kind, window, placeholder),
+        cursorPredicate(dialect.cursor, dialect.quoteIdent(cursor.column), { type: cursor.sourceType, dataType: cursor.dataType }, cursor.kind, window, placeholder),
     };
   },
 

@@ -24,7 +24,7 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
   if (!column) {
     throw new TablesyncError('UnknownColumn', `${name}: ${field} "${settings.cursor}" is not a column of the table (columns: ${described.columns.map((c) => c.name).join(', ')})`);
   }
-  const kind = source.dialect.cursor?.kind(column) ?? null;
+  const kind = source.dialect.cursor.kind(column);
   if (!kind) {
     throw new TablesyncError(
       'UnsupportedType',
