@@ -1,3 +1,4 @@
+import { createCdcActivities } from './cdc';
 import type { ActivityDeps } from './context';
 import { createLoadingActivities } from './loading';
 import { createOperationActivities } from './operations';
@@ -13,6 +14,7 @@ import { createVerificationActivities } from './verification';
 // reporting (collectResults), operations on table state (resetTableState,
 // setTableMode, readTableStatus). Every one checks the sync's connection pins first.
 
+export type { ApplyCdcBatchInput, ApplyCdcBatchResult, CdcStatus, CdcStreamInput, StartCdcResult } from './cdc';
 export type { ActivityDeps, LoadTableInput, RunKey } from './context';
 export type { SwapLoadTableResult } from './loading';
 export { defaultIdentity } from './pins';
@@ -32,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
       ...createVerificationActivities(deps),
       ...createReportingActivities(),
       ...createOperationActivities(deps),
+      ...createCdcActivities(deps),
     },
     deps.connections,
     identity,

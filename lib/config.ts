@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { TablesyncError } from './errors';
 import { LOOKBACK_SHAPE } from './modes/cursor/window';
-import { normalizeMode } from './modes/names';
+import { MODE_ALIASES, normalizeMode, SYNC_MODES } from './modes/names';
 import { unsupportedOptions } from './modes/options';
 
-const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'changelog', 'incremental']).transform(normalizeMode);
+const modeSchema = z.enum(['auto', ...SYNC_MODES, ...Object.keys(MODE_ALIASES)] as [string, ...string[]]).transform(normalizeMode);
 // hard: rows gone from the source are deleted from the target (per key range, after the upsert);
 // soft: they are marked instead (softDeleteColumn true, _tablesync_deleted_at set), and unmarked if they come back.
 const deletesSchema = z.enum(['ignore', 'hard', 'soft']);

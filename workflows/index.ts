@@ -6,3 +6,4 @@ export { resetStateWorkflow } from './reset-state';
 export { setModeWorkflow } from './set-mode';
 export { tableStatusWorkflow } from './table-status';
 export { planSyncWorkflow } from './plan-sync';
+export { cdcWorkflow } from './cdc';

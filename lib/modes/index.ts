@@ -6,6 +6,7 @@ import type { ReadFilter, SourceConnection, SourceTable } from '../sources/base'
 import { displayName } from '../tables';
 import type { TablePlan } from '../types';
 import { planAuto } from './auto';
+import { cdcMode } from './cdc';
 import { changelogMode } from './changelog';
 import { compareMode } from './compare';
 import { cursorMode } from './cursor';
@@ -17,7 +18,7 @@ import type { PlanOutcome, SyncMode, TableSettings } from './types';
 export * from './names';
 export type { Applied, ChunkContext, PendingRule, PlanOutcome, SyncMode, TableSettings } from './types';
 
-const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode, changelog: changelogMode };
+const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode, changelog: changelogMode, cdc: cdcMode };
 
 /** The module of a planned table's mode. */
 export function modeOf(name: SyncModeName | string): SyncMode {

@@ -1,6 +1,7 @@
 // The modes' names and traits, the one spelling used everywhere (config,
 // plan, state, summary). Pure and dependency-free: workflows import it.
 // A new mode is a folder beside these and one line here and in index.ts.
+import { cdcTraits } from './cdc/traits';
 import { changelogTraits } from './changelog/traits';
 import { compareTraits } from './compare/traits';
 import { cursorTraits } from './cursor/traits';
@@ -9,7 +10,7 @@ import type { ModeTraits, SyncModeName, TableSteps } from './traits';
 
 export type { ModeOption, ModeTraits, SyncModeName, TableSteps } from './traits';
 
-const TRAITS: Record<SyncModeName, ModeTraits> = { full: fullTraits, compare: compareTraits, cursor: cursorTraits, changelog: changelogTraits };
+const TRAITS: Record<SyncModeName, ModeTraits> = { full: fullTraits, compare: compareTraits, cursor: cursorTraits, changelog: changelogTraits, cdc: cdcTraits };
 
 export const SYNC_MODES = Object.keys(TRAITS) as SyncModeName[];
 

@@ -4,7 +4,7 @@
 // mode's name.
 
 /** How a table is synced in a run, once planned. */
-export type SyncModeName = 'full' | 'compare' | 'cursor' | 'changelog';
+export type SyncModeName = 'full' | 'compare' | 'cursor' | 'changelog' | 'cdc';
 
 /**
  * The table workflow's sequence for a mode:
@@ -41,4 +41,6 @@ export interface ModeTraits {
   readonly changedBelow?: string;
   /** set-mode may switch a table to this mode. */
   readonly settable: boolean;
+  /** reset-state forgets the saved position of a table of this mode (not a cursor's rules); what that means, said to the user. */
+  readonly resetState?: string;
 }

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ChangeCapture } from './changes';
 import type { CursorDialect } from './cursor';
 import { TablesyncError } from '../errors';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
@@ -164,6 +165,8 @@ export interface SourceConnection {
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter): Promise<CopyStream>;
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
+  /** Streaming its own change log (cdc mode); null: this source cannot (yet). */
+  readonly changeCapture: ChangeCapture | null;
   close(): Promise<void>;
 }
 

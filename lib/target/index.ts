@@ -10,3 +10,4 @@ export * from './soft-deletes';
 export * from './changelog';
 export * from './digests';
 export * from './backfill';
+export * from './cdc';

@@ -42,3 +42,23 @@ export async function stagingTables(pool: Pool): Promise<string[]> {
   const r = await pool.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_stg\\_%'`);
   return r.rows.map((x) => x.relname);
 }
+
+/** The PostgreSQL with wal_level=logical (scripts/services.sh starts it) that cdc tests read from. */
+export const PG_CDC_BASE = process.env.TABLESYNC_TEST_PG_CDC ?? 'postgres://postgres@127.0.0.1:5434';
+
+/** A fresh database on the cdc server; the replication slots of an older one are dropped first (they would block DROP DATABASE). */
+export async function freshCdcDatabase(name: string): Promise<Pool> {
+  const admin = new Client({ connectionString: `${PG_CDC_BASE}/postgres` });
+  await admin.connect();
+  try {
+    await admin.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active`, [name]);
+    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const pool = new Pool({ connectionString: `${PG_CDC_BASE}/${name}`, max: 4 });
+  pool.on('error', () => undefined);
+  return pool;
+}

@@ -91,6 +91,8 @@ export function parseMssqlUrl(url: string, poolSize = 10): MssqlConfig {
 }
 
 export class MssqlSource implements SourceConnection {
+  /** cdc: not done for this source (SQL Server Change Tracking: the TDS server at hand lacks it). */
+  readonly changeCapture = null;
   readonly dialect = mssqlDialect;
   private readonly config: MssqlConfig;
   private pool: Promise<ConnectionPool> | null = null;

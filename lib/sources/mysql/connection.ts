@@ -32,6 +32,8 @@ function parseMysqlUrl(url: string): { uri: string; database: string } {
 }
 
 export class MysqlSource implements SourceConnection {
+  /** cdc: not done for this source yet (MariaDB's binlog is next). */
+  readonly changeCapture = null;
   readonly dialect: Dialect;
   private readonly pool: Pool;
 

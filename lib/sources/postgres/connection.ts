@@ -22,12 +22,14 @@ import { pgCursor } from './cursor';
 import { postgresDialect } from './dialect';
 import { pgCanonicalText, pgChecksumSql } from './digest';
 import { pgHistogramSql, pgKeyCollationSql, pgSampleSql } from './keys';
+import { PgChangeCapture } from './cdc';
 import { BinaryCopyCounter, pgRangeCopySql, TextCopyCounter } from './read';
 import { qualifyPg, quotePg } from './sql';
 import { isRegType } from './types';
 
 export class PostgresSource implements SourceConnection {
   readonly dialect = postgresDialect;
+  readonly changeCapture = new PgChangeCapture(this);
   constructor(readonly pool: Pool) {}
 
   async listTables(): Promise<CatalogEntry[]> {
@@ -97,7 +99,8 @@ export class PostgresSource implements SourceConnection {
     }
   }
 
-  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW): Promise<CopyStream> {
+  /** `snapshot`: read as of an exported snapshot (a cdc stream's starting point) instead of a new one. */
+  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW, snapshot?: string): Promise<CopyStream> {
     // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
     // silently truncate, so a table whose types differ goes as text, whose input
     // functions refuse a value that does not fit.
@@ -113,6 +116,10 @@ export class PostgresSource implements SourceConnection {
     try {
       // One snapshot for the whole range, and never a write on the source.
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (snapshot !== undefined) {
+        if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new Error(`not a snapshot name: "${snapshot}"`);
+        await client.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
+      }
       if (settings.length) {
         const calls = settings.map((_, i) => `set_config('tablesync.p${i + 1}', $${i + 1}, true)`).join(', ');
         await client.query(`SELECT ${calls}`, settings);

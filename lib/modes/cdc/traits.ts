@@ -1,0 +1,18 @@
+import type { ModeTraits } from '../traits';
+
+export const cdcTraits: ModeTraits = {
+  name: 'cdc',
+  // Not run by a sync run at all: the cdc workflow snapshots the table and applies its changes (see index.ts).
+  steps: 'apply-in-place',
+  options: [],
+  deletes: ['ignore', 'hard', 'soft'],
+  // The source's log says what was deleted: a replica deletes it too, unless the table says otherwise.
+  defaultDeletes: 'hard',
+  onePartition: true,
+  savesPosition: true,
+  runKind: 'incremental',
+  unreadChange: ' not yet applied from the change stream',
+  changedBelow: 'changed without a change in the stream',
+  settable: false,
+  resetState: 'forget the saved log position: the cdc workflow takes a new snapshot of every table of its stream',
+};

@@ -1,0 +1,76 @@
+import type { CopyStream } from './base';
+import type { TablePlan, TableRef } from '../types';
+
+// Change capture from a source's own log (cdc mode): what a dialect that can
+// stream its changes offers (PostgreSQL logical replication first), as plain
+// change records the mode applies without knowing the dialect.
+
+/**
+ * A column's value as the source's exact text; null is SQL NULL; undefined:
+ * the log did not carry it (PostgreSQL's unchanged TOAST value), so the
+ * target's value stays.
+ */
+export type ChangeValue = string | null | undefined;
+
+export type RowChange =
+  | { kind: 'insert'; table: TableRef; row: Record<string, ChangeValue> }
+  /** oldKey: the key before the update when the update changed it (else null). */
+  | { kind: 'update'; table: TableRef; oldKey: Record<string, string | null> | null; row: Record<string, ChangeValue> }
+  | { kind: 'delete'; table: TableRef; oldKey: Record<string, string | null> }
+  | { kind: 'truncate'; tables: TableRef[] };
+
+/** One source transaction: its changes in order, and its position (where its commit ends). */
+export interface ChangeTransaction {
+  position: string;
+  changes: RowChange[];
+}
+
+export interface ChangeBatch {
+  /** Whole source transactions, in commit order. */
+  transactions: ChangeTransaction[];
+  /**
+   * With no transactions: a position up to which every commit was read and
+   * had nothing for these tables, so the stream may be acknowledged up to it.
+   */
+  idleTo: string | null;
+}
+
+/** What a source says about a stream (a PostgreSQL slot): null when it does not exist. */
+export interface StreamPosition {
+  /** What the source was last told is applied (confirmed_flush_lsn). */
+  confirmed: string | null;
+  /** The log the stream holds back on the source (bytes of WAL past the restart point), and past the confirmed position. */
+  retainedBytes: number;
+  lagBytes: number;
+  /** A reader is attached right now. */
+  active: boolean;
+}
+
+/** Reads one table's rows as of the stream's starting snapshot. */
+export type SnapshotRead = (plan: TablePlan) => Promise<CopyStream>;
+
+/**
+ * A source's change capture. `stream` names both the slot and the
+ * publication (one per cdc workflow).
+ */
+export interface ChangeCapture {
+  /** Refuses a server or tables that cannot stream changes, naming the setting (TablesyncError 'CdcSetup'). */
+  check(tables: TableRef[]): Promise<void>;
+  position(stream: string): Promise<StreamPosition | null>;
+  /**
+   * Creates the stream and, while its starting snapshot is held, calls `load`
+   * with a reader of that snapshot and the stream's starting position (the
+   * snapshot holds every transaction committed before it, the stream every one after).
+   */
+  start(stream: string, tables: TableRef[], load: (read: SnapshotRead, position: string) => Promise<void>): Promise<string>;
+  /** How the state names this source's positions (a column type: pg_lsn). */
+  readonly positionType: string;
+  /** Whole transactions past the acknowledged position, about `maxChanges` changes (a transaction is never split). */
+  read(stream: string, maxChanges: number): Promise<ChangeBatch>;
+  /** Tells the source everything up to `position` is applied: it may free that log. */
+  acknowledge(stream: string, position: string): Promise<void>;
+  /** Removes the stream (slot and publication); false when there was none. */
+  drop(stream: string): Promise<boolean>;
+  /** Orders two positions (negative: a before b). */
+  compare(a: string, b: string): number;
+}
