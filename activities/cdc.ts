@@ -99,6 +99,16 @@ export function createCdcActivities(deps: ActivityDeps) {
         await capture.check(tables.map((t) => t.source));
         const states = await readStates(deps, config, tables);
         const positions = tables.map((t) => positionOf(states.get(displayName(t.source)), stream));
+        // A table another stream follows: two slots would each hold the source's WAL, and both write the table.
+        for (const t of tables) {
+          const other = states.get(displayName(t.source));
+          if (other?.mode === 'cdc' && other.cursorColumn && other.cursorColumn !== stream && other.cursorValue && (await capture.position(other.cursorColumn))) {
+            throw new TablesyncError(
+              'CdcSetup',
+              `${displayName(t.source)} is followed by stream "${other.cursorColumn}" (workflow ${other.lastWorkflowId}); stop that one with tablesync cdc stop --drop-slot first`,
+            );
+          }
+        }
         const slot = await capture.position(stream);
         if (positions.every((p) => p !== null)) {
           if (!slot) {

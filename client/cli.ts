@@ -125,6 +125,36 @@ export function buildProgram(): Command {
     .option('--no-wait', 'return once the cancellation is requested')
     .action(action(async (id, opts) => (await import('./commands/cancel')).cancelCommand(id, opts)));
 
+  const cdc = program.command('cdc').description("cdc mode: a change stream from the source's own log (PostgreSQL logical replication): start, status, pause, resume, stop");
+  const cdcCommands = () => import('./commands/cdc');
+  cdc
+    .command('start')
+    .description("start the config's change stream (its tables with mode: cdc): a snapshot, then every change")
+    .requiredOption('--config <file>', 'YAML or JSON config')
+    .option('--workflow-id <id>', 'workflow id (default tablesync-cdc-<source connection>); it names the replication slot')
+    .addOption(taskQueueOption())
+    .action(action(async (opts) => (await cdcCommands()).cdcStartCommand(opts)));
+  cdc
+    .command('status')
+    .description('the position applied, the lag in WAL bytes and the changes applied; for an ended stream, the slot it left')
+    .argument('<workflow-id>', 'the cdc workflow id')
+    .option('--json', 'print as JSON')
+    .action(action(async (id, opts) => (await cdcCommands()).cdcStatusCommand(id, opts)));
+  for (const signal of ['pause', 'resume'] as const) {
+    cdc
+      .command(signal)
+      .description(signal === 'pause' ? 'stop applying changes (the slot keeps them: the source holds its WAL)' : 'apply changes again')
+      .argument('<workflow-id>', 'the cdc workflow id')
+      .action(action(async (id, opts) => (await cdcCommands()).cdcSignalCommand(signal, id, opts)));
+  }
+  cdc
+    .command('stop')
+    .description('end the stream after its current batch; the slot is kept (and holds WAL) unless --drop-slot')
+    .argument('<workflow-id>', 'the cdc workflow id')
+    .option('--drop-slot', 'also drop the replication slot and publication (a later start takes a new snapshot)')
+    .option('--no-wait', 'return once the stop is sent')
+    .action(action(async (id, opts) => (await cdcCommands()).cdcSignalCommand('stop', id, opts)));
+
   const schedule = program
     .command('schedule')
     .description('Temporal Schedules that start syncs: create, list, describe, pause, unpause, trigger, update, delete');

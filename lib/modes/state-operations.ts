@@ -15,7 +15,7 @@ import {
   versionCountSql,
 } from '../target';
 import type { TableRef } from '../types';
-import { normalizeMode } from './names';
+import { normalizeMode, traitsOf } from './names';
 import type { Db, TableSettings } from './types';
 
 // reset-state and set-mode: what each may do with a table's saved state, and
@@ -113,6 +113,17 @@ export async function resetTableState(client: Db, source: SourceConnection, loca
   const { ref, described, settings, target } = located;
   const name = displayName(ref);
   const value = input.cursor ?? null;
+  // A mode with its own reset rule (a log position, not a cursor): the position is forgotten.
+  const mode = before?.mode ?? (settings.mode === 'auto' ? null : settings.mode);
+  const forget = mode ? traitsOf(mode).resetState : undefined;
+  if (forget) {
+    if (value !== null) throw invalid(`${name}: reset-state --cursor applies to cursor tables only (this table's mode is ${mode})`);
+    const after = nextState(before, ref, { mode: mode!, cursorColumn: null, cursorValue: null, cursorType: null });
+    const same = before === null || (before.cursorValue === null && before.cursorColumn === null);
+    if (!input.dryRun && !same) await client.query(saveTableStateSql(config.target.stateSchema, target, after, 'reset-state', input.changedBy));
+    const changes = same ? ['nothing to change'] : [`${forget} (saved position ${before!.cursorValue ?? '(none)'})`];
+    return { table: name, target: displayName(target), before, after, applied: !input.dryRun && !same, dryRun: Boolean(input.dryRun), changes, warnings: [] };
+  }
   {
     // The cursor column of the saved state, else the config's (a table not yet run).
     const column = before?.mode === 'cursor' ? before.cursorColumn : settings.mode === 'cursor' ? (settings.cursor ?? null) : null;

@@ -4,7 +4,9 @@ import type { CdcProgress, CdcResult } from '../../workflows/cdc';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, waitFor } from '../helpers/guarantees';
 import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
-import { runWorkflow, type RunningWorkflow } from '../helpers/run';
+import type { WorkflowHandle } from '@temporalio/client';
+import { failureChain, runWorkflow, type Outcome, type RunningWorkflow } from '../helpers/run';
+import { testWorker } from '../helpers/temporal';
 
 // cdc mode against a real PostgreSQL with wal_level=logical (the second
 // cluster scripts/services.sh starts, TABLESYNC_TEST_PG_CDC) into the usual target.
@@ -35,6 +37,27 @@ async function caughtUp(src: Pool, dst: Pool, srcSql: string, dstSql = srcSql, t
 
 const progressOf = (run: RunningWorkflow) => run.client.workflow.getHandle(run.workflowId).query<CdcProgress>('cdcProgress');
 const stop = (run: RunningWorkflow, dropSlot = true) => run.client.workflow.getHandle(run.workflowId).signal('cdcStop', { dropSlot });
+
+/** A cdc workflow under a given id (its slot's name comes from it), with `during` while it runs; how it ended. */
+async function cdcRun(workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>): Promise<Outcome<CdcResult>> {
+  const { env, taskQueue, worker, close } = await testWorker(connections, 'cdc');
+  const started = Date.now();
+  try {
+    return await worker.runUntil(async (): Promise<Outcome<CdcResult>> => {
+      const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId, args: [input] });
+      await during?.(h);
+      try {
+        return { ok: true, value: (await h.result()) as CdcResult, ms: Date.now() - started };
+      } catch (error) {
+        return { ok: false, error: error as Error, ms: Date.now() - started };
+      }
+    });
+  } finally {
+    await close();
+  }
+}
+
+const streaming = (h: WorkflowHandle) => waitFor('the stream', async () => (await h.query<CdcProgress>('cdcProgress')).phase === 'streaming');
 
 async function slots(src: Pool): Promise<string[]> {
   return (await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).rows.map((r) => r.slot_name);
@@ -107,5 +130,92 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     const state = await dst.query(`SELECT target_table, mode, cursor_value FROM _tablesync_tables ORDER BY 1`);
     assert.deepEqual(state.rows.map((r) => [r.target_table, r.mode]), [['items', 'cdc'], ['ledger', 'cdc']]);
     assert.match(state.rows[0].cursor_value, /^[0-9A-F]+\/[0-9A-F]+$/);
+  });
+
+  it('soft deletes mark rows and a key that comes back is live again; TRUNCATE is applied (hard) or refused (ignore), naming the setting', async () => {
+    await src.query(`CREATE TABLE soft (id int PRIMARY KEY, v text)`);
+    await src.query(`CREATE TABLE hard (id int PRIMARY KEY, v text)`);
+    await src.query(`CREATE TABLE keep (id int PRIMARY KEY, v text)`);
+    for (const t of ['soft', 'hard', 'keep']) await src.query(`INSERT INTO ${t} SELECT g, 'v' || g FROM generate_series(1, 50) g`);
+    const config = {
+      source: { connection: 'src' },
+      target: { connection: 'dst' },
+      mode: 'cdc',
+      tables: [{ table: 'soft', deletes: 'soft' }, 'hard', { table: 'keep', deletes: 'ignore' }],
+      ...FAST,
+    };
+    const outcome = await cdcRun(`cdc-soft-${process.pid}`, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      await src.query(`DELETE FROM soft WHERE id <= 5; DELETE FROM keep WHERE id <= 5`);
+      await src.query(`INSERT INTO soft VALUES (1, 'back')`);
+      await src.query(`TRUNCATE hard`);
+      await caughtUp(src, dst, 'SELECT id, v FROM soft ORDER BY id', 'SELECT id, v FROM soft WHERE NOT is_deleted ORDER BY id');
+      await waitFor('the truncate', async () => (await dst.query('SELECT count(*)::int AS n FROM hard')).rows[0].n === 0);
+      // deletes: ignore keeps deleted rows; a TRUNCATE of such a table is refused rather than applied or dropped.
+      await src.query(`TRUNCATE keep`);
+    });
+    assert.ok(!outcome.ok, 'a TRUNCATE of a deletes: ignore table fails the stream');
+    const chain = failureChain(outcome.error);
+    assert.match(chain, /public\.keep: the source truncated the table, and its deletes are ignore/);
+    assert.match(chain, /replication slot "tablesync_cdc_soft_\d+_[0-9a-f]{8}" is kept and holds back the source's WAL/);
+    const marked = await dst.query(`SELECT id, is_deleted, _tablesync_deleted_at IS NOT NULL AS dated FROM soft WHERE id <= 5 ORDER BY id`);
+    assert.deepEqual(marked.rows.map((r) => [r.id, r.is_deleted, r.dated]), [[1, false, false], [2, true, true], [3, true, true], [4, true, true], [5, true, true]]);
+    assert.equal((await dst.query('SELECT count(*)::int AS n FROM keep')).rows[0].n, 50, 'deletes: ignore keeps the rows');
+    assert.equal((await slots(src)).length, 1);
+  });
+
+  it('a slot dropped behind its back stops the stream (no gap); reset-state, then a new snapshot', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 100) g`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    const id = `cdc-gap-${process.pid}`;
+    const first = await cdcRun(id, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      await src.query(`INSERT INTO items VALUES (101, 'streamed')`);
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      await h.signal('cdcStop', { dropSlot: false });
+    });
+    assert.ok(first.ok, first.ok ? '' : failureChain(first.error));
+    assert.match(first.value.slotKept ?? '', /replication slot "tablesync_cdc_gap_\d+_[0-9a-f]{8}" is kept \(\d+ bytes of WAL held\)/);
+    assert.deepEqual(await slots(src), [first.value.stream]);
+    await src.query(`SELECT pg_drop_replication_slot($1)`, [first.value.stream]);
+    await src.query(`INSERT INTO items VALUES (102, 'while no slot')`);
+    const gap = await cdcRun(id, { config, waitMs: 500 });
+    assert.ok(!gap.ok);
+    assert.match(failureChain(gap.error), /replication slot "tablesync_cdc_gap_\d+_[0-9a-f]{8}" is gone .*run tablesync reset-state/);
+    assert.equal((await dst.query(`SELECT count(*)::int AS n FROM items`)).rows[0].n, 101, 'nothing applied across the gap');
+    const reset = await runWorkflow<{ changes: string[] }>(connections, 'resetStateWorkflow', { config, table: 'items' }, 'cdc-reset');
+    assert.ok(reset.outcome.ok, reset.outcome.ok ? '' : failureChain(reset.outcome.error));
+    assert.match(reset.outcome.value.changes.join(), /forget the saved log position: the cdc workflow takes a new snapshot/);
+    const again = await cdcRun(id, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      assert.deepEqual((await h.query<CdcProgress>('cdcProgress')).snapshot, { 'public.items': 102 });
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(again.ok, again.ok ? '' : failureChain(again.error));
+    assert.deepEqual(await slots(src), []);
+  });
+
+  it('bad setups fail with the setting named: wal_level, REPLICATION privilege, no primary key', async () => {
+    await src.query(`CREATE TABLE nokey (a int)`);
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY)`);
+    await src.query(`DROP ROLE IF EXISTS tablesync_norepl${process.env.TABLESYNC_TEST_DB_SUFFIX ?? ''}`);
+    const role = `tablesync_norepl${process.env.TABLESYNC_TEST_DB_SUFFIX ?? ''}`;
+    await src.query(`CREATE ROLE ${role} LOGIN NOREPLICATION; GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
+    await dst.query(`CREATE TABLE items (id int PRIMARY KEY)`);
+    const cases: [string, Record<string, string>, string, RegExp][] = [
+      ['wal_level', { plain: pgUrl(DST), dst: pgUrl(DST) }, 'items', /the source's wal_level is "\w+"; cdc needs wal_level = logical/],
+      ['privilege', { plain: `${PG_CDC_BASE.replace('postgres@', `${role}@`)}/${SRC}`, dst: pgUrl(DST) }, 'items', new RegExp(`role "${role}" has no REPLICATION privilege`)],
+      ['key', { plain: `${PG_CDC_BASE}/${SRC}`, dst: pgUrl(DST) }, 'nokey', /public\.nokey: cdc needs a primary key/],
+    ];
+    for (const [what, conns, table, expected] of cases) {
+      const config = { source: { connection: 'plain' }, target: { connection: 'dst', schema: `s_${what}` }, tables: [{ table, mode: 'cdc' }], ...FAST };
+      const run = await runWorkflow<CdcResult>(conns, 'cdcWorkflow', { config }, `cdc-bad-${what}`);
+      assert.ok(!run.outcome.ok, what);
+      assert.match(failureChain(run.outcome.error), expected, what);
+    }
+    assert.deepEqual(await slots(src), [], 'a refused setup makes no slot');
+    await src.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
   });
 });
