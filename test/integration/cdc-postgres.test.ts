@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
 import { useDatabases } from '../helpers/databases';
-import { duplicateKeys, waitFor } from '../helpers/guarantees';
+import { duplicateKeys, lockPgTable, pgBackends, waitFor } from '../helpers/guarantees';
 import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
 import type { WorkflowHandle } from '@temporalio/client';
 import { failureChain, runWorkflow, type Outcome, type RunningWorkflow } from '../helpers/run';
-import { testWorker } from '../helpers/temporal';
+import { temporal, testWorker, uniqueTaskQueue } from '../helpers/temporal';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
 // cdc mode against a real PostgreSQL with wal_level=logical (the second
 // cluster scripts/services.sh starts, TABLESYNC_TEST_PG_CDC) into the usual target.
@@ -217,5 +218,85 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     }
     assert.deepEqual(await slots(src), [], 'a refused setup makes no slot');
     await src.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+  });
+
+  it('a worker SIGKILLed mid-batch and a target connection cut mid-batch: nothing repeated, nothing lost', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text, n int)`);
+    await src.query(`INSERT INTO items SELECT g, 'v' || g, 0 FROM generate_series(1, 1000) g`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    const env = await temporal();
+    const taskQueue = uniqueTaskQueue('cdc-crash');
+    const workers: WorkerProcess[] = [];
+    const worker = async () => {
+      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
+      workers.push(w);
+      return w;
+    };
+    try {
+      const one = await worker();
+      const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId: `cdc-crash-${process.pid}`, args: [{ config, waitMs: 500 }] });
+      await streaming(h);
+      const changes = async (round: number) => {
+        await src.query(`UPDATE items SET n = n + 1, v = 'r${round}' WHERE id % 10 = ${round}`); // 100 rows
+        await src.query(`INSERT INTO items SELECT g, 'new', ${round} FROM generate_series(${round * 1000 + 1001}, ${round * 1000 + 1100}) g`);
+        await src.query(`DELETE FROM items WHERE id BETWEEN ${round * 50 + 1} AND ${round * 50 + 20}`); // 20 rows, some just updated
+      };
+      // 1: the batch waits on a lock in the target; its worker is SIGKILLed there, and its orphaned backend cut off.
+      let lock = await lockPgTable(dst, 'public.items');
+      await changes(1);
+      const stuck = await waitFor('the batch waiting in the target', async () => (await pgBackends(dst, DST, '%"public"."items"%')).find((b) => b.waiting));
+      await one.kill('SIGKILL');
+      await dst.query('SELECT pg_terminate_backend($1)', [stuck.pid]);
+      await worker();
+      await waitFor("the new worker's retried batch", async () => (await pgBackends(dst, DST, '%"public"."items"%')).some((b) => b.waiting && b.pid !== stuck.pid));
+      await lock.release();
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      // 2: the target connection of a live worker's batch is cut mid-batch; the retry applies it once.
+      lock = await lockPgTable(dst, 'public.items');
+      await changes(2);
+      const cut = await waitFor('the batch waiting in the target', async () => (await pgBackends(dst, DST, '%"public"."items"%')).find((b) => b.waiting));
+      await dst.query('SELECT pg_terminate_backend($1)', [cut.pid]);
+      await waitFor('the retried batch', async () => (await pgBackends(dst, DST, '%"public"."items"%')).some((b) => b.waiting && b.pid !== cut.pid));
+      await lock.release();
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      const p = await h.query<CdcProgress>('cdcProgress');
+      // Updated: 100 in round 1; in round 2, 100 of the first 1000 and 10 of round 1's inserts, less 52 and 62 (deleted in round 1).
+      assert.deepEqual([p.totals.inserted, p.totals.updated, p.totals.deleted], [200, 208, 40], 'each change counted once');
+      await h.signal('cdcStop', { dropSlot: true });
+      await h.result();
+    } finally {
+      for (const w of workers) await w.kill();
+    }
+    assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
+    assert.deepEqual(await slots(src), []);
+  });
+
+  it('a batch committed but not acknowledged (a crash in between) is read again and skipped by the saved position', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    const id = `cdc-ack-${process.pid}`;
+    const first = await cdcRun(id, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      await h.signal('cdcStop', { dropSlot: false });
+    });
+    assert.ok(first.ok, first.ok ? '' : failureChain(first.error));
+    // As if a batch had applied this transaction and saved its position, and the worker died before acknowledging it.
+    await src.query(`INSERT INTO items VALUES (11, 'applied once')`);
+    const applied = (await src.query(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0].lsn;
+    await dst.query(`INSERT INTO items VALUES (11, 'marker: applied by the batch that died')`);
+    await dst.query(`UPDATE _tablesync_tables SET cursor_value = $1 WHERE target_table = 'items'`, [applied]);
+    await src.query(`INSERT INTO items VALUES (12, 'after')`);
+    const again = await cdcRun(id, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      await waitFor('the change after', async () => (await dst.query(`SELECT 1 FROM items WHERE id = 12`)).rowCount === 1);
+      const p = await h.query<CdcProgress>('cdcProgress');
+      assert.equal(p.snapshot, null, 'went on from the saved positions');
+      assert.equal(p.totals.skipped, 1);
+      assert.equal(p.totals.inserted, 1);
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(again.ok, again.ok ? '' : failureChain(again.error));
+    assert.equal((await dst.query(`SELECT v FROM items WHERE id = 11`)).rows[0].v, 'marker: applied by the batch that died');
   });
 });
