@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../lib/config';
-import { freshDatabase, pgUrl, testDb } from '../test/helpers/pg';
+import { freshCdcDatabase, freshDatabase, PG_CDC_BASE, pgUrl, testDb } from '../test/helpers/pg';
 import { syncOk } from '../test/helpers/run';
 import { stopTemporal, temporal, testWorker } from '../test/helpers/temporal';
 import { runTestVerify } from '../test/helpers/verify';
@@ -23,10 +23,11 @@ const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000, maximu
 
 // The Temporal CLI writes the same JSON the Web UI exports and historyFromJSON reads
 // (the SDK's own historyToJSON fails with this protobufjs version).
-async function save(name: string, workflowId: string): Promise<void> {
+async function save(name: string, workflowId: string, runId?: string): Promise<void> {
   const env = await temporal();
   const cli = execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'temporal-cli.sh')], { encoding: 'utf8' }).trim();
-  const json = execFileSync(cli, ['workflow', 'show', '--address', env.address, '--workflow-id', workflowId, '--output', 'json'], {
+  const run = runId ? ['--run-id', runId] : [];
+  const json = execFileSync(cli, ['workflow', 'show', '--address', env.address, '--workflow-id', workflowId, ...run, '--output', 'json'], {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -56,11 +57,63 @@ async function recordVerifyRows(src: Pool, base: Omit<SyncConfigInput, 'tables'>
   await save('verify-cursor-rows', verifyId);
 }
 
+/**
+ * A cdc stream (PostgreSQL logical replication, on the wal_level=logical
+ * server): its first run (setup, snapshot, batches, continue-as-new) and its
+ * last (pause, resume, stop with the slot dropped). Alone: `record-histories cdc`.
+ */
+async function recordCdc(dst: Pool): Promise<void> {
+  const name = testDb('tablesync_record_cdc_src');
+  const src = await freshCdcDatabase(name);
+  const cdcConnections = { src: `${PG_CDC_BASE}/${name}`, dst: pgUrl(DST) };
+  await src.query(`CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric(12,2))`);
+  await src.query(`INSERT INTO accounts SELECT g, 'o' || g, g FROM generate_series(1, 100) g`);
+  const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'accounts', mode: 'cdc' as const }], ...fast };
+  const env = await temporal();
+  const { taskQueue, worker, close } = await testWorker(cdcConnections, 'record-cdc');
+  const workflowId = `record-cdc-${process.pid}`;
+  const wait = async (what: string, probe: () => Promise<boolean>) => {
+    for (let i = 0; i < 600 && !(await probe()); i++) await new Promise((r) => setTimeout(r, 100));
+    if (!(await probe())) throw new Error(`cdc: no ${what}`);
+  };
+  await worker.runUntil(async () => {
+    const firstRun = (await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId, args: [{ config, waitMs: 300, batchesPerRun: 4 }] })).firstExecutionRunId;
+    // The latest run of the id, whichever it is.
+    const h = env.client.workflow.getHandle(workflowId);
+    const progress = () => h.query<{ phase: string; totals: { batches: number } }>('cdcProgress');
+    await wait('stream', async () => (await progress()).phase === 'streaming');
+    await src.query(`BEGIN; UPDATE accounts SET balance = balance - 10 WHERE id = 1; UPDATE accounts SET balance = balance + 10 WHERE id = 2; COMMIT`);
+    await src.query(`DELETE FROM accounts WHERE id = 3; INSERT INTO accounts VALUES (101, 'new', 0)`);
+    await wait('caught up', async () => (await dst.query(`SELECT count(*)::int AS n FROM accounts WHERE id IN (3, 101)`)).rows[0].n === 1);
+    // Past the first run: it continued as new after its 4 batches.
+    await wait('continue-as-new', async () => (await h.describe()).runId !== firstRun);
+    await h.signal('cdcPause');
+    await wait('pause', async () => (await progress()).phase === 'paused');
+    await h.signal('cdcResume');
+    await src.query(`UPDATE accounts SET owner = 'renamed' WHERE id = 4`);
+    await wait('the last change', async () => (await dst.query(`SELECT 1 FROM accounts WHERE owner = 'renamed'`)).rowCount === 1);
+    await h.signal('cdcStop', { dropSlot: true });
+    const result = (await h.result()) as { slotKept: string | null };
+    if (result.slotKept) throw new Error(`cdc: slot kept: ${result.slotKept}`);
+    await save('cdc-snapshot-batches-continue-as-new', workflowId, firstRun);
+    await save('cdc-pause-resume-stop', workflowId);
+  });
+  await close();
+  await src.end();
+}
+
 async function main(): Promise<void> {
   installLogger('WARN');
   mkdirSync(out, { recursive: true });
   const src = await freshDatabase(SRC);
   const dst = await freshDatabase(DST);
+  if (process.argv[2] === 'cdc') {
+    await recordCdc(dst);
+    await src.end();
+    await dst.end();
+    await stopTemporal();
+    return;
+  }
   if (process.argv[2] === 'verify-rows') {
     await recordVerifyRows(src, { source: { connection: 'src' }, target: { connection: 'dst' }, ...fast });
     await src.end();
@@ -180,6 +233,7 @@ async function main(): Promise<void> {
   await save('sync-small-table-groups', grouped.workflowId);
 
   await recordVerifyRows(src, base);
+  await recordCdc(dst);
 
   await src.end();
   await dst.end();

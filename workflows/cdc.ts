@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, continueAsNew, defineQuery, defineSignal, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, ContinueAsNew, continueAsNew, defineQuery, defineSignal, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities, ApplyCdcBatchResult } from '../activities';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
@@ -122,7 +122,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
       progress.lagBytes = r.lagBytes;
     }
   } catch (err) {
-    if (isCancellation(err) || !tables) throw err; // no stream made (a refused setup, a snapshot that failed drops its slot)
+    if (isCancellation(err) || err instanceof ContinueAsNew || !tables) throw err; // no stream made (a refused setup, a snapshot that failed drops its slot)
     // A failed stream keeps its slot (dropping it would lose the changes a fix could still apply): say so.
     throw ApplicationFailure.create({
       type: 'CdcFailed',

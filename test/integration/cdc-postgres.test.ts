@@ -92,7 +92,7 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       }
     })();
     const big = 'x'.repeat(10) + Array.from({ length: 4000 }, (_, i) => (i * 7919).toString(36)).join('');
-    const run = await runWorkflow<CdcResult>(connections, 'cdcWorkflow', { config, waitMs: 1_000 }, {
+    const run = await runWorkflow<CdcResult>(connections, 'cdcWorkflow', { config, waitMs: 1_000, batchesPerRun: 2 }, {
       prefix: 'cdc',
       during: async (w) => {
         await waitFor('the snapshot', async () => (await progressOf(w)).phase === 'streaming');
@@ -119,6 +119,7 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     assert.ok(run.outcome.ok, run.outcome.ok ? '' : run.outcome.error.message);
     const result = run.outcome.value;
     assert.equal(result.slotKept, null);
+    assert.ok(result.totals.batches > 2, `continued as new (every 2 batches) along the way: ${result.totals.batches} batches`);
     assert.deepEqual(await slots(src), [], 'stop --drop-slot removes the slot');
     assert.ok(written > 0, 'the writer ran during the snapshot');
     assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
