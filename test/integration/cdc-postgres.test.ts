@@ -5,9 +5,13 @@ import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, waitFor } from '../helpers/guarantees';
 import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import { failureChain, runWorkflow, type Outcome, type RunningWorkflow } from '../helpers/run';
+import { failureChain, runWorkflow, syncOk, type Outcome, type RunningWorkflow } from '../helpers/run';
 import { temporal, testWorker, uniqueTaskQueue } from '../helpers/temporal';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { connectionEnv, runCli } from '../helpers/cli';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // cdc mode against a real PostgreSQL with wal_level=logical (the second
 // cluster scripts/services.sh starts, TABLESYNC_TEST_PG_CDC) into the usual target.
@@ -299,5 +303,50 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     });
     assert.ok(again.ok, again.ok ? '' : failureChain(again.error));
     assert.equal((await dst.query(`SELECT v FROM items WHERE id = 11`)).rows[0].v, 'marker: applied by the batch that died');
+  });
+
+  it('tablesync cdc start, status (position, lag), pause, resume, stop --drop-slot from the command line', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g`);
+    const env = await temporal();
+    const taskQueue = uniqueTaskQueue('cdc-cli');
+    const dir = mkdtempSync(join(tmpdir(), 'tablesync-cdc-'));
+    const file = join(dir, 'cdc.json');
+    writeFileSync(file, JSON.stringify({ source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST }));
+    const cliEnv = { TEMPORAL_ADDRESS: env.address, TEMPORAL_TASK_QUEUE: taskQueue, ...connectionEnv(connections) };
+    const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
+    const id = `cdc-cli-${process.pid}`;
+    try {
+      const started = await runCli(['cdc', 'start', '--config', file, '--workflow-id', id], cliEnv);
+      assert.equal(started.code, 0, started.out);
+      await waitFor('the stream', async () => /streaming/.test((await runCli(['cdc', 'status', id], cliEnv)).stdout));
+      await src.query(`INSERT INTO items VALUES (11, 'new')`);
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      const status = await runCli(['cdc', 'status', id], cliEnv);
+      assert.match(status.stdout, /streaming, slot "tablesync_cdc_cli_\d+_[0-9a-f]{8}", tables public\.items/);
+      assert.match(status.stdout, /applied up to [0-9A-F]+\/[0-9A-F]+, lag \d+ bytes of WAL/);
+      assert.match(status.stdout, /1 inserted/);
+      assert.equal((await runCli(['cdc', 'pause', id], cliEnv)).code, 0);
+      await waitFor('paused', async () => /: paused/.test((await runCli(['cdc', 'status', id], cliEnv)).stdout));
+      await src.query(`INSERT INTO items VALUES (12, 'while paused')`);
+      assert.equal((await dst.query(`SELECT count(*)::int AS n FROM items`)).rows[0].n, 11, 'a paused stream applies nothing');
+      assert.equal((await runCli(['cdc', 'resume', id], cliEnv)).code, 0);
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      const stopped = await runCli(['cdc', 'stop', id, '--drop-slot'], cliEnv);
+      assert.equal(stopped.code, 0, stopped.out);
+      assert.match(stopped.stdout, /stopped; slot "tablesync_cdc_cli_\d+_[0-9a-f]{8}" and its publication dropped/);
+      assert.deepEqual(await slots(src), []);
+      assert.match((await runCli(['cdc', 'status', id], cliEnv)).stdout, /COMPLETED\n {2}slot "tablesync_cdc_cli_\d+_[0-9a-f]{8}" dropped/);
+    } finally {
+      await w.kill();
+    }
+  });
+
+  it('a sync run of the same config leaves the cdc tables to the cdc workflow and syncs the others', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text); CREATE TABLE plain (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO items VALUES (1, 'a'); INSERT INTO plain VALUES (1, 'b')`);
+    const summary = await syncOk(connections, { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }, 'plain'], ...FAST });
+    assert.deepEqual(summary.skipped, [{ table: 'public.items', reason: 'mode cdc: synced by the cdc workflow (tablesync cdc start), not by a run' }]);
+    assert.deepEqual(summary.tables.map((t) => [t.table, t.status]), [['public.plain', 'completed']]);
   });
 });

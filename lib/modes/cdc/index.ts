@@ -3,8 +3,7 @@ import { everyRow } from '../every-row';
 import type { SyncMode } from '../types';
 import { cdcTraits } from './traits';
 
-export { planCdcTables, type CdcTables } from './plan';
-export { applyTransaction, cdcState, noCounts, type CdcCounts, type CdcTable } from './apply';
+// The cdc workflow's steps import plan.ts and apply.ts themselves: plan.ts needs ../index, which needs this file.
 
 const notRun = () => {
   throw new TablesyncError('InvalidConfig', 'mode cdc tables are synced by the cdc workflow (tablesync cdc start), not by a run');

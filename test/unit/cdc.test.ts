@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { parseSyncConfig } from '../../lib/config';
+import { modeOf, traitsOf } from '../../lib/modes';
+import { cdcStreamName } from '../../lib/modes/cdc/stream';
+import { lsnText, lsnValue } from '../../lib/sources/postgres/cdc';
+import { cdcDeleteSql, cdcUpdateSql, cdcUpsertSql } from '../../lib/target';
+import type { ColumnPlan } from '../../lib/types';
+
+const col = (name: string, targetType = 'integer'): ColumnPlan => ({ name, targetName: name, sourceType: targetType, targetType, nullable: false });
+
+describe('cdc mode: config, names, positions, statements', () => {
+  it('is a mode a config may name, and takes only deletes besides', () => {
+    const config = parseSyncConfig({ source: { connection: 's' }, target: { connection: 't' }, tables: [{ table: 'a', mode: 'cdc', deletes: 'soft' }] });
+    assert.equal(typeof config.tables[0] === 'object' && config.tables[0].mode, 'cdc');
+    assert.throws(
+      () => parseSyncConfig({ source: { connection: 's' }, target: { connection: 't' }, tables: [{ table: 'a', mode: 'cdc', cursor: 'ts' }] }),
+      /tables\[0\]\.cursor applies to mode cursor only \(this table's mode is cdc\)/,
+    );
+    assert.equal(traitsOf('cdc').defaultDeletes, 'hard');
+  });
+
+  it('a sync run leaves cdc tables to the cdc workflow, saying so', async () => {
+    const outcome = await modeOf('cdc').plan({} as never);
+    assert.deepEqual(outcome, { skip: 'mode cdc: synced by the cdc workflow (tablesync cdc start), not by a run' });
+  });
+
+  it("names a workflow's slot within PostgreSQL's rules, two ids that fold alike apart", () => {
+    const a = cdcStreamName('tablesync-cdc-Orders');
+    const b = cdcStreamName('tablesync-cdc-orders');
+    assert.match(a, /^tablesync_tablesync_cdc_orders_[0-9a-f]{8}$/);
+    assert.notEqual(a, b);
+    const long = cdcStreamName('x'.repeat(200));
+    assert.ok(long.length <= 63 && /^[a-z0-9_]+$/.test(long), long);
+    assert.equal(cdcStreamName('same'), cdcStreamName('same'));
+  });
+
+  it('orders LSNs as numbers and spells them as PostgreSQL does', () => {
+    assert.equal(lsnText('00000000/0A0B0C0D'), '0/A0B0C0D');
+    assert.ok(lsnValue('1/0') > lsnValue('0/FFFFFFFF'));
+    assert.ok(lsnValue('0/10') > lsnValue('0/9'));
+    assert.throws(() => lsnValue('nope'), /not a PostgreSQL LSN/);
+  });
+
+  it('updates only the columns a change carries (an unchanged TOAST value is left as the target has it)', () => {
+    const key = [col('id')];
+    const up = cdcUpdateSql({ schema: 'public', name: 't' }, [col('id'), col('name', 'text')], ['1', 'x'], key, ['1']);
+    assert.equal(up.text, 'UPDATE "public"."t" SET "id" = $1, "name" = $2 WHERE "id" = $3');
+    assert.deepEqual(up.values, ['1', 'x', '1']);
+    const ins = cdcUpsertSql({ schema: 'public', name: 't' }, [col('id'), col('name', 'text')], key, ['1', 'x'], 'is_deleted');
+    assert.match(ins.text, /ON CONFLICT \("id"\) DO UPDATE SET "name" = EXCLUDED\."name", "is_deleted" = false, "_tablesync_deleted_at" = NULL$/);
+    assert.equal(cdcDeleteSql({ schema: 'public', name: 't' }, key, null).text, 'DELETE FROM "public"."t"');
+    assert.match(cdcDeleteSql({ schema: 'public', name: 't' }, key, ['1'], 'is_deleted').text, /SET "is_deleted" = true, .* WHERE "id" = \$1 AND "is_deleted" IS NOT TRUE$/);
+  });
+});
