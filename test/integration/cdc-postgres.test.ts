@@ -203,8 +203,10 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     assert.deepEqual(await slots(src), []);
   });
 
-  it('bad setups fail with the setting named: wal_level, REPLICATION privilege, no primary key', async () => {
+  it('bad setups fail with the setting named: wal_level, REPLICATION privilege, no primary key, REPLICA IDENTITY NOTHING, generated columns', async () => {
     await src.query(`CREATE TABLE nokey (a int)`);
+    await src.query(`CREATE TABLE noident (id int PRIMARY KEY); ALTER TABLE noident REPLICA IDENTITY NOTHING`);
+    await src.query(`CREATE TABLE gen (id int PRIMARY KEY, a int, b int GENERATED ALWAYS AS (a * 2) STORED)`);
     await src.query(`CREATE TABLE items (id int PRIMARY KEY)`);
     await src.query(`DROP ROLE IF EXISTS tablesync_norepl${process.env.TABLESYNC_TEST_DB_SUFFIX ?? ''}`);
     const role = `tablesync_norepl${process.env.TABLESYNC_TEST_DB_SUFFIX ?? ''}`;
@@ -214,6 +216,8 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       ['wal_level', { plain: pgUrl(DST), dst: pgUrl(DST) }, 'items', /the source's wal_level is "\w+"; cdc needs wal_level = logical/],
       ['privilege', { plain: `${PG_CDC_BASE.replace('postgres@', `${role}@`)}/${SRC}`, dst: pgUrl(DST) }, 'items', new RegExp(`role "${role}" has no REPLICATION privilege`)],
       ['key', { plain: `${PG_CDC_BASE}/${SRC}`, dst: pgUrl(DST) }, 'nokey', /public\.nokey: cdc needs a primary key/],
+      ['identity', { plain: `${PG_CDC_BASE}/${SRC}`, dst: pgUrl(DST) }, 'noident', /table public\.noident has REPLICA IDENTITY NOTHING/],
+      ['generated', { plain: `${PG_CDC_BASE}/${SRC}`, dst: pgUrl(DST) }, 'gen', /public\.gen: column "b" is generated, and the change log does not carry generated columns/],
     ];
     for (const [what, conns, table, expected] of cases) {
       const config = { source: { connection: 'plain' }, target: { connection: 'dst', schema: `s_${what}` }, tables: [{ table, mode: 'cdc' }], ...FAST };
@@ -348,5 +352,19 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     const summary = await syncOk(connections, { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }, 'plain'], ...FAST });
     assert.deepEqual(summary.skipped, [{ table: 'public.items', reason: 'mode cdc: synced by the cdc workflow (tablesync cdc start), not by a run' }]);
     assert.deepEqual(summary.tables.map((t) => [t.table, t.status]), [['public.plain', 'completed']]);
+  });
+
+  it('a column added at the source stops the stream naming the column (no silent drop), the slot kept', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO items VALUES (1, 'a')`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    const outcome = await cdcRun(`cdc-ddl-${process.pid}`, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      await src.query(`ALTER TABLE items ADD COLUMN extra text; INSERT INTO items VALUES (2, 'b', 'x')`);
+    });
+    assert.ok(!outcome.ok);
+    assert.match(failureChain(outcome.error), /public\.items: the source has column "extra" the snapshot did not; cdc does not evolve a table's columns yet: run tablesync reset-state/);
+    assert.deepEqual((await dst.query(`SELECT id FROM items ORDER BY id`)).rows, [{ id: 1 }], 'nothing of the refused batch applied');
+    assert.equal((await slots(src)).length, 1);
   });
 });
