@@ -21,7 +21,7 @@ const RULES: [RegExp, string][] = [
   // date/time field value out of range: "x"; malformed array literal: "x".
   [/(: )"[\s\S]*"$/, `$1${HIDDEN}`],
   // PostgreSQL and tablesync's own converters: value "x" is out of range for type integer; value 2 is not a boolean; time value 25:00:00 is outside ….
-  [/\bvalue [\s\S]* is (not|out|outside)\b/, `value ${HIDDEN} is $1`],
+  [/\bvalue [\s\S]* is (not|out|outside)\b/, `${HIDDEN} is $1`],
   // PostgreSQL: invalid byte sequence for encoding "UTF8": 0xe9 0x41.
   [/0x[0-9a-f]{2}(?:\s*0x[0-9a-f]{2})*/gi, `0x${HIDDEN}`],
 ];
