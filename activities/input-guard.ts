@@ -1,4 +1,3 @@
-import { ApplicationFailure, log } from '@temporalio/activity';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { displayName } from '../lib/tables';
 import { isTypeName } from '../lib/type-names';
@@ -6,6 +5,7 @@ import type { TablePlan } from '../lib/types';
 import type { ConnectionRegistry } from './connections';
 import { envRoleName } from './connections';
 import { nonRetryable } from './errors';
+import { PlanCheck } from './plan-check';
 
 // Whoever may start a workflow on the namespace (Web UI, `temporal workflow
 // start`, a schedule) chooses its input. So no activity takes its input on
@@ -41,6 +41,7 @@ export function checkPlanTypes(table: TablePlan | undefined, where: string): voi
   if (!table || typeof table !== 'object') return;
   for (const [i, c] of (Array.isArray(table.columns) ? table.columns : []).entries()) {
     if (typeof c?.targetType !== 'string' || !isTypeName(c.targetType)) {
+      // Never a clause: the plan's target types go into CREATE TABLE and casts as text.
       throw nonRetryable(
         'InvalidInput',
         `${where}: table ${displayName(table.source ?? { schema: '?', name: '?' })}: columns[${i}].targetType is not a PostgreSQL type name; ` +
@@ -83,14 +84,6 @@ async function checkTypeMapOnTarget(config: SyncConfig, connections: ConnectionR
   }
 }
 
-function warn(message: string): void {
-  try {
-    log.warn(message);
-  } catch {
-    // Called outside an activity (no activity logger).
-  }
-}
-
 /** Activities that plan (and so use typeMap): the target is asked about its types first. */
 const PLANNING = new Set(['initializeState', 'discoverTables']);
 
@@ -101,26 +94,32 @@ const PLANNING = new Set(['initializeState', 'discoverTables']);
  */
 export function withCheckedInput<T extends Record<string, (input: never) => Promise<unknown>>>(activities: T, connections: ConnectionRegistry): T {
   const knownTypes = new Set<string>();
+  const plans = new PlanCheck(connections);
   const wrapped: Record<string, (input: never) => Promise<unknown>> = {};
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (input: never) => {
       const given = input as { config?: unknown; table?: TablePlan; tables?: TablePlan[]; tasks?: { table?: TablePlan }[] } | undefined;
       if (!given || typeof given !== 'object' || !('config' in given)) return fn(input);
-      let config: SyncConfig;
-      try {
-        config = parsed(given.config);
-        checkConnectionRoles(config, connections);
-        if (name !== 'initializeState') {
-          checkPlanTypes(given.table, name);
-          for (const t of Array.isArray(given.tables) ? given.tables : []) checkPlanTypes(typeof t === 'object' ? t : undefined, name);
-          for (const t of Array.isArray(given.tasks) ? given.tasks : []) checkPlanTypes(t?.table, name);
+      // A refusal is an activity failure like any other: the worker logs it, the workflow fails with it.
+      const config = parsed(given.config);
+      checkConnectionRoles(config, connections);
+      if (name !== 'initializeState') {
+        const tables = [
+          ...(given.table && typeof given.table === 'object' ? [given.table] : []),
+          ...(Array.isArray(given.tables) ? given.tables.filter((t) => t && typeof t === 'object') : []),
+          ...(Array.isArray(given.tasks) ? given.tasks.map((t) => t?.table as TablePlan) : []),
+        ];
+        for (const t of tables) {
+          checkPlanTypes(t, name);
+          await plans.check(config, t, name);
         }
-        if (PLANNING.has(name)) await checkTypeMapOnTarget(config, connections, knownTypes);
-      } catch (err) {
-        if (err instanceof ApplicationFailure) warn(`${name} refused its input: ${err.message}`);
-        throw err;
       }
-      return fn({ ...given, config } as never);
+      if (PLANNING.has(name)) await checkTypeMapOnTarget(config, connections, knownTypes);
+      const result = await fn({ ...given, config } as never);
+      // Plans this worker just made: the steps that carry them on need no catalog check here.
+      if (name === 'discoverTables') for (const t of (result as { tables?: TablePlan[] }).tables ?? []) plans.remember(config, t);
+      if (name === 'createSyncTasks') for (const t of result as { table: TablePlan }[]) plans.remember(config, t.table);
+      return result;
     };
   }
   return wrapped as T;

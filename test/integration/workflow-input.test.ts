@@ -5,6 +5,11 @@ import type { Worker } from '@temporalio/worker';
 import { childWorkflowIds, fetchHistory, historyText, rootCause } from '../helpers/history';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
 import { testWorker } from '../helpers/temporal';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities';
+import { ConnectionRegistry } from '../../activities/connections';
+import { parseSyncConfig } from '../../lib/config';
+import type { TablePlan } from '../../lib/types';
 
 // Whoever may start workflows on the namespace (Web UI, `temporal workflow
 // start`, a schedule) hands the worker raw input. Each case starts a workflow
@@ -183,6 +188,50 @@ describe('workflow input: a workflow starter cannot run SQL, write into a source
         const run = await start(type, { ...config(), ...extra });
         await assertRefused(run, 'InvalidConfig', new RegExp(`${field.replace('.', '\\.')}: must be at most`), before);
       }
+    }
+  });
+
+  it('checks a plan that reaches an activity against the source catalog, and never runs its user-type DDL', async () => {
+    // Only a principal that can answer activity tasks (run a worker) could hand an activity a plan the
+    // worker did not make; the activities check it all the same.
+    const registry = new ConnectionRegistry({ src: { url: pgUrl(SRC), role: 'source' }, dst: { url: pgUrl(DST), role: 'target' } }, {});
+    const acts = createActivities({ connections: registry });
+    const activity = new MockActivityEnvironment();
+    const cfg = parseSyncConfig(config());
+    const column = (name: string, sourceType: string, targetType = sourceType) => ({ name, targetName: name, sourceType, targetType, nullable: false });
+    const plan = {
+      source: { schema: 'public', name: 'items' },
+      target: { schema: 'public', name: 'items' },
+      mode: 'full' as const,
+      columns: [column('id', 'integer'), column('name', 'text')],
+      primaryKey: ['id'],
+      integerKey: true,
+      notes: [],
+    };
+    const run = { syncWorkflowId: 'forged', syncRunId: 'r1' };
+    try {
+      const before = await snapshots();
+      for (const [forged, message] of [
+        [{ ...plan, columns: [column('id', 'integer'), column('name', 'text); DROP TABLE private.keys; --', 'text')] }, /columns\[1\] "name"/],
+        [{ ...plan, columns: [column('id', 'integer'), column('name', 'text', 'text DEFAULT pg_terminate_backend(1)')] }, /columns\[1\]\.targetType is not a PostgreSQL type name/],
+        [{ ...plan, target: { schema: 'private', name: 'keys' } }, /names target private\.keys, but the config makes it public\.items/],
+        [{ ...plan, primaryKey: ['name'] }, /has key \(name\), not the table's \(id\)/],
+      ] as const) {
+        await assert.rejects(activity.run(acts.createLoadTable, { config: cfg, table: forged as unknown as TablePlan, ...run }), (err: Error & { type?: string }) => {
+          assert.equal(err.type, 'InvalidInput', err.message);
+          assert.match(err.message, message);
+          return true;
+        });
+      }
+      assert.deepEqual(await snapshots(), before);
+      // A plan that matches the catalog runs, but its "type DDL" does not: user types come from the source catalog.
+      const withDdl = { ...plan, userTypes: [{ source: { schema: 'public', name: 'x' }, target: { schema: 'public', name: 'x' }, definition: 'enum', ddl: 'CREATE TABLE public.injected (x int)' }] };
+      await activity.run(acts.createLoadTable, { config: cfg, table: withDdl, ...run });
+      assert.equal((await dst.query(`SELECT to_regclass('public.injected')::text AS t`)).rows[0].t, null, 'the plan\'s DDL never ran');
+      await activity.run(acts.dropLoadTable, { config: cfg, table: withDdl, ...run });
+      assert.deepEqual(await snapshots(), before);
+    } finally {
+      await registry.close();
     }
   });
 
