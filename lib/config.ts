@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TablesyncError } from './errors';
 import { normalizeMode } from './modes/names';
 import { LOOKBACK_SHAPE } from './sources/cursor';
+import { MAX } from './limits';
 import { isTypeName, TYPE_NAME_HINT } from './type-names';
 
 const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'changelog', 'incremental']).transform(normalizeMode);
@@ -46,22 +47,6 @@ export const tableEntrySchema = z
   .strict();
 export type TableEntry = z.infer<typeof tableEntrySchema>;
 
-// Upper bounds for the numbers a workflow starter chooses: each is far past any
-// sensible setting, and keeps one input from pinning a worker (a batch held in
-// memory, a partition that never times out, retries without end).
-export const MAX = {
-  /** Rows per chunk: a chunk's rows pass through one COPY and one transaction. */
-  batchSize: 10_000_000,
-  /** Row counts for partitioning and verify ranges. */
-  rows: 1_000_000_000_000,
-  attempts: 100,
-  /** One hour between attempts. */
-  intervalMs: 3_600_000,
-  backoff: 10,
-  /** A week for one partition. */
-  partitionMinutes: 7 * 24 * 60,
-  heartbeatSeconds: 3_600,
-};
 const atMost = (n: number) => `must be at most ${n.toLocaleString('en-US')}`;
 
 // What a sync needs to know. It travels in workflow input, so it holds
