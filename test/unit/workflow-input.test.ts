@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { parseSyncConfig } from '../../lib/config';
+import { ConnectionRegistry } from '../../activities/connections';
+import { parseConfigFile, parseSyncConfig, type ConnectionSpec } from '../../lib/config';
 import { withoutValues } from '../../lib/error-values';
 import { isTypeName } from '../../lib/type-names';
 
@@ -39,5 +40,22 @@ describe('workflow input checks (pure parts)', () => {
     for (const kept of ['relation "x" does not exist', 'duplicate key value violates unique constraint "pk"', 'null value in column "c" of relation "t" violates not-null constraint']) {
       assert.equal(withoutValues(kept), kept);
     }
+  });
+
+  it('reads connection roles from the config file and TABLESYNC_ROLE_<NAME>; a connection without one is both', () => {
+    const file = parseConfigFile({
+      source: { connection: 'a' },
+      target: { connection: 'b' },
+      tables: ['t'],
+      connections: { a: { url: 'postgres://h/a', role: 'source' }, b: 'postgres://h/b' },
+    });
+    assert.deepEqual(file.connections, { a: { url: 'postgres://h/a', role: 'source' }, b: { url: 'postgres://h/b' } });
+    assert.throws(() => parseConfigFile({ ...file, connections: { a: { url: 'postgres://h/a', role: 'admin' } } }), /connections\.a/);
+    const registry = new ConnectionRegistry(file.connections as Record<string, ConnectionSpec>, { TABLESYNC_ROLE_B: 'target' });
+    assert.equal(registry.role('a'), 'source');
+    assert.equal(registry.role('b'), 'target');
+    assert.equal(new ConnectionRegistry(file.connections as Record<string, ConnectionSpec>, {}).role('b'), 'both');
+    assert.throws(() => new ConnectionRegistry(file.connections as Record<string, ConnectionSpec>, { TABLESYNC_ROLE_A: 'writer' }).role('a'), /TABLESYNC_ROLE_A must be source, target or both/);
+    assert.throws(() => registry.role('nope'), /not configured on this worker/);
   });
 });
