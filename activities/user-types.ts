@@ -1,5 +1,5 @@
 import type { SyncConfig } from '../lib/config';
-import { planUserTypes, readColumnTypes } from '../lib/pg-user-types';
+import { planUserTypes, readColumnTypes } from '../lib/sources/postgres/user-types';
 import { PostgresSource } from '../lib/sources/postgres';
 import type { TablePlan, TargetUserType } from '../lib/types';
 import type { ConnectionRegistry } from './connections';
