@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { TablesyncError } from './errors';
+import { LOOKBACK_SHAPE } from './modes/cursor/window';
 import { normalizeMode } from './modes/names';
-import { LOOKBACK_SHAPE } from './sources/cursor';
 import { MAX } from './limits';
+import { unsupportedOptions } from './modes/options';
 import { isTypeName, TYPE_NAME_HINT } from './type-names';
 
 const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'changelog', 'incremental']).transform(normalizeMode);
@@ -239,6 +240,8 @@ export function parseConfigFile(
   if (!result.success) {
     throw new ConfigError(`Invalid ${origin}: ${describeIssues(result.error, envByPath)}`);
   }
+  const refused = unsupportedOptions(result.data);
+  if (refused.length) throw new ConfigError(`Invalid ${origin}: ${refused.join('; ')}`);
   return result.data;
 }
 
@@ -254,5 +257,7 @@ export function parseSyncConfig(raw: unknown): SyncConfig {
   if (!result.success) {
     throw new ConfigError(`Invalid sync input: ${describeIssues(result.error, new Map())}`);
   }
+  const refused = unsupportedOptions(result.data);
+  if (refused.length) throw new ConfigError(`Invalid sync input: ${refused.join('; ')}`);
   return result.data;
 }
