@@ -1,5 +1,6 @@
 import { createCdcActivities } from './cdc';
 import type { ActivityDeps } from './context';
+import { withCheckedInput } from './input-guard';
 import { createLoadingActivities } from './loading';
 import { createOperationActivities } from './operations';
 import { defaultIdentity, withPinnedConnections } from './pins';
@@ -12,7 +13,8 @@ import { createVerificationActivities } from './verification';
 // discoverTables, createSyncTasks), loading (createLoadTable, swapLoadTable,
 // dropLoadTable), transfer (syncPartition), verification (checksumRanges) and
 // reporting (collectResults), operations on table state (resetTableState,
-// setTableMode, readTableStatus). Every one checks the sync's connection pins first.
+// setTableMode, readTableStatus). Every one checks its input (input-guard.ts)
+// and the sync's connection pins first.
 
 export type { ApplyCdcBatchInput, ApplyCdcBatchResult, CdcStatus, CdcStreamInput, StartCdcResult } from './cdc';
 export type { ActivityDeps, LoadTableInput, RunKey } from './context';
@@ -26,7 +28,8 @@ export type { ChecksumRangesInput, FindDifferencesInput } from './verification';
 
 export function createActivities(deps: ActivityDeps) {
   const identity = deps.identity ?? defaultIdentity();
-  return withPinnedConnections(
+  // Input checked first (schema, connection roles, plan types), then the connection pins.
+  const pinned = withPinnedConnections(
     {
       ...createPlanningActivities({ ...deps, identity }),
       ...createLoadingActivities(deps),
@@ -39,6 +42,7 @@ export function createActivities(deps: ActivityDeps) {
     deps.connections,
     identity,
   );
+  return withCheckedInput(pinned, deps.connections);
 }
 
 export type Activities = ReturnType<typeof createActivities>;
