@@ -169,7 +169,11 @@ export function createCdcActivities(deps: ActivityDeps) {
                 tables.map((t) => [displayName(t.source), { plan: t, deletes: t.deletes ?? config.deletes, position: positionOf(states.get(displayName(t.source)), stream) }]),
               );
               const touched = new Set<string>();
-              for (const txn of batch.transactions) for (const name of await applyTransaction(client, byName, txn, capture.compare.bind(capture), counts)) touched.add(name);
+              const beat = () => ctx.heartbeat();
+              for (const txn of batch.transactions) {
+                for (const name of await applyTransaction(client, byName, txn, capture.compare.bind(capture), counts, beat)) touched.add(name);
+                beat();
+              }
               for (const name of touched) {
                 const t = byName.get(name)!.plan;
                 await client.query(tableStateLockSql(t.target));

@@ -12,6 +12,9 @@ export interface CdcCarried {
   tables: TablePlan[];
   totals: CdcTotals;
   paused: boolean;
+  /** What status shows, carried so it never reads as unknown right after continue-as-new. */
+  position?: string | null;
+  lagBytes?: number | null;
 }
 
 export interface CdcWorkflowInput {
@@ -80,8 +83,8 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
     phase: 'setup',
     tables: [],
     snapshot: null,
-    position: null,
-    lagBytes: null,
+    position: input.carried?.position ?? null,
+    lagBytes: input.carried?.lagBytes ?? null,
     totals: input.carried?.totals ?? noTotals(),
   };
   let paused = input.carried?.paused ?? false;
@@ -112,7 +115,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
         continue;
       }
       if (batches >= perRun) {
-        const carried: CdcCarried = { config, tables, totals: progress.totals, paused };
+        const carried: CdcCarried = { config, tables, totals: progress.totals, paused, position: progress.position, lagBytes: progress.lagBytes };
         await continueAsNew<typeof cdcWorkflow>({ ...input, carried });
       }
       const r: ApplyCdcBatchResult = await acts.applyCdcBatch({ config, stream, run, tables, maxChanges: input.maxChanges ?? 5_000, waitMs: input.waitMs ?? 10_000 });

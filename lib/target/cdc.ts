@@ -11,21 +11,20 @@ type Bound = { text: string; values: (string | null)[] };
 
 const keyWhere = (key: ColumnPlan[], first: number) => key.map((c, i) => `${quotePg(c.targetName)} = $${first + i}`).join(' AND ');
 
-/** Inserts a row, or overwrites the row of its key (a change applied again, a key that came back): it is live. */
-export function cdcUpsertSql(target: TableRef, columns: ColumnPlan[], key: ColumnPlan[], values: (string | null)[], softDeleteColumn?: string): Bound {
+/** Inserts rows (distinct keys), or overwrites the rows of their keys (a change applied again, a key that came back): they are live. */
+export function cdcUpsertSql(target: TableRef, columns: ColumnPlan[], key: ColumnPlan[], rows: (string | null)[][], softDeleteColumn?: string): Bound {
   const keys = new Set(key.map((c) => c.targetName));
   const names = columns.map((c) => quotePg(c.targetName));
-  const params = columns.map((_, i) => `$${i + 1}`);
   const sets = columns.filter((c) => !keys.has(c.targetName)).map((c) => `${quotePg(c.targetName)} = EXCLUDED.${quotePg(c.targetName)}`);
   if (softDeleteColumn) {
     names.push(quotePg(softDeleteColumn));
-    params.push('false');
     sets.push(`${quotePg(softDeleteColumn)} = false`, `${quotePg(DELETED_AT_COLUMN)} = NULL`);
   }
+  const lists = rows.map((_, r) => `(${[...columns.map((_c, i) => `$${r * columns.length + i + 1}`), ...(softDeleteColumn ? ['false'] : [])].join(', ')})`);
   const conflict = sets.length ? `DO UPDATE SET ${sets.join(', ')}` : 'DO NOTHING';
   return {
-    text: `INSERT INTO ${qualifyPg(target)} (${names.join(', ')}) VALUES (${params.join(', ')}) ON CONFLICT (${key.map((c) => quotePg(c.targetName)).join(', ')}) ${conflict}`,
-    values,
+    text: `INSERT INTO ${qualifyPg(target)} (${names.join(', ')}) VALUES ${lists.join(', ')} ON CONFLICT (${key.map((c) => quotePg(c.targetName)).join(', ')}) ${conflict}`,
+    values: rows.flat(),
   };
 }
 

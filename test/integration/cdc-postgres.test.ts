@@ -268,7 +268,11 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       await waitFor('the retried batch', async () => (await pgBackends(dst, DST, '%"public"."items"%')).some((b) => b.waiting && b.pid !== cut.pid));
       await lock.release();
       await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
-      const p = await h.query<CdcProgress>('cdcProgress');
+      // The target shows the batch once it commits; its counts reach the workflow when the step returns.
+      const p = await waitFor('the counts', async () => {
+        const q = await h.query<CdcProgress>('cdcProgress');
+        return q.totals.inserted + q.totals.updated + q.totals.deleted >= 448 && q;
+      });
       // Updated: 100 in round 1; in round 2, 100 of the first 1000 and 10 of round 1's inserts, less 52 and 62 (deleted in round 1).
       assert.deepEqual([p.totals.inserted, p.totals.updated, p.totals.deleted], [200, 208, 40], 'each change counted once');
       await h.signal('cdcStop', { dropSlot: true });
@@ -299,7 +303,10 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     const again = await cdcRun(id, { config, waitMs: 500 }, async (h) => {
       await streaming(h);
       await waitFor('the change after', async () => (await dst.query(`SELECT 1 FROM items WHERE id = 12`)).rowCount === 1);
-      const p = await h.query<CdcProgress>('cdcProgress');
+      const p = await waitFor('the counts', async () => {
+        const q = await h.query<CdcProgress>('cdcProgress');
+        return q.totals.inserted > 0 && q;
+      });
       assert.equal(p.snapshot, null, 'went on from the saved positions');
       assert.equal(p.totals.skipped, 1);
       assert.equal(p.totals.inserted, 1);
@@ -326,7 +333,10 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       await waitFor('the stream', async () => /streaming/.test((await runCli(['cdc', 'status', id], cliEnv)).stdout));
       await src.query(`INSERT INTO items VALUES (11, 'new')`);
       await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
-      const status = await runCli(['cdc', 'status', id], cliEnv);
+      const status = await waitFor('the counts in status', async () => {
+        const r = await runCli(['cdc', 'status', id], cliEnv);
+        return /1 inserted/.test(r.stdout) && r;
+      });
       assert.match(status.stdout, /streaming, slot "tablesync_cdc_cli_\d+_[0-9a-f]{8}", tables public\.items/);
       assert.match(status.stdout, /applied up to [0-9A-F]+\/[0-9A-F]+, lag \d+ bytes of WAL/);
       assert.match(status.stdout, /1 inserted/);
@@ -366,5 +376,22 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     assert.match(failureChain(outcome.error), /public\.items: the source has column "extra" the snapshot did not; cdc does not evolve a table's columns yet: run tablesync reset-state/);
     assert.deepEqual((await dst.query(`SELECT id FROM items ORDER BY id`)).rows, [{ id: 1 }], 'nothing of the refused batch applied');
     assert.equal((await slots(src)).length, 1);
+  });
+
+  it('a long transaction (60,000 changes) is applied whole, in one batch, each change counted once', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text, n int)`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST, timeouts: { heartbeatSeconds: 2 } };
+    const outcome = await cdcRun(`cdc-long-${process.pid}`, { config, waitMs: 500, maxChanges: 1_000 }, async (h) => {
+      await streaming(h);
+      await src.query(`BEGIN; INSERT INTO items SELECT g, 'v' || g, 0 FROM generate_series(1, 30000) g; UPDATE items SET n = 1; COMMIT`);
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      const p = await waitFor('the counts', async () => {
+        const q = await h.query<CdcProgress>('cdcProgress');
+        return q.totals.transactions > 0 && q;
+      });
+      assert.deepEqual([p.totals.transactions, p.totals.inserted, p.totals.updated, p.totals.skipped], [1, 30000, 30000, 0]);
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(outcome.ok, outcome.ok ? '' : failureChain(outcome.error));
   });
 });

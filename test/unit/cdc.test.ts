@@ -46,7 +46,9 @@ describe('cdc mode: config, names, positions, statements', () => {
     const up = cdcUpdateSql({ schema: 'public', name: 't' }, [col('id'), col('name', 'text')], ['1', 'x'], key, ['1']);
     assert.equal(up.text, 'UPDATE "public"."t" SET "id" = $1, "name" = $2 WHERE "id" = $3');
     assert.deepEqual(up.values, ['1', 'x', '1']);
-    const ins = cdcUpsertSql({ schema: 'public', name: 't' }, [col('id'), col('name', 'text')], key, ['1', 'x'], 'is_deleted');
+    const ins = cdcUpsertSql({ schema: 'public', name: 't' }, [col('id'), col('name', 'text')], key, [['1', 'x'], ['2', null]], 'is_deleted');
+    assert.match(ins.text, /VALUES \(\$1, \$2, false\), \(\$3, \$4, false\) ON CONFLICT/);
+    assert.deepEqual(ins.values, ['1', 'x', '2', null]);
     assert.match(ins.text, /ON CONFLICT \("id"\) DO UPDATE SET "name" = EXCLUDED\."name", "is_deleted" = false, "_tablesync_deleted_at" = NULL$/);
     assert.equal(cdcDeleteSql({ schema: 'public', name: 't' }, key, null).text, 'DELETE FROM "public"."t"');
     assert.match(cdcDeleteSql({ schema: 'public', name: 't' }, key, ['1'], 'is_deleted').text, /SET "is_deleted" = true, .* WHERE "id" = \$1 AND "is_deleted" IS NOT TRUE$/);

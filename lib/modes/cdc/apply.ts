@@ -58,6 +58,8 @@ export async function applyTransaction(
   txn: ChangeTransaction,
   compare: (a: string, b: string) => number,
   counts: CdcCounts,
+  /** Called as work goes on (an activity's heartbeat): a big transaction takes a while. */
+  beat: () => void = () => undefined,
 ): Promise<Set<string>> {
   const touched = new Set<string>();
   const find = (ref: TableRef): [string, CdcTable] => {
@@ -68,8 +70,19 @@ export async function applyTransaction(
     return [name, t];
   };
   const applies = (t: CdcTable) => t.position === null || compare(txn.position, t.position) > 0;
+  // Consecutive whole rows of one table (inserts, updates that sent every column and kept their key) are
+  // written by one multi-row statement: a row per key, the last image of a key winning, as it would one by one.
+  let run: { t: CdcTable; rows: Map<string, (string | null)[]> } | null = null;
+  const flush = async () => {
+    if (!run) return;
+    const { t, rows } = run;
+    run = null;
+    await db.query(cdcUpsertSql(t.plan.target, t.plan.columns, keyColumns(t.plan), [...rows.values()], t.plan.softDeleteColumn));
+    beat();
+  };
   for (const change of txn.changes) {
     if (change.kind === 'truncate') {
+      await flush();
       for (const ref of change.tables) {
         const [name, t] = find(ref);
         if (!applies(t)) {
@@ -94,10 +107,29 @@ export async function applyTransaction(
       continue;
     }
     touched.add(name);
+    if (change.kind !== 'delete' && !(change.kind === 'update' && change.oldKey)) {
+      const { columns, values } = carried(t.plan, change.row);
+      if (columns.length === t.plan.columns.length) {
+        if (run && run.t !== t) await flush();
+        run ??= { t, rows: new Map() };
+        const key = JSON.stringify(t.plan.primaryKey.map((k) => change.row[k]));
+        run.rows.delete(key);
+        run.rows.set(key, values);
+        if (change.kind === 'insert') counts.inserted++;
+        else counts.updated++;
+        if (run.rows.size * columns.length >= MAX_PARAMS) await flush();
+        continue;
+      }
+    }
+    await flush();
     await applyRow(db, t, change, counts);
   }
+  await flush();
   return touched;
 }
+
+/** Bound values per statement, under PostgreSQL's 65,535. */
+const MAX_PARAMS = 30_000;
 
 async function applyRow(db: Db, t: CdcTable, change: Exclude<RowChange, { kind: 'truncate' }>, counts: CdcCounts): Promise<void> {
   const { plan } = t;
@@ -115,7 +147,7 @@ async function applyRow(db: Db, t: CdcTable, change: Exclude<RowChange, { kind: 
     if (change.kind === 'update' && change.oldKey) {
       await db.query(cdcDeleteSql(plan.target, key, plan.primaryKey.map((k) => change.oldKey![k])));
     }
-    await db.query(cdcUpsertSql(plan.target, columns, key, values, flag));
+    await db.query(cdcUpsertSql(plan.target, columns, key, [values], flag));
     if (change.kind === 'insert') counts.inserted++;
     else counts.updated++;
     return;
