@@ -351,6 +351,10 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       assert.match(stopped.stdout, /stopped; slot "tablesync_cdc_cli_\d+_[0-9a-f]{8}" and its publication dropped/);
       assert.deepEqual(await slots(src), []);
       assert.match((await runCli(['cdc', 'status', id], cliEnv)).stdout, /COMPLETED\n {2}slot "tablesync_cdc_cli_\d+_[0-9a-f]{8}" dropped/);
+      const tables = await runCli(['status', '--config', file], cliEnv);
+      assert.equal(tables.code, 0, tables.out);
+      // The table's state: the stream it follows and the position applied.
+      assert.match(tables.stdout, /public\.items → public\.items: mode cdc, cursor tablesync_cdc_cli_\d+_[0-9a-f]{8} = [0-9A-F]+\/[0-9A-F]+ \(pg_lsn\)/);
     } finally {
       await w.kill();
     }
