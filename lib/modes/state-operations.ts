@@ -15,7 +15,7 @@ import {
   versionCountSql,
 } from '../target';
 import type { TableRef } from '../types';
-import { normalizeMode, traitsOf } from './names';
+import { normalizeMode, SYNC_MODES, traitsOf } from './names';
 import type { Db, TableSettings } from './types';
 
 // reset-state and set-mode: what each may do with a table's saved state, and
@@ -114,11 +114,13 @@ export async function resetTableState(client: Db, source: SourceConnection, loca
   const name = displayName(ref);
   const value = input.cursor ?? null;
   // A mode with its own reset rule (a log position, not a cursor): the position is forgotten.
-  const mode = before?.mode ?? (settings.mode === 'auto' ? null : settings.mode);
-  const forget = mode ? traitsOf(mode).resetState : undefined;
+  const saved = before ? normalizeMode(before.mode) : null;
+  const mode = saved ?? (settings.mode === 'auto' ? null : settings.mode);
+  // A mode no longer known (a state written by another version) keeps the cursor rules below.
+  const forget = mode && mode !== 'auto' && (SYNC_MODES as string[]).includes(mode) ? traitsOf(mode).resetState : undefined;
   if (forget) {
     if (value !== null) throw invalid(`${name}: reset-state --cursor applies to cursor tables only (this table's mode is ${mode})`);
-    const after = nextState(before, ref, { mode: mode!, cursorColumn: null, cursorValue: null, cursorType: null });
+    const after = nextState(before, ref, { mode: before?.mode ?? mode!, cursorColumn: null, cursorValue: null, cursorType: null });
     const same = before === null || (before.cursorValue === null && before.cursorColumn === null);
     if (!input.dryRun && !same) await client.query(saveTableStateSql(config.target.stateSchema, target, after, 'reset-state', input.changedBy));
     const changes = same ? ['nothing to change'] : [`${forget} (saved position ${before!.cursorValue ?? '(none)'})`];
