@@ -56,13 +56,46 @@ async function recordVerifyRows(src: Pool, base: Omit<SyncConfigInput, 'tables'>
   await save('verify-cursor-rows', verifyId);
 }
 
+/** The id of the newest verify run on the dev server. */
+async function lastVerifyId(): Promise<string> {
+  const env = await temporal();
+  const id = (await env.client.workflow.list({ query: `WorkflowType = 'verifyWorkflow'` })[Symbol.asyncIterator]().next()).value?.workflowId;
+  if (!id) throw new Error('no verify run');
+  return id;
+}
+
+/**
+ * verify --repair of a cursor table whose own delete rule is soft (and whose
+ * target has no flag column): the repaired ranges keep the row the source
+ * lacks, under the verify-repair-delete-rule patch.
+ */
+async function recordVerifyRepairSoft(src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  await src.query(`CREATE TABLE kept (id int PRIMARY KEY, v text, updated_at timestamp(6) NOT NULL)`);
+  await src.query(`INSERT INTO kept SELECT g, 'v' || g, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 20) g`);
+  const config = { ...base, tables: [{ table: 'kept', mode: 'cursor' as const, cursor: 'updated_at', deletes: 'soft' as const }] };
+  await syncOk(connections, config);
+  await src.query(`DELETE FROM kept WHERE id = 7`);
+  await dst.query(`UPDATE kept SET v = 'drift' WHERE id = 3`);
+  const verify = await runTestVerify(connections, { config, repair: true });
+  const kept = (await dst.query(`SELECT 1 FROM kept WHERE id = 7`)).rowCount;
+  if (!verify.tables[0]?.repaired || kept !== 1) throw new Error(`verify repair (soft): ${JSON.stringify(verify.tables)}`);
+  await save('verify-repair-delete-rule', await lastVerifyId());
+}
+
+/** Histories that can be recorded alone (`record-histories NAME`), leaving the others as they were. */
+const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>) => Promise<void>> = {
+  'verify-rows': (src, _dst, base) => recordVerifyRows(src, base),
+  'verify-repair-delete-rule': recordVerifyRepairSoft,
+};
+
 async function main(): Promise<void> {
   installLogger('WARN');
   mkdirSync(out, { recursive: true });
   const src = await freshDatabase(SRC);
   const dst = await freshDatabase(DST);
-  if (process.argv[2] === 'verify-rows') {
-    await recordVerifyRows(src, { source: { connection: 'src' }, target: { connection: 'dst' }, ...fast });
+  const alone = ALONE[process.argv[2] ?? ''];
+  if (alone) {
+    await alone(src, dst, { source: { connection: 'src' }, target: { connection: 'dst' }, ...fast });
     await src.end();
     await dst.end();
     await stopTemporal();
@@ -180,6 +213,7 @@ async function main(): Promise<void> {
   await save('sync-small-table-groups', grouped.workflowId);
 
   await recordVerifyRows(src, base);
+  await recordVerifyRepairSoft(src, dst, base);
 
   await src.end();
   await dst.end();
