@@ -146,6 +146,25 @@ export function markFailedSql(k: StateKey, message: string, status: 'failed' | '
 }
 
 /**
+ * A full load whose load table was dropped instead of swapped in: its
+ * partitions' rows said "completed" for rows that never reached the target.
+ * They now say what happened to the run (cancelled or failed), counts kept
+ * as what was loaded and thrown away.
+ */
+export function markNotSwappedSql(
+  k: Pick<StateKey, 'stateSchema' | 'workflowId' | 'runId' | 'source'>,
+  status: 'cancelled' | 'failed',
+  message: string,
+): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `UPDATE ${t} SET sync_status = $5, error_message = $6, last_sync_end = clock_timestamp()
+      WHERE workflow_id = $1 AND run_id = $2 AND source_schema = $3 AND table_name = $4 AND sync_status IN ('completed', 'running')`,
+    values: [k.workflowId, k.runId, k.source.schema, k.source.name, status, message],
+  };
+}
+
+/**
  * A table its run refused before any partition (at planning: TypeChange,
  * SchemaChange, LossyColumn, a name collision ...): one row, partition 0 of
  * none, so the run's outcome is in the table's state like any other run's.
