@@ -43,7 +43,9 @@ const ConnectionParameters = require('pg/lib/connection-parameters') as new (con
  */
 export function pgEndpoint(config: ClientConfig): Record<string, string> {
   const p = new ConnectionParameters(config);
-  return { host: String(p.host).toLowerCase(), port: String(p.port), database: String(p.database), user: String(p.user) };
+  // Host names fold case; a socket directory is a path and does not.
+  const host = String(p.host).startsWith('/') ? String(p.host) : String(p.host).toLowerCase();
+  return { host, port: String(p.port), database: String(p.database), user: String(p.user) };
 }
 
 export class PostgresSource implements SourceConnection {
