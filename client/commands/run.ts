@@ -9,6 +9,7 @@ import { followProgress, ProgressView } from '../progress-view';
 import { printSummary, printVerify } from '../report';
 import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
 import { chooseTaskQueue } from '../task-queue';
+import { livePollers, noWorkerLine, type WaitContext } from '../pollers';
 import { awaitOrCancel } from '../wait';
 import { closeClient, hostWorker, type HostedWorker } from './host';
 
@@ -25,6 +26,12 @@ export interface RunOptions {
   dryRun?: boolean;
 }
 
+/** Lines that are not the result: on stderr under --json, whose stdout is the JSON document alone. */
+export const note =
+  (opts: { json?: boolean }) =>
+  (line: string): void =>
+    opts.json ? console.error(line) : console.log(line);
+
 export async function runCommand(opts: RunOptions): Promise<number> {
   const file = loadConfigFile(opts.config);
   const config = syncConfigOf(file);
@@ -37,14 +44,19 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   try {
     if (opts.dryRun) return await dryRun(client, config, taskQueue, opts, hosted);
     const handle = await startSync(config, { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId(), eager: Boolean(hosted) });
-    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
-    if (!wait) return 0;
+    note(opts)(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    const watch: WaitContext = { client, taskQueue, configFile: opts.config };
+    if (!wait) {
+      // Nobody waits to notice a run that never starts: say so now.
+      if (!(await livePollers(client, taskQueue).catch(() => [''])).length) console.error(noWorkerLine(watch, 'sync', handle.workflowId).replace(/ Still waiting.*$/, ''));
+      return 0;
+    }
     // On stderr, so --json keeps stdout to the summary alone.
     const view = new ProgressView(process.stderr, 5_000);
     const follow = opts.progress !== false ? followProgress(() => readProgress(client, handle.workflowId), view, view.tty ? 1_000 : 5_000) : null;
     let waited: Awaited<ReturnType<typeof awaitOrCancel<SyncSummary>>>;
     try {
-      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync');
+      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync', { watch, view: follow ?? undefined, out: note(opts) });
     } finally {
       follow?.stop();
     }
@@ -73,7 +85,7 @@ async function dryRun(
     args: [config],
     requestEagerStart: Boolean(hosted),
   });
-  const waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run');
+  const waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run', { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
   if ('exitCode' in waited) return waited.exitCode;
   const result = waited.result;
   if (opts.json) console.log(JSON.stringify(result, null, 2));
@@ -106,8 +118,8 @@ export async function verifyCommand(tables: string[], opts: VerifyOptions): Prom
       { config, tables, repair: Boolean(opts.repair) },
       { client, taskQueue, workflowId: opts.workflowId, eager: Boolean(hosted) },
     );
-    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
-    const waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify');
+    note(opts)(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    const waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify', { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
     if ('exitCode' in waited) return waited.exitCode;
     const result = waited.result;
     if (opts.json) console.log(JSON.stringify(result, null, 2));

@@ -8,6 +8,7 @@ import { connectClient } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { awaitOrCancel } from '../wait';
 import { closeClient, hostWorker } from './host';
+import { note } from './run';
 
 // reset-state, set-mode and status --config: each starts its workflow,
 // waits for it (with a worker of its own under --local) and prints what
@@ -34,7 +35,7 @@ async function runOperation<T>(
   const client = hosted?.client ?? (await connectClient());
   try {
     const handle = await start(config, { client, taskQueue, eager: Boolean(hosted), ...(opts.workflowId && { workflowId: opts.workflowId }) });
-    return await awaitOrCancel<T>(handle, hosted, what);
+    return await awaitOrCancel<T>(handle, hosted, what, { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
   } finally {
     await closeClient(client, hosted);
   }

@@ -1,0 +1,90 @@
+import type { Client } from '@temporalio/client';
+
+/**
+ * A worker that polls waits up to ~70 s in one long poll before it polls
+ * again, and the server lists a poller for minutes after its last poll: one
+ * seen in the last 75 s is alive, an older one is a worker that went away.
+ */
+const ALIVE_MS = 75_000;
+/** temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW (the proto package is not a dependency of ours). */
+const WORKFLOW_TASK_QUEUE = 1;
+
+/** Identities of the workers polling a task queue for workflow tasks now (Temporal's DescribeTaskQueue). */
+export async function livePollers(client: Client, taskQueue: string, now = Date.now()): Promise<string[]> {
+  const r = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: WORKFLOW_TASK_QUEUE,
+  });
+  return (r.pollers ?? [])
+    .filter((p) => {
+      const seconds = Number(p.lastAccessTime?.seconds ?? 0);
+      return now - seconds * 1000 < ALIVE_MS;
+    })
+    .map((p) => p.identity ?? '?');
+}
+
+export interface WaitContext {
+  client: Client;
+  taskQueue: string;
+  /** The config file the command was given, for the worker command it suggests. */
+  configFile?: string;
+}
+
+/** How to start a worker for this queue, as a user would type it. */
+export function startWorkerHint(ctx: WaitContext): string {
+  const address = process.env.TEMPORAL_ADDRESS ? `TEMPORAL_ADDRESS=${process.env.TEMPORAL_ADDRESS} ` : '';
+  const config = ctx.configFile ? ` --config ${ctx.configFile}` : ' --config FILE';
+  return `${address}tablesync worker${config} --task-queue ${ctx.taskQueue}`;
+}
+
+export function noWorkerLine(ctx: WaitContext, what: string, workflowId: string): string {
+  return (
+    `tablesync: no worker polls task queue "${ctx.taskQueue}" (namespace ${ctx.client.options.namespace}): ` +
+    `${what} ${workflowId} waits until one does. Start one in another shell:\n` +
+    `  ${startWorkerHint(ctx)}\n` +
+    `or run this command with --local to host a worker in this process. Still waiting (Ctrl-C to stop).`
+  );
+}
+
+/**
+ * Watches the queue while a command waits for a workflow no worker of this
+ * process runs: says within a few seconds when no worker polls it (and
+ * again if every worker goes away later), and when one starts. Keeps
+ * waiting: a worker started now picks the workflow up where it is.
+ */
+export function watchPollers(ctx: WaitContext, what: string, workflowId: string, firstCheckMs = 2_000, everyMs = 5_000): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let reported: 'none' | 'some' | null = null;
+  const tick = async () => {
+    try {
+      const pollers = await livePollers(ctx.client, ctx.taskQueue);
+      if (stopped) return;
+      if (pollers.length === 0 && reported !== 'none') {
+        reported = 'none';
+        process.stderr.write(`${noWorkerLine(ctx, what, workflowId)}\n`);
+      } else if (pollers.length > 0 && reported === 'none') {
+        reported = 'some';
+        process.stderr.write(`tablesync: worker ${pollers.join(', ')} now polls task queue "${ctx.taskQueue}"\n`);
+      }
+    } catch {
+      // The server is unreachable: the wait itself reports that.
+    } finally {
+      if (!stopped) timer = setTimeout(() => void tick(), everyMs);
+    }
+  };
+  timer = setTimeout(() => void tick(), firstCheckMs);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The command that ends a workflow at once, without its cleanup, as the Temporal CLI takes it. */
+export function terminateHint(client: Client, workflowId: string): string {
+  const address = process.env.TEMPORAL_ADDRESS ? ` --address ${process.env.TEMPORAL_ADDRESS}` : '';
+  return `temporal workflow terminate --workflow-id ${workflowId} --namespace ${client.options.namespace}${address} --reason "no worker"`;
+}
