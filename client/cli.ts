@@ -209,6 +209,27 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Resolves once everything written to the stream so far has left the
+ * process. Writes to a pipe are asynchronous: what the reader has not taken
+ * yet waits in the process, and process.exit() drops it (a summary cut off
+ * at 64 kB). A write's callback runs after every earlier write's; a reader
+ * that went away (EPIPE) ends the wait too.
+ */
+export function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || !stream.writable) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('error', () => resolve());
+    stream.write('', () => resolve());
+  });
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  main(process.argv.slice(2))
+    .then(async (code) => {
+      await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+      return code;
+    })
+    // process.exit, not a natural end: a connection or pool left open must not keep a finished command alive.
+    .then((code) => process.exit(code));
 }

@@ -20,7 +20,8 @@ export interface HostedWorker extends CreateWorkerResult {
  * would shut the worker down and leave the workflow running.
  */
 export async function hostWorker(connections: Record<string, ConnectionSpec> | undefined, taskQueue: string): Promise<HostedWorker> {
-  installLogger(undefined, { shutdownSignals: [] });
+  // Its log lines on stderr: the command's stdout is its result alone (run --local --json | jq).
+  installLogger(undefined, { shutdownSignals: [], stderrOnly: true });
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
   let created: CreateWorkerResult;
   try {
