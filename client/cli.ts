@@ -5,7 +5,10 @@ import { Command, CommanderError, Option } from 'commander';
 
 const ENVIRONMENT = `
 Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default),
-TEMPORAL_TASK_QUEUE (tablesync), TABLESYNC_CONNECTION_<NAME>=url, and the
+TEMPORAL_TASK_QUEUE (tablesync), TABLESYNC_CONNECTION_<NAME>=url,
+TABLESYNC_METRICS_ADDRESS (a worker's Prometheus metrics at HOST:PORT, as --metrics),
+TABLESYNC_LOG_LEVEL (INFO), TABLESYNC_LOG_FORMAT (human | json),
+TABLESYNC_MAX_ACTIVITIES (8: partitions a worker copies at once), and the
 config overrides INCLUDE_TABLES, DEFAULT_INCREMENTAL_BATCH_SIZE, PARTITION_THRESHOLD,
 MAX_PARTITIONS_PER_TABLE, MAX_PARALLEL_TRANSFERS, USE_BINARY_COPY, USE_UNLOGGED_STAGING.
 
@@ -14,6 +17,8 @@ Exit codes: 0 ok, 1 a table failed (or the command did), 2 bad config or argumen
 
 const taskQueueOption = () =>
   new Option('--task-queue <name>', "task queue (default: the config's taskQueue, TEMPORAL_TASK_QUEUE or tablesync)");
+const metricsOption = (of = "the worker's") =>
+  new Option('--metrics <address>', `serve ${of} Prometheus metrics at HOST:PORT (127.0.0.1:9464; :9464 all interfaces; default TABLESYNC_METRICS_ADDRESS)`);
 const overlapOption = () =>
   new Option('--overlap <policy>', 'what a run due while the last one still runs does').choices(['skip', 'buffer-one', 'cancel-other', 'allow-all']);
 
@@ -38,6 +43,7 @@ export function buildProgram(): Command {
     .description('run a worker on the task queue: it executes the syncs started on it')
     .option('--config <file>', 'YAML or JSON config: the connections this worker resolves names with')
     .addOption(new Option('--task-queue <name>', 'task queue to poll (default TEMPORAL_TASK_QUEUE or tablesync)'))
+    .addOption(metricsOption())
     .action(action(async (opts) => (await import('./commands/worker')).workerCommand(opts)));
 
   program
@@ -51,6 +57,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress view or progress lines while waiting')
     .option('--dry-run', 'print the schema changes and backfills a run would make, and change nothing')
+    .addOption(metricsOption('the --local worker\'s'))
     .action(action(async (opts) => (await import('./commands/run')).runCommand(opts)));
 
   program

@@ -19,9 +19,14 @@ export interface HostedWorker extends CreateWorkerResult {
  * itself (cancel the workflow, let this worker clean up); the SDK's default
  * would shut the worker down and leave the workflow running.
  */
-export async function hostWorker(connections: Record<string, ConnectionSpec> | undefined, taskQueue: string): Promise<HostedWorker> {
+export async function hostWorker(
+  connections: Record<string, ConnectionSpec> | undefined,
+  taskQueue: string,
+  /** --metrics: where its Prometheus exporter listens (default TABLESYNC_METRICS_ADDRESS). */
+  metricsAddress?: string,
+): Promise<HostedWorker> {
   // Its log lines on stderr: the command's stdout is its result alone (run --local --json | jq).
-  installLogger(undefined, { shutdownSignals: [], stderrOnly: true });
+  installLogger(undefined, { shutdownSignals: [], stderrOnly: true, metricsAddress });
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
   let created: CreateWorkerResult;
   try {

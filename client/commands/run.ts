@@ -4,6 +4,7 @@ import type { SyncSummary } from '../../lib/types';
 import type { planSyncWorkflow, PlanSyncResult } from '../../workflows/plan-sync';
 import type { VerifyResult } from '../../workflows/verify';
 import { loadConfigFile } from '../config-file';
+import { InputError } from '../input-error';
 import { readProgress } from '../progress';
 import { followProgress, ProgressView } from '../progress-view';
 import { printSummary, printVerify } from '../report';
@@ -24,6 +25,8 @@ export interface RunOptions {
   progress?: boolean;
   /** Plan only: print the schema changes and backfills a run would make, change nothing. */
   dryRun?: boolean;
+  /** --metrics: the local worker's Prometheus exporter address. */
+  metrics?: string;
 }
 
 /** Lines that are not the result: on stderr under --json, whose stdout is the JSON document alone. */
@@ -33,13 +36,16 @@ export const note =
     opts.json ? console.error(line) : console.log(line);
 
 export async function runCommand(opts: RunOptions): Promise<number> {
+  if (opts.metrics !== undefined && !opts.local) {
+    throw new InputError('InvalidArguments', '--metrics serves the metrics of a worker in this process: it needs --local (a worker elsewhere takes tablesync worker --metrics)');
+  }
   const file = loadConfigFile(opts.config);
   const config = syncConfigOf(file);
   const local = Boolean(opts.local);
   const wait = local || Boolean(opts.wait);
   const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, local);
   // The local worker exists before the run starts, so the start hands it the first task (eager start).
-  const hosted = local ? await hostWorker(file.connections, taskQueue) : null;
+  const hosted = local ? await hostWorker(file.connections, taskQueue, opts.metrics) : null;
   const client = hosted?.client ?? (await connectClient());
   try {
     if (opts.dryRun) return await dryRun(client, config, taskQueue, opts, hosted);
