@@ -5,7 +5,11 @@ import { Command, CommanderError, Option } from 'commander';
 
 const ENVIRONMENT = `
 Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default),
-TEMPORAL_TASK_QUEUE (tablesync), TABLESYNC_CONNECTION_<NAME>=url,
+TEMPORAL_TASK_QUEUE (tablesync); for a cluster or Temporal Cloud, as the Temporal CLI:
+TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY (client certificate files), TEMPORAL_TLS_CA,
+TEMPORAL_TLS_SERVER_NAME, TEMPORAL_TLS (true: TLS with the system CAs), TEMPORAL_API_KEY,
+TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE (environment-configuration profiles);
+TABLESYNC_CONNECTION_<NAME>=url,
 TABLESYNC_METRICS_ADDRESS (a worker's Prometheus metrics at HOST:PORT, as --metrics),
 TABLESYNC_LOG_LEVEL (INFO), TABLESYNC_LOG_FORMAT (human | json),
 TABLESYNC_MAX_ACTIVITIES (8: partitions a worker copies at once), and the

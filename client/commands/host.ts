@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import type { ConnectionSpec } from '../../lib/config';
 import { installLogger } from '../../workers/logger';
 import { createWorker, type CreateWorkerResult } from '../../workers/worker';
+import { connectWithSettings, temporalConnectionSettings } from '../temporal-connection';
 
 export interface HostedWorker extends CreateWorkerResult {
   /**
@@ -27,7 +28,8 @@ export async function hostWorker(
 ): Promise<HostedWorker> {
   // Its log lines on stderr: the command's stdout is its result alone (run --local --json | jq).
   installLogger(undefined, { shutdownSignals: [], stderrOnly: true, metricsAddress });
-  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
+  const settings = temporalConnectionSettings();
+  const connection = await connectWithSettings(settings, () => NativeConnection.connect(settings.connectionOptions));
   let created: CreateWorkerResult;
   try {
     created = await createWorker({ connections, taskQueue, connection, inlineWorkflows: true });
@@ -37,7 +39,7 @@ export async function hostWorker(
   }
   return {
     ...created,
-    client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }),
+    client: new Client({ connection, namespace: settings.namespace }),
     close: async () => {
       await created.close();
       // A worker that never ran (the start failed) still holds the connection; exiting drops it.
