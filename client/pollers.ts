@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 
 /**
  * A worker that polls waits up to ~70 s in one long poll before it polls
@@ -24,11 +24,30 @@ export async function livePollers(client: Client, taskQueue: string, now = Date.
     .map((p) => p.identity ?? '?');
 }
 
+/** temporal.api.enums.v1.PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED. */
+const TASK_SCHEDULED = 1;
+/**
+ * A workflow task no worker has taken for this long, with workers listed on
+ * the queue: those workers are gone (the server lists a worker for up to a
+ * minute after its last poll) or cannot take it.
+ */
+export const UNTAKEN_MS = 10_000;
+
+/** How long the workflow's next workflow task has waited for a worker to take it; 0 when none waits. */
+export async function workflowTaskWaitingMs(handle: WorkflowHandle, now = Date.now()): Promise<number> {
+  const task = (await handle.describe()).raw.pendingWorkflowTask;
+  if (!task || task.state !== TASK_SCHEDULED) return 0;
+  const at = task.originalScheduledTime ?? task.scheduledTime;
+  return at ? Math.max(0, now - Number(at.seconds ?? 0) * 1000 - Math.floor((at.nanos ?? 0) / 1e6)) : 0;
+}
+
 export interface WaitContext {
   client: Client;
   taskQueue: string;
   /** The config file the command was given, for the worker command it suggests. */
   configFile?: string;
+  /** The command has no --local to suggest (status --watch, cancel). */
+  noLocal?: boolean;
 }
 
 /** How to start a worker for this queue, as a user would type it. */
@@ -43,28 +62,44 @@ export function noWorkerLine(ctx: WaitContext, what: string, workflowId: string)
     `tablesync: no worker polls task queue "${ctx.taskQueue}" (namespace ${ctx.client.options.namespace}): ` +
     `${what} ${workflowId} waits until one does. Start one in another shell:\n` +
     `  ${startWorkerHint(ctx)}\n` +
-    `or run this command with --local to host a worker in this process. Still waiting (Ctrl-C to stop).`
+    `${ctx.noLocal ? '' : 'or run this command with --local to host a worker in this process. '}Still waiting (Ctrl-C to stop).`
+  );
+}
+
+export function untakenLine(ctx: WaitContext, what: string, workflowId: string, pollers: string[], waitingMs: number): string {
+  return (
+    `tablesync: no worker has taken ${what} ${workflowId}'s next task for ${Math.round(waitingMs / 1000)} s: ` +
+    `the worker${pollers.length === 1 ? '' : 's'} last seen on task queue "${ctx.taskQueue}" (${pollers.join(', ')}) ` +
+    `${pollers.length === 1 ? 'has' : 'have'} most likely stopped (Temporal lists a worker for about a minute after its last poll). Start one in another shell:\n` +
+    `  ${startWorkerHint(ctx)}\n` +
+    `Still waiting (Ctrl-C to stop).`
   );
 }
 
 /**
  * Watches the queue while a command waits for a workflow no worker of this
  * process runs: says within a few seconds when no worker polls it (and
- * again if every worker goes away later), and when one starts. Keeps
- * waiting: a worker started now picks the workflow up where it is.
+ * again if every worker goes away later), when the workers it lists leave
+ * the workflow's task untaken (they stopped less than a minute ago), and
+ * when one starts. Keeps waiting: a worker started now picks the workflow
+ * up where it is.
  */
-export function watchPollers(ctx: WaitContext, what: string, workflowId: string, firstCheckMs = 2_000, everyMs = 5_000): { stop(): void } {
+export function watchPollers(ctx: WaitContext, what: string, handle: WorkflowHandle, firstCheckMs = 2_000, everyMs = 5_000): { stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let reported: 'none' | 'some' | null = null;
+  let reported: 'none' | 'untaken' | 'some' | null = null;
   const tick = async () => {
     try {
       const pollers = await livePollers(ctx.client, ctx.taskQueue);
+      const waiting = pollers.length ? await workflowTaskWaitingMs(handle) : 0;
       if (stopped) return;
       if (pollers.length === 0 && reported !== 'none') {
         reported = 'none';
-        process.stderr.write(`${noWorkerLine(ctx, what, workflowId)}\n`);
-      } else if (pollers.length > 0 && reported === 'none') {
+        process.stderr.write(`${noWorkerLine(ctx, what, handle.workflowId)}\n`);
+      } else if (pollers.length > 0 && waiting > UNTAKEN_MS && reported !== 'untaken') {
+        reported = 'untaken';
+        process.stderr.write(`${untakenLine(ctx, what, handle.workflowId, pollers, waiting)}\n`);
+      } else if (pollers.length > 0 && waiting === 0 && (reported === 'none' || reported === 'untaken')) {
         reported = 'some';
         process.stderr.write(`tablesync: worker ${pollers.join(', ')} now polls task queue "${ctx.taskQueue}"\n`);
       }

@@ -2,7 +2,7 @@ import { CancelledFailure, WorkflowFailedError, type WorkflowHandle } from '@tem
 import { createInterface } from 'node:readline';
 import type { CreateWorkerResult } from '../workers/worker';
 import { inWorkflow } from './input-error';
-import { livePollers, terminateHint, watchPollers, type WaitContext } from './pollers';
+import { livePollers, terminateHint, UNTAKEN_MS, watchPollers, workflowTaskWaitingMs, type WaitContext } from './pollers';
 
 /** Exit code of a command interrupted by a signal, as shells report it (128 + signal number). */
 export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -44,6 +44,7 @@ export async function awaitOrCancel<T>(
   let signalled: NodeJS.Signals | null = null;
   let asking = false;
   let giveUp: (code: number) => void = () => undefined;
+  let ended = false;
   const gaveUp = new Promise<number>((resolve) => (giveUp = resolve));
   const watch = !hosted && options.watch ? options.watch : null;
   const cancel = (signal: NodeJS.Signals) => {
@@ -57,8 +58,12 @@ export async function awaitOrCancel<T>(
     );
   };
   const checkCancellable = async (ctx: WaitContext, signal: NodeJS.Signals) => {
-    const pollers = await livePollers(ctx.client, ctx.taskQueue).catch(() => null);
-    if (pollers === null || pollers.length > 0) return; // a worker carries the cancellation out: wait for it
+    // Carried out by a worker (its next task taken), or not: checked until one or the other.
+    if (ended) return;
+    if (!(await noWorkerTakes(ctx, handle))) {
+      if (!ended) setTimeout(() => void checkCancellable(ctx, signal), CANCEL_GRACE_MS).unref();
+      return;
+    }
     // Started, its first task scheduled, the cancel request: no worker ever took it up.
     const untouched = await handle.describe().then((d) => d.historyLength <= 3, () => false);
     console.error(cancelStrandedText(ctx, what, handle.workflowId, untouched));
@@ -90,7 +95,7 @@ export async function awaitOrCancel<T>(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const pollers = watch ? watchPollers(watch, what, handle.workflowId) : null;
+  const pollers = watch ? watchPollers(watch, what, handle) : null;
   try {
     const result = hosted ? hosted.worker.runUntil(handle.result()) : handle.result();
     const first = await Promise.race([result.then((r) => ({ result: r as T })), gaveUp.then((exitCode) => ({ exitCode }))]);
@@ -111,16 +116,31 @@ export async function awaitOrCancel<T>(
     // The root cause first, and which workflow it came from.
     throw inWorkflow(err, handle.workflowId);
   } finally {
+    ended = true;
     pollers?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
 }
 
+/**
+ * Whether no worker will carry a cancellation out: none polls the queue, or
+ * the workflow's task (the cancel request schedules one) has waited
+ * untaken too long. An unreachable server counts as neither.
+ */
+export async function noWorkerTakes(ctx: WaitContext, handle: WorkflowHandle): Promise<boolean> {
+  try {
+    if ((await livePollers(ctx.client, ctx.taskQueue)).length === 0) return true;
+    return (await workflowTaskWaitingMs(handle)) > UNTAKEN_MS;
+  } catch {
+    return false;
+  }
+}
+
 /** What a cancellation no worker can carry out leaves behind, and how to end the run by hand. */
 export function cancelStrandedText(ctx: WaitContext, what: string, workflowId: string, untouched: boolean): string {
   return (
-    `tablesync: no worker polls task queue "${ctx.taskQueue}" to carry out the cancellation: not waiting for it.\n` +
+    `tablesync: no worker on task queue "${ctx.taskQueue}" carries out the cancellation: not waiting for it.\n` +
     `  ${what} ${workflowId} is left RUNNING with its cancellation requested` +
     (untouched ? ' (no worker has run any of it: nothing was written). ' : '. ') +
     `The first worker to poll "${ctx.taskQueue}" carries the cancellation out (partitions roll back, staging and load tables are dropped).\n` +

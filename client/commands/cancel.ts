@@ -1,8 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { InputError } from '../input-error';
 import { connectClient } from '../start';
-import { livePollers } from '../pollers';
-import { cancelStrandedText, isCancelled } from '../wait';
+import { cancelStrandedText, isCancelled, noWorkerTakes } from '../wait';
 
 /** The workflow's status, or a clear error when no such workflow exists. */
 export async function workflowStatus(client: Client, workflowId: string): Promise<string> {
@@ -35,14 +34,18 @@ export async function cancelCommand(workflowId: string, opts: { wait?: boolean }
     console.log(`cancelling ${workflowId}`);
     if (opts.wait === false) return 0;
     const taskQueue = (await handle.describe()).taskQueue;
-    // A cancellation no worker polls the queue to carry out is not waited for (it would wait forever).
+    // A cancellation no worker carries out is not waited for (it would wait forever): checked every 3 s.
+    let ended = false;
     const stranded = async (): Promise<boolean> => {
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      return (await livePollers(client, taskQueue).catch(() => [''])).length === 0;
+      while (!ended) {
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        if (!ended && (await noWorkerTakes({ client, taskQueue }, handle))) return true;
+      }
+      return false;
     };
     try {
-      const result = handle.result();
-      const first = await Promise.race([result.then(() => 'done' as const), stranded().then((s) => (s ? ('stranded' as const) : result.then(() => 'done' as const)))]);
+      const result = handle.result().finally(() => (ended = true));
+      const first = await Promise.race([result.then(() => 'done' as const), stranded().then(() => 'stranded' as const)]);
       if (first === 'stranded') {
         result.catch(() => undefined);
         const untouched = await handle.describe().then((d) => d.historyLength <= 3, () => false);

@@ -141,7 +141,37 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
     assert.match(p.stdout, /public\.t → public\.t: mode/);
   });
 
-  it('tablesync cancel of a run no worker polls for: exits within seconds, saying how to terminate it', async () => {
+  it('a worker that just stopped (still listed by the server): says the run\'s task is untaken within ~12 s; SIGTERM exits without waiting on it', async () => {
+    const queue = uniqueTaskQueue('noworker-gone');
+    const { worker, close } = await createWorker({
+      connection: (await temporal()).nativeConnection,
+      taskQueue: queue,
+      connections: { src: { url: pgUrl(SRC) }, dst: { url: pgUrl(DST) } },
+      workflowBundle: await workflowBundle(),
+      env: {},
+    });
+    const running = worker.run();
+    await waitFor('the worker listed on the queue', async () => {
+      const r = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: queue }, taskQueueType: 1 });
+      return (r.pollers ?? []).length > 0;
+    }, 10_000);
+    worker.shutdown();
+    await running;
+    await close();
+    const workflowId = `tablesync-${queue}-2026-01-01T00-00-00-000Z`;
+    started.push(workflowId);
+    const p = new CliProcess(['run', '--wait', '--config', configFile, '--task-queue', queue, '--workflow-id', workflowId], { TEMPORAL_ADDRESS: address });
+    await p.waitFor(new RegExp(`no worker has taken sync ${workflowId}'s next task for \\d+ s: the worker last seen on task queue "${queue}"`), 20_000);
+    assert.doesNotMatch(p.stderr, noWorker(queue)); // the server still lists the stopped worker
+    const t0 = Date.now();
+    p.proc.kill('SIGTERM');
+    const { code, at } = await p.exit(30_000);
+    assert.equal(code, 143, p.stderr);
+    assert.ok(at - t0 < 20_000, `exited ${at - t0} ms after SIGTERM`);
+    assert.match(p.stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId}`));
+  });
+
+  it('status --watch of a run no worker polls for says so; tablesync cancel of it exits within seconds, saying how to terminate it', async () => {
     const queue = uniqueTaskQueue('noworker-cancel');
     const workflowId = `tablesync-${queue}-cancel`;
     await client.workflow.start('incrementalSyncWorkflow', {
@@ -150,10 +180,15 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
       args: [{ source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.t'] }],
     });
     started.push(workflowId);
+    // status --watch, which follows it, says first that nobody runs it.
+    const watch = new CliProcess(['status', workflowId, '--watch'], { TEMPORAL_ADDRESS: address });
+    await watch.waitFor(noWorker(queue), 8_000);
+    watch.proc.kill('SIGTERM');
+    await watch.exit(10_000);
     const p = new CliProcess(['cancel', workflowId], { TEMPORAL_ADDRESS: address });
     const { code } = await p.exit(15_000);
     assert.equal(code, 1, p.stderr);
-    assert.match(p.stderr, new RegExp(`no worker polls task queue "${queue}" to carry out the cancellation`));
+    assert.match(p.stderr, new RegExp(`no worker on task queue "${queue}" carries out the cancellation`));
     assert.match(p.stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId}`));
   });
 });
