@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../lib/config';
 import { freshDatabase, pgUrl, testDb } from '../test/helpers/pg';
-import { runTestSync } from '../test/helpers/sync';
+import { syncOk } from '../test/helpers/run';
 import { stopTemporal, temporal, testWorker } from '../test/helpers/temporal';
 import { runTestVerify } from '../test/helpers/verify';
 import { syncTableWorkflow } from '../workflows';
@@ -45,7 +45,7 @@ async function recordVerifyRows(src: Pool, base: Omit<SyncConfigInput, 'tables'>
   await src.query(`CREATE TABLE stock (id int PRIMARY KEY, qty int, updated_at timestamp(6) NOT NULL)`);
   await src.query(`INSERT INTO stock SELECT g, g, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 30) g`);
   const config = { ...base, tables: [{ table: 'stock', mode: 'cursor' as const, cursor: 'updated_at' }] };
-  await runTestSync(connections, config);
+  await syncOk(connections, config);
   await src.query(`UPDATE stock SET qty = 0 WHERE id = 3`);
   await src.query(`UPDATE stock SET qty = 0, updated_at = '2026-02-01' WHERE id = 4`);
   const env = await temporal();
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   };
 
   // A full load in partitions, a table that fails (NULL into NOT NULL) and one skipped.
-  const first = await runTestSync(connections, { ...base, tables: ['public.*'] });
+  const first = await syncOk(connections, { ...base, tables: ['public.*'] });
   await save('sync-full-load-failed-table-skipped', first.workflowId);
   await save('sync-table-full-load', `${first.workflowId}/public.orders`);
   await save('sync-table-failed', `${first.workflowId}/public.strict`);
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   // Incremental compare with hard deletes and verification after the sync.
   await src.query(`UPDATE orders SET qty = -qty WHERE id % 500 = 0`);
   await src.query(`DELETE FROM orders WHERE id = 7`);
-  const second = await runTestSync(connections, { ...base, tables: ['orders'], deletes: 'hard', verifyAfterSync: true });
+  const second = await syncOk(connections, { ...base, tables: ['orders'], deletes: 'hard', verifyAfterSync: true });
   await save('sync-compare-deletes-verify', second.workflowId);
   await save('sync-table-compare-deletes-verify', `${second.workflowId}/public.orders`);
 
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   await src.query(`CREATE TABLE events (id int PRIMARY KEY, v text, updated_at timestamp(6) NOT NULL)`);
   await src.query(`INSERT INTO events SELECT g, 'v' || g, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 50) g`);
   const cursorConfig = { ...base, tables: [{ table: 'events', mode: 'cursor' as const, cursor: 'updated_at' }] };
-  const cursorRun = await runTestSync(connections, cursorConfig);
+  const cursorRun = await syncOk(connections, cursorConfig);
   await save('sync-cursor', cursorRun.workflowId);
   await save('sync-table-cursor', `${cursorRun.workflowId}/public.events`);
   const ops = await testWorker(connections, 'record-ops');
@@ -147,10 +147,10 @@ async function main(): Promise<void> {
   await src.query(`UPDATE events SET extra = 'x' || id WHERE id % 2 = 0`);
   await dst.query(`UPDATE _tablesync_tables SET cursor_value = NULL, mode = 'cursor', write = 'upsert' WHERE target_table = 'events'`);
   await dst.query(`DROP TABLE IF EXISTS events CASCADE`);
-  const evolvedFirst = await runTestSync(connections, { ...cursorConfig });
+  const evolvedFirst = await syncOk(connections, { ...cursorConfig });
   await src.query(`ALTER TABLE events ADD COLUMN later text`);
   await src.query(`UPDATE events SET later = 'l' || id`);
-  const evolved = await runTestSync(connections, cursorConfig);
+  const evolved = await syncOk(connections, cursorConfig);
   if (evolvedFirst.tablesFailed || evolved.tablesFailed) throw new Error(`schema evolution run failed: ${JSON.stringify(evolved.tables)}`);
   await save('sync-schema-evolution', evolved.workflowId);
   await save('sync-table-schema-evolution', `${evolved.workflowId}/public.events`);
@@ -163,10 +163,10 @@ async function main(): Promise<void> {
     ...base,
     tables: [{ table: 'project', mode: 'changelog' as const, changelog: { table: 'change_log', key: 'object_id', position: 'id', where: { content_type_id: 1 } } }],
   };
-  await runTestSync(connections, changelogConfig);
+  await syncOk(connections, changelogConfig);
   await src.query(`UPDATE project SET name = 'changed' WHERE id = 3; DELETE FROM project WHERE id = 4; INSERT INTO project VALUES (21, 'new')`);
   await src.query(`INSERT INTO change_log (object_id, content_type_id, action) VALUES ('3', 1, 'changed'), ('4', 1, 'deleted'), ('21', 1, 'added')`);
-  const changelogRun = await runTestSync(connections, changelogConfig);
+  const changelogRun = await syncOk(connections, changelogConfig);
   if (changelogRun.tablesFailed || changelogRun.deleted !== 1) throw new Error(`change-log run: ${JSON.stringify(changelogRun.tables)}`);
   await save('sync-changelog', changelogRun.workflowId);
   await save('sync-table-changelog', `${changelogRun.workflowId}/public.project`);
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   for (const t of ['g1', 'g2', 'g3', 'g4', 'g5']) {
     await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text); INSERT INTO ${t} VALUES (1, 'x')`);
   }
-  const grouped = await runTestSync(connections, { ...base, tables: ['public.g*', 'strict'], maxParallelTransfers: 2 });
+  const grouped = await syncOk(connections, { ...base, tables: ['public.g*', 'strict'], maxParallelTransfers: 2 });
   if (grouped.tablesSynced !== 5 || grouped.tablesFailed !== 1) throw new Error(`small-table groups run: ${JSON.stringify(grouped.tables)}`);
   await save('sync-small-table-groups', grouped.workflowId);
 

@@ -3,11 +3,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, ScheduleOverlapPolicy } from '@temporalio/client';
-import type { Pool } from 'pg';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createWorker, type CreateWorkerResult } from '../../workers/worker';
+import { useDatabases } from '../helpers/databases';
 import { assertPgTablesEqual } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { workflowBundle } from '../helpers/temporal';
 import { DevServer } from '../helpers/temporal-server';
 import { sleep } from '../helpers/worker-process';
@@ -36,8 +36,7 @@ describe('Web UI: a sync started from the UI\'s own Start Workflow form, in head
   let running: Promise<void>;
   let browser: BrowserContext;
   let page: Page;
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   const taskQueue = `webui-${process.pid}`;
 
   const shot = (name: string) => page.screenshot({ path: join(OUTPUT, `web-ui-${name}.png`), fullPage: true });
@@ -45,8 +44,6 @@ describe('Web UI: a sync started from the UI\'s own Start Workflow form, in head
   before(async function () {
     this.timeout(180_000);
     mkdirSync(OUTPUT, { recursive: true });
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query(`CREATE TABLE users (id bigint PRIMARY KEY, name text, joined date)`);
     await src.query(`INSERT INTO users SELECT g, 'user ' || g, date '2024-01-01' + g FROM generate_series(1, 500) g`);
     await src.query(`CREATE TABLE orders (id int PRIMARY KEY, user_id bigint, total numeric(10,2))`);
@@ -100,8 +97,6 @@ describe('Web UI: a sync started from the UI\'s own Start Workflow form, in head
     await connection?.close();
     await server?.stop('SIGTERM');
     if (dir) rmSync(dir, { recursive: true, force: true });
-    await src?.end();
-    await dst?.end();
   });
 
   afterEach(async function () {

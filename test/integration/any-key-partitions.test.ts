@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, killChunkInFlight } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 
 // Partitions and chunks on keys that are not one integer column: uuid, text
 // under a collation the target does not share, MariaDB PAD SPACE strings,
@@ -50,27 +50,13 @@ async function ranges(dst: Pool, workflowId: string): Promise<{ lo: string | nul
 }
 
 describe('partitions on any primary key', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   it('PG uuid key: split by the histogram, every row once; hard deletes remove exactly the rows the source lost', async () => {
     await src.query(`CREATE TABLE uu (id uuid PRIMARY KEY, n int NOT NULL, v text)`);
     await src.query(`INSERT INTO uu SELECT md5(g::text)::uuid, g, 'v' || g FROM generate_series(1, 6000) g`);
     await src.query('ANALYZE uu');
-    const first = await runTestSync(connections, pgConfig('public.uu', { verifyAfterSync: true }));
+    const first = await syncOk(connections, pgConfig('public.uu', { verifyAfterSync: true }));
     assert.deepEqual([first.tables[0].status, first.tables[0].partitions, first.tables[0].inserted], ['completed', 4, 6000]);
     assert.equal(first.tables[0].verification?.matches, true);
     const state = await ranges(dst, first.workflowId);
@@ -81,7 +67,7 @@ describe('partitions on any primary key', () => {
     await src.query(`DELETE FROM uu WHERE n % 10 = 0`);
     await src.query(`UPDATE uu SET v = 'changed' WHERE n % 7 = 0`);
     await src.query(`INSERT INTO uu SELECT md5(g::text)::uuid, g, 'new' FROM generate_series(6001, 6300) g`);
-    const second = await runTestSync(connections, pgConfig('public.uu', { mode: 'compare', deletes: 'hard' }));
+    const second = await syncOk(connections, pgConfig('public.uu', { mode: 'compare', deletes: 'hard' }));
     const t = second.tables[0];
     assert.deepEqual([t.status, t.partitions, t.inserted, t.deleted], ['completed', 4, 300, 600]);
     await pgSame(src, dst, 'public.uu');
@@ -95,7 +81,7 @@ describe('partitions on any primary key', () => {
     await src.query('ANALYZE words');
     await dst.query(`CREATE TABLE words (k text COLLATE "C" PRIMARY KEY, n int NOT NULL)`);
     await dst.query(`INSERT INTO words VALUES ('stale-row', 0), ('ZZZ', -1), ('aaa', -2)`);
-    const first = await runTestSync(connections, pgConfig('public.words', { mode: 'compare', deletes: 'hard' }));
+    const first = await syncOk(connections, pgConfig('public.words', { mode: 'compare', deletes: 'hard' }));
     const t = first.tables[0];
     assert.deepEqual([t.status, t.partitions, t.inserted, t.deleted], ['completed', 4, 6000, 3]);
     await pgSame(src, dst, 'public.words');
@@ -105,7 +91,7 @@ describe('partitions on any primary key', () => {
 
     await src.query(`DELETE FROM words WHERE n % 9 = 0`);
     await src.query(`UPDATE words SET n = -n WHERE n % 11 = 0`);
-    const second = await runTestSync(connections, pgConfig('public.words', { mode: 'compare', deletes: 'hard' }));
+    const second = await syncOk(connections, pgConfig('public.words', { mode: 'compare', deletes: 'hard' }));
     assert.deepEqual([second.tables[0].status, second.tables[0].deleted, second.tables[0].updated], ['completed', 666, 485]);
     await pgSame(src, dst, 'public.words');
   });
@@ -114,7 +100,7 @@ describe('partitions on any primary key', () => {
     await src.query(`CREATE TABLE pairs (a int, b text, v int NOT NULL, PRIMARY KEY (a, b))`);
     // Three leading values for 6,000 rows: every cut point shares its "a" with ~2,000 others.
     await src.query(`INSERT INTO pairs SELECT g % 3, (CASE WHEN g % 2 = 0 THEN 'K' ELSE 'k' END) || g, g FROM generate_series(1, 6000) g`);
-    const first = await runTestSync(connections, pgConfig('public.pairs'));
+    const first = await syncOk(connections, pgConfig('public.pairs'));
     assert.deepEqual([first.tables[0].status, first.tables[0].partitions, first.tables[0].inserted], ['completed', 4, 6000]);
     const state = await ranges(dst, first.workflowId);
     assert.equal(JSON.parse(state[1].lo!).length, 2, 'a composite bound is a JSON array');
@@ -122,7 +108,7 @@ describe('partitions on any primary key', () => {
     assert.equal(await duplicateKeys(dst, 'public.pairs', ['a', 'b']), 0);
 
     await src.query(`DELETE FROM pairs WHERE v % 8 = 0`);
-    const second = await runTestSync(connections, pgConfig('public.pairs', { mode: 'compare', deletes: 'soft' }));
+    const second = await syncOk(connections, pgConfig('public.pairs', { mode: 'compare', deletes: 'soft' }));
     assert.deepEqual([second.tables[0].status, second.tables[0].deleted], ['completed', 750]);
     const marked = await dst.query(`SELECT v FROM pairs WHERE is_deleted ORDER BY v`);
     assert.deepEqual(marked.rows.map((r) => r.v), Array.from({ length: 750 }, (_, i) => 8 * (i + 1)));
@@ -133,12 +119,12 @@ describe('partitions on any primary key', () => {
   it('PG timestamp key with microseconds, sampled (no statistics): every row once; ranges also used in the target', async () => {
     await src.query(`CREATE TABLE ticks (at timestamp(6) PRIMARY KEY, n int NOT NULL)`);
     await src.query(`INSERT INTO ticks SELECT timestamp '2026-01-01' + g * interval '1.000001 second', g FROM generate_series(1, 6000) g`);
-    const first = await runTestSync(connections, pgConfig('public.ticks'));
+    const first = await syncOk(connections, pgConfig('public.ticks'));
     assert.deepEqual([first.tables[0].status, first.tables[0].partitions], ['completed', 4]);
     assert.match((await ranges(dst, first.workflowId))[1].lo!, /^2026-01-01 \d\d:\d\d:\d\d\.\d{6}$/);
     await pgSame(src, dst, 'public.ticks');
     await src.query(`DELETE FROM ticks WHERE n % 5 = 0`);
-    const second = await runTestSync(connections, pgConfig('public.ticks', { mode: 'compare', deletes: 'hard', verifyAfterSync: true }));
+    const second = await syncOk(connections, pgConfig('public.ticks', { mode: 'compare', deletes: 'hard', verifyAfterSync: true }));
     assert.deepEqual([second.tables[0].status, second.tables[0].deleted], ['completed', 1200]);
     assert.equal(second.tables[0].verification?.matches, true);
     await pgSame(src, dst, 'public.ticks');
@@ -149,7 +135,7 @@ describe('partitions on any primary key', () => {
     // 'abc' = 'ABC' = 'abc  ' under this collation: keys differ beyond case and trailing spaces.
     await my.query(`INSERT INTO names SELECT CONCAT(IF(seq % 2, 'Ab', 'aB'), LPAD(seq, 5, '0'), IF(seq % 3 = 0, '  ', '')), seq FROM seq_1_to_6000`);
     await my.query(`ANALYZE TABLE names`);
-    const first = await runTestSync(connections, myConfig('names'));
+    const first = await syncOk(connections, myConfig('names'));
     assert.deepEqual([first.tables[0].status, first.tables[0].partitions, first.tables[0].inserted], ['completed', 4, 6000]);
     const mine = async () => sorted(await mariadbTextRows(my, MY, 'names'));
     const target = quoted(first.tables[0].target);
@@ -159,7 +145,7 @@ describe('partitions on any primary key', () => {
 
     await my.query(`DELETE FROM names WHERE n % 6 = 0`);
     await my.query(`INSERT INTO names VALUES ('zz  ', 1), ('ZY', 2)`);
-    const second = await runTestSync(connections, myConfig('names', { mode: 'compare', deletes: 'hard' }));
+    const second = await syncOk(connections, myConfig('names', { mode: 'compare', deletes: 'hard' }));
     assert.deepEqual([second.tables[0].status, second.tables[0].inserted, second.tables[0].deleted], ['completed', 2, 1000]);
     assert.deepEqual(sorted(await pgTextRows(dst, target)), await mine());
   });
@@ -167,13 +153,13 @@ describe('partitions on any primary key', () => {
   it('MariaDB composite key (int, varchar) with ties: every row once; soft deletes exact', async () => {
     await my.query(`CREATE TABLE mpairs (a int, b varchar(20) COLLATE utf8mb4_general_ci, v int NOT NULL, PRIMARY KEY (a, b))`);
     await my.query(`INSERT INTO mpairs SELECT seq % 3, CONCAT(IF(seq % 2, 'K', 'k'), seq, IF(seq % 5 = 0, ' ', '')), seq FROM seq_1_to_6000`);
-    const first = await runTestSync(connections, myConfig('mpairs'));
+    const first = await syncOk(connections, myConfig('mpairs'));
     assert.deepEqual([first.tables[0].status, first.tables[0].partitions, first.tables[0].inserted], ['completed', 4, 6000]);
     const target = quoted(first.tables[0].target);
     assert.deepEqual(sorted(await pgTextRows(dst, target)), sorted(await mariadbTextRows(my, MY, 'mpairs')));
 
     await my.query(`DELETE FROM mpairs WHERE v % 4 = 0`);
-    const second = await runTestSync(connections, myConfig('mpairs', { mode: 'compare', deletes: 'soft' }));
+    const second = await syncOk(connections, myConfig('mpairs', { mode: 'compare', deletes: 'soft' }));
     assert.deepEqual([second.tables[0].status, second.tables[0].deleted], ['completed', 1500]);
     const live = await dst.query({ text: `SELECT a::text, b, v::text FROM ${target} WHERE NOT is_deleted`, rowMode: 'array' });
     assert.deepEqual(sorted(live.rows), sorted(await mariadbTextRows(my, MY, 'mpairs')));
@@ -186,11 +172,13 @@ describe('partitions on any primary key', () => {
     await src.query(`INSERT INTO uresume SELECT md5('r' || g)::uuid, repeat('v', 20) FROM generate_series(1, 100000) g`);
     await src.query('ANALYZE uresume');
     let terminated = 0;
-    const summary = await runTestSync(
+    const summary = await syncOk(
       connections,
       { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.uresume'], batchSize: 10_000, ...fast },
-      async ({ workflowId }) => {
-        terminated = await killChunkInFlight(dst, DST, workflowId);
+      {
+        during: async ({ workflowId }) => {
+          terminated = await killChunkInFlight(dst, DST, workflowId);
+        },
       },
     );
     assert.equal(terminated, 1);

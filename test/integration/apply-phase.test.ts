@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
 import { readProgress } from '../../client/progress';
+import { useDatabases } from '../helpers/databases';
 import { lockPgTable, waitFor } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 
 // The progress a user sees says when a table's rows are being applied, not only copied.
 const SRC = testDb('tablesync_it_phase_src');
 const DST = testDb('tablesync_it_phase_dst');
 
 describe('progress: the apply phase (real PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
 
   it('a table whose chunk waits to write the target shows phase apply, then completes', async () => {
     for (const db of [src, dst]) {
@@ -30,19 +21,21 @@ describe('progress: the apply phase (real PostgreSQL, Temporal)', () => {
     // Reads of the target pass (planning, staging's shape); the upsert waits on this lock.
     const lock = await lockPgTable(dst, 'public.items', 'SHARE');
     let seen = '';
-    const summary = await runTestSync(
+    const summary = await syncOk(
       { src: pgUrl(SRC), dst: pgUrl(DST) },
       { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['items'], timeouts: { heartbeatSeconds: 5 } },
-      async ({ env, workflowId }) => {
-        try {
-          seen = await waitFor('phase apply', async () => {
-            const p = await readProgress(env.client, workflowId).catch(() => null);
-            const t = p?.tables.find((x) => x.table === 'public.items');
-            return t?.phase === 'apply' && t.phase;
-          });
-        } finally {
-          await lock.release();
-        }
+      {
+        during: async ({ env, workflowId }) => {
+          try {
+            seen = await waitFor('phase apply', async () => {
+              const p = await readProgress(env.client, workflowId).catch(() => null);
+              const t = p?.tables.find((x) => x.table === 'public.items');
+              return t?.phase === 'apply' && t.phase;
+            });
+          } finally {
+            await lock.release();
+          }
+        },
       },
     );
     assert.equal(seen, 'apply');

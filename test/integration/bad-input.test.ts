@@ -1,19 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection as MyConnection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
 import { generationsTableSql, stateTableSql, tableStateTablesSql } from '../../lib/state';
 import type { SyncSummary } from '../../lib/types';
 import type { SyncTableInput } from '../../workflows/sync-table';
 import { mysqlUrlAs, pgUrlAs, recreateMysqlUser, recreatePgRole } from '../helpers/accounts';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, quoteIdent, stateRows } from '../helpers/guarantees';
+import { runCli } from '../helpers/cli';
 import { activityRuns, childInputs, fetchHistory, historyText, rootCause, type ActivityRun } from '../helpers/history';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess, runTableInProcess, type Outcome } from '../helpers/run';
 import { freePort } from '../helpers/temporal-server';
 
@@ -27,7 +26,6 @@ const fast = { retry: { maximumAttempts: 3, initialIntervalMs: 200, maximumInter
 // within that proves none happened (the history's attempt count says so exactly).
 const NO_RETRY_WITHIN_MS = 5_000;
 const slow = { retry: { maximumAttempts: 3, initialIntervalMs: NO_RETRY_WITHIN_MS, maximumIntervalMs: NO_RETRY_WITHIN_MS } };
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
 
 interface Failure {
   root: { message: string; type?: string; nonRetryable?: boolean };
@@ -72,21 +70,7 @@ function mustSucceed(outcome: Outcome<SyncSummary>): SyncSummary {
 }
 
 describe('bad input: clear, typed failures that name what is wrong and never the password', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: MyConnection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   describe('config', () => {
     it('rejects invalid workflow input naming every bad field, without retrying', async () => {
@@ -113,7 +97,7 @@ describe('bad input: clear, typed failures that name what is wrong and never the
       );
     });
 
-    it('the CLI exits 2 naming the field and the environment variable it came from, never the URL', () => {
+    it('the CLI exits 2 naming the field and the environment variable it came from, never the URL', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tablesync-bad-'));
       try {
         const file = join(dir, 'sync.yaml');
@@ -128,12 +112,8 @@ describe('bad input: clear, typed failures that name what is wrong and never the
             'partitionThreshold: -5',
           ].join('\n'),
         );
-        const r = spawnSync(process.execPath, [CLI, 'run', '--config', file], {
-          encoding: 'utf8',
-          env: { ...process.env, MAX_PARALLEL_TRANSFERS: 'lots', TEMPORAL_ADDRESS: '127.0.0.1:1' },
-          timeout: 30_000,
-        });
-        assert.equal(r.status, 2, r.stderr);
+        const r = await runCli(['run', '--config', file], { MAX_PARALLEL_TRANSFERS: 'lots', TEMPORAL_ADDRESS: '127.0.0.1:1' }, 30_000);
+        assert.equal(r.code, 2, r.stderr);
         assert.match(r.stderr, /partitionThreshold: Number must be greater than 0/);
         assert.match(r.stderr, /maxParallelTransfers \(from MAX_PARALLEL_TRANSFERS\)/);
         assert.ok(!`${r.stdout}${r.stderr}`.includes('Cfg-Secret-31'));

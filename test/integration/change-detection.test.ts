@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, tableRows, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const SRC = testDb('tablesync_it_change_src');
@@ -30,13 +30,10 @@ const CHANGES: [string, string, string, string][] = [
 ];
 
 describe('change detection compares stored values, not type equality', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.vals'], mode: 'incremental' as const };
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     // The same table and rows on both sides: row i + 1 holds change i's "before"; row 100 is left alone.
     for (const db of [src, dst]) {
       await db.query('CREATE EXTENSION citext');
@@ -48,21 +45,16 @@ describe('change detection compares stored values, not type equality', () => {
     }
   });
 
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
-
   it('detects every equal-but-different value as updated and lands it; untouched rows stay unchanged', async () => {
     for (const [i, [column, , , after]] of CHANGES.entries()) {
       await src.query(`UPDATE vals SET ${column} = ${after} WHERE id = $1`, [i + 1]);
     }
-    const first = await runTestSync(connections, config);
+    const first = await syncOk(connections, config);
     const [t] = first.tables;
     assert.deepEqual([t.status, t.inserted, t.updated, t.unchanged], ['completed', 0, CHANGES.length, 1], t.error);
     assert.deepEqual(await tableRows(dst, 'vals'), await tableRows(src, 'vals'));
 
-    const again = await runTestSync(connections, config);
+    const again = await syncOk(connections, config);
     assert.deepEqual([again.tables[0].updated, again.tables[0].unchanged], [0, CHANGES.length + 1]);
   });
 

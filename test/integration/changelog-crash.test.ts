@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, leftoverTables, lockPgTable, pgBackends, waitFor } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess } from '../helpers/run';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
@@ -16,17 +16,10 @@ const DST = testDb('tablesync_it_clogcrash_dst');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 
 describe('change-log mode survives a worker SIGKILLed mid-read (real processes)', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   const workers: WorkerProcess[] = [];
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
   after(async () => {
     for (const w of workers) await w.kill();
-    await src?.end();
-    await dst?.end();
   });
 
   it('a new worker finishes the run: target equal to the source, deletes once, the position saved', async () => {

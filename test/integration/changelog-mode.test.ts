@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { SyncSummary } from '../../lib/types';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { syncOk } from '../helpers/run';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { FAST_RETRY, syncOk } from '../helpers/run';
 
 // The seed's PostgreSQL → BigQuery change-log job, against real databases:
 // a Django-style log names changed objects; rows are fetched by key and
@@ -15,25 +15,12 @@ const MY = testDb('tablesync_it_clog_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 
-const sync = (connections: Record<string, string>, config: object) => syncOk(connections, config, 'clog');
+const sync = (connections: Record<string, string>, config: object) => syncOk(connections, { ...FAST_RETRY, ...config }, 'clog');
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 const byTable = (s: SyncSummary) => Object.fromEntries(s.tables.map((t) => [t.table.split('.')[1], t]));
 
 describe('change-log mode (real PostgreSQL, MariaDB, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let mdb: Connection;
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    mdb = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await mdb?.end();
-  });
-
+  const { src, dst, mdb } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { mdb: MY } }, { perTest: true });
   const log = (contentType: number) => ({
     table: 'models_logging_change',
     key: 'object_id',

@@ -3,9 +3,10 @@ import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { snakeCase } from '../../lib/tables';
 import { chinookScript } from '../helpers/chinook';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_chinook');
 const DST = testDb('tablesync_it_chinook_dst');
@@ -42,23 +43,15 @@ async function postgresRows(pg: Pool, table: string): Promise<(string | null)[][
 }
 
 describe('Chinook: MariaDB → PostgreSQL full migration, then incremental', () => {
-  let my: Connection;
-  let dst: Pool;
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } });
 
   before(async () => {
-    my = await freshMysqlDatabase(MY);
-    dst = await freshDatabase(DST);
     const script = chinookScript('Chinook_MySql.sql').replace(/`Chinook`/g, `\`${MY}\``);
     await my.query(script);
   });
 
-  after(async () => {
-    await my?.end();
-    await dst?.end();
-  });
-
   it('full-migrates all 11 tables with snake_case names, each equal to the MariaDB table', async () => {
-    const summary = await runTestSync(connections, config);
+    const summary = await syncOk(connections, config);
     assert.equal(summary.tablesFailed, 0, JSON.stringify(summary.tables.filter((t) => t.error)));
     assert.equal(summary.tablesSynced, 11);
     assert.ok(summary.tables.every((t) => t.mode === 'full'));
@@ -85,7 +78,7 @@ describe('Chinook: MariaDB → PostgreSQL full migration, then incremental', () 
     await my.query(`UPDATE Track SET UnitPrice = 1.29 WHERE TrackId IN (1, 2)`);
     await my.query(`UPDATE Customer SET Company = NULL WHERE CustomerId = 1`);
     await my.query(`INSERT INTO Genre (GenreId, Name) VALUES (26, 'Fado'), (27, 'Forró')`);
-    const summary = await runTestSync(connections, config);
+    const summary = await syncOk(connections, config);
     assert.equal(summary.tablesFailed, 0);
     assert.ok(summary.tables.every((t) => t.mode === 'compare'));
     assert.deepEqual([summary.inserted, summary.updated], [2, 3]);

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
 import { incrementalSyncWorkflow } from '../../workflows';
 import { createWorker } from '../../workers/worker';
+import { useDatabases } from '../helpers/databases';
 import { activityRuns, fetchHistory, historyText } from '../helpers/history';
-import { failureChain } from '../helpers/sync';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { failureChain } from '../helpers/run';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue, workflowBundle } from '../helpers/temporal';
-import { waitFor } from '../helpers/guarantees';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { startWorkerProcess } from '../helpers/worker-process';
 
 const SRC = testDb('tablesync_it_pins_src');
 const DST = testDb('tablesync_it_pins_dst');
@@ -19,19 +19,7 @@ const userTables = async (pool: Pool) =>
   );
 
 describe('connection pins: two workers on one queue that disagree on what "dst" means', () => {
-  let src: Pool;
-  let dst: Pool;
-  let stale: Pool;
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    stale = await freshDatabase(STALE);
-  });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await stale?.end();
-  });
+  const { src, dst, stale } = useDatabases({ pg: { src: SRC, dst: DST, stale: STALE } });
 
   it('never lets a row reach the other database: the stale worker refuses its tasks, naming the connection and both workers', async () => {
     for (let i = 0; i < 6; i++) {

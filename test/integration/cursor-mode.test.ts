@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
-import { failureChain } from '../helpers/sync';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { failureChain, runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
 
 // The seeds' cursor scenarios and the boundary traps, on real databases.
 const SRC = testDb('tablesync_it_cursor_src');
@@ -14,24 +13,12 @@ const MY = testDb('tablesync_it_cursor_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 
-const sync = (connections: Record<string, string>, config: object, prefix = 'cursor') => syncOk(connections, config, prefix);
+const sync = (connections: Record<string, string>, config: object, prefix = 'cursor') => syncOk(connections, { ...FAST_RETRY, ...config }, prefix);
 
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 
 describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let mdb: Connection;
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    mdb = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await mdb?.end();
-  });
+  const { src, dst, mdb } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { mdb: MY } }, { perTest: true });
 
   describe('the Airbyte tutorial on PostgreSQL', () => {
     beforeEach(async () => {

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
-import { envConnectionName } from '../../activities/connections';
 import type { SyncSummary } from '../../lib/types';
+import { connectionEnv, runCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import { leftoverTables, mariadbTextRows, pgTextRows } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
+import { mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { syncOk } from '../helpers/run';
+import { FAST_RETRY, syncOk } from '../helpers/run';
 import { temporal } from '../helpers/temporal';
 
 // Each case: what main did before (silent loss, doubling, one table stopping
@@ -21,27 +19,13 @@ const DST2 = testDb('tablesync_it_disc_dst2');
 const MY = testDb('tablesync_it_disc_my');
 const pgConnections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const myConnections = { my: mysqlUrl(MY), dst: pgUrl(DST) };
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
 
-const sync = (connections: Record<string, string>, config: object, prefix: string) => syncOk(connections, config, prefix);
+const sync = (connections: Record<string, string>, config: object, prefix: string) => syncOk(connections, { ...FAST_RETRY, ...config }, prefix);
 
 const statusOf = (s: SyncSummary) => Object.fromEntries(s.tables.map((t) => [t.table, t.status]));
 
 describe('discovery: nothing lost, doubled or misrouted (real PostgreSQL, MariaDB, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } }, { perTest: true });
 
   describe('names that would collide in the target', () => {
     it('two MariaDB tables whose 64-character names differ only in the last character land in two target tables', async () => {
@@ -180,23 +164,12 @@ describe('discovery: nothing lost, doubled or misrouted (real PostgreSQL, MariaD
       await my.query(`INSERT INTO shared SELECT seq, 'my' FROM seq_1_to_2000`);
       const pgSide = { src: pgUrl(SRC), dst: pgUrl(DST) };
       const mySide = { src: mysqlUrl(MY), dst: pgUrl(DST2) };
-      const run = (connections: Record<string, string>, schema: string) =>
-        new Promise<{ code: number | null; out: string }>((resolve) => {
-          const childEnv: Record<string, string> = {};
-          for (const [k, v] of Object.entries(process.env)) {
-            if (v !== undefined && !k.startsWith('TABLESYNC_') && !k.startsWith('TEMPORAL_')) childEnv[k] = v;
-          }
-          childEnv.TEMPORAL_ADDRESS = env.address;
-          for (const [name, url] of Object.entries(connections)) childEnv[envConnectionName(name)] = url;
-          // The schema differs per side: public on PostgreSQL, the database on MariaDB.
-          const cfg = join(dir, `${schema}.yaml`);
-          writeFileSync(cfg, `source: { connection: src, schema: "${schema}" }\ntarget: { connection: dst, schema: public }\ntables: [shared]\nbatchSize: 200\n`);
-          const p = spawn(process.execPath, [CLI, 'run', '--config', cfg, '--local'], { env: childEnv });
-          let out = '';
-          p.stdout.on('data', (d) => (out += d));
-          p.stderr.on('data', (d) => (out += d));
-          p.on('exit', (code) => resolve({ code, out }));
-        });
+      const run = (connections: Record<string, string>, schema: string) => {
+        // The schema differs per side: public on PostgreSQL, the database on MariaDB.
+        const cfg = join(dir, `${schema}.yaml`);
+        writeFileSync(cfg, `source: { connection: src, schema: "${schema}" }\ntarget: { connection: dst, schema: public }\ntables: [shared]\nbatchSize: 200\n`);
+        return runCli(['run', '--config', cfg, '--local'], { TEMPORAL_ADDRESS: env.address, ...connectionEnv(connections) });
+      };
       const [a, b] = await Promise.all([run(pgSide, 'public'), run(mySide, MY)]);
       assert.equal(a.code, 0, a.out);
       assert.equal(b.code, 0, b.out);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import { estimateOrCount, knownCount } from '../../lib/sources/base';
 import { MysqlSource } from '../../lib/sources/mysql';
 import { PostgresSource } from '../../lib/sources/postgres';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { testDb } from '../helpers/pg';
 
 const PG = testDb('tablesync_it_estimates_src');
 const MY = testDb('tablesync_it_estimates_my');
@@ -28,12 +27,10 @@ describe('row estimates never stop a sync', () => {
   });
 
   describe('PostgreSQL (real)', () => {
-    let pool: Pool;
+    const { pool } = useDatabases({ pg: { pool: PG } });
     before(async () => {
-      pool = await freshDatabase(PG);
       await pool.query('CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 37)');
     });
-    after(() => pool?.end());
     it('counts a table never analyzed (reltuples -1), and reads reltuples once it is', async () => {
       const source = new PostgresSource(pool);
       assert.equal((await pool.query(`SELECT reltuples FROM pg_class WHERE relname = 't'`)).rows[0].reltuples, -1);
@@ -45,18 +42,14 @@ describe('row estimates never stop a sync', () => {
   });
 
   describe('MariaDB (real)', () => {
-    let conn: Connection;
+    const { conn } = useDatabases({ mysql: { conn: MY } });
     let source: MysqlSource;
     before(async () => {
-      conn = await freshMysqlDatabase(MY);
       await conn.query('CREATE TABLE t (id int PRIMARY KEY) ENGINE=InnoDB');
       await conn.query('INSERT INTO t VALUES (1), (2), (3)');
       source = new MysqlSource(mysqlUrl(MY), 2);
     });
-    after(async () => {
-      await source?.close();
-      await conn?.end();
-    });
+    after(() => source?.close());
     it('counts when information_schema has no figure yet', async () => {
       const [rows] = await conn.query(`SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 't'`, [MY]);
       const reported = Number((rows as { n: unknown }[])[0].n);

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import { Client, Pool } from 'pg';
 import { MysqlSource } from '../../lib/sources/mysql';
 import { pgUrlAs, recreatePgRole } from '../helpers/accounts';
+import { useDatabases } from '../helpers/databases';
 import { rootCause } from '../helpers/history';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
+import { mysqlUrl } from '../helpers/mysql';
 import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess } from '../helpers/run';
-import { runTestSync } from '../helpers/sync';
+import { runSyncInProcess, syncOk } from '../helpers/run';
 
 const SRC = testDb('tablesync_it_values_src');
 const DST = testDb('tablesync_it_values_dst');
@@ -38,12 +37,11 @@ async function admin(sql: string[]): Promise<void> {
 describe('exact values whatever the sessions default to', () => {
   let src: Pool;
   let dst: Pool;
-  let my: Connection;
+  const { my } = useDatabases({ mysql: { my: MY } });
 
   before(async () => {
     await (await freshDatabase(SRC)).end();
     await (await freshDatabase(DST)).end();
-    my = await freshMysqlDatabase(MY);
     // Defaults that change how values print and parse, at database and role level.
     await admin([
       `ALTER DATABASE "${SRC}" SET DateStyle = 'SQL, DMY'`,
@@ -58,7 +56,6 @@ describe('exact values whatever the sessions default to', () => {
   after(async () => {
     await src?.end();
     await dst?.end();
-    await my?.end();
   });
 
   const PG_ROWS = `(1, '2026-02-01', '-1 year +2 mons -3 days 04:05:06.5', 0.30000000000000004, '2026-03-08 06:30:00.123456+00'),
@@ -69,7 +66,7 @@ describe('exact values whatever the sessions default to', () => {
   it('PostgreSQL source: text COPY under DateStyle SQL/DMY, IntervalStyle sql_standard, extra_float_digits 0 lands every value exactly', async () => {
     await src.query('CREATE TABLE pgvals (id int PRIMARY KEY, d date, iv interval, f8 float8, tz timestamptz)');
     await src.query(`INSERT INTO pgvals VALUES ${PG_ROWS}`);
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'src' },
       target: { connection: 'dst' },
       tables: ['pgvals'],
@@ -87,7 +84,7 @@ describe('exact values whatever the sessions default to', () => {
     await src.query(`INSERT INTO pgdiff (id, d, iv, f8, tz) VALUES ${PG_ROWS}; UPDATE pgdiff SET n = 1.5`);
     await dst.query('CREATE TABLE pgdiff (id int PRIMARY KEY, d date, iv interval, f8 float8, tz timestamptz, n numeric(14,2))');
     await dst.query(`INSERT INTO pgdiff (id, d, iv, f8, tz) VALUES ${PG_ROWS}; UPDATE pgdiff SET n = 1.5`);
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'src' },
       target: { connection: 'dst' },
       tables: ['pgdiff'],
@@ -104,7 +101,7 @@ describe('exact values whatever the sessions default to', () => {
       (1, '2026-03-08 06:30:00.123456', 123456.789, 'é€😀', 'ünï😀', 'héllo 😀', x'00ff'),
       (2, '2026-07-01 12:00:00', 16777217, '', '', '', x''),
       (3, NULL, NULL, NULL, NULL, NULL, NULL)`);
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'my' },
       target: { connection: 'dst' },
       tables: ['myvals'],
@@ -134,7 +131,7 @@ describe('exact values whatever the sessions default to', () => {
   it('MariaDB source: binary bytes mapped to text are refused unless they are UTF-8, naming table and column', async () => {
     await my.query(`CREATE TABLE mybad (id int PRIMARY KEY, vb varbinary(10))`);
     await my.query(`INSERT INTO mybad VALUES (1, x'61FF62C328')`);
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'my' },
       target: { connection: 'dst' },
       tables: ['mybad'],
@@ -162,7 +159,7 @@ describe('exact values whatever the sessions default to', () => {
     for (const pool of [src, dst]) await pool.query('CREATE TABLE big (id int); CREATE TABLE other (id int)');
     await src.query('CREATE TABLE regs (id int PRIMARY KEY, rel regclass, typ regtype, rels regclass[])');
     await src.query(`INSERT INTO regs VALUES (1, 'big', 'integer', '{big,other}'), (2, NULL, 'text[]', '{}')`);
-    const full = await runTestSync(connections, {
+    const full = await syncOk(connections, {
       source: { connection: 'src' },
       target: { connection: 'dst' },
       tables: ['regs'],
@@ -184,7 +181,7 @@ describe('exact values whatever the sessions default to', () => {
     await src.query(`INSERT INTO regs2 VALUES (1, 'big'), (2, 'other')`);
     await dst.query(`CREATE TABLE regs2 (id int PRIMARY KEY, rel regclass)`);
     await dst.query(`INSERT INTO regs2 VALUES (1, 'pg_class')`);
-    const incr = await runTestSync(connections, { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['regs2'], ...fast });
+    const incr = await syncOk(connections, { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['regs2'], ...fast });
     assert.equal(incr.tablesFailed, 0, JSON.stringify(incr.tables));
     assert.deepEqual((await dst.query('SELECT id, rel::text FROM regs2 ORDER BY id')).rows, [
       { id: 1, rel: 'big' },
@@ -221,7 +218,7 @@ describe('exact values whatever the sessions default to', () => {
     assert.doesNotMatch(root.message, /"ok"/);
     assert.deepEqual((await dst.query('SELECT n::text, ts::text FROM lossy')).rows, [{ n: '1.00', ts: '2026-01-01 10:00:00' }], 'nothing written');
     assert.equal((await dst.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'lossy'::regclass AND attname = 'ts'`)).rows[0].t, 'timestamp(0) without time zone', 'nothing altered');
-    const allowed = await runTestSync(connections, {
+    const allowed = await syncOk(connections, {
       ...config,
       allowLossyColumns: ['public.lossy.n', 'public.lossy.ts', 'public.lossy.f'],
     });

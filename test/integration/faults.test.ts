@@ -8,6 +8,7 @@ import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
+import { useDatabases } from '../helpers/databases';
 import {
   assertPgTablesEqual,
   duplicateKeys,
@@ -22,8 +23,8 @@ import {
   waitingAtGate,
 } from '../helpers/guarantees';
 import { activityRuns, activityRunsWithChildren, fetchHistory } from '../helpers/history';
-import { MYSQL_BASE, freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { MYSQL_BASE, mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { TcpProxy } from '../helpers/tcp-proxy';
 import { DevServer } from '../helpers/temporal-server';
@@ -82,9 +83,10 @@ function startSync(client: Client, taskQueue: string, config: SyncConfigInput, n
 }
 
 describe('faults: real processes and servers broken mid-run', function () {
-  let src: Pool;
-  let dst: Pool;
-  let my: MyConnection;
+  const { src, dst, my } = useDatabases(
+    { pg: { src: SRC, dst: DST }, mysql: { my: MY } },
+    { beforeClose: (): Promise<unknown> => dst.query('DROP EVENT TRIGGER IF EXISTS tablesync_it_gate') },
+  );
   const workers: WorkerProcess[] = [];
 
   /** A worker process on a fresh task queue of the shared dev server, and a sync started on it. */
@@ -97,25 +99,12 @@ describe('faults: real processes and servers broken mid-run', function () {
     return { env, taskQueue, worker, handle };
   }
 
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
   afterEach(async function () {
     // A failed test must not leave a worker polling into the next one; its output explains the failure.
     if (this.currentTest?.state === 'failed') {
       for (const w of workers) console.error(`--- worker ${w.identity} output (last 8000 characters):\n${w.logs().slice(-8_000)}`);
     }
     await Promise.all(workers.splice(0).map((w) => w.kill()));
-  });
-
-  after(async () => {
-    await dst?.query('DROP EVENT TRIGGER IF EXISTS tablesync_it_gate');
-    await src?.end();
-    await dst?.end();
-    await my?.end();
   });
 
   it('survives SIGKILL of the worker process in the middle of a COPY: a new worker process finishes the run', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
 import { killChunkInFlight } from '../helpers/guarantees';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 
 const SRC = testDb('tablesync_it_full_src');
 const DST = testDb('tablesync_it_full_dst');
@@ -18,26 +18,15 @@ async function loadTables(pool: Pool): Promise<string[]> {
 }
 
 describe('full load (mode auto and full)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
     await src.query(`CREATE SCHEMA sales`);
     await src.query(`CREATE TABLE sales."Orders" (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2),
                        placed timestamptz, tags text[], doc jsonb)`);
     await src.query(`INSERT INTO sales."Orders" SELECT g, 'c' || g, g * 0.5, timestamptz '2026-01-01' + g * interval '1 minute',
                        ARRAY['a', g::text], jsonb_build_object('n', g) FROM generate_series(1, 20000) g`);
     await src.query('ANALYZE sales."Orders"');
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
   });
 
   const config = {
@@ -50,7 +39,7 @@ describe('full load (mode auto and full)', () => {
   };
 
   it('creates a missing target from the source definition, loads every partition and builds the key', async () => {
-    const summary = await runTestSync(connections, config);
+    const summary = await syncOk(connections, config);
     const [t] = summary.tables;
     assert.deepEqual([t.status, t.mode, t.partitions, t.inserted], ['completed', 'full', 4, 20_000]);
     assert.match(summary.message, /^Full load complete: 1 table synced/);
@@ -75,7 +64,7 @@ describe('full load (mode auto and full)', () => {
     assert.deepEqual(await tableRows(dst, 'sales."Orders"'), await tableRows(src, 'sales."Orders"'));
     assert.deepEqual(await loadTables(dst), []);
 
-    const again = await runTestSync(connections, config);
+    const again = await syncOk(connections, config);
     assert.equal(again.tables[0].mode, 'compare', 'a loaded table syncs incrementally from then on');
     assert.deepEqual([again.inserted, again.updated], [0, 0]);
   });
@@ -92,7 +81,7 @@ describe('full load (mode auto and full)', () => {
       }
     })();
     try {
-      const summary = await runTestSync(connections, { ...config, mode: 'full' });
+      const summary = await syncOk(connections, { ...config, mode: 'full' });
       assert.deepEqual([summary.tables[0].mode, summary.tables[0].inserted], ['full', 25_000]);
     } finally {
       reading = false;
@@ -109,9 +98,9 @@ describe('full load (mode auto and full)', () => {
     await my.query('CREATE TABLE flags (id int PRIMARY KEY, active tinyint(1))');
     await my.query('INSERT INTO flags VALUES (1, 1), (2, 0)');
     const myConfig = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['flags'], ...fast };
-    await runTestSync(connections, myConfig);
+    await syncOk(connections, myConfig);
     await my.query('INSERT INTO flags VALUES (3, 2)');
-    const failed = await runTestSync(connections, { ...myConfig, mode: 'full' });
+    const failed = await syncOk(connections, { ...myConfig, mode: 'full' });
     const [t] = failed.tables;
     assert.equal(t.status, 'failed');
     assert.match(t.error ?? '', /column "active": value "2" is not a boolean \(0 or 1\)/);
@@ -132,11 +121,13 @@ describe('full load (mode auto and full)', () => {
     await src.query(`INSERT INTO resume SELECT g, repeat('v', 20) FROM generate_series(1, 100000) g`);
     await src.query('ANALYZE resume');
     let terminated = 0;
-    const summary = await runTestSync(
+    const summary = await syncOk(
       connections,
       { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.resume'], batchSize: 10_000, ...fast },
-      async ({ workflowId }) => {
-        terminated = await killChunkInFlight(dst, DST, workflowId);
+      {
+        during: async ({ workflowId }) => {
+          terminated = await killChunkInFlight(dst, DST, workflowId);
+        },
       },
     );
     assert.equal(terminated, 1);

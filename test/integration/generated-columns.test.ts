@@ -1,14 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
-import { temporal, uniqueTaskQueue } from '../helpers/temporal';
+import { runLocalCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 
 const SRC = testDb('tablesync_it_generated_src');
 const DST = testDb('tablesync_it_generated_dst');
@@ -16,56 +12,19 @@ const MY = testDb('tablesync_it_generated_my');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST), my: mysqlUrl(MY) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
-
 /** `tablesync run --config <config> --local` against the test dev server: exit code and output. */
-async function cliRun(config: unknown): Promise<{ status: number | null; out: string }> {
-  const env = await temporal();
-  const dir = mkdtempSync(join(tmpdir(), 'tablesync-generated-'));
-  try {
-    const file = join(dir, 'sync.json');
-    writeFileSync(file, JSON.stringify(config));
-    const r = spawnSync(process.execPath, [CLI, 'run', '--config', file, '--local'], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_TASK_QUEUE: uniqueTaskQueue('cli'),
-        TABLESYNC_CONNECTION_SRC: connections.src,
-        TABLESYNC_CONNECTION_DST: connections.dst,
-      },
-      timeout: 120_000,
-    });
-    return { status: r.status, out: `${r.stdout}${r.stderr}` };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const cliRun = (config: unknown) => runLocalCli(['run'], config, { src: connections.src, dst: connections.dst });
 
 async function rows(pool: Pool, sql: string): Promise<Record<string, unknown>[]> {
   return (await pool.query(sql)).rows;
 }
 
 describe('generated columns and columns the target lacks (issue 14 items 8 and 10)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   describe('PostgreSQL source', () => {
     const sync = (tables: string[], targetSchema = 'public') =>
-      runTestSync(connections, { source: { connection: 'src' }, target: { connection: 'dst', schema: targetSchema }, tables, ...fast });
+      syncOk(connections, { source: { connection: 'src' }, target: { connection: 'dst', schema: targetSchema }, tables, ...fast });
 
     before(async () => {
       await src.query(`CREATE TABLE orders (id int PRIMARY KEY, qty int NOT NULL, price numeric(10,2) NOT NULL,
@@ -136,7 +95,7 @@ describe('generated columns and columns the target lacks (issue 14 items 8 and 1
       assert.deepEqual((await dst.query('SELECT id, a, phone FROM grows')).rows, [{ id: 1, a: 'x', phone: '555' }]);
       // The CLI prints the table as synced, with nothing left to warn about.
       const cli = await cliRun({ source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: ['public.grows'] });
-      assert.equal(cli.status, 0, cli.out);
+      assert.equal(cli.code, 0, cli.out);
       assert.match(cli.out, /ok {5}public\.grows → public\.grows: 0 inserted, 0 updated, 1 unchanged\n/);
       assert.doesNotMatch(cli.out, /warning/);
     });
@@ -144,7 +103,7 @@ describe('generated columns and columns the target lacks (issue 14 items 8 and 1
 
   describe('MariaDB source', () => {
     const sync = () =>
-      runTestSync(connections, { source: { connection: 'my' }, target: { connection: 'dst', schema: 'mariadb' }, tables: ['items'], ...fast });
+      syncOk(connections, { source: { connection: 'my' }, target: { connection: 'dst', schema: 'mariadb' }, tables: ['items'], ...fast });
 
     it('copies VIRTUAL, PERSISTENT and STORED columns, and keeps a DEFAULT CURRENT_TIMESTAMP column, full load then incremental', async () => {
       await my.query(`CREATE TABLE items (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL,

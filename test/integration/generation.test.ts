@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { envConnectionName } from '../../activities/connections';
 import type { SyncConfigInput } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
+import { connectionEnv, startCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import {
   assertPgTablesEqual,
   closeStagingGate,
@@ -18,8 +18,8 @@ import {
   waitFor,
   waitingAtGate,
 } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { runTestVerify } from '../helpers/verify';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
@@ -27,7 +27,6 @@ import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-proces
 const SRC = testDb('tablesync_it_gen_src');
 const DST = testDb('tablesync_it_gen_dst');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
 const fast = { retry: { maximumAttempts: 5, initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 
 let seq = 0;
@@ -52,26 +51,17 @@ function copyBlocked(src: Pool, table: string, count = 1) {
 }
 
 describe('generations: runs that outlive their caller', function () {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases(
+    { pg: { src: SRC, dst: DST } },
+    { beforeClose: (): Promise<unknown> => dst.query('DROP EVENT TRIGGER IF EXISTS tablesync_it_gate') },
+  );
   const workers: WorkerProcess[] = [];
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
 
   afterEach(async function () {
     if (this.currentTest?.state === 'failed') {
       for (const w of workers) console.error(`--- worker ${w.identity} output (last 8000 characters):\n${w.logs().slice(-8_000)}`);
     }
     await Promise.all(workers.splice(0).map((w) => w.kill()));
-  });
-
-  after(async () => {
-    await dst?.query('DROP EVENT TRIGGER IF EXISTS tablesync_it_gate');
-    await src?.end();
-    await dst?.end();
   });
 
   it('an abandoned full load that comes back after a newer sync fails as Superseded; the newer rows stay', async () => {
@@ -113,7 +103,7 @@ describe('generations: runs that outlive their caller', function () {
 
     // The source moves on, and a newer incremental sync brings the target up to date.
     await src.query(`UPDATE stale SET label = 'v2'`);
-    const newer = await runTestSync(connections, { ...base, mode: 'incremental' });
+    const newer = await syncOk(connections, { ...base, mode: 'incremental' });
     assert.equal(newer.tablesFailed, 0, JSON.stringify(newer.tables));
     assert.equal(newer.updated, rows);
     await assertPgTablesEqual(src, dst, 'stale');
@@ -142,7 +132,7 @@ describe('generations: runs that outlive their caller', function () {
     assert.equal(verified.matches, true, verified.message);
     const after = await dst.query(`SELECT generation::int, workflow_id FROM _tablesync_generations WHERE target_table = 'stale'`);
     assert.deepEqual(after.rows, claim.rows);
-    const again = await runTestSync(connections, base);
+    const again = await syncOk(connections, base);
     assert.deepEqual([again.tablesFailed, again.inserted, again.updated, again.unchanged], [0, 0, 0, rows]);
   });
 
@@ -162,22 +152,24 @@ describe('generations: runs that outlive their caller', function () {
     } satisfies SyncConfigInput;
     // The first run's first chunk holds the table's claim while it waits at the staging gate (after planning).
     const gate = await closeStagingGate(dst);
-    const firstRun = runTestSync(connections, config, async () => {
-      try {
-        await waitFor('the first run at the gate', async () => (await waitingAtGate(dst, DST, 'overlap')) === 1);
-        // The second run's claim waits behind that chunk, on the generation row.
-        const secondRun = runTestSync(connections, config);
-        await waitFor('the second claim waiting on the generation row', async () =>
-          (await pgBackends(dst, DST, 'INSERT INTO %_tablesync_generations%')).some((b) => b.waiting),
-        );
-        await gate.release();
-        const second = await secondRun;
-        assert.equal(second.tablesFailed, 0, JSON.stringify(second.tables));
-        // The first run's held chunk committed before the claim went through, and nothing of it after.
-        assert.deepEqual([second.updated, second.unchanged], [rows - 1_000, 1_000]);
-      } finally {
-        await gate.release();
-      }
+    const firstRun = syncOk(connections, config, {
+      during: async () => {
+        try {
+          await waitFor('the first run at the gate', async () => (await waitingAtGate(dst, DST, 'overlap')) === 1);
+          // The second run's claim waits behind that chunk, on the generation row.
+          const secondRun = syncOk(connections, config);
+          await waitFor('the second claim waiting on the generation row', async () =>
+            (await pgBackends(dst, DST, 'INSERT INTO %_tablesync_generations%')).some((b) => b.waiting),
+          );
+          await gate.release();
+          const second = await secondRun;
+          assert.equal(second.tablesFailed, 0, JSON.stringify(second.tables));
+          // The first run's held chunk committed before the claim went through, and nothing of it after.
+          assert.deepEqual([second.updated, second.unchanged], [rows - 1_000, 1_000]);
+        } finally {
+          await gate.release();
+        }
+      },
     });
     const first = await firstRun;
     assert.equal(first.tablesFailed, 1, JSON.stringify(first.tables));
@@ -206,47 +198,33 @@ describe('generations: runs that outlive their caller', function () {
       writeFileSync(file, JSON.stringify(config));
       const env = await temporal();
       const workflowId = workflowIdFor('cli-cancel');
-      const childEnv: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env)) {
-        if (v !== undefined && !k.startsWith('TABLESYNC_') && !k.startsWith('TEMPORAL_')) childEnv[k] = v;
-      }
-      Object.assign(childEnv, {
+      const cli = startCli(['run', '--config', file, '--local', '--workflow-id', workflowId], {
         TEMPORAL_ADDRESS: env.address,
         TEMPORAL_TASK_QUEUE: uniqueTaskQueue('gen-cli'),
-        TABLESYNC_LOG_LEVEL: 'WARN',
-        [envConnectionName('src')]: connections.src,
-        [envConnectionName('dst')]: connections.dst,
+        ...connectionEnv(connections),
       });
-      const proc = spawn(process.execPath, [CLI, 'run', '--config', file, '--local', '--workflow-id', workflowId], {
-        env: childEnv,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      proc.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-      proc.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-      const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
       const lock = { held: null as Awaited<ReturnType<typeof lockPgTable>> | null };
       try {
         // Both partitions past their first chunk, then stuck in a COPY: cancellation must reach them there.
         await waitFor('both partitions past their first chunk', async () => {
-          if (proc.exitCode !== null) throw new Error(`cli exited early (${proc.exitCode}):\n${out}`);
+          if (cli.proc.exitCode !== null) throw new Error(`cli exited early (${cli.proc.exitCode}):\n${cli.output()}`);
           const s = await partitionStates(dst, workflowId);
           return s.length === 2 && s.every((p) => p.chunks_done >= 1);
         });
         lock.held = await lockPgTable(src, 'slow');
         await copyBlocked(src, 'slow', 2);
         const sent = Date.now();
-        proc.kill('SIGINT');
-        const code = await Promise.race([
-          exited,
-          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`cli still running 60 s after SIGINT:\n${out}`)), 60_000)),
+        cli.proc.kill('SIGINT');
+        const { code, out } = await Promise.race([
+          cli.exited,
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`cli still running 60 s after SIGINT:\n${cli.output()}`)), 60_000)),
         ]);
         assert.equal(code, 130, out);
         assert.ok(Date.now() - sent < 30_000, 'cancelled promptly');
         assert.ok(out.includes(`cancelled sync ${workflowId}`), out);
       } finally {
         await lock.held?.release();
-        if (proc.exitCode === null) proc.kill('SIGKILL');
+        if (cli.proc.exitCode === null) cli.proc.kill('SIGKILL');
       }
 
       const parent = await env.client.workflow.getHandle(workflowId).describe();

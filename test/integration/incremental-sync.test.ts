@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, stagingTables, tableRows, testDb } from '../helpers/pg';
 import { terminateWaiting } from '../helpers/guarantees';
-import { runTestSync } from '../helpers/sync';
+import { syncOk } from '../helpers/run';
 
 const SRC = testDb('tablesync_it_src');
 const DST = testDb('tablesync_it_dst');
@@ -10,18 +10,7 @@ const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 
 describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, real PostgreSQL)', () => {
-  let src: Pool;
-  let dst: Pool;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
 
   it("syncs the seed's example: 1 inserted, 1 updated, 1 unchanged", async () => {
     const ddl = 'CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, reputation int)';
@@ -30,7 +19,7 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
     await src.query(`INSERT INTO users VALUES (1, 'Alice', 100), (2, 'Bob', 250), (3, 'Carol', 50)`);
     await dst.query(`INSERT INTO users VALUES (1, 'Alice', 100), (2, 'Bob', 200)`);
 
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'src' },
       target: { connection: 'dst' },
       tables: ['public.users'],
@@ -67,7 +56,7 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
     await src.query(`INSERT INTO nulls VALUES (1, NULL, NULL), (2, 'x', 1.50), (3, NULL, 2), (4, 'same', NULL)`);
     await dst.query(`INSERT INTO nulls VALUES (1, NULL, NULL), (2, NULL, 1.50), (3, 'y', 2), (4, 'same', NULL)`);
 
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'src' },
       target: { connection: 'dst' },
       tables: ['nulls'],
@@ -99,7 +88,7 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
       maxParallelTransfers: 3,
       ...fast,
     };
-    const first = await runTestSync(connections, config);
+    const first = await syncOk(connections, config);
     assert.deepEqual(first.skipped, [{ table: 'public.nokey', reason: 'no primary key' }]);
     const [big] = first.tables;
     assert.equal(big.partitions, 4);
@@ -121,7 +110,7 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
       ],
     );
 
-    const second = await runTestSync(connections, config);
+    const second = await syncOk(connections, config);
     assert.deepEqual([second.inserted, second.updated, second.unchanged], [0, 0, 20_000]);
     assert.equal(second.tablesUnchanged, 1);
     assert.deepEqual(await stagingTables(dst), []);
@@ -143,7 +132,7 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
     await dst.query(`UPDATE calm SET label = 'stale' WHERE id IN (4000, 4001)`);
     const before = await dst.query(`SELECT id, ctid::text AS ctid FROM calm WHERE id % 400 <> 7 AND id NOT IN (4000, 4001) ORDER BY id`);
 
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'src' },
       target: { connection: 'dst' },
       tables: ['public.calm'],
@@ -178,12 +167,14 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
     await locker.query('LOCK TABLE flaky IN ACCESS EXCLUSIVE MODE');
     let terminated = 0;
     try {
-      const summary = await runTestSync(
+      const summary = await syncOk(
         connections,
         { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['flaky'], ...fast },
-        async () => {
-          terminated = await terminateWaiting(src, SRC, 'COPY (SELECT%flaky%');
-          await locker.query('COMMIT');
+        {
+          during: async () => {
+            terminated = await terminateWaiting(src, SRC, 'COPY (SELECT%flaky%');
+            await locker.query('COMMIT');
+          },
         },
       );
       assert.equal(terminated, 1, 'the COPY backend was found and terminated');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
 import { readProgress, type LiveProgress } from '../../client/progress';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
+import { useDatabases } from '../helpers/databases';
 import { childWorkflowIds, fetchHistory } from '../helpers/history';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, testWorker } from '../helpers/temporal';
 
 // A sync of more tables than tablesPerBatch runs them in batch workflows: no
@@ -15,11 +15,8 @@ const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const TABLES = ['t1', 't2', 't3', 't4', 't5', 't6', 't7'];
 
 describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     for (const [i, t] of TABLES.entries()) {
       await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text)`);
       await src.query(`INSERT INTO ${t} SELECT g, 'v' || g FROM generate_series(1, ${i + 1}) g`);
@@ -29,11 +26,6 @@ describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
     await src.query('CREATE TABLE "UserId" (id int PRIMARY KEY)');
     await src.query('CREATE TABLE user_id (id int PRIMARY KEY)');
   });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
-
   const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst', naming: 'snake_case' }, tables: ['public.*'], tablesPerBatch: 3 };
 
   async function run(prefix: string): Promise<{ summary: SyncSummary; workflowId: string; seen: LiveProgress[]; final: LiveProgress }> {

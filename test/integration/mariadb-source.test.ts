@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables, testDb } from '../helpers/pg';
-import { failureChain, runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, stagingTables, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_my');
 const DST = testDb('tablesync_it_my_dst');
@@ -67,24 +66,13 @@ const ROWS = [
 ];
 
 describe('MariaDB source (real MariaDB → real PostgreSQL)', () => {
-  let my: Connection;
-  let dst: Pool;
-
-  before(async () => {
-    my = await freshMysqlDatabase(MY);
-    dst = await freshDatabase(DST);
-  });
-
-  after(async () => {
-    await my?.end();
-    await dst?.end();
-  });
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } });
 
   it('full-migrates every supported type so each value equals the source under its canonical text', async () => {
     await my.query(`CREATE TABLE types (id int PRIMARY KEY, ${COLUMNS.map((c) => `${c.name} ${c.ddl}`).join(', ')})`);
     await my.query(`INSERT INTO types VALUES ${ROWS.join(', ')}`);
 
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'my' },
       target: { connection: 'dst', schema: 'public' },
       tables: ['types'],
@@ -125,7 +113,7 @@ describe('MariaDB source (real MariaDB → real PostgreSQL)', () => {
     await my.query("SET SESSION sql_mode = ''");
     await my.query('CREATE TABLE zero (id int PRIMARY KEY, d date, t datetime)');
     await my.query("INSERT INTO zero VALUES (1, '0000-00-00', '0000-00-00 00:00:00'), (2, '2020-01-02', NULL)");
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       source: { connection: 'my' },
       target: { connection: 'dst', schema: 'public' },
       tables: ['zero'],
@@ -149,10 +137,10 @@ describe('MariaDB source (real MariaDB → real PostgreSQL)', () => {
     await my.query('CREATE TABLE geo (id int PRIMARY KEY, spot point)');
     await my.query('INSERT INTO geo VALUES (1, POINT(1, 2))');
     const config = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['geo'], ...fast };
-    const refused = await runTestSync(connections, config);
+    const refused = await syncOk(connections, config);
     assert.deepEqual(refused.tables.map((t) => [t.status, t.errorType]), [['failed', 'UnsupportedType']]);
     assert.match(refused.tables[0].error ?? '', new RegExp(`${MY}\\.geo column "spot" type point has no exact PostgreSQL mapping`));
-    const mapped = await runTestSync(connections, { ...config, typeMap: { point: 'bytea' } });
+    const mapped = await syncOk(connections, { ...config, typeMap: { point: 'bytea' } });
     assert.equal(mapped.tables[0].status, 'completed');
     assert.deepEqual(await stagingTables(dst), []);
   });

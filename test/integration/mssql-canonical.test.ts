@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
 import { mapMssqlType, mssqlCanonical } from '../../lib/sources/mssql';
 import { pgCanonical, pgChecksumSql, quotePg } from '../../lib/sources/postgres';
+import { useDatabases } from '../helpers/databases';
 import { CASES, rowHash, sourceColumnOf } from '../helpers/mssql-canonical';
-import { freshDatabase, testDb } from '../helpers/pg';
+import { testDb } from '../helpers/pg';
 
 const DST = testDb('tablesync_it_mssql_canonical');
 const WHOLE = { index: 0, count: 1, lo: null, hi: null };
@@ -14,14 +14,7 @@ const WHOLE = { index: 0, count: 1, lo: null, hi: null };
  * on a real server when MSSQL_URL is set), against the real PostgreSQL.
  */
 describe('SQL Server canonical texts against PostgreSQL (recorded SQL Server side)', () => {
-  let dst: Pool;
-
-  before(async () => {
-    dst = await freshDatabase(DST);
-  });
-  after(async () => {
-    await dst?.end();
-  });
+  const { dst } = useDatabases({ pg: { dst: DST } });
 
   it('covers every type SQL Server maps, NULL included', () => {
     const types = new Set(CASES.map((c) => sourceColumnOf(c.ddl).dataType));

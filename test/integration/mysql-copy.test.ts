@@ -4,15 +4,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createPool as createMysqlPool, type PoolConnection } from 'mysql2';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MysqlSource } from '../../lib/sources/mysql';
 import { MYSQL2_TESTED_VERSION, MysqlCopyEncoder, mysql2Version, streamCopy } from '../../lib/sources/mysql-copy';
 import type { ColumnPlan, TablePlan } from '../../lib/types';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 
 const MY = testDb('tablesync_it_mycopy');
 const DST = testDb('tablesync_it_mycopy_dst');
@@ -77,18 +76,7 @@ const COMMON_ROWS = [
 ];
 
 describe('MariaDB rows straight into COPY data (binary and text)', () => {
-  let my: Connection;
-  let dst: Pool;
-
-  before(async () => {
-    my = await freshMysqlDatabase(MY);
-    dst = await freshDatabase(DST);
-  });
-
-  after(async () => {
-    await my?.end();
-    await dst?.end();
-  });
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } });
 
   it('reads rows through the mysql2 internal it was tested against: the pinned version, exact COPY bytes, no row past the hook', async () => {
     // The hook reads mysql2's Query#row state: a different mysql2 must be tested (and this pin moved) first.
@@ -189,7 +177,7 @@ describe('MariaDB rows straight into COPY data (binary and text)', () => {
     const expected = (await my.query(`SELECT id, ${COMMON.map((c) => `${c.my} AS ${c.name}`).join(', ')} FROM common ORDER BY id`))[0] as Record<string, unknown>[];
     for (const useBinaryCopy of [true, false]) {
       const schema = useBinaryCopy ? 'bin' : 'txt';
-      const summary = await runTestSync(connections, {
+      const summary = await syncOk(connections, {
         source: { connection: 'my' },
         target: { connection: 'dst', schema },
         tables: ['common'],
@@ -221,7 +209,7 @@ describe('MariaDB rows straight into COPY data (binary and text)', () => {
     ];
     for (const useBinaryCopy of [true, false]) {
       for (const [table, typeMap, error] of cases) {
-        const summary = await runTestSync(connections, {
+        const summary = await syncOk(connections, {
           source: { connection: 'my' },
           target: { connection: 'dst', schema: `refused_${table}` },
           tables: [table],

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
+import { useDatabases } from '../helpers/databases';
 import { assertPgTablesEqual } from '../helpers/guarantees';
 import { metric, scrape, type Sample } from '../helpers/metrics';
-import { PG_BASE, freshDatabase, testDb } from '../helpers/pg';
+import { PG_BASE, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { freePort } from '../helpers/temporal-server';
 import { WorkerProcess, sleep, startWorkerProcess } from '../helpers/worker-process';
@@ -30,16 +30,13 @@ const config: SyncConfigInput = {
 };
 
 describe('observability: a worker process with TABLESYNC_METRICS_ADDRESS and TABLESYNC_LOG_FORMAT=json', function () {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   let worker: WorkerProcess;
   let metricsAddress: string;
   let taskQueue: string;
   let seq = 0;
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query(`CREATE TABLE orders (id bigint PRIMARY KEY, label text)`);
     await src.query(`INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, ${ORDERS}) g`);
     await src.query(`CREATE TABLE small (id int PRIMARY KEY, v text)`);
@@ -62,8 +59,6 @@ describe('observability: a worker process with TABLESYNC_METRICS_ADDRESS and TAB
 
   after(async () => {
     await worker?.stop();
-    await src?.end();
-    await dst?.end();
   });
 
   /** Starts a sync on the worker process, scraping its metrics while it runs. */

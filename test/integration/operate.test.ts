@@ -3,14 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { Pool } from 'pg';
 import { envConnectionName } from '../../activities/connections';
 import { readProgress } from '../../client/progress';
 import type { SyncSummary } from '../../lib/types';
 import type { SyncProgress } from '../../workflows/progress';
 import { runCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import { assertPgTablesEqual, leftoverTables, lockPgTable, pgBackends, stateRows, waitFor } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, testWorker } from '../helpers/temporal';
 
 const SRC = testDb('tablesync_it_ops_src');
@@ -31,25 +31,17 @@ let seq = 0;
 const workflowIdFor = (name: string) => `ops-${name}-${process.pid}-${++seq}`;
 
 describe('operating a sync: progress, status --watch, cancel, the failure line', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   let client: Client;
   let address: string;
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query('CREATE TABLE slow (id int PRIMARY KEY, v text)');
     await src.query(`INSERT INTO slow SELECT g, repeat('x', 20) FROM generate_series(1, 40000) g`);
     await src.query('ANALYZE slow');
     const env = await temporal();
     client = env.client;
     address = env.address;
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
   });
 
   const chunksDone = async (workflowId: string): Promise<number[]> => {

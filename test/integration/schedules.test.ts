@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { Pool } from 'pg';
 import type { SyncSummary } from '../../lib/types';
 import { runCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import { assertPgTablesEqual, waitFor } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, testWorker } from '../helpers/temporal';
 
 const SRC = testDb('tablesync_it_sched_src');
@@ -18,8 +18,7 @@ const withPassword = (db: string) => pgUrl(db).replace('postgres@', `postgres:${
 const connections = { src: withPassword(SRC), dst: withPassword(DST) };
 
 describe('schedules: Temporal Schedules that start syncs, on the real dev server', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   let dir: string;
   let file: string;
   let client: Client;
@@ -28,8 +27,6 @@ describe('schedules: Temporal Schedules that start syncs, on the real dev server
   const newId = (name: string) => `${name}-${process.pid}-${++seq}`;
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query('CREATE TABLE items (id int PRIMARY KEY, v text)');
     await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 500) g`);
     dir = mkdtempSync(join(tmpdir(), 'tablesync-sched-'));
@@ -53,8 +50,6 @@ describe('schedules: Temporal Schedules that start syncs, on the real dev server
 
   after(async () => {
     rmSync(dir, { recursive: true, force: true });
-    await src?.end();
-    await dst?.end();
   });
 
   const cli = (args: string[]) => runCli(args, { TEMPORAL_ADDRESS: address });

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { envConnectionName } from '../../activities/connections';
 import { runCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 import { syncOk, FAST_RETRY } from '../helpers/run';
 import { temporal } from '../helpers/temporal';
 
@@ -19,20 +19,15 @@ const MY = testDb('tablesync_it_schema_my');
 const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 const my = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 
-const sync = (connections: Record<string, string>, config: object) => syncOk(connections, config, 'schema');
+const sync = (connections: Record<string, string>, config: object) => syncOk(connections, { ...FAST_RETRY, ...config }, 'schema');
 
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
 const columnType = async (db: Pool, table: string, column: string) =>
   (await db.query(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`, [table, column])).rows[0]?.t;
 
 describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let mdb: Connection;
+  const { src, dst, mdb } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { mdb: MY } }, { perTest: true });
   beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    mdb = await freshMysqlDatabase(MY);
     await mdb.query(`CREATE TABLE pedidos (id int PRIMARY KEY, cliente_id int, valor decimal(12,2), status varchar(20),
       created_at datetime, updated_at datetime NOT NULL)`);
     await mdb.query(`INSERT INTO pedidos VALUES
@@ -41,11 +36,6 @@ describe('schema evolution (real MariaDB, PostgreSQL, Temporal)', () => {
       (3, 12, 300.25, 'pago', '2025-12-17 16:02:00', '2025-12-17 16:02:00'),
       (4, 13, 400.00, 'novo', '2025-12-17 16:03:00', '2025-12-17 16:03:00'),
       (5, 14, 500.75, 'pago', '2025-12-17 16:04:00', '2025-12-17 16:04:00')`);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await mdb?.end();
   });
   const config = (write: 'upsert' | 'append', extra: object = {}) => ({
     source: { connection: 'my' },

@@ -1,15 +1,16 @@
 import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
-import { createConnection, type Connection as MyConnection } from 'mysql2/promise';
-import { Client as PgClient, type Pool } from 'pg';
+import { createConnection } from 'mysql2/promise';
+import { Client as PgClient } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
 import { mysqlUrlAs, pgUrlAs, recreateMysqlUser, recreatePgRole } from '../helpers/accounts';
+import { useDatabases } from '../helpers/databases';
 import { closeStagingGate, duplicateKeys, leftoverTables, mariadbTextRows, pgTextRows, waitFor, waitingAtGate } from '../helpers/guarantees';
 import { childWorkflowIds, fetchHistory, historyText, protoText, rootCause } from '../helpers/history';
-import { MYSQL_BASE, freshMysqlDatabase } from '../helpers/mysql';
-import { freshDatabase, testDb } from '../helpers/pg';
+import { MYSQL_BASE } from '../helpers/mysql';
+import { testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
@@ -42,9 +43,7 @@ function assertNoSecrets(text: string, where: string): void {
 const fast = { retry: { maximumAttempts: 3, initialIntervalMs: 200, maximumIntervalMs: 500 } };
 
 describe('security: secrets stay in the worker, and the source is only read', function () {
-  let src: Pool;
-  let dst: Pool;
-  let my: MyConnection;
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
   let worker: WorkerProcess;
   let client: Client;
   let taskQueue: string;
@@ -68,10 +67,6 @@ describe('security: secrets stay in the worker, and the source is only read', fu
   }
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-
     await src.query('CREATE TABLE pg_items (id bigint PRIMARY KEY, name text, price numeric(10,2))');
     await src.query(`INSERT INTO pg_items SELECT g, 'item ' || g, g * 1.5 FROM generate_series(1, 3000) g`);
     await src.query('ANALYZE pg_items');
@@ -107,9 +102,6 @@ describe('security: secrets stay in the worker, and the source is only read', fu
   after(async function () {
     if (this.currentTest?.state === 'failed' || process.env.TEST_LOG_LEVEL) console.error(worker?.logs());
     await worker?.kill();
-    await src?.end();
-    await dst?.end();
-    await my?.end();
   });
 
   it('the source accounts really are read-only (so a sync that succeeds with them only reads)', async () => {

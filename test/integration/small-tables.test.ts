@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
-import type { SyncSummary } from '../../lib/types';
-import { incrementalSyncWorkflow } from '../../workflows';
+import { useDatabases } from '../helpers/databases';
 import { stateRows } from '../helpers/guarantees';
 import { activityRuns, childWorkflowIds, fetchHistory } from '../helpers/history';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { testWorker } from '../helpers/temporal';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
+import { temporal } from '../helpers/temporal';
 
 // More small tables than maxParallelTransfers: they run in syncSmallTables
 // groups, not a workflow each. A table of a group that fails fails alone; the
@@ -17,33 +16,19 @@ const TABLES = Array.from({ length: 12 }, (_, i) => `t${String(i + 1).padStart(2
 const rowsOf = (i: number) => i + 1;
 
 describe('many small tables: groups in one activity (real PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     for (const [i, t] of TABLES.entries()) {
       await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text)`);
       await src.query(`INSERT INTO ${t} SELECT g, 'v' || g FROM generate_series(1, ${rowsOf(i)}) g`);
     }
   });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
-
   // 12 small tables, 2 slots: two groups of 6.
   const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst' }, tables: ['public.t*'], maxParallelTransfers: 2 };
 
-  async function run(prefix: string): Promise<{ summary: SyncSummary; workflowId: string; client: Awaited<ReturnType<typeof testWorker>>['env']['client'] }> {
-    const { env, taskQueue, worker, close } = await testWorker(connections, prefix);
-    const workflowId = `${prefix}-${process.pid}-${Date.now()}`;
-    try {
-      const summary = await worker.runUntil(env.client.workflow.execute(incrementalSyncWorkflow, { taskQueue, workflowId, args: [config] }));
-      return { summary, workflowId, client: env.client };
-    } finally {
-      await close();
-    }
+  async function run(prefix: string) {
+    const { workflowId, ...summary } = await syncOk(connections, config, prefix);
+    return { summary, workflowId, client: (await temporal()).client };
   }
 
   it('loads every table through two group activities, no workflow per table', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../../lib/config';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, stagingTables, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, stagingTables, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const SRC = testDb('tablesync_it_softdel_src');
@@ -51,14 +51,9 @@ async function stateDeleted(dst: Pool, workflowId: string): Promise<{ partitions
 }
 
 describe('deletes: soft', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
     for (const t of ['items', 'plain', 'custom', 'hard']) {
       await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, name text NOT NULL, qty int)`);
       await src.query(`INSERT INTO ${t} SELECT g, 'item ' || g, g % 10 FROM generate_series(1, 6000) g`);
@@ -66,17 +61,11 @@ describe('deletes: soft', () => {
     }
   });
 
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
-
   describe('in compare mode, PostgreSQL → PostgreSQL', () => {
     let marked: Map<number, { name: string; flag: boolean; at: Date | null }>;
 
     it('a full load with deletes: soft creates the flag and the deletion time in the new table', async () => {
-      const summary = await runTestSync(connections, configFor('items'));
+      const summary = await syncOk(connections, configFor('items'));
       assert.equal(summary.tablesFailed, 0, JSON.stringify(summary.tables));
       assert.equal(summary.tables[0].mode, 'full');
       assert.deepEqual(await columnsOf(dst, 'items'), [
@@ -93,7 +82,7 @@ describe('deletes: soft', () => {
     it('marks the rows gone from the source in every partition, once, and counts them as deleted', async () => {
       await src.query('DELETE FROM items WHERE id IN (1, 1600, 3333, 6000)'); // first, second, third and last (open) range
       await src.query(`UPDATE items SET name = 'renamed' WHERE id = 4500`);
-      const summary = await runTestSync(connections, { ...configFor('items'), verifyAfterSync: true });
+      const summary = await syncOk(connections, { ...configFor('items'), verifyAfterSync: true });
       const [t] = summary.tables;
       assert.equal(t.status, 'completed', t.error);
       assert.equal(t.mode, 'compare');
@@ -114,7 +103,7 @@ describe('deletes: soft', () => {
     });
 
     it('counts nothing on a second run with nothing changed, and leaves marked rows as they are', async () => {
-      const summary = await runTestSync(connections, configFor('items'));
+      const summary = await syncOk(connections, configFor('items'));
       const [t] = summary.tables;
       assert.deepEqual([t.inserted, t.updated, t.deleted, t.unchanged], [0, 0, 0, 5996]);
       assert.equal(summary.tablesUnchanged, 1);
@@ -124,7 +113,7 @@ describe('deletes: soft', () => {
 
     it('un-deletes a row that comes back, and counts it as updated', async () => {
       await src.query(`INSERT INTO items VALUES (1600, 'item 1600', 0), (3333, 'back again', 3)`); // the same values, and new ones
-      const summary = await runTestSync(connections, { ...configFor('items'), verifyAfterSync: true });
+      const summary = await syncOk(connections, { ...configFor('items'), verifyAfterSync: true });
       const [t] = summary.tables;
       assert.deepEqual([t.inserted, t.updated, t.deleted], [0, 2, 0]);
       assert.equal(t.verification?.matches, true);
@@ -150,11 +139,11 @@ describe('deletes: soft', () => {
     });
 
     it('adds the columns to an existing target that lacks them, then marks', async () => {
-      const first = await runTestSync(connections, { ...configFor('plain'), deletes: 'ignore' });
+      const first = await syncOk(connections, { ...configFor('plain'), deletes: 'ignore' });
       assert.equal(first.tables[0].mode, 'full');
       assert.deepEqual(await columnsOf(dst, 'plain'), ['id integer NO -', 'name text NO -', 'qty integer YES -']);
       await src.query('DELETE FROM plain WHERE id IN (100, 2500, 4000, 5500)');
-      const summary = await runTestSync(connections, configFor('plain'));
+      const summary = await syncOk(connections, configFor('plain'));
       const [t] = summary.tables;
       assert.equal(t.status, 'completed', t.error);
       assert.equal(t.partitions, 4);
@@ -168,9 +157,9 @@ describe('deletes: soft', () => {
 
     it('uses softDeleteColumn as the flag', async () => {
       const custom = { ...configFor('custom'), softDeleteColumn: 'Removed?' };
-      await runTestSync(connections, custom);
+      await syncOk(connections, custom);
       await src.query('DELETE FROM custom WHERE id IN (7, 3001)');
-      const summary = await runTestSync(connections, custom);
+      const summary = await syncOk(connections, custom);
       assert.equal(summary.tables[0].deleted, 2);
       assert.deepEqual((await columnsOf(dst, 'custom')).slice(3), ['Removed? boolean NO false', '_tablesync_deleted_at timestamp with time zone YES -']);
       const flagged = await dst.query('SELECT id FROM custom WHERE "Removed?" ORDER BY id');
@@ -179,9 +168,9 @@ describe('deletes: soft', () => {
     });
 
     it('leaves deletes: hard as it was: rows are deleted, no columns added', async () => {
-      await runTestSync(connections, { ...configFor('hard'), deletes: 'hard' });
+      await syncOk(connections, { ...configFor('hard'), deletes: 'hard' });
       await src.query('DELETE FROM hard WHERE id IN (2, 2999, 5999)');
-      const summary = await runTestSync(connections, { ...configFor('hard'), deletes: 'hard' });
+      const summary = await syncOk(connections, { ...configFor('hard'), deletes: 'hard' });
       assert.equal(summary.tables[0].deleted, 3);
       assert.deepEqual(await columnsOf(dst, 'hard'), ['id integer NO -', 'name text NO -', 'qty integer YES -']);
       const rows = await dst.query('SELECT id, name FROM hard ORDER BY id');
@@ -196,7 +185,7 @@ describe('deletes: soft', () => {
       await src.query(`INSERT INTO typed VALUES (1, 'a')`);
       await dst.query('CREATE TABLE typed (id int PRIMARY KEY, name text, is_deleted int)');
       await dst.query(`INSERT INTO typed VALUES (1, 'a', 0)`);
-      const summary = await runTestSync(connections, {
+      const summary = await syncOk(connections, {
         ...configFor('clash'),
         tables: ['public.clash', 'public.clash_at', 'public.typed', 'public.items'],
       });
@@ -225,22 +214,22 @@ describe('deletes: soft', () => {
     it('marks deleted rows, un-deletes one that comes back, and counts nothing when nothing changed', async () => {
       await my.query('CREATE TABLE orders (id int PRIMARY KEY, name varchar(20) NOT NULL)');
       await my.query(`INSERT INTO orders VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')`);
-      const first = await runTestSync(connections, myConfig);
+      const first = await syncOk(connections, myConfig);
       assert.equal(first.tables[0].inserted, 4);
 
       await my.query('DELETE FROM orders WHERE id IN (2, 4)');
-      const marking = await runTestSync(connections, myConfig);
+      const marking = await syncOk(connections, myConfig);
       assert.deepEqual([marking.tables[0].inserted, marking.tables[0].updated, marking.tables[0].deleted], [0, 0, 2]);
       assert.deepEqual(await stateDeleted(dst, marking.workflowId), { partitions: 1, deleted: 2, updated: 0 });
       const after = await targetState(dst, 'orders');
       assert.deepEqual([...after].map(([id, r]) => [id, r.flag, r.at !== null]), [[1, false, false], [2, true, true], [3, false, false], [4, true, true]]);
 
       await my.query(`INSERT INTO orders VALUES (4, 'd')`);
-      const back = await runTestSync(connections, myConfig);
+      const back = await syncOk(connections, myConfig);
       assert.deepEqual([back.tables[0].inserted, back.tables[0].updated, back.tables[0].deleted], [0, 1, 0]);
       assert.deepEqual((await targetState(dst, 'orders')).get(4), { name: 'd', flag: false, at: null });
 
-      const again = await runTestSync(connections, myConfig);
+      const again = await syncOk(connections, myConfig);
       assert.deepEqual([again.tables[0].inserted, again.tables[0].updated, again.tables[0].deleted], [0, 0, 0]);
       assert.deepEqual((await targetState(dst, 'orders')).get(2), after.get(2), 'not re-marked');
       const verified = await runTestVerify(connections, { config: myConfig });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, testDb } from '../helpers/pg';
 import { runSyncInProcess } from '../helpers/run';
 
 // initializeState skips its DDL when one query finds the state current; a
@@ -16,16 +16,7 @@ const config = {
 };
 
 describe('state tables made by an older version (real PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-  });
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } }, { perTest: true });
 
   it('a _tablesync_tables without column_types gets the column back and the cursor table keeps syncing from its saved cursor', async () => {
     await src.query(`CREATE TABLE events (id int PRIMARY KEY, v text, updated_at timestamp NOT NULL)`);

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import { createActivities, type DiscoverTablesResult } from '../../activities';
 import { ConnectionRegistry } from '../../activities/connections';
 import { parseSyncConfig, type SyncConfigInput } from '../../lib/config';
 import { MssqlSource, mssqlCatalog } from '../../lib/sources/mssql';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
 import chinookKeys from '../fixtures/mssql/chinook-primary-keys.json';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { failureChain } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
 
 const DST = testDb('tablesync_it_names_dst');
 const MY = testDb('tablesync_it_names_my');
@@ -38,17 +36,7 @@ class RecordedMssql extends MssqlSource {
 }
 
 describe('table names resolve against the catalog as the source matches them', () => {
-  let dst: Pool;
-  let my: Connection;
-  before(async () => {
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-  after(async () => {
-    await dst?.end();
-    await my?.end();
-  });
-
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } });
   async function discover(connections: unknown, config: SyncConfigInput) {
     const acts = createActivities({ connections: connections as ConnectionRegistry });
     return (await new MockActivityEnvironment().run(acts.discoverTables, { config: parseSyncConfig(config) })) as DiscoverTablesResult;

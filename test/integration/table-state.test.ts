@@ -2,18 +2,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import { envConnectionName } from '../../activities/connections';
 import type { SetModeResult, StateChange, TableStatus } from '../../activities';
 import type { SyncSummary } from '../../lib/types';
 import { runCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, waitFor } from '../helpers/guarantees';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
-import { failureChain } from '../helpers/sync';
-import { temporal, testWorker } from '../helpers/temporal';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { failureChain, runSyncInProcess, runWorkflow, syncOk, FAST_RETRY } from '../helpers/run';
+import { temporal } from '../helpers/temporal';
 
 // reset-state, set-mode and status on real MariaDB, PostgreSQL and Temporal:
 // the dadosfera cases' state operations, refusals that change nothing, dry
@@ -27,27 +26,15 @@ const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
 let seq = 0;
 
 async function sync(connections: Record<string, string>, config: object): Promise<SyncSummary> {
-  const summary = await syncOk(connections, config, 'tstate');
+  const summary = await syncOk(connections, { ...FAST_RETRY, ...config }, 'tstate');
   assert.deepEqual(summary.tables.map((t) => t.error ?? t.status), summary.tables.map(() => 'completed'));
   return summary;
 }
 
 /** Runs an operation workflow as the Web UI would start it: by type name, with JSON input. */
 async function op<T>(connections: Record<string, string>, type: string, input: object): Promise<{ workflowId: string; result?: T; error?: unknown }> {
-  const { env, taskQueue, worker, close } = await testWorker(connections, 'tstate-op');
-  const workflowId = `tstate-${type}-${process.pid}-${++seq}`;
-  try {
-    return await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(type, { taskQueue, workflowId, args: [JSON.parse(JSON.stringify(input))] });
-      try {
-        return { workflowId, result: (await handle.result()) as T };
-      } catch (error) {
-        return { workflowId, error };
-      }
-    });
-  } finally {
-    await close();
-  }
+  const { workflowId, outcome } = await runWorkflow<T>(connections, type, JSON.parse(JSON.stringify(input)), `tstate-${type}`);
+  return outcome.ok ? { workflowId, result: outcome.value } : { workflowId, error: outcome.error };
 }
 
 const rows = async (db: Pool, sql: string) => (await db.query(sql)).rows;
@@ -55,19 +42,7 @@ const history = (db: Pool) => rows(db, `SELECT action, changed_by, before->>'cur
 const state = async (db: Pool) => (await rows(db, `SELECT mode, write, cursor_column, cursor_value FROM _tablesync_tables`))[0];
 
 describe('table state operations: reset-state, set-mode, status (real MariaDB, PostgreSQL, Temporal)', () => {
-  let src: Pool;
-  let dst: Pool;
-  let mdb: Connection;
-  beforeEach(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    mdb = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await src?.end();
-    await dst?.end();
-    await mdb?.end();
-  });
+  const { src, dst, mdb } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { mdb: MY } }, { perTest: true });
 
   describe('dadosfera on MariaDB: cadastros.pedidos', () => {
     beforeEach(async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
-import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
-import { failureChain, runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, tableRows, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 
 const SRC = testDb('tablesync_it_usertypes_src');
 const DST = testDb('tablesync_it_usertypes_dst');
@@ -17,12 +18,9 @@ async function columnTypes(pool: Pool, table: string): Promise<string[]> {
 }
 
 describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them)', () => {
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query(`CREATE SCHEMA app;
       CREATE TYPE app.mood AS ENUM ('sad', 'ok', 'happy', 'it''s "fine"');
       CREATE DOMAIN app.year AS integer NOT NULL CONSTRAINT year_range CHECK (VALUE BETWEEN 1900 AND 2100);
@@ -39,15 +37,10 @@ describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them
       INSERT INTO app.t (id, y) VALUES (41, 2100);
       INSERT INTO app.u SELECT i, 'happy', 'ok' FROM generate_series(1, 30) i;`);
   });
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-  });
-
   const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['app.t', 'app.u'], ...fast };
 
   it('full load into another schema creates the types there from the source definitions; then an incremental run', async () => {
-    const summary = await runTestSync(connections, { ...config, target: { connection: 'dst', schema: 'dw' } });
+    const summary = await syncOk(connections, { ...config, target: { connection: 'dst', schema: 'dw' } });
     assert.deepEqual(
       summary.tables.map((t) => [t.table, t.status, t.mode, t.inserted, t.error]),
       [
@@ -87,7 +80,7 @@ describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them
 
     await src.query(`UPDATE app.t SET ms = ARRAY['happy']::app.mood[], s = ROW(0, 'sad', '{}')::app.spot WHERE id <= 3;
                      INSERT INTO app.t (id, y, ss) VALUES (42, 1950, ARRAY[ROW(2, 'it''s "fine"', ARRAY[1901])::app.spot])`);
-    const again = await runTestSync(connections, { ...config, target: { connection: 'dst', schema: 'dw' } });
+    const again = await syncOk(connections, { ...config, target: { connection: 'dst', schema: 'dw' } });
     assert.deepEqual(
       again.tables.map((t) => [t.table, t.status, t.mode, t.inserted, t.updated, t.error]),
       [
@@ -99,7 +92,7 @@ describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them
   });
 
   it('loads in chunks into the source schema, creating the types once for tables loading in parallel', async () => {
-    const summary = await runTestSync(connections, { ...config, batchSize: 7 });
+    const summary = await syncOk(connections, { ...config, batchSize: 7 });
     assert.deepEqual(summary.tables.map((t) => [t.status, t.inserted, t.error]), [
       ['completed', 42, undefined],
       ['completed', 30, undefined],
@@ -110,7 +103,7 @@ describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them
   });
 
   it('maps a type to a built-in one with typeMap by "schema.type", wherever it is used', async () => {
-    const summary = await runTestSync(connections, {
+    const summary = await syncOk(connections, {
       ...config,
       target: { connection: 'dst', schema: 'mapped' },
       typeMap: { 'app.mood': 'text' },
@@ -136,7 +129,7 @@ describe('PostgreSQL user-defined types (enum, domain, composite, arrays of them
   it('refuses at discovery a target type that exists with another definition, naming both', async () => {
     await dst.query(`CREATE SCHEMA clash; CREATE TYPE clash.mood AS ENUM ('sad', 'ok')`);
     // The table fails alone, at discovery, before anything is loaded.
-    const summary = await runTestSync(connections, { ...config, target: { connection: 'dst', schema: 'clash' } });
+    const summary = await syncOk(connections, { ...config, target: { connection: 'dst', schema: 'clash' } });
     assert.ok(summary.tables.length > 0 && summary.tables.every((t) => t.status === 'failed' && t.errorType === 'TypeConflict'), JSON.stringify(summary.tables));
     const chain = summary.tables.map((t) => t.error).join('\n');
     assert.match(chain, /type clash\.mood exists in the target as enum \('sad', 'ok'\), but source type app\.mood is enum \('sad', 'ok', 'happy', 'it''s "fine"'\)/);

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
-import { temporal, uniqueTaskQueue } from '../helpers/temporal';
+import { runLocalCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const SRC = testDb('tablesync_it_vexact_src');
@@ -16,48 +11,11 @@ const DST = testDb('tablesync_it_vexact_dst');
 const MY = testDb('tablesync_it_vexact_my');
 const connections = { src: pgUrl(SRC), dst: pgUrl(DST), my: mysqlUrl(MY) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
-
 /** `tablesync <args> --config <config> --local` against the test dev server: exit code and output. */
-async function cli(args: string[], config: unknown): Promise<{ status: number | null; out: string }> {
-  const env = await temporal();
-  const dir = mkdtempSync(join(tmpdir(), 'tablesync-verify-'));
-  try {
-    const file = join(dir, 'sync.json');
-    writeFileSync(file, JSON.stringify(config));
-    const r = spawnSync(process.execPath, [CLI, ...args, '--config', file, '--local'], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_TASK_QUEUE: uniqueTaskQueue('cli'),
-        TABLESYNC_CONNECTION_SRC: connections.src,
-        TABLESYNC_CONNECTION_DST: connections.dst,
-      },
-      timeout: 120_000,
-    });
-    return { status: r.status, out: `${r.stdout}${r.stderr}` };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const cli = (args: string[], config: unknown) => runLocalCli(args, config, { src: connections.src, dst: connections.dst });
 
 describe('verification that cannot say "equal" when it is not', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
-
-  before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
-  });
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
 
   describe('the canonical row text is injective', () => {
     // Row i (source value, target value): pairs the old encoding hashed alike.
@@ -122,7 +80,7 @@ describe('verification that cannot say "equal" when it is not', () => {
       typeMap: { time: 'interval' },
       ...fast,
     };
-    await runTestSync(connections, myConfig);
+    await syncOk(connections, myConfig);
     const ok = await runTestVerify(connections, { config: myConfig });
     assert.equal(ok.matches, true, JSON.stringify(ok.tables[0]));
 
@@ -141,7 +99,7 @@ describe('verification that cannot say "equal" when it is not', () => {
     await dst.query('CREATE TRIGGER mangle BEFORE UPDATE ON trig FOR EACH ROW EXECUTE FUNCTION mangle()');
     await src.query(`UPDATE trig SET name = 'uno' WHERE id = 1`);
     const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['public.trig'], verifyAfterSync: true, ...fast };
-    const summary = await runTestSync(connections, config);
+    const summary = await syncOk(connections, config);
     const [t] = summary.tables;
     assert.deepEqual([t.status, summary.tablesFailed, t.updated, t.verification?.matches], ['failed', 1, 1, false]);
     assert.match(t.error ?? '', /verify: 1 of 1 key range differ \(2 source rows, 2 target rows\)/);
@@ -149,7 +107,7 @@ describe('verification that cannot say "equal" when it is not', () => {
 
     await src.query(`UPDATE trig SET name = 'dos' WHERE id = 2`);
     const run = await cli(['run'], config);
-    assert.equal(run.status, 1, run.out);
+    assert.equal(run.code, 1, run.out);
     assert.match(run.out, /FAILED public\.trig → public\.trig: .*verify: 1 of 1 key range differ/);
   });
 
@@ -183,12 +141,12 @@ describe('verification that cannot say "equal" when it is not', () => {
     assert.match(result.message, /1 table checked, 0 differ, 3 could not be compared/);
 
     const bad = await cli(['verify'], config);
-    assert.equal(bad.status, 1, bad.out);
+    assert.equal(bad.code, 1, bad.out);
     assert.match(bad.out, /NOT CHECKED public\.gone: target table public\.gone does not exist/);
     assert.match(bad.out, /NOT CHECKED public\.hollow: target table public\.hollow is empty/);
     assert.match(bad.out, /NOT CHECKED public\.rekeyed: target primary key \(other\) differs/);
 
     const good = await cli(['verify', 'public.good'], config);
-    assert.equal(good.status, 0, good.out);
+    assert.equal(good.code, 0, good.out);
   });
 });

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import { mysqlCanonical, mysqlFloatBits } from '../../lib/sources/mysql';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const DST = testDb('tablesync_it_vfloat_dst');
@@ -73,8 +72,7 @@ const EDGES: [number, number][] = [
 const RANDOM_ROWS = 4_000;
 
 describe('MariaDB floats in verify, compared by exact value', () => {
-  let dst: Pool;
-  let my: Connection;
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } });
   const rows: { id: number; d: number; f: number; w: number }[] = [];
   const config = {
     source: { connection: 'my' },
@@ -86,8 +84,6 @@ describe('MariaDB floats in verify, compared by exact value', () => {
   };
 
   before(async () => {
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
     await my.query('CREATE TABLE fl (id int PRIMARY KEY, d double, f float, w float)');
     EDGES.forEach(([d, f], i) => rows.push({ id: i + 1, d, f, w: f }));
     for (let i = 0; i < RANDOM_ROWS; i++) {
@@ -100,12 +96,7 @@ describe('MariaDB floats in verify, compared by exact value', () => {
         .map((r) => (Number.isNaN(r.d) ? `(${r.id}, NULL, NULL, NULL)` : `(${r.id}, ${literal(r.d)}, ${literal(r.f)}, ${literal(r.w)})`));
       await my.query(`INSERT INTO fl VALUES ${values.join(', ')}`);
     }
-    await runTestSync(connections, config);
-  });
-
-  after(async () => {
-    await dst?.end();
-    await my?.end();
+    await syncOk(connections, config);
   });
 
   it('lands every float32 and float64 bit pattern exactly, and verify finds them all equal', async () => {

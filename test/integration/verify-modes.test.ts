@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
 import type { KeySample, TableVerification } from '../../lib/types';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
-import { temporal, uniqueTaskQueue } from '../helpers/temporal';
+import { runLocalCli } from '../helpers/cli';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 // verify on cursor and change-log tables (and soft deletes): rows changed
@@ -19,30 +14,7 @@ const DST = testDb('tablesync_it_vmodes_dst');
 const MY = testDb('tablesync_it_vmodes_my');
 const connections = { my: mysqlUrl(MY), dst: pgUrl(DST) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
-
-async function cli(args: string[], config: unknown): Promise<{ status: number | null; out: string }> {
-  const env = await temporal();
-  const dir = mkdtempSync(join(tmpdir(), 'tablesync-vmodes-'));
-  try {
-    const file = join(dir, 'sync.json');
-    writeFileSync(file, JSON.stringify(config));
-    const r = spawnSync(process.execPath, [CLI, ...args, '--config', file, '--local'], {
-      encoding: 'utf8',
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_TASK_QUEUE: uniqueTaskQueue('cli'),
-        TABLESYNC_CONNECTION_MY: connections.my,
-        TABLESYNC_CONNECTION_DST: connections.dst,
-      },
-      timeout: 120_000,
-    });
-    return { status: r.status, out: `${r.stdout}${r.stderr}` };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
+const cli = (args: string[], config: unknown) => runLocalCli(args, config, connections);
 
 /** Counts and sorted sample keys of each category. */
 function categories(t: TableVerification): Record<string, [number, string[]]> {
@@ -52,24 +24,14 @@ function categories(t: TableVerification): Record<string, [number, string[]]> {
 }
 
 describe('verify on cursor, change-log and soft-delete tables (MariaDB → PostgreSQL, Temporal)', () => {
-  let dst: Pool;
-  let my: Connection;
-
-  beforeEach(async () => {
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
-  });
-  afterEach(async () => {
-    await dst?.end();
-    await my?.end();
-  });
+  const { dst, my } = useDatabases({ pg: { dst: DST }, mysql: { my: MY } }, { perTest: true });
 
   it('cursor table: a row updated without moving updated_at is reported with its key; moved cursors are pending', async () => {
     await my.query(`CREATE TABLE pedidos (id int PRIMARY KEY, valor decimal(10,2), status varchar(20), updated_at datetime(6) NOT NULL)`);
     // 30,000 rows in one range: big enough that verify lists it bucket by bucket.
     await my.query(`INSERT INTO pedidos SELECT seq, seq / 4, 'novo', TIMESTAMP '2025-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_30000`);
     const config = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'pedidos', mode: 'cursor' as const, cursor: 'updated_at' }], ...fast };
-    await runTestSync(connections, config);
+    await syncOk(connections, config);
     const clean = await runTestVerify(connections, { config });
     assert.equal(clean.matches, true, JSON.stringify(clean));
     assert.equal(clean.tables[0].rows, undefined);
@@ -89,13 +51,13 @@ describe('verify on cursor, change-log and soft-delete tables (MariaDB → Postg
       pending: [2, ['200', '40000']],
     });
     const printed = await cli(['verify'], config);
-    assert.equal(printed.status, 1, printed.out);
+    assert.equal(printed.code, 1, printed.out);
     assert.match(printed.out, /rows 2 changed without moving the cursor \(keys 100, 20000\)|rows 2 changed without moving the cursor \(keys 20000, 100\)/);
     assert.match(printed.out, /rows 1 missing from the target with a cursor the next run does not read \(key 40001\)/);
     assert.match(printed.out, /pending 2 rows the next run brings/);
 
     // The next run brings the pending rows; the others stay until repaired.
-    await runTestSync(connections, config);
+    await syncOk(connections, config);
     const after = categories((await runTestVerify(connections, { config })).tables[0]);
     assert.deepEqual(after, { changed: [2, ['100', '20000']], missing: [1, ['40001']], extra: [1, ['300']], pending: [0, []] });
 
@@ -109,7 +71,7 @@ describe('verify on cursor, change-log and soft-delete tables (MariaDB → Postg
     // Only pending rows: verify passes, and says so.
     await my.query(`UPDATE pedidos SET status = 'entregue', updated_at = '2026-02-01 00:00:00' WHERE id = 5`);
     const pendingOnly = await cli(['verify'], config);
-    assert.equal(pendingOnly.status, 0, pendingOnly.out);
+    assert.equal(pendingOnly.code, 0, pendingOnly.out);
     assert.match(pendingOnly.out, /pending 1 rows the next run brings \(key 5\)/);
     assert.match(pendingOnly.out, /1 row pending \(the next run brings them\)/);
   });
@@ -120,10 +82,10 @@ describe('verify on cursor, change-log and soft-delete tables (MariaDB → Postg
     await my.query(`INSERT INTO project VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (5, 'e')`);
     const log = { table: 'models_logging_change', key: 'object_id', action: 'action', position: 'id', where: { content_type_id: 12 } };
     const config = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'project', mode: 'changelog' as const, changelog: log }], ...fast };
-    await runTestSync(connections, config);
+    await syncOk(connections, config);
     await my.query(`DELETE FROM project WHERE id = 3`);
     await my.query(`INSERT INTO models_logging_change (object_id, content_type_id, action) VALUES ('3', 12, 'deleted')`);
-    await runTestSync(connections, config);
+    await syncOk(connections, config);
     assert.deepEqual((await dst.query('SELECT id FROM project WHERE is_deleted')).rows, [{ id: 3 }]);
     const clean = await runTestVerify(connections, { config });
     assert.equal(clean.matches, true, `a soft-deleted row is deleted, not extra: ${JSON.stringify(clean.tables[0])}`);
@@ -137,7 +99,7 @@ describe('verify on cursor, change-log and soft-delete tables (MariaDB → Postg
     assert.equal(drift.matches, false);
     assert.deepEqual(categories(drift.tables[0]), { changed: [1, ['1']], missing: [0, []], extra: [1, ['4']], pending: [1, ['2']] });
     const printed = await cli(['verify'], config);
-    assert.equal(printed.status, 1, printed.out);
+    assert.equal(printed.code, 1, printed.out);
     assert.match(printed.out, /rows 1 changed without a log entry \(key 1\)/);
 
     // Repair keeps soft deletes: the row the source lacks is marked, not removed.
@@ -151,7 +113,7 @@ describe('verify on cursor, change-log and soft-delete tables (MariaDB → Postg
       { id: 5, name: 'e', is_deleted: false },
     ]);
     // The pending log entry still applies on the next run, and changes nothing more.
-    const [t] = (await runTestSync(connections, config)).tables;
+    const [t] = (await syncOk(connections, config)).tables;
     assert.deepEqual([t.status, t.inserted, t.updated, t.deleted], ['completed', 0, 0, 0]);
   });
 
@@ -159,9 +121,9 @@ describe('verify on cursor, change-log and soft-delete tables (MariaDB → Postg
     await my.query(`CREATE TABLE cliente (id int PRIMARY KEY, nome varchar(50))`);
     await my.query(`INSERT INTO cliente VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
     const config = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'cliente', deletes: 'soft' as const }], ...fast };
-    await runTestSync(connections, config); // full load
+    await syncOk(connections, config); // full load
     await my.query(`DELETE FROM cliente WHERE id = 2`);
-    await runTestSync(connections, config); // compare: marks id 2
+    await syncOk(connections, config); // compare: marks id 2
     assert.deepEqual((await dst.query('SELECT id FROM cliente WHERE is_deleted')).rows, [{ id: 2 }]);
     const clean = await runTestVerify(connections, { config });
     assert.equal(clean.matches, true, JSON.stringify(clean.tables[0]));
@@ -174,9 +136,9 @@ describe('verify on cursor, change-log and soft-delete tables (MariaDB → Postg
     await my.query(`CREATE TABLE evento (id int PRIMARY KEY, estado varchar(20), updated_at datetime(6) NOT NULL)`);
     await my.query(`INSERT INTO evento VALUES (1, 'a', '2025-01-01 00:00:00'), (2, 'b', '2025-01-02 00:00:00'), (3, 'c', '2025-01-03 00:00:00')`);
     const config = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'evento', mode: 'cursor' as const, cursor: 'updated_at', write: 'append' as const }], ...fast };
-    await runTestSync(connections, config);
+    await syncOk(connections, config);
     await my.query(`UPDATE evento SET estado = 'b2', updated_at = '2025-02-01 00:00:00' WHERE id = 2`);
-    await runTestSync(connections, config); // a second version of id 2
+    await syncOk(connections, config); // a second version of id 2
     const clean = await runTestVerify(connections, { config });
     assert.equal(clean.matches, true, JSON.stringify(clean.tables[0]));
     await my.query(`UPDATE evento SET estado = 'silent' WHERE id = 1`);

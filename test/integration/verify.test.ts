@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
-import type { Pool } from 'pg';
-import { freshMysqlDatabase, mysqlUrl } from '../helpers/mysql';
-import { freshDatabase, pgUrl, tableRows, testDb } from '../helpers/pg';
-import { runTestSync } from '../helpers/sync';
+import { useDatabases } from '../helpers/databases';
+import { mysqlUrl } from '../helpers/mysql';
+import { pgUrl, tableRows, testDb } from '../helpers/pg';
+import { syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 const SRC = testDb('tablesync_it_verify_src');
@@ -13,9 +12,7 @@ const connections = { src: pgUrl(SRC), dst: pgUrl(DST), my: mysqlUrl(MY) };
 const fast = { retry: { initialIntervalMs: 200, maximumIntervalMs: 1_000 } };
 
 describe('verify, repair and hard deletes', () => {
-  let src: Pool;
-  let dst: Pool;
-  let my: Connection;
+  const { src, dst, my } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { my: MY } });
   const config = {
     source: { connection: 'src' },
     target: { connection: 'dst' },
@@ -25,20 +22,11 @@ describe('verify, repair and hard deletes', () => {
   };
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
-    my = await freshMysqlDatabase(MY);
     await src.query(`CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), seen timestamptz, raw bytea, ok boolean)`);
     await src.query(`INSERT INTO items SELECT g, 'item ' || g, g / 7.0, timestamptz '2026-03-01 12:00:00.123456+02' + g * interval '1 ms',
                        decode(md5(g::text), 'hex'), g % 2 = 0 FROM generate_series(1, 20000) g`);
     await src.query('ANALYZE items');
-    await runTestSync(connections, config);
-  });
-
-  after(async () => {
-    await src?.end();
-    await dst?.end();
-    await my?.end();
+    await syncOk(connections, config);
   });
 
   it('finds nothing to report right after a sync', async () => {
@@ -79,7 +67,7 @@ describe('verify, repair and hard deletes', () => {
   it('deletes rows gone from the source with deletes: hard, and verifies after syncing when asked', async () => {
     await src.query('DELETE FROM items WHERE id IN (5, 15000)');
     await src.query(`UPDATE items SET ok = NULL WHERE id = 7`);
-    const summary = await runTestSync(connections, { ...config, deletes: 'hard', verifyAfterSync: true });
+    const summary = await syncOk(connections, { ...config, deletes: 'hard', verifyAfterSync: true });
     const [t] = summary.tables;
     assert.deepEqual([t.inserted, t.updated, t.deleted], [0, 1, 2]);
     assert.equal(t.verification?.matches, true);
@@ -96,7 +84,7 @@ describe('verify, repair and hard deletes', () => {
       (2, '', -0.000001, 0, '1000-01-01 00:00:00', '1970-01-01 00:00:01', '1000-01-01', '00:00:00', x'', b'0', -1e300, 'b'),
       (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
     const myConfig = { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['mixed'], ...fast };
-    await runTestSync(connections, myConfig);
+    await syncOk(connections, myConfig);
     const ok = await runTestVerify(connections, { config: myConfig });
     assert.equal(ok.matches, true, JSON.stringify(ok.tables[0]));
     assert.deepEqual(ok.tables[0].differing, []);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, WorkflowFailedError } from '@temporalio/client';
 
@@ -9,26 +8,26 @@ import type { SyncSummary } from '../../lib/types';
 import type { LiveProgress } from '../../client/progress';
 import { ProgressView, RateMeter, plainLine, renderFrame } from '../../client/progress-view';
 import { failedTablesLine, failureLine } from '../../client/report';
+import { runCli } from '../helpers/cli';
 
-const CLI = join(__dirname, '..', '..', 'client', 'cli.js');
-const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1' } });
+const cli = (...args: string[]) => runCli(args, { TEMPORAL_ADDRESS: '127.0.0.1:1' }, 30_000);
 
 describe('CLI: commands, help and usage errors', () => {
-  it('tablesync --help lists every command and exits 0', () => {
-    const r = cli('--help');
-    assert.equal(r.status, 0, r.stderr);
+  it('tablesync --help lists every command and exits 0', async () => {
+    const r = await cli('--help');
+    assert.equal(r.code, 0, r.stderr);
     for (const c of ['worker', 'run', 'verify', 'status', 'cancel', 'schedule']) assert.match(r.stdout, new RegExp(`^  ${c}\\b`, 'm'), c);
   });
 
-  it('every command has --help', () => {
+  it('every command has --help', async () => {
     for (const c of [['worker'], ['run'], ['verify'], ['status'], ['reset-state'], ['set-mode'], ['cancel'], ['schedule'], ...['create', 'list', 'describe', 'pause', 'unpause', 'trigger', 'update', 'delete'].map((s) => ['schedule', s])]) {
-      const r = cli(...c, '--help');
-      assert.equal(r.status, 0, `${c.join(' ')}: ${r.stderr}`);
+      const r = await cli(...c, '--help');
+      assert.equal(r.code, 0, `${c.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^Usage: tablesync ${c.join(' ')}`), c.join(' '));
     }
   });
 
-  it('an unknown command, an unknown flag, a missing value or a bad choice exits 2 saying which', () => {
+  it('an unknown command, an unknown flag, a missing value or a bad choice exits 2 saying which', async () => {
     const cases: [string[], RegExp][] = [
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['run', '--config', 'x.yaml', '--bogus'], /unknown option '--bogus'/],
@@ -38,16 +37,16 @@ describe('CLI: commands, help and usage errors', () => {
       [['status', 'a', 'b'], /too many arguments/],
     ];
     for (const [args, message] of cases) {
-      const r = cli(...args);
-      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+      const r = await cli(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.match(r.stderr, message, args.join(' '));
     }
   });
 
-  it('a bad --cron is a config error naming --cron (exit 2), before any server is asked', () => {
+  it('a bad --cron is a config error naming --cron (exit 2), before any server is asked', async () => {
     const config = join(__dirname, '..', '..', '..', 'examples', 'demo.yaml');
-    const r = cli('schedule', 'create', '--config', config, '--cron', '61 * * *');
-    assert.equal(r.status, 2, r.stderr);
+    const r = await cli('schedule', 'create', '--config', config, '--cron', '61 * * *');
+    assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /--cron: "61 \* \* \*" is not a cron expression/);
   });
 });
