@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Pool } from 'pg';
 import { CLI } from '../helpers/cli';
 import { lockPgTable } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { sleep } from '../helpers/worker-process';
 
@@ -19,22 +19,17 @@ const BAR_DRAWING = /[█░]|\x1b\[\d*A/;
 
 describe('Ctrl-C at a terminal during run --local: the question is not drawn inside the bars', function () {
   this.timeout(120_000);
-  let src: Pool;
-  let dst: Pool;
+  const { src } = useDatabases({ pg: { src: SRC, dst: DST } });
   let dir: string;
 
   before(async function () {
     if (process.platform !== 'linux') this.skip(); // script(1) of util-linux gives the CLI a terminal
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
     await src.query(`INSERT INTO t SELECT g, 'x' FROM generate_series(1, 1000) g`);
     dir = mkdtempSync(join(tmpdir(), 'tablesync-interrupt-'));
   });
 
   after(async () => {
-    await src?.end();
-    await dst?.end();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { Pool } from 'pg';
-import { CliProcess } from '../helpers/cli-process';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { startCli, type CliProcess } from '../helpers/cli';
+import { exitWithin, printed } from '../helpers/cli-wait';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, testDb } from '../helpers/pg';
 import { createWorker } from '../../workers/worker';
 import { temporal, uniqueTaskQueue, workflowBundle } from '../helpers/temporal';
 import { waitFor } from '../helpers/guarantees';
@@ -18,8 +19,7 @@ const DST = testDb('tablesync_it_noworker_dst');
 // leave it waiting for a cancellation nobody will carry out.
 describe('CLI with no worker on the task queue: says so, and never hangs after a signal', function () {
   this.timeout(120_000);
-  let src: Pool;
-  let dst: Pool;
+  const { src } = useDatabases({ pg: { src: SRC, dst: DST } });
   let client: Client;
   let address: string;
   let dir: string;
@@ -27,8 +27,6 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
   const started: string[] = [];
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query('CREATE TABLE t (id int PRIMARY KEY, v text)');
     await src.query(`INSERT INTO t SELECT g, 'x' FROM generate_series(1, 10) g`);
     const env = await temporal();
@@ -42,8 +40,6 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
   after(async () => {
     // Whatever a test left running on its dead queue.
     for (const id of started) await client.workflow.getHandle(id).terminate('test cleanup').catch(() => undefined);
-    await src?.end();
-    await dst?.end();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -53,12 +49,12 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
   /** Starts a command, checks it says "no worker" within 8 s with the worker command to run; returns it. */
   async function startSilent(args: string[], queue: string): Promise<{ p: CliProcess; saidAfterMs: number }> {
     const t0 = Date.now();
-    const p = new CliProcess([...args, '--config', configFile, '--task-queue', queue, ...(args[0] === 'run' ? ['--workflow-id', `tablesync-${queue}-2026-01-01T00-00-00-000Z`] : [])], {
+    const p = startCli([...args, '--config', configFile, '--task-queue', queue, ...(args[0] === 'run' ? ['--workflow-id', `tablesync-${queue}-2026-01-01T00-00-00-000Z`] : [])], {
       TEMPORAL_ADDRESS: address,
     });
-    const at = await p.waitFor(noWorker(queue), 8_000);
-    assert.match(p.stderr, new RegExp(`tablesync worker --config ${configFile.replace(/[.]/g, '\\.')} --task-queue ${queue}`));
-    assert.match(p.stderr, /--local/);
+    const at = await printed(p, noWorker(queue), 8_000);
+    assert.match(p.output(), new RegExp(`tablesync worker --config ${configFile.replace(/[.]/g, '\\.')} --task-queue ${queue}`));
+    assert.match(p.output(), /--local/);
     return { p, saidAfterMs: at - t0 };
   }
 
@@ -70,11 +66,11 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
     assert.ok(saidAfterMs < 8_000, `said after ${saidAfterMs} ms`);
     const t0 = Date.now();
     p.proc.kill('SIGTERM');
-    const { code, at } = await p.exit(15_000);
-    assert.equal(code, 143, p.stderr);
+    const { code, at, stderr } = await exitWithin(p, 15_000);
+    assert.equal(code, 143, stderr);
     assert.ok(at - t0 < 10_000, `exited ${at - t0} ms after SIGTERM`);
-    assert.match(p.stderr, /left RUNNING with its cancellation requested \(no worker has run any of it: nothing was written\)/);
-    assert.match(p.stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId} --namespace default --address ${address}`));
+    assert.match(stderr, /left RUNNING with its cancellation requested \(no worker has run any of it: nothing was written\)/);
+    assert.match(stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId} --namespace default --address ${address}`));
     assert.equal((await client.workflow.getHandle(workflowId).describe()).status.name, 'RUNNING');
     // What the message promises: the first worker on the queue carries the cancellation out.
 
@@ -97,28 +93,28 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
 
   it('run without --wait warns at once that nobody polls the queue', async () => {
     const queue = uniqueTaskQueue('noworker-nowait');
-    const p = new CliProcess(['run', '--config', configFile, '--task-queue', queue], { TEMPORAL_ADDRESS: address });
-    const { code } = await p.exit(30_000);
-    const id = workflowIdOf(p.stdout);
+    const p = startCli(['run', '--config', configFile, '--task-queue', queue], { TEMPORAL_ADDRESS: address });
+    const { code, stdout, stderr } = await exitWithin(p, 30_000);
+    const id = workflowIdOf(stdout);
     if (id) started.push(id);
-    assert.equal(code, 0, p.stderr);
-    assert.match(p.stdout, /^Started tablesync-/);
-    assert.match(p.stderr, noWorker(queue));
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^Started tablesync-/);
+    assert.match(stderr, noWorker(queue));
   });
 
   for (const args of [['reset-state', 'public.t'], ['set-mode', 'public.t', '--mode', 'full'], ['status']]) {
     it(`${args[0]}${args[0] === 'status' ? ' --config' : ''}: says so within seconds; SIGINT (no TTY) exits after the cancel is requested`, async () => {
       const queue = uniqueTaskQueue(`noworker-${args[0]}`);
       const { p } = await startSilent(args, queue);
-      const id = /(tablesync-[\w-]+Z)/.exec(p.stderr)?.[1];
-      assert.ok(id, p.stderr);
+      const id = /(tablesync-[\w-]+Z)/.exec(p.output())?.[1];
+      assert.ok(id, p.output());
       started.push(id);
       const t0 = Date.now();
       p.proc.kill('SIGINT');
-      const { code, at } = await p.exit(15_000);
-      assert.equal(code, 130, p.stderr);
+      const { code, at, stderr } = await exitWithin(p, 15_000);
+      assert.equal(code, 130, stderr);
       assert.ok(at - t0 < 10_000, `exited ${at - t0} ms after SIGINT`);
-      assert.match(p.stderr, new RegExp(`temporal workflow terminate --workflow-id ${id}`));
+      assert.match(stderr, new RegExp(`temporal workflow terminate --workflow-id ${id}`));
     });
   }
 
@@ -133,12 +129,12 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
       env: {},
     });
     try {
-      const { code } = await worker.runUntil(p.exit(60_000));
-      assert.equal(code, 0, p.stderr);
+      const { code, stdout, stderr } = await worker.runUntil(exitWithin(p, 60_000));
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /public\.t → public\.t: mode/);
     } finally {
       await close();
     }
-    assert.match(p.stdout, /public\.t → public\.t: mode/);
   });
 
   it('a worker that just stopped (still listed by the server): says the run\'s task is untaken within ~12 s; SIGTERM exits without waiting on it', async () => {
@@ -160,15 +156,15 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
     await close();
     const workflowId = `tablesync-${queue}-2026-01-01T00-00-00-000Z`;
     started.push(workflowId);
-    const p = new CliProcess(['run', '--wait', '--config', configFile, '--task-queue', queue, '--workflow-id', workflowId], { TEMPORAL_ADDRESS: address });
-    await p.waitFor(new RegExp(`no worker has taken sync ${workflowId}'s next task for \\d+ s: the worker last seen on task queue "${queue}"`), 20_000);
-    assert.doesNotMatch(p.stderr, noWorker(queue)); // the server still lists the stopped worker
+    const p = startCli(['run', '--wait', '--config', configFile, '--task-queue', queue, '--workflow-id', workflowId], { TEMPORAL_ADDRESS: address });
+    await printed(p, new RegExp(`no worker has taken sync ${workflowId}'s next task for \\d+ s: the worker last seen on task queue "${queue}"`), 20_000);
+    assert.doesNotMatch(p.output(), noWorker(queue)); // the server still lists the stopped worker
     const t0 = Date.now();
     p.proc.kill('SIGTERM');
-    const { code, at } = await p.exit(30_000);
-    assert.equal(code, 143, p.stderr);
+    const { code, at, stderr } = await exitWithin(p, 30_000);
+    assert.equal(code, 143, stderr);
     assert.ok(at - t0 < 20_000, `exited ${at - t0} ms after SIGTERM`);
-    assert.match(p.stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId}`));
+    assert.match(stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId}`));
   });
 
   it('status --watch of a run no worker polls for says so; tablesync cancel of it exits within seconds, saying how to terminate it', async () => {
@@ -181,14 +177,14 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
     });
     started.push(workflowId);
     // status --watch, which follows it, says first that nobody runs it.
-    const watch = new CliProcess(['status', workflowId, '--watch'], { TEMPORAL_ADDRESS: address });
-    await watch.waitFor(noWorker(queue), 8_000);
+    const watch = startCli(['status', workflowId, '--watch'], { TEMPORAL_ADDRESS: address });
+    await printed(watch, noWorker(queue), 8_000);
     watch.proc.kill('SIGTERM');
-    await watch.exit(10_000);
-    const p = new CliProcess(['cancel', workflowId], { TEMPORAL_ADDRESS: address });
-    const { code } = await p.exit(15_000);
-    assert.equal(code, 1, p.stderr);
-    assert.match(p.stderr, new RegExp(`no worker on task queue "${queue}" carries out the cancellation`));
-    assert.match(p.stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId}`));
+    await exitWithin(watch, 10_000);
+    const p = startCli(['cancel', workflowId], { TEMPORAL_ADDRESS: address });
+    const { code, stderr } = await exitWithin(p, 15_000);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, new RegExp(`no worker on task queue "${queue}" carries out the cancellation`));
+    assert.match(stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId}`));
   });
 });

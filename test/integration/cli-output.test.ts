@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Pool } from 'pg';
 import { CLI } from '../helpers/cli';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 
 const SRC = testDb('tablesync_it_output_src');
@@ -35,15 +35,12 @@ function piped(args: string[], consumer: string, env: Record<string, string>): P
 
 describe(`CLI output to a pipe: whole, and --json is the document alone (${TABLES} tables)`, function () {
   this.timeout(600_000);
-  let src: Pool;
-  let dst: Pool;
+  const { src } = useDatabases({ pg: { src: SRC, dst: DST } });
   let dir: string;
   let file: string;
   let address: string;
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query(`DO $$ BEGIN FOR i IN 1..${TABLES} LOOP
       EXECUTE format('CREATE TABLE %I (id int PRIMARY KEY, v text); INSERT INTO %I VALUES (1, %L)', 'a_table_with_a_name_long_enough_to_fill_the_pipe_' || lpad(i::text, 5, '0'), 'a_table_with_a_name_long_enough_to_fill_the_pipe_' || lpad(i::text, 5, '0'), 'v');
     END LOOP; END $$`);
@@ -54,8 +51,6 @@ describe(`CLI output to a pipe: whole, and --json is the document alone (${TABLE
   });
 
   after(async () => {
-    await src?.end();
-    await dst?.end();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

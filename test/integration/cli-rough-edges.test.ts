@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Pool } from 'pg';
-import { runCli } from '../helpers/cli';
-import { CliProcess } from '../helpers/cli-process';
+import { runCli, startCli, type CliProcess } from '../helpers/cli';
+import { exitWithin, printed } from '../helpers/cli-wait';
+import { useDatabases } from '../helpers/databases';
 import { lockPgTable, waitFor } from '../helpers/guarantees';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { pgUrl, testDb } from '../helpers/pg';
 import { freePort } from '../helpers/temporal-server';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 
@@ -24,15 +24,12 @@ async function metricsText(address: string): Promise<string | null> {
 
 describe('CLI rough edges (issue 22)', function () {
   this.timeout(120_000);
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   let dir: string;
   let address: string;
   const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
 
   before(async () => {
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query('CREATE TABLE artist (id int PRIMARY KEY, name text)');
     await src.query(`INSERT INTO artist SELECT g, 'a' || g FROM generate_series(1, 20) g`);
     dir = mkdtempSync(join(tmpdir(), 'tablesync-rough-'));
@@ -40,8 +37,6 @@ describe('CLI rough edges (issue 22)', function () {
   });
 
   after(async () => {
-    await src?.end();
-    await dst?.end();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -72,17 +67,17 @@ describe('CLI rough edges (issue 22)', function () {
     const queue = uniqueTaskQueue('rough-worker');
     const metrics = `127.0.0.1:${await freePort()}`;
     const connFile = write('worker.yaml', `connections:\n  src: ${connections.src}\n  dst: ${connections.dst}\n`);
-    const worker = new CliProcess(['worker', '--config', connFile, '--task-queue', queue, '--metrics', metrics], { TEMPORAL_ADDRESS: address, TABLESYNC_LOG_LEVEL: 'INFO' });
+    const worker = startCli(['worker', '--config', connFile, '--task-queue', queue, '--metrics', metrics], { TEMPORAL_ADDRESS: address, TABLESYNC_LOG_LEVEL: 'INFO' });
     try {
-      await worker.waitFor(/tablesync worker polling task queue/, 60_000);
+      await printed(worker, /tablesync worker polling task queue/, 60_000);
       const text = await waitFor('the metrics endpoint', () => metricsText(metrics), 10_000);
       assert.match(text, /^temporal_/m);
       const r = await runCli(['run', '--wait', '--config', write('run.json', sync(['public.artist'])), '--task-queue', queue], { TEMPORAL_ADDRESS: address });
-      assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${worker.stdout}${worker.stderr}`);
+      assert.equal(r.code, 0, `${r.out}\n${worker.output()}`);
       assert.equal((await dst.query('SELECT count(*)::int AS n FROM artist')).rows[0].n, 20);
     } finally {
       worker.proc.kill('SIGTERM');
-      await worker.exit(15_000);
+      await exitWithin(worker, 15_000);
     }
     // A file with other keys is checked as a whole sync config, as before.
     const partial = write('partial.yaml', `connections:\n  src: ${connections.src}\nsource: { connection: src }\n`);
@@ -97,14 +92,14 @@ describe('CLI rough edges (issue 22)', function () {
     const lock = await lockPgTable(src, 'artist');
     let p: CliProcess | undefined;
     try {
-      p = new CliProcess(['run', '--local', '--config', file, '--metrics', metrics], { TEMPORAL_ADDRESS: address });
+      p = startCli(['run', '--local', '--config', file, '--metrics', metrics], { TEMPORAL_ADDRESS: address });
       const text = await waitFor('the --local worker\'s metrics endpoint', () => metricsText(metrics), 30_000);
       assert.match(text, /^temporal_/m);
     } finally {
       await lock.release();
     }
-    const { code } = await p.exit(60_000);
-    assert.equal(code, 0, p.stderr);
+    const { code, stderr } = await exitWithin(p, 60_000);
+    assert.equal(code, 0, stderr);
 
     const refused = await runCli(['run', '--config', file, '--metrics', metrics], { TEMPORAL_ADDRESS: address });
     assert.equal(refused.code, 2);

@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Pool } from 'pg';
-import { runCli } from '../helpers/cli';
-import { CliProcess } from '../helpers/cli-process';
-import { freshDatabase, pgUrl, testDb } from '../helpers/pg';
+import { runCli, startCli } from '../helpers/cli';
+import { exitWithin, printed } from '../helpers/cli-wait';
+import { useDatabases } from '../helpers/databases';
+import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { makeCertificates, SERVER_NAME, TlsProxy, type Certificates } from '../helpers/tls-proxy';
 
@@ -20,8 +20,7 @@ const API_KEY = 'tablesync-test-key-0123456789';
 // naming it.
 describe('a Temporal behind TLS: client certificates, API keys, profiles (nginx in front of the dev server)', function () {
   this.timeout(180_000);
-  let src: Pool;
-  let dst: Pool;
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } });
   let certs: Certificates;
   let proxy: TlsProxy;
   let dir: string;
@@ -34,8 +33,6 @@ describe('a Temporal behind TLS: client certificates, API keys, profiles (nginx 
       console.warn('    skipped: no /usr/sbin/nginx (apt-get install nginx; .ci/run installs it)');
       this.skip();
     }
-    src = await freshDatabase(SRC);
-    dst = await freshDatabase(DST);
     await src.query('CREATE TABLE items (id int PRIMARY KEY, v text)');
     await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 50) g`);
     certs = makeCertificates();
@@ -50,8 +47,6 @@ describe('a Temporal behind TLS: client certificates, API keys, profiles (nginx 
 
   after(async () => {
     await proxy?.stop();
-    await src?.end();
-    await dst?.end();
     if (certs) rmSync(certs.dir, { recursive: true, force: true });
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -63,11 +58,11 @@ describe('a Temporal behind TLS: client certificates, API keys, profiles (nginx 
     const queue = uniqueTaskQueue('tls-worker');
     const workerFile = join(dir, 'worker.yaml');
     writeFileSync(workerFile, `connections:\n  src: ${connections.src}\n  dst: ${connections.dst}\n`);
-    const worker = new CliProcess(['worker', '--config', workerFile, '--task-queue', queue], { ...mtls(), TABLESYNC_LOG_LEVEL: 'INFO' });
+    const worker = startCli(['worker', '--config', workerFile, '--task-queue', queue], { ...mtls(), TABLESYNC_LOG_LEVEL: 'INFO' });
     try {
-      await worker.waitFor(/tablesync worker polling task queue/, 60_000);
+      await printed(worker, /tablesync worker polling task queue/, 60_000);
       const r = await runCli(['run', '--wait', '--config', syncFile, '--task-queue', queue], mtls());
-      assert.equal(r.code, 0, `${r.stdout}${r.stderr}\n${worker.stdout}${worker.stderr}\n${proxy.output()}`);
+      assert.equal(r.code, 0, `${r.out}\n${worker.output()}\n${proxy.output()}`);
       assert.match(r.stdout, /1 table synced|1 tables? synced|complete/);
       assert.equal(await rows(), 50);
       // The client API, from a program of the user's: the same settings from its environment.
@@ -79,7 +74,7 @@ describe('a Temporal behind TLS: client certificates, API keys, profiles (nginx 
       assert.match(api.out, /tables synced 1/);
     } finally {
       worker.proc.kill('SIGTERM');
-      await worker.exit(15_000);
+      await exitWithin(worker, 15_000);
     }
   });
 
