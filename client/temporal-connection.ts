@@ -54,6 +54,12 @@ export function temporalConnectionSettings(
   for (const [cli, name] of Object.entries(CLI_TLS_NAMES)) if (vars[cli] !== undefined && vars[name] === undefined) vars[name] = vars[cli];
   const setting = (name: string) => Object.entries(CLI_TLS_NAMES).find(([cli, n]) => n === name && present(env, cli) && !present(env, n))?.[0] ?? name;
 
+  // The Temporal CLI takes it; the SDK has no such option: refused rather than ignored.
+  if (vars.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION !== undefined && /^(1|true)$/i.test(vars.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION)) {
+    throw new ConfigError(
+      'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: the TypeScript SDK always verifies the server; set TEMPORAL_TLS_SERVER_NAME to the name in its certificate (and TEMPORAL_TLS_CA to its CA) instead',
+    );
+  }
   if (vars.TEMPORAL_CONFIG_FILE !== undefined && !existsSync(vars.TEMPORAL_CONFIG_FILE)) {
     throw new ConfigError(`TEMPORAL_CONFIG_FILE: no file ${vars.TEMPORAL_CONFIG_FILE} (the Temporal environment-configuration TOML file)`);
   }

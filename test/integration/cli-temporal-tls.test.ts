@@ -133,6 +133,13 @@ describe('a Temporal behind TLS: client certificates, API keys, profiles (nginx 
     const missing = await runCli(['run', '--local', '--config', localFile], { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'staging' });
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, /TEMPORAL_PROFILE staging\): Profile 'staging' not found/);
+    const noFile = await runCli(['run', '--local', '--config', localFile], { TEMPORAL_CONFIG_FILE: join(dir, 'nope.toml') });
+    assert.equal(noFile.code, 2, noFile.stderr);
+    assert.match(noFile.stderr, /TEMPORAL_CONFIG_FILE: no file .*nope\.toml/);
+    // A setting the Temporal CLI takes and the SDK cannot honour is refused, not ignored.
+    const noVerify = await runCli(['run', '--local', '--config', localFile], { ...mtls(), TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' });
+    assert.equal(noVerify.code, 2, noVerify.stderr);
+    assert.match(noVerify.stderr, /TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: .*set TEMPORAL_TLS_SERVER_NAME/);
   });
 });
 
