@@ -230,12 +230,20 @@ export async function main(argv: string[]): Promise<number> {
 export function flushed(stream: NodeJS.WriteStream): Promise<void> {
   if (stream.destroyed || !stream.writable) return Promise.resolve();
   return new Promise((resolve) => {
-    stream.once('error', () => resolve());
+    // The callback runs with the error too (a reader gone: EPIPE), so the wait ends either way.
     stream.write('', () => resolve());
   });
 }
 
 if (require.main === module) {
+  // A reader that stops early (`| head`) is not this command's failure: the
+  // rest of its output is dropped, the work (a run, its worker) goes on to
+  // its end and its exit code, instead of a crash on an unhandled EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   main(process.argv.slice(2))
     .then(async (code) => {
       await Promise.all([flushed(process.stdout), flushed(process.stderr)]);

@@ -57,12 +57,13 @@ export function startWorkerHint(ctx: WaitContext): string {
   return `${address}tablesync worker${config} --task-queue ${ctx.taskQueue}`;
 }
 
-export function noWorkerLine(ctx: WaitContext, what: string, workflowId: string): string {
+export function noWorkerLine(ctx: WaitContext, what: string, workflowId: string, waiting = true): string {
   return (
     `tablesync: no worker polls task queue "${ctx.taskQueue}" (namespace ${ctx.client.options.namespace}): ` +
     `${what} ${workflowId} waits until one does. Start one in another shell:\n` +
     `  ${startWorkerHint(ctx)}\n` +
-    `${ctx.noLocal ? '' : 'or run this command with --local to host a worker in this process. '}Still waiting (Ctrl-C to stop).`
+    `${ctx.noLocal ? '' : 'or run this command with --local to host a worker in this process.'}` +
+    `${waiting ? `${ctx.noLocal ? '' : ' '}Still waiting (Ctrl-C to stop).` : ''}`
   );
 }
 

@@ -7,7 +7,7 @@ import { loadConfigFile } from '../config-file';
 import { InputError } from '../input-error';
 import { readProgress } from '../progress';
 import { followProgress, ProgressView } from '../progress-view';
-import { printSummary, printVerify } from '../report';
+import { note, printSummary, printVerify } from '../report';
 import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { livePollers, noWorkerLine, type WaitContext } from '../pollers';
@@ -29,12 +29,6 @@ export interface RunOptions {
   metrics?: string;
 }
 
-/** Lines that are not the result: on stderr under --json, whose stdout is the JSON document alone. */
-export const note =
-  (opts: { json?: boolean }) =>
-  (line: string): void =>
-    opts.json ? console.error(line) : console.log(line);
-
 export async function runCommand(opts: RunOptions): Promise<number> {
   if (opts.metrics !== undefined && !opts.local) {
     throw new InputError('InvalidArguments', '--metrics serves the metrics of a worker in this process: it needs --local (a worker elsewhere takes tablesync worker --metrics)');
@@ -54,7 +48,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     const watch: WaitContext = { client, taskQueue, configFile: opts.config };
     if (!wait) {
       // Nobody waits to notice a run that never starts: say so now.
-      if (!(await livePollers(client, taskQueue).catch(() => [''])).length) console.error(noWorkerLine(watch, 'sync', handle.workflowId).replace(/ Still waiting.*$/, ''));
+      if (!(await livePollers(client, taskQueue).catch(() => [''])).length) console.error(noWorkerLine(watch, 'sync', handle.workflowId, false));
       return 0;
     }
     // On stderr, so --json keeps stdout to the summary alone.

@@ -3,12 +3,12 @@ import type { SetModeResult, StateChange, TableStatus } from '../../activities';
 import type { TableState } from '../../lib/state';
 import { syncConfigOf } from '../../lib/config';
 import { loadConfigFile } from '../config-file';
+import { note } from '../report';
 import { startResetState, startSetMode, startTableStatus } from '../operations';
 import { connectClient } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { awaitOrCancel } from '../wait';
 import { closeClient, hostWorker } from './host';
-import { note } from './run';
 
 // reset-state, set-mode and status --config: each starts its workflow,
 // waits for it (with a worker of its own under --local) and prints what

@@ -64,6 +64,13 @@ describe(`CLI output to a pipe: whole, and --json is the document alone (${TABLE
     assert.match(r.err, /^Started tablesync-\S+ on task queue/m);
   });
 
+  it('run --local --json | head -c 100: a reader that stops early does not crash the run (no EPIPE), which ends with its own exit code', async () => {
+    const r = await piped(['run', '--local', '--json', '--config', file, '--task-queue', uniqueTaskQueue('output-head')], `{ sleep 1; head -c 100 > /dev/null; }`, { TEMPORAL_ADDRESS: address });
+    assert.equal(r.code, 0, r.err.slice(-3000));
+    assert.doesNotMatch(r.err, /EPIPE|Error:/);
+    assert.match(r.err, /Full load complete|Incremental sync complete|Sync complete/);
+  });
+
   it('run --local | grep -c "^  ok " counts every table (a text summary past the pipe buffer)', async () => {
     const r = await piped(['run', '--local', '--config', file, '--task-queue', uniqueTaskQueue('output-text')], `{ sleep 1; grep -c '^  ok '; }`, { TEMPORAL_ADDRESS: address });
     assert.equal(r.code, 0, r.err.slice(-3000));
