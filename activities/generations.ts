@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { SyncConfig } from '../lib/config';
-import { qualifyPg } from '../lib/sources/postgres';
+import { qualifyPg } from '../lib/target/sql';
 import { claimGenerationSql, generationsTableSql, GENERATIONS_TABLE, lockGenerationSql } from '../lib/state';
 import { displayName } from '../lib/tables';
 import type { TablePlan } from '../lib/types';

@@ -1,4 +1,4 @@
-import { ensureUserTypes } from '../lib/pg-user-types';
+import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { displayName } from '../lib/tables';
 import {
   addPrimaryKeySql,

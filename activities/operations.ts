@@ -4,7 +4,7 @@ import { resolveTableSpecs, type ResolvedTable } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { normalizeMode } from '../lib/modes/names';
 import type { SourceConnection, SourceTable } from '../lib/sources/base';
-import { pgCatalog } from '../lib/sources/postgres';
+import { pgCatalog } from '../lib/sources/postgres/catalog';
 import { lastRunSql, readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { targetName, targetRefOf } from '../lib/table-plan';
 import { displayName, parseTableName } from '../lib/tables';
@@ -131,7 +131,7 @@ function cursorColumnOf(source: SourceConnection, described: SourceTable, column
   if (!found) {
     throw new TablesyncError('UnknownColumn', `${name}: ${field} "${column}" is not a column of the table (columns: ${described.columns.map((c) => c.name).join(', ')})`);
   }
-  if (!source.dialect.cursor?.kind(found)) {
+  if (!source.dialect.cursor.kind(found)) {
     throw new TablesyncError('UnsupportedType', `${name}: ${field} "${column}" is ${found.type}, which cannot order a cursor`);
   }
   return found;
@@ -191,7 +191,6 @@ async function resetState(source: SourceConnection, deps: ActivityDeps, input: R
     const sourceColumn = cursorColumnOf(source, described, column, settings.field('cursor'));
     let canonical: string | null = null;
     if (value !== null) {
-      if (!source.cursorValueText) throw invalid(`${name}: reset-state --cursor is not supported for ${source.dialect.name} sources yet`);
       canonical = await source.cursorValueText(sourceColumn, value);
       if (canonical === null) {
         throw invalid(`${name}: reset-state --cursor "${value}" is not a value of cursor "${column}" (${sourceColumn.type}); nothing changed`);

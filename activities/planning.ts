@@ -4,12 +4,13 @@ import { mapLimit } from '../lib/concurrency';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { resolveTableSpecs, targetCollisions, type ResolvedTable } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
-import { planUserTypes, readColumnTypes } from '../lib/pg-user-types';
+import { planUserTypes, readColumnTypes } from '../lib/sources/postgres/user-types';
 import { planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
 import type { SourceConnection, SourceTable } from '../lib/sources/base';
 import { changelogMaxSql } from '../lib/sources/changelog';
 import { parseLookback } from '../lib/sources/cursor';
-import { PostgresSource, pgCatalog } from '../lib/sources/postgres';
+import { PostgresSource } from '../lib/sources/postgres';
+import { pgCatalog } from '../lib/sources/postgres/catalog';
 import {
   generationsTableSql,
   readTableStateSql,

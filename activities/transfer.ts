@@ -3,7 +3,7 @@ import { Context, log } from '@temporalio/activity';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
 import { modeOf } from '../lib/modes';
-import { ensureUserTypes } from '../lib/pg-user-types';
+import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { planChunks } from '../lib/planner';
 import { decodeKey, type CopyStream } from '../lib/sources/base';
 import { chunkReads } from '../lib/schema-evolution';

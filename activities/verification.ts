@@ -4,13 +4,15 @@ import type { SourceConnection } from '../lib/sources/base';
 import { loggedKeysSql } from '../lib/sources/changelog';
 import { cursorPredicate } from '../lib/sources/cursor';
 import { bucketDigits, bucketSumsSql, displayKey, keysSql, rowDigestsSql, sourceDigestSide } from '../lib/sources/digests';
-import { pgCanonical, pgChecksumSql, quotePg } from '../lib/sources/postgres';
+import { pgCanonical } from '../lib/canonical';
+import { pgChecksumSql } from '../lib/sources/postgres/digest';
+import { quotePg } from '../lib/target/sql';
 import { backfillColumns } from '../lib/schema-evolution';
 import { displayName } from '../lib/tables';
 import { liveCondition, targetDigestSide, targetKey, verifiedRelation } from '../lib/target';
 import type { ColumnPlan, KeySample, PartitionRange, RangeChecksum, RowDifferences, TablePlan } from '../lib/types';
 import type { ActivityDeps } from './context';
-import { classifyError, nonRetryable } from './errors';
+import { classifyError } from './errors';
 
 // Verification: counts and checksums of key ranges, computed inside each
 // database, for `tablesync verify` and verifyAfterSync.
@@ -39,12 +41,8 @@ const BUCKETS_PER_QUERY = 32;
  * yet to fill (schema evolution): the next run fills them, whatever the cursor.
  */
 function comparedColumns(source: SourceConnection, table: TablePlan): ColumnPlan[] {
-  const canonical = source.dialect.canonicalText?.bind(source.dialect);
-  if (!source.checksumRange || !canonical) {
-    throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be checksummed yet`);
-  }
   const unfilled = new Set(backfillColumns(table));
-  return table.columns.filter((c) => canonical!(c) !== null && !unfilled.has(c.name));
+  return table.columns.filter((c) => source.dialect.canonicalText(c) !== null && !unfilled.has(c.name));
 }
 
 /**
@@ -88,7 +86,7 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
         for (const range of ranges) {
           // Both sides at once, so the two snapshots are as close in time as they can be.
           const [s, t] = await Promise.all([
-            source.checksumRange!(table, included, range),
+            source.checksumRange(table, included, range),
             target.query(pgChecksumSql(relation, targetCanonical, key, range, live)),
           ]);
           out.push({
@@ -117,19 +115,15 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
     async findDifferences({ config, table, ranges }: FindDifferencesInput): Promise<RowDifferences> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
-      const digest = source.dialect.digest;
-      if (!digest || !source.queryRows) {
-        throw nonRetryable('UnsupportedSource', `verify: ${source.dialect.name} sources cannot be compared row by row yet`);
-      }
       const columns = comparedColumns(source, table);
-      const src = sourceDigestSide(source.dialect, digest, table, columns);
+      const src = sourceDigestSide(source.dialect, source.dialect.digest, table, columns);
       const dst = targetDigestSide(table, columns);
       const rule = pendingRule(table);
       const cursor = table.cursor;
       const flag =
-        rule.kind === 'cursor' && cursor && source.dialect.cursor
+        rule.kind === 'cursor' && cursor
           ? (placeholder: (i: number) => string) =>
-              cursorPredicate(source.dialect.cursor!, source.dialect.quoteIdent(cursor.column), { type: cursor.sourceType, dataType: cursor.dataType }, cursor.kind,
+              cursorPredicate(source.dialect.cursor, source.dialect.quoteIdent(cursor.column), { type: cursor.sourceType, dataType: cursor.dataType }, cursor.kind,
                 { from: rule.from, to: null, includeNull: false, ...(cursor.lookback && { lookback: cursor.lookback }) }, placeholder)
           : undefined;
       const out: RowDifferences = { changed: emptySample(), missing: emptySample(), extra: emptySample(), pending: emptySample() };
@@ -138,7 +132,7 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
         sample.count++;
         if (sample.keys.length < SAMPLE_KEYS) sample.keys.push(displayKey(k));
       };
-      const sourceRows = (q: { sql: string; params: string[] }) => source.queryRows!(q.sql, q.params);
+      const sourceRows = (q: { sql: string; params: string[] }) => source.queryRows(q.sql, q.params);
       const targetRows = async (q: { sql: string; params: string[] }) => (await target.query(q.sql, q.params)).rows as Record<string, unknown>[];
       try {
         for (const r of ranges) {

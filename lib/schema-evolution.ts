@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { SyncConfig } from './config';
 import { TablesyncError } from './errors';
 import type { Dialect, SourceColumn, SourceTable } from './sources/base';
-import { qualifyPg, quotePg } from './sources/postgres';
+import { qualifyPg, quotePg } from './target/sql';
 import { DROPPED_NOTE, SOURCE_ONLY_NOTE } from './summary';
 import { mapColumnType, targetName } from './table-plan';
 import { distinctSql, latestViewName, latestViewSql, targetKey } from './target';

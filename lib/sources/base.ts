@@ -25,11 +25,11 @@ export interface Dialect {
    * the same value in the target. null: the column cannot be compared this
    * way and is left out (e.g. a typeMap pairing with no exact rule).
    */
-  canonicalText?(column: ColumnPlan): string | null;
+  canonicalText(column: ColumnPlan): string | null;
   /** Cursor columns: which types order, their exact text and typed parameters. */
-  cursor?: CursorDialect;
+  cursor: CursorDialect;
   /** Row digests for verify's row-by-row comparison (see digests.ts). */
-  digest?: DigestDialect;
+  digest: DigestDialect;
   /** Key columns of any type: their exact text (range bounds) and how it is bound back. */
   key: KeyDialect;
 }
@@ -150,20 +150,20 @@ export interface SourceConnection {
    * (never a full read of the rows), sorted by the source in the key's own
    * order and distinct. Empty: no way to split, or too few rows seen.
    */
-  sampleKeys?(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]>;
+  sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]>;
   /** Rows of a query as objects (catalog-size results only: bounds, key lists); values bound. */
-  queryRows?(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
+  queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
-  cursorBounds?(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
+  cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
   /**
    * `value` read as the cursor column's type, on the source, back as the
    * source's own text of it (what a run would save); null when it does not
    * parse as that type.
    */
-  cursorValueText?(column: { type: string; dataType: string }, value: string): Promise<string | null>;
+  cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null>;
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream>;
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
-  checksumRange?(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
+  checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   close(): Promise<void>;
 }
 
@@ -252,11 +252,6 @@ export function andWhere(where: { sql: string; params: string[] }, extra: { sql:
   return { sql: where.sql ? `${where.sql} AND ${extra.sql}` : ` WHERE ${extra.sql}`, params: [...where.params, ...extra.params] };
 }
 
-export function rejectNul(name: string): string {
-  if (name.includes('\u0000')) throw new Error(`Identifier contains a NUL character: ${JSON.stringify(name)}`);
-  return name;
-}
-
 export function qualify(dialect: Dialect, ref: TableRef): string {
   return `${dialect.quoteIdent(ref.schema)}.${dialect.quoteIdent(ref.name)}`;
 }
@@ -302,6 +297,9 @@ export function decodeKey(text: string, width: number): string[] {
   return values as string[];
 }
 
+/** What a key range's WHERE needs of a dialect: each dialect's keys.ts builds it without the whole Dialect. */
+export type RangeDialect = Pick<Dialect, 'quoteIdent' | 'placeholder'> & { key: Pick<KeyDialect, 'rowValues'> };
+
 /**
  * WHERE clause of a key range (lo, hi] with bound parameters, numbered from
  * `first`; `cast` types the i-th key column's value. A composite key compares
@@ -309,7 +307,7 @@ export function decodeKey(text: string, width: number): string[] {
  * clause for the whole table.
  */
 export function rangePredicate(
-  dialect: Dialect,
+  dialect: RangeDialect,
   key: string | string[],
   range: PartitionRange,
   first = 1,

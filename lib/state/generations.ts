@@ -1,4 +1,4 @@
-import { qualifyPg } from '../sources/postgres';
+import { qualifyPg } from '../target/sql';
 import type { TableRef } from '../types';
 
 export const GENERATIONS_TABLE = '_tablesync_generations';

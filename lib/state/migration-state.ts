@@ -1,4 +1,4 @@
-import { qualifyPg } from '../sources/postgres';
+import { qualifyPg } from '../target/sql';
 import type { TableRef } from '../types';
 import { GENERATIONS_TABLE } from './generations';
 import { TABLE_HISTORY_TABLE, TABLE_STATE_UPGRADE_COLUMNS, TABLES_TABLE } from './tables';

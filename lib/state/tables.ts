@@ -1,4 +1,4 @@
-import { qualifyPg } from '../sources/postgres';
+import { qualifyPg } from '../target/sql';
 import type { ColumnTypes, TableRef } from '../types';
 
 export type { ColumnTypes };

@@ -1,5 +1,5 @@
 import { rangePredicate } from '../sources/base';
-import { postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
+import { qualifyPg, quotePg, targetRanges } from './sql';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../types';
 import { columnList, targetKey } from './columns';
 import { DELETED_AT_COLUMN } from './soft-deletes';
@@ -75,7 +75,7 @@ export function upsertSql(
     differs.push(`t.${flag} IS TRUE`);
     same.push(`cur.${flag} IS NOT TRUE`);
   }
-  const onCur = { ...postgresDialect, quoteIdent: (name: string) => `cur.${quotePg(name)}` };
+  const onCur = { ...targetRanges, quoteIdent: (name: string) => `cur.${quotePg(name)}` };
   const where = range ? rangePredicate(onCur, keyColumns, range) : { sql: '', params: [] };
   const onConflict = sets.length ? `DO UPDATE SET ${sets.join(', ')}\n    WHERE ${differs.join('\n       OR ')}` : 'DO NOTHING';
   return {
@@ -122,7 +122,7 @@ export function deleteMissingSql(
   softDeleteColumn?: string,
 ): { text: string; values: string[] } {
   const keys = targetKey(columns, primaryKey);
-  const onTarget = { ...postgresDialect, quoteIdent: (name: string) => `t.${quotePg(name)}` };
+  const onTarget = { ...targetRanges, quoteIdent: (name: string) => `t.${quotePg(name)}` };
   const where = rangePredicate(onTarget, keys, range);
   const match = keys.map((k) => `s.${quotePg(k)} = t.${quotePg(k)}`).join(' AND ');
   const missing = `${where.sql}${where.sql ? ' AND' : ' WHERE'} NOT EXISTS (SELECT 1 FROM ${qualifyPg(staging)} AS s WHERE ${match})`;

@@ -1,4 +1,4 @@
-import { qualifyPg, quotePg } from '../sources/postgres';
+import { qualifyPg, quotePg } from './sql';
 import type { TableRef } from '../types';
 import { DELETED_AT_COLUMN } from './soft-deletes';
 

@@ -1,4 +1,4 @@
-import { quotePg } from '../sources/postgres';
+import { quotePg } from './sql';
 import type { ColumnPlan } from '../types';
 
 /** The target-side column list of a plan, quoted. */

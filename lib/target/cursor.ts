@@ -1,4 +1,4 @@
-import { qualifyPg, quotePg } from '../sources/postgres';
+import { qualifyPg, quotePg } from './sql';
 import { pgIdentifier } from '../table-plan';
 import type { ColumnPlan, TableRef } from '../types';
 import { distinctSql } from './apply';

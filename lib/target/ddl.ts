@@ -1,4 +1,4 @@
-import { qualifyPg, quotePg } from '../sources/postgres';
+import { qualifyPg, quotePg } from './sql';
 import type { ColumnPlan, TableRef } from '../types';
 import { columnList, targetKey } from './columns';
 import { pkeyName } from './names';

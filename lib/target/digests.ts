@@ -1,5 +1,6 @@
 import type { DigestSide } from '../sources/digests';
-import { pgCanonical, pgFields, pgMd5, pgSum32, postgresDialect, qualifyPg, quotePg } from '../sources/postgres';
+import { pgCanonical, pgFields, pgMd5, pgSum32 } from '../canonical';
+import { qualifyPg, quotePg, targetRanges } from './sql';
 import { rangePredicate } from '../sources/base';
 import type { ColumnPlan, TablePlan, TableRef } from '../types';
 import { targetKey } from './columns';
@@ -24,12 +25,12 @@ export function targetDigestSide(table: TablePlan, columns: ColumnPlan[]): Diges
   const keyNames = targetKey(table.columns, table.primaryKey);
   const canonical = (cs: ColumnPlan[]) => cs.map((c) => pgCanonical(quotePg(c.targetName), c.targetType));
   return {
-    dialect: postgresDialect,
+    dialect: targetRanges,
     digest: {
       row: (cs) => pgFields(canonical(cs)),
       md5: pgMd5,
       sum32: pgSum32,
-      rangeWhere: (_plan, range, first) => rangePredicate(postgresDialect, keyNames, range, first),
+      rangeWhere: (_plan, range, first) => rangePredicate(targetRanges, keyNames, range, first),
     },
     relation: qualifyPg(verifiedRelation(table)),
     plan: table,

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { SyncConfig } from '../config';
 import { TablesyncError } from '../errors';
 import type { SourceTable } from '../sources/base';
-import { qualifyPg, quotePg } from '../sources/postgres';
+import { qualifyPg, quotePg } from './sql';
 import { targetName } from '../table-plan';
 import type { TablePlan, TableRef } from '../types';
 

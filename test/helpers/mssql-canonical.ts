@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SourceColumn } from '../../lib/sources/base';
-import { columnsFromCatalog, type MssqlColumnRow } from '../../lib/sources/mssql';
+import { columnsFromCatalog, type MssqlColumnRow } from '../../lib/sources/mssql/catalog';
 import canonicalTexts from '../fixtures/mssql/canonical-texts.json';
 
 export interface CanonicalCase {

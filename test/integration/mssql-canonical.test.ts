@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { mapMssqlType, mssqlCanonical } from '../../lib/sources/mssql';
-import { pgCanonical, pgChecksumSql, quotePg } from '../../lib/sources/postgres';
+import { pgCanonical } from '../../lib/canonical';
+import { mssqlCanonical } from '../../lib/sources/mssql/digest';
+import { mapMssqlType } from '../../lib/sources/mssql/types';
+import { pgChecksumSql } from '../../lib/sources/postgres/digest';
+import { quotePg } from '../../lib/target/sql';
 import { useDatabases } from '../helpers/databases';
 import { CASES, rowHash, sourceColumnOf } from '../helpers/mssql-canonical';
 import { testDb } from '../helpers/pg';

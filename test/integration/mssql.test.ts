@@ -4,16 +4,12 @@ import { ConnectionPool } from 'mssql';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SourceConnection, SourceTable } from '../../lib/sources/base';
 import { createHash } from 'node:crypto';
-import {
-  columnsFromCatalog,
-  MssqlSource,
-  mssqlCanonical,
-  mssqlDialect,
-  MSSQL_UTF8_COLLATION,
-  parseMssqlUrl,
-  type MssqlColumnRow,
-} from '../../lib/sources/mssql';
-import { pgCanonical, pgChecksumSql, quotePg } from '../../lib/sources/postgres';
+import { MssqlSource, mssqlDialect, parseMssqlUrl } from '../../lib/sources/mssql';
+import { columnsFromCatalog, type MssqlColumnRow } from '../../lib/sources/mssql/catalog';
+import { mssqlCanonical, MSSQL_UTF8_COLLATION } from '../../lib/sources/mssql/digest';
+import { pgCanonical } from '../../lib/canonical';
+import { pgChecksumSql } from '../../lib/sources/postgres/digest';
+import { quotePg } from '../../lib/target/sql';
 import { copyIntoSql, createTableSql } from '../../lib/target';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createPool as createMysqlPool, type PoolConnection } from 'mysql2';
 import { from as copyFrom } from 'pg-copy-streams';
 import { MysqlSource } from '../../lib/sources/mysql';
-import { MYSQL2_TESTED_VERSION, MysqlCopyEncoder, mysql2Version, streamCopy } from '../../lib/sources/mysql-copy';
+import { MYSQL2_TESTED_VERSION, MysqlCopyEncoder, mysql2Version, streamCopy } from '../../lib/sources/mysql/copy';
 import type { ColumnPlan, TablePlan } from '../../lib/types';
 import { useDatabases } from '../helpers/databases';
 import { mysqlUrl } from '../helpers/mysql';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mysqlCanonical, mysqlFloatBits } from '../../lib/sources/mysql';
+import { mysqlCanonical, mysqlFloatBits } from '../../lib/sources/mysql/digest';
 import { useDatabases } from '../helpers/databases';
 import { mysqlUrl } from '../helpers/mysql';
 import { pgUrl, testDb } from '../helpers/pg';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { BinaryCopyCounter, TextCopyCounter } from '../../lib/sources/postgres';
+import { BinaryCopyCounter, TextCopyCounter } from '../../lib/sources/postgres/read';
 
 function binaryCopy(rows: (string | null)[][]): Buffer {
   const parts: Buffer[] = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(4), Buffer.from([0, 0, 0, 0])];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { SourceTable } from '../../lib/sources/base';
-import { columnsFromCatalog, isGeneratedExtra, mysqlCatalog, type MysqlColumnRow } from '../../lib/sources/mysql';
+import { columnsFromCatalog, isGeneratedExtra, mysqlCatalog, type MysqlColumnRow } from '../../lib/sources/mysql/catalog';
 import { tableWarnings } from '../../lib/summary';
 import { columnNotes, planCompareColumns } from '../../lib/table-plan';
 

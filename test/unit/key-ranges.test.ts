@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { planChunks, planSampledPartitions, sameOrderOnTarget, samplePieces } from '../../lib/planner';
 import { decodeKey, encodeKey, evenCuts, rangePredicate, samplePercent } from '../../lib/sources/base';
-import { mssqlDialect, mssqlKey, mssqlSampleSql, mssqlSelectSql } from '../../lib/sources/mssql';
-import { mysqlDialect, mysqlKeyWalkSql, mysqlSelectSql } from '../../lib/sources/mysql';
-import { pgHistogramSql, pgRangeCopySql, pgSampleSql, postgresDialect } from '../../lib/sources/postgres';
+import { mssqlDialect } from '../../lib/sources/mssql';
+import { mssqlKey, mssqlSampleSql } from '../../lib/sources/mssql/keys';
+import { mssqlSelectSql } from '../../lib/sources/mssql/read';
+import { mysqlDialect } from '../../lib/sources/mysql';
+import { mysqlKeyWalkSql } from '../../lib/sources/mysql/keys';
+import { mysqlSelectSql } from '../../lib/sources/mysql/read';
+import { postgresDialect } from '../../lib/sources/postgres';
+import { pgHistogramSql, pgSampleSql } from '../../lib/sources/postgres/keys';
+import { pgRangeCopySql } from '../../lib/sources/postgres/read';
 import { deleteUnseenSql, keysTableName, keysTablePrefix, targetRange, upsertSql } from '../../lib/target';
 import type { PartitionRange, TablePlan } from '../../lib/types';
 

@@ -2,26 +2,13 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { TablesyncError } from '../../lib/errors';
 import { cursorBoundsSql, rangePredicate, type SourceColumn, type SourceTable } from '../../lib/sources/base';
-import {
-  columnsFromCatalog,
-  mapMssqlType,
-  readMappedColumn,
-  MssqlSource,
-  mssqlCanonical,
-  mssqlCatalog,
-  mssqlChecksumSql,
-  mssqlDialect,
-  MSSQL_UTF8_COLLATION,
-  mssqlCursorValueText,
-  mssqlEstimateRows,
-  mssqlKeyBoundsSql,
-  mssqlSelectSql,
-  parseMssqlUrl,
-  readColumn,
-  streamRows,
-  type MssqlColumnRow,
-  type StreamingRequest,
-} from '../../lib/sources/mssql';
+import { MssqlSource, mssqlDialect, parseMssqlUrl } from '../../lib/sources/mssql';
+import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, type MssqlColumnRow } from '../../lib/sources/mssql/catalog';
+import { mssqlCursorValueText } from '../../lib/sources/mssql/cursor';
+import { mssqlCanonical, mssqlChecksumSql, MSSQL_UTF8_COLLATION } from '../../lib/sources/mssql/digest';
+import { mssqlKeyBoundsSql } from '../../lib/sources/mssql/keys';
+import { mssqlSelectSql, readColumn, streamRows, type StreamingRequest } from '../../lib/sources/mssql/read';
+import { mapMssqlType, readMappedColumn } from '../../lib/sources/mssql/types';
 import { columnNotes, mapColumnType, planFullColumns } from '../../lib/table-plan';
 import type { ColumnPlan, TablePlan, TableRef } from '../../lib/types';
 import chinookColumns from '../fixtures/mssql/chinook-columns.json';
@@ -325,7 +312,7 @@ describe('SQL Server source (pure parts)', () => {
     it('reads a cursor window of Invoice: bounds as text converted in SQL, the lookback on the server, values after the key bounds', () => {
       const table = describeRecorded('dbo.Invoice');
       const date = table.columns.find((c) => c.name === 'InvoiceDate')!;
-      assert.equal(mssqlDialect.cursor!.kind(date), 'time');
+      assert.equal(mssqlDialect.cursor.kind(date), 'time');
       const p: TablePlan = {
         source: table.ref,
         target: table.ref,
@@ -646,7 +633,7 @@ describe('SQL Server source (pure parts)', () => {
 
     it('gives the dialect a canonical text, so verify no longer refuses SQL Server sources', () => {
       assert.equal(typeof mssqlDialect.canonicalText, 'function');
-      assert.equal(mssqlDialect.canonicalText!({ name: 'Id', targetName: 'id', sourceType: 'int', targetType: 'integer', nullable: false }), 'CONVERT(varchar(20), [Id])');
+      assert.equal(mssqlDialect.canonicalText({ name: 'Id', targetName: 'id', sourceType: 'int', targetType: 'integer', nullable: false }), 'CONVERT(varchar(20), [Id])');
     });
 
     it('spells each natural mapping as pgCanonical does, from the value the read path sends', () => {

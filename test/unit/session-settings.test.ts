@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Client } from 'pg';
 import { PG_SESSION_SETTINGS, pinnedPgConnection } from '../../activities/connections';
-import { isTimestamptz, pgCanonical } from '../../lib/sources/postgres';
+import { isTimestamptz, pgCanonical } from '../../lib/canonical';
 import { pgUrl } from '../helpers/pg';
 
 describe('pinned sessions', () => {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { pgRangeCopySql, postgresDialect, quotePg } from '../../lib/sources/postgres';
+import { postgresDialect } from '../../lib/sources/postgres';
+import { pgRangeCopySql } from '../../lib/sources/postgres/read';
+import { quotePg } from '../../lib/sources/postgres/sql';
 import { rangePredicate } from '../../lib/sources/base';
 import { createStagingSql, deleteMissingSql, stagingName, upsertSql } from '../../lib/target';
 import type { TablePlan } from '../../lib/types';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { TablesyncError } from '../../lib/errors';
 import { catalogName, EXACT_NAMES } from '../../lib/sources/base';
-import { mssqlNameRule } from '../../lib/sources/mssql';
-import { mysqlNameRule } from '../../lib/sources/mysql';
+import { mssqlNameRule } from '../../lib/sources/mssql/catalog';
+import { mysqlNameRule } from '../../lib/sources/mysql/catalog';
 import { matchesPattern } from '../../lib/tables';
 import type { TableRef } from '../../lib/types';
 

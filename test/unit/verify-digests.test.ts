@@ -33,7 +33,7 @@ describe('verify row digests', () => {
   });
 
   it('binds values in text order on MySQL: the cursor flag, then the range, then the buckets', () => {
-    const side: DigestSide = { dialect: mysqlDialect, digest: mysqlDialect.digest!, relation: '`shop`.`orders`', plan, key: [columns[0]], columns };
+    const side: DigestSide = { dialect: mysqlDialect, digest: mysqlDialect.digest, relation: '`shop`.`orders`', plan, key: [columns[0]], columns };
     const flag = (p: (i: number) => string) =>
       cursorPredicate(mysqlDialect.cursor!, '`updated_at`', { type: 'datetime(6)', dataType: 'datetime' }, 'time', { from: '2025-01-01 00:00:00.000000', to: null, includeNull: false }, p);
     const { sql, params } = rowDigestsSql(side, range, 1, ['a', 'b'], flag);
@@ -54,7 +54,7 @@ describe('verify row digests', () => {
   });
 
   it('hashes SQL Server rows as UTF-8 hex digests, as its checksums do', () => {
-    const side: DigestSide = { dialect: mssqlDialect, digest: mssqlDialect.digest!, relation: '[dbo].[orders]', plan, key: [columns[0]], columns: [columns[0]] };
+    const side: DigestSide = { dialect: mssqlDialect, digest: mssqlDialect.digest, relation: '[dbo].[orders]', plan, key: [columns[0]], columns: [columns[0]] };
     const { sql, params } = rowDigestsSql(side, range, 0, null);
     assert.deepEqual(params, ['10', '20']);
     assert.match(sql, /LOWER\(CONVERT\(varchar\(32\), HASHBYTES\('MD5', CONVERT\(varchar\(max\), .* COLLATE Latin1_General_100_CS_AS_SC_UTF8\)\), 2\)\) AS h FROM \[dbo\]\.\[orders\] WHERE \[id\] > @p1 AND \[id\] <= @p2$/);

@@ -26,10 +26,10 @@ import {
   writeByteaText,
   writeRaw,
   writeUtf8,
-} from '../copy-bytes';
-import { TablesyncError } from '../errors';
-import type { ColumnPlan } from '../types';
-import { isTimestamptz } from './postgres';
+} from './copy-bytes';
+import { TablesyncError } from '../../errors';
+import type { ColumnPlan } from '../../types';
+import { isTimestamptz } from '../../canonical';
 
 /** The mysql2 version whose Query internals hookRows was written and tested against. */
 export const MYSQL2_TESTED_VERSION = '3.24.6';

@@ -1,9 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
-import type { SyncConfig } from './config';
-import { TablesyncError } from './errors';
-import { quotePg } from './sources/postgres';
-import { targetRefOf } from './table-plan';
-import type { PgTypeName, TablePlan, TargetUserType } from './types';
+import type { SyncConfig } from '../../config';
+import { TablesyncError } from '../../errors';
+import { quotePg } from './sql';
+import { targetRefOf } from '../../table-plan';
+import type { PgTypeName, TablePlan, TargetUserType } from '../../types';
 
 // PostgreSQL user-defined types (enums, domains, composite types, and arrays
 // of them) that a PostgreSQL source's columns use. A full load creates them

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
-import { TablesyncError } from './errors';
+import { TablesyncError } from '../../errors';
 
 /** Encodes one value for COPY text format; null means SQL NULL. */
 export type ValueEncoder = (value: unknown) => string | null;

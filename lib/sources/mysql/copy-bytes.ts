@@ -50,7 +50,7 @@ function latin1(src: Buffer, start: number, end: number): string {
 
 /**
  * Raw bytes as PostgreSQL text: exact UTF-8 without NUL, or refused (the same
- * rules and messages as copy-text's asUtf8). `escape`: COPY text escaping of
+ * rules and messages as mssql/copy-text.ts's asUtf8). `escape`: COPY text escaping of
  * backslash, tab, newline and carriage return; binary COPY takes them as they are.
  */
 export function writeUtf8(out: CopyBuffer, src: Buffer, start: number, end: number, escape: boolean): void {

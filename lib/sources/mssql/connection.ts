@@ -1,0 +1,234 @@
+import { ConnectionPool, NVarChar, Request, type config as MssqlConfig } from 'mssql';
+import { TablesyncError } from '../../errors';
+import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
+import {
+  cursorBoundsSql,
+  encodeKey,
+  samplePercent,
+  type CatalogEntry,
+  type CopyStream,
+  type NameRule,
+  type RangeSum,
+  type SourceConnection,
+  type SourceTable,
+} from '../base';
+import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, mssqlNameRule, type MssqlColumnRow } from './catalog';
+import { mssqlCursorValueText } from './cursor';
+import { mssqlDialect } from './dialect';
+import { MSSQL_UTF8_COLLATION, mssqlChecksumSql } from './digest';
+import { keyParamType, mssqlKeyBoundsSql, mssqlSampleSql } from './keys';
+import { mssqlSelectSql, streamRows } from './read';
+
+const BOOLEAN_PARAMS: Record<string, boolean> = { true: true, false: false, yes: true, no: false, '1': true, '0': false };
+const URL_SHAPE = 'mssql://user:password@host:port/database?encrypt=false&trustServerCertificate=true';
+
+/**
+ * mssql config from `mssql://user:password@host[:port]/database?options`
+ * (user and password percent-encoded). Options: encrypt (default true),
+ * trustServerCertificate (default false), instanceName, connectTimeout and
+ * requestTimeout (ms). Errors never repeat the URL, which holds the password.
+ */
+export function parseMssqlUrl(url: string, poolSize = 10): MssqlConfig {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TablesyncError('InvalidConfig', `SQL Server URL is not a valid URL; expected ${URL_SHAPE}, with reserved characters in the password percent-encoded`);
+  }
+  if (u.protocol !== 'mssql:' && u.protocol !== 'sqlserver:') {
+    throw new TablesyncError('InvalidConfig', `SQL Server URL must start with mssql:// or sqlserver://`);
+  }
+  if (!u.hostname) throw new TablesyncError('InvalidConfig', `SQL Server URL names no host; expected ${URL_SHAPE}`);
+  const known = new Set(['encrypt', 'trustServerCertificate', 'instanceName', 'connectTimeout', 'requestTimeout']);
+  for (const key of u.searchParams.keys()) {
+    if (!known.has(key)) {
+      throw new TablesyncError('InvalidConfig', `SQL Server URL option "${key}" is unknown; known: ${[...known].join(', ')}`);
+    }
+  }
+  const flag = (key: string, fallback: boolean): boolean => {
+    const value = u.searchParams.get(key);
+    if (value === null) return fallback;
+    const parsed = BOOLEAN_PARAMS[value.toLowerCase()];
+    if (parsed === undefined) throw new TablesyncError('InvalidConfig', `SQL Server URL option ${key} must be true or false`);
+    return parsed;
+  };
+  const millis = (key: string, fallback: number): number => {
+    const value = u.searchParams.get(key);
+    if (value === null) return fallback;
+    if (!/^\d+$/.test(value)) throw new TablesyncError('InvalidConfig', `SQL Server URL option ${key} must be milliseconds`);
+    return Number(value);
+  };
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new TablesyncError('InvalidConfig', `SQL Server URL: the ${what} has a malformed %-escape`);
+    }
+  };
+  const instanceName = u.searchParams.get('instanceName') ?? undefined;
+  const database = decode(u.pathname.replace(/^\//, ''), 'database');
+  return {
+    server: u.hostname.replace(/^\[(.*)\]$/, '$1'),
+    // With a named instance the port comes from the SQL Browser service.
+    port: u.port && !instanceName ? Number(u.port) : undefined,
+    user: decode(u.username, 'user') || undefined,
+    password: decode(u.password, 'password') || undefined,
+    database: database || undefined,
+    connectionTimeout: millis('connectTimeout', 15_000),
+    // tedious stops this timer at the first response packet, so it bounds the
+    // wait for a first row (blocking locks, a slow plan), not a whole copy.
+    requestTimeout: millis('requestTimeout', 300_000),
+    options: {
+      encrypt: flag('encrypt', true),
+      trustServerCertificate: flag('trustServerCertificate', false),
+      instanceName,
+      appName: 'tablesync',
+    },
+    pool: { max: poolSize, min: 0, idleTimeoutMillis: 30_000 },
+  };
+}
+
+export class MssqlSource implements SourceConnection {
+  readonly dialect = mssqlDialect;
+  private readonly config: MssqlConfig;
+  private pool: Promise<ConnectionPool> | null = null;
+
+  /** Parses the URL at once (a bad URL fails at registration); connects on first use. */
+  constructor(url: string, poolSize = 10) {
+    this.config = parseMssqlUrl(url, poolSize);
+  }
+
+  private connect(): Promise<ConnectionPool> {
+    if (!this.pool) {
+      const pool = new ConnectionPool(this.config);
+      // The failing request or connect() reports the error too; the pool's
+      // own 'error' event would otherwise crash the worker.
+      pool.on('error', () => undefined);
+      this.pool = pool.connect().catch((err) => {
+        this.pool = null;
+        throw err;
+      });
+    }
+    return this.pool;
+  }
+
+  protected async query<T>(sql: string, names: string[] = []): Promise<T[]> {
+    const request = (await this.connect()).request();
+    names.forEach((name, i) => request.input(`p${i + 1}`, NVarChar(128), name));
+    return (await request.query<T>(sql)).recordset;
+  }
+
+  /** Values bound as @p1… (nvarchar): the SQL converts them to the types it compares with. */
+  async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
+    const request = (await this.connect()).request();
+    params.forEach((value, i) => request.input(`p${i + 1}`, NVarChar(4000), value));
+    return (await request.query(sql)).recordset;
+  }
+
+  cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null> {
+    return mssqlCursorValueText((sql, names) => this.query(sql, names), column, value);
+  }
+
+  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
+    const [row] = await this.query<{ max_value: string | null; null_rows: number }>(cursorBoundsSql(mssqlDialect, ref, cursor));
+    return { max: row.max_value, nulls: Number(row.null_rows) };
+  }
+
+  async listTables(): Promise<CatalogEntry[]> {
+    const rows = await this.query<TableRef>(mssqlCatalog.listTablesSql);
+    return rows.map((r) => ({ schema: r.schema, name: r.name, kind: 'table' }));
+  }
+
+  private names: Promise<NameRule> | null = null;
+
+  nameRule(): Promise<NameRule> {
+    this.names ??= this.query<{ collation: string | null }>(mssqlCatalog.collationSql)
+      .then((rows) => mssqlNameRule(rows[0]?.collation ?? null))
+      .catch((err) => {
+        this.names = null;
+        throw err;
+      });
+    return this.names;
+  }
+
+  async describeTable(ref: TableRef): Promise<SourceTable | null> {
+    const rows = await this.query<MssqlColumnRow>(mssqlCatalog.columnsSql, [ref.schema, ref.name]);
+    if (rows.length === 0) return null;
+    const pk = await this.query<{ name: string }>(mssqlCatalog.primaryKeySql, [ref.schema, ref.name]);
+    return { ref, columns: columnsFromCatalog(rows), primaryKey: pk.map((r) => r.name) };
+  }
+
+  estimateRows(ref: TableRef): Promise<number> {
+    return mssqlEstimateRows((sql, names) => this.query(sql, names), ref);
+  }
+
+  async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
+    const { sql, params } = mssqlSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
+    const rows = await this.query<Record<string, string>>(sql, params);
+    return rows.map((r) => encodeKey(plan.primaryKey.map((_, i) => r[`k${i}`])));
+  }
+
+  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+    const [row] = await this.query<{ min: string | null; max: string | null }>(mssqlKeyBoundsSql(ref, column));
+    return { min: row.min, max: row.max };
+  }
+
+  /**
+   * Text COPY only: SQL Server rows are decoded by the driver and re-encoded,
+   * so PostgreSQL's binary format would gain nothing. One SELECT per range,
+   * at the database's own isolation level (READ COMMITTED unless configured).
+   */
+  async openCopy(plan: TablePlan, range: PartitionRange): Promise<CopyStream> {
+    const { sql, params, keyParams } = mssqlSelectSql(plan, range);
+    const request = new Request(await this.connect());
+    request.stream = true;
+    request.arrayRowMode = true;
+    params.forEach((value, i) =>
+      request.input(`p${i + 1}`, i < keyParams ? keyParamType(plan) : NVarChar(50), value),
+    );
+    return streamRows(request, sql, plan.columns);
+  }
+
+  private utf8: Promise<void> | null = null;
+
+  /** Verification needs a UTF-8 collation (SQL Server 2019+, Azure SQL): said plainly where there is none. */
+  private checkUtf8(): Promise<void> {
+    this.utf8 ??= this.query<{ cp: number | null; version: string | null }>(
+      `SELECT COLLATIONPROPERTY(@p1, 'CodePage') AS cp, CONVERT(nvarchar(128), SERVERPROPERTY('ProductVersion')) AS version`,
+      [MSSQL_UTF8_COLLATION],
+    )
+      .then(([row]) => {
+        if (Number(row?.cp) !== 65001) {
+          throw new TablesyncError(
+            'UnsupportedSource',
+            `verify: this SQL Server (version ${row?.version ?? 'unknown'}) has no UTF-8 collation ${MSSQL_UTF8_COLLATION}; ` +
+              'checksums need SQL Server 2019 (15.x) or later, Azure SQL Database or Managed Instance',
+          );
+        }
+      })
+      .catch((err) => {
+        this.utf8 = null;
+        throw err;
+      });
+    return this.utf8;
+  }
+
+  async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
+    await this.checkUtf8();
+    const { sql, params } = mssqlChecksumSql(plan, columns, range);
+    const request = (await this.connect()).request();
+    if (params.length) {
+      const type = keyParamType(plan);
+      params.forEach((value, i) => request.input(`p${i + 1}`, type, value));
+    }
+    const [row] = (await request.query<{ rows: string | number; sum: string }>(sql)).recordset;
+    return { rows: Number(row.rows), sum: row.sum };
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    if (pool) await (await pool.catch(() => null))?.close();
+  }
+}
+

@@ -1,0 +1,223 @@
+import { createPool, type Pool, type PoolConnection } from 'mysql2';
+import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
+import {
+  cursorBoundsSql,
+  encodeKey,
+  estimateOrCount,
+  type CatalogEntry,
+  type CopyStream,
+  type Dialect,
+  type NameRule,
+  type RangeSum,
+  type SourceConnection,
+  type SourceTable,
+} from '../base';
+import { columnsFromCatalog, mysqlCatalog, mysqlNameRule, type MysqlColumnRow } from './catalog';
+import { MysqlCopyEncoder, streamCopy } from './copy';
+import { mysqlCursor } from './cursor';
+import { mysqlDialect } from './dialect';
+import { mysqlDigest } from './digest';
+import { mysqlKeyWalkSql, mysqlRangeWhere } from './keys';
+import { mysqlSelectSql } from './read';
+import { qualifyMysql, quote } from './sql';
+
+/** One statement, so a new session is pinned in one round trip. */
+export const MYSQL_SESSION_SQL = "SET time_zone = '+00:00', NAMES utf8mb4, sql_mode = 'NO_ENGINE_SUBSTITUTION'";
+
+function parseMysqlUrl(url: string): { uri: string; database: string } {
+  const u = new URL(url.replace(/^mariadb:/i, 'mysql:'));
+  return { uri: u.toString(), database: decodeURIComponent(u.pathname.replace(/^\//, '')) };
+}
+
+export class MysqlSource implements SourceConnection {
+  readonly dialect: Dialect;
+  private readonly pool: Pool;
+
+  constructor(url: string, poolSize = 10) {
+    const { uri, database } = parseMysqlUrl(url);
+    this.dialect = { ...mysqlDialect, defaultSchema: database };
+    this.pool = createPool({
+      uri,
+      connectionLimit: poolSize,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+      decimalNumbers: false,
+    });
+    // Every session pinned, whatever the server's defaults: TIMESTAMP values
+    // read as UTC instants; text in utf8mb4 both ways; a sql_mode without
+    // PAD_CHAR_TO_FULL_LENGTH (CHAR values would come padded), ANSI_QUOTES or
+    // NO_BACKSLASH_ESCAPES (the driver escapes bound values with backslashes).
+    this.pool.on('connection', (conn) => {
+      // A session that could not be pinned is not used: its next query fails and is retried.
+      conn.query(MYSQL_SESSION_SQL, (err) => err && conn.destroy());
+    });
+  }
+
+  private query<T = Record<string, unknown>>(sql: string, values: unknown[] = []): Promise<T[]> {
+    return new Promise((resolve, reject) =>
+      this.pool.query({ sql, values }, (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
+    );
+  }
+
+  async listTables(): Promise<CatalogEntry[]> {
+    const rows = await this.query<CatalogEntry>(mysqlCatalog.listTablesSql);
+    return rows.map((r) => ({ schema: r.schema, name: r.name, kind: r.kind }));
+  }
+
+  private names: Promise<NameRule> | null = null;
+
+  nameRule(): Promise<NameRule> {
+    this.names ??= this.query<{ l: string | number }>('SELECT @@lower_case_table_names AS l')
+      .then((rows) => mysqlNameRule(Number(rows[0]?.l ?? 0)))
+      .catch((err) => {
+        this.names = null;
+        throw err;
+      });
+    return this.names;
+  }
+
+  async describeTable(ref: TableRef): Promise<SourceTable | null> {
+    const rows = await this.query<MysqlColumnRow>(mysqlCatalog.columnsSql, [ref.schema, ref.name]);
+    if (rows.length === 0) return null;
+    const checks = await this.query<{ clause: string }>(mysqlCatalog.jsonChecksSql, [ref.schema, ref.name]).catch(
+      () => [] as { clause: string }[],
+    );
+    const json = new Set<string>();
+    for (const { clause } of checks) {
+      const m = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(clause.trim());
+      if (m) json.add(m[1].replace(/``/g, '`'));
+    }
+    const pk = await this.query<{ name: string }>(mysqlCatalog.primaryKeySql, [ref.schema, ref.name]);
+    return { ref, columns: columnsFromCatalog(rows, json), primaryKey: pk.map((r) => r.name) };
+  }
+
+  estimateRows(ref: TableRef): Promise<number> {
+    return estimateOrCount(
+      [
+        async () => {
+          const estimate = (await this.query<{ estimate: string | null }>(mysqlCatalog.estimateSql, [ref.schema, ref.name]))[0]?.estimate;
+          // InnoDB reports 0 for tables it has not sampled yet: unknown, not empty.
+          return Number(estimate) > 0 ? estimate : null;
+        },
+      ],
+      async () => (await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualifyMysql(ref)}`))[0]?.n,
+    );
+  }
+
+  queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
+    return this.query(sql, params);
+  }
+
+  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
+    const rows = await this.query<{ max_value: string | null; null_rows: string }>(cursorBoundsSql(mysqlDialect, ref, cursor));
+    return { max: rows[0].max_value, nulls: Number(rows[0].null_rows) };
+  }
+
+  /**
+   * Walks the key in steps of estimatedRows / pieces rows: reads every key
+   * once inside the server (not over the wire), about what COUNT(*) costs.
+   */
+  async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
+    const step = Math.max(1, Math.ceil(estimatedRows / pieces));
+    const cuts: string[] = [];
+    for (let k = 1; k < pieces; k++) {
+      const { sql, params } = mysqlKeyWalkSql(plan, cuts[cuts.length - 1] ?? null, step);
+      const [row] = await this.query<Record<string, string>>(sql, params);
+      if (!row) break;
+      cuts.push(encodeKey(plan.primaryKey.map((_, i) => row[`k${i}`])));
+    }
+    return cuts;
+  }
+
+  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+    const q = quote(column);
+    const rows = await this.query<{ min: string | null; max: string | null }>(
+      `SELECT CAST(MIN(${q}) AS CHAR) AS min, CAST(MAX(${q}) AS CHAR) AS max FROM ${qualifyMysql(ref)}`,
+    );
+    return { min: rows[0].min, max: rows[0].max };
+  }
+
+  async cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null> {
+    // CAST gives NULL for garbage and a warning (not an error) for text with
+    // junk after a value ('2025-12-17x'): both refuse it. Warnings belong to
+    // the connection, so both statements run on the same one.
+    const conn = await new Promise<PoolConnection>((resolve, reject) => this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))));
+    const run = <T>(sql: string, values: unknown[] = []) =>
+      new Promise<T[]>((resolve, reject) => conn.query({ sql, values }, (err, rows) => (err ? reject(err) : resolve(rows as T[]))));
+    try {
+      const [row] = await run<{ v: string | null }>(`SELECT ${mysqlCursor.text(mysqlCursor.param('?', column), column)} AS v`, [value]);
+      const [warned] = await run<{ n: number | string }>('SELECT @@warning_count AS n');
+      return Number(warned.n) > 0 ? null : row.v;
+    } finally {
+      conn.release();
+    }
+  }
+
+  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
+    const conn = await new Promise<PoolConnection>((resolve, reject) =>
+      this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),
+    );
+    const run = (sql: string) => new Promise<void>((resolve, reject) => conn.query(sql, (err) => (err ? reject(err) : resolve())));
+    try {
+      await run('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+    const counts = new Map<string, number>();
+    const warn = (column: string, what: string) => {
+      const key = `column "${column}": ${what}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    };
+    // Row packets straight into COPY data (binary when every column has a binary form), values as the
+    // server's own text bytes, never JS numbers or Dates; see copy.ts.
+    const encoder = new MysqlCopyEncoder(plan.columns, preferBinary, warn);
+    const { sql, params } = mysqlSelectSql(plan, range);
+    const stream = streamCopy(conn, sql, params, encoder);
+    // A connection lost mid-query (KILL, server gone) is reported on the connection
+    // only: the query would wait forever, heartbeating, for rows that never come.
+    const lost = (err: Error) => stream.destroy(err);
+    conn.on('error', lost);
+    let done = false;
+    return {
+      stream,
+      format: encoder.format,
+      rows: () => encoder.rows,
+      warnings: () => Object.fromEntries(counts),
+      finish: async (error?: unknown) => {
+        if (done) return;
+        done = true;
+        conn.removeListener('error', lost);
+        if (error) {
+          conn.destroy();
+          return;
+        }
+        try {
+          await run('COMMIT');
+          conn.release();
+        } catch (err) {
+          conn.destroy();
+          throw err;
+        }
+      },
+    };
+  }
+
+  async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
+    const where = mysqlRangeWhere(plan, range);
+    const digest = mysqlDigest;
+    const rows = await this.query<{ rows: string; sum: string }>(
+      `SELECT COUNT(*) AS \`rows\`, ${digest.sum32(digest.md5(digest.row(columns)))} AS sum
+         FROM ${qualifyMysql(plan.source)}${where.sql}`,
+      where.params,
+    );
+    return { rows: Number(rows[0].rows), sum: rows[0].sum };
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.pool.end(() => resolve()));
+  }
+}
+

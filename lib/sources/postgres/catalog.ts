@@ -1,0 +1,71 @@
+import type { Pool } from 'pg';
+import type { TableRef } from '../../types';
+import { estimateOrCount, type SourceTable } from '../base';
+import { qualifyPg } from './sql';
+
+type Queryable = Pick<Pool, 'query'>;
+
+// Catalog queries, shared by the PostgreSQL source and the PostgreSQL target.
+export const pgCatalog = {
+  // Partitions and inheritance children are listed with their parent: reading
+  // the parent reads their rows, so a pattern must not take them a second time.
+  listTablesSql: `SELECT DISTINCT ON (n.nspname, c.relname) n.nspname AS schema, c.relname AS name,
+      CASE WHEN c.relkind IN ('v', 'm') THEN 'view' WHEN c.relispartition THEN 'partition'
+           WHEN p.oid IS NOT NULL THEN 'child' ELSE 'table' END AS kind,
+      pn.nspname AS parent_schema, p.relname AS parent_name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+    LEFT JOIN pg_class p ON p.oid = i.inhparent
+    LEFT JOIN pg_namespace pn ON pn.oid = p.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relname NOT LIKE '\\_ts\\_stg\\_%'
+    ORDER BY n.nspname, c.relname, i.inhseqno`,
+  // Generated columns are listed and marked: a source's are read like any
+  // column, a target's cannot be written (see planCompareColumns).
+  columnsSql: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
+      t.typname AS data_type, a.attgenerated <> '' AS generated
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_type t ON t.oid = a.atttypid
+    WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
+      AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attnum`,
+  primaryKeySql: `SELECT a.attname AS name
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+    ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+  // Statistics only: NULL when never analyzed. (pg_relation_size would wait
+  // behind any DDL lock on the table, so the catalog step avoids it.)
+  estimateSql: `SELECT CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS estimate
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 AND c.relname = $2`,
+
+  async describeTable(db: Queryable, ref: TableRef): Promise<SourceTable | null> {
+    const cols = await db.query(this.columnsSql, [ref.schema, ref.name]);
+    if (cols.rowCount === 0) return null;
+    const pk = await db.query(this.primaryKeySql, [ref.schema, ref.name]);
+    return {
+      ref,
+      columns: cols.rows.map((r) => ({
+        name: r.name,
+        type: r.type,
+        dataType: r.data_type,
+        nullable: r.nullable,
+        ...(r.generated && { generated: true }),
+      })),
+      primaryKey: pk.rows.map((r) => r.name),
+    };
+  },
+
+  estimateRows(db: Queryable, ref: TableRef): Promise<number> {
+    return estimateOrCount(
+      [async () => (await db.query(this.estimateSql, [ref.schema, ref.name])).rows[0]?.estimate],
+      async () => (await db.query(`SELECT count(*)::bigint AS n FROM ${qualifyPg(ref)}`)).rows[0]?.n,
+    );
+  },
+
+  async hasRows(db: Queryable, ref: TableRef): Promise<boolean> {
+    const r = await db.query(`SELECT EXISTS (SELECT 1 FROM ${qualifyPg(ref)}) AS has`);
+    return r.rows[0].has === true;
+  },
+};

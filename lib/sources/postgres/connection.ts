@@ -1,0 +1,162 @@
+import type { Pool, PoolClient } from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
+import {
+  cursorBoundsSql,
+  encodeKey,
+  evenCuts,
+  EXACT_NAMES,
+  keyTypes,
+  samplePercent,
+  type CatalogEntry,
+  type CopyStream,
+  type NameRule,
+  type RangeSum,
+  type SourceConnection,
+  type SourceTable,
+} from '../base';
+import { pgCatalog } from './catalog';
+import { pgCursor } from './cursor';
+import { postgresDialect } from './dialect';
+import { pgCanonicalText, pgChecksumSql } from './digest';
+import { pgHistogramSql, pgKeyCollationSql, pgSampleSql } from './keys';
+import { BinaryCopyCounter, pgRangeCopySql, TextCopyCounter } from './read';
+import { qualifyPg, quotePg } from './sql';
+import { isRegType } from './types';
+
+export class PostgresSource implements SourceConnection {
+  readonly dialect = postgresDialect;
+  constructor(readonly pool: Pool) {}
+
+  async listTables(): Promise<CatalogEntry[]> {
+    const r = await this.pool.query(pgCatalog.listTablesSql);
+    return r.rows.map((row) => ({
+      schema: row.schema,
+      name: row.name,
+      kind: row.kind,
+      ...(row.parent_name !== null && { parent: { schema: row.parent_schema, name: row.parent_name } }),
+    }));
+  }
+
+  /** Names in the config are quoted identifiers: matched exactly, case included. */
+  async nameRule(): Promise<NameRule> {
+    return EXACT_NAMES;
+  }
+
+  describeTable(ref: TableRef): Promise<SourceTable | null> {
+    return pgCatalog.describeTable(this.pool, ref);
+  }
+
+  estimateRows(ref: TableRef): Promise<number> {
+    return pgCatalog.estimateRows(this.pool, ref);
+  }
+
+  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+    const q = quotePg(column);
+    const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}`);
+    return { min: r.rows[0].min, max: r.rows[0].max };
+  }
+
+  /**
+   * A one-column key's histogram (pg_stats, from the last ANALYZE) when it has
+   * enough bounds; otherwise a page sample (TABLESAMPLE SYSTEM) of the key
+   * columns. Either way sorted here, by the source, in the key's collation.
+   */
+  async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
+    if (plan.primaryKey.length === 1) {
+      const collation = (await this.pool.query(pgKeyCollationSql, [qualifyPg(plan.source), plan.primaryKey[0]])).rows[0];
+      const sql = pgHistogramSql(keyTypes(plan)[0], collation ? { schema: collation.schema, name: collation.name } : null);
+      const bounds = (await this.pool.query(sql, [plan.source.schema, plan.source.name, plan.primaryKey[0]])).rows.map((r) => r.k0 as string);
+      // The histogram's first and last bounds are its min and max: pieces - 1 cuts strictly between need pieces + 1 bounds.
+      if (bounds.length > pieces) return evenCuts(bounds, pieces);
+    }
+    const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
+    const rows = (await this.pool.query({ text, values, rowMode: 'array' })).rows as string[][];
+    return rows.map((r) => encodeKey(r));
+  }
+
+  async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
+    return (await this.pool.query(sql, params)).rows;
+  }
+
+  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
+    const r = await this.pool.query(cursorBoundsSql(postgresDialect, ref, cursor));
+    return { max: r.rows[0].max_value, nulls: Number(r.rows[0].null_rows) };
+  }
+
+  async cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null> {
+    try {
+      const r = await this.pool.query(`SELECT ${pgCursor.text(pgCursor.param('$1', column), column)} AS v`, [value]);
+      return r.rows[0].v;
+    } catch (err) {
+      // Class 22 (data exception): the text is not a value of the type; anything else is a real failure.
+      if (/^22/.test((err as { code?: string }).code ?? '')) return null;
+      throw err;
+    }
+  }
+
+  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
+    // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
+    // silently truncate, so a table whose types differ goes as text, whose input
+    // functions refuse a value that does not fit.
+    // User types go as text too: binary arrays and composites carry the source's type OIDs;
+    // a reg* column also goes as text, on either side: its binary form is an OID.
+    const sameTypes = plan.columns.every((c) => c.sourceType === c.targetType && !c.userType && !isRegType(c.targetType));
+    const format = preferBinary && sameTypes ? 'binary' : 'text';
+    const { sql, settings } = pgRangeCopySql(plan, range, format);
+    const client: PoolClient = await this.pool.connect();
+    // A backend killed mid-COPY also emits 'error' on the client; the stream carries it.
+    const ignore = () => undefined;
+    client.on('error', ignore);
+    try {
+      // One snapshot for the whole range, and never a write on the source.
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      if (settings.length) {
+        const calls = settings.map((_, i) => `set_config('tablesync.p${i + 1}', $${i + 1}, true)`).join(', ');
+        await client.query(`SELECT ${calls}`, settings);
+      }
+    } catch (err) {
+      client.off('error', ignore);
+      client.release(err as Error);
+      throw err;
+    }
+    const counter = format === 'binary' ? new BinaryCopyCounter() : new TextCopyCounter();
+    const raw = client.query(copyTo(sql));
+    const stream = raw.pipe(counter);
+    raw.on('error', (err) => counter.destroy(err));
+    let released = false;
+    return {
+      stream,
+      format,
+      rows: () => counter.rows,
+      warnings: () => ({}),
+      finish: async (error?: unknown) => {
+        if (released) return;
+        released = true;
+        client.off('error', ignore);
+        if (error) {
+          client.release(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        try {
+          await client.query('COMMIT');
+          client.release();
+        } catch (err) {
+          client.release(err as Error);
+          throw err;
+        }
+      },
+    };
+  }
+
+  async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
+    const canonical = columns.map((c) => pgCanonicalText(c));
+    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey, range, undefined, keyTypes(plan)));
+    return { rows: Number(r.rows[0].rows), sum: r.rows[0].sum };
+  }
+
+  async close(): Promise<void> {
+    // The pool belongs to the connection registry.
+  }
+}
+
