@@ -17,9 +17,9 @@ export interface AwaitOptions {
 }
 
 /**
- * After a cancellation is requested with no worker of this process: whether
- * a worker polls the queue to carry it out, checked for this long before the
- * command gives up waiting (and says how to end the run by hand).
+ * After a cancellation is requested with no worker of this process: how
+ * often it checks whether a worker carries it out, before giving up waiting
+ * (and saying how to end the run by hand).
  */
 const CANCEL_GRACE_MS = 3_000;
 
@@ -30,9 +30,10 @@ const CANCEL_GRACE_MS = 3_000;
  * may be left running on purpose); otherwise on SIGINT/SIGTERM the workflow is cancelled and the wait goes on, the local
  * worker still running, until the cancelled run has dropped its load tables
  * (a second signal exits at once); on any other early exit (the worker or
- * the connection failed) it is cancelled too. A cancellation no worker can
- * carry out (none polls the queue) is not waited for: the command says what
- * state the run is left in and how to end it, and exits.
+ * the connection failed) it is cancelled too. A cancellation no worker
+ * carries out (none polls the queue, or its task waits untaken) is not
+ * waited for: the command says what state the run is left in and how to
+ * end it, and exits.
  */
 export async function awaitOrCancel<T>(
   handle: WorkflowHandle,

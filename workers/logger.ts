@@ -100,7 +100,16 @@ export function installLogger(
     ? { prometheus: { bindAddress, histogramBucketOverrides: { [PARTITION_DURATION]: PARTITION_DURATION_BUCKETS } } }
     : undefined;
   try {
-    Runtime.install({ logger, ...runtime, ...(metrics && { telemetryOptions: { metrics } }) });
+    Runtime.install({
+      logger,
+      ...runtime,
+      telemetryOptions: {
+        // The SDK core's own warnings (a payload near its size limit, …) through this logger, formatted
+        // and redacted like every line, instead of the core's coloured console output on stdout.
+        logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },
+        ...(metrics && { metrics }),
+      },
+    });
   } catch (err) {
     if (!metrics) throw err;
     throw new ConfigError(`${metricsAddress === undefined ? 'TABLESYNC_METRICS_ADDRESS' : '--metrics'} ${bindAddress}: cannot serve metrics: ${(err as Error).message}`);

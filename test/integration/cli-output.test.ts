@@ -74,6 +74,18 @@ describe(`CLI output to a pipe: whole, and --json is the document alone (${TABLE
     assert.match(r.err, /Full load complete|Incremental sync complete|Sync complete/);
   });
 
+  it("run --local --json: the SDK core's own warnings (a payload past 512 kB) go to stderr in tablesync's format, not onto stdout", async () => {
+    // A config past the core's payload warning size, from a long list that changes nothing else.
+    const big = join(dir, 'big.json');
+    const allowLossyColumns = Array.from({ length: 9000 }, (_, i) => `public.nothing.a_column_with_a_name_long_enough_to_make_the_input_big_${String(i).padStart(5, '0')}`);
+    writeFileSync(big, JSON.stringify({ connections: { src: pgUrl(SRC), dst: pgUrl(DST) }, source: { connection: 'src' }, target: { connection: 'dst' }, tables: [`public.${'a_table_with_a_name_long_enough_to_fill_the_pipe_'}00001`], allowLossyColumns }));
+    const parse = `${JSON.stringify(process.execPath)} -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).tablesSynced))'`;
+    const r = await piped(['run', '--local', '--json', '--config', big, '--task-queue', uniqueTaskQueue('output-core')], parse, { TEMPORAL_ADDRESS: address });
+    assert.equal(r.code, 0, `${r.out}\n${r.err.slice(-3000)}`);
+    assert.equal(r.out.trim(), '1');
+    assert.match(r.err, /^\S+Z WARN  \[TMPRL1103\] Attempted to upload payloads with size that exceeded the warning limit/m);
+  });
+
   it('run --local | grep -c "^  ok " counts every table (a text summary past the pipe buffer)', async () => {
     const r = await piped(['run', '--local', '--config', file, '--task-queue', uniqueTaskQueue('output-text')], `{ sleep 1; grep -c '^  ok '; }`, { TEMPORAL_ADDRESS: address });
     assert.equal(r.code, 0, r.err.slice(-3000));
