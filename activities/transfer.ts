@@ -2,11 +2,12 @@ import { pipeline } from 'node:stream/promises';
 import { Context, log } from '@temporalio/activity';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
-import { modeOf } from '../lib/modes';
+import { modeOf, readFilterOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
+import { derivedUserTypes } from './user-types';
 import { planChunks } from '../lib/planner';
 import { decodeKey, type CopyStream } from '../lib/sources/base';
-import { chunkReads } from '../lib/schema-evolution';
+import { chunkReads } from '../lib/modes/backfill';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql, copyIntoSql } from '../lib/target';
@@ -165,9 +166,11 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
     const whole = mode.steps === 'load-and-swap' && input.wholeLoad === true && chunks.length === 1;
     if (whole || mode.createsTarget) {
+      // Before the transaction: deriving reads the catalogs on other pooled clients.
+      const userTypes = await derivedUserTypes(connections, config, table);
       await inTransaction(connections, config.target.connection, async (client) => {
         await ensureSchema(client, table.target.schema);
-        await ensureUserTypes(client, table.userTypes, ensureSchema);
+        await ensureUserTypes(client, userTypes, ensureSchema);
       });
     }
     let copy: CopyStream | null = null;
@@ -201,7 +204,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           // of a run that was overtaken fails before it reads or writes anything.
           await checkGeneration(client, config, table);
           await mode.prepareChunk(client, chunkCtx);
-          copy = await source.openCopy(read, chunk, config.useBinaryCopy);
+          copy = await source.openCopy(read, chunk, config.useBinaryCopy, readFilterOf(read));
           try {
             const sink = client.query(copyFrom(copyIntoSql(dest, read.columns, copy.format)));
             await pipeline(copy.stream, sink, { signal: run.signal });
@@ -217,9 +220,6 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           stopIfCancelled();
           const warnings = { ...copy.warnings() };
           for (const [what, n] of Object.entries(applied.warnings ?? {})) warnings[what] = (warnings[what] ?? 0) + n;
-          if (last && table.cursor?.nullRows) {
-            warnings[`row with a NULL cursor "${table.cursor.column}" (cursor mode never picks up its changes)`] = table.cursor.nullRows;
-          }
           const counts = { rowsCopied, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
           const totals = addProgress(progress, counts, i + 1);
           const unchanged = totals.rowsCopied - totals.inserted - totals.updated;

@@ -1,13 +1,12 @@
 import { Context } from '@temporalio/activity';
 import type { SyncConfig } from '../lib/config';
 import type { SourceConnection } from '../lib/sources/base';
-import { loggedKeysSql } from '../lib/sources/changelog';
-import { cursorPredicate } from '../lib/sources/cursor';
 import { bucketDigits, bucketSumsSql, displayKey, keysSql, rowDigestsSql, sourceDigestSide } from '../lib/sources/digests';
 import { pgCanonical } from '../lib/canonical';
 import { pgChecksumSql } from '../lib/sources/postgres/digest';
 import { quotePg } from '../lib/target/sql';
-import { backfillColumns } from '../lib/schema-evolution';
+import { modeOf } from '../lib/modes';
+import { backfillColumns } from '../lib/modes/backfill';
 import { displayName } from '../lib/tables';
 import { liveCondition, targetDigestSide, targetKey, verifiedRelation } from '../lib/target';
 import type { ColumnPlan, KeySample, PartitionRange, RangeChecksum, RowDifferences, TablePlan } from '../lib/types';
@@ -43,29 +42,6 @@ const BUCKETS_PER_QUERY = 32;
 function comparedColumns(source: SourceConnection, table: TablePlan): ColumnPlan[] {
   const unfilled = new Set(backfillColumns(table));
   return table.columns.filter((c) => source.dialect.canonicalText(c) !== null && !unfilled.has(c.name));
-}
-
-/**
- * Which differing rows the next run brings anyway: `all` when the table has
- * no saved cursor or position yet (the next run reads everything); for a
- * cursor table, the rows its next window reads (cursor at or past the saved
- * one minus the lookback; a NULL cursor is never read again); for a
- * change-log table, the keys with a log entry past the saved position. After
- * a run (verifyAfterSync) the saved value is the run's high-water mark.
- */
-type PendingRule = { kind: 'none' } | { kind: 'all' } | { kind: 'cursor'; from: string } | { kind: 'log'; position: string | null };
-
-export function pendingRule(table: TablePlan): PendingRule {
-  if (table.cursor) {
-    const saved = table.cursor.window ? (table.cursor.window.to ?? table.cursor.saved) : table.cursor.saved;
-    return saved === null ? { kind: 'all' } : { kind: 'cursor', from: saved };
-  }
-  if (table.changelog) {
-    const log = table.changelog;
-    if (log.window) return { kind: 'log', position: log.window.to ?? log.window.from };
-    return log.started ? { kind: 'log', position: log.saved } : { kind: 'all' };
-  }
-  return { kind: 'none' };
 }
 
 const emptySample = (): KeySample => ({ count: 0, keys: [] });
@@ -108,7 +84,7 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
     /**
      * The rows behind ranges whose checksums differ, one by one: changed,
      * missing from the target, extra in it, or pending (the next run brings
-     * them; see pendingRule). Counts are exact; keys are sampled. A big range
+     * them; see PendingRule). Counts are exact; keys are sampled. A big range
      * is split into buckets by its keys' hash, and only buckets whose sums
      * differ are listed, a group of buckets at a time.
      */
@@ -118,14 +94,9 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
       const columns = comparedColumns(source, table);
       const src = sourceDigestSide(source.dialect, source.dialect.digest, table, columns);
       const dst = targetDigestSide(table, columns);
-      const rule = pendingRule(table);
-      const cursor = table.cursor;
-      const flag =
-        rule.kind === 'cursor' && cursor
-          ? (placeholder: (i: number) => string) =>
-              cursorPredicate(source.dialect.cursor, source.dialect.quoteIdent(cursor.column), { type: cursor.sourceType, dataType: cursor.dataType }, cursor.kind,
-                { from: rule.from, to: null, includeNull: false, ...(cursor.lookback && { lookback: cursor.lookback }) }, placeholder)
-          : undefined;
+      // Which differing rows the next run brings anyway: the table's mode says (see PendingRule).
+      const rule = modeOf(table.mode).pending(table);
+      const flag = rule.kind === 'rows' ? (placeholder: (i: number) => string) => rule.where(source.dialect, placeholder) : undefined;
       const out: RowDifferences = { changed: emptySample(), missing: emptySample(), extra: emptySample(), pending: emptySample() };
       const count = (what: keyof RowDifferences, k: string) => {
         const sample = out[what];
@@ -154,14 +125,12 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
             const [s, t, logged] = await Promise.all([
               sourceRows(rowDigestsSql(src, r.range, digits, buckets, flag)),
               targetRows(rowDigestsSql(dst, r.range, digits, buckets)),
-              rule.kind === 'log'
-                ? sourceRows(keysSql(src, (p) => loggedKeysSql(source.dialect, table, rule.position, p), r.range, digits, buckets))
-                : Promise.resolve([]),
+              rule.kind === 'keys' ? sourceRows(keysSql(src, (p) => rule.keys(source.dialect, p), r.range, digits, buckets)) : Promise.resolve([]),
             ]);
             const pendingKeys = new Set(logged.map((row) => String(row.k)));
             const theirs = new Map(t.map((row) => [String(row.k), String(row.h)]));
             const pending = (k: string, sourceFlag: unknown) =>
-              rule.kind === 'all' || (rule.kind === 'cursor' && Number(sourceFlag) === 1) || (rule.kind === 'log' && pendingKeys.has(k));
+              rule.kind === 'all' || (rule.kind === 'rows' && Number(sourceFlag) === 1) || (rule.kind === 'keys' && pendingKeys.has(k));
             for (const row of s) {
               const k = String(row.k);
               const h = theirs.get(k);
@@ -169,8 +138,8 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
               if (h === String(row.h)) continue;
               count(pending(k, row.p) ? 'pending' : h === undefined ? 'missing' : 'changed', k);
             }
-            // Left: rows only the target has. A cursor table never deletes, so only a log can make them pending.
-            for (const k of theirs.keys()) count(rule.kind !== 'cursor' && pending(k, 0) ? 'pending' : 'extra', k);
+            // Left: rows only the target has. A source-side predicate cannot select them, so only named keys (or all) make them pending.
+            for (const k of theirs.keys()) count(rule.kind !== 'rows' && pending(k, 0) ? 'pending' : 'extra', k);
             Context.current().heartbeat({ range: r.range.index });
           }
         }

@@ -1,3 +1,4 @@
+import { traitsOf } from '../lib/modes/names';
 import type { KeySample, SyncSummary, TableVerification } from '../lib/types';
 import type { VerifyResult } from '../workflows/verify';
 
@@ -27,11 +28,6 @@ export function printVerify(result: VerifyResult): void {
 }
 
 /** What a changed row means per mode: a cursor or log that did not say so is why the next run will not bring it. */
-const CHANGED: Record<string, string> = {
-  cursor: 'changed without moving the cursor',
-  changelog: 'changed without a log entry',
-};
-
 function sampleText(n: number, what: string, sample: KeySample): string {
   const more = sample.count > sample.keys.length ? ', …' : '';
   return `${n} ${what} (key${sample.count === 1 ? '' : 's'} ${sample.keys.join(', ')}${more})`;
@@ -42,9 +38,9 @@ export function rowLines(t: TableVerification): string[] {
   if (!t.rows) return [];
   const lines: string[] = [];
   const { changed, missing, extra, pending } = t.rows;
-  const what = CHANGED[t.mode ?? ''];
-  const below = t.mode === 'cursor' ? ' with a cursor the next run does not read' : t.mode === 'changelog' ? ' with no log entry past the saved position' : '';
-  if (changed.count) lines.push(`rows ${sampleText(changed.count, what ?? 'changed', changed)}`);
+  const traits = t.mode ? traitsOf(t.mode) : undefined;
+  const below = traits?.unreadChange ?? '';
+  if (changed.count) lines.push(`rows ${sampleText(changed.count, traits?.changedBelow ?? 'changed', changed)}`);
   if (missing.count) lines.push(`rows ${sampleText(missing.count, `missing from the target${below}`, missing)}`);
   if (extra.count) lines.push(`rows ${sampleText(extra.count, 'only in the target', extra)}`);
   if (pending.count) lines.push(`pending ${sampleText(pending.count, 'rows the next run brings', pending)}`);
@@ -59,7 +55,7 @@ export function printSummary(summary: SyncSummary): void {
       continue;
     }
     const counts =
-      t.mode === 'full'
+      traitsOf(t.mode).runKind === 'full load'
         ? `full load, ${t.inserted} rows`
         : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);

@@ -5,8 +5,8 @@ import type { Dialect, SourceColumn, SourceTable } from './sources/base';
 import { qualifyPg, quotePg } from './target/sql';
 import { DROPPED_NOTE, SOURCE_ONLY_NOTE } from './summary';
 import { mapColumnType, targetName } from './table-plan';
-import { distinctSql, latestViewName, latestViewSql, targetKey } from './target';
-import type { ColumnPlan, ColumnTypes, TablePlan, TableRef } from './types';
+import { latestViewName, latestViewSql } from './target';
+import type { ColumnPlan, ColumnTypes, TableRef } from './types';
 
 // Schema evolution: at discovery, a table's source columns are compared with
 // its target's and with the columns its state says were synced last time.
@@ -284,60 +284,4 @@ export async function applySchemaChanges(pool: Pick<Pool, 'connect'>, changes: S
   } finally {
     db.release();
   }
-}
-
-/** The columns a cursor or change-log table backfills this run (none: no backfill). */
-export function backfillColumns(table: TablePlan): string[] {
-  return table.cursor?.backfill ?? table.changelog?.backfill ?? [];
-}
-
-/**
- * What a backfill reads: the key and the backfilled columns of every row,
- * whatever the cursor or the log (no read window), applied as an UPDATE.
- */
-export function backfillTable(table: TablePlan): TablePlan {
-  const wanted = new Set([...table.primaryKey, ...backfillColumns(table)]);
-  const columns = table.columns.filter((c) => wanted.has(c.name));
-  if (table.changelog) {
-    const { window: _w, ...log } = table.changelog;
-    return { ...table, columns, changelog: { ...log, phase: 'backfill' } };
-  }
-  const { window: _w, nullRows: _n, ...rest } = table.cursor!;
-  return { ...table, columns, cursor: { ...rest, phase: 'backfill' } };
-}
-
-/**
- * A partition's reads in order: for a table with a backfill, every chunk's
- * backfill first, then the normal read, so the last read (which saves the
- * cursor or log position and the synced columns) runs only once the backfill
- * is complete. A run past its first read reads its changes in one chunk (its
- * read is small), a first run in the same chunks as the backfill. Chunk
- * indexes stay fixed: resume works as for any partition.
- */
-export function chunkReads<C extends { lo: string | null; hi: string | null }>(table: TablePlan, chunks: C[]): { table: TablePlan; chunk: C }[] {
-  const normal = chunks.map((chunk) => ({ table, chunk }));
-  if (!backfillColumns(table).length) return normal;
-  const backfill = chunks.map((chunk) => ({ table: backfillTable(table), chunk }));
-  const incremental = table.cursor?.window?.from != null || table.changelog?.window?.started === true;
-  if (!incremental || chunks.length < 2) return [...backfill, ...normal];
-  return [...backfill, { table, chunk: { ...chunks[0], lo: chunks[0].lo, hi: chunks[chunks.length - 1].hi } }];
-}
-
-/**
- * Writes staged new-column values into the target rows whose value differs
- * (append tables: every version of the key); rows the target lacks are left
- * to the cursor read.
- */
-export function backfillUpdateSql(target: TableRef, staging: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
-  const keys = targetKey(columns, primaryKey).map(quotePg);
-  const values = columns.filter((c) => !primaryKey.includes(c.name));
-  const sets = values.map((c) => `${quotePg(c.targetName)} = s.${quotePg(c.targetName)}`);
-  const differs = values.map((c) => distinctSql(`t.${quotePg(c.targetName)}`, `s.${quotePg(c.targetName)}`, c.targetType));
-  return `WITH applied AS (
-  UPDATE ${qualifyPg(target)} AS t SET ${sets.join(', ')}
-  FROM ${qualifyPg(staging)} AS s
-  WHERE ${keys.map((k) => `t.${k} = s.${k}`).join(' AND ')} AND (${differs.join(' OR ')})
-  RETURNING 1
-)
-SELECT count(*)::bigint AS updated FROM applied`;
 }

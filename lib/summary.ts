@@ -1,4 +1,5 @@
 import { sumCounts, type Counts } from './counts';
+import { traitsOf } from './modes/names';
 import type { FailedTable, PartitionResult, SkippedTable, SyncSummary, SyncTask, TableResult } from './types';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -68,7 +69,7 @@ export function failedTableResult(f: FailedTable): TableResult {
  */
 export function runHeadline(tables: TableResult[]): string {
   const tried = tables.filter((t) => !t.errorType);
-  const full = tried.filter((t) => t.mode === 'full').length;
+  const full = tried.filter((t) => traitsOf(t.mode).runKind === 'full load').length;
   const incremental = tried.length - full;
   const ended = tables.some((t) => t.status === 'completed') || !tables.some((t) => t.status === 'failed') ? 'complete' : 'failed';
   if (full && !incremental) return `Full load ${ended}:`;

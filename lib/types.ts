@@ -1,68 +1,9 @@
 import type { Counts } from './counts';
 import type { SyncModeName } from './modes/names';
-import type { CursorKind, CursorWindow } from './sources/cursor';
+import type { ChangelogPlan } from './modes/changelog/types';
+import type { CursorPlan } from './modes/cursor/types';
 
-/** A change-log table: where its log is, how to read it, and the saved position. */
-export interface ChangelogPlan {
-  /** The log table, in the source database. */
-  table: TableRef;
-  /** Log columns: the changed row's key (text or integer), the action, the strictly increasing position. */
-  key: string;
-  action: string;
-  position: string;
-  positionType: string;
-  positionDataType: string;
-  /** The table key's type, which log keys are cast to. */
-  keyType: string;
-  keyDataType: string;
-  /** Log values → what to do. */
-  actions: Record<string, 'insert' | 'update' | 'delete'>;
-  /** Equality filters on log columns: column, value as text (bound, never spliced), the column's type and base type. */
-  where: [string, string, string, string][];
-  /** The saved position (exact source text); null with `started` when the log was empty then. */
-  saved: string | null;
-  /** Whether a run completed before: if not, this run reads the whole table. */
-  started: boolean;
-  /** Set by createSyncTasks: log positions (from, to] this run takes (from null: from the log's start). */
-  window?: { from: string | null; to: string | null; started: boolean };
-  /** As CursorPlan.backfill: columns this run first copies (key and these) for every row, whatever the log says. */
-  backfill?: string[];
-  /** As CursorPlan.phase: set on the backfill's own reads. */
-  phase?: 'backfill';
-}
-
-/** A cursor table's column, how versions are written, and its saved state. */
-export interface CursorPlan {
-  /** Source name of the cursor column. */
-  column: string;
-  targetColumn: string;
-  /** The column's source type and base type, for typed comparisons on the source. */
-  sourceType: string;
-  dataType: string;
-  kind: CursorKind;
-  /** upsert: latest version per key; append: every version, with sync metadata. */
-  write: 'upsert' | 'append';
-  lookback?: string;
-  nullable: boolean;
-  /** The saved cursor when the run was planned (exact source text), or null: never synced. */
-  saved: string | null;
-  /** Which version of the table's saved state planning read (null: none yet); the run saves only over that one. */
-  stateVersion?: string | null;
-  /** Set by createSyncTasks: what this run reads. */
-  window?: CursorWindow;
-  /** Rows whose cursor is NULL when the run was planned (warned on every run). */
-  nullRows?: number;
-  /**
-   * Columns added since the state's last sync (schema evolution): this run
-   * first copies the key and these columns of every row, whatever the cursor,
-   * and updates the target rows that differ; then it reads past the cursor.
-   */
-  backfill?: string[];
-  /** Synced columns the source dropped (kept in the target): the saved state keeps listing them, so every run warns. */
-  dropped?: string[];
-  /** Set on the backfill's own reads (see chunkReads): key and new columns, no cursor window, UPDATE only. */
-  phase?: 'backfill';
-}
+export type { ChangelogPlan, CursorPlan };
 
 // Types shared by workflows and activities. Plain data only: these travel in
 // Temporal payloads, so no class instances, no bigint, no Date.

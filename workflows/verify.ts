@@ -1,6 +1,8 @@
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, RunKey } from '../activities';
 import { mapLimit } from '../lib/concurrency';
+import { asCompare, keepsVersions } from '../lib/modes/plans';
+import { verifyKeepsMode } from '../lib/modes/names';
 import type { SyncConfig } from '../lib/config';
 import type { RangeChecksum, SkippedTable, SyncTask, TablePlan, TableVerification } from '../lib/types';
 import { activityOptions, catalogActivities, rawRetry } from './options';
@@ -22,17 +24,6 @@ export interface VerifyResult {
 }
 
 const differs = (r: RangeChecksum) => r.sourceRows !== r.targetRows || r.sourceSum !== r.targetSum;
-
-/**
- * The table as compare mode syncs it: every row of a key range, whatever the
- * cursor or log says. Verify cuts it into ranges like that, and repair
- * re-syncs a range like that (soft deletes kept), leaving the saved cursor or
- * position alone: the next run reads on from it and finds those rows equal.
- */
-function asCompare(table: TablePlan): TablePlan {
-  const { cursor: _cursor, changelog: _changelog, ...rest } = table;
-  return { ...rest, mode: 'compare' };
-}
 
 /** Key ranges of verifyRowsPerRange rows, planned by the same planner as sync partitions. */
 async function verifyRanges(config: SyncConfig, table: TablePlan): Promise<SyncTask> {
@@ -58,7 +49,7 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
   let differing = checks.filter(differs);
   let repaired = 0;
   const notes: string[] = [];
-  if (repair && differing.length && table.cursor?.write === 'append') {
+  if (repair && differing.length && keepsVersions(table)) {
     // Its rows are versions, not one row per key: a range re-sync would add or delete versions, not repair them.
     notes.push('not repaired: an append table keeps every version it read; reset-state and run again to re-read it');
   } else if (repair && differing.length) {
@@ -92,7 +83,7 @@ export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> 
   // table keeps its settings: its saved cursor or position says which
   // differences the next run brings (pending) and which it never will. Every
   // other table is compared like compare mode: only targets with rows.
-  const keeps = (mode: unknown) => mode === 'cursor' || mode === 'changelog';
+  const keeps = verifyKeepsMode;
   const isEntry = (t: unknown): t is Record<string, unknown> => t !== null && typeof t === 'object' && 'table' in t;
   const configured = (given?.tables as unknown[] | undefined) ?? [];
   // Tables named on the command line take the settings of the config entry that names them so.

@@ -1,12 +1,21 @@
+import type { Pool } from 'pg';
+import type { ResolvedTable } from '../discovery';
+import { TablesyncError } from '../errors';
+import type { SyncConfig } from '../config';
+import type { ReadFilter, SourceConnection, SourceTable } from '../sources/base';
+import { displayName } from '../tables';
+import type { TablePlan } from '../types';
+import { planAuto } from './auto';
 import { changelogMode } from './changelog';
 import { compareMode } from './compare';
 import { cursorMode } from './cursor';
 import { fullMode } from './full';
-import type { SyncModeName } from './names';
-import type { SyncMode } from './types';
+import { traitsOf, type SyncModeName } from './names';
+import { describeTarget } from './plan-steps';
+import type { PlanOutcome, SyncMode, TableSettings } from './types';
 
 export * from './names';
-export type { Applied, ChunkContext, SyncMode } from './types';
+export type { Applied, ChunkContext, PendingRule, PlanOutcome, SyncMode, TableSettings } from './types';
 
 const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode, changelog: changelogMode };
 
@@ -16,3 +25,78 @@ export function modeOf(name: SyncModeName | string): SyncMode {
   if (!mode) throw new Error(`unknown sync mode "${name}"`);
   return mode;
 }
+
+/** A table's own settings: its `tables` entry's, else the config's. */
+export function settingsOf(config: SyncConfig, ref: ResolvedTable): TableSettings {
+  const e = ref.entry;
+  const mode = e?.mode ?? config.mode;
+  // A mode may carry out deletes by default (a change log names deleted keys) unless the table says otherwise.
+  const defaultDeletes = mode !== 'auto' ? traitsOf(mode).defaultDeletes : undefined;
+  return {
+    field: (name: string) => (e ? `tables[${ref.entryIndex}].${name}` : name),
+    mode,
+    deletes: e?.deletes ?? (defaultDeletes && config.deletes === 'ignore' ? defaultDeletes : config.deletes),
+    changelog: e?.changelog,
+    cursor: e?.cursor ?? config.cursor,
+    write: e?.write ?? config.write,
+    lookback: e?.lookback ?? config.lookback,
+    columns: e?.columns,
+  };
+}
+
+/**
+ * Plans one table: its mode's planner, with the columns the table syncs.
+ * Returns why it is skipped, or throws what fails this table alone.
+ * `verify`: a table that keeps a position and has no target rows yet is
+ * skipped (nothing to compare), never planned to be created.
+ */
+export async function planTable(
+  source: SourceConnection,
+  target: Pool,
+  config: SyncConfig,
+  ref: ResolvedTable,
+  write: boolean,
+  verify = false,
+): Promise<PlanOutcome> {
+  const name = displayName(ref);
+  const settings = settingsOf(config, ref);
+  const found = await source.describeTable({ schema: ref.schema, name: ref.name });
+  if (!found) {
+    throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
+  }
+  if (found.primaryKey.length === 0) return { skip: 'no primary key' };
+  const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
+  const ctx = { source, target, config, described, settings, write };
+  if (settings.mode === 'auto') return planAuto(ctx);
+  const mode = modeOf(settings.mode);
+  if (verify && mode.savesPosition) {
+    const side = await describeTarget(ctx);
+    if (!side.table) return { skip: `target table ${displayName(side.ref)} does not exist (no ${mode.name} run yet)` };
+    if (!side.hasRows) return { skip: `target table ${displayName(side.ref)} is empty (no ${mode.name} run yet)` };
+  }
+  return mode.plan(ctx);
+}
+
+/** The columns a table syncs: all, or those named (the key and the cursor always among them). */
+function selectColumns(table: SourceTable, wanted: string[] | undefined, always: string[], name: string, field: string): SourceTable {
+  if (!wanted) return table;
+  const known = new Set(table.columns.map((c) => c.name));
+  const unknown = wanted.filter((c) => !known.has(c));
+  if (unknown.length) {
+    throw new TablesyncError('InvalidConfig', `${name}: ${field} names ${unknown.map((c) => `"${c}"`).join(', ')}, which the table does not have`);
+  }
+  const keep = new Set([...wanted, ...always]);
+  return { ...table, columns: table.columns.filter((c) => keep.has(c.name)) };
+}
+
+/** The rows a read of the table keeps of each key range: its mode's filter, for the source's openCopy. */
+export function readFilterOf(table: TablePlan): ReadFilter {
+  const mode = modeOf(table.mode);
+  return (dialect, placeholder) => mode.readFilter(dialect, table, placeholder);
+}
+
+/** At task creation: what this run of the table reads (its mode's window, read from the source now). */
+export function withReadWindow(source: SourceConnection, table: TablePlan): Promise<TablePlan> {
+  return modeOf(table.mode).readWindow(source, table);
+}
+

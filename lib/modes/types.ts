@@ -1,8 +1,8 @@
-import type { PoolClient } from 'pg';
-import type { SyncConfig } from '../config';
-import type { SourceConnection } from '../sources/base';
+import type { Pool, PoolClient } from 'pg';
+import type { SyncConfig, TableEntry } from '../config';
+import type { Dialect, SourceConnection, SourceTable } from '../sources/base';
 import type { PartitionRange, TablePlan, TableRef } from '../types';
-import type { SyncModeName, TableSteps } from './names';
+import type { ConfigModeName, ModeTraits } from './names';
 
 /** What a chunk's statements run on: the chunk's own transaction. */
 export type Db = Pick<PoolClient, 'query'>;
@@ -36,21 +36,77 @@ export interface Applied {
   warnings?: Record<string, number>;
 }
 
+/** A table's own settings: its `tables` entry's, else the config's. */
+export interface TableSettings {
+  /** The config field of a setting, as an error names it (`tables[2].cursor`). */
+  field(name: string): string;
+  mode: ConfigModeName;
+  deletes: 'ignore' | 'hard' | 'soft';
+  changelog?: TableEntry['changelog'];
+  cursor?: string;
+  write: 'upsert' | 'append';
+  lookback?: string;
+  columns?: string[];
+}
+
+/** What planning one table has at hand. */
+export interface PlanContext {
+  source: SourceConnection;
+  target: Pool;
+  /** The config as given (the table's own delete rule is `settings.deletes`). */
+  config: SyncConfig;
+  /** The source table, its columns those the table syncs. */
+  described: SourceTable;
+  settings: TableSettings;
+  /** The plan may change the target (add columns): false for a dry run and for verify without repair. */
+  write: boolean;
+}
+
+/** A table planned, or left out of the run with why (nothing to compare, no key…). */
+export type PlanOutcome = { plan: TablePlan } | { skip: string };
+
+/** A bound SQL fragment: text with the dialect's placeholders, and their values. */
+export interface BoundSql {
+  sql: string;
+  params: string[];
+}
+
 /**
- * A sync mode: what it reads, where rows land, how they are applied and what
- * state it saves. syncPartition keeps the chunk loop, resume, heartbeats and
- * the transaction, and asks the mode for the rest; the table workflow takes
- * its sequence from `steps`. A new mode is a new file here.
+ * Which rows verify may find different because the next run brings them
+ * anyway: none (every difference counts), all (no position saved yet: the next
+ * run reads every row), the source rows a predicate selects (a cursor's next
+ * window; a row only the target has is never pending then), or the keys a
+ * source query names (a log's entries past the saved position; `SELECT key AS
+ * <the key's name>`).
  */
-export interface SyncMode {
-  readonly name: SyncModeName;
-  /** What is read from the source: every row of a key range, or the rows of a key range past the saved cursor. */
-  readonly reads: 'key-range' | 'past-cursor' | 'logged-keys';
-  /** Where rows land: the run's load table (swapped in at the end) or a staging table per chunk. */
-  readonly lands: 'load-table' | 'staging';
-  /** What state it saves: per partition, chunks done and counts (_migration_state); cursor modes also the table's cursor. */
-  readonly saves: 'partition-progress' | 'cursor';
-  readonly steps: TableSteps;
+export type PendingRule =
+  | { kind: 'none' }
+  | { kind: 'all' }
+  | { kind: 'rows'; where: (dialect: Dialect, placeholder: (i: number) => string) => BoundSql }
+  | { kind: 'keys'; keys: (dialect: Dialect, placeholder: (i: number) => string) => BoundSql };
+
+/**
+ * A sync mode: how it plans a table, what it reads, where rows land, how a
+ * chunk is applied, what state it saves and what verify may call pending.
+ * syncPartition keeps the chunk loop, resume, heartbeats and the transaction
+ * and asks the mode for the rest; the table workflow takes its sequence from
+ * `steps`. A new mode is a new folder here and a line in names.ts and index.ts.
+ */
+export interface SyncMode extends ModeTraits {
+  /** Plans one table (its settings say this mode). Throws what fails this table alone. */
+  plan(ctx: PlanContext): Promise<PlanOutcome>;
+  /** At task creation: what this run reads (a cursor or log window read from the source now). */
+  readWindow(source: SourceConnection, table: TablePlan): Promise<TablePlan>;
+  /** The WHERE part (without WHERE) a read adds to its key range; empty: every row of the range. */
+  readFilter(dialect: Dialect, table: TablePlan, placeholder: (i: number) => string): BoundSql;
+  /** A run past the table's first: it reads few rows, in one chunk (not one per key chunk). */
+  incremental(table: TablePlan): boolean;
+  /** Source names of the columns this run backfills for every row before its own read (none: no backfill). */
+  backfillColumns(table: TablePlan): string[];
+  /** The plan of a backfill's own reads: the key and the backfilled columns, no read window. */
+  backfillRead(table: TablePlan): TablePlan;
+  /** verify: which differing rows are pending (see PendingRule). */
+  pending(table: TablePlan): PendingRule;
   /** Creates the target table itself when it is missing (its schema and user types made ready first). */
   readonly createsTarget: boolean;
   /** The table a partition's rows are copied into. */
@@ -59,6 +115,6 @@ export interface SyncMode {
   prepareChunk(db: Db, ctx: ChunkContext): Promise<void>;
   /** In the chunk's transaction, after its COPY of `rowsCopied` rows: applies them. */
   applyChunk(db: Db, ctx: ChunkContext, rowsCopied: number): Promise<Applied>;
-  /** In the last chunk's transaction, after its state row: what the table's state becomes (cursor modes). */
+  /** In the last chunk's transaction, after its state row: what the table's state becomes (modes that save a position). */
   saveState?(db: Db, ctx: ChunkContext, totals: Applied & { rowsCopied: number }): Promise<void>;
 }

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
-import { changelogFilter } from './changelog';
-import { cursorPredicate, type CursorDialect } from './cursor';
+import type { CursorDialect } from './cursor';
 import { TablesyncError } from '../errors';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../types';
 
@@ -161,7 +160,8 @@ export interface SourceConnection {
    * parse as that type.
    */
   cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null>;
-  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream>;
+  /** Streams the rows of a key range that `filter` keeps (the plan's mode says which: see lib/modes readFilterOf). */
+  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter): Promise<CopyStream>;
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   close(): Promise<void>;
@@ -229,20 +229,19 @@ export function catalogName(wanted: TableRef, listing: TableRef[], rule: NameRul
 }
 
 /**
- * The cursor part of a read's WHERE, for a plan whose window is set; its
- * values are numbered after `first - 1` others. Empty otherwise.
+ * What a read adds to its key range's WHERE (a cursor window, a log's keys:
+ * the table's mode decides, see lib/modes), its values numbered by
+ * `placeholder` in the dialect's own form.
  */
-export function planFilter(dialect: Dialect, plan: TablePlan, placeholder: (i: number) => string): { sql: string; params: string[] } {
-  if (plan.changelog) return changelogFilter(dialect, plan, placeholder);
-  const c = plan.cursor;
-  if (!c?.window || !dialect.cursor) return { sql: '', params: [] };
-  return cursorPredicate(dialect.cursor, dialect.quoteIdent(c.column), { type: c.sourceType, dataType: c.dataType }, c.kind, c.window, placeholder);
-}
+export type ReadFilter = (dialect: Dialect, placeholder: (i: number) => string) => { sql: string; params: string[] };
+
+/** Every row of the range. */
+export const EVERY_ROW: ReadFilter = () => ({ sql: '', params: [] });
 
 /** The statement reading a cursor column's bounds, in any dialect that has cursors. */
 export function cursorBoundsSql(dialect: Dialect, ref: TableRef, cursor: CursorPlan): string {
   const q = dialect.quoteIdent(cursor.column);
-  const max = dialect.cursor!.text(`MAX(${q})`, { type: cursor.sourceType, dataType: cursor.dataType });
+  const max = dialect.cursor.text(`MAX(${q})`, { type: cursor.sourceType, dataType: cursor.dataType });
   return `SELECT ${max} AS max_value, COUNT(*) - COUNT(${q}) AS null_rows FROM ${qualify(dialect, ref)}`;
 }
 

@@ -4,6 +4,7 @@ import { qualifyPg, quotePg, targetRanges } from './sql';
 import { rangePredicate } from '../sources/base';
 import type { ColumnPlan, TablePlan, TableRef } from '../types';
 import { targetKey } from './columns';
+import { keepsVersions } from '../modes/plans';
 import { latestViewName } from './cursor';
 
 // What verify compares in the target: the table, or for an append table its
@@ -12,7 +13,7 @@ import { latestViewName } from './cursor';
 
 /** The relation whose rows must equal the source's. */
 export function verifiedRelation(table: TablePlan): TableRef {
-  return table.cursor?.write === 'append' ? latestViewName(table.target) : table.target;
+  return keepsVersions(table) ? latestViewName(table.target) : table.target;
 }
 
 /** Rows marked deleted (deletes: soft) are gone from the source: only the live ones must match it. */

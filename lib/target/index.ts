@@ -9,3 +9,4 @@ export * from './cursor';
 export * from './soft-deletes';
 export * from './changelog';
 export * from './digests';
+export * from './backfill';

@@ -3,6 +3,7 @@ import type { SyncConfig } from '../config';
 import { TablesyncError } from '../errors';
 import type { SourceTable } from '../sources/base';
 import { qualifyPg, quotePg } from './sql';
+import { tableSteps } from '../modes/names';
 import { targetName } from '../table-plan';
 import type { TablePlan, TableRef } from '../types';
 
@@ -84,7 +85,7 @@ export async function planSoftDeletes(
   if (config.deletes !== 'soft') return plan;
   const flag = config.softDeleteColumn;
   // A full load, or a first run that creates its target, makes the columns with the table.
-  const creates = plan.mode === 'full' || target === null;
+  const creates = tableSteps(plan.mode) === 'load-and-swap' || target === null;
   const missing = missingSoftDeleteColumns(config.target.naming, source, creates ? null : target, flag);
   if (!creates && missing.length) {
     if (!write) return plan;

@@ -190,7 +190,6 @@ describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
       ['unknown cursor column', { mode: 'cursor', cursor: 'nope' }, /tables\[0\]\.cursor "nope" is not a column/],
       ['unorderable cursor column', { mode: 'cursor', cursor: 'doc' }, /tables\[0\]\.cursor "doc" is jsonb, which cannot order a cursor/],
       ['write: append without a cursor', { mode: 'cursor', write: 'append' }, /mode cursor needs a cursor column \(tables\[0\]\.cursor/],
-      ['write without cursor mode', { mode: 'compare', write: 'append' }, /tables\[0\]\.write applies to mode cursor only/],
       ['a lookback that does not fit the cursor', { mode: 'cursor', cursor: 'ts', lookback: '12' }, /tables\[0\]\.lookback "12" does not fit a time cursor/],
     ];
     for (const [what, entry, message] of cases) {
@@ -203,6 +202,13 @@ describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
         assert.equal((await rows(dst, `SELECT to_regclass('public.t') AS t`))[0].t, null, 'nothing created');
       });
     }
+
+    it('an option the table\'s mode does not take is refused with the config, naming the field, nothing created', async () => {
+      const { outcome } = await runSyncInProcess(pg, { ...FAST_RETRY, source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 't', mode: 'compare', write: 'append' }] }, 'cursor-bad');
+      assert.ok(!outcome.ok);
+      assert.match(failureChain(outcome.error), /tables\[0\]\.write applies to mode cursor only \(this table's mode is compare\)/);
+      assert.equal((await rows(dst, `SELECT to_regclass('public.t') AS t`))[0].t, null, 'nothing created');
+    });
 
     it('a config whose table entry has a bad field is refused naming the entry and field', async () => {
       const { outcome } = await runSyncInProcess(pg, { ...FAST_RETRY, source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['t', { table: 't', cursor: 5 }] }, 'cursor-bad');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { changelogDeletesSql, changelogFilter, changelogMaxSql } from '../../lib/sources/changelog';
+import { changelogDeletesSql, changelogFilter, changelogMaxSql } from '../../lib/modes/changelog/read';
 import { mssqlDialect } from '../../lib/sources/mssql';
 import { mysqlDialect } from '../../lib/sources/mysql';
 import { postgresDialect } from '../../lib/sources/postgres';

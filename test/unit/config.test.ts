@@ -147,3 +147,25 @@ describe('error classification', () => {
     }
   });
 });
+
+describe('options a mode does not take are refused with the config', () => {
+  const base = { source: { connection: 's' }, target: { connection: 't' } };
+  const refused: [string, object, RegExp][] = [
+    ['write on compare', { table: 'a', mode: 'compare', write: 'append' }, /tables\[0\]\.write applies to mode cursor only \(this table's mode is compare\)/],
+    ['cursor on full', { table: 'a', mode: 'full', cursor: 'ts' }, /tables\[0\]\.cursor applies to mode cursor only \(this table's mode is full\)/],
+    ['lookback on changelog', { table: 'a', mode: 'changelog', changelog: { table: 'log', key: 'k' }, lookback: '5' }, /tables\[0\]\.lookback applies to mode cursor only/],
+    ['changelog on cursor', { table: 'a', mode: 'cursor', cursor: 'ts', changelog: { table: 'log', key: 'k' } }, /tables\[0\]\.changelog applies to mode changelog only/],
+    ['write on auto (the default mode)', { table: 'a', write: 'upsert' }, /tables\[0\]\.write applies to mode cursor only \(this table's mode is auto\)/],
+  ];
+  for (const [what, entry, message] of refused) {
+    it(what, () => {
+      assert.throws(() => parseSyncConfig({ ...base, tables: [entry] }), message);
+      assert.throws(() => parseConfigFile({ ...base, tables: [entry] }), message);
+    });
+  }
+  it('an entry inherits the top-level mode, and top-level cursor defaults bind no table', () => {
+    assert.throws(() => parseSyncConfig({ ...base, mode: 'compare', tables: [{ table: 'a', lookback: '5 minutes' }] }), /tables\[0\]\.lookback/);
+    assert.doesNotThrow(() => parseSyncConfig({ ...base, mode: 'compare', cursor: 'ts', write: 'append', tables: ['a', { table: 'b', mode: 'cursor' }] }));
+    assert.doesNotThrow(() => parseSyncConfig({ ...base, mode: 'cursor', tables: [{ table: 'b', cursor: 'ts', write: 'append', lookback: '1 hour', columns: ['id'] }] }));
+  });
+});

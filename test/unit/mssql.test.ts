@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { TablesyncError } from '../../lib/errors';
+import { readFilterOf } from '../../lib/modes';
 import { cursorBoundsSql, rangePredicate, type SourceColumn, type SourceTable } from '../../lib/sources/base';
 import { MssqlSource, mssqlDialect, parseMssqlUrl } from '../../lib/sources/mssql';
 import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, type MssqlColumnRow } from '../../lib/sources/mssql/catalog';
@@ -333,7 +334,7 @@ describe('SQL Server source (pure parts)', () => {
           window: { from: '2013-12-05 00:00:00.000', to: '2013-12-22 00:00:00.000', lookback: '5 minutes', includeNull: false },
         },
       };
-      const read = mssqlSelectSql(p, { index: 0, count: 1, lo: '100', hi: null });
+      const read = mssqlSelectSql(p, { index: 0, count: 1, lo: '100', hi: null }, readFilterOf(p));
       assert.match(
         read.sql,
         / WHERE \[InvoiceId\] > @p1 AND \(\[InvoiceDate\] >= DATEADD\(second, -300, CONVERT\(datetime2\(7\), @p2, 121\)\) AND \[InvoiceDate\] <= CONVERT\(datetime2\(7\), @p3, 121\)\)$/,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { chunkReads, narrows, typeChange } from '../../lib/schema-evolution';
+import { chunkReads } from '../../lib/modes/backfill';
+import { narrows, typeChange } from '../../lib/schema-evolution';
 import type { TablePlan } from '../../lib/types';
 
 describe('schema evolution: how a source type relates to its target column', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { bucketDigits, displayKey, rowDigestsSql, type DigestSide } from '../../lib/sources/digests';
-import { cursorPredicate } from '../../lib/sources/cursor';
+import { cursorPredicate } from '../../lib/modes/cursor/window';
 import { mssqlDialect } from '../../lib/sources/mssql';
 import { mysqlDialect } from '../../lib/sources/mysql';
 import { targetDigestSide } from '../../lib/target';

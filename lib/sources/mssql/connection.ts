@@ -11,6 +11,8 @@ import {
   type RangeSum,
   type SourceConnection,
   type SourceTable,
+  EVERY_ROW,
+  type ReadFilter,
 } from '../base';
 import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, mssqlNameRule, type MssqlColumnRow } from './catalog';
 import { mssqlCursorValueText } from './cursor';
@@ -178,8 +180,8 @@ export class MssqlSource implements SourceConnection {
    * so PostgreSQL's binary format would gain nothing. One SELECT per range,
    * at the database's own isolation level (READ COMMITTED unless configured).
    */
-  async openCopy(plan: TablePlan, range: PartitionRange): Promise<CopyStream> {
-    const { sql, params, keyParams } = mssqlSelectSql(plan, range);
+  async openCopy(plan: TablePlan, range: PartitionRange, _preferBinary = false, filter: ReadFilter = EVERY_ROW): Promise<CopyStream> {
+    const { sql, params, keyParams } = mssqlSelectSql(plan, range, filter);
     const request = new Request(await this.connect());
     request.stream = true;
     request.arrayRowMode = true;

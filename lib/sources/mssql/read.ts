@@ -1,5 +1,5 @@
 import type { ColumnPlan, PartitionRange, TablePlan } from '../../types';
-import { andWhere, planFilter, type CopyStream } from '../base';
+import { andWhere, EVERY_ROW, type CopyStream, type ReadFilter } from '../base';
 import { asBoolean, asBytea, asText, RowCopyEncoder, type ValueEncoder } from './copy-text';
 import { mssqlDialect } from './dialect';
 import { mssqlRangeWhere } from './keys';
@@ -92,10 +92,10 @@ export function readColumn(column: Pick<ColumnPlan, 'name' | 'sourceType'>): { e
 }
 
 /** The source-side SELECT for one key range, its bounds as @p1/@p2. */
-export function mssqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[]; keyParams: number } {
+export function mssqlSelectSql(plan: TablePlan, range: PartitionRange, filter: ReadFilter = EVERY_ROW): { sql: string; params: string[]; keyParams: number } {
   const byKey = mssqlRangeWhere(plan, range);
   // Cursor values follow the key bounds, bound as text and converted in the SQL.
-  const where = andWhere(byKey, planFilter(mssqlDialect, plan, (i) => `@p${byKey.params.length + i}`));
+  const where = andWhere(byKey, filter(mssqlDialect, (i) => `@p${byKey.params.length + i}`));
   const columns = plan.columns.map((c) => (readMappedColumn(c) ?? readColumn(c)).expression).join(', ');
   return { sql: `SELECT ${columns} FROM ${qualifyMssql(plan.source)}${where.sql}`, params: where.params, keyParams: byKey.params.length };
 }

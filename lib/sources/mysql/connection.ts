@@ -11,6 +11,8 @@ import {
   type RangeSum,
   type SourceConnection,
   type SourceTable,
+  EVERY_ROW,
+  type ReadFilter,
 } from '../base';
 import { columnsFromCatalog, mysqlCatalog, mysqlNameRule, type MysqlColumnRow } from './catalog';
 import { MysqlCopyEncoder, streamCopy } from './copy';
@@ -155,7 +157,7 @@ export class MysqlSource implements SourceConnection {
     }
   }
 
-  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
+  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW): Promise<CopyStream> {
     const conn = await new Promise<PoolConnection>((resolve, reject) =>
       this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),
     );
@@ -174,7 +176,7 @@ export class MysqlSource implements SourceConnection {
     // Row packets straight into COPY data (binary when every column has a binary form), values as the
     // server's own text bytes, never JS numbers or Dates; see copy.ts.
     const encoder = new MysqlCopyEncoder(plan.columns, preferBinary, warn);
-    const { sql, params } = mysqlSelectSql(plan, range);
+    const { sql, params } = mysqlSelectSql(plan, range, filter);
     const stream = streamCopy(conn, sql, params, encoder);
     // A connection lost mid-query (KILL, server gone) is reported on the connection
     // only: the query would wait forever, heartbeating, for rows that never come.

@@ -1,5 +1,5 @@
 import type { ColumnPlan, PartitionRange, TablePlan } from '../../types';
-import { andWhere, planFilter } from '../base';
+import { andWhere, EVERY_ROW, type ReadFilter } from '../base';
 import { mysqlDialect } from './dialect';
 import { mysqlRangeWhere } from './keys';
 import { qualifyMysql, quote } from './sql';
@@ -15,8 +15,8 @@ export function mysqlSelectExpr(column: ColumnPlan): string {
   return /^float\b/i.test(column.sourceType) ? `CAST(${q} AS DOUBLE)` : q;
 }
 
-export function mysqlSelectSql(plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
-  const where = andWhere(mysqlRangeWhere(plan, range), planFilter(mysqlDialect, plan, () => '?'));
+export function mysqlSelectSql(plan: TablePlan, range: PartitionRange, filter: ReadFilter = EVERY_ROW): { sql: string; params: string[] } {
+  const where = andWhere(mysqlRangeWhere(plan, range), filter(mysqlDialect, () => '?'));
   const cols = plan.columns.map((c) => mysqlSelectExpr(c)).join(', ');
   return { sql: `SELECT ${cols} FROM ${qualifyMysql(plan.source)}${where.sql}`, params: where.params };
 }

@@ -14,6 +14,8 @@ import {
   type RangeSum,
   type SourceConnection,
   type SourceTable,
+  EVERY_ROW,
+  type ReadFilter,
 } from '../base';
 import { pgCatalog } from './catalog';
 import { pgCursor } from './cursor';
@@ -95,7 +97,7 @@ export class PostgresSource implements SourceConnection {
     }
   }
 
-  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean): Promise<CopyStream> {
+  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW): Promise<CopyStream> {
     // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
     // silently truncate, so a table whose types differ goes as text, whose input
     // functions refuse a value that does not fit.
@@ -103,7 +105,7 @@ export class PostgresSource implements SourceConnection {
     // a reg* column also goes as text, on either side: its binary form is an OID.
     const sameTypes = plan.columns.every((c) => c.sourceType === c.targetType && !c.userType && !isRegType(c.targetType));
     const format = preferBinary && sameTypes ? 'binary' : 'text';
-    const { sql, settings } = pgRangeCopySql(plan, range, format);
+    const { sql, settings } = pgRangeCopySql(plan, range, format, filter);
     const client: PoolClient = await this.pool.connect();
     // A backend killed mid-COPY also emits 'error' on the client; the stream carries it.
     const ignore = () => undefined;

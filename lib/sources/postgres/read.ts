@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { PartitionRange, TablePlan } from '../../types';
-import { andWhere, keyTypes, planFilter, rangePredicate } from '../base';
+import { andWhere, EVERY_ROW, keyTypes, rangePredicate, type ReadFilter } from '../base';
 import { postgresDialect } from './dialect';
 import { PG_RANGES, pgKey } from './keys';
 import { qualifyPg, quotePg } from './sql';
@@ -74,6 +74,7 @@ export function pgRangeCopySql(
   plan: TablePlan,
   range: PartitionRange,
   format: 'binary' | 'text',
+  filter: ReadFilter = EVERY_ROW,
 ): { sql: string; settings: string[] } {
   // COPY cannot take bind parameters, so the bounds are bound into session
   // settings with set_config($n) and read back, typed, by the query.
@@ -82,7 +83,7 @@ export function pgRangeCopySql(
   const byKey = rangePredicate(viaSettings, plan.primaryKey, range, 1, (p, i) => pgKey.param(p, types[i]));
   // Cursor bounds after the key bounds, each read back as the cursor column's own type.
   const n = byKey.params.length;
-  const where = andWhere(byKey, planFilter(postgresDialect, plan, (i) => `current_setting('tablesync.p${n + i}')`));
+  const where = andWhere(byKey, filter(postgresDialect, (i) => `current_setting('tablesync.p${n + i}')`));
   const cols = plan.columns
     .map((c) => {
       const q = quotePg(c.name); // source-side name

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { SyncConfig } from '../../config';
 import { TablesyncError } from '../../errors';
+import { tableSteps } from '../../modes/names';
 import { quotePg } from './sql';
 import { targetRefOf } from '../../table-plan';
 import type { PgTypeName, TablePlan, TargetUserType } from '../../types';
@@ -286,7 +287,7 @@ export async function planUserTypes(
     if ('builtin' in u) return u.builtin;
     return (mapped(u.user) ?? qualifyType(targetOf(u.user))) + (u.array ? '[]' : '');
   };
-  const full = plan.mode === 'full';
+  const full = tableSteps(plan.mode) === 'load-and-swap';
   const columns = plan.columns.map((c) => {
     const u = types.columns.get(c.name);
     if (!u) return c;

@@ -1,5 +1,5 @@
-import type { ChangelogPlan, PartitionRange, TablePlan } from '../types';
-import { qualify, type Dialect } from './base';
+import { qualify, type Dialect } from '../../sources/base';
+import type { ChangelogPlan, PartitionRange, TablePlan } from '../../types';
 
 // Change-log reads: a log table in the source names the changed rows (key,
 // action, a strictly increasing position). A run takes the log rows past the
@@ -11,7 +11,7 @@ import { qualify, type Dialect } from './base';
 /** A text value (a bound parameter, a log column) as the type of a column; as is when the type has no cast rule. */
 function asType(dialect: Dialect, expr: string, column: { type: string; dataType: string }): string {
   const cursor = dialect.cursor;
-  return cursor?.kind(column as never) ? cursor.param(expr, column) : expr;
+  return cursor.kind(column as never) ? cursor.param(expr, column) : expr;
 }
 
 /**
@@ -76,7 +76,7 @@ export function changelogDeletesSql(dialect: Dialect, plan: TablePlan, range: Pa
   const deletes = deleteValues(log);
   const isDelete = () => (deletes.length ? `x.a IN (${deletes.map(next).join(', ')})` : '1 = 0');
   const key = { type: log.keyType, dataType: log.keyDataType };
-  const text = dialect.cursor?.text('x.k', key) ?? 'x.k';
+  const text = dialect.cursor.text('x.k', key);
   const head = `SELECT ${text} AS k, CASE WHEN ${isDelete()} THEN 1 ELSE 0 END AS logged_delete`;
   const inner = lastActionsSql(dialect, log, next);
   const bounds: string[] = [];
@@ -98,7 +98,7 @@ export function changelogMaxSql(dialect: Dialect, log: ChangelogPlan): { sql: st
     params.push(value);
     return `${q(column)} = ${asType(dialect, dialect.placeholder(params.length), { type, dataType })}`;
   });
-  const max = dialect.cursor!.text(`MAX(${q(log.position)})`, { type: log.positionType, dataType: log.positionDataType });
+  const max = dialect.cursor.text(`MAX(${q(log.position)})`, { type: log.positionType, dataType: log.positionDataType });
   return { sql: `SELECT ${max} AS max_value FROM ${qualify(dialect, log.table)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`, params };
 }
 

@@ -1,5 +1,5 @@
-import { otherPartitionsCompletedSql } from '../state';
-import { displayName } from '../tables';
+import { otherPartitionsCompletedSql } from '../../state';
+import { displayName } from '../../tables';
 import {
   advisoryXactLockSql,
   createKeysTableSql,
@@ -15,9 +15,13 @@ import {
   targetRange,
   truncateTableSql,
   upsertSql,
-} from '../target';
-import type { TableRef } from '../types';
-import type { ChunkContext, Db, SyncMode } from './types';
+} from '../../target';
+import type { TableRef } from '../../types';
+import { everyRow } from '../every-row';
+import { describeTarget } from '../plan-steps';
+import type { ChunkContext, Db, SyncMode } from '../types';
+import { planCompare } from './plan';
+import { compareTraits } from './traits';
 
 /**
  * compare: every row of each key range is copied into a staging table and
@@ -30,12 +34,10 @@ import type { ChunkContext, Db, SyncMode } from './types';
  * last partition to commit deletes what no partition saw (deleteUnseen).
  */
 export const compareMode: SyncMode = {
-  name: 'compare',
-  reads: 'key-range',
-  lands: 'staging',
-  saves: 'partition-progress',
+  ...compareTraits,
+  ...everyRow,
+  plan: async (ctx) => planCompare(ctx, await describeTarget(ctx)),
   createsTarget: false,
-  steps: 'apply-in-place',
   destination: (_table, { staging }) => staging,
 
   async prepareChunk(db, { config, dest, table }) {

@@ -6,8 +6,12 @@ import {
   dropTableSql,
   swapTableSql,
   tableExistsSql,
-} from '../target';
-import type { SyncMode } from './types';
+} from '../../target';
+import { everyRow } from '../every-row';
+import { describeTarget } from '../plan-steps';
+import type { SyncMode } from '../types';
+import { planFull } from './plan';
+import { fullTraits } from './traits';
 
 /**
  * full: every row of each key range is copied into the run's load table;
@@ -15,12 +19,10 @@ import type { SyncMode } from './types';
  * A one-chunk table does all of that in its one transaction.
  */
 export const fullMode: SyncMode = {
-  name: 'full',
-  reads: 'key-range',
-  lands: 'load-table',
-  saves: 'partition-progress',
+  ...fullTraits,
+  ...everyRow,
+  plan: async (ctx) => ({ plan: await planFull(ctx, await describeTarget(ctx)) }),
   createsTarget: false,
-  steps: 'load-and-swap',
   destination: (_table, { load }) => load,
 
   async prepareChunk(db, { whole, dest, table }) {

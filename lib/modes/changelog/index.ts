@@ -1,8 +1,11 @@
-import { changelogDeletesSql } from '../sources/changelog';
-import { saveTableStateSql } from '../state';
-import { deleteKeysSql, dropTableSql, targetKey, targetRange, upsertSql } from '../target';
-import { backfill, prepareStaging, runState } from './cursor';
-import type { SyncMode } from './types';
+import { saveTableStateSql } from '../../state';
+import { deleteKeysSql, dropTableSql, targetKey, targetRange, upsertSql } from '../../target';
+import type { TablePlan } from '../../types';
+import { backfill, prepareStaging, runState } from '../staging';
+import type { SyncMode } from '../types';
+import { planChangelog } from './plan';
+import { changelogDeletesSql, changelogFilter, changelogMaxSql, loggedKeysSql } from './read';
+import { changelogTraits } from './traits';
 
 /**
  * changelog: a log table in the source names the changed keys. A run takes
@@ -16,16 +19,39 @@ import type { SyncMode } from './types';
  * position is saved in the transaction of the table's last chunk.
  */
 export const changelogMode: SyncMode = {
-  name: 'changelog',
-  reads: 'logged-keys',
-  lands: 'staging',
-  saves: 'cursor',
-  steps: 'apply-in-place',
+  ...changelogTraits,
+  plan: planChangelog,
+
+  /** Log positions past the saved one, up to the log's largest now. */
+  async readWindow(source, table) {
+    const log = table.changelog!;
+    const { sql, params } = changelogMaxSql(source.dialect, log);
+    const [row] = await source.queryRows(sql, params);
+    const to = (row?.max_value ?? null) as string | null;
+    return { ...table, changelog: { ...log, window: { from: log.saved, to, started: log.started } } };
+  },
+
+  readFilter: changelogFilter,
+  incremental: (table) => table.changelog?.window?.started === true,
+  backfillColumns: (table) => table.changelog?.backfill ?? [],
+  backfillRead(table): TablePlan {
+    const { window: _w, ...log } = table.changelog!;
+    return { ...table, changelog: { ...log, phase: 'backfill' } };
+  },
+
+  /** The keys with a log entry past the saved position; all rows while no position is saved. */
+  pending(table) {
+    const log = table.changelog!;
+    const position = log.window ? (log.window.to ?? log.window.from) : log.started ? log.saved : undefined;
+    if (position === undefined) return { kind: 'all' };
+    return { kind: 'keys', keys: (dialect, placeholder) => loggedKeysSql(dialect, table, position, placeholder) };
+  },
+
   createsTarget: true,
   destination: (_table, { staging }) => staging,
 
   // Like an upsert cursor table: the target is made when missing, rows go through staging.
-  prepareChunk: (db, ctx) => prepareStaging(db, ctx, false),
+  prepareChunk: (db, ctx) => prepareStaging(db, ctx, null),
 
   async applyChunk(db, { dest, table, chunk, source }) {
     // The log is read (and its position saved) by the reads after the backfill's.
@@ -34,7 +60,7 @@ export const changelogMode: SyncMode = {
     let deleted = 0;
     const warnings: Record<string, number> = {};
     const log = table.changelog!;
-    if (log.window?.started && source.queryRows) {
+    if (log.window?.started) {
       const { sql, params } = changelogDeletesSql(source.dialect, table, chunk);
       const gone = await source.queryRows(sql, params);
       if (gone.length) {

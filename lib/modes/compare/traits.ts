@@ -1,0 +1,13 @@
+import type { ModeTraits } from '../traits';
+
+export const compareTraits: ModeTraits = {
+  name: 'compare',
+  steps: 'apply-in-place',
+  options: ['columns'],
+  deletes: ['ignore', 'hard', 'soft'],
+  onePartition: false,
+  savesPosition: false,
+  runKind: 'incremental',
+  unreadChange: '',
+  settable: true,
+};

@@ -1,0 +1,93 @@
+import { appendVersionsSql, dropTableSql, latestPerKeySql, upsertSql } from '../../target';
+import type { TablePlan } from '../../types';
+import { backfill, prepareStaging } from '../staging';
+import type { SyncMode } from '../types';
+import { planCursor } from './plan';
+import { saveCursorState } from './state';
+import { cursorTraits } from './traits';
+import { cursorPredicate } from './window';
+
+/**
+ * cursor: reads only the rows of a key range whose cursor is at or past the
+ * saved value (minus the lookback), up to the high-water mark the run read
+ * when it was planned. write: upsert keeps the latest version per key;
+ * write: append keeps every version once, with sync metadata, and a
+ * `<table>_latest` view. The last chunk's transaction saves the new cursor
+ * (the high-water mark, exact source text) with the rows it covers, so a
+ * crash between the two can neither skip nor repeat rows.
+ */
+export const cursorMode: SyncMode = {
+  ...cursorTraits,
+  plan: planCursor,
+
+  /**
+   * From the saved cursor (minus the lookback) up to the source's largest
+   * cursor value now. Rows changed while the run goes get a larger value and
+   * are read by the next run; the upper bound is what keeps one chunk's late
+   * read from moving the saved cursor past rows another chunk read earlier.
+   */
+  async readWindow(source, table) {
+    const cursor = table.cursor!;
+    const { max, nulls } = await source.cursorBounds(table.source, cursor);
+    const window = { from: cursor.saved, to: max, includeNull: cursor.saved === null, ...(cursor.lookback && { lookback: cursor.lookback }) };
+    return { ...table, cursor: { ...cursor, window, nullRows: nulls } };
+  },
+
+  readFilter(dialect, table, placeholder) {
+    const c = table.cursor!;
+    if (!c.window) return { sql: '', params: [] };
+    return cursorPredicate(dialect.cursor, dialect.quoteIdent(c.column), { type: c.sourceType, dataType: c.dataType }, c.kind, c.window, placeholder);
+  },
+
+  incremental: (table) => table.cursor?.window?.from != null,
+  backfillColumns: (table) => table.cursor?.backfill ?? [],
+  backfillRead(table): TablePlan {
+    const { window: _w, nullRows: _n, ...rest } = table.cursor!;
+    return { ...table, cursor: { ...rest, phase: 'backfill' } };
+  },
+
+  /**
+   * Rows the next window reads (cursor at or past the saved one minus the
+   * lookback; a NULL cursor is never read again); all of them while no
+   * cursor is saved. After a run (verifyAfterSync) the saved value is the
+   * run's high-water mark.
+   */
+  pending(table) {
+    const cursor = table.cursor!;
+    const from = cursor.window ? (cursor.window.to ?? cursor.saved) : cursor.saved;
+    if (from === null) return { kind: 'all' };
+    const window = { from, to: null, includeNull: false, ...(cursor.lookback && { lookback: cursor.lookback }) };
+    return {
+      kind: 'rows',
+      where: (dialect, placeholder) =>
+        cursorPredicate(dialect.cursor, dialect.quoteIdent(cursor.column), { type: cursor.sourceType, dataType: cursor.dataType }, cursor.kind, window, placeholder),
+    };
+  },
+
+  createsTarget: true,
+  destination: (_table, { staging }) => staging,
+
+  prepareChunk: (db, ctx) => prepareStaging(db, ctx, ctx.table.cursor!.write === 'append' ? ctx.table.cursor!.targetColumn : null),
+
+  async applyChunk(db, { dest, table, run, last }) {
+    const cursor = table.cursor!;
+    if (cursor.phase === 'backfill') return { inserted: 0, updated: await backfill(db, dest, table), deleted: 0 };
+    // Said once per run, with its last chunk: rows no later run will read.
+    const warnings = last && cursor.nullRows ? { [`row with a NULL cursor "${cursor.column}" (cursor mode never picks up its changes)`]: cursor.nullRows } : {};
+    let inserted = 0;
+    let updated = 0;
+    if (cursor.write === 'append') {
+      const r = await db.query(appendVersionsSql(table.target, dest, table.columns, run.runId));
+      inserted = Number(r.rows[0].inserted);
+    } else {
+      const latest = latestPerKeySql(dest, table.columns, table.primaryKey, cursor.targetColumn);
+      const r = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, undefined, latest));
+      inserted = Number(r.rows[0].inserted);
+      updated = Number(r.rows[0].updated);
+    }
+    await db.query(dropTableSql(dest));
+    return { inserted, updated, deleted: 0, warnings };
+  },
+
+  saveState: saveCursorState,
+};

@@ -1,0 +1,14 @@
+import type { ModeTraits } from '../traits';
+
+export const fullTraits: ModeTraits = {
+  name: 'full',
+  steps: 'load-and-swap',
+  options: ['columns'],
+  // Deletes mean nothing to a reload: rows the source lacks are not in the new table (soft: kept marked, see soft-deletes).
+  deletes: ['ignore', 'hard', 'soft'],
+  onePartition: false,
+  savesPosition: false,
+  runKind: 'full load',
+  unreadChange: '',
+  settable: true,
+};
