@@ -104,9 +104,12 @@ export function installLogger(
       logger,
       ...runtime,
       telemetryOptions: {
-        // The SDK core's own warnings (a payload near its size limit, …) through this logger, formatted
-        // and redacted like every line, instead of the core's coloured console output on stdout.
-        logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } },
+        // A command hosting a worker keeps stdout for its result: the SDK core's own warnings (a
+        // payload near its size limit, …) come through this logger, formatted and redacted, instead
+        // of the core's coloured console lines on stdout. The SDK holds forwarded lines ~100 ms,
+        // less than the hosted worker's shutdown takes, so none is lost at exit; `tablesync worker`
+        // keeps the core's console, its lines never held.
+        ...(stderrOnly && { logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } } }),
         ...(metrics && { metrics }),
       },
     });
