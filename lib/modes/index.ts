@@ -12,6 +12,9 @@ import { cursorMode } from './cursor';
 import { fullMode } from './full';
 import { traitsOf, type SyncModeName } from './names';
 import { describeTarget } from './plan-steps';
+import { keepsVersions } from './plans';
+import { pgCatalog } from '../sources/postgres/catalog';
+import { carriedFlag } from '../target/soft-deletes';
 import type { PlanOutcome, SyncMode, TableSettings } from './types';
 
 export * from './names';
@@ -67,14 +70,30 @@ export async function planTable(
   if (found.primaryKey.length === 0) return { skip: 'no primary key' };
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
   const ctx = { source, target, config, described, settings, write };
-  if (settings.mode === 'auto') return planAuto(ctx);
+  if (settings.mode === 'auto') return withMarks(target, config, await planAuto(ctx));
   const mode = modeOf(settings.mode);
   if (verify && mode.savesPosition) {
     const side = await describeTarget(ctx);
     if (!side.table) return { skip: `target table ${displayName(side.ref)} does not exist (no ${mode.name} run yet)` };
     if (!side.hasRows) return { skip: `target table ${displayName(side.ref)} is empty (no ${mode.name} run yet)` };
   }
-  return mode.plan(ctx);
+  return withMarks(target, config, await mode.plan(ctx));
+}
+
+/**
+ * A table written in place whose target carries soft-delete marks, whatever
+ * its mode and delete rule now: every write unmarks the rows it writes, and
+ * verify counts only unmarked rows (see TablePlan.marks). A load that swaps
+ * in a new table drops the marks with the old one; an append table's new
+ * versions are written unmarked.
+ */
+async function withMarks(target: Pool, config: SyncConfig, outcome: PlanOutcome): Promise<PlanOutcome> {
+  if (!('plan' in outcome)) return outcome;
+  const { plan } = outcome;
+  if (plan.softDeleteColumn) return { plan: { ...plan, marks: plan.softDeleteColumn } };
+  if (modeOf(plan.mode).steps !== 'apply-in-place' || keepsVersions(plan)) return outcome;
+  const flag = carriedFlag(await pgCatalog.describeTable(target, plan.target), config.softDeleteColumn);
+  return flag ? { plan: { ...plan, marks: flag } } : outcome;
 }
 
 /** The columns a table syncs: all, or those named (the key and the cursor always among them). */

@@ -15,7 +15,7 @@ import {
   versionCountSql,
 } from '../target';
 import type { TableRef } from '../types';
-import { normalizeMode } from './names';
+import { normalizeMode, traitsOf } from './names';
 import type { Db, TableSettings } from './types';
 
 // reset-state and set-mode: what each may do with a table's saved state, and
@@ -239,7 +239,10 @@ export async function setTableMode(client: Db, source: SourceConnection, located
       ...(cursorColumn ? [`    cursor: ${cursorColumn.name}`] : []),
       ...(write ? [`    write: ${write}`] : []),
       ...(mode === 'cursor' && settings.lookback ? [`    lookback: ${settings.lookback}`] : []),
-      ...(entry.deletes ? [`    deletes: ${entry.deletes}`] : []),
+      // A delete rule the new mode does not carry out would be refused with the config: it is turned off there.
+      ...(entry.deletes || !traitsOf(mode).deletes.includes(settings.deletes)
+        ? [`    deletes: ${traitsOf(mode).deletes.includes(settings.deletes) ? entry.deletes : 'ignore'}`]
+        : []),
       ...(entry.columns ? [`    columns: [${entry.columns.join(', ')}]`] : []),
     ];
     return {

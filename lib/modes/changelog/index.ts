@@ -56,7 +56,7 @@ export const changelogMode: SyncMode = {
   async applyChunk(db, { dest, table, chunk, source }) {
     // The log is read (and its position saved) by the reads after the backfill's.
     if (table.changelog!.phase === 'backfill') return { inserted: 0, updated: await backfill(db, dest, table), deleted: 0 };
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.softDeleteColumn, undefined, targetRange(table, chunk)));
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.marks ?? table.softDeleteColumn, undefined, targetRange(table, chunk)));
     let deleted = 0;
     const warnings: Record<string, number> = {};
     const log = table.changelog!;

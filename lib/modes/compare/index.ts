@@ -49,7 +49,7 @@ export const compareMode: SyncMode = {
     const { config, dest, table, chunk, deleteMissing } = ctx;
     const soft = table.softDeleteColumn;
     const range = targetRange(table, chunk);
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, soft, undefined, range));
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.marks ?? soft, undefined, range));
     let deleted = 0;
     if (soft || (table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
       if (range || isWholeTable(chunk)) {

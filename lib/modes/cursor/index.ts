@@ -81,7 +81,7 @@ export const cursorMode: SyncMode = {
       inserted = Number(r.rows[0].inserted);
     } else {
       const latest = latestPerKeySql(dest, table.columns, table.primaryKey, cursor.targetColumn);
-      const r = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, undefined, latest));
+      const r = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.marks, latest));
       inserted = Number(r.rows[0].inserted);
       updated = Number(r.rows[0].updated);
     }

@@ -4,7 +4,9 @@ export const cursorTraits: ModeTraits = {
   name: 'cursor',
   steps: 'apply-in-place',
   options: ['cursor', 'write', 'lookback', 'columns'],
-  deletes: ['ignore', 'hard', 'soft'],
+  // A cursor read sees only rows changed past the cursor, never a deleted row: deletes would need a
+  // separate pass over every source key, which this mode does not make (use compare or changelog).
+  deletes: ['ignore'],
   onePartition: true,
   savesPosition: true,
   runKind: 'incremental',
