@@ -77,7 +77,7 @@ export const cursorMode: SyncMode = {
     let inserted = 0;
     let updated = 0;
     if (cursor.write === 'append') {
-      const r = await db.query(appendVersionsSql(table.target, dest, table.columns, run.runId));
+      const r = await db.query(appendVersionsSql(table.target, dest, table.columns, table.primaryKey, cursor.targetColumn, run.runId));
       inserted = Number(r.rows[0].inserted);
     } else {
       const latest = latestPerKeySql(dest, table.columns, table.primaryKey, cursor.targetColumn);

@@ -1,7 +1,7 @@
 import { applySchemaChanges, stateColumnTypes, withLatestView, type SchemaChanges } from '../../schema-evolution';
 import { TablesyncError } from '../../errors';
 import { displayName } from '../../tables';
-import { APPEND_COLUMNS } from '../../target';
+import { APPEND_COLUMNS, LATEST_VIEW_RULE, latestViewCommentSql, latestViewName, latestViewSql } from '../../target';
 import type { ColumnPlan, TablePlan } from '../../types';
 import { columnsNotes, describeTarget, evolveColumns, fullColumns, integerKey, invalid, pairColumns, readState, withUserTypes } from '../plan-steps';
 import type { PlanContext, PlanOutcome } from '../types';
@@ -66,7 +66,15 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
     if (mismatch) throw invalid(ctx, mismatch);
     // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
     changes = evolveColumns(ctx, existing, compared, { synced: saved === null ? null : state!.columns, types: state?.columnTypes ?? null }, APPEND_COLUMNS);
-    if (isAppend) changes = withLatestView(changes, targetRef, described.primaryKey, changes.columns.find((c) => c.name === column.name)!.targetName);
+    if (isAppend) {
+      const versionColumn = changes.columns.find((c) => c.name === column.name)!.targetName;
+      changes = withLatestView(changes, targetRef, described.primaryKey, versionColumn);
+      // A view made before the latest-read rule ordered by cursor: replaced once (its comment says which rule it follows).
+      if (ctx.write && !changes.statements.length && (await target.query(latestViewCommentSql(targetRef))).rows[0]?.comment !== LATEST_VIEW_RULE) {
+        changes = { ...changes, statements: latestViewSql(targetRef, changes.columns, described.primaryKey, versionColumn) };
+        notes.push(`${displayName(latestViewName(targetRef))} now shows each key's version read last (it showed the largest cursor)`);
+      }
+    }
     columns = changes.columns;
     notes.push(...changes.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
   }
