@@ -4,7 +4,7 @@ import { useDatabases } from '../helpers/databases';
 import { duplicateKeys } from '../helpers/guarantees';
 import { mysqlUrl } from '../helpers/mysql';
 import { pgUrl, testDb } from '../helpers/pg';
-import { failureChain, runSyncInProcess, syncOk, FAST_RETRY } from '../helpers/run';
+import { failureChain, runSyncInProcess, runWorkflow, syncOk, FAST_RETRY } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
 // The seeds' cursor scenarios and the boundary traps, on real databases.
@@ -326,26 +326,40 @@ describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
     });
 
     it('case 9: a cursor column migrated timestamp → timestamptz (source TimeZone not UTC) is refused naming the column; reset-state lets it go on', async () => {
-      await src.query(`ALTER DATABASE ${SRC} SET TimeZone = 'America/Sao_Paulo'`);
+      await src.query(`ALTER DATABASE ${SRC} SET TimeZone = 'Asia/Tokyo'`);
       await src.query(`CREATE TABLE tz (id int PRIMARY KEY, v text, ts timestamp NOT NULL)`);
       await src.query(`INSERT INTO tz VALUES (1, 'a', '2026-01-01 10:00'), (2, 'b', '2026-01-01 11:00')`);
       const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'tz', mode: 'cursor', cursor: 'ts' }] };
       await sync(pg, config);
-      const fresh = new (await import('pg')).Pool({ connectionString: pgUrl(SRC) });
+      const tokyo = new (await import('pg')).Pool({ connectionString: pgUrl(SRC) });
       try {
-        await fresh.query(`ALTER TABLE tz ALTER COLUMN ts TYPE timestamptz`);
-        // 10:30 local (13:30 UTC): after the saved 11:00 local, yet before 11:00 read as UTC.
-        await fresh.query(`UPDATE tz SET v = 'changed', ts = '2026-01-01 10:30' WHERE id = 1`);
+        // The migration reads the naive values in the session's zone (Tokyo, UTC+9): 11:00 becomes 02:00 UTC.
+        await tokyo.query(`ALTER TABLE tz ALTER COLUMN ts TYPE timestamptz`);
+        // 11:30 in Tokyo (02:30 UTC): after the saved 11:00 local time, yet before 11:00 read as UTC.
+        await tokyo.query(`UPDATE tz SET v = 'changed', ts = '2026-01-01 11:30' WHERE id = 1`);
       } finally {
-        await fresh.end();
+        await tokyo.end();
       }
       const refused = await sync(pg, config);
       const [t] = refused.tables;
       assert.equal(t.status, 'failed');
-      assert.match(t.error ?? '', /cursor "ts".*timestamp without time zone.*timestamp with time zone/);
+      assert.match(t.error ?? '', /cursor "ts" is now timestamp with time zone, but the saved cursor 2026-01-01 11:00:00 was read as timestamp without time zone/);
       assert.match(t.error ?? '', /reset-state/);
-      const [state] = await rows(dst, `SELECT cursor_value FROM _tablesync_tables WHERE target_table = 'tz'`);
-      assert.equal(state.cursor_value, '2026-01-01 11:00:00', 'the saved cursor is left as it was');
+      const state = async () => (await rows(dst, `SELECT cursor_value, cursor_type FROM _tablesync_tables WHERE target_table = 'tz'`))[0];
+      assert.deepEqual(await state(), { cursor_value: '2026-01-01 11:00:00', cursor_type: 'timestamp without time zone' }, 'the saved cursor is left as it was');
+      assert.deepEqual(await rows(dst, 'SELECT id, v FROM tz ORDER BY id'), [{ id: 1, v: 'a' }, { id: 2, v: 'b' }], 'nothing written');
+
+      const { outcome } = await runWorkflow(pg, 'resetStateWorkflow', { config: { ...FAST_RETRY, ...config }, table: 'tz', cursor: '2026-01-01 02:00:00+00' }, 'cursor-reset');
+      assert.ok(outcome.ok, outcome.ok ? '' : failureChain(outcome.error));
+      assert.deepEqual(await state(), { cursor_value: '2026-01-01 02:00:00+00', cursor_type: 'timestamp with time zone' });
+      const after = await sync(pg, config);
+      assert.equal(after.tables[0].status, 'completed', after.tables[0].error);
+      // Row 2 too: the target's zone-less column held Tokyo's wall clock; a re-read row now holds the instant in UTC.
+      assert.equal(after.tables[0].updated, 2);
+      assert.deepEqual(await rows(dst, `SELECT id, v, ts::text FROM tz ORDER BY id`), [
+        { id: 1, v: 'changed', ts: '2026-01-01 02:30:00' },
+        { id: 2, v: 'b', ts: '2026-01-01 02:00:00' },
+      ]);
     });
 
     it('case 9: a cursor type change that keeps the value (integer → bigint, timestamp(3) → timestamp(6)) goes on, said in the notes', async () => {

@@ -8,6 +8,23 @@ import type { PlanContext, PlanOutcome } from '../types';
 import { parseLookback } from './window';
 
 /**
+ * Whether a saved cursor read as `before` keeps its meaning as a value of
+ * `after` (the column's type changed since): numbers stay the same number
+ * whatever their width or scale, and a time keeps its text when only the
+ * precision changed. Anything else (zone-less ↔ zoned time, MariaDB DATETIME
+ * ↔ TIMESTAMP, a date ↔ a time, a kind change) would need the zone or the
+ * rule the migration used, which the saved text does not carry: refused.
+ */
+export function cursorTypeChange(kind: string, before: string, after: string): 'keep' | 'refuse' {
+  const base = (t: string) => t.toLowerCase().replace(/\(\d+(,\s*\d+)?\)/g, '').replace(/\s+/g, ' ').trim();
+  if (kind === 'number') return NUMBER_TYPE.test(base(before)) && NUMBER_TYPE.test(base(after)) ? 'keep' : 'refuse';
+  return base(before) === base(after) ? 'keep' : 'refuse';
+}
+
+// The number types of every dialect: a saved number is the same number in any of them.
+const NUMBER_TYPE = /^(tinyint|smallint|mediumint|int|integer|bigint|numeric|decimal|number)( unsigned)?( zerofill)?$/;
+
+/**
  * A cursor table: the cursor column must exist and order (timestamps, dates,
  * integers, numerics, rowversion); its saved value comes from the table
  * state; a missing target is created by the first run, which reads
@@ -45,6 +62,19 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
     notes.push(`the saved cursor is ignored: target table ${displayName(targetRef)} is ${side.table ? 'empty' : 'missing'}, so every row is read`);
   }
   const saved = ownState && side.hasRows ? ownState.cursorValue : null;
+  if (saved !== null && ownState?.cursorType && ownState.cursorType !== column.type) {
+    const change = cursorTypeChange(kind, ownState.cursorType, column.type);
+    if (change === 'refuse') {
+      throw new TablesyncError(
+        'TypeChange',
+        `${name}: cursor "${column.name}" is now ${column.type}, but the saved cursor ${saved} was read as ${ownState.cursorType}; ` +
+          `that value does not mean the same point in the new type (a change between a zoned and a zone-less time, or of kind, depends on settings the saved text does not carry), ` +
+          `so rows could be skipped: nothing was read. Run tablesync reset-state without --cursor to read every row again (the target's rows below the cursor hold the old type's values too), ` +
+          `or reset-state --cursor VALUE with the saved point written as ${column.type}`,
+      );
+    }
+    notes.push(`cursor "${column.name}" is now ${column.type} (was ${ownState.cursorType}): the saved cursor ${saved} is the same value in it and is kept`);
+  }
   let columns: ColumnPlan[];
   let changes: SchemaChanges | null = null;
   if (!side.table) {
