@@ -362,6 +362,21 @@ describe('cursor mode (real PostgreSQL, MariaDB, Temporal)', () => {
       ]);
     });
 
+    it('case 9 on MariaDB: DATETIME → TIMESTAMP is refused naming the column; datetime → datetime(6) goes on', async () => {
+      await mdb.query(`CREATE TABLE mt (id int PRIMARY KEY, v varchar(10), ts datetime NOT NULL, d datetime NOT NULL)`);
+      await mdb.query(`INSERT INTO mt VALUES (1, 'a', '2026-01-01 10:00:00', '2026-01-01 10:00:00')`);
+      const config = (cursor: string) => ({ source: { connection: 'my' }, target: { connection: 'dst', schema: cursor }, tables: [{ table: 'mt', mode: 'cursor', cursor }] });
+      await sync(my, config('ts'));
+      await sync(my, config('d'));
+      await mdb.query(`ALTER TABLE mt MODIFY ts timestamp(6) NOT NULL DEFAULT '2000-01-01', MODIFY d datetime(6) NOT NULL`);
+      const refused = await sync(my, config('ts'));
+      assert.equal(refused.tables[0].status, 'failed');
+      assert.match(refused.tables[0].error ?? '', /cursor "ts" is now timestamp\(6\), but the saved cursor 2026-01-01 10:00:00 was read as datetime/);
+      const kept = await sync(my, config('d'));
+      assert.equal(kept.tables[0].status, 'completed', kept.tables[0].error);
+      assert.ok(kept.plan?.some((l) => /cursor "d" is now datetime\(6\) \(was datetime\)/.test(l)), kept.plan?.join('\n'));
+    });
+
     it('case 9: a cursor type change that keeps the value (integer → bigint, timestamp(3) → timestamp(6)) goes on, said in the notes', async () => {
       await src.query(`CREATE TABLE wid (id int PRIMARY KEY, v text, n int NOT NULL)`);
       await src.query(`INSERT INTO wid VALUES (1, 'a', 10), (2, 'b', 20)`);
