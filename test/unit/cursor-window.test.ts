@@ -39,7 +39,7 @@ describe('cursor windows (pure)', () => {
     assert.match(on(mysqlCursor, 'bigint(20) unsigned', 'bigint'), /GREATEST\(CAST\(CAST\(\? AS UNSIGNED\) AS DECIMAL\(65,30\)\) - 100, 0\)/);
     assert.match(on(mysqlCursor, 'tinyint(4)', 'tinyint'), /GREATEST\(.* - 100, -128\)/);
     assert.match(on(mysqlCursor, 'decimal(10,2)', 'decimal'), /\(CAST\(\? AS DECIMAL\(65,30\)\) - 100\)/);
-    assert.match(on(pgCursor, 'integer', 'integer'), /GREATEST\(\(\?::integer\)::numeric - 100, -2147483648\)/);
+    assert.match(on(pgCursor, 'integer', 'integer'), /ceil\(GREATEST\(\(\?::integer\)::numeric - 100, -2147483648\)\)::integer/);
     assert.match(on(pgCursor, 'numeric(12,2)', 'numeric'), /\(\?::numeric\(12,2\) - 100\)/);
   });
 });

@@ -14,6 +14,7 @@ export const pgCursor: CursorDialect = {
     if ('seconds' in lb) return `(${e} - make_interval(secs => ${lb.seconds}))`;
     const min = INTEGER_MIN[c.type];
     // integer - amount is computed in the integer type and fails below its minimum; numeric cannot overflow.
-    return min === undefined ? `(${e} - ${lb.amount})` : `GREATEST((${e})::numeric - ${lb.amount}, ${min})`;
+    // Back in the column's type (rounded up: the same rows for >=), so the comparison can use its index.
+    return min === undefined ? `(${e} - ${lb.amount})` : `ceil(GREATEST((${e})::numeric - ${lb.amount}, ${min}))::${c.type}`;
   },
 };
