@@ -53,8 +53,11 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
     // Its rows are versions, not one row per key: a range re-sync would add or delete versions, not repair them.
     notes.push('not repaired: an append table keeps every version it read; reset-state and run again to re-read it');
   } else if (repair && differing.length) {
+    // deleteMissing already deletes what the source lacks; a top-level deletes: hard on top would be a
+    // config the worker refuses when the table's own entry is a cursor table (which takes deletes: ignore only).
+    const repairConfig = patched('repair-keeps-config') ? config : { ...config, deletes: 'hard' as const };
     await mapLimit(differing, config.maxParallelTransfers, (r) =>
-      syncPartition({ config: { ...config, deletes: 'hard' }, table: asCompare(table), range: r.range, deleteMissing: true, ...runKey }),
+      syncPartition({ config: repairConfig, table: asCompare(table), range: r.range, deleteMissing: true, ...runKey }),
     );
     repaired = differing.length;
     differing = (await checksumRanges({ config, table, ranges: differing.map((r) => r.range) })).filter(differs);

@@ -15,7 +15,7 @@ import {
   versionCountSql,
 } from '../target';
 import type { TableRef } from '../types';
-import { normalizeMode, traitsOf } from './names';
+import { configTraits, normalizeMode, type ConfigModeName } from './names';
 import type { Db, TableSettings } from './types';
 
 // reset-state and set-mode: what each may do with a table's saved state, and
@@ -233,6 +233,7 @@ export async function setTableMode(client: Db, source: SourceConnection, located
       await client.query(saveTableStateSql(config.target.stateSchema, target, after, 'set-mode', input.changedBy));
     }
     const entry = ref.entry ?? { table: displayName(ref) };
+    const takesDeletes = configTraits(mode as ConfigModeName).every((t) => t.deletes.includes(settings.deletes));
     const configLines = [
       `  - table: ${entry.table === displayName(ref) || entry.table === ref.name ? entry.table : displayName(ref)}`,
       `    mode: ${mode}`,
@@ -240,9 +241,7 @@ export async function setTableMode(client: Db, source: SourceConnection, located
       ...(write ? [`    write: ${write}`] : []),
       ...(mode === 'cursor' && settings.lookback ? [`    lookback: ${settings.lookback}`] : []),
       // A delete rule the new mode does not carry out would be refused with the config: it is turned off there.
-      ...(entry.deletes || !traitsOf(mode).deletes.includes(settings.deletes)
-        ? [`    deletes: ${traitsOf(mode).deletes.includes(settings.deletes) ? entry.deletes : 'ignore'}`]
-        : []),
+      ...(entry.deletes || !takesDeletes ? [`    deletes: ${takesDeletes ? entry.deletes : 'ignore'}`] : []),
       ...(entry.columns ? [`    columns: [${entry.columns.join(', ')}]`] : []),
     ];
     return {
