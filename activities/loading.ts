@@ -47,7 +47,7 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
       try {
         // Key built after the load: one sorted build instead of per-row index upkeep.
         const hasKey = await target.query(hasPrimaryKeySql(load));
-        if (hasKey.rowCount === 0) await target.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
+        if (hasKey.rowCount === 0 && table.primaryKey.length) await target.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
         await target.query(analyzeSql(load));
         return await inTransaction(connections, config.target.connection, async (client) => {
           const stillLoading = await client.query(tableExistsSql(load));
@@ -55,7 +55,7 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
           // A load that a newer sync overtook holds older rows than the table has now.
           await checkGeneration(client, config, table);
           const exists = await client.query(tableExistsSql(table.target));
-          for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);
+          for (const sql of swapTableSql(load, table.target, exists.rows[0].present, table.primaryKey.length > 0)) await client.query(sql);
           return { replaced: exists.rows[0].present as boolean };
         });
       } catch (err) {
