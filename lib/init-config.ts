@@ -96,6 +96,7 @@ export function initConfigText(input: InitInput): string {
     '# Connections are named here, never written: the worker reads their URLs from the environment.',
     `#   export TABLESYNC_CONNECTION_SOURCE=${q(input.sourceUrl)}`,
     `#   export TABLESYNC_CONNECTION_TARGET=${q(input.targetUrl)}`,
+    '#   export TABLESYNC_ROLE_SOURCE=source TABLESYNC_ROLE_TARGET=target   # the source is only ever read',
     ...(/PASSWORD@/.test(input.sourceUrl + input.targetUrl) ? ['# (put the real password where PASSWORD is, in the environment only)'] : []),
     '#',
     '# Next:',

@@ -16,12 +16,15 @@ pg="${TABLESYNC_DEMO_PG:-postgres://postgres@127.0.0.1:5432}"
 # examples/demo.yaml names the connections; their URLs come from the environment.
 export TABLESYNC_CONNECTION_DEMO_SRC="$pg/${TABLESYNC_DEMO_NAME}_src"
 export TABLESYNC_CONNECTION_DEMO_DST="$pg/${TABLESYNC_DEMO_NAME}_dst"
+# The source is only ever read, the target written (see Security in the README).
+export TABLESYNC_ROLE_DEMO_SRC=source TABLESYNC_ROLE_DEMO_DST=target
 node dist/scripts/demo-data.js
 code=0
 node dist/client/cli.js run --config examples/demo.yaml --local || code=$?
 echo
 echo "To run it again or verify it:"
 echo "  export TABLESYNC_CONNECTION_DEMO_SRC=$TABLESYNC_CONNECTION_DEMO_SRC TABLESYNC_CONNECTION_DEMO_DST=$TABLESYNC_CONNECTION_DEMO_DST"
+echo "  export TABLESYNC_ROLE_DEMO_SRC=source TABLESYNC_ROLE_DEMO_DST=target"
 echo "  node dist/client/cli.js verify --config examples/demo.yaml --local"
 pid="$(cat .temporal/dev-server.pid 2>/dev/null || true)"
 echo "Temporal Web UI: http://localhost:${TEMPORAL_UI_PORT:-8233} (the dev server keeps running${pid:+; stop it with: kill $pid})"
