@@ -62,6 +62,7 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
     differing = (await checksumRanges({ config, table, ranges: differing.map((r) => r.range) })).filter(differs);
   }
   // Rows are told apart by key: a keyless table is compared whole, by its row count and the order-free digest of its rows.
+  if (differing.length && !table.primaryKey.length) notes.push('no primary key: compared whole, by row count and an order-free digest of the rows; which rows differ is not told');
   const rows = differing.length && table.primaryKey.length && patched('verify-row-differences') ? await findDifferences({ config, table, ranges: differing }) : undefined;
   const bad = anomalies({ rows, differing });
   return {

@@ -97,6 +97,9 @@ describe('example configs and tablesync init, run as written (Temporal)', () => 
       assert.equal((await dst.query('SELECT qty AS q FROM erp.order_lines WHERE line_id = 1')).rows[0].q, 4);
     } finally {
       await db.close();
+      const cleanup = await new ConnectionPool(parseMssqlUrl(withDatabase('master'))).connect();
+      await cleanup.request().batch(`DROP DATABASE IF EXISTS ${MSSQL_DB}`).catch(() => undefined);
+      await cleanup.close();
     }
   });
 

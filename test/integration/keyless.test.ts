@@ -62,6 +62,7 @@ describe('tables without a primary key (Temporal)', () => {
     const logs = differs.tables.find((t) => t.table === 'public.logs')!;
     assert.deepEqual([logs.sourceRows, logs.targetRows, logs.differing.length, logs.matches, logs.rows], [4, 4, 1, false, undefined]);
     assert.match(logs.notes?.join() ?? '', /not repaired: a table without a primary key is repaired by a full load/);
+    assert.match(logs.notes?.join() ?? '', /no primary key: compared whole, by row count and an order-free digest/);
   });
 
   it('cursor with write: append appends new versions of a keyless table', async () => {
