@@ -15,6 +15,8 @@ export interface InitTable {
   cursor?: { column: string; type: string; indexed: boolean; nullable: boolean };
   /** typeMap entries a full load needs (the dialect's tested suggestion), with the refusal they answer. */
   typeHints: { key: string; type: string; why: string }[];
+  /** Unique indexes over NOT NULL columns (a keyless table's key, guaranteed by the source). */
+  uniqueKeys?: string[][];
   /** Why the table cannot be synced at all (a type with no mapping): written commented out. */
   unreadable?: string;
 }
@@ -58,6 +60,8 @@ export interface Suggestion {
   /** The entry's mode line (absent: the config's default, auto). */
   mode?: 'full' | 'cursor';
   cursor?: string;
+  /** A key for a table without a primary key (a unique index over NOT NULL columns). */
+  primaryKey?: string[];
   /** Why, one comment line each. */
   why: string[];
 }
@@ -65,6 +69,12 @@ export interface Suggestion {
 /** The mode init suggests for a table, and why. */
 export function suggestMode(t: InitTable): Suggestion {
   const size = `~${t.rows.toLocaleString('en-US')} rows`;
+  const unique = t.uniqueKeys?.[0];
+  if (!t.primaryKey.length && unique) {
+    const why = [`${size}, no primary key, but a unique index over NOT NULL columns (${unique.join(', ')}): named as its key,`];
+    why.push('auto loads it in full the first time, then compares every row on each run and writes what differs.');
+    return { primaryKey: unique, why };
+  }
   if (!t.primaryKey.length) {
     const why = [`${size}, no primary key: mode full reloads it whole on every run (auto would too).`];
     why.push('To sync it in place, name a unique NOT NULL column set: primaryKey: [a, b] (checked on the source every run).');
@@ -129,6 +139,7 @@ export function initConfigText(input: InitInput): string {
     lines.push(...s.why.map((w) => `  # ${w}`), `  - table: ${q(name)}`);
     if (s.mode) lines.push(`    mode: ${s.mode}`);
     if (s.cursor) lines.push(`    cursor: ${q(s.cursor)}`);
+    if (s.primaryKey) lines.push(`    primaryKey: [${s.primaryKey.map(q).join(', ')}]`);
   }
   return `${lines.join('\n')}\n`;
 }

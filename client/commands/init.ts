@@ -63,7 +63,8 @@ async function inspect(source: SourceConnection, described: SourceTable): Promis
     const leading = await leadingIndexColumns(source, ref);
     cursor = { column: candidate.name, type: candidate.type, nullable: candidate.nullable, indexed: leading.some((r) => r.col === candidate.name) };
   }
-  return { ref, primaryKey: described.primaryKey, rows, ...(cursor && { cursor }), typeHints, ...(unreadable && { unreadable }) };
+  const uniqueKeys = described.primaryKey.length ? [] : await source.uniqueKeys(ref);
+  return { ref, primaryKey: described.primaryKey, rows, ...(uniqueKeys.length && { uniqueKeys }), ...(cursor && { cursor }), typeHints, ...(unreadable && { unreadable }) };
 }
 
 export async function initCommand(opts: InitOptions): Promise<number> {

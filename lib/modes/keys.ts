@@ -28,6 +28,12 @@ export async function withConfiguredKey(source: SourceConnection, found: SourceT
     throw new TablesyncError('UnknownColumn', `${name}: ${field} names ${unknown.map((c) => `"${c}"`).join(', ')}, which the table does not have`);
   }
   if (new Set(wanted).size !== wanted.length) throw new TablesyncError('InvalidConfig', `${name}: ${field} names a column twice (${list})`);
+  // A unique index over NOT NULL columns among these (and these NOT NULL too) guarantees the key: no scan needed.
+  const notNull = wanted.every((w) => found.columns.some((c) => c.name === w && !c.nullable));
+  const indexed = notNull && (await source.uniqueKeys(found.ref)).some((k) => k.every((c) => wanted.includes(c)));
+  if (indexed) {
+    return { table: { ...found, primaryKey: [...wanted] }, notes: [`keyed by ${field} (${list}): the source has no primary key; a unique index over NOT NULL columns guarantees it`] };
+  }
   const q = wanted.map((c) => source.dialect.quoteIdent(c));
   const from = qualify(source.dialect, found.ref);
   const [row] = await source.queryRows(

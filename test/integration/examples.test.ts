@@ -77,7 +77,7 @@ describe('example configs and tablesync init, run as written (Temporal)', () => 
       await db.query("INSERT INTO dbo.customers VALUES (1, N'Ann'), (2, N'Bob')");
       await db.query('CREATE TABLE dbo.orders (order_id int PRIMARY KEY, total decimal(10,2), modified_at datetime2(7) NOT NULL); CREATE INDEX ix_modified ON dbo.orders (modified_at)');
       await db.query("INSERT INTO dbo.orders VALUES (1, 10.5, '2026-01-01 10:00:00.1234567'), (2, 20, '2026-01-01 11:00:00')");
-      await db.query('CREATE TABLE dbo.order_lines (line_id int NOT NULL, order_id int, qty int)');
+      await db.query('CREATE TABLE dbo.order_lines (line_id int NOT NULL, order_id int, qty int); CREATE UNIQUE INDEX ux_line ON dbo.order_lines (line_id)');
       await db.query('INSERT INTO dbo.order_lines VALUES (1, 1, 3), (2, 1, 1), (3, 2, 5)');
       await db.query('CREATE TABLE dbo.audit_trail (at datetime2(3), what nvarchar(100))');
       await db.query("INSERT INTO dbo.audit_trail VALUES ('2026-01-01 10:00', N'x'), ('2026-01-01 10:00', N'x')");
@@ -85,6 +85,7 @@ describe('example configs and tablesync init, run as written (Temporal)', () => 
       const file = join(ROOT, 'examples', 'mssql.yaml');
       const first = await runConfigFile(['run'], file, connections);
       assert.equal(first.code, 0, first.out);
+      assert.match(first.out, /order_lines: keyed by tables\[2\]\.primaryKey \(line_id\): .*a unique index over NOT NULL columns guarantees it/);
       assert.deepEqual(
         [await count(dst, 'erp.customers'), await count(dst, 'erp.orders'), await count(dst, 'erp.order_lines'), await count(dst, 'erp.audit_trail')],
         [2, 2, 3, 2],

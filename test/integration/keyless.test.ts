@@ -95,6 +95,14 @@ describe('tables without a primary key (Temporal)', () => {
     assert.deepEqual(second.tables.map((t) => [t.status, t.mode, t.inserted, t.updated]), [['completed', 'compare', 0, 1]]);
     assert.ok(second.plan?.some((l) => /keyed by tables\[0\]\.primaryKey \(email\)/.test(l)), JSON.stringify(second.plan));
 
+    // A unique index over NOT NULL columns guarantees the key without a look at the rows.
+    await src.query('CREATE TABLE codes (code text NOT NULL, label text)');
+    await src.query('CREATE UNIQUE INDEX codes_code ON codes (code)');
+    await src.query("INSERT INTO codes VALUES ('a', 'A'), ('b', 'B')");
+    const indexed = await syncOk(connections, { ...pgBase, tables: [{ table: 'codes', primaryKey: ['code'] }] });
+    assert.deepEqual(indexed.tables.map((t) => [t.status, t.inserted]), [['completed', 2]]);
+    assert.ok(indexed.plan?.some((l) => /codes: keyed by tables\[0\]\.primaryKey \(code\): .*a unique index over NOT NULL columns guarantees it/.test(l)), JSON.stringify(indexed.plan));
+
     const refused = await syncOk(connections, { ...pgBase, tables: [{ table: 'people', primaryKey: ['team'] }] });
     const byError = refused.tables.map((t) => [t.status, t.errorType, t.error]);
     assert.equal(byError[0][0], 'failed');
@@ -115,6 +123,18 @@ describe('tables without a primary key (Temporal)', () => {
     const skipped = await runLocalCli(['run', '--wait'], { ...pgBase, mode: 'compare', keyless: 'skip', tables: ['plain'] }, connections);
     assert.equal(skipped.code, 0, skipped.out);
     assert.match(skipped.out, /public\.plain.*no primary key \(keyless: skip\)/);
+  });
+
+  it('MariaDB: a unique index over NOT NULL columns is found as a key for primaryKey:', async () => {
+    await my.query('CREATE TABLE coded (code varchar(10) NOT NULL, v int, UNIQUE KEY (code), UNIQUE KEY (v))');
+    await my.query("INSERT INTO coded VALUES ('a', 1), ('b', NULL)");
+    const { MysqlSource } = await import('../../lib/sources/mysql');
+    const source = new MysqlSource(mysqlUrl(MY));
+    try {
+      assert.deepEqual(await source.uniqueKeys({ schema: MY, name: 'coded' }), [['code']], 'the index over a nullable column is no key');
+    } finally {
+      await source.close();
+    }
   });
 
   it('a MariaDB keyless table full-loads with its duplicates', async () => {

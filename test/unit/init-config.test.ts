@@ -17,6 +17,8 @@ describe('tablesync init: suggestions and the file it writes', () => {
     assert.equal(keyless.mode, 'full');
     assert.match(keyless.why.join(' '), /primaryKey: \[a, b\].*write: append/s);
     assert.match(suggestMode(table({ rows: 5_000_000 })).why.join(' '), /a lot to read on every run/);
+    const unique = suggestMode(table({ primaryKey: [], uniqueKeys: [['code']] }));
+    assert.deepEqual([unique.mode, unique.primaryKey], [undefined, ['code']]);
   });
 
   it('tells last-changed columns by name (and SQL Server rowversion), not created ones', () => {
@@ -40,6 +42,7 @@ describe('tablesync init: suggestions and the file it writes', () => {
         table({ ref: { schema: 'shop', name: 'orders' }, cursor: { column: 'updated_at', type: 'datetime(6)', indexed: true, nullable: false } }),
         table({ ref: { schema: 'shop', name: 'log' }, primaryKey: [] }),
         table({ ref: { schema: 'shop', name: 'geo' }, typeHints: [{ key: 'point', type: 'text', why: 'shop.geo column "p" type point has no exact PostgreSQL mapping' }] }),
+        table({ ref: { schema: 'shop', name: 'codes' }, primaryKey: [], uniqueKeys: [['code', 'region']] }),
         table({ ref: { schema: 'shop', name: 'odd' }, unreadable: 'column "x" type foo: tablesync cannot read it' }),
       ],
     });
@@ -49,6 +52,7 @@ describe('tablesync init: suggestions and the file it writes', () => {
       { table: 'shop.orders', mode: 'cursor', cursor: 'updated_at' },
       { table: 'shop.log', mode: 'full' },
       { table: 'shop.geo' },
+      { table: 'shop.codes', primaryKey: ['code', 'region'] },
     ]);
     assert.deepEqual(config.typeMap, { point: 'text' });
     assert.match(text, /# shop\.odd: left out, column "x" type foo/);
