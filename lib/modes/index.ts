@@ -72,7 +72,10 @@ export async function planTable(
     if (verify) {
       // Compared whole (count and an order-free digest of its rows); an append table's versions match no source rows.
       if (settings.keyless === 'skip') return { skip: `no primary key (${settings.field('keyless')}: skip)` };
-      if (settings.mode !== 'compare' && settings.mode !== 'auto') return { skip: `no primary key: a ${settings.mode} table without one keeps every version it read, which no source row matches` };
+      if (settings.mode !== 'compare' && settings.mode !== 'auto') {
+        const need = traitsOf(settings.mode).needsKey(settings.write);
+        return { skip: need ? `no primary key, which mode ${settings.mode} needs: ${need}` : `no primary key: its target keeps every version read, which no source row matches` };
+      }
     } else {
       const keyless = keylessOutcome(name, settings, settings.mode);
       if ('skip' in keyless) return keyless;
