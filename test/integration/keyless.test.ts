@@ -79,6 +79,9 @@ describe('tables without a primary key (Temporal)', () => {
       ['a1', 'b2', 'a3', 'c4'],
     );
     assert.equal((await dst.query("SELECT to_regclass('public.readings_latest') AS v")).rows[0].v, null, 'no latest-per-key view without a key');
+    const verified = await runTestVerify(connections, { config });
+    assert.deepEqual(verified.skipped, [{ table: 'public.readings', reason: 'no primary key: its target keeps every version read, which no source row matches' }]);
+    assert.equal(verified.matches, false);
   });
 
   it('primaryKey: keys a keyless table where the source has no NULL or duplicate there, and refuses it otherwise, naming table and columns', async () => {
