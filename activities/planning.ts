@@ -252,6 +252,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
             sameOrderOnTarget(source.dialect.name, c.sourceType, c.targetType, source.dialect.isIntegerType(c.sourceType)),
           );
           if (
+            // A table without a key is read whole, as one partition of one chunk: nothing to cut it by.
+            table.primaryKey.length > 0 &&
             !table.integerKey &&
             !incremental &&
             key.every((c) => source.dialect.key.splits(c.sourceType)) &&

@@ -52,6 +52,8 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
   if (repair && differing.length && keepsVersions(table)) {
     // Its rows are versions, not one row per key: a range re-sync would add or delete versions, not repair them.
     notes.push('not repaired: an append table keeps every version it read; reset-state and run again to re-read it');
+  } else if (repair && differing.length && !table.primaryKey.length) {
+    notes.push('not repaired: a table without a primary key is repaired by a full load (mode: full)');
   } else if (repair && differing.length) {
     // Rows the source lacks leave the target by the table's own delete rule:
     // marked with deletes: soft (never deleted), deleted otherwise. A soft
@@ -71,7 +73,9 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
     repaired = differing.length;
     differing = (await checksumRanges({ config, table, ranges: differing.map((r) => r.range) })).filter(differs);
   }
-  const rows = differing.length && patched('verify-row-differences') ? await findDifferences({ config, table, ranges: differing }) : undefined;
+  // Rows are told apart by key: a keyless table is compared whole, by its row count and the order-free digest of its rows.
+  if (differing.length && !table.primaryKey.length) notes.push('no primary key: compared whole, by row count and an order-free digest of the rows; which rows differ is not told');
+  const rows = differing.length && table.primaryKey.length && patched('verify-row-differences') ? await findDifferences({ config, table, ranges: differing }) : undefined;
   const bad = anomalies({ rows, differing });
   return {
     table: `${table.source.schema}.${table.source.name}`,

@@ -47,6 +47,9 @@ export interface TableSettings {
   write: 'upsert' | 'append';
   lookback?: string;
   columns?: string[];
+  /** A key named in the config for a table the source gives none. */
+  primaryKey?: string[];
+  keyless: 'fail' | 'skip';
 }
 
 /** What planning one table has at hand. */

@@ -68,8 +68,11 @@ const versionsIndexName = (table: TableRef) => pgIdentifier(`${table.name}_versi
 function appendIndexAndViewSql(table: TableRef, columns: string[], keys: string[], cursorColumn: string): string[] {
   const k = keys.map(quotePg);
   const ordered = [...k, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
+  const index = `CREATE INDEX ${quotePg(versionsIndexName(table))} ON ${qualifyPg(table)} (${[...k, quotePg(cursorColumn)].join(', ')})`;
+  // A table without a key has no "latest version of a row": its versions are all there is.
+  if (!keys.length) return [index];
   return [
-    `CREATE INDEX ${quotePg(versionsIndexName(table))} ON ${qualifyPg(table)} (${[...k, quotePg(cursorColumn)].join(', ')})`,
+    index,
     `CREATE OR REPLACE VIEW ${qualifyPg(latestViewName(table))} AS SELECT DISTINCT ON (${k.join(', ')}) ${columns.map(quotePg).join(', ')}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
       FROM ${qualifyPg(table)} ORDER BY ${ordered.join(', ')}`,
   ];

@@ -66,7 +66,7 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
     if (mismatch) throw invalid(ctx, mismatch);
     // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
     changes = evolveColumns(ctx, existing, compared, { synced: saved === null ? null : state!.columns, types: state?.columnTypes ?? null }, APPEND_COLUMNS);
-    if (isAppend) changes = withLatestView(changes, targetRef, described.primaryKey, changes.columns.find((c) => c.name === column.name)!.targetName);
+    if (isAppend && described.primaryKey.length) changes = withLatestView(changes, targetRef, described.primaryKey, changes.columns.find((c) => c.name === column.name)!.targetName);
     columns = changes.columns;
     notes.push(...changes.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
   }

@@ -87,6 +87,16 @@ export const mssqlCatalog = {
     JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
     WHERE s.name = @p1 AND t.name = @p2 AND i.is_primary_key = 1 AND ic.key_ordinal > 0
     ORDER BY ic.key_ordinal`,
+  uniqueKeysSql: `SELECT i.name AS idx, c.name AS name
+    FROM sys.indexes i
+    JOIN sys.tables t ON t.object_id = i.object_id
+    JOIN sys.schemas s ON s.schema_id = t.schema_id
+    JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+    JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+    WHERE s.name = @p1 AND t.name = @p2 AND i.is_unique = 1 AND i.has_filter = 0 AND ic.key_ordinal > 0
+      AND NOT EXISTS (SELECT 1 FROM sys.index_columns ic2 JOIN sys.columns c2 ON c2.object_id = ic2.object_id AND c2.column_id = ic2.column_id
+        WHERE ic2.object_id = i.object_id AND ic2.index_id = i.index_id AND ic2.key_ordinal > 0 AND c2.is_nullable = 1)
+    ORDER BY i.name, ic.key_ordinal`,
   // Heap (0) or clustered index (1): each row counted once. Maintained by the
   // engine, so no statistics need to exist, but it needs VIEW DATABASE STATE.
   estimateSql: `SELECT SUM(ps.row_count) AS estimate

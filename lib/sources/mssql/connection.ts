@@ -13,6 +13,7 @@ import {
   type SourceTable,
   EVERY_ROW,
   type ReadFilter,
+  uniqueKeysOf,
 } from '../base';
 import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, mssqlNameRule, type MssqlColumnRow } from './catalog';
 import { mssqlCursorValueText } from './cursor';
@@ -121,6 +122,10 @@ export class MssqlSource implements SourceConnection {
   }
 
   /** Values bound as @p1… (nvarchar): the SQL converts them to the types it compares with. */
+  uniqueKeys(ref: TableRef): Promise<string[][]> {
+    return uniqueKeysOf(this, mssqlCatalog.uniqueKeysSql, ref);
+  }
+
   async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
     const request = (await this.connect()).request();
     params.forEach((value, i) => request.input(`p${i + 1}`, NVarChar(4000), value));
