@@ -163,6 +163,9 @@ describe('change-log rules: commit order, ties, key spellings and types, first r
       await src.query(`INSERT INTO change_log (object_id, action) VALUES ('6', 'added')`);
       const [t] = (await sync(pg, one('src'))).tables;
       assert.equal(t.inserted, 1, 'the committed change is applied now');
+      assert.match(t.warnings.join('\n'), /a transaction writing when the log was read was still open/);
+      const [kept] = await rows(dst, `SELECT cursor_value FROM _tablesync_tables WHERE target_table = 'project'`);
+      assert.equal(kept.cursor_value, null, 'the position stays where the run started (the empty log)');
       await slow.query('COMMIT');
     } finally {
       slow.release();

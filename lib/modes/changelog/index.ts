@@ -60,7 +60,7 @@ export const changelogMode: SyncMode = {
     const { sql, params } = changelogMaxSql(source.dialect, log);
     const [row] = await source.queryRows(sql, params);
     const to = (row?.max_value ?? null) as string | null;
-    const settled = await writersSettled(source, displayName(table.source));
+    const settled = await writersSettled(source, log.table, displayName(table.source));
     return { ...table, changelog: { ...log, window: { from: log.saved, to, started: log.started, settled } } };
   },
 
@@ -111,6 +111,9 @@ export const changelogMode: SyncMode = {
       if (kept) warnings['logged delete of a row the source still has (kept, its current values applied)'] = kept;
     } else if (log.reconcile && (table.softDeleteColumn || table.deletes === 'hard')) {
       deleted = await reconcile(db, ctx);
+    }
+    if (ctx.last && log.window?.settled === false) {
+      warnings['a transaction writing when the log was read was still open: the position stays where this run started, and the next run reads again from there'] = 1;
     }
     await db.query(dropTableSql(dest));
     return { inserted: Number(applied.rows[0].inserted), updated: Number(applied.rows[0].updated), deleted, warnings };
