@@ -5,6 +5,9 @@ import type { SyncSummary } from '../../lib/types';
 import { useDatabases } from '../helpers/databases';
 import { mysqlUrl } from '../helpers/mysql';
 import { pgUrl, testDb } from '../helpers/pg';
+import { writersSettled } from '../../lib/modes/changelog/transactions';
+import { MysqlSource } from '../../lib/sources/mysql';
+import { PostgresSource } from '../../lib/sources/postgres';
 import { FAST_RETRY, syncOk } from '../helpers/run';
 import { runTestVerify } from '../helpers/verify';
 
@@ -179,6 +182,46 @@ describe('change-log rules: commit order, ties, key spellings and types, first r
     ]);
     const [state] = await rows(dst, `SELECT cursor_value FROM _tablesync_tables WHERE target_table = 'project'`);
     assert.equal(state.cursor_value, '2', 'once nothing is open, the position is the log maximum');
+  });
+
+  it('case 1: a writer of the log that ends while the run waits lets it save the position; a writer of another table does not count', async () => {
+    await src.query(`CREATE TABLE change_log (id serial PRIMARY KEY, object_id text, action text)`);
+    await src.query(`CREATE TABLE other (id int)`);
+    const source = new PostgresSource(src);
+    const log = { schema: 'public', name: 'change_log' };
+    const writer = await src.connect();
+    const bystander = await src.connect();
+    try {
+      await bystander.query('BEGIN');
+      await bystander.query(`INSERT INTO other VALUES (1)`);
+      assert.equal(await writersSettled(source, log, 'project', 1_000), true, 'a transaction writing another table is no writer of the log');
+      await writer.query('BEGIN');
+      await writer.query(`INSERT INTO change_log (object_id, action) VALUES ('1', 'added')`);
+      assert.equal(await writersSettled(source, log, 'project', 1_000), false, 'still open after the wait');
+      const commit = new Promise((resolve) => setTimeout(resolve, 500)).then(() => writer.query('COMMIT'));
+      const t0 = Date.now();
+      assert.equal(await writersSettled(source, log, 'project', 10_000), true, 'ended during the wait');
+      assert.ok(Date.now() - t0 < 5_000);
+      await commit;
+    } finally {
+      await bystander.query('ROLLBACK');
+      writer.release();
+      bystander.release();
+    }
+    // MariaDB: InnoDB does not say which table a transaction wrote; any writer counts until it ends.
+    await mdb.query(`CREATE TABLE change_log (id int AUTO_INCREMENT PRIMARY KEY, object_id varchar(20))`);
+    const my = new MysqlSource(mysqlUrl(MY));
+    const other = await createConnection({ uri: mysqlUrl(MY) });
+    try {
+      await other.query('BEGIN');
+      await other.query(`INSERT INTO change_log (object_id) VALUES ('1')`);
+      assert.equal(await writersSettled(my, { schema: MY, name: 'change_log' }, 'project', 500), false);
+      await other.query('COMMIT');
+      assert.equal(await writersSettled(my, { schema: MY, name: 'change_log' }, 'project', 5_000), true);
+    } finally {
+      await other.end();
+      await my.close();
+    }
   });
 
   it('case 1 (MariaDB): the same out-of-order commit, through InnoDB transactions', async () => {

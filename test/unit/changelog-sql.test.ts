@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { changelogDeletesSql, changelogFilter, changelogMaxSql } from '../../lib/modes/changelog/read';
+import { changelogDeletesSql, changelogFilter, changelogMaxSql, keyFoldSql } from '../../lib/modes/changelog/read';
 import { mssqlDialect } from '../../lib/sources/mssql';
 import { mysqlDialect } from '../../lib/sources/mysql';
 import { postgresDialect } from '../../lib/sources/postgres';
@@ -68,5 +68,14 @@ describe('change-log SQL per dialect', () => {
     const text = changelogFilter(postgresDialect, plan(log('text', 'integer')), (i) => `$${i}`);
     assert.match(text.sql, /SELECT l\."object_id"::text FROM/);
     assert.match(text.sql, /l\."id" > \$1::integer AND l\."id" <= \$2::integer/);
+  });
+
+  it("how the source compares a text key is asked in the key column's own collation (a UNION with it), values in text order", () => {
+    const my = keyFoldSql(mysqlDialect, { schema: 'app', name: 'project' }, { name: 'code', type: 'varchar(10)' });
+    assert.match(my.sql, /u\.k = \? THEN 1 ELSE 0 END AS fold_case, CASE WHEN u\.k = \? THEN 1 ELSE 0 END AS fold_spaces/);
+    assert.match(my.sql, /FROM \(SELECT t\.`code` AS k FROM `app`\.`project` t WHERE 1 = 0 UNION ALL SELECT \?\) u/);
+    assert.deepEqual(my.params, ['A', 'a ', 'a']);
+    const ms = keyFoldSql(mssqlDialect, { schema: 'dbo', name: 'project' }, { name: 'code', type: 'nvarchar(10)' });
+    assert.match(ms.sql, /UNION ALL SELECT CONVERT\(nvarchar\(10\), @p3\)\) u/);
   });
 });
