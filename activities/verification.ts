@@ -127,10 +127,12 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
               targetRows(rowDigestsSql(dst, r.range, digits, buckets)),
               rule.kind === 'keys' ? sourceRows(keysSql(src, (p) => rule.keys(source.dialect, p), r.range, digits, buckets)) : Promise.resolve([]),
             ]);
-            const pendingKeys = new Set(logged.map((row) => String(row.k)));
+            // A key spelled otherwise in the log ('DEF' for the row 'Def') is the same key where the source says so.
+            const same = rule.kind === 'keys' && rule.fold ? rule.fold : (k: string) => k;
+            const pendingKeys = new Set(logged.map((row) => same(String(row.k))));
             const theirs = new Map(t.map((row) => [String(row.k), String(row.h)]));
             const pending = (k: string, sourceFlag: unknown) =>
-              rule.kind === 'all' || (rule.kind === 'rows' && Number(sourceFlag) === 1) || (rule.kind === 'keys' && pendingKeys.has(k));
+              rule.kind === 'all' || (rule.kind === 'rows' && Number(sourceFlag) === 1) || (rule.kind === 'keys' && pendingKeys.has(same(k)));
             for (const row of s) {
               const k = String(row.k);
               const h = theirs.get(k);
