@@ -161,13 +161,26 @@ describe('SQL Server modes on a TDS server (MSSQL_URL)', function () {
     assert.equal(verified.matches, true, JSON.stringify(verified.tables.map((t) => [t.table, t.differing.length])));
   });
 
+  it('a varbinary key: split by its bytes on SQL Server, one range on Babelfish (no exact hex text there)', async () => {
+    await run(`CREATE TABLE dbo.blobs (k varbinary(16) NOT NULL PRIMARY KEY, v int NOT NULL);
+      WITH n AS (SELECT TOP (2000) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS i FROM sys.all_columns a CROSS JOIN sys.all_columns b)
+      INSERT INTO dbo.blobs SELECT CONVERT(varbinary(16), NEWID()), i FROM n;`);
+    const s = byTable(await sync({ tables: ['blobs'], partitionThreshold: 500, rowsPerPartition: 500, batchSize: 400 })).blobs;
+    assert.equal(s.status, 'completed', s.error);
+    assert.equal(s.inserted, 2000);
+    // Babelfish decodes CONVERT(varchar, <bytes>, 2) as text (its README): no range bounds for such a key.
+    if (babelfish) assert.equal(s.partitions, 1);
+    else assert.ok(s.partitions > 1);
+    assert.equal(Number((await rows(`SELECT sum(v) AS s FROM blobs`))[0].s), (2000 * 2001) / 2);
+  });
+
   it('schema evolution: a column added on the source is added to the target and filled', async () => {
     await run(`CREATE TABLE dbo.evolve (id int NOT NULL PRIMARY KEY, a nvarchar(10) NOT NULL); INSERT INTO dbo.evolve VALUES (1, N'x'), (2, N'y');`);
-    await sync({ tables: [{ table: 'evolve', mode: 'compare' }] });
+    await sync({ tables: ['evolve'] });
     await run(`ALTER TABLE dbo.evolve ADD b decimal(10,2) NULL;`);
     await run(`UPDATE dbo.evolve SET b = 1.5 WHERE id = 2;`);
     const s = await sync({ tables: [{ table: 'evolve', mode: 'compare' }] });
-    assert.equal(s.tablesFailed, 0, s.message);
+    assert.deepEqual([s.tablesFailed, s.tablesSkipped, s.tables.length], [0, 0, 1], s.message);
     assert.deepEqual(await rows(`SELECT id, a, b::text FROM evolve ORDER BY id`), [
       { id: 1, a: 'x', b: null },
       { id: 2, a: 'y', b: '1.50' },

@@ -6,6 +6,7 @@ import {
   encodeKey,
   samplePercent,
   type CatalogEntry,
+  type Dialect,
   type CopyStream,
   type NameRule,
   type RangeSum,
@@ -15,6 +16,7 @@ import {
   type ReadFilter,
 } from '../base';
 import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, mssqlNameRule, type MssqlColumnRow } from './catalog';
+import { babelfishDialect, isBabelfishVersion } from './babelfish';
 import { mssqlCursorValueText } from './cursor';
 import { mssqlDialect } from './dialect';
 import { MSSQL_UTF8_COLLATION, mssqlChecksumSql } from './digest';
@@ -92,7 +94,8 @@ export function parseMssqlUrl(url: string, poolSize = 10): MssqlConfig {
 }
 
 export class MssqlSource implements SourceConnection {
-  readonly dialect = mssqlDialect;
+  /** SQL Server's; Babelfish's variant once the first connection says the server is Babelfish (see babelfish.ts). */
+  dialect: Dialect = mssqlDialect;
   private readonly config: MssqlConfig;
   private pool: Promise<ConnectionPool> | null = null;
 
@@ -107,10 +110,17 @@ export class MssqlSource implements SourceConnection {
       // The failing request or connect() reports the error too; the pool's
       // own 'error' event would otherwise crash the worker.
       pool.on('error', () => undefined);
-      this.pool = pool.connect().catch((err) => {
-        this.pool = null;
-        throw err;
-      });
+      this.pool = pool
+        .connect()
+        .then(async (connected) => {
+          const [row] = (await connected.request().query<{ v: string }>('SELECT @@VERSION AS v')).recordset;
+          if (isBabelfishVersion(row?.v)) this.dialect = babelfishDialect(mssqlDialect);
+          return connected;
+        })
+        .catch((err) => {
+          this.pool = null;
+          throw err;
+        });
     }
     return this.pool;
   }
