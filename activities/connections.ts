@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Pool } from 'pg';
-import type { ConnectionSpec } from '../lib/config';
+import type { ConnectionRole, ConnectionSpec } from '../lib/config';
 import type { DialectName, SourceConnection } from '../lib/sources/base';
 import { TablesyncError } from '../lib/errors';
 import { PostgresSource } from '../lib/sources/postgres';
@@ -17,6 +17,11 @@ export function dialectOfUrl(url: string): DialectName | null {
 /** TABLESYNC_CONNECTION_<NAME>=url, the name upper-cased with non-alphanumerics as _. */
 export function envConnectionName(name: string): string {
   return `TABLESYNC_CONNECTION_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** TABLESYNC_ROLE_<NAME>=source|target|both: the role of a connection given in the environment. */
+export function envRoleName(name: string): string {
+  return `TABLESYNC_ROLE_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
 /**
@@ -84,6 +89,17 @@ export class ConnectionRegistry {
       );
     }
     return spec;
+  }
+
+  /** What a sync may do with the connection: its declared role (environment first), else both. */
+  role(name: string): ConnectionRole {
+    this.spec(name);
+    const fromEnv = this.env[envRoleName(name)];
+    if (fromEnv) {
+      if (fromEnv === 'source' || fromEnv === 'target' || fromEnv === 'both') return fromEnv;
+      throw nonRetryable('InvalidConfig', `${envRoleName(name)} must be source, target or both (it is "${fromEnv}")`);
+    }
+    return this.specs[name]?.role ?? 'both';
   }
 
   dialect(name: string): DialectName {

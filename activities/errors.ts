@@ -1,4 +1,5 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
+import { withoutValues } from '../lib/error-values';
 import { TablesyncError } from '../lib/errors';
 
 export function nonRetryable(type: string, message: string): ApplicationFailure {
@@ -107,17 +108,33 @@ function classifyMssql(e: MssqlError, message: string): ApplicationFailure | nul
   return null;
 }
 
+/** The full text of an error that quoted a value: the worker's own log, at debug level, only. */
+function debugFullText(where: string, text: string): void {
+  try {
+    log.debug(`${where}: ${redact(text)}`);
+  } catch {
+    // Not in an activity (no activity logger): the text is dropped.
+  }
+}
+
 /**
  * Turns a driver error into what Temporal should do with it: retry, or fail
  * at once with a typed, credential-free message that says where it happened.
  */
 export function classifyError(err: unknown, where: string): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
-  if (err instanceof TablesyncError) return nonRetryable(err.type, `${where}: ${err.message}`);
+  if (err instanceof TablesyncError) {
+    if (err.type !== 'UnsupportedValue') return nonRetryable(err.type, `${where}: ${err.message}`);
+    debugFullText(where, err.message);
+    return nonRetryable(err.type, `${where}: ${withoutValues(err.message)}`);
+  }
   const e = err as { code?: string; message?: string; name?: string; where?: string };
   // PostgreSQL names the COPY line and column in its context ("COPY t, line 3, column c: …"), not in the message.
   const column = typeof e?.where === 'string' ? /^COPY [^,]+, line \d+, column ([^:]+):/.exec(e.where)?.[1] : undefined;
-  const message = redact(`${where}: ${column ? `column "${column}": ` : ''}${e?.message ?? String(err)}`);
+  const text = e?.message ?? String(err);
+  // A row value quoted by the database goes nowhere but this worker's debug log (see lib/error-values.ts).
+  if (withoutValues(text) !== text) debugFullText(where, text);
+  const message = redact(`${where}: ${column ? `column "${column}": ` : ''}${withoutValues(text)}`);
   const code = typeof e?.code === 'string' ? e.code : '';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     return ApplicationFailure.create({ type: 'HostNotFound', message, nonRetryable: code === 'ENOTFOUND' });

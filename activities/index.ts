@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './context';
+import { withCheckedInput } from './input-guard';
 import { createLoadingActivities } from './loading';
 import { createOperationActivities } from './operations';
 import { defaultIdentity, withPinnedConnections } from './pins';
@@ -11,7 +12,8 @@ import { createVerificationActivities } from './verification';
 // discoverTables, createSyncTasks), loading (createLoadTable, swapLoadTable,
 // dropLoadTable), transfer (syncPartition), verification (checksumRanges) and
 // reporting (collectResults), operations on table state (resetTableState,
-// setTableMode, readTableStatus). Every one checks the sync's connection pins first.
+// setTableMode, readTableStatus). Every one checks its input (input-guard.ts)
+// and the sync's connection pins first.
 
 export type { ActivityDeps, LoadTableInput, RunKey } from './context';
 export type { SwapLoadTableResult } from './loading';
@@ -24,7 +26,8 @@ export type { ChecksumRangesInput, FindDifferencesInput } from './verification';
 
 export function createActivities(deps: ActivityDeps) {
   const identity = deps.identity ?? defaultIdentity();
-  return withPinnedConnections(
+  // Input checked first (schema, connection roles, plan types), then the connection pins.
+  const pinned = withPinnedConnections(
     {
       ...createPlanningActivities({ ...deps, identity }),
       ...createLoadingActivities(deps),
@@ -36,6 +39,7 @@ export function createActivities(deps: ActivityDeps) {
     deps.connections,
     identity,
   );
+  return withCheckedInput(pinned, deps.connections);
 }
 
 export type Activities = ReturnType<typeof createActivities>;

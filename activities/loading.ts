@@ -1,4 +1,5 @@
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
+import { derivedUserTypes } from './user-types';
 import { displayName } from '../lib/tables';
 import {
   addPrimaryKeySql,
@@ -27,9 +28,11 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
       const { config, table } = input;
       const load = loadRefOf(input, table);
       try {
+        // Before the transaction: deriving reads the catalogs on other pooled clients.
+        const userTypes = await derivedUserTypes(connections, config, table);
         await inTransaction(connections, config.target.connection, async (client) => {
           await ensureSchema(client, table.target.schema);
-          await ensureUserTypes(client, table.userTypes, ensureSchema);
+          await ensureUserTypes(client, userTypes, ensureSchema);
           // A retry of this step starts over: no partition has loaded yet.
           await client.query(dropTableSql(load));
           await client.query(createTableSql(load, table.columns));

@@ -4,6 +4,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
 import { modeOf, readFilterOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
+import { derivedUserTypes } from './user-types';
 import { planChunks } from '../lib/planner';
 import { decodeKey, type CopyStream } from '../lib/sources/base';
 import { chunkReads } from '../lib/modes/backfill';
@@ -165,9 +166,11 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     if (progress.nextChunk > 0) log.info(`${where}: resuming at chunk ${progress.nextChunk + 1}/${chunks.length}`);
     const whole = mode.steps === 'load-and-swap' && input.wholeLoad === true && chunks.length === 1;
     if (whole || mode.createsTarget) {
+      // Before the transaction: deriving reads the catalogs on other pooled clients.
+      const userTypes = await derivedUserTypes(connections, config, table);
       await inTransaction(connections, config.target.connection, async (client) => {
         await ensureSchema(client, table.target.schema);
-        await ensureUserTypes(client, table.userTypes, ensureSchema);
+        await ensureUserTypes(client, userTypes, ensureSchema);
       });
     }
     let copy: CopyStream | null = null;

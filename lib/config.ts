@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { TablesyncError } from './errors';
 import { LOOKBACK_SHAPE } from './modes/cursor/window';
 import { normalizeMode } from './modes/names';
+import { MAX } from './limits';
 import { unsupportedOptions } from './modes/options';
+import { isTypeName, TYPE_NAME_HINT } from './type-names';
 
 const modeSchema = z.enum(['auto', 'full', 'compare', 'cursor', 'changelog', 'incremental']).transform(normalizeMode);
 // hard: rows gone from the source are deleted from the target (per key range, after the upsert);
@@ -46,6 +48,8 @@ export const tableEntrySchema = z
   .strict();
 export type TableEntry = z.infer<typeof tableEntrySchema>;
 
+const atMost = (n: number) => `must be at most ${n.toLocaleString('en-US')}`;
+
 // What a sync needs to know. It travels in workflow input, so it holds
 // connection *names* only; URLs and passwords stay with the worker.
 export const syncConfigSchema = z
@@ -88,14 +92,15 @@ export const syncConfigSchema = z
     // Compare checksums of source and target per key range after syncing.
     verifyAfterSync: z.boolean().default(false),
     // Key-range size for verification checksums.
-    verifyRowsPerRange: z.number().int().positive().default(100_000),
+    verifyRowsPerRange: z.number().int().positive().max(MAX.rows, atMost(MAX.rows)).default(100_000),
     // Target types for source types the mapping rejects or that you want
     // otherwise: keys are a source type ("sql_variant") or "schema.table.column".
     typeMap: z
       .record(
         z.string().min(1),
-        // Spliced into DDL and casts as it is, so only the shape of a type name gets through.
-        z.string().regex(/^[A-Za-z_][A-Za-z0-9_. ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?[A-Za-z ]*(\[\])*$/, 'must be a PostgreSQL type name, e.g. "text", "numeric(12,2)", "timestamp(3) with time zone"'),
+        // Spliced into DDL and casts, so only a type name gets through (never a clause); the sync's
+        // first step also asks the target whether it knows the type (see activities/input-guard.ts).
+        z.string().refine(isTypeName, TYPE_NAME_HINT),
       )
       .default({}),
     // Source columns added, dropped or retyped since the target was made: evolve adds
@@ -107,10 +112,10 @@ export const syncConfigSchema = z
     // INCLUDE_TABLES: "schema.table", "table", or patterns with * and ?.
     // Entries may be objects carrying per-table settings; the fields above are their defaults.
     tables: z.array(z.union([z.string().min(1), tableEntrySchema])).min(1),
-    batchSize: z.number().int().positive().default(100_000),
-    partitionThreshold: z.number().int().positive().default(1_000_000),
+    batchSize: z.number().int().positive().max(MAX.batchSize, atMost(MAX.batchSize)).default(100_000),
+    partitionThreshold: z.number().int().positive().max(MAX.rows, atMost(MAX.rows)).default(1_000_000),
     maxPartitionsPerTable: z.number().int().min(1).max(256).default(6),
-    rowsPerPartition: z.number().int().positive().default(500_000),
+    rowsPerPartition: z.number().int().positive().max(MAX.rows, atMost(MAX.rows)).default(500_000),
     maxParallelTransfers: z.number().int().min(1).max(256).default(8),
     // A sync of more tables runs them in batch workflows of this many (each ~5 history events a table).
     tablesPerBatch: z.number().int().min(1).max(500).default(200),
@@ -118,17 +123,17 @@ export const syncConfigSchema = z
     useUnloggedStaging: z.boolean().default(true),
     retry: z
       .object({
-        maximumAttempts: z.number().int().min(1).default(5),
-        initialIntervalMs: z.number().int().positive().default(1_000),
-        backoffCoefficient: z.number().min(1).default(2),
-        maximumIntervalMs: z.number().int().positive().default(60_000),
+        maximumAttempts: z.number().int().min(1).max(MAX.attempts, atMost(MAX.attempts)).default(5),
+        initialIntervalMs: z.number().int().positive().max(MAX.intervalMs, atMost(MAX.intervalMs)).default(1_000),
+        backoffCoefficient: z.number().min(1).max(MAX.backoff, atMost(MAX.backoff)).default(2),
+        maximumIntervalMs: z.number().int().positive().max(MAX.intervalMs, atMost(MAX.intervalMs)).default(60_000),
       })
       .strict()
       .default({}),
     timeouts: z
       .object({
-        partitionMinutes: z.number().positive().default(120),
-        heartbeatSeconds: z.number().positive().default(30),
+        partitionMinutes: z.number().positive().max(MAX.partitionMinutes, atMost(MAX.partitionMinutes)).default(120),
+        heartbeatSeconds: z.number().positive().max(MAX.heartbeatSeconds, atMost(MAX.heartbeatSeconds)).default(30),
       })
       .strict()
       .default({}),
@@ -142,11 +147,15 @@ export type SyncConfig = z.infer<typeof syncConfigSchema>;
 export type SyncConfigInput = z.input<typeof syncConfigSchema>;
 
 // A connection as the worker knows it. Only the worker ever parses this.
+// role: what a sync may do with it. source: only read; target: written (and its
+// state kept there); both. A connection that does not say is both, as before roles.
+export const connectionRoleSchema = z.enum(['source', 'target', 'both']);
+export type ConnectionRole = z.infer<typeof connectionRoleSchema>;
 export const connectionSchema = z.union([
   z.string().min(1).transform((url) => ({ url })),
-  z.object({ url: z.string().min(1) }).strict(),
+  z.object({ url: z.string().min(1), role: connectionRoleSchema.optional() }).strict(),
 ]);
-export type ConnectionSpec = { url: string };
+export type ConnectionSpec = { url: string; role?: ConnectionRole };
 
 export const configFileSchema = syncConfigSchema
   .extend({

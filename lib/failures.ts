@@ -23,4 +23,6 @@ export const NON_RETRYABLE = [
   'UnsupportedType',
   'UnsupportedValue',
   'UnsupportedSource',
+  'InvalidInput',
+  'ConnectionRole',
 ];

@@ -2,6 +2,7 @@ import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { SyncConfig } from '../lib/config';
 import { NON_RETRYABLE } from '../lib/failures';
+import { MAX } from '../lib/limits';
 
 /** Retry and timeout settings; partial when read from input not yet validated. */
 export interface ActivitySettings {
@@ -37,14 +38,14 @@ export function activityOptions(settings: ActivitySettings | undefined, kind: 'c
 export function rawRetry(input: unknown): ActivitySettings | undefined {
   const r = (input as { retry?: Record<string, unknown> } | null)?.retry;
   if (!r || typeof r !== 'object') return undefined;
-  const int = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? v : undefined);
-  const coefficient = typeof r.backoffCoefficient === 'number' && r.backoffCoefficient >= 1 ? r.backoffCoefficient : undefined;
+  const int = (v: unknown, max: number) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= max ? v : undefined);
+  const coefficient = typeof r.backoffCoefficient === 'number' && r.backoffCoefficient >= 1 && r.backoffCoefficient <= MAX.backoff ? r.backoffCoefficient : undefined;
   return {
     retry: {
-      maximumAttempts: int(r.maximumAttempts),
-      initialIntervalMs: int(r.initialIntervalMs),
+      maximumAttempts: int(r.maximumAttempts, MAX.attempts),
+      initialIntervalMs: int(r.initialIntervalMs, MAX.intervalMs),
       backoffCoefficient: coefficient,
-      maximumIntervalMs: int(r.maximumIntervalMs),
+      maximumIntervalMs: int(r.maximumIntervalMs, MAX.intervalMs),
     },
   };
 }

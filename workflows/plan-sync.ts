@@ -12,8 +12,9 @@ export interface PlanSyncResult {
 
 /**
  * run --dry-run: plans the sync (discovery only) and writes nothing: no
- * state tables, no claims, no ALTERs, no rows. The config comes parsed (the
- * CLI validated it).
+ * state tables, no claims, no ALTERs, no rows. The CLI validated the config;
+ * discoverTables checks it again in the worker (input from a workflow start
+ * is anyone's: see activities/input-guard.ts).
  */
 export async function planSyncWorkflow(config: SyncConfig): Promise<PlanSyncResult> {
   const { tables, skipped, failed, plan } = await catalogActivities(config).discoverTables({ config, claim: false, dryRun: true });

@@ -50,6 +50,15 @@ async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; t
 }
 
 export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTableResult> {
+  // A task is the plan a sync's worker made (its parent passes it down). One
+  // given to a workflow started on its own came from whoever started it: it
+  // is refused, never run. (No command unless refused: children replay as before.)
+  if (input.task && !workflowInfo().parent && patched('refuse-hand-made-task')) {
+    throw ApplicationFailure.nonRetryable(
+      'syncTableWorkflow started on its own takes `table` ("schema.table") and plans it itself; `task` is made by the sync that starts it as a child, and is not accepted from workflow input',
+      'InvalidInput',
+    );
+  }
   let progress: TableProgress = input.task ? tableProgress(input.task) : planningProgress(input.table);
   setHandler(tableProgressQuery, () => progress);
   const { config, task } = input.task

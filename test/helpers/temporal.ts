@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { ConnectionSpec } from '../../lib/config';
 import { bundleWorkflows, createWorker } from '../../workers/worker';
 
 const root = join(__dirname, '..', '..', '..');
@@ -36,13 +37,13 @@ export function uniqueTaskQueue(name: string): string {
 }
 
 /** A real worker on the shared dev server, on a fresh task queue, with the given named connections. */
-export async function testWorker(connections: Record<string, string>, prefix: string) {
+export async function testWorker(connections: Record<string, string | ConnectionSpec>, prefix: string) {
   const env = await temporal();
   const taskQueue = uniqueTaskQueue(prefix);
   const { worker, close } = await createWorker({
     connection: env.nativeConnection,
     taskQueue,
-    connections: Object.fromEntries(Object.entries(connections).map(([k, url]) => [k, { url }])),
+    connections: Object.fromEntries(Object.entries(connections).map(([k, spec]) => [k, typeof spec === 'string' ? { url: spec } : spec])),
     workflowBundle: await workflowBundle(),
     env: {},
   });

@@ -400,14 +400,15 @@ describe('bad input: clear, typed failures that name what is wrong and never the
         return { syncWorkflowId: poisoned.syncWorkflowId!, ...(await runTableInProcess(connections, poisoned, `${prefix}-poisoned`)) };
       }
 
-      // The partition refuses a bound that is not an integer before it touches either database.
+      // A task given to a syncTableWorkflow started on its own is refused before it touches either
+      // database (and were it run, the partition refuses a bound that is not an integer).
       const pg = await poisonedRun(
         pgConnections,
         { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['bounds_pg'], ...slow },
         'bad-bound',
       );
       assert.ok(!pg.outcome.ok, 'a bound that is not an integer fails the table');
-      assert.match(rootCause(pg.outcome.error).message, /key range bound "0\) OR 1=1; DROP TABLE victim_b; --'" is not a value of key \(id\)/);
+      assert.match(rootCause(pg.outcome.error).message, /`task` is made by the sync that starts it as a child|key range bound "0\) OR 1=1; DROP TABLE victim_b; --'" is not a value of key \(id\)/);
       assert.deepEqual(await stateRows(dst, pg.syncWorkflowId), [], 'refused before any state was written');
       assert.deepEqual((await src.query('SELECT v FROM victim_b')).rows, [{ v: 7 }]);
 

@@ -201,11 +201,11 @@ describe('MariaDB rows straight into COPY data (binary and text)', () => {
     await my.query('CREATE TABLE narrow (id int PRIMARY KEY, n bigint)');
     await my.query('INSERT INTO narrow VALUES (1, 32767), (2, 32768)');
     const cases: [string, Record<string, string>, RegExp][] = [
-      ['badbool', {}, /column "b": value "2" is not a boolean \(0 or 1\)/],
-      ['badtime', {}, /column "t": time value 25:00:00 is outside PostgreSQL's time range/],
-      ['baddate', { [`${MY}.baddate.ts`]: 'text' }, /column "d": value "2021-02-30" is not a valid date|date\/time field value out of range: "2021-02-30"/],
-      ['baddate', { [`${MY}.baddate.d`]: 'text' }, /column "ts": value "2021-04-31 10:00:00" is not a valid timestamp|date\/time field value out of range: "2021-04-31 10:00:00"/],
-      ['narrow', { [`${MY}.narrow.n`]: 'smallint' }, /column "n": value 32768 is out of range for type smallint|value "32768" is out of range for type smallint/],
+      ['badbool', {}, /column "b": \(value withheld\) is not a boolean \(0 or 1\)/],
+      ['badtime', {}, /column "t": time \(value withheld\) is outside PostgreSQL's time range/],
+      ['baddate', { [`${MY}.baddate.ts`]: 'text' }, /column "d": \(value withheld\) is not a valid date|date\/time field value out of range: \(value withheld\)/],
+      ['baddate', { [`${MY}.baddate.d`]: 'text' }, /column "ts": \(value withheld\) is not a valid timestamp|date\/time field value out of range: \(value withheld\)/],
+      ['narrow', { [`${MY}.narrow.n`]: 'smallint' }, /column "n": \(value withheld\) is out of range for type smallint/],
     ];
     for (const useBinaryCopy of [true, false]) {
       for (const [table, typeMap, error] of cases) {

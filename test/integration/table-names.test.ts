@@ -44,7 +44,7 @@ describe('table names resolve against the catalog as the source matches them', (
   }
   function recorded(collation: string) {
     const source = new RecordedMssql(collation);
-    return { source: () => source, pg: () => dst, dialect: () => 'mssql' };
+    return { source: () => source, pg: () => dst, dialect: () => 'mssql', role: () => 'both' };
   }
 
   it('SQL Server with a case-insensitive collation: dbo.genre is dbo.Genre, synced once, under its catalog name', async () => {

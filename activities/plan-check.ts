@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { SyncConfig } from '../lib/config';
+import { targetRefOf } from '../lib/table-plan';
+import { displayName } from '../lib/tables';
+import type { TablePlan } from '../lib/types';
+import type { ConnectionRegistry } from './connections';
+import { nonRetryable } from './errors';
+
+// A table plan travels through workflow history between the activity that
+// made it and the ones that run it, and the source types in it are spliced
+// into casts on the source. A plan this worker made (discoverTables,
+// createSyncTasks) is remembered by digest; any other is checked against the
+// source catalog once before it is used: its source types must be the
+// catalog's, its key the table's key, its target the table the config names.
+
+/** What of a plan is spliced into SQL as text (names are always quoted; values always bound). */
+function typeFacts(table: TablePlan): unknown {
+  const log = table.changelog;
+  return [
+    table.source,
+    table.target,
+    table.primaryKey,
+    table.columns?.map((c) => [c.name, c.sourceType, c.targetType]),
+    table.cursor && [table.cursor.column, table.cursor.sourceType, table.cursor.dataType],
+    log && [log.table, log.key, log.position, log.positionType, log.positionDataType, log.keyType, log.keyDataType, log.where?.map(([c, , t, d]) => [c, t, d])],
+  ];
+}
+
+const LIMIT = 100_000;
+
+export class PlanCheck {
+  private readonly known = new Set<string>();
+
+  constructor(private readonly connections: ConnectionRegistry) {}
+
+  private digest(config: SyncConfig, table: TablePlan): string {
+    const facts = JSON.stringify([config.source.connection, config.target.connection, typeFacts(table)]);
+    return createHash('sha256').update(facts).digest('hex');
+  }
+
+  /** A plan this worker made (or checked): later steps that carry it need no catalog query. */
+  remember(config: SyncConfig, table: TablePlan): void {
+    if (this.known.size >= LIMIT) this.known.clear();
+    this.known.add(this.digest(config, table));
+  }
+
+  async check(config: SyncConfig, table: TablePlan, where: string): Promise<void> {
+    const name = table?.source ? displayName(table.source) : '(no source table)';
+    const refuse = (what: string) =>
+      nonRetryable(
+        'InvalidInput',
+        `${where}: the plan of ${name} ${what}. A plan is made by the sync's own planning step; one that does not match ` +
+          `the source catalog is not run (if the source changed since the sync was planned, run it again)`,
+      );
+    if (!table?.source || !table.target || !Array.isArray(table.columns) || !Array.isArray(table.primaryKey)) throw refuse('is incomplete');
+    const target = targetRefOf(config, table.source);
+    if (target.schema !== table.target.schema || target.name !== table.target.name) {
+      throw refuse(`names target ${displayName(table.target)}, but the config makes it ${displayName(target)}`);
+    }
+    const digest = this.digest(config, table);
+    if (this.known.has(digest)) return;
+    const source = this.connections.source(config.source.connection);
+    const found = await source.describeTable(table.source);
+    if (!found) throw refuse('names a table the source does not have');
+    const columns = new Map(found.columns.map((c) => [c.name, c]));
+    for (const [i, c] of table.columns.entries()) {
+      const s = columns.get(c?.name);
+      if (!s || s.type !== c.sourceType) throw refuse(`has columns[${i}] "${c?.name}" ${c?.sourceType}, which the source table does not have`);
+    }
+    if (table.primaryKey.join('\u0000') !== found.primaryKey.join('\u0000')) throw refuse(`has key (${table.primaryKey.join(', ')}), not the table's (${found.primaryKey.join(', ')})`);
+    const cursor = table.cursor;
+    if (cursor) {
+      const s = columns.get(cursor.column);
+      if (!s || s.type !== cursor.sourceType || s.dataType !== cursor.dataType) throw refuse(`has cursor "${cursor.column}" ${cursor.sourceType}, which the source table does not have`);
+    }
+    const log = table.changelog;
+    if (log) {
+      const logTable = log.table && (await source.describeTable(log.table));
+      if (!logTable) throw refuse('names a change log the source does not have');
+      const logColumns = new Map(logTable.columns.map((c) => [c.name, c]));
+      const same = (column: string, type: string, dataType: string) => {
+        const s = logColumns.get(column);
+        return s !== undefined && s.type === type && s.dataType === dataType;
+      };
+      const key = columns.get(found.primaryKey[0]);
+      if (!same(log.position, log.positionType, log.positionDataType)) throw refuse(`has a change-log position "${log.position}" ${log.positionType} the log does not have`);
+      if (!key || key.type !== log.keyType || key.dataType !== log.keyDataType) throw refuse(`has a change-log key type ${log.keyType} that is not the table key's`);
+      for (const [column, , type, dataType] of log.where ?? []) {
+        if (!same(column, type, dataType)) throw refuse(`has a change-log filter on "${column}" ${type} the log does not have`);
+      }
+    }
+    this.remember(config, table);
+  }
+}

@@ -1,0 +1,16 @@
+// Upper bounds for the numbers a workflow starter chooses: each is far past any
+// sensible setting, and keeps one input from pinning a worker (a batch held in
+// memory, a partition that never times out, retries without end).
+export const MAX = {
+  /** Rows per chunk: a chunk's rows pass through one COPY and one transaction. */
+  batchSize: 10_000_000,
+  /** Row counts for partitioning and verify ranges. */
+  rows: 1_000_000_000_000,
+  attempts: 100,
+  /** One hour between attempts. */
+  intervalMs: 3_600_000,
+  backoff: 10,
+  /** A week for one partition. */
+  partitionMinutes: 7 * 24 * 60,
+  heartbeatSeconds: 3_600,
+};
