@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import type { ConnectionPool } from 'mssql';
 import type { SyncSummary } from '../../lib/types';
-import { runLocalCli } from '../helpers/cli';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SyncProgress } from '../../workflows/progress';
+import { runCli, runLocalCli } from '../helpers/cli';
+import { temporal, testWorker } from '../helpers/temporal';
 import { useDatabases } from '../helpers/databases';
 import { freshMssqlDatabase, isBabelfish, loadChinook, mssqlUrl, requireMssql } from '../helpers/mssql';
 import { pgUrl, testDb } from '../helpers/pg';
@@ -221,6 +226,35 @@ describe('SQL Server modes on a TDS server (MSSQL_URL)', function () {
       }
     };
   }
+
+  it('a schedule (--cron @once) syncs from SQL Server, and the progress query of its run ends done with its rows', async () => {
+    await run(`CREATE TABLE dbo.scheduled (id int NOT NULL PRIMARY KEY, v nvarchar(20) NOT NULL);
+      WITH n AS (SELECT TOP (1500) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS i FROM sys.all_columns a CROSS JOIN sys.all_columns b)
+      INSERT INTO dbo.scheduled SELECT i, CONCAT(N'v', i) FROM n;`);
+    const dir = mkdtempSync(join(tmpdir(), 'tablesync-mssql-'));
+    const file = join(dir, 'sync.json');
+    writeFileSync(file, JSON.stringify({ connections, source: { connection: 'ms', schema: 'dbo' }, target: { connection: 'dst', schema: 'public' }, tables: ['scheduled'], ...FAST_RETRY }));
+    const env = await temporal();
+    const { taskQueue, worker, close } = await testWorker(connections, 'mssql-sched');
+    try {
+      await worker.runUntil(async () => {
+        const id = `mssql-once-${process.pid}`;
+        const created = await runCli(['schedule', 'create', '--config', file, '--cron', '@once', '--id', id, '--task-queue', taskQueue], { TEMPORAL_ADDRESS: env.address });
+        assert.equal(created.code, 0, created.out);
+        const runId = new RegExp(`Started (tablesync-${id}-\\S+) on task queue`).exec(created.stdout)?.[1];
+        assert.ok(runId, created.out);
+        const handle = env.client.workflow.getHandle(runId);
+        const summary = (await handle.result()) as SyncSummary;
+        assert.equal(summary.tablesFailed, 0, summary.message);
+        const progress = await handle.query<SyncProgress>('progress');
+        assert.deepEqual([progress.phase, progress.tablesDone, progress.tables[0].rowsCopied], ['done', 1, 1500]);
+      });
+    } finally {
+      await close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(Number((await rows(`SELECT count(*) AS n FROM scheduled`))[0].n), 1500);
+  });
 
   it('reports which server ran these cases', () => {
     console.log(`      (ran against ${babelfish ? 'Babelfish for PostgreSQL' : 'Microsoft SQL Server'})`);
