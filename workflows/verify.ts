@@ -55,8 +55,20 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
     // Its rows are versions, not one row per key: a range re-sync would add or delete versions, not repair them.
     notes.push('not repaired: an append table keeps every version it read; reset-state and run again to re-read it');
   } else if (repair && differing.length) {
+    // Rows the source lacks leave the target by the table's own delete rule:
+    // marked with deletes: soft (never deleted), deleted otherwise. A soft
+    // table without its flag column keeps them and says so.
+    let repairConfig: SyncConfig = { ...config, deletes: 'hard' };
+    let deleteMissing = true;
+    if (patched('verify-repair-delete-rule')) {
+      repairConfig = config;
+      if ((table.deletes ?? config.deletes) === 'soft' && !table.softDeleteColumn) {
+        deleteMissing = false;
+        notes.push('rows the source lacks are not removed: the table has deletes: soft, and its target has no soft-delete flag column to mark them with');
+      }
+    }
     await mapLimit(differing, config.maxParallelTransfers, (r) =>
-      syncPartition({ config: { ...config, deletes: 'hard' }, table: asCompare(table), range: r.range, deleteMissing: true, ...runKey }),
+      syncPartition({ config: repairConfig, table: asCompare(table), range: r.range, deleteMissing, ...runKey }),
     );
     repaired = differing.length;
     differing = (await checksumRanges({ config, table, ranges: differing.map((r) => r.range) })).filter(differs);

@@ -67,6 +67,11 @@ export async function planTable(
   if (found.primaryKey.length === 0) return { skip: 'no primary key' };
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
   const ctx = { source, target, config, described, settings, write };
+  return withDeleteRule(await planInMode(ctx, verify), settings);
+}
+
+async function planInMode(ctx: Parameters<typeof planAuto>[0], verify: boolean): Promise<PlanOutcome> {
+  const { settings } = ctx;
   if (settings.mode === 'auto') return planAuto(ctx);
   const mode = modeOf(settings.mode);
   if (verify && mode.savesPosition) {
@@ -75,6 +80,12 @@ export async function planTable(
     if (!side.hasRows) return { skip: `target table ${displayName(side.ref)} is empty (no ${mode.name} run yet)` };
   }
   return mode.plan(ctx);
+}
+
+/** Every plan carries its table's delete rule, whatever its mode does with it: verify's repair follows it. */
+function withDeleteRule(outcome: PlanOutcome, settings: TableSettings): PlanOutcome {
+  if (!('plan' in outcome) || outcome.plan.deletes !== undefined) return outcome;
+  return { plan: { ...outcome.plan, deletes: settings.deletes } };
 }
 
 /** The columns a table syncs: all, or those named (the key and the cursor always among them). */

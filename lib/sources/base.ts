@@ -103,6 +103,8 @@ export interface SourceColumn {
    * columns). Read like any column; a target column like this cannot be written.
    */
   generated?: boolean;
+  /** PostgreSQL: the column has a default, which a row inserted without it takes. */
+  hasDefault?: boolean;
 }
 
 export interface SourceTable {

@@ -31,6 +31,21 @@ function parseMysqlUrl(url: string): { uri: string; database: string } {
   return { uri: u.toString(), database: decodeURIComponent(u.pathname.replace(/^\//, '')) };
 }
 
+/**
+ * Where a connection of this URL goes, as mysql2 reads the URL (its own
+ * ConnectionConfig, as the pool does): host and port, or a socketPath given
+ * in the query string, which then wins; the database and user.
+ */
+export function mysqlEndpoint(url: string): Record<string, string> {
+  // Exported by mysql2, not declared by its typings.
+  const { ConnectionConfig } = require('mysql2') as {
+    ConnectionConfig: new (options: { uri: string }) => { host: string; port: number; socketPath?: string; user?: string; database?: string };
+  };
+  const c = new ConnectionConfig({ uri: parseMysqlUrl(url).uri });
+  const route: Record<string, string> = c.socketPath ? { socketPath: String(c.socketPath) } : { host: String(c.host).toLowerCase(), port: String(c.port) };
+  return { ...route, database: String(c.database ?? ''), user: String(c.user ?? '') };
+}
+
 export class MysqlSource implements SourceConnection {
   readonly dialect: Dialect;
   private readonly pool: Pool;

@@ -23,7 +23,7 @@ export const pgCatalog = {
   // Generated columns are listed and marked: a source's are read like any
   // column, a target's cannot be written (see planCompareColumns).
   columnsSql: `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
-      t.typname AS data_type, a.attgenerated <> '' AS generated
+      t.typname AS data_type, a.attgenerated <> '' AS generated, a.atthasdef AND a.attgenerated = '' AS has_default
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_type t ON t.oid = a.atttypid
     WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')
@@ -52,6 +52,7 @@ export const pgCatalog = {
         dataType: r.data_type,
         nullable: r.nullable,
         ...(r.generated && { generated: true }),
+        ...(r.has_default && { hasDefault: true }),
       })),
       primaryKey: pk.rows.map((r) => r.name),
     };
