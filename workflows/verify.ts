@@ -1,4 +1,4 @@
-import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, RunKey } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import { asCompare, keepsVersions } from '../lib/modes/plans';
@@ -29,6 +29,8 @@ const differs = (r: RangeChecksum) => r.sourceRows !== r.targetRows || r.sourceS
 async function verifyRanges(config: SyncConfig, table: TablePlan): Promise<SyncTask> {
   const rangeConfig = { ...config, partitionThreshold: 1, rowsPerPartition: config.verifyRowsPerRange, maxPartitionsPerTable: 256 };
   const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [asCompare(table)], targetRanges: true });
+  // Planning its ranges failed for this table alone: it fails, as an activity failure would.
+  if (task.failed) throw ApplicationFailure.nonRetryable(task.failed.reason, task.failed.type);
   return task;
 }
 

@@ -172,6 +172,21 @@ export interface SourceConnection {
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter): Promise<CopyStream>;
   /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
+  /**
+   * A source that cannot compute row digests in SQL (SQL Server without a
+   * UTF-8 collation) streams them computed by the worker: each row's key text
+   * `k` and digest `h` as rowDigestsSql gives them, `p` with `flag`; with
+   * `from` (keysSql's derived table) its distinct keys `k` only. null: use the SQL.
+   */
+  rowHashes?(
+    plan: TablePlan,
+    columns: ColumnPlan[],
+    range: PartitionRange,
+    options?: {
+      flag?: (placeholder: (i: number) => string) => { sql: string; params: string[] };
+      from?: (placeholder: (i: number) => string) => { sql: string; params: string[] };
+    },
+  ): Promise<AsyncIterable<{ k: string; h: string; p?: number }> | null>;
   close(): Promise<void>;
 }
 

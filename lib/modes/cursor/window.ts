@@ -52,7 +52,7 @@ export function cursorPredicate(
   if (window.from !== null) {
     const lookback = window.lookback ? parseLookback(window.lookback, kind) : null;
     const from = next(window.from);
-    parts.push(`${quoted} >= ${lookback ? cursor.minus(from, lookback, kind) : from}`);
+    parts.push(`${quoted} >= ${lookback ? cursor.minus(from, lookback, kind, column) : from}`);
   }
   if (window.to !== null) parts.push(`${quoted} <= ${next(window.to)}`);
   if (!parts.length) return { sql: '', params };

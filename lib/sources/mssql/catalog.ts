@@ -62,29 +62,40 @@ export function columnsFromCatalog(rows: MssqlColumnRow[]): SourceColumn[] {
   });
 }
 
+// Names as created come from INFORMATION_SCHEMA: Babelfish's sys views give
+// them lower-cased (Invoice as invoice), its INFORMATION_SCHEMA as written;
+// on SQL Server both are the same name. Matched under the database's collation.
+const TABLE_NAME = `COALESCE(it.TABLE_NAME, t.name)`;
+const JOIN_TABLE_NAME = `LEFT JOIN INFORMATION_SCHEMA.TABLES it ON it.TABLE_SCHEMA = s.name AND it.TABLE_NAME = t.name`;
+const COLUMN_NAME = `COALESCE(icn.COLUMN_NAME, c.name)`;
+const JOIN_COLUMN_NAME = `LEFT JOIN INFORMATION_SCHEMA.COLUMNS icn ON icn.TABLE_SCHEMA = s.name AND icn.TABLE_NAME = t.name AND icn.COLUMN_NAME = c.name`;
+
 // Catalog queries. Names are always bound as @p1 (schema) and @p2 (table).
 export const mssqlCatalog = {
-  listTablesSql: `SELECT s.name AS [schema], t.name AS name
+  listTablesSql: `SELECT s.name AS [schema], ${TABLE_NAME} AS name
     FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id
+    ${JOIN_TABLE_NAME}
     WHERE t.is_ms_shipped = 0
     ORDER BY s.name, t.name`,
   // Computed columns too, marked: their values are copied like any column's
   // (sys.columns gives the type of the computed result).
-  columnsSql: `SELECT c.name AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
+  columnsSql: `SELECT ${COLUMN_NAME} AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
       ty.is_user_defined AS is_user_defined, c.max_length AS max_length, c.precision AS precision,
       c.scale AS scale, c.is_nullable AS is_nullable, c.is_computed AS is_computed
     FROM sys.columns c
     JOIN sys.tables t ON t.object_id = c.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     JOIN sys.types ty ON ty.user_type_id = c.user_type_id
+    ${JOIN_COLUMN_NAME}
     WHERE s.name = @p1 AND t.name = @p2
     ORDER BY c.column_id`,
-  primaryKeySql: `SELECT c.name AS name
+  primaryKeySql: `SELECT ${COLUMN_NAME} AS name
     FROM sys.indexes i
     JOIN sys.tables t ON t.object_id = i.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
     JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+    ${JOIN_COLUMN_NAME}
     WHERE s.name = @p1 AND t.name = @p2 AND i.is_primary_key = 1 AND ic.key_ordinal > 0
     ORDER BY ic.key_ordinal`,
   uniqueKeysSql: `SELECT i.name AS idx, c.name AS name
