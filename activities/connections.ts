@@ -4,6 +4,7 @@ import type { ConnectionRole, ConnectionSpec } from '../lib/config';
 import type { DialectName, SourceConnection } from '../lib/sources/base';
 import { TablesyncError } from '../lib/errors';
 import { PostgresSource } from '../lib/sources/postgres';
+import { pgEndpoint } from '../lib/sources/postgres/connection';
 import { nonRetryable } from './errors';
 
 export function dialectOfUrl(url: string): DialectName | null {
@@ -65,6 +66,18 @@ export function pinnedPgConnection(url: string): { connectionString: string; opt
   return { connectionString: parsed.toString(), options: `${own} ${PG_SESSION_OPTIONS}` };
 }
 
+/** Where a connection of this URL goes, by its dialect's driver (the drivers for MariaDB and SQL Server load on first use). */
+function endpointOf(dialect: DialectName, url: string): Record<string, string> {
+  if (dialect === 'postgres') return pgEndpoint(pinnedPgConnection(url));
+  if (dialect === 'mysql') return (require('../lib/sources/mysql/connection') as typeof import('../lib/sources/mysql/connection')).mysqlEndpoint(url);
+  const { parseMssqlUrl } = require('../lib/sources/mssql/connection') as typeof import('../lib/sources/mssql/connection');
+  const c = parseMssqlUrl(url);
+  // A named instance's port comes from the SQL Browser service; otherwise tedious's default.
+  const instance = c.options?.instanceName?.toLowerCase();
+  const route: Record<string, string> = instance ? { instance } : { port: String(c.port ?? 1433) };
+  return { host: c.server.toLowerCase(), ...route, database: c.database ?? '', user: c.user ?? '' };
+}
+
 /**
  * Named connections as the worker knows them, opened lazily and reused by
  * every activity on this worker. Nothing here ever leaves the worker.
@@ -112,19 +125,22 @@ export class ConnectionRegistry {
 
   /**
    * What a connection name means on this worker, without its secret: a hash of
-   * driver, host, port, database and user (never the password). Two workers
-   * that agree on it reach the same database as the same user.
+   * where the driver would connect (host or socket, port, database, user; never
+   * the password), read by the driver's own URL parsing, so a host or port given
+   * in the query string (PostgreSQL's ?host= and ?port=, MariaDB's ?socketPath=)
+   * counts like one in the authority. Two workers that agree on it reach the
+   * same database as the same user.
    */
   fingerprint(name: string): string {
     const dialect = this.dialect(name);
-    let parts: string[];
+    const url = this.spec(name).url;
+    let endpoint: Record<string, string>;
     try {
-      const u = new URL(this.spec(name).url);
-      parts = [dialect, u.hostname.toLowerCase(), u.port, decodeURIComponent(u.pathname.replace(/^\//, '')), decodeURIComponent(u.username),
-        u.searchParams.get('instanceName') ?? ''];
+      endpoint = endpointOf(dialect, url);
     } catch {
       throw nonRetryable('InvalidConfig', `Connection "${name}": the URL does not parse`);
     }
+    const parts = [dialect, ...Object.keys(endpoint).sort().map((k) => `${k}=${endpoint[k]}`)];
     return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 16);
   }
 

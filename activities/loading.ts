@@ -1,3 +1,6 @@
+import { Context } from '@temporalio/activity';
+import type { PoolClient } from 'pg';
+import { markNotSwappedSql } from '../lib/state';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { derivedUserTypes } from './user-types';
 import { displayName } from '../lib/tables';
@@ -20,6 +23,41 @@ import { checkGeneration } from './generations';
 
 export interface SwapLoadTableResult {
   replaced: boolean;
+}
+
+export interface DropLoadTableInput extends LoadTableInput {
+  /**
+   * The load is given up (not swapped in): the run's partition rows of the
+   * table, which say "completed" for rows that never reached the target, say
+   * this instead. Absent (runs from before): they are left as they are.
+   */
+  outcome?: { status: 'cancelled' | 'failed'; reason: string };
+}
+
+/**
+ * Runs fn on one client of the target while heartbeating; when the activity is
+ * cancelled, the statement running on that client is cancelled too (a key
+ * build on millions of rows), and the activity ends cancelled.
+ */
+async function cancellableOnTarget<T>(target: import('pg').Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const client = await target.connect();
+  const pid = (client as unknown as { processID: number }).processID;
+  const heartbeat = setInterval(() => ctx.heartbeat(), 1_000);
+  const onAbort = () => void target.query('SELECT pg_cancel_backend($1)', [pid]).catch(() => undefined);
+  ctx.cancellationSignal.addEventListener('abort', onAbort);
+  let broken = false;
+  try {
+    return await fn(client);
+  } catch (err) {
+    broken = true;
+    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+    throw err;
+  } finally {
+    clearInterval(heartbeat);
+    ctx.cancellationSignal.removeEventListener('abort', onAbort);
+    client.release(broken);
+  }
 }
 
 export function createLoadingActivities({ connections }: ActivityDeps) {
@@ -47,28 +85,51 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
       const { config, table } = input;
       const load = loadRefOf(input, table);
       const target = connections.pg(config.target.connection);
+      // Heartbeats, so a cancelled sync's cancel reaches the key build; the
+      // workflow waits for this step to end before it drops the load table.
       try {
-        // Key built after the load: one sorted build instead of per-row index upkeep.
-        const hasKey = await target.query(hasPrimaryKeySql(load));
-        if (hasKey.rowCount === 0) await target.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
-        await target.query(analyzeSql(load));
-        return await inTransaction(connections, config.target.connection, async (client) => {
-          const stillLoading = await client.query(tableExistsSql(load));
-          if (!stillLoading.rows[0].present) return { replaced: false }; // an earlier attempt swapped it in
-          // A load that a newer sync overtook holds older rows than the table has now.
-          await checkGeneration(client, config, table);
-          const exists = await client.query(tableExistsSql(table.target));
-          for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);
-          return { replaced: exists.rows[0].present as boolean };
+        return await cancellableOnTarget(target, async (client) => {
+          // Key built after the load: one sorted build instead of per-row index upkeep.
+          const hasKey = await client.query(hasPrimaryKeySql(load));
+          if (hasKey.rowCount === 0 && table.primaryKey.length) await client.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
+          Context.current().cancellationSignal.throwIfAborted();
+          await client.query(analyzeSql(load));
+          // Cancelled by now: the load is not swapped in (the workflow drops it).
+          Context.current().cancellationSignal.throwIfAborted();
+          await client.query('BEGIN');
+          try {
+            const stillLoading = await client.query(tableExistsSql(load));
+            if (!stillLoading.rows[0].present) {
+              await client.query('ROLLBACK');
+              return { replaced: false }; // an earlier attempt swapped it in
+            }
+            // A load that a newer sync overtook holds older rows than the table has now.
+            await checkGeneration(client, config, table);
+            const exists = await client.query(tableExistsSql(table.target));
+            for (const sql of swapTableSql(load, table.target, exists.rows[0].present, table.primaryKey.length > 0)) await client.query(sql);
+            await client.query('COMMIT');
+            return { replaced: exists.rows[0].present as boolean };
+          } catch (err) {
+            await client.query('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
         });
       } catch (err) {
+        if (Context.current().cancellationSignal.aborted) throw err;
         throw classifyError(err, `swap_load_table for ${displayName(table.target)}`);
       }
     },
 
-    async dropLoadTable(input: LoadTableInput): Promise<void> {
+    async dropLoadTable(input: DropLoadTableInput): Promise<void> {
+      const { config, table, outcome } = input;
       try {
-        await connections.pg(input.config.target.connection).query(dropTableSql(loadRefOf(input, input.table)));
+        await inTransaction(connections, config.target.connection, async (client) => {
+          await client.query(dropTableSql(loadRefOf(input, table)));
+          if (outcome) {
+            const run = { stateSchema: config.target.stateSchema, workflowId: input.syncWorkflowId, runId: input.syncRunId, source: table.source };
+            await client.query(markNotSwappedSql(run, outcome.status, `${outcome.reason}: the load table was dropped, not swapped in`));
+          }
+        });
       } catch (err) {
         throw classifyError(err, `drop_load_table for ${displayName(input.table.target)}`);
       }

@@ -1,12 +1,14 @@
 import { log } from '@temporalio/activity';
+import type { Pool } from 'pg';
 import { mapLimit } from '../lib/concurrency';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
-import { modeOf, planTable } from '../lib/modes';
+import { modeOf, planTable, settingsOf } from '../lib/modes';
 import { planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
 import {
   generationsTableSql,
+  markPlanFailedSql,
   stateTableSql,
   stateCheckSql,
   stateIsCurrent,
@@ -18,7 +20,7 @@ import {
 import { targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql } from '../lib/target';
-import type { FailedTable, SkippedTable, SyncTask, TablePlan } from '../lib/types';
+import type { FailedTable, SkippedTable, SyncTask, TablePlan, TableRef } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
 import { claimGenerations, type ClaimInput } from './generations';
@@ -74,6 +76,25 @@ const PLAN_CONCURRENCY = 4;
 /** Error types that say the source or target as a whole is unusable: the run fails, not one table. */
 const RUN_WIDE_ERRORS = new Set(['AuthenticationFailed', 'HostNotFound', 'UnknownDatabase', 'UnknownConnection']);
 
+/** A table refused at planning, with what its state row needs. */
+interface RefusedTable {
+  source: TableRef;
+  target: TableRef;
+  mode: string;
+  failure: FailedTable;
+}
+
+async function recordRefused(target: Pool, config: SyncConfig, run: { workflowId: string; runId: string }, refused: RefusedTable[]): Promise<void> {
+  const stateSchema = config.target.stateSchema;
+  try {
+    for (const r of refused) {
+      await target.query(markPlanFailedSql({ stateSchema, ...run, source: r.source, target: r.target, mode: r.mode }, `${r.failure.type}: ${r.failure.reason}`));
+    }
+  } catch (err) {
+    throw classifyError(err, `discover_tables: recording refused tables in target "${config.target.connection}"`);
+  }
+}
+
 export function createPlanningActivities({ connections, identity }: ActivityDeps & { identity: string }) {
   return {
     async initializeState(input: InitializeStateInput): Promise<InitializeStateResult> {
@@ -119,6 +140,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       const planned: TablePlan[] = [];
       const skipped: SkippedTable[] = [];
       const failed: FailedTable[] = [];
+      const refused: RefusedTable[] = [];
       let plan: string[] = [];
       try {
         const resolution = resolveTableSpecs(
@@ -153,7 +175,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
         }
         // A few tables at once: with many small tables the catalog round trips, not the queries, take the time.
         // Outcomes are kept per table and taken in order, so the plan reads the same whatever finished first.
-        type Outcome = { plan: TablePlan } | { skip: string } | { failed: FailedTable };
+        type Outcome = { plan: TablePlan } | { skip: string } | { failed: FailedTable; ref: (typeof refs)[number] };
         let stop: unknown = null;
         const outcomes = await mapLimit(refs, PLAN_CONCURRENCY, async (ref): Promise<Outcome> => {
           // The step fails: the other lanes start no further table (and change no target) behind its back.
@@ -167,21 +189,32 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
             // TablesyncErrors name their table already; driver errors get it put in front.
             const failure = err instanceof TablesyncError ? nonRetryable(err.type, err.message) : classifyError(err, displayName(ref));
             if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw (stop = err);
-            return { failed: { table: displayName(ref), target: displayName(targetRefOf(config, ref)), type: failure.type ?? 'Error', reason: failure.message } };
+            return { failed: { table: displayName(ref), target: displayName(targetRefOf(config, ref)), type: failure.type ?? 'Error', reason: failure.message }, ref };
           }
         });
         for (const [i, outcome] of outcomes.entries()) {
           if ('skip' in outcome) {
             log.warn(`Skipping ${displayName(refs[i])}: ${outcome.skip}`);
             skipped.push({ table: displayName(refs[i]), reason: outcome.skip });
-          } else if ('failed' in outcome) failed.push(outcome.failed);
-          else planned.push(outcome.plan);
+          } else if ('failed' in outcome) {
+            failed.push(outcome.failed);
+            refused.push({ source: outcome.ref, target: targetRefOf(config, outcome.ref), mode: settingsOf(config, outcome.ref).mode, failure: outcome.failed });
+          } else planned.push(outcome.plan);
         }
       } catch (err) {
         throw classifyError(err, `discover_tables in source "${config.source.connection}"`);
       }
       const { kept: tables, failed: collided } = targetCollisions(planned);
       failed.push(...collided);
+      for (const f of collided) {
+        const t = planned.find((p) => displayName(p.source) === f.table)!;
+        refused.push({ source: t.source, target: t.target, mode: t.mode, failure: f });
+      }
+      // A run that writes leaves every refused table's outcome in its state (status shows the last run);
+      // verify, a dry run and a plan write nothing.
+      if (claim.syncWorkflowId && claim.syncRunId && claim.claim !== false && !dryRun && !verify) {
+        await recordRefused(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, refused);
+      }
       for (const t of tables) plan.push(...t.notes.map((n) => `${displayName(t.source)}: ${n}`));
       for (const line of plan) log.info(line);
       for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
@@ -219,6 +252,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
             sameOrderOnTarget(source.dialect.name, c.sourceType, c.targetType, source.dialect.isIntegerType(c.sourceType)),
           );
           if (
+            // A table without a key is read whole, as one partition of one chunk: nothing to cut it by.
+            table.primaryKey.length > 0 &&
             !table.integerKey &&
             !incremental &&
             key.every((c) => source.dialect.key.splits(c.sourceType)) &&
@@ -237,7 +272,13 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           }
           return { table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions };
         } catch (err) {
-          throw (stop = classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`));
+          // As at discovery: one bad table (a filter value its column cannot take, a
+          // missing object) fails alone; what no table could survive fails or retries the step.
+          const failure = err instanceof TablesyncError ? nonRetryable(err.type, `${displayName(planned.source)}: ${err.message}`) : classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`);
+          if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw (stop = failure);
+          const failed = { table: displayName(planned.source), target: displayName(planned.target), type: failure.type ?? 'Error', reason: failure.message };
+          log.warn(`${failed.table} failed: ${failed.reason}`);
+          return { table: planned, estimatedRows: 0, partitions: [], failed };
         }
       });
     },

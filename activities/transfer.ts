@@ -27,7 +27,7 @@ export interface SyncPartitionInput extends RunKey {
   config: SyncConfig;
   table: TablePlan;
   range: PartitionRange;
-  /** Delete target rows of this range the source no longer has (verify --repair), whatever config.deletes says. */
+  /** Remove target rows of this range the source no longer has (verify --repair): marked with the plan's softDeleteColumn, else deleted. */
   deleteMissing?: boolean;
   /** From the plan: lets the partition commit in chunks of config.batchSize rows and resume after the last one. */
   chunking?: { min: string | null; max: string | null; estimatedRows: number };

@@ -5,7 +5,14 @@ import { Command, CommanderError, Option } from 'commander';
 
 const ENVIRONMENT = `
 Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default),
-TEMPORAL_TASK_QUEUE (tablesync), TABLESYNC_CONNECTION_<NAME>=url, and the
+TEMPORAL_TASK_QUEUE (tablesync); for a cluster or Temporal Cloud, as the Temporal CLI:
+TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY (client certificate files), TEMPORAL_TLS_CA,
+TEMPORAL_TLS_SERVER_NAME, TEMPORAL_TLS (true: TLS with the system CAs), TEMPORAL_API_KEY,
+TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE (environment-configuration profiles);
+TABLESYNC_CONNECTION_<NAME>=url,
+TABLESYNC_METRICS_ADDRESS (a worker's Prometheus metrics at HOST:PORT, as --metrics),
+TABLESYNC_LOG_LEVEL (INFO), TABLESYNC_LOG_FORMAT (human | json),
+TABLESYNC_MAX_ACTIVITIES (8: partitions a worker copies at once), and the
 config overrides INCLUDE_TABLES, DEFAULT_INCREMENTAL_BATCH_SIZE, PARTITION_THRESHOLD,
 MAX_PARTITIONS_PER_TABLE, MAX_PARALLEL_TRANSFERS, USE_BINARY_COPY, USE_UNLOGGED_STAGING.
 
@@ -14,6 +21,8 @@ Exit codes: 0 ok, 1 a table failed (or the command did), 2 bad config or argumen
 
 const taskQueueOption = () =>
   new Option('--task-queue <name>', "task queue (default: the config's taskQueue, TEMPORAL_TASK_QUEUE or tablesync)");
+const metricsOption = (of = "the worker's") =>
+  new Option('--metrics <address>', `serve ${of} Prometheus metrics at HOST:PORT (127.0.0.1:9464; :9464 all interfaces; default TABLESYNC_METRICS_ADDRESS)`);
 const overlapOption = () =>
   new Option('--overlap <policy>', 'what a run due while the last one still runs does').choices(['skip', 'buffer-one', 'cancel-other', 'allow-all']);
 
@@ -38,7 +47,18 @@ export function buildProgram(): Command {
     .description('run a worker on the task queue: it executes the syncs started on it')
     .option('--config <file>', 'YAML or JSON config: the connections this worker resolves names with')
     .addOption(new Option('--task-queue <name>', 'task queue to poll (default TEMPORAL_TASK_QUEUE or tablesync)'))
+    .addOption(metricsOption())
     .action(action(async (opts) => (await import('./commands/worker')).workerCommand(opts)));
+
+  program
+    .command('init')
+    .description('look at a source and write a commented starter config: per table a mode and why, type hints, the commands to run next')
+    .requiredOption('--source <url>', 'the source database URL (postgres://, mysql://, mssql://); its password is not written')
+    .requiredOption('--target <url>', 'the PostgreSQL target URL; its password is not written')
+    .option('--out <file>', 'the config file to write', 'sync.yaml')
+    .option('--schema <name>', "the source schema to list (default: public, dbo, or the URL's MariaDB database)")
+    .option('--force', 'overwrite --out if it exists')
+    .action(action(async (opts) => (await import('./commands/init')).initCommand(opts)));
 
   program
     .command('run')
@@ -51,6 +71,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the summary as JSON')
     .option('--no-progress', 'no progress view or progress lines while waiting')
     .option('--dry-run', 'print the schema changes and backfills a run would make, and change nothing')
+    .addOption(metricsOption('the --local worker\'s'))
     .action(action(async (opts) => (await import('./commands/run')).runCommand(opts)));
 
   program
@@ -209,6 +230,35 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Resolves once everything written to the stream so far has left the
+ * process. Writes to a pipe are asynchronous: what the reader has not taken
+ * yet waits in the process, and process.exit() drops it (a summary cut off
+ * at 64 kB). A write's callback runs after every earlier write's; a reader
+ * that went away (EPIPE) ends the wait too.
+ */
+export function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || !stream.writable) return Promise.resolve();
+  return new Promise((resolve) => {
+    // The callback runs with the error too (a reader gone: EPIPE), so the wait ends either way.
+    stream.write('', () => resolve());
+  });
+}
+
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  // A reader that stops early (`| head`) is not this command's failure: the
+  // rest of its output is dropped, the work (a run, its worker) goes on to
+  // its end and its exit code, instead of a crash on an unhandled EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+  main(process.argv.slice(2))
+    .then(async (code) => {
+      await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+      return code;
+    })
+    // process.exit, not a natural end: a connection or pool left open must not keep a finished command alive.
+    .then((code) => process.exit(code));
 }

@@ -178,6 +178,9 @@ export class ProgressView {
   stop(): void {
     this.multi?.stop();
     this.multi = null;
+    // Bars of a stopped multibar are gone: a later update draws new ones below what was printed meanwhile.
+    this.bars.clear();
+    this.overall = null;
   }
 }
 
@@ -189,13 +192,14 @@ export function followProgress(
   read: () => Promise<LiveProgress>,
   view: ProgressView,
   everyMs: number,
-): { stop(): void } {
+): { stop(): void; pause(): void; resume(): void } {
   let stopped = false;
+  let paused = false;
   let timer: NodeJS.Timeout | undefined;
   const tick = () => {
     void read().then(
       (p) => {
-        if (!stopped) view.update(p);
+        if (!stopped && !paused) view.update(p);
       },
       () => undefined,
     ).finally(() => {
@@ -209,6 +213,14 @@ export function followProgress(
       stopped = true;
       clearTimeout(timer);
       view.stop();
+    },
+    // While a question is asked below the bars: they stop drawing, the reads go on.
+    pause() {
+      paused = true;
+      view.stop();
+    },
+    resume() {
+      paused = false;
     },
   };
 }

@@ -2,6 +2,12 @@ import { traitsOf } from '../lib/modes/names';
 import type { KeySample, SyncSummary, TableVerification } from '../lib/types';
 import type { VerifyResult } from '../workflows/verify';
 
+/** Lines that are not the result: on stderr under --json, whose stdout is the JSON document alone. */
+export const note =
+  (opts: { json?: boolean }) =>
+  (line: string): void =>
+    opts.json ? console.error(line) : console.log(line);
+
 export function printVerify(result: VerifyResult): void {
   for (const t of result.tables) {
     const state = t.matches ? 'ok    ' : 'DIFFER';

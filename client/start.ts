@@ -1,5 +1,6 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { SyncConfigInput } from '../lib/config';
+import { connectWithSettings, temporalConnectionSettings } from './temporal-connection';
 import type { SyncSummary } from '../lib/types';
 // Types only: starting by type name keeps the workflow code (and its SDK) out of the client process.
 import type { incrementalSyncWorkflow, verifyWorkflow } from '../workflows';
@@ -15,10 +16,16 @@ export interface StartSyncOptions {
   eager?: boolean;
 }
 
+/**
+ * A client with the Temporal CLI's settings (TEMPORAL_ADDRESS, _NAMESPACE,
+ * _API_KEY, _TLS_*, TEMPORAL_PROFILE and its config file), `address` and
+ * `namespace` given here winning.
+ */
 export async function connectClient(options: StartSyncOptions = {}): Promise<Client> {
+  const settings = temporalConnectionSettings(process.env, options);
   return new Client({
-    connection: await Connection.connect({ address: options.address ?? process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' }),
-    namespace: options.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default',
+    connection: await connectWithSettings(settings, () => Connection.connect(settings.connectionOptions)),
+    namespace: settings.namespace,
   });
 }
 

@@ -33,6 +33,32 @@ function list(names: string[], max = 10): string {
   return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${names.length - max} more`;
 }
 
+/** Edit distance (insert, delete, replace, swap two neighbours), case-insensitive. */
+function editDistance(a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The one name closest to `wanted` within a typo's distance (a third of its length, at most 3), if any. */
+export function closestName(wanted: string, names: string[]): string | undefined {
+  const limit = Math.min(3, Math.max(1, Math.floor(wanted.length / 3)));
+  let best: { name: string; distance: number } | undefined;
+  for (const name of names) {
+    const distance = editDistance(wanted, name);
+    if (distance <= limit && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
 /**
  * Resolves table names and patterns against the source catalog. Patterns take
  * tables only: a partition or inheritance child is read through its parent,
@@ -119,6 +145,12 @@ export function resolveTableSpecs(
         `${displayName(ref)} is a ${KIND_WORDS[entry.kind]} of ${displayName(entry.parent)}, synced as named; ` +
           `the parent also exists, and syncing it too would copy these rows again`,
       );
+    }
+    // Not listed, but a listed table's name is a typo away: say which (describeTable would only say it does not exist).
+    const near = entry ? undefined : closestName(displayName(ref), listing.filter((e) => e.kind !== 'view').map(displayName));
+    if (near) {
+      failed.push({ table: displayName(ref), type: 'UnknownTable', reason: `Source table ${displayName(ref)} does not exist in "${sourceName}"; did you mean ${near}?` });
+      continue;
     }
     // Not listed: describeTable decides (and reports an unknown table per table).
     take(ref, true);

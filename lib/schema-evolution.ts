@@ -184,6 +184,14 @@ export function planSchemaChanges(
     if (plain >= 0) notes.splice(plain, 1);
     notes.push(`column "${c.name}" ${DROPPED_NOTE}; drop it from the target (or re-add it to the source) to silence this`);
   }
+  // A column no longer written gets no value in the rows inserted from now
+  // on: NOT NULL without a default would fail every insert, so it becomes
+  // nullable (its existing values stay).
+  for (const c of dropped.filter((d) => !d.nullable && !d.hasDefault)) {
+    if (!evolve) throw refuse(`column "${c.name}" is NOT NULL in the target but no longer in the source, so no new row could be inserted`);
+    statements.push(`ALTER TABLE ${qualifyPg(target.ref)} ALTER COLUMN ${quotePg(c.name)} DROP NOT NULL`);
+    notes.push(`column "${c.name}" ${write ? 'made' : 'to be made'} nullable in the target: no longer written, so rows inserted from now on have no value for it`);
+  }
   if (added.length && gone.length) {
     notes.push(
       `columns ${gone.map((c) => `"${c.name}"`).join(', ')} gone and ${added.map((c) => `"${c.name}"`).join(', ')} new: ` +

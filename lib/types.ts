@@ -131,6 +131,8 @@ export interface SyncTask {
   keyMin?: string | null;
   keyMax?: string | null;
   partitions: PartitionRange[];
+  /** Set by createSyncTasks when planning this table failed (the others still sync): it is reported, never run. */
+  failed?: FailedTable;
 }
 
 export interface SkippedTable {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { Pool } from 'pg';
 import type { SyncConfigInput } from '../lib/config';
 import { freshDatabase, pgUrl, testDb } from '../test/helpers/pg';
-import { syncOk } from '../test/helpers/run';
+import { lockPgTable, pgBackends, waitFor } from '../test/helpers/guarantees';
+import { runSyncInProcess, syncOk } from '../test/helpers/run';
 import { stopTemporal, temporal, testWorker } from '../test/helpers/temporal';
 import { runTestVerify } from '../test/helpers/verify';
 import { syncTableWorkflow } from '../workflows';
@@ -56,13 +57,79 @@ async function recordVerifyRows(src: Pool, base: Omit<SyncConfigInput, 'tables'>
   await save('verify-cursor-rows', verifyId);
 }
 
+/** The id of the newest verify run on the dev server. */
+async function lastVerifyId(): Promise<string> {
+  const env = await temporal();
+  const id = (await env.client.workflow.list({ query: `WorkflowType = 'verifyWorkflow'` })[Symbol.asyncIterator]().next()).value?.workflowId;
+  if (!id) throw new Error('no verify run');
+  return id;
+}
+
+/**
+ * verify --repair of a cursor table whose own delete rule is soft (and whose
+ * target has no flag column): the repaired ranges keep the row the source
+ * lacks, under the verify-repair-delete-rule patch.
+ */
+async function recordVerifyRepairSoft(src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  await src.query(`CREATE TABLE kept (id int PRIMARY KEY, v text, updated_at timestamp(6) NOT NULL)`);
+  await src.query(`INSERT INTO kept SELECT g, 'v' || g, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 20) g`);
+  const config = { ...base, tables: [{ table: 'kept', mode: 'cursor' as const, cursor: 'updated_at', deletes: 'soft' as const }] };
+  await syncOk(connections, config);
+  await src.query(`DELETE FROM kept WHERE id = 7`);
+  await dst.query(`UPDATE kept SET v = 'drift' WHERE id = 3`);
+  const verify = await runTestVerify(connections, { config, repair: true });
+  const kept = (await dst.query(`SELECT 1 FROM kept WHERE id = 7`)).rowCount;
+  if (!verify.tables[0]?.repaired || kept !== 1) throw new Error(`verify repair (soft): ${JSON.stringify(verify.tables)}`);
+  await save('verify-repair-delete-rule', await lastVerifyId());
+}
+
+/**
+ * A full load in partitions cancelled while its swap waits to build the key
+ * (a lock on the load table holds it): under the full-load-state-follows-swap
+ * patch the run waits for the swap to end cancelled, then drops the load table
+ * and marks its partitions cancelled.
+ */
+async function recordCancelledSwap(src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  await src.query(`CREATE TABLE swapped (id int PRIMARY KEY, v text)`);
+  await src.query(`INSERT INTO swapped SELECT g, 'v' || g FROM generate_series(1, 6000) g`);
+  await src.query('ANALYZE swapped');
+  const config = { ...base, tables: ['swapped'], mode: 'full' as const, partitionThreshold: 2_000, rowsPerPartition: 2_000, maxPartitionsPerTable: 3, batchSize: 1_000 };
+  const { workflowId } = await runSyncInProcess(connections, config, {
+    prefix: 'record-cancel',
+    during: async ({ client, workflowId }) => {
+      const load = await waitFor('the load table', async () => (await dst.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_load\\_swapped%'`)).rows[0]?.relname);
+      const lock = await lockPgTable(dst, `public."${load}"`, 'ACCESS SHARE');
+      try {
+        await waitFor('the key build waiting', async () => (await pgBackends(dst, DST, 'ALTER TABLE%PRIMARY KEY%')).some((b) => b.waiting));
+        await client.workflow.getHandle(workflowId).cancel();
+        // The cancelled key build ends at once; dropping the load table waits for this lock.
+        await waitFor('the key build cancelled', async () => (await pgBackends(dst, DST, 'ALTER TABLE%PRIMARY KEY%')).length === 0);
+      } finally {
+        await lock.release();
+      }
+      await waitFor('the table workflow closed', async () => (await client.workflow.getHandle(`${workflowId}/public.swapped`).describe()).status.name !== 'RUNNING');
+    },
+  });
+  const states = (await dst.query(`SELECT DISTINCT sync_status FROM _migration_state WHERE workflow_id = $1`, [workflowId])).rows.map((r) => r.sync_status);
+  if (states.join() !== 'cancelled') throw new Error(`cancelled swap: state ${states.join()}`);
+  await save('sync-table-full-load-cancelled-swap', `${workflowId}/public.swapped`);
+}
+
+/** Histories that can be recorded alone (`record-histories NAME`), leaving the others as they were. */
+const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>) => Promise<void>> = {
+  'verify-rows': (src, _dst, base) => recordVerifyRows(src, base),
+  'verify-repair-delete-rule': recordVerifyRepairSoft,
+  'full-load-cancelled-swap': recordCancelledSwap,
+};
+
 async function main(): Promise<void> {
   installLogger('WARN');
   mkdirSync(out, { recursive: true });
   const src = await freshDatabase(SRC);
   const dst = await freshDatabase(DST);
-  if (process.argv[2] === 'verify-rows') {
-    await recordVerifyRows(src, { source: { connection: 'src' }, target: { connection: 'dst' }, ...fast });
+  const alone = ALONE[process.argv[2] ?? ''];
+  if (alone) {
+    await alone(src, dst, { source: { connection: 'src' }, target: { connection: 'dst' }, ...fast });
     await src.end();
     await dst.end();
     await stopTemporal();
@@ -180,6 +247,8 @@ async function main(): Promise<void> {
   await save('sync-small-table-groups', grouped.workflowId);
 
   await recordVerifyRows(src, base);
+  await recordVerifyRepairSoft(src, dst, base);
+  await recordCancelledSwap(src, dst, base);
 
   await src.end();
   await dst.end();

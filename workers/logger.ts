@@ -56,7 +56,7 @@ export function logFormatOf(env: Record<string, string | undefined>): LogFormat 
  * every interface, "localhost" the loopback; anything else must be an IP and
  * a port (the exporter resolves no names).
  */
-export function metricsAddressOf(env: Record<string, string | undefined>): string | undefined {
+export function metricsAddressOf(env: Record<string, string | undefined>, setting = 'TABLESYNC_METRICS_ADDRESS'): string | undefined {
   const raw = env.TABLESYNC_METRICS_ADDRESS?.trim();
   if (!raw) return undefined;
   const at = raw.lastIndexOf(':');
@@ -64,7 +64,7 @@ export function metricsAddressOf(env: Record<string, string | undefined>): strin
   const host = given === '' ? '0.0.0.0' : given.toLowerCase() === 'localhost' ? '127.0.0.1' : given.replace(/^\[(.*)\]$/, '$1');
   const port = Number(raw.slice(at + 1));
   if (at < 0 || !/^\d+$/.test(raw.slice(at + 1)) || port < 1 || port > 65535 || !isIP(host)) {
-    throw new ConfigError(`TABLESYNC_METRICS_ADDRESS "${raw}" is not HOST:PORT with an IP address (e.g. 127.0.0.1:9464, or :9464 for all interfaces)`);
+    throw new ConfigError(`${setting} "${raw}" is not HOST:PORT with an IP address (e.g. 127.0.0.1:9464, or :9464 for all interfaces)`);
   }
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
@@ -78,25 +78,43 @@ export function metricsAddressOf(env: Record<string, string | undefined>): strin
  */
 export function installLogger(
   level: LogLevel = (process.env.TABLESYNC_LOG_LEVEL as LogLevel) ?? 'INFO',
-  runtime: Pick<RuntimeOptions, 'shutdownSignals'> = {},
+  options: Pick<RuntimeOptions, 'shutdownSignals'> & {
+    /** Every line to stderr: a command hosting a worker keeps its stdout for its result (run --local --json). */
+    stderrOnly?: boolean;
+    /** --metrics: the exporter's address, instead of TABLESYNC_METRICS_ADDRESS. */
+    metricsAddress?: string;
+  } = {},
   env: Record<string, string | undefined> = process.env,
 ): void {
+  const { stderrOnly, metricsAddress, ...runtime } = options;
   const format = logFormatOf(env);
-  const bindAddress = metricsAddressOf(env);
+  const bindAddress = metricsAddressOf(metricsAddress === undefined ? env : { TABLESYNC_METRICS_ADDRESS: metricsAddress }, metricsAddress === undefined ? undefined : '--metrics');
   const min = LEVELS.indexOf(LEVELS.includes(level) ? level : 'INFO');
   const logger = new DefaultLogger('TRACE', (entry) => {
     const meta = (entry.meta ?? {}) as LogMetadata & Record<string, unknown>;
     const chatter = meta.sdkComponent === 'worker' && entry.level === 'INFO';
     if (LEVELS.indexOf(entry.level) < (chatter ? LEVELS.indexOf('DEBUG') : min) || (chatter && min > 1)) return;
-    (entry.level === 'ERROR' || entry.level === 'WARN' ? console.error : console.log)(formatLogEntry(entry, format));
+    (stderrOnly || entry.level === 'ERROR' || entry.level === 'WARN' ? console.error : console.log)(formatLogEntry(entry, format));
   });
   const metrics = bindAddress
     ? { prometheus: { bindAddress, histogramBucketOverrides: { [PARTITION_DURATION]: PARTITION_DURATION_BUCKETS } } }
     : undefined;
   try {
-    Runtime.install({ logger, ...runtime, ...(metrics && { telemetryOptions: { metrics } }) });
+    Runtime.install({
+      logger,
+      ...runtime,
+      telemetryOptions: {
+        // A command hosting a worker keeps stdout for its result: the SDK core's own warnings (a
+        // payload near its size limit, …) come through this logger, formatted and redacted, instead
+        // of the core's coloured console lines on stdout. The SDK holds forwarded lines ~100 ms,
+        // less than the hosted worker's shutdown takes, so none is lost at exit; `tablesync worker`
+        // keeps the core's console, its lines never held.
+        ...(stderrOnly && { logging: { forward: {}, filter: { core: 'WARN', other: 'ERROR' } } }),
+        ...(metrics && { metrics }),
+      },
+    });
   } catch (err) {
     if (!metrics) throw err;
-    throw new ConfigError(`TABLESYNC_METRICS_ADDRESS ${bindAddress}: cannot serve metrics: ${(err as Error).message}`);
+    throw new ConfigError(`${metricsAddress === undefined ? 'TABLESYNC_METRICS_ADDRESS' : '--metrics'} ${bindAddress}: cannot serve metrics: ${(err as Error).message}`);
   }
 }

@@ -4,6 +4,7 @@ import { NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBun
 import { createActivities, defaultIdentity } from '../activities';
 import { ConnectionRegistry } from '../activities/connections';
 import type { ConnectionSpec } from '../lib/config';
+import { connectWithSettings, temporalConnectionSettings } from '../client/temporal-connection';
 import { logAttributesInterceptor, metricsInterceptor } from './interceptors';
 
 export const DEFAULT_TASK_QUEUE = 'tablesync';
@@ -85,11 +86,12 @@ export async function createWorker(input: CreateWorkerInput = {}): Promise<Creat
   const slots = input.maxConcurrentActivities ?? Number(env.TABLESYNC_MAX_ACTIVITIES ?? 8);
   const registry = new ConnectionRegistry(input.connections ?? {}, env, slots + 2);
   const identity = input.identity ?? defaultIdentity();
-  const connection =
-    input.connection ?? (await NativeConnection.connect({ address: input.address ?? env.TEMPORAL_ADDRESS ?? 'localhost:7233' }));
+  // The Temporal CLI's settings (address, namespace, TLS, API key, profile): the same as the client's.
+  const settings = temporalConnectionSettings(env, { address: input.address, namespace: input.namespace });
+  const connection = input.connection ?? (await connectWithSettings(settings, () => NativeConnection.connect(settings.connectionOptions)));
   const worker = await Worker.create({
     connection,
-    namespace: input.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
+    namespace: settings.namespace,
     taskQueue: input.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
     identity,
     activities: createActivities({ connections: registry, identity }),

@@ -1,4 +1,13 @@
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  patched,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import { tableSteps } from '../lib/modes/names';
@@ -45,6 +54,7 @@ async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; t
     throw ApplicationFailure.nonRetryable(`${input.table} skipped: ${reason}`, 'TableSkipped');
   }
   const [task] = await acts.createSyncTasks({ config, tables });
+  if (task.failed) throw ApplicationFailure.nonRetryable(task.failed.reason, task.failed.type);
   return { config, task };
 }
 
@@ -65,12 +75,21 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     : await planAlone(input);
   progress = { ...tableProgress(task), phase: 'copy' };
   const info = workflowInfo();
-  const { syncPartition } = proxyActivities<Activities>(activityOptions(config, 'transfer'));
-  const acts = catalogActivities(config);
-  const runKey = { syncWorkflowId: input.syncWorkflowId ?? info.workflowId, syncRunId: input.syncRunId ?? info.runId };
-  const table = `${task.table.source.schema}.${task.table.source.name}`;
   // The mode decides the sequence: a load table filled, then swapped in; or each partition applied in place.
   const full = tableSteps(task.table.mode) === 'load-and-swap';
+  const acts = catalogActivities(config);
+  // A full load's state says what is in the target: on cancel, the workflow
+  // waits for its partitions and its swap to end (each marks itself, the swap
+  // cancels its key build) before it drops the load table, and a load not
+  // swapped in marks its partitions' rows. patched(): runs started before
+  // replay with the steps they had.
+  const settled = full && patched('full-load-state-follows-swap');
+  const transfer = activityOptions(config, 'transfer');
+  const waiting = { ...transfer, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+  const { syncPartition } = proxyActivities<Activities>(settled ? waiting : transfer);
+  const { swapLoadTable } = settled ? proxyActivities<Activities>(waiting) : acts;
+  const runKey = { syncWorkflowId: input.syncWorkflowId ?? info.workflowId, syncRunId: input.syncRunId ?? info.runId };
+  const table = `${task.table.source.schema}.${task.table.source.name}`;
   // A small table loads in one activity: create, copy, key, swap in one transaction.
   // patched(): runs started before this change replay with three activities.
   const whole = full && task.partitions.length === 1 && task.estimatedRows <= config.batchSize && patched('whole-table-load');
@@ -104,7 +123,15 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   });
   if (full && !whole && loadReady) {
     // Non-cancellable: a cancelled run still drops its load table. (No new command: same activity as before.)
-    const dropLoad = () => CancellationScope.nonCancellable(() => acts.dropLoadTable({ config, table: task.table, ...runKey }));
+    const dropLoad = () =>
+      CancellationScope.nonCancellable(() =>
+        acts.dropLoadTable({
+          config,
+          table: task.table,
+          ...runKey,
+          ...(settled && { outcome: cancelled ? { status: 'cancelled' as const, reason: 'run cancelled' } : { status: 'failed' as const, reason: errors[0] ?? 'failed' } }),
+        }),
+      );
     let swapping = false;
     try {
       // All partitions or nothing: a half-loaded table is never swapped in.
@@ -112,7 +139,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       else {
         swapping = true;
         progress.phase = 'swap';
-        await acts.swapLoadTable({ config, table: task.table, ...runKey });
+        await swapLoadTable({ config, table: task.table, ...runKey });
       }
     } catch (err) {
       failed(err);

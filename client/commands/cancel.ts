@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { InputError } from '../input-error';
 import { connectClient } from '../start';
-import { isCancelled } from '../wait';
+import { cancelStrandedText, isCancelled, noWorkerTakes } from '../wait';
 
 /** The workflow's status, or a clear error when no such workflow exists. */
 export async function workflowStatus(client: Client, workflowId: string): Promise<string> {
@@ -33,8 +33,25 @@ export async function cancelCommand(workflowId: string, opts: { wait?: boolean }
     await handle.cancel();
     console.log(`cancelling ${workflowId}`);
     if (opts.wait === false) return 0;
+    const taskQueue = (await handle.describe()).taskQueue;
+    // A cancellation no worker carries out is not waited for (it would wait forever): checked every 3 s.
+    let ended = false;
+    const stranded = async (): Promise<boolean> => {
+      while (!ended) {
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        if (!ended && (await noWorkerTakes({ client, taskQueue }, handle))) return true;
+      }
+      return false;
+    };
     try {
-      await handle.result();
+      const result = handle.result().finally(() => (ended = true));
+      const first = await Promise.race([result.then(() => 'done' as const), stranded().then(() => 'stranded' as const)]);
+      if (first === 'stranded') {
+        result.catch(() => undefined);
+        const untouched = await handle.describe().then((d) => d.historyLength <= 3, () => false);
+        console.error(cancelStrandedText({ client, taskQueue }, 'sync', workflowId, untouched));
+        return 1;
+      }
       console.error(`tablesync: ${workflowId} completed before the cancellation reached it`);
       return 1;
     } catch (err) {

@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import type { ConnectionSpec } from '../../lib/config';
 import { installLogger } from '../../workers/logger';
 import { createWorker, type CreateWorkerResult } from '../../workers/worker';
+import { connectWithSettings, temporalConnectionSettings } from '../temporal-connection';
 
 export interface HostedWorker extends CreateWorkerResult {
   /**
@@ -19,9 +20,16 @@ export interface HostedWorker extends CreateWorkerResult {
  * itself (cancel the workflow, let this worker clean up); the SDK's default
  * would shut the worker down and leave the workflow running.
  */
-export async function hostWorker(connections: Record<string, ConnectionSpec> | undefined, taskQueue: string): Promise<HostedWorker> {
-  installLogger(undefined, { shutdownSignals: [] });
-  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? 'localhost:7233' });
+export async function hostWorker(
+  connections: Record<string, ConnectionSpec> | undefined,
+  taskQueue: string,
+  /** --metrics: where its Prometheus exporter listens (default TABLESYNC_METRICS_ADDRESS). */
+  metricsAddress?: string,
+): Promise<HostedWorker> {
+  // Its log lines on stderr: the command's stdout is its result alone (run --local --json | jq).
+  installLogger(undefined, { shutdownSignals: [], stderrOnly: true, metricsAddress });
+  const settings = temporalConnectionSettings();
+  const connection = await connectWithSettings(settings, () => NativeConnection.connect(settings.connectionOptions));
   let created: CreateWorkerResult;
   try {
     created = await createWorker({ connections, taskQueue, connection, inlineWorkflows: true });
@@ -31,7 +39,7 @@ export async function hostWorker(connections: Record<string, ConnectionSpec> | u
   }
   return {
     ...created,
-    client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }),
+    client: new Client({ connection, namespace: settings.namespace }),
     close: async () => {
       await created.close();
       // A worker that never ran (the start failed) still holds the connection; exiting drops it.

@@ -4,11 +4,13 @@ import type { SyncSummary } from '../../lib/types';
 import type { planSyncWorkflow, PlanSyncResult } from '../../workflows/plan-sync';
 import type { VerifyResult } from '../../workflows/verify';
 import { loadConfigFile } from '../config-file';
+import { InputError } from '../input-error';
 import { readProgress } from '../progress';
 import { followProgress, ProgressView } from '../progress-view';
-import { printSummary, printVerify } from '../report';
+import { note, printSummary, printVerify } from '../report';
 import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
 import { chooseTaskQueue } from '../task-queue';
+import { livePollers, noWorkerLine, type WaitContext } from '../pollers';
 import { awaitOrCancel } from '../wait';
 import { closeClient, hostWorker, type HostedWorker } from './host';
 
@@ -23,28 +25,38 @@ export interface RunOptions {
   progress?: boolean;
   /** Plan only: print the schema changes and backfills a run would make, change nothing. */
   dryRun?: boolean;
+  /** --metrics: the local worker's Prometheus exporter address. */
+  metrics?: string;
 }
 
 export async function runCommand(opts: RunOptions): Promise<number> {
+  if (opts.metrics !== undefined && !opts.local) {
+    throw new InputError('InvalidArguments', '--metrics serves the metrics of a worker in this process: it needs --local (a worker elsewhere takes tablesync worker --metrics)');
+  }
   const file = loadConfigFile(opts.config);
   const config = syncConfigOf(file);
   const local = Boolean(opts.local);
   const wait = local || Boolean(opts.wait);
   const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, local);
   // The local worker exists before the run starts, so the start hands it the first task (eager start).
-  const hosted = local ? await hostWorker(file.connections, taskQueue) : null;
+  const hosted = local ? await hostWorker(file.connections, taskQueue, opts.metrics) : null;
   const client = hosted?.client ?? (await connectClient());
   try {
     if (opts.dryRun) return await dryRun(client, config, taskQueue, opts, hosted);
     const handle = await startSync(config, { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId(), eager: Boolean(hosted) });
-    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
-    if (!wait) return 0;
+    note(opts)(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    const watch: WaitContext = { client, taskQueue, configFile: opts.config };
+    if (!wait) {
+      // Nobody waits to notice a run that never starts: say so now.
+      if (!(await livePollers(client, taskQueue).catch(() => [''])).length) console.error(noWorkerLine(watch, 'sync', handle.workflowId, false));
+      return 0;
+    }
     // On stderr, so --json keeps stdout to the summary alone.
     const view = new ProgressView(process.stderr, 5_000);
     const follow = opts.progress !== false ? followProgress(() => readProgress(client, handle.workflowId), view, view.tty ? 1_000 : 5_000) : null;
     let waited: Awaited<ReturnType<typeof awaitOrCancel<SyncSummary>>>;
     try {
-      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync');
+      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync', { watch, view: follow ?? undefined, out: note(opts) });
     } finally {
       follow?.stop();
     }
@@ -73,7 +85,7 @@ async function dryRun(
     args: [config],
     requestEagerStart: Boolean(hosted),
   });
-  const waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run');
+  const waited = await awaitOrCancel<PlanSyncResult>(handle, hosted, 'dry run', { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
   if ('exitCode' in waited) return waited.exitCode;
   const result = waited.result;
   if (opts.json) console.log(JSON.stringify(result, null, 2));
@@ -106,8 +118,8 @@ export async function verifyCommand(tables: string[], opts: VerifyOptions): Prom
       { config, tables, repair: Boolean(opts.repair) },
       { client, taskQueue, workflowId: opts.workflowId, eager: Boolean(hosted) },
     );
-    console.log(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
-    const waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify');
+    note(opts)(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
+    const waited = await awaitOrCancel<VerifyResult>(handle, hosted, 'verify', { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
     if ('exitCode' in waited) return waited.exitCode;
     const result = waited.result;
     if (opts.json) console.log(JSON.stringify(result, null, 2));

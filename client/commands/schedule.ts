@@ -96,6 +96,14 @@ export function listCommand(opts: { json?: boolean }): Promise<number> {
   });
 }
 
+/** A `tables` entry as the config says it: a name or pattern, or an object's table and the settings it gives. */
+function tableEntryText(entry: unknown): string {
+  if (typeof entry === 'string') return entry;
+  const { table, ...settings } = entry as { table?: string } & Record<string, unknown>;
+  const given = Object.entries(settings).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  return given.length ? `${table} (${given.join(', ')})` : String(table);
+}
+
 function describeLines(d: ScheduleDescription): string[] {
   const config = d.action.args?.[0] as { tables?: unknown } | undefined;
   return [
@@ -103,7 +111,7 @@ function describeLines(d: ScheduleDescription): string[] {
     `  cron      "${scheduleCron(d) ?? '?'}"`,
     `  overlap   ${String(d.policies.overlap).toLowerCase().replace(/_/g, '-')}`,
     `  runs      ${d.action.workflowType} ${d.action.workflowId}-<time> on task queue "${d.action.taskQueue}"`,
-    `  tables    ${Array.isArray(config?.tables) ? config.tables.join(', ') : '-'}`,
+    `  tables    ${Array.isArray(config?.tables) ? config.tables.map(tableEntryText).join(', ') : '-'}`,
     ...(d.state.note ? [`  note      ${d.state.note}`] : []),
     `  taken     ${d.info.numActionsTaken} runs, ${d.info.numActionsSkippedOverlap} skipped (overlap)`,
     `  next runs ${d.info.nextActionTimes.slice(0, 5).map(when).join(', ') || '-'}`,

@@ -3,6 +3,7 @@ import { inWorkflow } from '../input-error';
 import { readProgress, type LiveProgress } from '../progress';
 import { followProgress, plainLine, ProgressView, RateMeter } from '../progress-view';
 import { printSummary } from '../report';
+import { watchPollers } from '../pollers';
 import { connectClient } from '../start';
 import { isCancelled } from '../wait';
 import { workflowStatus } from './cancel';
@@ -38,6 +39,8 @@ export async function statusCommand(workflowId: string, opts: StatusOptions): Pr
     }
     const view = new ProgressView(process.stdout, seconds * 1_000);
     const follow = followProgress(() => readProgress(client, workflowId), view, view.tty ? 1_000 : seconds * 1_000);
+    // Its progress needs a worker to answer (and to run it): say so when none is there.
+    const workers = watchPollers({ client, taskQueue: (await handle.describe()).taskQueue, noLocal: true }, 'sync', handle);
     let summary: SyncSummary;
     try {
       summary = (await handle.result()) as SyncSummary;
@@ -49,6 +52,7 @@ export async function statusCommand(workflowId: string, opts: StatusOptions): Pr
       throw inWorkflow(err, workflowId);
     } finally {
       follow.stop();
+      workers.stop();
     }
     if (opts.json) console.log(JSON.stringify(summary, null, 2));
     else printSummary(summary);

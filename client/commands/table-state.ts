@@ -3,6 +3,7 @@ import type { SetModeResult, StateChange, TableStatus } from '../../activities';
 import type { TableState } from '../../lib/state';
 import { syncConfigOf } from '../../lib/config';
 import { loadConfigFile } from '../config-file';
+import { note } from '../report';
 import { startResetState, startSetMode, startTableStatus } from '../operations';
 import { connectClient } from '../start';
 import { chooseTaskQueue } from '../task-queue';
@@ -34,7 +35,7 @@ async function runOperation<T>(
   const client = hosted?.client ?? (await connectClient());
   try {
     const handle = await start(config, { client, taskQueue, eager: Boolean(hosted), ...(opts.workflowId && { workflowId: opts.workflowId }) });
-    return await awaitOrCancel<T>(handle, hosted, what);
+    return await awaitOrCancel<T>(handle, hosted, what, { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
   } finally {
     await closeClient(client, hosted);
   }

@@ -15,7 +15,7 @@ import {
   versionCountSql,
 } from '../target';
 import type { TableRef } from '../types';
-import { configTraits, normalizeMode, type ConfigModeName } from './names';
+import { configTraits, normalizeMode, traitsOf, type ConfigModeName } from './names';
 import type { Db, TableSettings } from './types';
 
 // reset-state and set-mode: what each may do with a table's saved state, and
@@ -176,6 +176,8 @@ export async function setTableMode(client: Db, source: SourceConnection, located
     const cursorName = mode === 'cursor' ? (input.cursor ?? fromCursor ?? settings.cursor) : undefined;
     if (mode === 'cursor' && !cursorName) throw invalid(`${name}: set-mode --mode cursor needs --cursor COLUMN (no saved or configured cursor)`);
     const cursorColumn = cursorName ? cursorColumnOf(source, described, cursorName, '--cursor') : null;
+    const keyNeed = described.primaryKey.length || mode === 'auto' ? null : traitsOf(mode).needsKey(write === 'append' ? 'append' : 'upsert');
+    if (keyNeed) throw new TablesyncError('MissingPrimaryKey', `${name} has no primary key, which mode ${mode} needs: ${keyNeed}`);
 
     const changes: string[] = [];
     const warnings: string[] = [];

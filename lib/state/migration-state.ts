@@ -145,6 +145,45 @@ export function markFailedSql(k: StateKey, message: string, status: 'failed' | '
   };
 }
 
+/**
+ * A full load whose load table was dropped instead of swapped in: its
+ * partitions' rows said "completed" for rows that never reached the target.
+ * They now say what happened to the run (cancelled or failed), counts kept
+ * as what was loaded and thrown away.
+ */
+export function markNotSwappedSql(
+  k: Pick<StateKey, 'stateSchema' | 'workflowId' | 'runId' | 'source'>,
+  status: 'cancelled' | 'failed',
+  message: string,
+): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `UPDATE ${t} SET sync_status = $5, error_message = $6, last_sync_end = clock_timestamp()
+      WHERE workflow_id = $1 AND run_id = $2 AND source_schema = $3 AND table_name = $4 AND sync_status IN ('completed', 'running')`,
+    values: [k.workflowId, k.runId, k.source.schema, k.source.name, status, message],
+  };
+}
+
+/**
+ * A table its run refused before any partition (at planning: TypeChange,
+ * SchemaChange, LossyColumn, a name collision ...): one row, partition 0 of
+ * none, so the run's outcome is in the table's state like any other run's.
+ * Idempotent: a retried planning step writes the same row.
+ */
+export function markPlanFailedSql(
+  k: Pick<StateKey, 'stateSchema' | 'workflowId' | 'runId' | 'source' | 'target' | 'mode'>,
+  message: string,
+): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `INSERT INTO ${t} AS s (workflow_id, run_id, source_schema, table_name, partition_index, target_schema, target_table,
+        partition_count, mode, sync_status, last_sync_start, last_sync_end, error_message)
+      VALUES ($1, $2, $3, $4, 0, $5, $6, 0, $7, 'failed', clock_timestamp(), clock_timestamp(), $8)
+      ON CONFLICT (workflow_id, run_id, source_schema, table_name, partition_index) DO UPDATE
+      SET sync_status = 'failed', last_sync_end = clock_timestamp(), error_message = EXCLUDED.error_message`,
+    values: [k.workflowId, k.runId, k.source.schema, k.source.name, k.target.schema, k.target.name, k.mode, message],
+  };
+}
 
 /**
  * Whether the state tables are current, in one query: `columns` counts the

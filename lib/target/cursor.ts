@@ -57,15 +57,17 @@ export function appendVersionsSql(
 ): { text: string; values: string[] } {
   const same = columns.map((c) => `NOT (${distinctSql(`t.${quotePg(c.targetName)}`, `s.${quotePg(c.targetName)}`, c.targetType)})`);
   const keyMatch = targetKey(columns, primaryKey).map((k) => `v.${quotePg(k)} = s.${quotePg(k)}`);
+  // A table without a key has no latest version of a row: a version is new when no version equals it.
+  const held = keyMatch.length
+    ? `(SELECT * FROM ${qualifyPg(target)} AS v WHERE ${keyMatch.join(' AND ')}
+      ORDER BY ${latestFirst('v.', cursorColumn).join(', ')} LIMIT 1)`
+    : qualifyPg(target);
   return {
     text: `WITH appended AS (
   INSERT INTO ${qualifyPg(target)} (${columnList(columns)}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)})
   SELECT ${columns.map((c) => `s.${quotePg(c.targetName)}`).join(', ')}, (SELECT clock_timestamp()), $1
   FROM (SELECT DISTINCT * FROM ${qualifyPg(staging)}) AS s
-  WHERE NOT EXISTS (
-    SELECT 1 FROM (SELECT * FROM ${qualifyPg(target)} AS v WHERE ${keyMatch.join(' AND ')}
-      ORDER BY ${latestFirst('v.', cursorColumn).join(', ')} LIMIT 1) AS t
-    WHERE ${same.join(' AND ')})
+  WHERE NOT EXISTS (SELECT 1 FROM ${held} AS t WHERE ${same.join(' AND ')})
   RETURNING 1
 )
 SELECT count(*)::bigint AS inserted FROM appended`,
@@ -176,6 +178,8 @@ export function latestViewSql(table: TableRef, columns: ColumnPlan[], primaryKey
 }
 
 function viewSql(table: TableRef, columns: string, keys: string[], cursorColumn: string): string[] {
+  // A table without a key has no "latest version of a row": its versions are all there is.
+  if (!keys.length) return [];
   const view = qualifyPg(latestViewName(table));
   return [
     `CREATE OR REPLACE VIEW ${view} AS SELECT DISTINCT ON (${keys.join(', ')}) ${columns}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}

@@ -115,12 +115,12 @@ export async function stateRows(pool: Pool, workflowId: string, stateSchema = 'p
 /**
  * A transaction holding a table lock until release(). ACCESS EXCLUSIVE (the
  * default) makes anything reading the table wait; SHARE lets readers through
- * and makes writers wait.
+ * and makes writers wait; ACCESS SHARE lets both through and makes DDL wait.
  */
 export async function lockPgTable(
   pool: Pool,
   qualified: string,
-  mode: 'ACCESS EXCLUSIVE' | 'SHARE' = 'ACCESS EXCLUSIVE',
+  mode: 'ACCESS EXCLUSIVE' | 'SHARE' | 'ACCESS SHARE' = 'ACCESS EXCLUSIVE',
 ): Promise<{ release(): Promise<void> }> {
   const client: PoolClient = await pool.connect();
   await client.query('BEGIN');

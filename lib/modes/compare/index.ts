@@ -69,7 +69,7 @@ export const compareMode: SyncMode = {
  * last two partitions to finish take turns, so exactly one sees all others
  * committed; a chunk that rolls back takes its keys with it.
  */
-async function deleteUnseen(db: Db, { config, dest, table, chunk, last, run }: ChunkContext): Promise<number> {
+export async function deleteUnseen(db: Db, { config, dest, table, chunk, last, run }: ChunkContext): Promise<number> {
   const runKey = `${run.workflowId}/${run.runId}`;
   const keysOf = (index: number): TableRef => ({ schema: table.target.schema, name: keysTableName(runKey, table.target, index) });
   const mine = keysOf(chunk.index);

@@ -96,7 +96,7 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
     if (mismatch) throw invalid(ctx, mismatch);
     // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
     changes = evolveColumns(ctx, existing, compared, { synced: saved === null ? null : state!.columns, types: state?.columnTypes ?? null }, APPEND_COLUMNS);
-    if (isAppend) {
+    if (isAppend && described.primaryKey.length) {
       const versionColumn = changes.columns.find((c) => c.name === column.name)!.targetName;
       changes = withLatestView(changes, targetRef, described.primaryKey, versionColumn);
       // A view made before the latest-read rule ordered by cursor: replaced once (its comment says which rule it follows).

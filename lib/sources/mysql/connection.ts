@@ -13,6 +13,7 @@ import {
   type SourceTable,
   EVERY_ROW,
   type ReadFilter,
+  uniqueKeysOf,
 } from '../base';
 import { columnsFromCatalog, mysqlCatalog, mysqlNameRule, type MysqlColumnRow } from './catalog';
 import { MysqlCopyEncoder, streamCopy } from './copy';
@@ -29,6 +30,21 @@ export const MYSQL_SESSION_SQL = "SET time_zone = '+00:00', NAMES utf8mb4, sql_m
 function parseMysqlUrl(url: string): { uri: string; database: string } {
   const u = new URL(url.replace(/^mariadb:/i, 'mysql:'));
   return { uri: u.toString(), database: decodeURIComponent(u.pathname.replace(/^\//, '')) };
+}
+
+/**
+ * Where a connection of this URL goes, as mysql2 reads the URL (its own
+ * ConnectionConfig, as the pool does): host and port, or a socketPath given
+ * in the query string, which then wins; the database and user.
+ */
+export function mysqlEndpoint(url: string): Record<string, string> {
+  // Exported by mysql2, not declared by its typings.
+  const { ConnectionConfig } = require('mysql2') as {
+    ConnectionConfig: new (options: { uri: string }) => { host: string; port: number; socketPath?: string; user?: string; database?: string };
+  };
+  const c = new ConnectionConfig({ uri: parseMysqlUrl(url).uri });
+  const route: Record<string, string> = c.socketPath ? { socketPath: String(c.socketPath) } : { host: String(c.host).toLowerCase(), port: String(c.port) };
+  return { ...route, database: String(c.database ?? ''), user: String(c.user ?? '') };
 }
 
 export class MysqlSource implements SourceConnection {
@@ -106,6 +122,10 @@ export class MysqlSource implements SourceConnection {
       ],
       async () => (await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualifyMysql(ref)}`))[0]?.n,
     );
+  }
+
+  uniqueKeys(ref: TableRef): Promise<string[][]> {
+    return uniqueKeysOf(this, mysqlCatalog.uniqueKeysSql, ref);
   }
 
   queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {

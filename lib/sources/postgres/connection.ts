@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { ClientConfig, Pool, PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 import {
@@ -16,6 +16,7 @@ import {
   type SourceTable,
   EVERY_ROW,
   type ReadFilter,
+  uniqueKeysOf,
 } from '../base';
 import { pgCatalog } from './catalog';
 import { pgCursor } from './cursor';
@@ -25,6 +26,28 @@ import { pgHistogramSql, pgKeyCollationSql, pgSampleSql } from './keys';
 import { BinaryCopyCounter, pgRangeCopySql, TextCopyCounter } from './read';
 import { qualifyPg, quotePg } from './sql';
 import { isRegType } from './types';
+
+// pg's own resolution of a client config (the URL with its query string, the
+// PG* environment, the defaults): what a Client of this config connects to.
+const ConnectionParameters = require('pg/lib/connection-parameters') as new (config: ClientConfig) => {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+};
+
+/**
+ * Where a pool of this config connects, as the driver reads it: `?host=` and
+ * `?port=` in the query string beat the URL's authority (socket-style URLs
+ * are written that way), and what the URL leaves out comes from PGHOST,
+ * PGPORT, ... and the driver's defaults.
+ */
+export function pgEndpoint(config: ClientConfig): Record<string, string> {
+  const p = new ConnectionParameters(config);
+  // Host names fold case; a socket directory is a path and does not.
+  const host = String(p.host).startsWith('/') ? String(p.host) : String(p.host).toLowerCase();
+  return { host, port: String(p.port), database: String(p.database), user: String(p.user) };
+}
 
 export class PostgresSource implements SourceConnection {
   readonly dialect = postgresDialect;
@@ -75,6 +98,10 @@ export class PostgresSource implements SourceConnection {
     const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
     const rows = (await this.pool.query({ text, values, rowMode: 'array' })).rows as string[][];
     return rows.map((r) => encodeKey(r));
+  }
+
+  uniqueKeys(ref: TableRef): Promise<string[][]> {
+    return uniqueKeysOf(this, pgCatalog.uniqueKeysSql, ref);
   }
 
   async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TableStatus } from '../../activities';
+import { useDatabases } from '../helpers/databases';
+import { leftoverTables, lockPgTable, pgBackends, stateRows, waitFor } from '../helpers/guarantees';
+import { pgUrl, testDb } from '../helpers/pg';
+import { runWorkflow } from '../helpers/run';
+
+// A full load cancelled while its swap builds the key: the state must say what
+// is in the target. The swap step did not heartbeat, so the cancelled workflow
+// dropped the load table under the running key build, the swap failed, no
+// table was swapped in, and the partitions' rows still said "completed":
+// status showed a completed load of a target table that did not exist.
+const SRC = testDb('tablesync_it_cancelswap_src');
+const DST = testDb('tablesync_it_cancelswap_dst');
+const pg = { src: pgUrl(SRC), dst: pgUrl(DST) };
+
+const config = {
+  source: { connection: 'src' },
+  target: { connection: 'dst' },
+  tables: ['public.big'],
+  mode: 'full',
+  partitionThreshold: 2_000,
+  rowsPerPartition: 2_000,
+  maxPartitionsPerTable: 3,
+  batchSize: 1_000,
+  retry: { maximumAttempts: 2, initialIntervalMs: 200, maximumIntervalMs: 500 },
+  timeouts: { partitionMinutes: 10, heartbeatSeconds: 5 },
+};
+
+describe('a full load cancelled during its swap (real PostgreSQL, Temporal)', () => {
+  const { src, dst } = useDatabases({ pg: { src: SRC, dst: DST } }, { perTest: true });
+
+  it('leaves no target table, and its state says cancelled: every partition, and the last run status shows', async () => {
+    await src.query(`CREATE TABLE big (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 6000) g`);
+    await src.query('ANALYZE big');
+    let childId = '';
+    const { workflowId, outcome, client } = await runWorkflow(pg, 'incrementalSyncWorkflow', config, {
+      prefix: 'cancelswap',
+      during: async ({ client, workflowId }) => {
+        childId = `${workflowId}/public.big`;
+        const load = await waitFor('the load table', async () => (await dst.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_load\\_%'`)).rows[0]?.relname);
+        // Partitions write through this lock; the key build (ALTER TABLE ... ADD PRIMARY KEY) waits on it.
+        const lock = await lockPgTable(dst, `public."${load}"`, 'ACCESS SHARE');
+        try {
+          await waitFor('the key build waiting on the lock', async () => (await pgBackends(dst, DST, 'ALTER TABLE%PRIMARY KEY%')).some((b) => b.waiting));
+          await client.workflow.getHandle(workflowId).cancel();
+          // Long enough for a cancelled run to act on it (drop its load table) before the key build can go on.
+          await sleep(4_000);
+        } finally {
+          await lock.release();
+        }
+        await waitFor('the table workflow closed', async () => (await client.workflow.getHandle(childId).describe()).status.name !== 'RUNNING');
+      },
+    });
+    assert.equal(outcome.ok, false, 'the run was cancelled');
+    // Whatever the swap activity still does, let it end before looking.
+    await waitFor('no statement of the load left', async () => (await pgBackends(dst, DST, '%\\_ts\\_load\\_%')).length === 0 && true);
+    await sleep(1_000);
+    assert.equal((await client.workflow.getHandle(childId).describe()).status.name, 'CANCELLED');
+
+    const present = (await dst.query(`SELECT to_regclass('public.big') IS NOT NULL AS p`)).rows[0].p;
+    assert.equal(present, false, 'the load was not swapped in');
+    assert.deepEqual(await leftoverTables(dst, ['big']), [], 'and its load table is gone');
+    const rows = await stateRows(dst, workflowId);
+    assert.equal(rows.length, 3, JSON.stringify(rows));
+    assert.deepEqual(rows.map((r) => r.sync_status), ['cancelled', 'cancelled', 'cancelled'], JSON.stringify(rows));
+    assert.ok(rows.every((r) => !/does not exist/.test(r.error_message ?? '')), JSON.stringify(rows));
+
+    const status = await runWorkflow<TableStatus[]>(pg, 'tableStatusWorkflow', { config }, 'cancelswap-status');
+    assert.ok(status.outcome.ok);
+    const [big] = status.outcome.value;
+    assert.equal(big.lastRun?.workflowId, workflowId);
+    assert.equal(big.lastRun?.status, 'cancelled');
+  });
+});
