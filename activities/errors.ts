@@ -43,37 +43,63 @@ interface MssqlError {
   name?: string;
   code?: string;
   number?: number;
+  /** SQL Server's severity: 11–16 the statement's own fault, 17 and above the server's or the connection's. */
+  class?: number;
   message?: string;
 }
 
-// SQL Server error numbers a retry cannot fix (documented in sys.messages).
-const MSSQL_NON_RETRYABLE: Record<number, string> = {
-  208: 'UnknownTable',
-  207: 'UnknownColumn',
-  229: 'PermissionDenied',
-  230: 'PermissionDenied',
-  262: 'PermissionDenied',
-  297: 'PermissionDenied',
-  300: 'PermissionDenied',
-  220: 'DatabaseError',
-  232: 'DatabaseError',
-  241: 'DatabaseError',
-  242: 'DatabaseError',
-  245: 'DatabaseError',
-  8114: 'DatabaseError',
-  8115: 'DatabaseError',
-  8152: 'DatabaseError',
+// SQL Server error numbers a retry cannot fix (documented in sys.messages), by class.
+const MSSQL_CLASSES: Record<string, { type: string; numbers: number[] }> = {
+  missingObject: { type: 'UnknownTable', numbers: [208, 2812, 4121, 15151] },
+  missingColumn: { type: 'UnknownColumn', numbers: [207] },
+  permission: { type: 'PermissionDenied', numbers: [229, 230, 262, 297, 300, 916] },
+  // A value its type cannot take: the same value fails every attempt.
+  conversion: { type: 'DatabaseError', numbers: [206, 220, 232, 241, 242, 245, 248, 295, 296, 517, 8114, 8115, 8116, 8152, 8169, 9810, 2628] },
 };
+const MSSQL_NON_RETRYABLE: Record<number, string> = Object.fromEntries(
+  Object.values(MSSQL_CLASSES).flatMap(({ type, numbers }) => numbers.map((n) => [n, type])),
+);
+// Deadlock victim, lock timeout, snapshot conflicts, and a database or
+// service briefly unavailable (Azure SQL's failovers): a retry can succeed.
+const MSSQL_TRANSIENT = new Set([1204, 1205, 1222, 3960, 3961, 701, 802, 8645, 8651, 4060, 40197, 40501, 40613, 49918, 49919, 49920, 10928, 10929]);
+/**
+ * Babelfish answers most errors with one number (33557097), the PostgreSQL
+ * error's text after it: the class comes from the text.
+ */
+export const BABELFISH_ERROR = 33557097;
+const BABELFISH_MESSAGES: [RegExp, string, boolean][] = [
+  [/deadlock detected|could not serialize|canceling statement due to (lock timeout|conflict)/i, 'DatabaseUnavailable', false],
+  [/^relation .* does not exist|^(function|procedure|schema) .* does not exist|Invalid object name/i, 'UnknownTable', true],
+  [/^column .* does not exist|Invalid column name/i, 'UnknownColumn', true],
+  [/permission denied/i, 'PermissionDenied', true],
+  [/invalid input syntax|out of range|conversion failed|failed to convert|invalid byte sequence|value too long|not supported by date function|division by zero|arithmetic overflow/i, 'DatabaseError', true],
+];
+
+/** What a SQL Server error number (or Babelfish's text) says: its type, and whether a retry can fix it. */
+export function mssqlErrorClass(number: number, severity: number | undefined, text: string): { type: string; retry: boolean } {
+  if (number === BABELFISH_ERROR) {
+    const known = BABELFISH_MESSAGES.find(([pattern]) => pattern.test(text));
+    if (known) return { type: known[1], retry: !known[2] };
+  }
+  const type = MSSQL_NON_RETRYABLE[number];
+  if (type) return { type, retry: false };
+  if (MSSQL_TRANSIENT.has(number)) return { type: 'DatabaseUnavailable', retry: true };
+  // 17 and above: resources, the server, the connection. Below: this statement, every time (syntax, constraints, data).
+  if (severity !== undefined && severity <= 16) return { type: 'DatabaseError', retry: false };
+  return { type: 'DatabaseUnavailable', retry: true };
+}
 
 /** The mssql driver's RequestError / ConnectionError, or null for anything else. */
 function classifyMssql(e: MssqlError, message: string): ApplicationFailure | null {
   if (e?.name === 'RequestError' && typeof e.number === 'number') {
-    const type = MSSQL_NON_RETRYABLE[e.number];
-    return ApplicationFailure.create({ type: type ?? 'DatabaseUnavailable', message, nonRetryable: Boolean(type) });
+    const { type, retry } = mssqlErrorClass(e.number, typeof e.class === 'number' ? e.class : undefined, e.message ?? '');
+    return ApplicationFailure.create({ type, message: retry ? message : `${message} (SQL Server error ${e.number})`, nonRetryable: !retry });
   }
+  // A timeout or cancel of one request (no server error number): the next attempt may well pass.
+  if (e?.name === 'RequestError') return ApplicationFailure.create({ type: 'DatabaseUnavailable', message });
   if (e?.name === 'ConnectionError') {
     if (e.code === 'ELOGIN') {
-      const type = /Cannot open database/i.test(e.message ?? '') ? 'UnknownDatabase' : 'AuthenticationFailed';
+      const type = /Cannot open database|database .* does not exist/i.test(e.message ?? '') ? 'UnknownDatabase' : 'AuthenticationFailed';
       return ApplicationFailure.create({ type, message, nonRetryable: true });
     }
     if (/getaddrinfo ENOTFOUND/.test(e.message ?? '')) return ApplicationFailure.create({ type: 'HostNotFound', message, nonRetryable: true });

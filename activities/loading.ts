@@ -91,7 +91,7 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
         return await cancellableOnTarget(target, async (client) => {
           // Key built after the load: one sorted build instead of per-row index upkeep.
           const hasKey = await client.query(hasPrimaryKeySql(load));
-          if (hasKey.rowCount === 0) await client.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
+          if (hasKey.rowCount === 0 && table.primaryKey.length) await client.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
           Context.current().cancellationSignal.throwIfAborted();
           await client.query(analyzeSql(load));
           // Cancelled by now: the load is not swapped in (the workflow drops it).
@@ -106,7 +106,7 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
             // A load that a newer sync overtook holds older rows than the table has now.
             await checkGeneration(client, config, table);
             const exists = await client.query(tableExistsSql(table.target));
-            for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);
+            for (const sql of swapTableSql(load, table.target, exists.rows[0].present, table.primaryKey.length > 0)) await client.query(sql);
             await client.query('COMMIT');
             return { replaced: exists.rows[0].present as boolean };
           } catch (err) {

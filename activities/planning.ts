@@ -252,6 +252,8 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
             sameOrderOnTarget(source.dialect.name, c.sourceType, c.targetType, source.dialect.isIntegerType(c.sourceType)),
           );
           if (
+            // A table without a key is read whole, as one partition of one chunk: nothing to cut it by.
+            table.primaryKey.length > 0 &&
             !table.integerKey &&
             !incremental &&
             key.every((c) => source.dialect.key.splits(c.sourceType)) &&
@@ -270,7 +272,13 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           }
           return { table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions };
         } catch (err) {
-          throw (stop = classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`));
+          // As at discovery: one bad table (a filter value its column cannot take, a
+          // missing object) fails alone; what no table could survive fails or retries the step.
+          const failure = err instanceof TablesyncError ? nonRetryable(err.type, `${displayName(planned.source)}: ${err.message}`) : classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`);
+          if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw (stop = failure);
+          const failed = { table: displayName(planned.source), target: displayName(planned.target), type: failure.type ?? 'Error', reason: failure.message };
+          log.warn(`${failed.table} failed: ${failed.reason}`);
+          return { table: planned, estimatedRows: 0, partitions: [], failed };
         }
       });
     },

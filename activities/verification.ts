@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { SyncConfig } from '../lib/config';
 import type { SourceConnection } from '../lib/sources/base';
@@ -45,6 +46,42 @@ function comparedColumns(source: SourceConnection, table: TablePlan): ColumnPlan
 }
 
 const emptySample = (): KeySample => ({ count: 0, keys: [] });
+
+/** Whether a key's text falls in one of the buckets (the first hex digits of its MD5, as bucketSumsSql groups). */
+function inBuckets(k: string, digits: number, buckets: string[] | null): boolean {
+  return !buckets || buckets.includes(createHash('md5').update(k, 'utf8').digest('hex').slice(0, digits));
+}
+
+/**
+ * A range's rows hashed by the worker (see SourceConnection.rowHashes), kept
+ * for its bucket sums and row lists; null when the source computes them in SQL.
+ */
+async function workerHashes(
+  source: SourceConnection,
+  table: TablePlan,
+  columns: ColumnPlan[],
+  range: PartitionRange,
+  digits: number,
+  flag?: (placeholder: (i: number) => string) => { sql: string; params: string[] },
+): Promise<{ sums(): Record<string, unknown>[]; rows(buckets: string[] | null): Record<string, unknown>[] } | null> {
+  const stream = source.rowHashes ? await source.rowHashes(table, columns, range, { flag }) : null;
+  if (!stream) return null;
+  const rows: { k: string; h: string; p?: number; b: string }[] = [];
+  for await (const row of stream) rows.push({ ...row, b: createHash('md5').update(row.k, 'utf8').digest('hex').slice(0, digits) });
+  return {
+    sums: () => {
+      const by = new Map<string, { n: number; s: bigint }>();
+      for (const row of rows) {
+        const b = by.get(row.b) ?? { n: 0, s: 0n };
+        b.n++;
+        b.s += BigInt(`0x${row.h.slice(0, 8)}`);
+        by.set(row.b, b);
+      }
+      return [...by].map(([b, { n, s }]) => ({ b, n, s: String(s) }));
+    },
+    rows: (buckets) => rows.filter((row) => !buckets || buckets.includes(row.b)),
+  };
+}
 
 export function createVerificationActivities({ connections }: ActivityDeps) {
   return {
@@ -108,9 +145,22 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
       try {
         for (const r of ranges) {
           const digits = bucketDigits(Math.max(r.sourceRows, r.targetRows));
+          // A source that cannot hash in SQL sends the range's rows once; the worker hashes and buckets them.
+          const hashed = await workerHashes(source, table, columns, r.range, digits, flag);
+          const sourceBuckets = (q: { sql: string; params: string[] }) => (hashed ? Promise.resolve(hashed.sums()) : sourceRows(q));
+          const sourceDigests = (q: { sql: string; params: string[] }, buckets: string[] | null) =>
+            hashed ? Promise.resolve(hashed.rows(buckets)) : sourceRows(q);
+          const sourceKeys = async (buckets: string[] | null): Promise<Record<string, unknown>[]> => {
+            if (rule.kind !== 'keys') return [];
+            const keys = hashed && (await source.rowHashes!(table, [], r.range, { from: (p) => rule.keys(source.dialect, p) }));
+            if (!keys) return sourceRows(keysSql(src, (p) => rule.keys(source.dialect, p), r.range, digits, buckets));
+            const out: Record<string, unknown>[] = [];
+            for await (const row of keys) if (inBuckets(row.k, digits, buckets)) out.push({ k: row.k });
+            return out;
+          };
           let groups: (string[] | null)[] = [null];
           if (digits > 0) {
-            const [s, t] = await Promise.all([sourceRows(bucketSumsSql(src, r.range, digits)), targetRows(bucketSumsSql(dst, r.range, digits))]);
+            const [s, t] = await Promise.all([sourceBuckets(bucketSumsSql(src, r.range, digits)), targetRows(bucketSumsSql(dst, r.range, digits))]);
             const sums = new Map<string, string>();
             for (const b of s) sums.set(String(b.b), `${b.n}/${b.s}`);
             const differing = new Set<string>();
@@ -123,14 +173,16 @@ export function createVerificationActivities({ connections }: ActivityDeps) {
           }
           for (const buckets of groups) {
             const [s, t, logged] = await Promise.all([
-              sourceRows(rowDigestsSql(src, r.range, digits, buckets, flag)),
+              sourceDigests(rowDigestsSql(src, r.range, digits, buckets, flag), buckets),
               targetRows(rowDigestsSql(dst, r.range, digits, buckets)),
-              rule.kind === 'keys' ? sourceRows(keysSql(src, (p) => rule.keys(source.dialect, p), r.range, digits, buckets)) : Promise.resolve([]),
+              sourceKeys(buckets),
             ]);
-            const pendingKeys = new Set(logged.map((row) => String(row.k)));
+            // A key spelled otherwise in the log ('DEF' for the row 'Def') is the same key where the source says so.
+            const same = rule.kind === 'keys' && rule.fold ? rule.fold : (k: string) => k;
+            const pendingKeys = new Set(logged.map((row) => same(String(row.k))));
             const theirs = new Map(t.map((row) => [String(row.k), String(row.h)]));
             const pending = (k: string, sourceFlag: unknown) =>
-              rule.kind === 'all' || (rule.kind === 'rows' && Number(sourceFlag) === 1) || (rule.kind === 'keys' && pendingKeys.has(k));
+              rule.kind === 'all' || (rule.kind === 'rows' && Number(sourceFlag) === 1) || (rule.kind === 'keys' && pendingKeys.has(same(k)));
             for (const row of s) {
               const k = String(row.k);
               const h = theirs.get(k);

@@ -51,6 +51,16 @@ export function buildProgram(): Command {
     .action(action(async (opts) => (await import('./commands/worker')).workerCommand(opts)));
 
   program
+    .command('init')
+    .description('look at a source and write a commented starter config: per table a mode and why, type hints, the commands to run next')
+    .requiredOption('--source <url>', 'the source database URL (postgres://, mysql://, mssql://); its password is not written')
+    .requiredOption('--target <url>', 'the PostgreSQL target URL; its password is not written')
+    .option('--out <file>', 'the config file to write', 'sync.yaml')
+    .option('--schema <name>', "the source schema to list (default: public, dbo, or the URL's MariaDB database)")
+    .option('--force', 'overwrite --out if it exists')
+    .action(action(async (opts) => (await import('./commands/init')).initCommand(opts)));
+
+  program
     .command('run')
     .description('start a sync; with --wait or --local, wait for it and print the summary')
     .requiredOption('--config <file>', 'YAML or JSON config')

@@ -12,6 +12,8 @@ const modeSchema = z.enum(['auto', ...SYNC_MODES, ...Object.keys(MODE_ALIASES)] 
 const deletesSchema = z.enum(['ignore', 'hard', 'soft']);
 // upsert: the latest version per key (Airbyte's append+dedup); append: every version read, with sync metadata.
 const writeSchema = z.enum(['upsert', 'append']);
+// A table without a primary key (and no primaryKey:) in a mode that needs one: fail it (exit 1) or skip it, said in the summary.
+const keylessSchema = z.enum(['fail', 'skip']);
 const lookbackSchema = z.string().regex(LOOKBACK_SHAPE, 'must be an amount of time like "5 minutes" (time cursors) or a number (number cursors)');
 
 /** A `tables` entry with settings of its own; `table` is a name or a pattern. */
@@ -44,6 +46,9 @@ export const tableEntrySchema = z
       .optional(),
     // Columns to sync (default: all); the key and the cursor are always among them.
     columns: z.array(z.string().min(1)).min(1).optional(),
+    // A key for a table the source gives none: taken only if the source has no NULL and no duplicate in these columns.
+    primaryKey: z.array(z.string().min(1)).min(1).optional(),
+    keyless: keylessSchema.optional(),
   })
   .strict();
 export type TableEntry = z.infer<typeof tableEntrySchema>;
@@ -82,6 +87,7 @@ export const syncConfigSchema = z
     cursor: z.string().min(1).optional(),
     write: writeSchema.default('upsert'),
     lookback: lookbackSchema.optional(),
+    keyless: keylessSchema.default('fail'),
     // deletes: soft: the target's boolean flag column, used as written (no naming, no shortening).
     softDeleteColumn: z
       .string()

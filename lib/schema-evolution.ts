@@ -275,7 +275,7 @@ export function stateColumnTypes(dialect: Dialect, source: SourceTable, columns:
 export function withLatestView(changes: SchemaChanges, target: TableRef, primaryKey: string[], cursorColumn: string): SchemaChanges {
   if (!changes.statements.length) return changes;
   const view = `DROP VIEW IF EXISTS ${qualifyPg(latestViewName(target))}`;
-  return { ...changes, statements: [view, ...changes.statements, latestViewSql(target, changes.columns, primaryKey, cursorColumn)] };
+  return { ...changes, statements: [view, ...changes.statements, ...latestViewSql(target, changes.columns, primaryKey, cursorColumn)] };
 }
 
 /** Runs the planned ALTERs in one transaction (all or none); a run that writes nothing runs none. */

@@ -92,6 +92,14 @@ export interface TablePlan {
    * unmarked when they come back. Absent: deletes are hard or ignored.
    */
   softDeleteColumn?: string;
+  /**
+   * The soft-delete flag the target carries (from deletes: soft in this mode
+   * or one the table had before), whatever the delete rule now: a row any
+   * mode writes is unmarked (it is in the source), and verify counts only
+   * unmarked rows. Set for tables written in place (not append tables, whose
+   * new versions are written unmarked).
+   */
+  marks?: string;
   /** PostgreSQL sources: user types to create before a full load's table, dependencies first. */
   userTypes?: TargetUserType[];
   /**
@@ -123,6 +131,8 @@ export interface SyncTask {
   keyMin?: string | null;
   keyMax?: string | null;
   partitions: PartitionRange[];
+  /** Set by createSyncTasks when planning this table failed (the others still sync): it is reported, never run. */
+  failed?: FailedTable;
 }
 
 export interface SkippedTable {

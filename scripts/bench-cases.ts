@@ -615,7 +615,23 @@ export async function caseFullMssql(ctx: BenchContext): Promise<CaseReport> {
           },
         }),
     },
-    { name: 'bcp | psql', role: 'baseline', rows: n, skipped: 'no SQL Server bulk-export baseline in this bench', run: async () => ({ run: 0, seconds: NaN, valid: false }) },
+    {
+      name: 'mssql stream | COPY',
+      role: 'baseline',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: async () =>
+            void (await ctx.dst.query(`DROP TABLE IF EXISTS hand_mssql.bench; CREATE SCHEMA IF NOT EXISTS hand_mssql;
+              CREATE TABLE hand_mssql.bench (id bigint PRIMARY KEY, name varchar(100) NOT NULL, qty integer NOT NULL, created_at timestamptz(6) NOT NULL,
+                updated_at timestamp(6) NOT NULL, amount numeric(12,2) NOT NULL, note text, flag boolean NOT NULL)`)),
+          scripts: { copy: `node ${shq(join(ROOT, 'dist/scripts/bench-mssql-copy.js'))} ${shq(MSSQL_URL!)} ${shq(pgUrl(DST_DB))} hand_mssql.bench` },
+          verify: async () => {
+            const r = await ctx.dst.query('SELECT count(*)::bigint AS n FROM hand_mssql.bench');
+            return Number(r.rows[0].n) === n ? null : `target has ${r.rows[0].n} rows, source ${n}`;
+          },
+        }),
+    },
   ];
   return {
     id: '5',

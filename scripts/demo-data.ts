@@ -5,6 +5,11 @@
 import { Client } from 'pg';
 
 const base = process.env.TABLESYNC_DEMO_PG ?? 'postgres://postgres@127.0.0.1:5432';
+// Each clone names its own databases (scripts/demo.sh derives the name from the clone's path), so two clones' demos never meet.
+const name = process.env.TABLESYNC_DEMO_NAME ?? 'tablesync_demo';
+if (!/^[a-z_][a-z0-9_]{0,50}$/.test(name)) throw new Error(`TABLESYNC_DEMO_NAME "${name}" must be a lowercase PostgreSQL name (letters, digits, _)`);
+const SRC = `${name}_src`;
+const DST = `${name}_dst`;
 
 async function exec(db: string, sql: string): Promise<void> {
   const c = new Client({ connectionString: `${base}/${db}` });
@@ -23,13 +28,13 @@ CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, total nume
 CREATE TABLE audit_log (at timestamptz, message text);`;
 
 async function main(): Promise<void> {
-  for (const db of ['tablesync_demo_src', 'tablesync_demo_dst']) {
+  for (const db of [SRC, DST]) {
     await exec('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
     await exec('postgres', `CREATE DATABASE ${db}`);
     await exec(db, schema);
   }
   await exec(
-    'tablesync_demo_src',
+    SRC,
     `INSERT INTO customers SELECT g, 'Customer ' || g, CASE WHEN g % 10 <> 0 THEN 'c' || g || '@example.com' END,
             (ARRAY['BR','DE','US','JP'])[1 + g % 4], timestamptz '2025-01-01' + g * interval '1 hour'
        FROM generate_series(1, 5000) g;
@@ -44,7 +49,7 @@ async function main(): Promise<void> {
   );
   // The target is yesterday's copy: fewer orders, and some since changed at the source.
   await exec(
-    'tablesync_demo_dst',
+    DST,
     `INSERT INTO customers SELECT g, 'Customer ' || g, CASE WHEN g % 10 <> 0 THEN 'c' || g || '@example.com' END,
             (ARRAY['BR','DE','US','JP'])[1 + g % 4], timestamptz '2025-01-01' + g * interval '1 hour'
        FROM generate_series(1, 4900) g;
@@ -54,7 +59,7 @@ async function main(): Promise<void> {
        FROM generate_series(1, 190000) g;
      INSERT INTO audit_log VALUES (now(), 'old');`,
   );
-  console.log('Demo databases ready: tablesync_demo_src (source) and tablesync_demo_dst (target)');
+  console.log(`Demo databases ready: ${SRC} (source) and ${DST} (target)`);
 }
 
 main().catch((err) => {

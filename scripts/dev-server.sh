@@ -12,6 +12,8 @@ mkdir -p .temporal
 echo "Starting the Temporal dev server on $address (Web UI http://localhost:${TEMPORAL_UI_PORT:-8233}, data in .temporal/dev.db)"
 nohup setsid "$cli" server start-dev --ip "$host" --port "$port" --ui-port "${TEMPORAL_UI_PORT:-8233}" \
   --db-filename .temporal/dev.db --log-level warn > .temporal/dev-server.log 2>&1 < /dev/null &
+# Its own pid, so stopping it never touches another clone's server.
+echo $! > .temporal/dev-server.pid
 for _ in $(seq 1 120); do
   if answers; then exit 0; fi
   sleep 0.5

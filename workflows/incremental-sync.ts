@@ -5,7 +5,7 @@ import type { DiscoverTablesResult } from '../activities/planning';
 import type { SyncSummary, TableResult } from '../lib/types';
 import { catalogActivities, rawRetry } from './options';
 import { counted, newSyncProgress, planningProgress, refusedProgress, syncProgressQuery, tableProgress, type SyncProgress } from './progress';
-import { syncBatchWorkflow, syncTables } from './sync-batch';
+import { splitRefused, syncBatchWorkflow, syncTables } from './sync-batch';
 
 export type IncrementalSyncInput = unknown;
 export type IncrementalSyncResult = SyncSummary;
@@ -28,9 +28,10 @@ export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Prom
   // (Histories from before batches never return `batches`, so they replay down the path they took.)
   const discovered = await acts.discoverTables({ config, syncWorkflowId: info.workflowId, syncRunId: info.runId, batchAbove: config.tablesPerBatch });
   if (discovered.batches && patched('table-batches')) return syncInBatches(config, discovered, progress);
-  const { tables, skipped, failed, plan } = discovered;
-  const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];
-  progress.tables = [...tasks.map(tableProgress), ...(failed ?? []).map(refusedProgress)];
+  const { tables, skipped, plan } = discovered;
+  const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);
+  const failed = [...(discovered.failed ?? []), ...refused];
+  progress.tables = [...tasks.map(tableProgress), ...failed.map(refusedProgress)];
   progress.phase = 'sync';
   const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
   const results = await syncTables(config, tasks, progress.tables, runKey, config.maxParallelTransfers);

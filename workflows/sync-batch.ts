@@ -124,6 +124,14 @@ export interface SyncBatchResult {
 }
 
 /**
+ * Tasks to run, and tables whose planning failed (createSyncTasks reports
+ * those instead of failing every table; histories from before it never have any).
+ */
+export function splitRefused(planned: SyncTask[]): { tasks: SyncTask[]; refused: FailedTable[] } {
+  return { tasks: planned.filter((t) => !t.failed), refused: planned.flatMap((t) => (t.failed ? [t.failed] : [])) };
+}
+
+/**
  * One batch of a sync of many tables: plans its tables and runs each as a
  * child syncTableWorkflow, so the parent's history grows with the number of
  * batches, not of tables. Answers the same `progress` query as the parent,
@@ -135,7 +143,8 @@ export async function syncBatchWorkflow(input: SyncBatchInput): Promise<SyncBatc
   const { config, syncWorkflowId, syncRunId } = input;
   const acts = catalogActivities(config);
   const { tables, skipped, failed = [], plan = [] } = await acts.discoverTables({ config, only: input.tables, syncWorkflowId, syncRunId });
-  const tasks = tables.length ? await acts.createSyncTasks({ config, tables }) : [];
+  const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);
+  failed.push(...refused);
   progress.tables = tasks.map(tableProgress);
   progress.phase = 'sync';
   const results = await syncTables(config, tasks, progress.tables, { syncWorkflowId, syncRunId }, input.maxParallel);

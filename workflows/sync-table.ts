@@ -54,6 +54,7 @@ async function planAlone(input: SyncTableInput): Promise<{ config: SyncConfig; t
     throw ApplicationFailure.nonRetryable(`${input.table} skipped: ${reason}`, 'TableSkipped');
   }
   const [task] = await acts.createSyncTasks({ config, tables });
+  if (task.failed) throw ApplicationFailure.nonRetryable(task.failed.reason, task.failed.type);
   return { config, task };
 }
 

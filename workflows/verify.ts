@@ -1,4 +1,4 @@
-import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities, RunKey } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import { asCompare, keepsVersions } from '../lib/modes/plans';
@@ -29,6 +29,8 @@ const differs = (r: RangeChecksum) => r.sourceRows !== r.targetRows || r.sourceS
 async function verifyRanges(config: SyncConfig, table: TablePlan): Promise<SyncTask> {
   const rangeConfig = { ...config, partitionThreshold: 1, rowsPerPartition: config.verifyRowsPerRange, maxPartitionsPerTable: 256 };
   const [task] = await catalogActivities(config).createSyncTasks({ config: rangeConfig, tables: [asCompare(table)], targetRanges: true });
+  // Planning its ranges failed for this table alone: it fails, as an activity failure would.
+  if (task.failed) throw ApplicationFailure.nonRetryable(task.failed.reason, task.failed.type);
   return task;
 }
 
@@ -52,6 +54,8 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
   if (repair && differing.length && keepsVersions(table)) {
     // Its rows are versions, not one row per key: a range re-sync would add or delete versions, not repair them.
     notes.push('not repaired: an append table keeps every version it read; reset-state and run again to re-read it');
+  } else if (repair && differing.length && !table.primaryKey.length) {
+    notes.push('not repaired: a table without a primary key is repaired by a full load (mode: full)');
   } else if (repair && differing.length) {
     // Rows the source lacks leave the target by the table's own delete rule:
     // marked with deletes: soft (never deleted), deleted otherwise. A soft
@@ -71,7 +75,9 @@ export async function verifyTable(config: SyncConfig, table: TablePlan, repair: 
     repaired = differing.length;
     differing = (await checksumRanges({ config, table, ranges: differing.map((r) => r.range) })).filter(differs);
   }
-  const rows = differing.length && patched('verify-row-differences') ? await findDifferences({ config, table, ranges: differing }) : undefined;
+  // Rows are told apart by key: a keyless table is compared whole, by its row count and the order-free digest of its rows.
+  if (differing.length && !table.primaryKey.length) notes.push('no primary key: compared whole, by row count and an order-free digest of the rows; which rows differ is not told');
+  const rows = differing.length && table.primaryKey.length && patched('verify-row-differences') ? await findDifferences({ config, table, ranges: differing }) : undefined;
   const bad = anomalies({ rows, differing });
   return {
     table: `${table.source.schema}.${table.source.name}`,

@@ -12,7 +12,11 @@ import { compareMode } from './compare';
 import { cursorMode } from './cursor';
 import { fullMode } from './full';
 import { traitsOf, type SyncModeName } from './names';
+import { keylessOutcome, withConfiguredKey } from './keys';
 import { describeTarget } from './plan-steps';
+import { keepsVersions } from './plans';
+import { pgCatalog } from '../sources/postgres/catalog';
+import { carriedFlag } from '../target/soft-deletes';
 import type { PlanOutcome, SyncMode, TableSettings } from './types';
 
 export * from './names';
@@ -42,6 +46,8 @@ export function settingsOf(config: SyncConfig, ref: ResolvedTable): TableSetting
     write: e?.write ?? config.write,
     lookback: e?.lookback ?? config.lookback,
     columns: e?.columns,
+    primaryKey: e?.primaryKey,
+    keyless: e?.keyless ?? config.keyless,
   };
 }
 
@@ -60,15 +66,45 @@ export async function planTable(
   verify = false,
 ): Promise<PlanOutcome> {
   const name = displayName(ref);
-  const settings = settingsOf(config, ref);
-  const found = await source.describeTable({ schema: ref.schema, name: ref.name });
-  if (!found) {
+  let settings = settingsOf(config, ref);
+  const listed = await source.describeTable({ schema: ref.schema, name: ref.name });
+  if (!listed) {
     throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
   }
-  if (found.primaryKey.length === 0) return { skip: 'no primary key' };
+  const { table: found, notes } = await withConfiguredKey(source, listed, settings);
+  if (found.primaryKey.length === 0) {
+    if (verify) {
+      // Compared whole (count and an order-free digest of its rows); an append table's versions match no source rows.
+      if (settings.keyless === 'skip') return { skip: `no primary key (${settings.field('keyless')}: skip)` };
+      if (settings.mode !== 'compare' && settings.mode !== 'auto') {
+        const need = traitsOf(settings.mode).needsKey(settings.write);
+        return { skip: need ? `no primary key, which mode ${settings.mode} needs: ${need}` : `no primary key: its target keeps every version read, which no source row matches` };
+      }
+    } else {
+      const keyless = keylessOutcome(name, settings, settings.mode);
+      if ('skip' in keyless) return keyless;
+      if (keyless.mode === 'full') settings = { ...settings, mode: 'full' };
+      notes.push(...keyless.notes);
+    }
+  }
+  const outcome = await planMode(source, target, config, found, settings, write, verify);
+  if ('plan' in outcome) outcome.plan.notes.push(...notes);
+  return outcome;
+}
+
+async function planMode(
+  source: SourceConnection,
+  target: Pool,
+  config: SyncConfig,
+  found: SourceTable,
+  settings: TableSettings,
+  write: boolean,
+  verify: boolean,
+): Promise<PlanOutcome> {
+  const name = displayName(found.ref);
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
   const ctx = { source, target, config, described, settings, write };
-  return withDeleteRule(await planInMode(ctx, verify), settings);
+  return withDeleteRule(await withMarks(target, config, await planInMode(ctx, verify)), settings);
 }
 
 async function planInMode(ctx: Parameters<typeof planAuto>[0], verify: boolean): Promise<PlanOutcome> {
@@ -81,6 +117,22 @@ async function planInMode(ctx: Parameters<typeof planAuto>[0], verify: boolean):
     if (!side.hasRows) return { skip: `target table ${displayName(side.ref)} is empty (no ${mode.name} run yet)` };
   }
   return mode.plan(ctx);
+}
+
+/**
+ * A table written in place whose target carries soft-delete marks, whatever
+ * its mode and delete rule now: every write unmarks the rows it writes, and
+ * verify counts only unmarked rows (see TablePlan.marks). A load that swaps
+ * in a new table drops the marks with the old one; an append table's new
+ * versions are written unmarked.
+ */
+async function withMarks(target: Pool, config: SyncConfig, outcome: PlanOutcome): Promise<PlanOutcome> {
+  if (!('plan' in outcome)) return outcome;
+  const { plan } = outcome;
+  if (plan.softDeleteColumn) return { plan: { ...plan, marks: plan.softDeleteColumn } };
+  if (modeOf(plan.mode).steps !== 'apply-in-place' || keepsVersions(plan)) return outcome;
+  const flag = carriedFlag(await pgCatalog.describeTable(target, plan.target), config.softDeleteColumn);
+  return flag ? { plan: { ...plan, marks: flag } } : outcome;
 }
 
 /** Every plan carries its table's delete rule, whatever its mode does with it: verify's repair follows it. */

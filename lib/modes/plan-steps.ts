@@ -88,8 +88,9 @@ export function columnsNotes({ config, described }: PlanContext, columns: Column
 
 /** Whether the table's single key column is an integer (split into ranges of equal width). */
 export function integerKey({ source, described }: Pick<PlanContext, 'source' | 'described'>): boolean {
+  if (described.primaryKey.length !== 1) return false;
   const keyType = described.columns.find((c) => c.name === described.primaryKey[0])!.type;
-  return described.primaryKey.length === 1 && source.dialect.isIntegerType(keyType);
+  return source.dialect.isIntegerType(keyType);
 }
 
 /** A PostgreSQL source's user types: created in the target by full loads, checked against it here. */

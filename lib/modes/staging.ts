@@ -48,7 +48,7 @@ export function runState(
 
 /** A backfill read's apply: the target rows whose backfilled columns differ are updated, nothing else. */
 export async function backfill(db: Db, staging: TableRef, table: TablePlan): Promise<number> {
-  const r = await db.query(backfillUpdateSql(table.target, staging, table.columns, table.primaryKey));
+  const r = await db.query(backfillUpdateSql(table.target, staging, table.columns, table.primaryKey, table.marks));
   await db.query(dropTableSql(staging));
   return Number(r.rows[0].updated);
 }

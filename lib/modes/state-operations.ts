@@ -15,7 +15,7 @@ import {
   versionCountSql,
 } from '../target';
 import type { TableRef } from '../types';
-import { normalizeMode, SYNC_MODES, traitsOf } from './names';
+import { configTraits, normalizeMode, SYNC_MODES, traitsOf, type ConfigModeName } from './names';
 import type { Db, TableSettings } from './types';
 
 // reset-state and set-mode: what each may do with a table's saved state, and
@@ -189,6 +189,8 @@ export async function setTableMode(client: Db, source: SourceConnection, located
     const cursorName = mode === 'cursor' ? (input.cursor ?? fromCursor ?? settings.cursor) : undefined;
     if (mode === 'cursor' && !cursorName) throw invalid(`${name}: set-mode --mode cursor needs --cursor COLUMN (no saved or configured cursor)`);
     const cursorColumn = cursorName ? cursorColumnOf(source, described, cursorName, '--cursor') : null;
+    const keyNeed = described.primaryKey.length || mode === 'auto' ? null : traitsOf(mode).needsKey(write === 'append' ? 'append' : 'upsert');
+    if (keyNeed) throw new TablesyncError('MissingPrimaryKey', `${name} has no primary key, which mode ${mode} needs: ${keyNeed}`);
 
     const changes: string[] = [];
     const warnings: string[] = [];
@@ -246,13 +248,15 @@ export async function setTableMode(client: Db, source: SourceConnection, located
       await client.query(saveTableStateSql(config.target.stateSchema, target, after, 'set-mode', input.changedBy));
     }
     const entry = ref.entry ?? { table: displayName(ref) };
+    const takesDeletes = configTraits(mode as ConfigModeName).every((t) => t.deletes.includes(settings.deletes));
     const configLines = [
       `  - table: ${entry.table === displayName(ref) || entry.table === ref.name ? entry.table : displayName(ref)}`,
       `    mode: ${mode}`,
       ...(cursorColumn ? [`    cursor: ${cursorColumn.name}`] : []),
       ...(write ? [`    write: ${write}`] : []),
       ...(mode === 'cursor' && settings.lookback ? [`    lookback: ${settings.lookback}`] : []),
-      ...(entry.deletes ? [`    deletes: ${entry.deletes}`] : []),
+      // A delete rule the new mode does not carry out would be refused with the config: it is turned off there.
+      ...(entry.deletes || !takesDeletes ? [`    deletes: ${takesDeletes ? entry.deletes : 'ignore'}`] : []),
       ...(entry.columns ? [`    columns: [${entry.columns.join(', ')}]`] : []),
     ];
     return {

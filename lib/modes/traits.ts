@@ -39,6 +39,11 @@ export interface ModeTraits {
   readonly unreadChange: string;
   /** verify: what a row that differs below the saved position is called (absent: "changed"). */
   readonly changedBelow?: string;
+  /**
+   * Why this mode cannot sync a table that has no primary key (and no
+   * `primaryKey:` naming one), given the table's write setting; null: it can.
+   */
+  readonly needsKey: (write: 'upsert' | 'append') => string | null;
   /** set-mode may switch a table to this mode. */
   readonly settable: boolean;
   /** reset-state forgets the saved position of a table of this mode (not a cursor's rules); what that means, said to the user. */

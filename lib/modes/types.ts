@@ -47,6 +47,9 @@ export interface TableSettings {
   write: 'upsert' | 'append';
   lookback?: string;
   columns?: string[];
+  /** A key named in the config for a table the source gives none. */
+  primaryKey?: string[];
+  keyless: 'fail' | 'skip';
 }
 
 /** What planning one table has at hand. */
@@ -77,13 +80,18 @@ export interface BoundSql {
  * run reads every row), the source rows a predicate selects (a cursor's next
  * window; a row only the target has is never pending then), or the keys a
  * source query names (a log's entries past the saved position; `SELECT key AS
- * <the key's name>`).
+ * <the key's name>`), compared as the source compares them.
  */
 export type PendingRule =
   | { kind: 'none' }
   | { kind: 'all' }
   | { kind: 'rows'; where: (dialect: Dialect, placeholder: (i: number) => string) => BoundSql }
-  | { kind: 'keys'; keys: (dialect: Dialect, placeholder: (i: number) => string) => BoundSql };
+  | {
+      kind: 'keys';
+      keys: (dialect: Dialect, placeholder: (i: number) => string) => BoundSql;
+      /** Keys (canonical text) the source compares equal fold to one text (a case-insensitive key); absent: exact. */
+      fold?: (key: string) => string;
+    };
 
 /**
  * A sync mode: how it plans a table, what it reads, where rows land, how a

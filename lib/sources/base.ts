@@ -153,6 +153,12 @@ export interface SourceConnection {
    * order and distinct. Empty: no way to split, or too few rows seen.
    */
   sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]>;
+  /**
+   * The column sets of the table's unique indexes whose columns are all NOT
+   * NULL (no filter, no expression): keys the source guarantees, for a table
+   * without a primary key (`primaryKey:`, init's suggestions).
+   */
+  uniqueKeys(ref: TableRef): Promise<string[][]>;
   /** Rows of a query as objects (catalog-size results only: bounds, key lists); values bound. */
   queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
@@ -169,6 +175,21 @@ export interface SourceConnection {
   checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   /** Streaming its own change log (cdc mode); null: this source cannot (yet). */
   readonly changeCapture: ChangeCapture | null;
+  /**
+   * A source that cannot compute row digests in SQL (SQL Server without a
+   * UTF-8 collation) streams them computed by the worker: each row's key text
+   * `k` and digest `h` as rowDigestsSql gives them, `p` with `flag`; with
+   * `from` (keysSql's derived table) its distinct keys `k` only. null: use the SQL.
+   */
+  rowHashes?(
+    plan: TablePlan,
+    columns: ColumnPlan[],
+    range: PartitionRange,
+    options?: {
+      flag?: (placeholder: (i: number) => string) => { sql: string; params: string[] };
+      from?: (placeholder: (i: number) => string) => { sql: string; params: string[] };
+    },
+  ): Promise<AsyncIterable<{ k: string; h: string; p?: number }> | null>;
   close(): Promise<void>;
 }
 
@@ -254,6 +275,16 @@ export function cursorBoundsSql(dialect: Dialect, ref: TableRef, cursor: CursorP
 export function andWhere(where: { sql: string; params: string[] }, extra: { sql: string; params: string[] }): { sql: string; params: string[] } {
   if (!extra.sql) return where;
   return { sql: where.sql ? `${where.sql} AND ${extra.sql}` : ` WHERE ${extra.sql}`, params: [...where.params, ...extra.params] };
+}
+
+/** A dialect's unique-key query (params schema, table; rows idx, name in index order) as column sets. */
+export async function uniqueKeysOf(source: Pick<SourceConnection, 'queryRows'>, sql: string, ref: TableRef): Promise<string[][]> {
+  const keys = new Map<string, string[]>();
+  for (const row of await source.queryRows(sql, [ref.schema, ref.name])) {
+    const idx = String(row.idx);
+    keys.set(idx, [...(keys.get(idx) ?? []), String(row.name)]);
+  }
+  return [...keys.values()];
 }
 
 export function qualify(dialect: Dialect, ref: TableRef): string {

@@ -14,8 +14,13 @@ export interface CursorDialect {
   text(quoted: string, column: SourceColumn | { type: string; dataType: string }): string;
   /** A bound text value as the column's type. */
   param(placeholder: string, column: SourceColumn | { type: string; dataType: string }): string;
-  /** `expr` minus a lookback (seconds for time cursors, an amount for number cursors). */
-  minus(expr: string, lookback: Lookback, kind: CursorKind): string;
+  /**
+   * `expr` minus a lookback (seconds for time cursors, an amount for number
+   * cursors), never below the smallest value of the column's type: a saved
+   * value closer to it than the lookback reads from that minimum instead of
+   * failing the read on an out-of-range subtraction.
+   */
+  minus(expr: string, lookback: Lookback, kind: CursorKind, column: { type: string; dataType: string }): string;
 }
 
 export type Lookback = { seconds: number } | { amount: string };

@@ -26,18 +26,48 @@ export function latestPerKeySql(staging: TableRef, columns: ColumnPlan[], primar
 }
 
 /**
- * Appends the staged versions the target does not hold yet: a version is
- * the same when key, cursor and every other column are (stored form, as the
- * upsert compares), so re-reading a boundary or a reset window adds nothing.
+ * The latest version of a key is the one read last: by sync order (run, then
+ * chunk: the later sync time), then by cursor within one read. Not the
+ * largest cursor: a row that goes A → B → A under one cursor value, or whose
+ * cursor moves backwards (clock skew, inside the lookback), is read last in
+ * its newest state. `<table>_latest`, an append → upsert rewrite and the
+ * append's "already latest" test all order by this.
  */
-export function appendVersionsSql(target: TableRef, staging: TableRef, columns: ColumnPlan[], runId: string): { text: string; values: string[] } {
+function latestFirst(alias: string, cursorColumn: string): string[] {
+  return [`${alias}${quotePg(SYNCED_AT_COLUMN)} DESC`, `${alias}${quotePg(cursorColumn)} DESC NULLS LAST`];
+}
+
+/** The view's comment that says it orders by the latest-read rule (an older view is replaced by the next plan). */
+export const LATEST_VIEW_RULE = 'tablesync: latest version = last read (sync time, then cursor)';
+
+/**
+ * Appends each staged version unless it equals its key's latest version (a
+ * version is the same when every column is, stored form, as the upsert
+ * compares): re-reading a boundary, a lookback or a reset window adds
+ * nothing, while a row back in an earlier state (A → B → A) is a new version.
+ * Every version of one statement gets the same sync time, taken once.
+ */
+export function appendVersionsSql(
+  target: TableRef,
+  staging: TableRef,
+  columns: ColumnPlan[],
+  primaryKey: string[],
+  cursorColumn: string,
+  runId: string,
+): { text: string; values: string[] } {
   const same = columns.map((c) => `NOT (${distinctSql(`t.${quotePg(c.targetName)}`, `s.${quotePg(c.targetName)}`, c.targetType)})`);
+  const keyMatch = targetKey(columns, primaryKey).map((k) => `v.${quotePg(k)} = s.${quotePg(k)}`);
+  // A table without a key has no latest version of a row: a version is new when no version equals it.
+  const held = keyMatch.length
+    ? `(SELECT * FROM ${qualifyPg(target)} AS v WHERE ${keyMatch.join(' AND ')}
+      ORDER BY ${latestFirst('v.', cursorColumn).join(', ')} LIMIT 1)`
+    : qualifyPg(target);
   return {
     text: `WITH appended AS (
   INSERT INTO ${qualifyPg(target)} (${columnList(columns)}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)})
-  SELECT ${columns.map((c) => `s.${quotePg(c.targetName)}`).join(', ')}, clock_timestamp(), $1
+  SELECT ${columns.map((c) => `s.${quotePg(c.targetName)}`).join(', ')}, (SELECT clock_timestamp()), $1
   FROM (SELECT DISTINCT * FROM ${qualifyPg(staging)}) AS s
-  WHERE NOT EXISTS (SELECT 1 FROM ${qualifyPg(target)} AS t WHERE ${same.join(' AND ')})
+  WHERE NOT EXISTS (SELECT 1 FROM ${held} AS t WHERE ${same.join(' AND ')})
   RETURNING 1
 )
 SELECT count(*)::bigint AS inserted FROM appended`,
@@ -67,11 +97,9 @@ const versionsIndexName = (table: TableRef) => pgIdentifier(`${table.name}_versi
 /** The version index and the `<table>_latest` view of an append table (target column names). */
 function appendIndexAndViewSql(table: TableRef, columns: string[], keys: string[], cursorColumn: string): string[] {
   const k = keys.map(quotePg);
-  const ordered = [...k, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
   return [
     `CREATE INDEX ${quotePg(versionsIndexName(table))} ON ${qualifyPg(table)} (${[...k, quotePg(cursorColumn)].join(', ')})`,
-    `CREATE OR REPLACE VIEW ${qualifyPg(latestViewName(table))} AS SELECT DISTINCT ON (${k.join(', ')}) ${columns.map(quotePg).join(', ')}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
-      FROM ${qualifyPg(table)} ORDER BY ${ordered.join(', ')}`,
+    ...viewSql(table, columns.map(quotePg).join(', '), k, cursorColumn),
   ];
 }
 
@@ -82,8 +110,8 @@ export function versionCountSql(table: TableRef, keys: string[]): string {
 
 /**
  * Rewrites an append table into an upsert table, in place (grants and
- * dependants stay): the latest version per key is kept (largest cursor, then
- * latest sync, then the row's text, as `<table>_latest` picks it), the view,
+ * dependants stay): the latest version per key is kept (the last read, then
+ * the row's text, as `<table>_latest` picks it), the view,
  * the version index and the metadata columns go, and the key is added. The
  * first statement returns how many versions were removed.
  */
@@ -95,7 +123,7 @@ export function appendToUpsertSql(table: TableRef, keys: string[], cursorColumn:
     `WITH removed AS (
   DELETE FROM ${t} WHERE ctid = ANY (ARRAY(
     SELECT ctid FROM (SELECT s.ctid, row_number() OVER (PARTITION BY ${keys.map((c) => `s.${quotePg(c)}`).join(', ')}
-      ORDER BY s.${quotePg(cursorColumn)} DESC NULLS LAST, s.${quotePg(SYNCED_AT_COLUMN)} DESC, s::text DESC) AS n FROM ${t} AS s) AS v
+      ORDER BY ${latestFirst('s.', cursorColumn).join(', ')}, s::text DESC) AS n FROM ${t} AS s) AS v
     WHERE n > 1))
   RETURNING 1
 )
@@ -140,10 +168,27 @@ export function upsertToAppendSql(
   ];
 }
 
-/** The `<table>_latest` view of an append table over these columns (schema evolution re-creates it). */
-export function latestViewSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[], cursorColumn: string): string {
-  const keys = targetKey(columns, primaryKey).map(quotePg);
-  const ordered = [...keys, `${quotePg(cursorColumn)} DESC NULLS LAST`, `${quotePg(SYNCED_AT_COLUMN)} DESC`];
-  return `CREATE OR REPLACE VIEW ${qualifyPg(latestViewName(table))} AS SELECT DISTINCT ON (${keys.join(', ')}) ${columnList(columns)}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
-      FROM ${qualifyPg(table)} ORDER BY ${ordered.join(', ')}`;
+/**
+ * The `<table>_latest` view of an append table over these columns, with its
+ * rule comment (schema evolution re-creates it; a plan replaces a view
+ * without the comment, made by an earlier version that ordered by cursor).
+ */
+export function latestViewSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[], cursorColumn: string): string[] {
+  return viewSql(table, columnList(columns), targetKey(columns, primaryKey).map(quotePg), cursorColumn);
+}
+
+function viewSql(table: TableRef, columns: string, keys: string[], cursorColumn: string): string[] {
+  // A table without a key has no "latest version of a row": its versions are all there is.
+  if (!keys.length) return [];
+  const view = qualifyPg(latestViewName(table));
+  return [
+    `CREATE OR REPLACE VIEW ${view} AS SELECT DISTINCT ON (${keys.join(', ')}) ${columns}, ${quotePg(SYNCED_AT_COLUMN)}, ${quotePg(RUN_ID_COLUMN)}
+      FROM ${qualifyPg(table)} ORDER BY ${[...keys, ...latestFirst('', cursorColumn)].join(', ')}`,
+    `COMMENT ON VIEW ${view} IS '${LATEST_VIEW_RULE}'`,
+  ];
+}
+
+/** The comment of an append table's `<table>_latest` view (null: none, or no view). */
+export function latestViewCommentSql(table: TableRef): { text: string; values: string[] } {
+  return { text: `SELECT obj_description(to_regclass($1), 'pg_class') AS comment`, values: [qualifyPg(latestViewName(table))] };
 }

@@ -23,15 +23,14 @@ export function addPrimaryKeySql(table: TableRef, columns: ColumnPlan[], primary
  * Statements that replace `target` with the loaded table inside one
  * transaction: readers see the old rows until COMMIT, then the new ones.
  */
-export function swapTableSql(load: TableRef, target: TableRef, targetExists: boolean): string[] {
+export function swapTableSql(load: TableRef, target: TableRef, targetExists: boolean, keyed = true): string[] {
   const steps: string[] = [];
   if (targetExists) {
     steps.push(`LOCK TABLE ${qualifyPg(target)} IN ACCESS EXCLUSIVE MODE`, `DROP TABLE ${qualifyPg(target)}`);
   }
-  steps.push(
-    `ALTER TABLE ${qualifyPg(load)} RENAME TO ${quotePg(target.name)}`,
-    `ALTER TABLE ${qualifyPg(target)} RENAME CONSTRAINT ${quotePg(pkeyName(load.name))} TO ${quotePg(pkeyName(target.name))}`,
-  );
+  steps.push(`ALTER TABLE ${qualifyPg(load)} RENAME TO ${quotePg(target.name)}`);
+  // A table loaded without a key (the source has none) has no constraint to rename.
+  if (keyed) steps.push(`ALTER TABLE ${qualifyPg(target)} RENAME CONSTRAINT ${quotePg(pkeyName(load.name))} TO ${quotePg(pkeyName(target.name))}`);
   return steps;
 }
 

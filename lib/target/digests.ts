@@ -16,9 +16,10 @@ export function verifiedRelation(table: TablePlan): TableRef {
   return keepsVersions(table) ? latestViewName(table.target) : table.target;
 }
 
-/** Rows marked deleted (deletes: soft) are gone from the source: only the live ones must match it. */
+/** Rows marked deleted (deletes: soft, now or before) are gone from the source: only the live ones must match it. */
 export function liveCondition(table: TablePlan): string | undefined {
-  return table.softDeleteColumn ? `${quotePg(table.softDeleteColumn)} IS NOT TRUE` : undefined;
+  const flag = table.marks ?? table.softDeleteColumn;
+  return flag ? `${quotePg(flag)} IS NOT TRUE` : undefined;
 }
 
 /** The target side of verify's row digests, in target column names and types. */

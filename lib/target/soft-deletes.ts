@@ -67,6 +67,16 @@ export function missingSoftDeleteColumns(
 }
 
 /**
+ * The flag column of soft deletes when the target has both soft-delete
+ * columns with their types (a deletes: soft run made them, perhaps under
+ * another mode or delete rule than now), else undefined.
+ */
+export function carriedFlag(target: SourceTable | null, flag: string): string | undefined {
+  const has = (name: string, type: string) => target?.columns.some((c) => c.name === name && c.type === type);
+  return has(flag, WANTED.flag) && has(DELETED_AT_COLUMN, WANTED.deletedAt) ? flag : undefined;
+}
+
+/**
  * Plans a table's soft deletes: checks the names, and adds the columns to an
  * existing target that lacks them, once, here, before any partition runs (so
  * parallel partitions never race on the ALTER, and no chunk holds its lock).

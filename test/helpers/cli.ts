@@ -91,3 +91,17 @@ export async function runLocalCli(args: string[], config: unknown, connections: 
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * `tablesync <args> --config <file> --local` for a config file as written
+ * (an example, or one `init` wrote), against the test dev server on a fresh
+ * task queue, its connection names resolved from the environment.
+ */
+export async function runConfigFile(args: string[], file: string, connections: Record<string, string>): Promise<CliRun> {
+  const env = await temporal();
+  return runCli([...args, '--config', file, '--local'], {
+    TEMPORAL_ADDRESS: env.address,
+    TEMPORAL_TASK_QUEUE: uniqueTaskQueue('file'),
+    ...connectionEnv(connections),
+  });
+}

@@ -161,18 +161,18 @@ describe('bad input: clear, typed failures that name what is wrong and never the
       assert.match(outcome.value.tables[0].error ?? '', new RegExp(`${MY}\\.no_such_table does not exist`));
     });
 
-    it('skips a MariaDB table without a primary key, saying why, and syncs the others', async () => {
+    it('skips a MariaDB table without a primary key when the config says keyless: skip, saying why, and syncs the others', async () => {
       await my.query('CREATE TABLE nokey (a int, b text)');
       await my.query("INSERT INTO nokey VALUES (1, 'x'), (1, 'x')");
       await my.query('CREATE TABLE haskey (id int PRIMARY KEY, b text)');
       await my.query("INSERT INTO haskey VALUES (1, 'x'), (2, 'y')");
       const { outcome } = await runSyncInProcess(
         myConnections,
-        { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['nokey', 'haskey'], ...fast },
+        { source: { connection: 'my' }, target: { connection: 'dst', schema: 'public' }, tables: ['nokey', 'haskey'], keyless: 'skip', ...fast },
         'bad-nokey',
       );
       const summary = mustSucceed(outcome);
-      assert.deepEqual(summary.skipped, [{ table: `${MY}.nokey`, reason: 'no primary key' }]);
+      assert.deepEqual(summary.skipped, [{ table: `${MY}.nokey`, reason: 'no primary key (keyless: skip)' }]);
       assert.deepEqual(
         summary.tables.map((t) => [t.table, t.status, t.inserted]),
         [[`${MY}.haskey`, 'completed', 2]],

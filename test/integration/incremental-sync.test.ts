@@ -67,7 +67,7 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
     assert.deepEqual(await tableRows(dst, 'nulls'), await tableRows(src, 'nulls'));
   });
 
-  it('splits a table above the threshold, lands every partition, skips a table without a key, and a rerun changes nothing', async () => {
+  it('splits a table above the threshold, lands every partition, skips a table without a key (keyless: skip), and a rerun changes nothing', async () => {
     const ddl = `CREATE TABLE big (id bigint PRIMARY KEY, label text, amount numeric(12,2), seen timestamptz, note text)`;
     await src.query(ddl);
     await dst.query(ddl);
@@ -86,10 +86,11 @@ describe('incrementalSyncWorkflow, PostgreSQL → PostgreSQL (real Temporal, rea
       rowsPerPartition: 5_000,
       maxPartitionsPerTable: 4,
       maxParallelTransfers: 3,
+      keyless: 'skip' as const,
       ...fast,
     };
     const first = await syncOk(connections, config);
-    assert.deepEqual(first.skipped, [{ table: 'public.nokey', reason: 'no primary key' }]);
+    assert.deepEqual(first.skipped, [{ table: 'public.nokey', reason: 'no primary key (keyless: skip)' }]);
     const [big] = first.tables;
     assert.equal(big.partitions, 4);
     assert.deepEqual([big.inserted, big.updated, big.unchanged, big.rowsCopied], [19_999, 1, 0, 20_000]);

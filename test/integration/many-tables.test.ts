@@ -26,7 +26,7 @@ describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
     await src.query('CREATE TABLE "UserId" (id int PRIMARY KEY)');
     await src.query('CREATE TABLE user_id (id int PRIMARY KEY)');
   });
-  const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst', naming: 'snake_case' }, tables: ['public.*'], tablesPerBatch: 3 };
+  const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst', naming: 'snake_case' }, tables: ['public.*'], tablesPerBatch: 3, keyless: 'skip' as const };
 
   async function run(prefix: string): Promise<{ summary: SyncSummary; workflowId: string; seen: LiveProgress[]; final: LiveProgress }> {
     const { env, taskQueue, worker, close } = await testWorker(connections, prefix);
@@ -58,7 +58,7 @@ describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
       'public.UserId': 'failed',
       'public.user_id': 'failed',
     });
-    assert.deepEqual(summary.skipped.map((s) => [s.table, s.reason]), [['public.nokey', 'no primary key']]);
+    assert.deepEqual(summary.skipped.map((s) => [s.table, s.reason]), [['public.nokey', 'no primary key (keyless: skip)']]);
     assert.equal(summary.tablesSynced, 7);
     assert.equal(summary.rowsCopied, 28);
     for (const [i, t] of TABLES.entries()) {

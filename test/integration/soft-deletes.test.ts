@@ -235,5 +235,23 @@ describe('deletes: soft', () => {
       const verified = await runTestVerify(connections, { config: myConfig });
       assert.equal(verified.matches, true, JSON.stringify(verified.tables[0]?.differing));
     });
+
+    it('after a move to cursor mode, a marked row that comes back is unmarked by the cursor upsert; verify leaves marked rows out', async () => {
+      await my.query('CREATE TABLE moved (id int PRIMARY KEY, name varchar(20) NOT NULL, ts datetime(6) NOT NULL)');
+      await my.query(`INSERT INTO moved VALUES (1, 'a', '2026-01-01'), (2, 'b', '2026-01-01'), (3, 'c', '2026-01-01')`);
+      const soft = { ...myConfig, tables: ['moved'] };
+      await syncOk(connections, soft);
+      await my.query('DELETE FROM moved WHERE id IN (2, 3)');
+      await syncOk(connections, soft);
+      await my.query(`INSERT INTO moved VALUES (2, 'b again', '2026-01-02')`);
+      // The top-level deletes: soft does not apply to a cursor table: its entry says so.
+      const cursor = { ...myConfig, tables: [{ table: 'moved', mode: 'cursor', cursor: 'ts', deletes: 'ignore' }], verifyAfterSync: true };
+      const [t] = (await syncOk(connections, cursor)).tables;
+      assert.equal(t.status, 'completed', t.error);
+      const now = await targetState(dst, 'moved');
+      assert.deepEqual([...now].map(([id, r]) => [id, r.name, r.flag, r.at !== null]), [[1, 'a', false, false], [2, 'b again', false, false], [3, 'c', true, true]]);
+      assert.equal(t.verification?.matches, true, JSON.stringify(t.verification));
+      assert.equal(t.verification?.targetRows, 2);
+    });
   });
 });

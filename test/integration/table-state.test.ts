@@ -229,6 +229,12 @@ describe('table state operations: reset-state, set-mode, status (real MariaDB, P
       const back = await op<SetModeResult>(pg, 'setModeWorkflow', { config: config(), table: 'ev', mode: 'cursor', cursor: 'ts' });
       assert.deepEqual([back.result!.stateAction, back.result!.applied], ['preserve', true]);
       assert.ok(back.result!.warnings.some((w) => /no saved cursor: the next run reads every row/.test(w)));
+      // A top-level deletes the new mode cannot carry out is turned off in the entry set-mode prints (the config would be refused otherwise).
+      const softConfig = { source: { connection: 'src' }, target: { connection: 'dst' }, deletes: 'soft', tables: [{ table: 'ev', mode: 'compare' }] };
+      const toCursor = await op<SetModeResult>(pg, 'setModeWorkflow', { config: softConfig, table: 'ev', mode: 'cursor', cursor: 'ts', dryRun: true });
+      assert.deepEqual(toCursor.result!.configLines, ['  - table: ev', '    mode: cursor', '    cursor: ts', '    write: upsert', '    deletes: ignore']);
+      const toAuto = await op<SetModeResult>(pg, 'setModeWorkflow', { config: softConfig, table: 'ev', mode: 'auto', dryRun: true });
+      assert.deepEqual(toAuto.result!.configLines, ['  - table: ev', '    mode: auto']);
     });
 
     describe('the CLI forms', () => {

@@ -7,6 +7,7 @@ import { MssqlSource, mssqlDialect, parseMssqlUrl } from '../../lib/sources/mssq
 import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, type MssqlColumnRow } from '../../lib/sources/mssql/catalog';
 import { mssqlCursorValueText } from '../../lib/sources/mssql/cursor';
 import { mssqlCanonical, mssqlChecksumSql, MSSQL_UTF8_COLLATION } from '../../lib/sources/mssql/digest';
+import { canonicalRowText, first32, md5Hex, mssqlHashedSelectSql } from '../../lib/sources/mssql/hashed';
 import { mssqlKeyBoundsSql } from '../../lib/sources/mssql/keys';
 import { mssqlSelectSql, readColumn, streamRows, type StreamingRequest } from '../../lib/sources/mssql/read';
 import { mapMssqlType, readMappedColumn } from '../../lib/sources/mssql/types';
@@ -337,12 +338,12 @@ describe('SQL Server source (pure parts)', () => {
       const read = mssqlSelectSql(p, { index: 0, count: 1, lo: '100', hi: null }, readFilterOf(p));
       assert.match(
         read.sql,
-        / WHERE \[InvoiceId\] > @p1 AND \(\[InvoiceDate\] >= DATEADD\(second, -300, CONVERT\(datetime2\(7\), @p2, 121\)\) AND \[InvoiceDate\] <= CONVERT\(datetime2\(7\), @p3, 121\)\)$/,
+        / WHERE \[InvoiceId\] > @p1 AND \(\[InvoiceDate\] >= DATEADD\(second, -300, CAST\(CAST\(@p2 AS datetime2\(3\)\) AS datetime\)\) AND \[InvoiceDate\] <= CAST\(CAST\(@p3 AS datetime2\(3\)\) AS datetime\)\)$/,
       );
       assert.deepEqual([read.params, read.keyParams], [['100', '2013-12-05 00:00:00.000', '2013-12-22 00:00:00.000'], 1]);
       assert.equal(
         cursorBoundsSql(mssqlDialect, table.ref, p.cursor!),
-        'SELECT CONVERT(varchar(27), MAX([InvoiceDate]), 121) AS max_value, COUNT(*) - COUNT([InvoiceDate]) AS null_rows FROM [dbo].[Invoice]',
+        'SELECT CONVERT(varchar(23), CONVERT(datetime2(3), MAX([InvoiceDate])), 121) AS max_value, COUNT(*) - COUNT([InvoiceDate]) AS null_rows FROM [dbo].[Invoice]',
       );
     });
 
@@ -352,8 +353,15 @@ describe('SQL Server source (pure parts)', () => {
       assert.deepEqual(['datetime2', 'datetimeoffset', 'date', 'bigint', 'decimal', 'rowversion', 'nvarchar', 'uniqueidentifier', 'bit'].map((t) => cur.kind(c(t))),
         ['time', 'time', 'time', 'number', 'number', 'binary', null, null, null]);
       assert.equal(cur.text('[v]', c('datetime2')), 'CONVERT(varchar(27), [v], 121)');
-      assert.equal(cur.text('[v]', c('rowversion')), 'CONVERT(varchar(18), CONVERT(binary(8), [v]), 1)');
-      assert.equal(cur.param('@p1', c('rowversion')), 'CONVERT(binary(8), @p1, 1)');
+      // rowversion as the number its 8 bytes are (Babelfish decodes CONVERT(varchar, bytes, 1) as text); saved hex still reads.
+      assert.equal(cur.text('[v]', c('rowversion')), 'CONVERT(varchar(20), CONVERT(bigint, [v]))');
+      assert.equal(cur.param('@p1', c('rowversion')), "CASE WHEN @p1 LIKE '0x%' THEN TRY_CONVERT(binary(8), @p1, 1) ELSE CONVERT(binary(8), TRY_CONVERT(bigint, @p1)) END");
+      // datetime in its own type: its tick as datetime2(3) text, read back exactly (not as datetime2(7), which
+      // compares .003 with the stored .0033333); a date's lookback on datetime2 (DATEADD(second) on a date is error 9810).
+      assert.equal(cur.text('[v]', c('datetime')), 'CONVERT(varchar(23), CONVERT(datetime2(3), [v]), 121)');
+      assert.equal(cur.param('@p1', c('datetime')), 'CAST(CAST(@p1 AS datetime2(3)) AS datetime)');
+      assert.equal(cur.minus('@x', { seconds: 60 }, 'time', c('date')), 'DATEADD(second, -60, CONVERT(datetime2(7), @x))');
+      assert.equal(cur.minus('@x', { seconds: 60 }, 'time', c('datetime2')), 'DATEADD(second, -60, @x)');
       assert.equal(cur.param('@p1', c('datetimeoffset')), 'CONVERT(datetimeoffset(7), @p1, 121)');
     });
 
@@ -408,11 +416,11 @@ describe('SQL Server source (pure parts)', () => {
       assert.deepEqual(mssqlSelectSql(p, { index: 2, count: 3, lo: '-9223372036854775808', hi: null }), {
         keyParams: 1,
         sql:
-          'SELECT CONVERT(varchar(20), [Id]), [flag], [qty], CONVERT(varchar(50), [amount]), CONVERT(varchar(50), [price], 2), ' +
-          'CONVERT(varchar(50), [fee], 2), [ratio], CONVERT(char(10), [day], 23), ' +
+          'SELECT CONVERT(varchar(20), [Id]), [flag], [qty], CONVERT(varchar(50), [amount]), CONVERT(varchar(50), CONVERT(decimal(19,4), [price])), ' +
+          'CONVERT(varchar(50), CONVERT(decimal(10,4), [fee])), [ratio], CONVERT(char(10), [day], 23), ' +
           `SUBSTRING(${widened('[at]')}, 12, 15), CONVERT(varchar(23), [created], 121), ` +
           `CONVERT(varchar(19), [rounded], 120), LEFT(${widened('[precise]')}, 26), ` +
-          `LEFT(${widened('[local]')}, 26) + DATENAME(tzoffset, [local]), CONVERT(char(36), [guid]), ` +
+          `LEFT(${widened('[local]')}, 26) + CASE WHEN DATEPART(tzoffset, [local]) < 0 THEN '-' ELSE '+' END + RIGHT('0' + CONVERT(varchar(2), ABS(DATEPART(tzoffset, [local])) / 60), 2) + ':' + RIGHT('0' + CONVERT(varchar(2), ABS(DATEPART(tzoffset, [local])) % 60), 2), CONVERT(char(36), [guid]), ` +
           '[name]]x], [blob], [doc] FROM [Sales].[Order Lines] WHERE [Id] > @p1',
         params: ['-9223372036854775808'],
       });
@@ -642,7 +650,7 @@ describe('SQL Server source (pure parts)', () => {
         ['bit', 'boolean', "CASE WHEN [c] = 1 THEN 't' WHEN [c] = 0 THEN 'f' END"],
         ['bigint', 'bigint', 'CONVERT(varchar(20), [c])'],
         ['decimal(38,10)', 'numeric(38,10)', 'CONVERT(varchar(50), [c])'],
-        ['money', 'numeric(19,4)', 'CONVERT(varchar(50), [c], 2)'],
+        ['money', 'numeric(19,4)', 'CONVERT(varchar(50), CONVERT(decimal(19,4), [c]))'],
         ['float', 'double precision', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(8), CONVERT(float, [c])), 2))'],
         ['float(24)', 'real', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(4), CONVERT(real, [c])), 2))'],
         ['real', 'double precision', 'LOWER(CONVERT(varchar(max), CONVERT(varbinary(8), CONVERT(float, [c])), 2))'],
@@ -711,25 +719,40 @@ describe('SQL Server source (pure parts)', () => {
       assert.throws(() => mssqlChecksumSql(p, p.columns, { index: 0, count: 1, lo: null, hi: null }), /column f \(float → real\) has no canonical text/);
     });
 
-    it('says which server and what is needed when there is no UTF-8 collation (before SQL Server 2019)', async () => {
+    it('hashes in the worker when the server has no UTF-8 collation (before SQL Server 2019, Babelfish), never refusing', async () => {
       // COLLATIONPROPERTY of an unknown collation is NULL: what SQL Server 2017 answers.
       class Sql2017 extends MssqlSource {
         sql: string[] = [];
         protected async query<T>(sql: string, names: string[] = []): Promise<T[]> {
           this.sql.push(sql);
           assert.deepEqual(names, [MSSQL_UTF8_COLLATION]);
-          return [{ cp: null, version: '14.0.3456.2' }] as T[];
+          return [{ cp: null }] as T[];
         }
       }
       const source = new Sql2017('mssql://sa:x@127.0.0.1:1/db?encrypt=false');
-      const p = plan(TABLE, [['Id', 'int']], ['Id']);
-      await assert.rejects(source.checksumRange(p, p.columns, { index: 0, count: 1, lo: null, hi: null }), (err: unknown) => {
-        assert.ok(err instanceof TablesyncError);
-        assert.equal(err.type, 'UnsupportedSource');
-        assert.match(err.message, /version 14\.0\.3456\.2.*Latin1_General_100_CS_AS_SC_UTF8.*SQL Server 2019/);
-        return true;
-      });
+      assert.equal(await source.hashesOnServer(), false);
       assert.match(source.sql[0], /COLLATIONPROPERTY\(@p1, 'CodePage'\)/);
+      // The rows are then selected as canonical values (mssqlHashedSelectSql), not hashed by HASHBYTES.
+      const typed = plan(TABLE, [['Id', 'int'], ['name', 'nchar(5)'], ['at', 'datetime2(7)'], ['b', 'varbinary(10)'], ['f', 'float']], ['Id']);
+      const targets = ['integer', 'varchar(5)', 'timestamp(6)', 'bytea', 'double precision'];
+      const p = { ...typed, columns: typed.columns.map((c, i) => ({ ...c, targetType: targets[i] })) };
+      const { sql, reads } = mssqlHashedSelectSql(p, p.columns, { index: 0, count: 1, lo: null, hi: null });
+      assert.doesNotMatch(sql, /HASHBYTES|COLLATE/);
+      assert.match(sql, /^SELECT CONVERT\(varchar\(20\), \[Id\]\), CONVERT\(varchar\(20\), \[Id\]\), \[name\], /);
+      // Each value becomes pgCanonical's text in the worker: six digits, hex bytes, IEEE bits, padding kept.
+      const [, name, at, b, f] = reads.columns;
+      assert.equal(name.text('😀x  '), '😀x  ');
+      assert.equal(at.text('2024-01-01 10:00:00'), '2024-01-01 10:00:00.000000 AD');
+      assert.equal(at.text('9999-12-31 23:59:59.9999999'), '9999-12-31 23:59:59.999999 AD');
+      assert.equal(b.text(Buffer.from([0, 255])), '00ff');
+      assert.equal(f.text(0.1), '3fb999999999999a');
+      assert.equal(f.text(null), null);
+    });
+
+    it('builds the row text and hashes it as pgChecksumSql does', () => {
+      assert.equal(canonicalRowText(['1', null, '', 'é😀']), '1:1N0:2:é😀');
+      assert.equal(md5Hex(''), 'd41d8cd98f00b204e9800998ecf8427e');
+      assert.equal(first32('d41d8cd98f00b204e9800998ecf8427e'), 0xd41d8cd9n);
     });
   });
 
@@ -765,7 +788,7 @@ describe('SQL Server source (pure parts)', () => {
         'column "label" is generated in the source: its values are copied into an ordinary target column',
       ]);
       const p: TablePlan = { source: TABLE, target: TABLE, mode: 'full', columns, primaryKey: ['id'], integerKey: true, notes: [] };
-      assert.match(mssqlSelectSql(p, { index: 0, count: 1, lo: null, hi: null }).sql, /^SELECT \[id\], \[qty\], CONVERT\(varchar\(50\), \[price\], 2\), CONVERT\(varchar\(50\), \[total\], 2\), \[label\] FROM/);
+      assert.match(mssqlSelectSql(p, { index: 0, count: 1, lo: null, hi: null }).sql, /^SELECT \[id\], \[qty\], CONVERT\(varchar\(50\), CONVERT\(decimal\(19,4\), \[price\]\)\), CONVERT\(varchar\(50\), CONVERT\(decimal\(19,4\), \[total\]\)\), \[label\] FROM/);
     });
     it('reads the primary key in key order', () => {
       assert.match(mssqlCatalog.primaryKeySql, /i\.is_primary_key = 1/);
@@ -852,7 +875,12 @@ describe('SQL Server source (pure parts)', () => {
       assert.equal(sent[0].sql, 'SELECT CONVERT(varchar(27), TRY_CONVERT(datetime2(7), @p1, 121), 121) AS v');
       assert.deepEqual(sent[1].names, ['not a date'], 'bound, never inlined');
       await mssqlCursorValueText(query, { type: 'rowversion', dataType: 'rowversion' }, '0x00000000000007D1');
-      assert.equal(sent[2].sql, 'SELECT CONVERT(varchar(18), CONVERT(binary(8), TRY_CONVERT(binary(8), @p1, 1)), 1) AS v');
+      assert.equal(
+        sent[2].sql,
+        "SELECT CONVERT(varchar(20), CONVERT(bigint, CASE WHEN @p1 LIKE '0x%' THEN TRY_CONVERT(binary(8), @p1, 1) ELSE TRY_CONVERT(binary(8), TRY_CONVERT(bigint, @p1)) END)) AS v",
+      );
+      await mssqlCursorValueText(query, { type: 'datetime', dataType: 'datetime' }, '2024-01-01 10:00:00.003');
+      assert.equal(sent[3].sql, 'SELECT CONVERT(varchar(23), CONVERT(datetime2(3), TRY_CAST(TRY_CAST(@p1 AS datetime2(3)) AS datetime)), 121) AS v');
     });
   });
 });

@@ -13,6 +13,8 @@ export const cdcTraits: ModeTraits = {
   runKind: 'incremental',
   unreadChange: ' not yet applied from the change stream',
   changedBelow: 'changed without a change in the stream',
+  // The log names a changed row by its replica identity: without a key, updates and deletes name no row.
+  needsKey: () => 'cdc applies changes by key (the table\'s replica identity); add a primary key',
   settable: false,
   resetState: 'forget the saved log position: the cdc workflow takes a new snapshot of every table of its stream',
 };

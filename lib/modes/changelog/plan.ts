@@ -2,9 +2,21 @@ import { TablesyncError } from '../../errors';
 import { applySchemaChanges, stateColumnTypes, type SchemaChanges } from '../../schema-evolution';
 import { displayName, parseTableName } from '../../tables';
 import { planSoftDeletes, softDeleteColumns } from '../../target';
-import type { ColumnPlan, TablePlan } from '../../types';
+import type { SourceColumn, SourceConnection } from '../../sources/base';
+import type { ColumnPlan, TablePlan, TableRef } from '../../types';
 import { columnsNotes, describeTarget, evolveColumns, fullColumns, integerKey, pairColumns, readState, tableConfig, withUserTypes } from '../plan-steps';
 import type { PlanContext, PlanOutcome } from '../types';
+import { keyFoldSql } from './read';
+import type { KeyFold } from './types';
+
+/** Text keys only: how the source compares them, when not exactly (asked of the source; see keyFoldSql). */
+async function keyFoldOf(source: SourceConnection, ref: TableRef, key: SourceColumn, targetType: string): Promise<KeyFold | null> {
+  if (!/char|text/i.test(targetType)) return null;
+  const { sql, params } = keyFoldSql(source.dialect, ref, key);
+  const [row] = await source.queryRows(sql, params);
+  const fold = { lower: Number(row?.fold_case) === 1, rtrim: Number(row?.fold_spaces) === 1 };
+  return fold.lower || fold.rtrim ? fold : null;
+}
 
 /**
  * A change-log table: its log must exist with the named columns, its key be
@@ -76,6 +88,17 @@ export async function planChangelog(ctx: PlanContext): Promise<PlanOutcome> {
   }
   notes.push(...columnsNotes(ctx, columns));
   if (!started) notes.push(`no saved log position: this run reads the whole table, then takes the log from the position it read first`);
+  // Rows the source deleted before the log was read (another mode's target, a reset state) are no change to come in the log.
+  const reconcile = !started && side.hasRows && settings.deletes !== 'ignore';
+  if (reconcile) notes.push(`the target has rows and no saved log position: this run also ${settings.deletes === 'hard' ? 'deletes' : 'marks deleted'} the target rows the source does not have`);
+  // A position that is the log's one-column key never ties; any other is read again from the saved value inclusive.
+  const positionUnique = logTable.primaryKey.length === 1 && logTable.primaryKey[0] === position.name;
+  const keyTarget = columns.find((c) => c.name === key.name)?.targetType ?? '';
+  const keyFold = await keyFoldOf(source, described.ref, key, keyTarget);
+  if (keyFold) {
+    const how = [keyFold.lower && 'case', keyFold.rtrim && 'trailing spaces'].filter(Boolean).join(' and ');
+    notes.push(`the source compares key ${key.name} ignoring ${how}: logged keys of deleted rows are matched in the target the same way`);
+  }
   const plan: TablePlan = {
     source: described.ref,
     target: targetRef,
@@ -91,12 +114,15 @@ export async function planChangelog(ctx: PlanContext): Promise<PlanOutcome> {
       position: position.name,
       positionType: position.type,
       positionDataType: position.dataType,
+      positionUnique,
       keyType: key.type,
       keyDataType: key.dataType,
+      ...(keyFold && { keyFold }),
       actions: log.actions,
       where: filters,
       saved,
       started,
+      ...(reconcile && { reconcile }),
       ...(changes?.backfill.length && { backfill: changes.backfill }),
     },
     columnTypes: stateColumnTypes(source.dialect, described, columns, changes?.droppedTypes),

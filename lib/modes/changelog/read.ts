@@ -1,12 +1,14 @@
 import { qualify, type Dialect } from '../../sources/base';
-import type { ChangelogPlan, PartitionRange, TablePlan } from '../../types';
+import type { ChangelogPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 
 // Change-log reads: a log table in the source names the changed rows (key,
-// action, a strictly increasing position). A run takes the log rows past the
-// saved position up to the log's largest position when the run was planned,
-// keeps per key the last action, and reads the current source rows of the
-// keys whose last action is not a delete, in one query per key chunk (a
-// semi-join on the source, never one query per key). All values are bound.
+// action, an increasing position). A run takes the log rows past the saved
+// position up to the log's largest position when the run was planned, and
+// reads the current source rows of every key they name, in one query per key
+// chunk (a semi-join on the source, never one query per key); keys whose row
+// the source no longer has are deleted. The source compares the keys (its
+// types, its collation): the log's text is cast to the key's type first, so
+// '07' and '7' name one integer key. All values are bound.
 
 /** A text value (a bound parameter, a log column) as the type of a column; as is when the type has no cast rule. */
 function asType(dialect: Dialect, expr: string, column: { type: string; dataType: string }): string {
@@ -14,21 +16,33 @@ function asType(dialect: Dialect, expr: string, column: { type: string; dataType
   return cursor.kind(column as never) ? cursor.param(expr, column) : expr;
 }
 
+/** A logged key (text, or already the key's type) as the table key's type, so the source compares key values, not spellings. */
+function asKey(dialect: Dialect, expr: string, log: ChangelogPlan): string {
+  return dialect.key.splits(log.keyType) ? dialect.key.param(expr, log.keyType) : asType(dialect, expr, { type: log.keyType, dataType: log.keyDataType });
+}
+
+/** The log rows of the window's positions (and the entry's filters), as a WHERE (or ''). */
+function windowWhere(dialect: Dialect, log: ChangelogPlan, from: string | null, to: string | null, next: (value: string) => string): string {
+  const q = dialect.quoteIdent;
+  const position = { type: log.positionType, dataType: log.positionDataType };
+  const where: string[] = [];
+  // A position that may tie is read from the saved one inclusive: rows logged at it after the run read it are not lost.
+  if (from !== null) where.push(`l.${q(log.position)} ${log.positionUnique === false ? '>=' : '>'} ${asType(dialect, next(from), position)}`);
+  if (to !== null) where.push(`l.${q(log.position)} <= ${asType(dialect, next(to), position)}`);
+  for (const [column, value, type, dataType] of log.where) where.push(`l.${q(column)} = ${asType(dialect, next(value), { type, dataType })}`);
+  return where.length ? ` WHERE ${where.join(' AND ')}` : '';
+}
+
 /**
- * The log reduced to one row per key, its last action: `k` the key as the
- * table key's type, `a` the action. Values numbered by `next`.
+ * The log reduced to one row per key value, its last action: `k` the key as
+ * the table key's type, `a` the action. Values numbered by `next`.
  */
 function lastActionsSql(dialect: Dialect, log: ChangelogPlan, next: (value: string) => string): string {
   const q = dialect.quoteIdent;
   const window = log.window!;
-  const position = { type: log.positionType, dataType: log.positionDataType };
-  const where: string[] = [];
-  if (window.from !== null) where.push(`l.${q(log.position)} > ${asType(dialect, next(window.from), position)}`);
-  if (window.to !== null) where.push(`l.${q(log.position)} <= ${asType(dialect, next(window.to), position)}`);
-  for (const [column, value, type, dataType] of log.where) where.push(`l.${q(column)} = ${asType(dialect, next(value), { type, dataType })}`);
-  const key = asType(dialect, `l.${q(log.key)}`, { type: log.keyType, dataType: log.keyDataType });
-  return `SELECT ${key} AS k, l.${q(log.action)} AS a, ROW_NUMBER() OVER (PARTITION BY l.${q(log.key)} ORDER BY l.${q(log.position)} DESC) AS rn
-    FROM ${qualify(dialect, log.table)} l${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
+  const key = asKey(dialect, `l.${q(log.key)}`, log);
+  return `SELECT ${key} AS k, l.${q(log.action)} AS a, ROW_NUMBER() OVER (PARTITION BY ${key} ORDER BY l.${q(log.position)} DESC) AS rn
+    FROM ${qualify(dialect, log.table)} l${windowWhere(dialect, log, window.from, window.to, next)}`;
 }
 
 function deleteValues(log: ChangelogPlan): string[] {
@@ -39,8 +53,8 @@ function deleteValues(log: ChangelogPlan): string[] {
 
 /**
  * The read filter of a change-log run (without WHERE): rows whose key the
- * log names with a last action that is not a delete. Empty on a first run
- * (no saved position): the whole table is read.
+ * log names, whatever its last action (the source row, if it has one, is the
+ * truth). Empty on a first run (no saved position): the whole table is read.
  */
 export function changelogFilter(dialect: Dialect, plan: TablePlan, placeholder: (i: number) => string): { sql: string; params: string[] } {
   const log = plan.changelog;
@@ -50,20 +64,27 @@ export function changelogFilter(dialect: Dialect, plan: TablePlan, placeholder: 
     params.push(value);
     return placeholder(params.length);
   };
-  const inner = lastActionsSql(dialect, log, next);
-  const deletes = deleteValues(log);
-  const notDeleted = deletes.length ? ` AND (x.a IS NULL OR x.a NOT IN (${deletes.map(next).join(', ')}))` : '';
+  const q = dialect.quoteIdent;
+  const key = asKey(dialect, `l.${q(log.key)}`, log);
   return {
-    sql: `${dialect.quoteIdent(plan.primaryKey[0])} IN (SELECT x.k FROM (${inner}) x WHERE x.rn = 1${notDeleted})`,
+    sql: `${q(plan.primaryKey[0])} IN (SELECT ${key} FROM ${qualify(dialect, log.table)} l${windowWhere(dialect, log, log.window.from, log.window.to, next)})`,
     params,
   };
 }
 
+/** A key of the table's type as exact text (what the target casts back). */
+function keyText(dialect: Dialect, expr: string, log: ChangelogPlan): string {
+  return dialect.key.splits(log.keyType) ? dialect.key.text(expr, log.keyType) : dialect.cursor.text(expr, { type: log.keyType, dataType: log.keyDataType });
+}
+
 /**
- * The keys of one key range to delete from the target: the log's last action
- * is a delete, or the source row is gone (`logged_delete` false: a change
- * whose row no longer exists, treated as a delete and warned about). Keys as
- * text, in the dialect's placeholders numbered from 1.
+ * The logged keys of one key range whose row the source no longer has (to
+ * delete from the target), or whose last action is a delete: `k` as text,
+ * `gone` 1 when the source has no row of that key (compared by the source, in
+ * the key's type and collation), `logged_delete` 1 when the last action is a
+ * delete. A gone row not logged as deleted, and a logged delete of a row the
+ * source still has (kept), are warned about. Values in the dialect's
+ * placeholders numbered from 1.
  */
 export function changelogDeletesSql(dialect: Dialect, plan: TablePlan, range: PartitionRange): { sql: string; params: string[] } {
   const log = plan.changelog!;
@@ -75,14 +96,12 @@ export function changelogDeletesSql(dialect: Dialect, plan: TablePlan, range: Pa
   // Values are numbered in the order they appear in the text (MySQL's ? are positional).
   const deletes = deleteValues(log);
   const isDelete = () => (deletes.length ? `x.a IN (${deletes.map(next).join(', ')})` : '1 = 0');
-  const key = { type: log.keyType, dataType: log.keyDataType };
-  const text = dialect.cursor.text('x.k', key);
-  const head = `SELECT ${text} AS k, CASE WHEN ${isDelete()} THEN 1 ELSE 0 END AS logged_delete`;
+  const gone = `NOT EXISTS (SELECT 1 FROM ${qualify(dialect, plan.source)} t WHERE t.${dialect.quoteIdent(plan.primaryKey[0])} = x.k)`;
+  const head = `SELECT ${keyText(dialect, 'x.k', log)} AS k, CASE WHEN ${isDelete()} THEN 1 ELSE 0 END AS logged_delete, CASE WHEN ${gone} THEN 1 ELSE 0 END AS gone`;
   const inner = lastActionsSql(dialect, log, next);
   const bounds: string[] = [];
-  if (range.lo !== null) bounds.push(`x.k > ${asType(dialect, next(range.lo), key)}`);
-  if (range.hi !== null) bounds.push(`x.k <= ${asType(dialect, next(range.hi), key)}`);
-  const gone = `NOT EXISTS (SELECT 1 FROM ${qualify(dialect, plan.source)} t WHERE t.${dialect.quoteIdent(plan.primaryKey[0])} = x.k)`;
+  if (range.lo !== null) bounds.push(`x.k > ${asKey(dialect, next(range.lo), log)}`);
+  if (range.hi !== null) bounds.push(`x.k <= ${asKey(dialect, next(range.hi), log)}`);
   return {
     sql: `${head} FROM (${inner}) x
       WHERE x.rn = 1${bounds.length ? ` AND ${bounds.join(' AND ')}` : ''} AND (${isDelete()} OR ${gone})`,
@@ -121,12 +140,24 @@ export function loggedKeysSql(
     params.push(value);
     return placeholder(params.length);
   };
-  const where: string[] = [];
-  if (position !== null) where.push(`l.${q(log.position)} > ${asType(dialect, next(position), { type: log.positionType, dataType: log.positionDataType })}`);
-  for (const [column, value, type, dataType] of log.where) where.push(`l.${q(column)} = ${asType(dialect, next(value), { type, dataType })}`);
-  const key = asType(dialect, `l.${q(log.key)}`, { type: log.keyType, dataType: log.keyDataType });
+  const where = windowWhere(dialect, log, position, null, next);
+  const key = asKey(dialect, `l.${q(log.key)}`, log);
   return {
-    sql: `SELECT ${key} AS ${q(plan.primaryKey[0])} FROM ${qualify(dialect, log.table)} l${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`,
+    sql: `SELECT ${key} AS ${q(plan.primaryKey[0])} FROM ${qualify(dialect, log.table)} l${where}`,
     params,
+  };
+}
+
+/**
+ * How the source compares values of a text key, asked of the source in the
+ * key column's own collation (a UNION with the column gives the bound value
+ * its collation): `fold_case` 1 when 'a' equals 'A', `fold_spaces` 1 when 'a' equals 'a '.
+ */
+export function keyFoldSql(dialect: Dialect, source: TableRef, key: { name: string; type: string }): { sql: string; params: string[] } {
+  const p = (i: number) => (dialect.key.splits(key.type) ? dialect.key.param(dialect.placeholder(i), key.type) : dialect.placeholder(i));
+  return {
+    sql: `SELECT CASE WHEN u.k = ${p(1)} THEN 1 ELSE 0 END AS fold_case, CASE WHEN u.k = ${p(2)} THEN 1 ELSE 0 END AS fold_spaces
+      FROM (SELECT t.${dialect.quoteIdent(key.name)} AS k FROM ${qualify(dialect, source)} t WHERE 1 = 0 UNION ALL SELECT ${p(3)}) u`,
+    params: ['A', 'a ', 'a'],
   };
 }

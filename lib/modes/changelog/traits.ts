@@ -12,5 +12,6 @@ export const changelogTraits: ModeTraits = {
   runKind: 'incremental',
   unreadChange: ' with no log entry past the saved position',
   changedBelow: 'changed without a log entry',
+  needsKey: () => 'the change log names the rows it changed by key',
   settable: false,
 };

@@ -49,7 +49,7 @@ export const compareMode: SyncMode = {
     const { config, dest, table, chunk, deleteMissing } = ctx;
     const soft = table.softDeleteColumn;
     const range = targetRange(table, chunk);
-    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, soft, undefined, range));
+    const applied = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.marks ?? soft, undefined, range));
     let deleted = 0;
     if (soft || (table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
       if (range || isWholeTable(chunk)) {
@@ -69,7 +69,7 @@ export const compareMode: SyncMode = {
  * last two partitions to finish take turns, so exactly one sees all others
  * committed; a chunk that rolls back takes its keys with it.
  */
-async function deleteUnseen(db: Db, { config, dest, table, chunk, last, run }: ChunkContext): Promise<number> {
+export async function deleteUnseen(db: Db, { config, dest, table, chunk, last, run }: ChunkContext): Promise<number> {
   const runKey = `${run.workflowId}/${run.runId}`;
   const keysOf = (index: number): TableRef => ({ schema: table.target.schema, name: keysTableName(runKey, table.target, index) });
   const mine = keysOf(chunk.index);

@@ -9,5 +9,6 @@ export const compareTraits: ModeTraits = {
   savesPosition: false,
   runKind: 'incremental',
   unreadChange: '',
+  needsKey: () => 'it matches source and target rows by key',
   settable: true,
 };

@@ -5,7 +5,7 @@ import type { SyncMode } from '../types';
 import { planCursor } from './plan';
 import { saveCursorState } from './state';
 import { cursorTraits } from './traits';
-import { cursorPredicate } from './window';
+import { cursorPredicate, laterCursor } from './window';
 
 /**
  * cursor: reads only the rows of a key range whose cursor is at or past the
@@ -25,11 +25,12 @@ export const cursorMode: SyncMode = {
    * cursor value now. Rows changed while the run goes get a larger value and
    * are read by the next run; the upper bound is what keeps one chunk's late
    * read from moving the saved cursor past rows another chunk read earlier.
+   * It never falls below the saved cursor (see laterCursor).
    */
   async readWindow(source, table) {
     const cursor = table.cursor!;
     const { max, nulls } = await source.cursorBounds(table.source, cursor);
-    const window = { from: cursor.saved, to: max, includeNull: cursor.saved === null, ...(cursor.lookback && { lookback: cursor.lookback }) };
+    const window = { from: cursor.saved, to: laterCursor(cursor.kind, cursor.saved, max), includeNull: cursor.saved === null, ...(cursor.lookback && { lookback: cursor.lookback }) };
     return { ...table, cursor: { ...cursor, window, nullRows: nulls } };
   },
 
@@ -77,11 +78,11 @@ export const cursorMode: SyncMode = {
     let inserted = 0;
     let updated = 0;
     if (cursor.write === 'append') {
-      const r = await db.query(appendVersionsSql(table.target, dest, table.columns, run.runId));
+      const r = await db.query(appendVersionsSql(table.target, dest, table.columns, table.primaryKey, cursor.targetColumn, run.runId));
       inserted = Number(r.rows[0].inserted);
     } else {
       const latest = latestPerKeySql(dest, table.columns, table.primaryKey, cursor.targetColumn);
-      const r = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, undefined, latest));
+      const r = await db.query(upsertSql(table.target, dest, table.columns, table.primaryKey, table.marks, latest));
       inserted = Number(r.rows[0].inserted);
       updated = Number(r.rows[0].updated);
     }

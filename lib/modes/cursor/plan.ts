@@ -1,11 +1,28 @@
 import { applySchemaChanges, stateColumnTypes, withLatestView, type SchemaChanges } from '../../schema-evolution';
 import { TablesyncError } from '../../errors';
 import { displayName } from '../../tables';
-import { APPEND_COLUMNS } from '../../target';
+import { APPEND_COLUMNS, LATEST_VIEW_RULE, latestViewCommentSql, latestViewName, latestViewSql } from '../../target';
 import type { ColumnPlan, TablePlan } from '../../types';
 import { columnsNotes, describeTarget, evolveColumns, fullColumns, integerKey, invalid, pairColumns, readState, withUserTypes } from '../plan-steps';
 import type { PlanContext, PlanOutcome } from '../types';
 import { parseLookback } from './window';
+
+/**
+ * Whether a saved cursor read as `before` keeps its meaning as a value of
+ * `after` (the column's type changed since): numbers stay the same number
+ * whatever their width or scale, and a time keeps its text when only the
+ * precision changed. Anything else (zone-less ↔ zoned time, MariaDB DATETIME
+ * ↔ TIMESTAMP, a date ↔ a time, a kind change) would need the zone or the
+ * rule the migration used, which the saved text does not carry: refused.
+ */
+export function cursorTypeChange(kind: string, before: string, after: string): 'keep' | 'refuse' {
+  const base = (t: string) => t.toLowerCase().replace(/\(\d+(,\s*\d+)?\)/g, '').replace(/\s+/g, ' ').trim();
+  if (kind === 'number') return NUMBER_TYPE.test(base(before)) && NUMBER_TYPE.test(base(after)) ? 'keep' : 'refuse';
+  return base(before) === base(after) ? 'keep' : 'refuse';
+}
+
+// The number types of every dialect: a saved number is the same number in any of them.
+const NUMBER_TYPE = /^(tinyint|smallint|mediumint|int|integer|bigint|numeric|decimal|number)( unsigned)?( zerofill)?$/;
 
 /**
  * A cursor table: the cursor column must exist and order (timestamps, dates,
@@ -45,6 +62,19 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
     notes.push(`the saved cursor is ignored: target table ${displayName(targetRef)} is ${side.table ? 'empty' : 'missing'}, so every row is read`);
   }
   const saved = ownState && side.hasRows ? ownState.cursorValue : null;
+  if (saved !== null && ownState?.cursorType && ownState.cursorType !== column.type) {
+    const change = cursorTypeChange(kind, ownState.cursorType, column.type);
+    if (change === 'refuse') {
+      throw new TablesyncError(
+        'TypeChange',
+        `${name}: cursor "${column.name}" is now ${column.type}, but the saved cursor ${saved} was read as ${ownState.cursorType}; ` +
+          `that value does not mean the same point in the new type (a change between a zoned and a zone-less time, or of kind, depends on settings the saved text does not carry), ` +
+          `so rows could be skipped: nothing was read. Run tablesync reset-state without --cursor to read every row again (the target's rows below the cursor hold the old type's values too), ` +
+          `or reset-state --cursor VALUE with the saved point written as ${column.type}`,
+      );
+    }
+    notes.push(`cursor "${column.name}" is now ${column.type} (was ${ownState.cursorType}): the saved cursor ${saved} is the same value in it and is kept`);
+  }
   let columns: ColumnPlan[];
   let changes: SchemaChanges | null = null;
   if (!side.table) {
@@ -66,7 +96,15 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
     if (mismatch) throw invalid(ctx, mismatch);
     // With a saved cursor, the state's columns are what the target's rows hold: others need a backfill.
     changes = evolveColumns(ctx, existing, compared, { synced: saved === null ? null : state!.columns, types: state?.columnTypes ?? null }, APPEND_COLUMNS);
-    if (isAppend) changes = withLatestView(changes, targetRef, described.primaryKey, changes.columns.find((c) => c.name === column.name)!.targetName);
+    if (isAppend && described.primaryKey.length) {
+      const versionColumn = changes.columns.find((c) => c.name === column.name)!.targetName;
+      changes = withLatestView(changes, targetRef, described.primaryKey, versionColumn);
+      // A view made before the latest-read rule ordered by cursor: replaced once (its comment says which rule it follows).
+      if (ctx.write && !changes.statements.length && (await target.query(latestViewCommentSql(targetRef))).rows[0]?.comment !== LATEST_VIEW_RULE) {
+        changes = { ...changes, statements: latestViewSql(targetRef, changes.columns, described.primaryKey, versionColumn) };
+        notes.push(`${displayName(latestViewName(targetRef))} now shows each key's version read last (it showed the largest cursor)`);
+      }
+    }
     columns = changes.columns;
     notes.push(...changes.notes.filter((n) => !APPEND_COLUMNS.some((m) => n.includes(`"${m}"`))));
   }

@@ -29,6 +29,55 @@ export function parseLookback(text: string, kind: CursorKind): Lookback | null {
   return m ? { seconds: Number(m[1]) * UNITS[m[2]] } : null;
 }
 
+/**
+ * The later of the saved cursor and the source's largest value now, as the
+ * run's upper bound and next saved cursor: when the rows at the top were
+ * deleted the maximum falls below the saved cursor, which must not move back
+ * (only reset-state moves it back). Compared as the source's exact text:
+ * numbers by value; times, and rowversion hex, as text when both are written
+ * alike (ISO dates, the same zone suffix), which orders them; otherwise
+ * (unlike forms) the source's maximum, as before.
+ */
+export function laterCursor(kind: CursorKind, saved: string | null, max: string | null): string | null {
+  if (saved === null || max === null) return max ?? saved;
+  return compareCursorText(kind, saved, max) > 0 ? saved : max;
+}
+
+/** Sign of a − b for two cursor texts of one kind; 0 when they cannot be told apart as text. */
+export function compareCursorText(kind: CursorKind, a: string, b: string): number {
+  if (kind === 'number') return compareDecimals(a.trim(), b.trim());
+  if (kind === 'binary') {
+    const [x, y] = [a.toLowerCase().replace(/^0x/, ''), b.toLowerCase().replace(/^0x/, '')];
+    return x.length === y.length ? (x < y ? -1 : x > y ? 1 : 0) : 0;
+  }
+  const zone = (t: string) => /([+-]\d\d(:?\d\d)?|Z)$/.exec(t)?.[0] ?? '';
+  const iso = /^\d{4}-\d\d-\d\d/;
+  if (!iso.test(a) || !iso.test(b) || zone(a) !== zone(b)) return 0;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Sign of a − b for decimal texts ("-12.50", "3"); 0 for anything else. */
+function compareDecimals(a: string, b: string): number {
+  const shape = /^([+-]?)(\d*)(?:\.(\d*))?$/;
+  const [ma, mb] = [shape.exec(a), shape.exec(b)];
+  if (!ma || !mb) return 0;
+  const parts = (m: RegExpExecArray) => ({ neg: m[1] === '-', int: m[2].replace(/^0+/, ''), frac: (m[3] ?? '').replace(/0+$/, '') });
+  const [x, y] = [parts(ma), parts(mb)];
+  const zero = (p: typeof x) => !p.int && !p.frac;
+  const sx = zero(x) ? 0 : x.neg ? -1 : 1;
+  const sy = zero(y) ? 0 : y.neg ? -1 : 1;
+  if (sx !== sy) return Math.sign(sx - sy);
+  if (sx === 0) return 0;
+  let mag = x.int.length - y.int.length;
+  if (mag === 0) mag = x.int < y.int ? -1 : x.int > y.int ? 1 : 0;
+  if (mag === 0) {
+    const width = Math.max(x.frac.length, y.frac.length);
+    const [fx, fy] = [x.frac.padEnd(width, '0'), y.frac.padEnd(width, '0')];
+    mag = fx < fy ? -1 : fx > fy ? 1 : 0;
+  }
+  return Math.sign(mag) * sx;
+}
+
 export const LOOKBACK_SHAPE = /^\s*\d+(\.\d+)?(\s*(second|minute|hour|day|week)s?)?\s*$/i;
 
 /**
@@ -52,7 +101,7 @@ export function cursorPredicate(
   if (window.from !== null) {
     const lookback = window.lookback ? parseLookback(window.lookback, kind) : null;
     const from = next(window.from);
-    parts.push(`${quoted} >= ${lookback ? cursor.minus(from, lookback, kind) : from}`);
+    parts.push(`${quoted} >= ${lookback ? cursor.minus(from, lookback, kind, column) : from}`);
   }
   if (window.to !== null) parts.push(`${quoted} <= ${next(window.to)}`);
   if (!parts.length) return { sql: '', params };

@@ -34,10 +34,10 @@ export const fullMode: SyncMode = {
 
   async applyChunk(db, { whole, dest, table }, rowsCopied) {
     if (whole) {
-      await db.query(addPrimaryKeySql(dest, table.columns, table.primaryKey));
+      if (table.primaryKey.length) await db.query(addPrimaryKeySql(dest, table.columns, table.primaryKey));
       await db.query(analyzeSql(dest));
       const exists = await db.query(tableExistsSql(table.target));
-      for (const sql of swapTableSql(dest, table.target, exists.rows[0].present)) await db.query(sql);
+      for (const sql of swapTableSql(dest, table.target, exists.rows[0].present, table.primaryKey.length > 0)) await db.query(sql);
     }
     return { inserted: rowsCopied, updated: 0, deleted: 0 };
   },

@@ -10,5 +10,7 @@ export const fullTraits: ModeTraits = {
   savesPosition: false,
   runKind: 'full load',
   unreadChange: '',
+  // A reload needs no key: the table is loaded as one partition and swapped in whole.
+  needsKey: () => null,
   settable: true,
 };

@@ -62,31 +62,52 @@ export function columnsFromCatalog(rows: MssqlColumnRow[]): SourceColumn[] {
   });
 }
 
+// Names as created come from INFORMATION_SCHEMA: Babelfish's sys views give
+// them lower-cased (Invoice as invoice), its INFORMATION_SCHEMA as written;
+// on SQL Server both are the same name. Matched under the database's collation.
+const TABLE_NAME = `COALESCE(it.TABLE_NAME, t.name)`;
+const JOIN_TABLE_NAME = `LEFT JOIN INFORMATION_SCHEMA.TABLES it ON it.TABLE_SCHEMA = s.name AND it.TABLE_NAME = t.name`;
+const COLUMN_NAME = `COALESCE(icn.COLUMN_NAME, c.name)`;
+const JOIN_COLUMN_NAME = `LEFT JOIN INFORMATION_SCHEMA.COLUMNS icn ON icn.TABLE_SCHEMA = s.name AND icn.TABLE_NAME = t.name AND icn.COLUMN_NAME = c.name`;
+
 // Catalog queries. Names are always bound as @p1 (schema) and @p2 (table).
 export const mssqlCatalog = {
-  listTablesSql: `SELECT s.name AS [schema], t.name AS name
+  listTablesSql: `SELECT s.name AS [schema], ${TABLE_NAME} AS name
     FROM sys.tables t JOIN sys.schemas s ON s.schema_id = t.schema_id
+    ${JOIN_TABLE_NAME}
     WHERE t.is_ms_shipped = 0
     ORDER BY s.name, t.name`,
   // Computed columns too, marked: their values are copied like any column's
   // (sys.columns gives the type of the computed result).
-  columnsSql: `SELECT c.name AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
+  columnsSql: `SELECT ${COLUMN_NAME} AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
       ty.is_user_defined AS is_user_defined, c.max_length AS max_length, c.precision AS precision,
       c.scale AS scale, c.is_nullable AS is_nullable, c.is_computed AS is_computed
     FROM sys.columns c
     JOIN sys.tables t ON t.object_id = c.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     JOIN sys.types ty ON ty.user_type_id = c.user_type_id
+    ${JOIN_COLUMN_NAME}
     WHERE s.name = @p1 AND t.name = @p2
     ORDER BY c.column_id`,
-  primaryKeySql: `SELECT c.name AS name
+  primaryKeySql: `SELECT ${COLUMN_NAME} AS name
     FROM sys.indexes i
     JOIN sys.tables t ON t.object_id = i.object_id
     JOIN sys.schemas s ON s.schema_id = t.schema_id
     JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
     JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+    ${JOIN_COLUMN_NAME}
     WHERE s.name = @p1 AND t.name = @p2 AND i.is_primary_key = 1 AND ic.key_ordinal > 0
     ORDER BY ic.key_ordinal`,
+  uniqueKeysSql: `SELECT i.name AS idx, c.name AS name
+    FROM sys.indexes i
+    JOIN sys.tables t ON t.object_id = i.object_id
+    JOIN sys.schemas s ON s.schema_id = t.schema_id
+    JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+    JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+    WHERE s.name = @p1 AND t.name = @p2 AND i.is_unique = 1 AND i.has_filter = 0 AND ic.key_ordinal > 0
+      AND NOT EXISTS (SELECT 1 FROM sys.index_columns ic2 JOIN sys.columns c2 ON c2.object_id = ic2.object_id AND c2.column_id = ic2.column_id
+        WHERE ic2.object_id = i.object_id AND ic2.index_id = i.index_id AND ic2.key_ordinal > 0 AND c2.is_nullable = 1)
+    ORDER BY i.name, ic.key_ordinal`,
   // Heap (0) or clustered index (1): each row counted once. Maintained by the
   // engine, so no statistics need to exist, but it needs VIEW DATABASE STATE.
   estimateSql: `SELECT SUM(ps.row_count) AS estimate

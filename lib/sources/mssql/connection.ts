@@ -6,6 +6,7 @@ import {
   encodeKey,
   samplePercent,
   type CatalogEntry,
+  type Dialect,
   type CopyStream,
   type NameRule,
   type RangeSum,
@@ -13,12 +14,15 @@ import {
   type SourceTable,
   EVERY_ROW,
   type ReadFilter,
+  uniqueKeysOf,
 } from '../base';
 import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, mssqlNameRule, type MssqlColumnRow } from './catalog';
+import { babelfishDialect, isBabelfishVersion } from './babelfish';
 import { mssqlCursorValueText } from './cursor';
 import { mssqlDialect } from './dialect';
 import { MSSQL_UTF8_COLLATION, mssqlChecksumSql } from './digest';
 import { keyParamType, mssqlKeyBoundsSql, mssqlSampleSql } from './keys';
+import { first32, hashRow, mssqlHashedSelectSql, type Bound, type HashedRow } from './hashed';
 import { mssqlSelectSql, streamRows } from './read';
 
 const BOOLEAN_PARAMS: Record<string, boolean> = { true: true, false: false, yes: true, no: false, '1': true, '0': false };
@@ -93,7 +97,8 @@ export function parseMssqlUrl(url: string, poolSize = 10): MssqlConfig {
 export class MssqlSource implements SourceConnection {
   /** cdc: not done for this source (SQL Server Change Tracking: the TDS server at hand lacks it). */
   readonly changeCapture = null;
-  readonly dialect = mssqlDialect;
+  /** SQL Server's; Babelfish's variant once the first connection says the server is Babelfish (see babelfish.ts). */
+  dialect: Dialect = mssqlDialect;
   private readonly config: MssqlConfig;
   private pool: Promise<ConnectionPool> | null = null;
 
@@ -108,10 +113,17 @@ export class MssqlSource implements SourceConnection {
       // The failing request or connect() reports the error too; the pool's
       // own 'error' event would otherwise crash the worker.
       pool.on('error', () => undefined);
-      this.pool = pool.connect().catch((err) => {
-        this.pool = null;
-        throw err;
-      });
+      this.pool = pool
+        .connect()
+        .then(async (connected) => {
+          const [row] = (await connected.request().query<{ v: string }>('SELECT @@VERSION AS v')).recordset;
+          if (isBabelfishVersion(row?.v)) this.dialect = babelfishDialect(mssqlDialect);
+          return connected;
+        })
+        .catch((err) => {
+          this.pool = null;
+          throw err;
+        });
     }
     return this.pool;
   }
@@ -123,6 +135,10 @@ export class MssqlSource implements SourceConnection {
   }
 
   /** Values bound as @p1… (nvarchar): the SQL converts them to the types it compares with. */
+  uniqueKeys(ref: TableRef): Promise<string[][]> {
+    return uniqueKeysOf(this, mssqlCatalog.uniqueKeysSql, ref);
+  }
+
   async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
     const request = (await this.connect()).request();
     params.forEach((value, i) => request.input(`p${i + 1}`, NVarChar(4000), value));
@@ -193,23 +209,16 @@ export class MssqlSource implements SourceConnection {
     return streamRows(request, sql, plan.columns);
   }
 
-  private utf8: Promise<void> | null = null;
+  private utf8: Promise<boolean> | null = null;
 
-  /** Verification needs a UTF-8 collation (SQL Server 2019+, Azure SQL): said plainly where there is none. */
-  private checkUtf8(): Promise<void> {
-    this.utf8 ??= this.query<{ cp: number | null; version: string | null }>(
-      `SELECT COLLATIONPROPERTY(@p1, 'CodePage') AS cp, CONVERT(nvarchar(128), SERVERPROPERTY('ProductVersion')) AS version`,
-      [MSSQL_UTF8_COLLATION],
-    )
-      .then(([row]) => {
-        if (Number(row?.cp) !== 65001) {
-          throw new TablesyncError(
-            'UnsupportedSource',
-            `verify: this SQL Server (version ${row?.version ?? 'unknown'}) has no UTF-8 collation ${MSSQL_UTF8_COLLATION}; ` +
-              'checksums need SQL Server 2019 (15.x) or later, Azure SQL Database or Managed Instance',
-          );
-        }
-      })
+  /**
+   * Whether the server can hash verify's texts itself: it needs a UTF-8
+   * collation (SQL Server 2019+, Azure SQL). Without one (2016, 2017,
+   * Babelfish) the worker hashes the rows the server sends (see hashed.ts).
+   */
+  hashesOnServer(): Promise<boolean> {
+    this.utf8 ??= this.query<{ cp: number | null }>(`SELECT COLLATIONPROPERTY(@p1, 'CodePage') AS cp`, [MSSQL_UTF8_COLLATION])
+      .then(([row]) => Number(row?.cp) === 65001)
       .catch((err) => {
         this.utf8 = null;
         throw err;
@@ -218,7 +227,15 @@ export class MssqlSource implements SourceConnection {
   }
 
   async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
-    await this.checkUtf8();
+    if (!(await this.hashesOnServer())) {
+      let rows = 0;
+      let sum = 0n;
+      for await (const row of this.hashedRows(plan, columns, range)) {
+        rows++;
+        sum += first32(row.h);
+      }
+      return { rows, sum: String(sum) };
+    }
     const { sql, params } = mssqlChecksumSql(plan, columns, range);
     const request = (await this.connect()).request();
     if (params.length) {
@@ -227,6 +244,31 @@ export class MssqlSource implements SourceConnection {
     }
     const [row] = (await request.query<{ rows: string | number; sum: string }>(sql)).recordset;
     return { rows: Number(row.rows), sum: row.sum };
+  }
+
+  /** Rows of a range hashed by the worker, or null where the server hashes them itself (rowDigestsSql). */
+  async rowHashes(
+    plan: TablePlan,
+    columns: ColumnPlan[],
+    range: PartitionRange,
+    options: { flag?: Bound; from?: Bound } = {},
+  ): Promise<AsyncIterable<HashedRow> | null> {
+    return (await this.hashesOnServer()) ? null : this.hashedRows(plan, columns, range, options);
+  }
+
+  private async *hashedRows(
+    plan: TablePlan,
+    columns: ColumnPlan[],
+    range: PartitionRange,
+    options: { flag?: Bound; from?: Bound } = {},
+  ): AsyncIterable<HashedRow> {
+    const { sql, params, keyParams, reads } = mssqlHashedSelectSql(plan, columns, range, options);
+    const request = new Request(await this.connect());
+    request.arrayRowMode = true;
+    params.forEach((value, i) => request.input(`p${i + 1}`, keyParams.has(i) ? keyParamType(plan) : NVarChar(4000), value));
+    const stream = request.toReadableStream();
+    void request.query(sql).catch(() => undefined); // its error reaches the stream
+    for await (const row of stream) yield hashRow(row as unknown[], reads, Boolean(options.flag));
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@ import type { DigestDialect } from '../base';
 import { isTimestamptz } from '../../canonical';
 import { mssqlRangeWhere } from './keys';
 import { qualifyMssql, quote } from './sql';
+import { mssqlMoneyText } from './read';
 import { INTEGER_TYPES, readMappedColumn } from './types';
 
 /**
@@ -14,9 +15,9 @@ import { INTEGER_TYPES, readMappedColumn } from './types';
 export const MSSQL_UTF8_COLLATION = 'Latin1_General_100_CS_AS_SC_UTF8';
 
 const INTEGER_TARGETS = /^(smallint|integer|bigint|int[248]?)$/;
-const TEXT_TARGETS = /^(text|character varying|varchar)(\s*\(\d+\))?$/;
+export const TEXT_TARGETS = /^(text|character varying|varchar)(\s*\(\d+\))?$/;
 const BYTE_SOURCES = new Set(['binary', 'varbinary', 'image', 'rowversion', 'timestamp']);
-const STRING_SOURCES = new Set(['char', 'varchar', 'nchar', 'nvarchar', 'sysname', 'text', 'ntext']);
+export const STRING_SOURCES = new Set(['char', 'varchar', 'nchar', 'nvarchar', 'sysname', 'text', 'ntext']);
 
 /** Scale of a numeric(p,s) spelling; undefined for a bare numeric (which keeps each value's scale). */
 function numericScale(type: string): number | undefined | null {
@@ -70,7 +71,7 @@ export function mssqlCanonical(column: Pick<ColumnPlan, 'name' | 'sourceType' | 
       const own = Number(/,\s*(\d+)\s*\)$/.exec(column.sourceType)?.[1] ?? 0);
       return scale === undefined || scale === own ? `CONVERT(varchar(50), ${q})` : null;
     }
-    if (source === 'money' || source === 'smallmoney') return scale === undefined || scale === 4 ? `CONVERT(varchar(50), ${q}, 2)` : null;
+    if (source === 'money' || source === 'smallmoney') return scale === undefined || scale === 4 ? mssqlMoneyText(q, source) : null;
     return null;
   }
   if (t === 'double precision' || t === 'float8') {

@@ -9,7 +9,7 @@
 //   digest.ts      canonical text and checksums for verify
 //   dialect.ts     the Dialect assembled from the above
 //   connection.ts  URL parsing, the pool and MssqlSource
-// Babelfish (SQL Server's protocol on PostgreSQL) is read as SQL Server today;
-// should it ever need different SQL, the differences belong in babelfish.ts here.
+//   hashed.ts      verify's rows hashed by the worker (no UTF-8 collation)
+//   babelfish.ts   what Babelfish needs that no SQL both servers accept gives
 export { mssqlDialect } from './dialect';
 export { MssqlSource, parseMssqlUrl } from './connection';

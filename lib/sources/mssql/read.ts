@@ -6,6 +6,23 @@ import { mssqlRangeWhere } from './keys';
 import { qualifyMssql, quote } from './sql';
 import { asScalarText, readMappedColumn } from './types';
 
+/**
+ * All four decimals of money, exactly: as decimal(19,4) / (10,4). Style 2 would
+ * too on SQL Server, but Babelfish pads it and prints two.
+ */
+export const mssqlMoneyText = (q: string, type: string): string =>
+  `CONVERT(varchar(50), CONVERT(${type === 'smallmoney' ? 'decimal(10,4)' : 'decimal(19,4)'}, ${q}))`;
+
+/**
+ * A datetimeoffset's offset as "+05:30", from DATEPART(tzoffset), which gives
+ * minutes on SQL Server and Babelfish alike (Babelfish's DATENAME gives minutes too).
+ */
+export function mssqlOffsetText(q: string): string {
+  const minutes = `ABS(DATEPART(tzoffset, ${q}))`;
+  const two = (e: string) => `RIGHT('0' + CONVERT(varchar(2), ${e}), 2)`;
+  return `CASE WHEN DATEPART(tzoffset, ${q}) < 0 THEN '-' ELSE '+' END + ${two(`${minutes} / 60`)} + ':' + ${two(`${minutes} % 60`)}`;
+}
+
 /** The float text that parses back to the same IEEE value; String() alone loses the sign of -0. */
 const asFloat: ValueEncoder = (v) => (typeof v === 'number' && Object.is(v, -0) ? '-0' : asText(v));
 
@@ -46,8 +63,7 @@ export function readColumn(column: Pick<ColumnPlan, 'name' | 'sourceType'>): { e
       return text(`CONVERT(varchar(50), ${q})`);
     case 'money':
     case 'smallmoney':
-      // Style 2: all four decimals (the default style prints two).
-      return text(`CONVERT(varchar(50), ${q}, 2)`);
+      return text(mssqlMoneyText(q, base));
     case 'float':
     case 'real':
       // The driver's double is the stored value exactly (a real widens
@@ -67,7 +83,7 @@ export function readColumn(column: Pick<ColumnPlan, 'name' | 'sourceType'>): { e
     case 'datetimeoffset':
       // Local time and its offset ("+05:30"): PostgreSQL stores the instant.
       // NULL stays NULL because tedious sessions run with CONCAT_NULL_YIELDS_NULL on.
-      return text(`LEFT(${widened}, 26) + DATENAME(tzoffset, ${q})`);
+      return text(`LEFT(${widened}, 26) + ${mssqlOffsetText(q)}`);
     case 'uniqueidentifier':
       // SQL Server's own text, whose byte order differs from the stored bytes.
       return text(`CONVERT(char(36), ${q})`);

@@ -13,6 +13,7 @@ import {
   type SourceTable,
   EVERY_ROW,
   type ReadFilter,
+  uniqueKeysOf,
 } from '../base';
 import { columnsFromCatalog, mysqlCatalog, mysqlNameRule, type MysqlColumnRow } from './catalog';
 import { MysqlCopyEncoder, streamCopy } from './copy';
@@ -123,6 +124,10 @@ export class MysqlSource implements SourceConnection {
       ],
       async () => (await this.query<{ n: string }>(`SELECT COUNT(*) AS n FROM ${qualifyMysql(ref)}`))[0]?.n,
     );
+  }
+
+  uniqueKeys(ref: TableRef): Promise<string[][]> {
+    return uniqueKeysOf(this, mysqlCatalog.uniqueKeysSql, ref);
   }
 
   queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {

@@ -34,6 +34,12 @@ export const pgCatalog = {
     JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
     WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
     ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+  uniqueKeysSql: `SELECT i.indexrelid::text AS idx, a.attname AS name
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+      AND NOT EXISTS (SELECT 1 FROM pg_attribute b WHERE b.attrelid = i.indrelid AND b.attnum = ANY (i.indkey) AND NOT b.attnotnull)
+    ORDER BY i.indexrelid, array_position(i.indkey::int2[], a.attnum)`,
   // Statistics only: NULL when never analyzed. (pg_relation_size would wait
   // behind any DDL lock on the table, so the catalog step avoids it.)
   estimateSql: `SELECT CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS estimate

@@ -16,6 +16,7 @@ import {
   type SourceTable,
   EVERY_ROW,
   type ReadFilter,
+  uniqueKeysOf,
 } from '../base';
 import { pgCatalog } from './catalog';
 import { pgCursor } from './cursor';
@@ -99,6 +100,10 @@ export class PostgresSource implements SourceConnection {
     const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
     const rows = (await this.pool.query({ text, values, rowMode: 'array' })).rows as string[][];
     return rows.map((r) => encodeKey(r));
+  }
+
+  uniqueKeys(ref: TableRef): Promise<string[][]> {
+    return uniqueKeysOf(this, pgCatalog.uniqueKeysSql, ref);
   }
 
   async queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]> {
