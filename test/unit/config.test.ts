@@ -29,12 +29,12 @@ describe('config', () => {
 
   it('refuses a delete rule a cursor table cannot carry out, its own or the top-level default, and takes it where it applies', () => {
     const cursorEntry = { table: 'public.events', mode: 'cursor', cursor: 'ts' };
-    assert.throws(() => parseSyncConfig({ ...minimal, tables: [{ ...cursorEntry, deletes: 'soft' }] }), /tables\[0\]\.deletes: soft applies to mode full, compare, changelog only \(this table's mode is cursor\)/);
+    assert.throws(() => parseSyncConfig({ ...minimal, tables: [{ ...cursorEntry, deletes: 'soft' }] }), /tables\[0\]\.deletes: soft applies to mode full, compare, changelog, cdc only \(this table's mode is cursor\)/);
     assert.throws(
       () => parseSyncConfig({ ...minimal, deletes: 'hard', tables: ['public.users', cursorEntry] }),
       /deletes: hard \(the top-level default\) does not apply to tables\[1\] \(mode cursor\)/,
     );
-    assert.throws(() => parseSyncConfig({ ...minimal, mode: 'cursor', cursor: 'ts', deletes: 'soft' }), /deletes: soft applies to mode full, compare, changelog only \(the config's mode is cursor\)/);
+    assert.throws(() => parseSyncConfig({ ...minimal, mode: 'cursor', cursor: 'ts', deletes: 'soft' }), /deletes: soft applies to mode full, compare, changelog, cdc only \(the config's mode is cursor\)/);
     const ok = parseSyncConfig({ ...minimal, deletes: 'hard', tables: ['public.users', { ...cursorEntry, deletes: 'ignore' }] });
     assert.equal(ok.deletes, 'hard');
     assert.doesNotThrow(() => parseSyncConfig({ ...minimal, mode: 'cursor', cursor: 'ts', tables: ['public.events', { table: 'public.users', mode: 'compare', deletes: 'soft' }] }));
