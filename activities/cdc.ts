@@ -22,6 +22,7 @@ import {
   tableExistsSql,
 } from '../lib/target';
 import type { TablePlan } from '../lib/types';
+import { otherStream, streamPosition } from '../lib/modes/cdc/state';
 import { ensureSchema, inTransaction, loadRefOf, type ActivityDeps } from './context';
 import { classifyError } from './errors';
 
@@ -83,7 +84,7 @@ async function readStates(deps: ActivityDeps, config: SyncConfig, tables: TableP
 }
 
 /** The saved position of a table in this stream (null: none, or one of another stream or mode). */
-const positionOf = (state: TableState | undefined, stream: string) => (state?.mode === 'cdc' && state.cursorColumn === stream ? state.cursorValue : null);
+const positionOf = streamPosition;
 
 export function createCdcActivities(deps: ActivityDeps) {
   const { connections } = deps;
@@ -102,11 +103,12 @@ export function createCdcActivities(deps: ActivityDeps) {
         const positions = tables.map((t) => positionOf(states.get(displayName(t.source)), stream));
         // A table another stream follows: two slots would each hold the source's WAL, and both write the table.
         for (const t of tables) {
-          const other = states.get(displayName(t.source));
-          if (other?.mode === 'cdc' && other.cursorColumn && other.cursorColumn !== stream && other.cursorValue && (await capture.position(other.cursorColumn))) {
+          const state = states.get(displayName(t.source));
+          const other = otherStream(state, stream);
+          if (other && (await capture.position(other.stream))) {
             throw new TablesyncError(
               'CdcSetup',
-              `${displayName(t.source)} is followed by stream "${other.cursorColumn}" (workflow ${other.lastWorkflowId}); stop that one with tablesync cdc stop --drop-slot first`,
+              `${displayName(t.source)} is followed by stream "${other.stream}" (workflow ${state!.lastWorkflowId}); stop that one with tablesync cdc stop --drop-slot first`,
             );
           }
         }
