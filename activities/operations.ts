@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { SyncConfig } from '../lib/config';
-import { resolveTableSpecs, type ResolvedTable } from '../lib/discovery';
+import { resolveConfigTables, type ResolvedTable } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { configTraits, settingsOf } from '../lib/modes';
 import {
@@ -70,7 +70,7 @@ async function locate(source: SourceConnection, config: SyncConfig, spec: string
     throw invalid((err as Error).message);
   }
   const rule = await source.nameRule();
-  const { refs } = resolveTableSpecs(config.tables, defaultSchema, await source.listTables(), config.source.connection, rule);
+  const { refs } = await resolveConfigTables(source, config);
   const key = (r: TableRef) => `${rule.key(r.schema)}.${rule.key(r.name)}`;
   const ref = refs.find((r) => key(r) === key(wanted));
   if (!ref) {
@@ -104,8 +104,7 @@ const stateOnly = (s: TableState | null): TableState | null =>
 
 async function tableStatus(source: SourceConnection, deps: ActivityDeps, input: TableStatusInput): Promise<TableStatus[]> {
   const { config } = input;
-  const defaultSchema = config.source.schema ?? source.dialect.defaultSchema;
-  const { refs } = resolveTableSpecs(config.tables, defaultSchema, await source.listTables(), config.source.connection, await source.nameRule());
+  const { refs } = await resolveConfigTables(source, config);
   let chosen: ResolvedTable[] = refs;
   if (input.tables?.length) {
     chosen = [];

@@ -2,7 +2,7 @@ import { log } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { mapLimit } from '../lib/concurrency';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
-import { resolveTableSpecs, targetCollisions } from '../lib/discovery';
+import { resolveConfigTables, targetCollisions } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { modeOf, planTable, settingsOf } from '../lib/modes';
 import { planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
@@ -143,13 +143,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       const refused: RefusedTable[] = [];
       let plan: string[] = [];
       try {
-        const resolution = resolveTableSpecs(
-          config.tables,
-          config.source.schema ?? source.dialect.defaultSchema,
-          await source.listTables(),
-          config.source.connection,
-          await source.nameRule(),
-        );
+        const resolution = await resolveConfigTables(source, config);
         let refs = resolution.refs;
         if (only) {
           // A batch: the parent said what the patterns resolved to and refused.

@@ -1,6 +1,6 @@
-import { catalogName, EXACT_NAMES, type CatalogEntry, type NameRule } from './sources/base';
+import { catalogName, EXACT_NAMES, type CatalogEntry, type NameRule, type SourceConnection } from './sources/base';
 import { displayName, isPattern, matchesPattern, parseTableName } from './tables';
-import type { TableEntry } from './config';
+import type { SyncConfig, TableEntry } from './config';
 import type { FailedTable, TableRef } from './types';
 
 /** The tables a config's `tables` list names, what each entry resolved to, and what could not be resolved. */
@@ -189,4 +189,12 @@ export function targetCollisions<T extends { source: TableRef; target: TableRef 
     }
   }
   return { kept, failed };
+}
+
+/** The config's tables as the source lists and matches them (names, patterns), with what was refused. */
+export async function resolveConfigTables(
+  source: Pick<SourceConnection, 'dialect' | 'listTables' | 'nameRule'>,
+  config: Pick<SyncConfig, 'tables' | 'source'>,
+): Promise<Resolution> {
+  return resolveTableSpecs(config.tables, config.source.schema ?? source.dialect.defaultSchema, await source.listTables(), config.source.connection, await source.nameRule());
 }

@@ -43,6 +43,12 @@ export function fullColumns({ source, config, described }: PlanContext): ColumnP
   return planFullColumns(source.dialect, config, described);
 }
 
+/** The columns of a target this run creates (every source column), said in the table's notes. */
+export function createdTargetColumns(ctx: PlanContext, side: TargetSide): ColumnPlan[] {
+  side.notes.push(`target table ${displayName(side.ref)} is missing: this run creates it and reads every row`);
+  return fullColumns(ctx);
+}
+
 /**
  * The source's columns paired with an existing target's; why the target
  * cannot take this table's rows in place (a key column missing, another

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { SyncConfig } from '../../config';
-import { resolveTableSpecs, targetCollisions } from '../../discovery';
+import { resolveConfigTables, targetCollisions } from '../../discovery';
 import { TablesyncError } from '../../errors';
 import type { SourceConnection } from '../../sources/base';
 import { displayName } from '../../tables';
@@ -23,13 +23,7 @@ export interface CdcTables {
  * carry faithfully is refused, naming why.
  */
 export async function planCdcTables(source: SourceConnection, target: Pool, config: SyncConfig): Promise<CdcTables> {
-  const resolution = resolveTableSpecs(
-    config.tables,
-    config.source.schema ?? source.dialect.defaultSchema,
-    await source.listTables(),
-    config.source.connection,
-    await source.nameRule(),
-  );
+  const resolution = await resolveConfigTables(source, config);
   const planned: TablePlan[] = [];
   const failed = [...resolution.failed];
   for (const ref of resolution.refs) {

@@ -4,7 +4,7 @@ import { displayName, parseTableName } from '../../tables';
 import { planSoftDeletes, softDeleteColumns } from '../../target';
 import type { SourceColumn, SourceConnection } from '../../sources/base';
 import type { ColumnPlan, TablePlan, TableRef } from '../../types';
-import { columnsNotes, describeTarget, evolveColumns, fullColumns, integerKey, pairColumns, readState, tableConfig, withUserTypes } from '../plan-steps';
+import { columnsNotes, createdTargetColumns, describeTarget, evolveColumns, integerKey, pairColumns, readState, tableConfig, withUserTypes } from '../plan-steps';
 import type { PlanContext, PlanOutcome } from '../types';
 import { keyFoldSql } from './read';
 import type { KeyFold } from './types';
@@ -70,10 +70,8 @@ export async function planChangelog(ctx: PlanContext): Promise<PlanOutcome> {
   const saved = started ? state.cursorValue : null;
   let columns: ColumnPlan[];
   let changes: SchemaChanges | null = null;
-  if (!side.table) {
-    columns = fullColumns(ctx);
-    notes.push(`target table ${displayName(targetRef)} is missing: this run creates it and reads every row`);
-  } else {
+  if (!side.table) columns = createdTargetColumns(ctx, side);
+  else {
     const existing = { ...side, table: side.table };
     const softColumns = settings.deletes === 'soft' ? softDeleteColumns(config.softDeleteColumn) : [];
     const { compared } = pairColumns(ctx, existing, softColumns, false);

@@ -3,7 +3,7 @@ import { TablesyncError } from '../../errors';
 import { displayName } from '../../tables';
 import { APPEND_COLUMNS, LATEST_VIEW_RULE, latestViewCommentSql, latestViewName, latestViewSql } from '../../target';
 import type { ColumnPlan, TablePlan } from '../../types';
-import { columnsNotes, describeTarget, evolveColumns, fullColumns, integerKey, invalid, pairColumns, readState, withUserTypes } from '../plan-steps';
+import { columnsNotes, createdTargetColumns, describeTarget, evolveColumns, integerKey, invalid, pairColumns, readState, withUserTypes } from '../plan-steps';
 import type { PlanContext, PlanOutcome } from '../types';
 import { parseLookback } from './window';
 
@@ -77,10 +77,8 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
   }
   let columns: ColumnPlan[];
   let changes: SchemaChanges | null = null;
-  if (!side.table) {
-    columns = fullColumns(ctx);
-    notes.push(`target table ${displayName(targetRef)} is missing: this run creates it and reads every row`);
-  } else {
+  if (!side.table) columns = createdTargetColumns(ctx, side);
+  else {
     const existing = { ...side, table: side.table };
     const isAppend = APPEND_COLUMNS.every((m) => existing.table.columns.some((c) => c.name === m));
     const { compared, mismatch } = pairColumns(ctx, existing, [], !isAppend);
