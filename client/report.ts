@@ -62,6 +62,7 @@ export function printSummary(summary: SyncSummary): void {
     for (const w of t.warnings) console.log(`         warning: ${w}`);
   }
   for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
+  for (const w of summary.runWarnings ?? []) console.log(`  warning: ${w}`);
   console.log(summary.message);
   const line = failedTablesLine(summary);
   if (line) console.error(line);

@@ -92,16 +92,33 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: 
     skipped,
     ...(plan.length ? { plan } : {}),
   };
+  return { ...summary, message: summaryMessage(summary) };
+}
+
+/** The summary's one line: what ran, the totals, the warnings, verification. */
+function summaryMessage(summary: Omit<SyncSummary, 'message'>): string {
+  const { tables, skipped } = summary;
   const plural = (n: number, word: string) => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
   const verified = tables.filter((t) => t.verification);
   const mismatched = verified.filter((t) => !t.verification!.matches);
-  const message =
+  return (
     `${runHeadline(tables)} ${plural(summary.tablesSynced, 'table')} synced, ` +
     `${fmt(summary.tablesFailed)} failed, ${fmt(summary.tablesUnchanged)} had no changes` +
     (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
     `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
     (summary.deleted ? `, ${fmt(summary.deleted)} deleted` : '') +
     (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '') +
-    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '');
-  return { ...summary, message };
+    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '')
+  );
+}
+
+/**
+ * The summary with warnings of the run as a whole (a webhook that could not
+ * be told), counted with the tables' warnings and said in its message.
+ */
+export function withRunWarnings(summary: SyncSummary, warnings: string[]): SyncSummary {
+  if (!warnings.length) return summary;
+  const { message: _m, ...rest } = summary;
+  const next = { ...rest, warnings: summary.warnings + warnings.length, runWarnings: [...(summary.runWarnings ?? []), ...warnings] };
+  return { ...next, message: summaryMessage(next) };
 }

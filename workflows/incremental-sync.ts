@@ -1,8 +1,10 @@
-import { executeChild, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { executeChild, isCancellation, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import type { DiscoverTablesResult } from '../activities/planning';
 import type { SyncSummary, TableResult } from '../lib/types';
+import { withRunWarnings } from '../lib/summary';
+import { notifyRunEnd } from './notify';
 import { catalogActivities, rawRetry } from './options';
 import { counted, newSyncProgress, planningProgress, refusedProgress, syncProgressQuery, tableProgress, type SyncProgress } from './progress';
 import { splitRefused, syncBatchWorkflow, syncTables } from './sync-batch';
@@ -19,9 +21,24 @@ export type IncrementalSyncResult = SyncSummary;
  * Temporal's 2 MB payload limit.
  */
 export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
+  // The validated config once initializeState returns; until then the webhooks are taken from the input as given.
+  const run: { config?: SyncConfig } = {};
+  let summary: SyncSummary;
+  try {
+    summary = await syncAll(input, run);
+  } catch (err) {
+    // The webhooks hear of a run that failed (not of one cancelled: someone chose that); the run still fails with its error.
+    if (!isCancellation(err)) await notifyRunEnd(run.config ?? input, run.config?.retry ?? rawRetry(input)?.retry, { error: err });
+    throw err;
+  }
+  return withRunWarnings(summary, await notifyRunEnd(run.config, run.config?.retry, { summary }));
+}
+
+async function syncAll(input: IncrementalSyncInput, run: { config?: SyncConfig }): Promise<SyncSummary> {
   const progress = newSyncProgress();
   setHandler(syncProgressQuery, () => counted(progress));
   const { config } = await catalogActivities(rawRetry(input)).initializeState({ config: input });
+  run.config = config;
   const acts = catalogActivities(config);
   const info = workflowInfo();
   // The run claims the tables it writes: a load of an older, abandoned run can no longer commit over them.
