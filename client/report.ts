@@ -1,4 +1,5 @@
 import { traitsOf } from '../lib/modes/names';
+import { tableCountsText } from '../lib/summary';
 import type { KeySample, SyncSummary, TableVerification } from '../lib/types';
 import type { VerifyResult } from '../workflows/verify';
 
@@ -54,10 +55,7 @@ export function printSummary(summary: SyncSummary): void {
       console.log(`  FAILED ${t.table}${t.target ? ` → ${t.target}` : ''}: ${t.errorType}: ${t.error}`);
       continue;
     }
-    const counts =
-      traitsOf(t.mode).runKind === 'full load'
-        ? `full load, ${t.inserted} rows`
-        : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
+    const counts = tableCountsText(t);
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
     for (const w of t.warnings) console.log(`         warning: ${w}`);
   }
