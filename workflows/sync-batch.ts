@@ -8,6 +8,7 @@ import { tableLabel, tableResultOf } from '../lib/summary';
 import type { FailedTable, SkippedTable, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities } from './options';
 import { counted, newSyncProgress, syncProgressQuery, tableProgress, type TableProgress } from './progress';
+import { refuseForeignRunClaim } from './run-claim';
 import { syncTableWorkflow } from './sync-table';
 
 /**
@@ -145,6 +146,7 @@ export async function syncBatchWorkflow(input: SyncBatchInput): Promise<SyncBatc
   const progress = newSyncProgress();
   setHandler(syncProgressQuery, () => counted(progress));
   const { config, syncWorkflowId, syncRunId } = input;
+  refuseForeignRunClaim('syncBatchWorkflow', syncWorkflowId, syncRunId);
   const acts = catalogActivities(config);
   const { tables, skipped, failed = [], plan = [] } = await acts.discoverTables({ config, only: input.tables, syncWorkflowId, syncRunId });
   const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);

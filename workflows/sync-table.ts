@@ -16,6 +16,7 @@ import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
 import { tableDoneDetails, tableLabel, tableResultOf, tableRunningDetails } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
+import { refuseForeignRunClaim } from './run-claim';
 import { activityOptions, catalogActivities, rawRetry } from './options';
 import { planningProgress, tableProgress, tableProgressQuery, type TableProgress } from './progress';
 import { verifyTable } from './verify';
@@ -69,6 +70,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       'InvalidInput',
     );
   }
+  refuseForeignRunClaim('syncTableWorkflow', input.syncWorkflowId, input.syncRunId);
   let progress: TableProgress = input.task ? tableProgress(input.task) : planningProgress(input.table);
   setHandler(tableProgressQuery, () => progress);
   const { config, task } = input.task

@@ -15,7 +15,7 @@ import { sleep } from '../helpers/worker-process';
 /**
  * The Web UI start, in a real browser: Debian's Chromium, headless, driven
  * through the dev server's own UI on a private port. What a user does by
- * hand (README "From the Temporal Web UI") must keep working.
+ * hand (README and docs/operations.md "From the Temporal Web UI") must keep working.
  */
 
 const SRC = testDb('tablesync_it_webui_src');
