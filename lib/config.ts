@@ -55,6 +55,23 @@ export type TableEntry = z.infer<typeof tableEntrySchema>;
 
 const atMost = (n: number) => `must be at most ${n.toLocaleString('en-US')}`;
 
+/**
+ * A webhook told of the run's end. Only the *name* of the environment
+ * variable holding its URL is in the config (and so in workflow input and
+ * history): the URL, which often carries a token, stays with the worker.
+ */
+export const notifyTargetSchema = z
+  .object({
+    urlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the name of an environment variable on the worker (it holds the URL), like TABLESYNC_WEBHOOK'),
+    // failure: only when a table failed or the run did; always: after every run.
+    on: z.enum(['failure', 'always']).default('failure'),
+  })
+  .strict();
+export type NotifyTarget = z.infer<typeof notifyTargetSchema>;
+// One webhook, or a list of them.
+const notifySchema = z
+  .union([notifyTargetSchema.transform((t) => [t]), z.array(notifyTargetSchema).min(1).max(MAX.webhooks, atMost(MAX.webhooks))]);
+
 // What a sync needs to know. It travels in workflow input, so it holds
 // connection *names* only; URLs and passwords stay with the worker.
 export const syncConfigSchema = z
@@ -143,6 +160,8 @@ export const syncConfigSchema = z
       })
       .strict()
       .default({}),
+    // Webhooks called with the run's summary when it ends (see lib/notify.ts).
+    notify: notifySchema.optional(),
     // Set by the sync's first step, never by hand: what each connection name
     // meant to the worker that started the sync (see ConnectionRegistry.fingerprint).
     pins: z.record(z.string(), z.object({ fingerprint: z.string(), worker: z.string() }).strict()).optional(),

@@ -13,4 +13,6 @@ export const MAX = {
   /** A week for one partition. */
   partitionMinutes: 7 * 24 * 60,
   heartbeatSeconds: 3_600,
+  /** Webhooks of one config (notify:), each called at the run's end. */
+  webhooks: 10,
 };

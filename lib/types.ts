@@ -180,6 +180,8 @@ export interface SyncSummary extends Counts {
   skipped: SkippedTable[];
   /** What the config's entries resolved to and what patterns left out, said before rows moved. */
   plan?: string[];
+  /** Warnings of the run, not of a table (a webhook it could not tell); counted in `warnings`. */
+  runWarnings?: string[];
   message: string;
 }
 

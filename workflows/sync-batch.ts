@@ -4,7 +4,7 @@ import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
 import { groupSmallTasks } from '../lib/planner';
-import { tableResultOf } from '../lib/summary';
+import { tableLabel, tableResultOf } from '../lib/summary';
 import type { FailedTable, SkippedTable, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities } from './options';
 import { counted, newSyncProgress, syncProgressQuery, tableProgress, type TableProgress } from './progress';
@@ -28,6 +28,9 @@ export async function syncTables(
   runKey: Required<Pick<RunKey, 'syncWorkflowId' | 'syncRunId'>>,
   limit: number,
 ): Promise<TableResult[]> {
+  // Each child labelled with its table and mode in the Web UI (not just "syncTableWorkflow").
+  // patched(): runs started before labels replay their children's start commands as they were.
+  const labelled = patched('web-ui-summaries');
   const runOne = async (i: number): Promise<TableResult> => {
     const task = tasks[i];
     const table = `${task.table.source.schema}.${task.table.source.name}`;
@@ -38,6 +41,7 @@ export async function syncTables(
       const done = await executeChild(syncTableWorkflow, {
         workflowId: `${runKey.syncWorkflowId}/${table}`,
         args: [{ config, task, ...runKey }],
+        ...(labelled && { staticSummary: tableLabel(task) }),
       });
       Object.assign(entry, { phase: 'done', partitionsDone: entry.partitionsTotal, rowsCopied: done.rowsCopied });
       return done;

@@ -5,6 +5,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -13,7 +14,7 @@ import { mapLimit } from '../lib/concurrency';
 import { tableSteps } from '../lib/modes/names';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
-import { tableResultOf } from '../lib/summary';
+import { tableDoneDetails, tableLabel, tableResultOf, tableRunningDetails } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
 import { refuseForeignRunClaim } from './run-claim';
 import { activityOptions, catalogActivities, rawRetry } from './options';
@@ -76,6 +77,8 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     ? { config: input.config as SyncConfig, task: input.task }
     : await planAlone(input);
   progress = { ...tableProgress(task), phase: 'copy' };
+  // The Web UI's current details: what the table is doing, then what it did (no command: replays as before).
+  setCurrentDetails(`${tableLabel(task)}: ${tableRunningDetails(task)}`);
   const info = workflowInfo();
   // The mode decides the sequence: a load table filled, then swapped in; or each partition applied in place.
   const full = tableSteps(task.table.mode) === 'load-and-swap';
@@ -175,6 +178,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   if (errors.length) {
     result.status = 'failed';
     result.error = errors.join('; ');
+    setCurrentDetails(`${tableLabel(task)}: ${tableDoneDetails(result)}`);
     // Fail visibly in the Web UI, carrying what did land for the parent's summary.
     throw ApplicationFailure.create({
       type: 'TableSyncFailed',
@@ -183,5 +187,6 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       details: [result],
     });
   }
+  setCurrentDetails(`${tableLabel(task)}: ${tableDoneDetails(result)}`);
   return result;
 }

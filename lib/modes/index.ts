@@ -103,7 +103,7 @@ async function planMode(
 ): Promise<PlanOutcome> {
   const name = displayName(found.ref);
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
-  const ctx = { source, target, config, described, settings, write };
+  const ctx = { source, target, config, described, settings, write, verify };
   return withDeleteRule(await withMarks(target, config, await planInMode(ctx, verify)), settings);
 }
 

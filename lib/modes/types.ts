@@ -63,6 +63,8 @@ export interface PlanContext {
   settings: TableSettings;
   /** The plan may change the target (add columns): false for a dry run and for verify without repair. */
   write: boolean;
+  /** Planned for verify (a table it cannot check is left out with why), not for a sync (where that fails the table). */
+  verify?: boolean;
 }
 
 /** A table planned, or left out of the run with why (nothing to compare, no key…). */

@@ -136,6 +136,11 @@ describe('Web UI: a sync started from the UI\'s own Start Workflow form, in head
     await page.getByText('syncTableWorkflow').first().waitFor();
     await page.getByRole('link', { name: workflowId, exact: true }).first().waitFor(); // "Parent Workflow"
     await shot('child-public-orders');
+    // Not only "syncTableWorkflow": the child's summary (User Metadata tab) names its table and mode.
+    // (Its current details, which the UI shows there for a running workflow, are asserted through the client in web-ui-labels.test.)
+    await page.getByText('User Metadata', { exact: true }).first().click();
+    await page.getByText('public.orders · full', { exact: true }).first().waitFor();
+    await shot('child-metadata');
 
     for (const t of TABLES) await assertPgTablesEqual(src, dst, t);
   });
