@@ -151,6 +151,25 @@ describe('row filters: tables[].where (real PostgreSQL, MariaDB, Temporal)', () 
     it(`${source.name}: ${SCENARIO}`, () => scenario(source, dst));
   }
 
+  it('PostgreSQL: a column-only backfill (schema evolution) reads the filtered rows only', async () => {
+    const connections = { src: pgUrl(SRC), dst: pgUrl(DST) };
+    const entry = { table: 'b', mode: 'cursor', cursor: 'updated_at', where: { region: IN } };
+    const config = { ...FAST_RETRY, ...sizing, source: { connection: 'src' }, target: { connection: 'dst', schema: 'dw' }, tables: [entry] };
+    await src.query(`CREATE TABLE b (id int PRIMARY KEY, region text, updated_at timestamp(6) NOT NULL)`);
+    await src.query(`INSERT INTO b SELECT g, CASE WHEN g % 2 = 1 THEN $1 ELSE 'US' END, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 8) g`, [IN]);
+    await syncOk(connections, config, 'rowfilter');
+    // A column added and filled without moving the cursor: only a backfill brings its values.
+    await src.query(`ALTER TABLE b ADD COLUMN extra text`);
+    await src.query(`UPDATE b SET extra = 'x' || id`);
+    const run = byTable(await syncOk(connections, config, 'rowfilter'));
+    assert.equal(run.b.status, 'completed', run.b.error);
+    // The backfill's 4 filtered rows (not 8), then the window's one row at the saved cursor (id 7, read again inclusively).
+    assert.equal(run.b.rowsCopied, 5, JSON.stringify(run.b));
+    assert.deepEqual((await dst.query('SELECT id, extra FROM dw.b ORDER BY id')).rows, [1, 3, 5, 7].map((id) => ({ id, extra: `x${id}` })));
+    const verified = await runTestVerify(connections, { config });
+    assert.equal(verified.matches, true, JSON.stringify(verified.tables));
+  });
+
   it('the CLI refuses where: on a mode that does not take it (exit 2), naming the table entry and the field', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tablesync-where-'));
     try {
