@@ -17,6 +17,7 @@ import {
   tableStateUpgradeSql,
   TABLE_STATE_UPGRADE_COLUMNS,
 } from '../lib/state';
+import { rowFilterOf } from '../lib/sources/row-filter';
 import { targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql } from '../lib/target';
@@ -231,7 +232,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           // not one per key chunk (a first run or a backfill, which read every row, are chunked and resumable).
           const incremental = mode.incremental(table) && !mode.backfillColumns(table).length;
           if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
-            bounds = await source.keyBounds(table.source, table.primaryKey[0]);
+            bounds = await source.keyBounds(table.source, table.primaryKey[0], rowFilterOf(table));
           }
           const sizing = {
             estimatedRows,

@@ -5,6 +5,7 @@ import { MODE_ALIASES, normalizeMode, SYNC_MODES } from './modes/names';
 import { MAX } from './limits';
 import { unsupportedOptions } from './modes/options';
 import { isTypeName, TYPE_NAME_HINT } from './type-names';
+import { predicateProblem } from './row-filter';
 
 const modeSchema = z.enum(['auto', ...SYNC_MODES, ...Object.keys(MODE_ALIASES)] as [string, ...string[]]).transform(normalizeMode);
 // hard: rows gone from the source are deleted from the target (per key range, after the upsert);
@@ -49,6 +50,19 @@ export const tableEntrySchema = z
     // A key for a table the source gives none: taken only if the source has no NULL and no duplicate in these columns.
     primaryKey: z.array(z.string().min(1)).min(1).optional(),
     keyless: keylessSchema.optional(),
+    // The rows to sync: a predicate in the source's SQL (run on the source inside parentheses; see
+    // lib/row-filter.ts for what it may contain), or { column: value } compared with bound values.
+    where: z
+      .union([
+        z.string().superRefine((text, ctx) => {
+          const problem = predicateProblem(text);
+          if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `the predicate ${problem}` });
+        }),
+        z
+          .record(z.string().min(1), z.union([z.string(), z.number().finite(), z.boolean(), z.null()]))
+          .refine((o) => Object.keys(o).length > 0, 'names no column: give { column: value, ... } or a predicate'),
+      ])
+      .optional(),
   })
   .strict();
 export type TableEntry = z.infer<typeof tableEntrySchema>;

@@ -2,6 +2,7 @@ import type { Counts } from './counts';
 import type { SyncModeName } from './modes/names';
 import type { ChangelogPlan } from './modes/changelog/types';
 import type { CursorPlan } from './modes/cursor/types';
+import type { RowFilterPlan } from './row-filter';
 
 export type { ChangelogPlan, CursorPlan };
 
@@ -80,6 +81,12 @@ export interface TablePlan {
   cursor?: CursorPlan;
   /** mode changelog: the log and, once tasks are planned, the run's log window. */
   changelog?: ChangelogPlan;
+  /**
+   * tables[].where: the only rows of the source this table syncs, in every
+   * read (copies, bounds, verify). Made by planning from the config, and held
+   * to the config by the activities' input guard (see activities/input-guard.ts).
+   */
+  rowFilter?: RowFilterPlan;
   /** Deletes for this table (per-table config), else the config's. */
   deletes?: 'ignore' | 'hard' | 'soft';
   /** Cursor and change-log tables: the column types their state saves (absent in plans from before: saved as unknown). */

@@ -47,6 +47,8 @@ export interface TableSettings {
   write: 'upsert' | 'append';
   lookback?: string;
   columns?: string[];
+  /** The rows the table syncs (tables[].where); absent: all. */
+  where?: TableEntry['where'];
   /** A key named in the config for a table the source gives none. */
   primaryKey?: string[];
   keyless: 'fail' | 'skip';

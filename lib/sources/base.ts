@@ -145,7 +145,8 @@ export interface SourceConnection {
   nameRule(): Promise<NameRule>;
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
-  keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
+  /** A key column's smallest and largest value among the rows `filter` keeps (a table's where; default every row). */
+  keyBounds(ref: TableRef, column: string, filter?: ReadFilter): Promise<{ min: string | null; max: string | null }>;
   /**
    * About `pieces - 1` key values (encodeKey text) that cut the table into
    * `pieces` ranges of similar size, from the source's statistics or a sample
@@ -162,7 +163,7 @@ export interface SourceConnection {
   /** Rows of a query as objects (catalog-size results only: bounds, key lists); values bound. */
   queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
-  cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
+  cursorBounds(ref: TableRef, cursor: CursorPlan, filter?: ReadFilter): Promise<{ max: string | null; nulls: number }>;
   /**
    * `value` read as the cursor column's type, on the source, back as the
    * source's own text of it (what a run would save); null when it does not
@@ -171,7 +172,7 @@ export interface SourceConnection {
   cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null>;
   /** Streams the rows of a key range that `filter` keeps (the plan's mode says which: see lib/modes readFilterOf). */
   openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter): Promise<CopyStream>;
-  /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
+  /** Checksum of a key range (the rows the plan's rowFilter keeps) over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   /** Streaming its own change log (cdc mode); null: this source cannot (yet). */
   readonly changeCapture: ChangeCapture | null;
@@ -264,11 +265,12 @@ export type ReadFilter = (dialect: Dialect, placeholder: (i: number) => string) 
 /** Every row of the range. */
 export const EVERY_ROW: ReadFilter = () => ({ sql: '', params: [] });
 
-/** The statement reading a cursor column's bounds, in any dialect that has cursors. */
-export function cursorBoundsSql(dialect: Dialect, ref: TableRef, cursor: CursorPlan): string {
+/** The statement reading a cursor column's bounds among the rows `filter` keeps, in any dialect that has cursors. */
+export function cursorBoundsSql(dialect: Dialect, ref: TableRef, cursor: CursorPlan, filter: ReadFilter = EVERY_ROW): { sql: string; params: string[] } {
   const q = dialect.quoteIdent(cursor.column);
   const max = dialect.cursor.text(`MAX(${q})`, { type: cursor.sourceType, dataType: cursor.dataType });
-  return `SELECT ${max} AS max_value, COUNT(*) - COUNT(${q}) AS null_rows FROM ${qualify(dialect, ref)}`;
+  const where = filter(dialect, dialect.placeholder);
+  return { sql: `SELECT ${max} AS max_value, COUNT(*) - COUNT(${q}) AS null_rows FROM ${qualify(dialect, ref)}${where.sql ? ` WHERE ${where.sql}` : ''}`, params: where.params };
 }
 
 /** `where` (" WHERE …" or empty) with `extra` (a bare predicate or empty) ANDed on. */

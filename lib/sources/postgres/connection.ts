@@ -27,6 +27,7 @@ import { PgChangeCapture } from './cdc';
 import { BinaryCopyCounter, pgRangeCopySql, TextCopyCounter } from './read';
 import { qualifyPg, quotePg } from './sql';
 import { isRegType } from './types';
+import { filterWhere, rowFilterOf } from '../row-filter';
 
 // pg's own resolution of a client config (the URL with its query string, the
 // PG* environment, the defaults): what a Client of this config connects to.
@@ -78,9 +79,10 @@ export class PostgresSource implements SourceConnection {
     return pgCatalog.estimateRows(this.pool, ref);
   }
 
-  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+  async keyBounds(ref: TableRef, column: string, filter: ReadFilter = EVERY_ROW): Promise<{ min: string | null; max: string | null }> {
     const q = quotePg(column);
-    const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}`);
+    const where = filterWhere(postgresDialect, filter);
+    const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}${where.sql}`, where.params);
     return { min: r.rows[0].min, max: r.rows[0].max };
   }
 
@@ -90,14 +92,15 @@ export class PostgresSource implements SourceConnection {
    * columns. Either way sorted here, by the source, in the key's collation.
    */
   async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
-    if (plan.primaryKey.length === 1) {
+    // The histogram describes every row; a filtered table's cut points come from a sample of its own rows.
+    if (plan.primaryKey.length === 1 && !plan.rowFilter) {
       const collation = (await this.pool.query(pgKeyCollationSql, [qualifyPg(plan.source), plan.primaryKey[0]])).rows[0];
       const sql = pgHistogramSql(keyTypes(plan)[0], collation ? { schema: collation.schema, name: collation.name } : null);
       const bounds = (await this.pool.query(sql, [plan.source.schema, plan.source.name, plan.primaryKey[0]])).rows.map((r) => r.k0 as string);
       // The histogram's first and last bounds are its min and max: pieces - 1 cuts strictly between need pieces + 1 bounds.
       if (bounds.length > pieces) return evenCuts(bounds, pieces);
     }
-    const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
+    const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows), rowFilterOf(plan)(postgresDialect, (i) => `$${2 + i}`));
     const rows = (await this.pool.query({ text, values, rowMode: 'array' })).rows as string[][];
     return rows.map((r) => encodeKey(r));
   }
@@ -110,8 +113,9 @@ export class PostgresSource implements SourceConnection {
     return (await this.pool.query(sql, params)).rows;
   }
 
-  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
-    const r = await this.pool.query(cursorBoundsSql(postgresDialect, ref, cursor));
+  async cursorBounds(ref: TableRef, cursor: CursorPlan, filter: ReadFilter = EVERY_ROW): Promise<{ max: string | null; nulls: number }> {
+    const { sql, params } = cursorBoundsSql(postgresDialect, ref, cursor, filter);
+    const r = await this.pool.query(sql, params);
     return { max: r.rows[0].max_value, nulls: Number(r.rows[0].null_rows) };
   }
 
@@ -187,7 +191,8 @@ export class PostgresSource implements SourceConnection {
 
   async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
     const canonical = columns.map((c) => pgCanonicalText(c));
-    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey, range, undefined, keyTypes(plan)));
+    const filter = rowFilterOf(plan);
+    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey, range, undefined, keyTypes(plan), (p) => filter(postgresDialect, p)));
     return { rows: Number(r.rows[0].rows), sum: r.rows[0].sum };
   }
 
