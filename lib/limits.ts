@@ -13,4 +13,6 @@ export const MAX = {
   /** A week for one partition. */
   partitionMinutes: 7 * 24 * 60,
   heartbeatSeconds: 3_600,
+  /** maintenance_work_mem's own ceiling on 64-bit builds is far higher; 64 GB is past any one index build. */
+  keyBuildMemoryMB: 65_536,
 };
