@@ -19,7 +19,7 @@ import { createVerificationActivities } from './verification';
 
 export type { ApplyCdcBatchInput, ApplyCdcBatchResult, CdcStatus, CdcStreamInput, StartCdcResult } from './cdc';
 export type { ActivityDeps, LoadTableInput, RunKey } from './context';
-export type { SwapLoadTableResult } from './loading';
+export type { CreateLoadTableInput, CreateLoadTableResult, SwapLoadTableResult } from './loading';
 export { defaultIdentity } from './pins';
 export type { CreateSyncTasksInput, DiscoverTablesInput, DiscoverTablesResult, InitializeStateInput, InitializeStateResult } from './planning';
 export type { CollectResultsInput } from './reporting';

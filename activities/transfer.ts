@@ -6,7 +6,7 @@ import { modeOf, readFilterOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { derivedUserTypes } from './user-types';
 import { planChunks } from '../lib/planner';
-import { decodeKey, type CopyStream } from '../lib/sources/base';
+import { decodeKey, type CopyStream, type SourceConnection } from '../lib/sources/base';
 import { chunkReads } from '../lib/modes/backfill';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
@@ -18,6 +18,7 @@ import type { PartitionRange, PartitionResult, SyncTask, TablePlan, TableResult 
 import { ensureSchema, inTransaction, loadRefOf, runKeyOf, stagingRefOf, type ActivityDeps, type RunKey } from './context';
 import { classifyError, nonRetryable } from './errors';
 import { checkGeneration } from './generations';
+import { stepTimer } from './step-timer';
 
 // Partition transfer: one key range of one table, copied from the source and
 // applied by the table's mode, in chunks of batchSize rows that each commit
@@ -37,6 +38,8 @@ export interface SyncPartitionInput extends RunKey {
    * (createLoadTable and swapLoadTable are not called).
    */
   wholeLoad?: boolean;
+  /** A block range (range.blocks) is read under this snapshot, which createLoadTable exported for the whole load. */
+  snapshot?: string;
 }
 
 /** What a partition's committed chunks did, and where a retried attempt resumes. */
@@ -116,9 +119,15 @@ async function transferPartition(connections: ActivityDeps['connections'], input
   const mode = modeOf(table.mode);
   const attempt = run.attempt;
     const where = `sync_partition ${displayName(table.source)} partition ${range.index + 1}/${range.count}`;
+    if (range.blocks && (!input.snapshot || mode.steps !== 'load-and-swap')) {
+      // Rows move between blocks under concurrent updates: block ranges are one load's only under one snapshot.
+      throw nonRetryable('InvalidInput', `${where}: a block range is read only by a full load, under the snapshot its createLoadTable exported`);
+    }
     for (const bound of [range.lo, range.hi, ...(range.splits ?? [])]) {
       if (bound === null) continue;
-      if (table.integerKey && !range.splits ? !/^-?\d+$/.test(bound) : !isKeyBound(bound, table.primaryKey.length)) {
+      if (range.blocks) {
+        if (!/^\d{1,10}$/.test(bound)) throw nonRetryable('InvalidInput', `${where}: block range bound ${JSON.stringify(bound)} is not a block number`);
+      } else if (table.integerKey && !range.splits ? !/^-?\d+$/.test(bound) : !isKeyBound(bound, table.primaryKey.length)) {
         throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not a value of key (${table.primaryKey.join(', ')})`);
       }
     }
@@ -181,6 +190,8 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     const stopIfCancelled = () => {
       if (run.signal.aborted) throw run.signal.reason;
     };
+    const steps = stepTimer(where);
+    steps.lap('state and setup');
     try {
       for (let i = progress.nextChunk; i < chunks.length; i++) {
         stopIfCancelled();
@@ -204,7 +215,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           // of a run that was overtaken fails before it reads or writes anything.
           await checkGeneration(client, config, table);
           await mode.prepareChunk(client, chunkCtx);
-          copy = await source.openCopy(read, chunk, config.useBinaryCopy, readFilterOf(read));
+          copy = await openRead(source, read, chunk, config.useBinaryCopy, input.snapshot);
           try {
             const sink = client.query(copyFrom(copyIntoSql(dest, read.columns, copy.format)));
             await pipeline(copy.stream, sink, { signal: run.signal });
@@ -213,6 +224,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
             await copy.finish(err).catch(() => undefined);
             throw err;
           }
+          steps.lap(`chunk ${i + 1} copy`);
           const rowsCopied = copy.rows();
           // A load table has nothing to apply; a staging table is applied to the target now.
           if (mode.steps === 'apply-in-place') phase = 'apply';
@@ -228,6 +240,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           return counts;
         });
         copy = null;
+        steps.lap(`chunk ${i + 1} apply and commit`);
         if ('committed' in counts) {
           log.info(`${where}: chunks up to ${counts.committed.nextChunk} committed by another attempt`);
           progress = counts.committed;
@@ -239,6 +252,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
         run.heartbeat({ ...progress, inFlight: 0, phase });
       }
       const result = partitionResult(range.index, attempt, progress);
+      steps.done();
       for (const w of result.warnings) log.warn(`${where}: ${w}`);
       return result;
     } catch (err) {
@@ -253,6 +267,22 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     } finally {
       clearInterval(heartbeat);
     }
+}
+
+/** Opens a chunk's read; a block range's snapshot that is gone fails the load for good (no retry can bring it back). */
+async function openRead(source: SourceConnection, table: TablePlan, chunk: PartitionRange, binary: boolean, snapshot?: string): Promise<CopyStream> {
+  try {
+    return await source.openCopy(table, chunk, binary, readFilterOf(table), chunk.blocks ? snapshot : undefined);
+  } catch (err) {
+    if (chunk.blocks && /invalid snapshot identifier/i.test((err as Error).message ?? '')) {
+      throw nonRetryable(
+        'SourceSnapshotLost',
+        `${displayName(table.source)}: the source snapshot this load reads its block ranges under is gone (the worker that held it stopped, ` +
+          `or its session was ended); the load is given up and the next run loads the table again`,
+      );
+    }
+    throw err;
+  }
 }
 
 export interface SyncSmallTablesInput extends RunKey {

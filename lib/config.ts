@@ -157,6 +157,9 @@ export const syncConfigSchema = z
     // A sync of more tables runs them in batch workflows of this many (each ~5 history events a table).
     tablesPerBatch: z.number().int().min(1).max(500).default(200),
     useBinaryCopy: z.boolean().default(true),
+    // maintenance_work_mem (MB) for the session that builds a full load's key: raised to this, never lowered.
+    // PostgreSQL gives a parallel index build one worker per 32 MB, so this also lets the build go parallel.
+    keyBuildMemoryMB: z.number().int().min(1).max(MAX.keyBuildMemoryMB, atMost(MAX.keyBuildMemoryMB)).default(512),
     useUnloggedStaging: z.boolean().default(true),
     retry: z
       .object({

@@ -15,4 +15,6 @@ export const MAX = {
   heartbeatSeconds: 3_600,
   /** Webhooks of one config (notify:), each called at the run's end. */
   webhooks: 10,
+  /** maintenance_work_mem's own ceiling on 64-bit builds is far higher; 64 GB is past any one index build. */
+  keyBuildMemoryMB: 65_536,
 };

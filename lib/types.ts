@@ -129,6 +129,13 @@ export interface PartitionRange {
   hi: string | null;
   /** Sampled keys: the cut points between the range's chunks, in the source's order (planned once). */
   splits?: string[];
+  /**
+   * lo, hi and splits are heap block numbers of a PostgreSQL source, not keys:
+   * the range is the rows stored in blocks [lo, hi) (ctid ranges, a TID Range
+   * Scan), read under the one snapshot its load exported. Planned only for
+   * full loads, which read every row and never compare ranges with the target.
+   */
+  blocks?: true;
 }
 
 export interface SyncTask {

@@ -308,6 +308,79 @@ export async function caseFullPg(ctx: BenchContext): Promise<CaseReport> {
   };
 }
 
+// ------------------------------- 1cli. PG → PG first sync through run --local
+
+/**
+ * The first sync as a user runs it: `tablesync run --local` in a new process
+ * (node, the CLI's modules, a worker, the sync, the exit) against the psql
+ * binary pipe into a keyed table, the table a user ends up with. Both from
+ * an absent target each run. TABLESYNC_LOG_LEVEL=debug makes the CLI print
+ * its phases (process start, worker, sync, close), and the worker its
+ * partitions' chunks and the swap's key build, ANALYZE and swap: kept in
+ * the run's output file for where the time went.
+ */
+export async function caseFirstSyncCli(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  const expected = await pgChecksum(srcConnect, 'public.bench');
+  const file = join(tmpdir(), `tablesync-bench-first-${process.pid}.json`);
+  const o = ctx.opts;
+  const settings = {
+    ...(o.maxParallel !== undefined && { maxParallelTransfers: o.maxParallel }),
+    ...(o.partitionThreshold !== undefined && { partitionThreshold: o.partitionThreshold }),
+    ...(o.rowsPerPartition !== undefined && { rowsPerPartition: o.rowsPerPartition }),
+    ...(o.maxPartitions !== undefined && { maxPartitionsPerTable: o.maxPartitions }),
+    ...(o.batchSize !== undefined && { batchSize: o.batchSize }),
+  };
+  writeFileSync(
+    file,
+    JSON.stringify({
+      connections: { pgsrc: { url: pgUrl(SRC_DB) }, dst: { url: pgUrl(DST_DB) } },
+      source: { connection: 'pgsrc' },
+      target: { connection: 'dst', schema: 'ts_first_cli' },
+      tables: ['public.bench'],
+      ...settings,
+    }),
+  );
+  const address = (ctx.temporal.connection as unknown as { options: { address: string } }).options.address;
+  const log = join(tmpdir(), `tablesync-bench-first-${process.pid}.log`);
+  const cli = `node ${shq(join(ROOT, 'dist', 'client', 'cli.js'))} run --local --no-progress --config ${shq(file)} > /dev/null 2>> ${shq(log)}`;
+  await ctx.dst.query('CREATE SCHEMA IF NOT EXISTS pipe');
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync run --local (new process)',
+      role: 'tablesync',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: async () => void (await ctx.dst.query('DROP SCHEMA IF EXISTS ts_first_cli CASCADE')),
+          scripts: { cli },
+          env: { TEMPORAL_ADDRESS: address, TABLESYNC_LOG_LEVEL: 'DEBUG' },
+          verify: () => verifyPgTarget('ts_first_cli.bench', expected),
+        }),
+    },
+    {
+      name: 'psql binary pipe, keyed',
+      role: 'baseline',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: () => recreate(ctx, 'pipe.bench_keyed_cli', PG_SOURCE_TYPES, true),
+          scripts: { copy: `${copyOutOf(SELECT_SOURCE)} | ${copyIn('pipe.bench_keyed_cli')}` },
+          verify: () => verifyPgTarget('pipe.bench_keyed_cli', expected),
+        }),
+    },
+  ];
+  const variants = await runRounds(ctx, '1cli', specs);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS pipe CASCADE');
+  return {
+    id: '1cli',
+    title: 'PG -> PG first sync through run --local',
+    variants,
+    target: { baseline: 'psql binary pipe, keyed', max: 1.25, text: 'at most 1.25x the psql binary pipe into a keyed table (issue 20)' },
+    notes: [`the CLI's phase and step timings (TABLESYNC_LOG_LEVEL=debug) are in ${log}`],
+  };
+}
+
 // ------------------------------------- 8. PG → PG first sync, uuid and composite keys
 
 /**

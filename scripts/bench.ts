@@ -27,6 +27,7 @@ import {
 import {
   caseFullMssql,
   caseFullMysql,
+  caseFirstSyncCli,
   caseFullPg,
   caseKeyedPg,
   caseIncremental,
@@ -48,7 +49,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6,7,8); also many100, many1k, many10k, cold
+  --cases LIST              cases to run, e.g. 1,3 (default 1,1cli,2,3,3b,3c,4,5,6,7,8); also many100, many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -82,8 +83,8 @@ function parseOptions(argv: string[]): BenchOptions {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
     return n;
   };
-  const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  const cases = new Set((flags.get('cases') ?? '1,1cli,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     runs: int('runs') ?? 3,
@@ -113,7 +114,7 @@ async function prepareData(opts: BenchOptions): Promise<Record<string, number>> 
   const pg = await pgConnect(SRC_DB);
   try {
     await timed('PG public.warmup (1,000 rows)', () => ensurePgTable(pg, 'public.warmup', 1_000));
-    if (['1', '3', '3b', '3c', '6', '7', '8'].some((c) => opts.cases.has(c))) {
+    if (['1', '1cli', '3', '3b', '3c', '6', '7', '8'].some((c) => opts.cases.has(c))) {
       await timed(`PG public.bench (${opts.rows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench', opts.rows));
     }
     if (opts.cases.has('8')) {
@@ -184,6 +185,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
   if (want('1')) {
     announce('case 1: PG -> PG first sync');
     reports.push(await caseFullPg(ctx));
+  }
+  if (want('1cli')) {
+    announce('case 1cli: PG -> PG first sync through run --local');
+    reports.push(await caseFirstSyncCli(ctx));
   }
   if (want('8')) {
     announce('case 8: PG -> PG first sync, uuid and composite keys beside the bigint key');

@@ -106,9 +106,14 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     errors.push(message);
   };
   let loadReady = true;
+  // Block ranges (planned for PostgreSQL sources) read under one snapshot, which createLoadTable exports and
+  // its worker holds until the swap. Tasks planned before had none: the same commands, with the same input.
+  const byBlocks = task.partitions.some((p) => p.blocks);
+  let snapshot: string | undefined;
   if (full && !whole && loadReady) {
     try {
-      await acts.createLoadTable({ config, table: task.table, ...runKey });
+      const created = await acts.createLoadTable({ config, table: task.table, ...runKey, ...(byBlocks && { holdSnapshot: true }) });
+      snapshot = created?.snapshot;
     } catch (err) {
       loadReady = false;
       failed(err);
@@ -117,7 +122,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const results = await mapLimit(loadReady ? task.partitions : [], config.maxParallelTransfers, async (range) => {
     try {
       const chunking = { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows };
-      const done = await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...runKey });
+      const done = await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...(snapshot && { snapshot }), ...runKey });
       progress.partitionsDone++;
       progress.rowsCopied += done.rowsCopied;
       return done;

@@ -138,6 +138,14 @@ export interface CatalogEntry extends TableRef {
 }
 
 /** The one interface every source implements; each dialect overrides what differs. */
+/** A snapshot exported by a session kept open for it: usable by any session of the same server until released or lost. */
+export interface HeldSnapshot {
+  readonly name: string;
+  /** Set when the holding session ended on its own (its server closed it): the snapshot is gone. */
+  readonly lost: Error | null;
+  release(): Promise<void>;
+}
+
 export interface SourceConnection {
   readonly dialect: Dialect;
   listTables(): Promise<CatalogEntry[]>;
@@ -171,7 +179,16 @@ export interface SourceConnection {
    */
   cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null>;
   /** Streams the rows of a key range that `filter` keeps (the plan's mode says which: see lib/modes readFilterOf). */
-  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter): Promise<CopyStream>;
+  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter, snapshot?: string): Promise<CopyStream>;
+  /**
+   * A source that can read a table by storage blocks under one shared
+   * snapshot (PostgreSQL 14 and later: TID Range Scans, exported snapshots):
+   * the table's size in blocks now, or null when this table cannot be read so
+   * (not a plain table, an older server). Absent: the dialect cannot.
+   */
+  blockCount?(ref: TableRef): Promise<number | null>;
+  /** Opens a session holding a snapshot that other sessions can read under (see blockCount). */
+  holdSnapshot?(): Promise<HeldSnapshot>;
   /** Checksum of a key range (the rows the plan's rowFilter keeps) over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   /** Streaming its own change log (cdc mode); null: this source cannot (yet). */

@@ -1,4 +1,4 @@
-import type { ClientConfig, Pool, PoolClient } from 'pg';
+import { Client, type ClientConfig, type Pool, type PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 import {
@@ -10,6 +10,7 @@ import {
   samplePercent,
   type CatalogEntry,
   type CopyStream,
+  type HeldSnapshot,
   type NameRule,
   type RangeSum,
   type SourceConnection,
@@ -185,6 +186,57 @@ export class PostgresSource implements SourceConnection {
           client.release(err as Error);
           throw err;
         }
+      },
+    };
+  }
+
+  async blockCount(ref: TableRef): Promise<number | null> {
+    // TID Range Scans came with PostgreSQL 14: before, each block range would scan the whole table.
+    // Plain tables only: a view has no blocks, and a partitioned table's blocks are its partitions'.
+    const r = await this.pool.query(
+      `SELECT CASE WHEN current_setting('server_version_num')::int >= 140000 AND c.relkind = 'r'
+              THEN pg_relation_size(c.oid) / current_setting('block_size')::int END AS blocks
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = $2`,
+      [ref.schema, ref.name],
+    );
+    const blocks = r.rows[0]?.blocks;
+    return blocks === null || blocks === undefined ? null : Number(blocks);
+  }
+
+  /**
+   * A session of its own (not one of the pool's, which partitions need) with a
+   * REPEATABLE READ transaction whose snapshot it exports; every block range of
+   * a load reads under that snapshot, so the ranges together hold each row
+   * exactly once, however rows move between blocks while the load runs.
+   */
+  async holdSnapshot(): Promise<HeldSnapshot> {
+    const client = new Client((this.pool as unknown as { options: ClientConfig }).options);
+    let lost: Error | null = null;
+    client.on('error', (err) => (lost ??= err));
+    client.on('end', () => (lost ??= new Error('the session holding the snapshot was closed')));
+    let name: string;
+    try {
+      await client.connect();
+      // Held open on purpose, idle, for as long as the load reads: a server-wide idle timeout would end it.
+      await client.query('SET idle_in_transaction_session_timeout = 0');
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      name = (await client.query('SELECT pg_export_snapshot() AS name')).rows[0].name;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    let released = false;
+    return {
+      name,
+      get lost() {
+        return released ? null : lost;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        await client.query('ROLLBACK').catch(() => undefined);
+        await client.end().catch(() => undefined);
       },
     };
   }
