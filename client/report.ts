@@ -57,9 +57,11 @@ export function printSummary(summary: SyncSummary): void {
     const counts =
       traitsOf(t.mode).runKind === 'full load'
         ? `full load, ${t.inserted} rows`
-        : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
+        : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}` +
+          (t.rowsSkipped ? `; ${t.rowsCopied} rows copied, ${t.rowsSkipped} skipped as equal` : '');
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
     for (const w of t.warnings) console.log(`         warning: ${w}`);
+    if (t.copiedEveryRow) console.log(`         every row copied: ${t.copiedEveryRow}`);
   }
   for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
   console.log(summary.message);

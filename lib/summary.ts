@@ -38,6 +38,7 @@ export function tableResultOf(task: SyncTask, done: PartitionResult[], errors: s
     ...sums,
     // Said on every run until the column is synced: a plan note alone is easy to miss.
     warnings: [...tableWarnings(task.table.notes), ...sums.warnings],
+    ...(task.table.rangeDigests && 'fallback' in task.table.rangeDigests ? { copiedEveryRow: task.table.rangeDigests.fallback } : {}),
     ...(errors.length ? { error: errors.join('; ') } : {}),
   };
 }
@@ -101,6 +102,8 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: 
     (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
     `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
     (summary.deleted ? `, ${fmt(summary.deleted)} deleted` : '') +
+    // The rows a network carried, where digests left equal ones behind.
+    (summary.rowsSkipped ? `; ${fmt(summary.rowsCopied)} rows copied, ${fmt(summary.rowsSkipped)} skipped as equal` : '') +
     (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '') +
     (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '');
   return { ...summary, message };
