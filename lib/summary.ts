@@ -102,9 +102,9 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: 
     (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
     `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
     (summary.deleted ? `, ${fmt(summary.deleted)} deleted` : '') +
-    // The rows a network carried, where digests left equal ones behind.
-    (summary.rowsSkipped ? `; ${fmt(summary.rowsCopied)} rows copied, ${fmt(summary.rowsSkipped)} skipped as equal` : '') +
     (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '') +
-    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '');
+    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '') +
+    // The rows a network carried, where compare's digests left equal key ranges behind.
+    (summary.rowsSkipped ? `. Rows copied: ${fmt(summary.rowsCopied)} (${fmt(summary.rowsSkipped)} skipped as equal)` : '');
   return { ...summary, message };
 }

@@ -84,7 +84,7 @@ describe('compare mode range digests, PostgreSQL → PostgreSQL (real Temporal, 
     assert.equal(t.rowsCopied + (t.rowsSkipped ?? 0), ROWS - 1, 'every source row is copied or skipped as equal');
     assert.ok(t.rowsCopied > 0 && t.rowsCopied < 0.1 * ROWS, `only the differing buckets are copied: ${t.rowsCopied} of ${ROWS - 1}`);
     assert.equal(t.unchanged, ROWS - 1 - 1 - 15);
-    assert.match(first.message, /rows copied, [\d,]+ skipped as equal/);
+    assert.match(first.message, /\. Rows copied: [\d,]+ \([\d,]+ skipped as equal\)$/);
     assert.deepEqual(await tableRows(dst, 'fam'), await tableRows(src, 'fam'));
     assert.deepEqual(await stagingTables(dst), []);
 
