@@ -228,7 +228,7 @@ export function digestSql(side: Side, live?: string): { sql: string; params: str
 }
 
 /** A bucket's figures as one comparable text: count and both sums modulo 2^64. */
-function figures(row: Record<string, unknown>): string {
+export function figures(row: Record<string, unknown>): string {
   const mod = (v: unknown) => {
     if (v === null || v === undefined) return '0';
     const n = BigInt(String(v).replace(/\.0*$/, '')) % MOD64;
@@ -238,7 +238,7 @@ function figures(row: Record<string, unknown>): string {
 }
 
 /** Literal of a bucket value in SQL (an integer, or the hex digits of an MD5), checked: it is written into the statement. */
-function literal(value: string, hex: boolean): string {
+export function literal(value: string, hex: boolean): string {
   if (hex ? /^[0-9a-f]+$/.test(value) : /^-?\d+$/.test(value)) return hex ? `'${value}'` : value;
   throw new Error(`unexpected digest bucket ${JSON.stringify(value)}`);
 }
