@@ -57,10 +57,10 @@ export function printSummary(summary: SyncSummary): void {
     const counts =
       traitsOf(t.mode).runKind === 'full load'
         ? `full load, ${t.inserted} rows`
-        : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}` +
-          (t.rowsSkipped ? `; ${t.rowsCopied} rows copied, ${t.rowsSkipped} skipped as equal` : '');
+        : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
     for (const w of t.warnings) console.log(`         warning: ${w}`);
+    if (t.rowsSkipped) console.log(`         rows copied: ${t.rowsCopied} (${t.rowsSkipped} skipped: their key ranges' digests matched)`);
     if (t.copiedEveryRow) console.log(`         every row copied: ${t.copiedEveryRow}`);
   }
   for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
