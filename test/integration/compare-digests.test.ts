@@ -181,6 +181,11 @@ describe('compare mode range digests, MariaDB → PostgreSQL (real Temporal, rea
     const m = summary.tables.find((x) => x.table.endsWith('.mapped'))!;
     assert.deepEqual([m.updated, m.rowsCopied, m.rowsSkipped], [1, 2, undefined]);
     assert.match(m.copiedEveryRow ?? '', /column v \(decimal\(10,2\) → double precision\) has no canonical form/);
+    // Said in the plan (what a dry run prints) too.
+    assert.ok(
+      summary.plan?.some((l) => /\.mapped: every row is copied each run \(no range digests\): column v /.test(l)),
+      summary.plan?.join('\n'),
+    );
 
     const again = await syncOk(connections, config);
     const u = again.tables.find((x) => x.table.endsWith('.fam'))!;
