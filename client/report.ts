@@ -58,6 +58,8 @@ export function printSummary(summary: SyncSummary): void {
     const counts = tableCountsText(t);
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
     for (const w of t.warnings) console.log(`         warning: ${w}`);
+    if (t.rowsSkipped) console.log(`         rows copied: ${t.rowsCopied} (${t.rowsSkipped} skipped: their key ranges' digests matched)`);
+    if (t.copiedEveryRow) console.log(`         every row copied: ${t.copiedEveryRow}`);
   }
   for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
   for (const w of summary.runWarnings ?? []) console.log(`  warning: ${w}`);

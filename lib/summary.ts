@@ -38,6 +38,7 @@ export function tableResultOf(task: SyncTask, done: PartitionResult[], errors: s
     ...sums,
     // Said on every run until the column is synced: a plan note alone is easy to miss.
     warnings: [...tableWarnings(task.table.notes), ...sums.warnings],
+    ...(task.table.rangeDigests && 'fallback' in task.table.rangeDigests ? { copiedEveryRow: task.table.rangeDigests.fallback } : {}),
     ...(errors.length ? { error: errors.join('; ') } : {}),
   };
 }
@@ -158,7 +159,9 @@ function summaryMessage(summary: Omit<SyncSummary, 'message'>): string {
     `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
     (summary.deleted ? `, ${fmt(summary.deleted)} deleted` : '') +
     (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '') +
-    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '')
+    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '') +
+    // The rows a network carried, where compare's digests left equal key ranges behind.
+    (summary.rowsSkipped ? `. Rows copied: ${fmt(summary.rowsCopied)} (${fmt(summary.rowsSkipped)} skipped as equal)` : '')
   );
 }
 

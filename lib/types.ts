@@ -115,6 +115,12 @@ export interface TablePlan {
    * in verify without repair, which writes nothing.
    */
   generation?: number;
+  /**
+   * compare: how each chunk's rows are digested on both sides so that equal
+   * key ranges are skipped (see lib/modes/compare/digests.ts), or why every
+   * row is copied instead. Absent (plans from before, other modes): every row.
+   */
+  rangeDigests?: { scheme: 'binary' | 'md5'; wholeOnly?: string } | { fallback: string };
 }
 
 /**
@@ -176,6 +182,8 @@ export interface TableResult extends Counts {
   status: 'completed' | 'failed';
   partitions: number;
   mode: SyncModeName;
+  /** compare: why every row was copied (no range digests for this table), said every run. */
+  copiedEveryRow?: string;
   /** Present when the run verified the table after syncing. */
   verification?: TableVerification;
   warnings: string[];

@@ -48,6 +48,7 @@ import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
+  --big-rows N              rows in case 3d's source table (default 10000000)
   --runs N                  runs of each variant; medians are reported (default 3)
   --cases LIST              cases to run, e.g. 1,3 (default 1,1cli,2,3,3b,3c,4,5,6,7,8); also many100, many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
@@ -57,7 +58,8 @@ const USAGE = `npm run bench -- [options]
   --max-partitions N        config maxPartitionsPerTable (default: tablesync's)
   --batch-size N            config batchSize: rows per committed chunk (default: tablesync's)
   --profile DIR             run the worker under node --cpu-prof, profiles into DIR
-Cases: 1 PG->PG first sync, 2 MariaDB->PG first sync, 3 PG->PG incremental 0.1% changed (3b: 10%, 3c: 50%),
+Cases: 1 PG->PG first sync, 2 MariaDB->PG first sync, 3 PG->PG incremental 0.1% changed (3b: 10%, 3c: 50%;
+       3d: 0.1% of the --big-rows table),
        4 100 small tables, 5 SQL Server->PG (only with MSSQL_URL).`;
 
 function parseOptions(argv: string[]): BenchOptions {
@@ -74,7 +76,7 @@ function parseOptions(argv: string[]): BenchOptions {
     if (value === undefined) throw new Error(`--${name} needs a value`);
     flags.set(name, value);
   }
-  const known = ['rows', 'runs', 'cases', 'out', 'max-parallel', 'partition-threshold', 'rows-per-partition', 'max-partitions', 'batch-size', 'profile'];
+  const known = ['rows', 'big-rows', 'runs', 'cases', 'out', 'max-parallel', 'partition-threshold', 'rows-per-partition', 'max-partitions', 'batch-size', 'profile'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const int = (name: string): number | undefined => {
     const v = flags.get(name);
@@ -84,9 +86,10 @@ function parseOptions(argv: string[]): BenchOptions {
     return n;
   };
   const cases = new Set((flags.get('cases') ?? '1,1cli,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '3d', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
+    bigRows: int('big-rows') ?? 10_000_000,
     runs: int('runs') ?? 3,
     cases,
     out: resolve(flags.get('out') ?? join(ROOT, 'bench-results.json')),
@@ -116,6 +119,9 @@ async function prepareData(opts: BenchOptions): Promise<Record<string, number>> 
     await timed('PG public.warmup (1,000 rows)', () => ensurePgTable(pg, 'public.warmup', 1_000));
     if (['1', '1cli', '3', '3b', '3c', '6', '7', '8'].some((c) => opts.cases.has(c))) {
       await timed(`PG public.bench (${opts.rows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench', opts.rows));
+    }
+    if (opts.cases.has('3d')) {
+      await timed(`PG public.bench_big (${opts.bigRows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench_big', opts.bigRows));
     }
     if (opts.cases.has('8')) {
       for (const t of Object.keys(KEYED_TABLES) as (keyof typeof KEYED_TABLES)[]) {
@@ -198,9 +204,9 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     announce('case 2: MariaDB -> PG first sync');
     reports.push(await caseFullMysql(ctx));
   }
-  for (const [id, { permille }] of Object.entries(INCREMENTAL_CASES)) {
+  for (const [id, { permille, big }] of Object.entries(INCREMENTAL_CASES)) {
     if (!want(id)) continue;
-    announce(`case ${id}: PG -> PG incremental, ${permille / 10}% changed`);
+    announce(`case ${id}: PG -> PG incremental${big ? ` of ${ctx.opts.bigRows.toLocaleString('en-US')} rows` : ''}, ${permille / 10}% changed`);
     reports.push(await caseIncremental(ctx, id));
   }
   if (want('4')) {

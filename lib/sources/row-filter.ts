@@ -47,14 +47,14 @@ export function rowFilterOf(plan: { rowFilter?: RowFilterPlan }): ReadFilter {
   return filter ? (dialect, placeholder) => rowFilterSql(dialect, filter, placeholder) : EVERY_ROW;
 }
 
-/** Two read filters as one (both bare predicates, ANDed; values of `a` first). */
+/** Two read filters as one (ANDed, each in parentheses so an OR in either stays inside; values of `a` first). */
 export function bothFilters(a: ReadFilter, b: ReadFilter): ReadFilter {
   return (dialect, placeholder) => {
     const first = a(dialect, placeholder);
     const second = b(dialect, (i) => placeholder(first.params.length + i));
     if (!first.sql) return second;
     if (!second.sql) return first;
-    return { sql: `${first.sql} AND ${second.sql}`, params: [...first.params, ...second.params] };
+    return { sql: `(${first.sql}) AND (${second.sql})`, params: [...first.params, ...second.params] };
   };
 }
 

@@ -5,6 +5,10 @@ import type { TablePlan } from '../../types';
 import { keyRangePlan } from '../full/plan';
 import { columnsNotes, evolveColumns, invalid, pairColumns, tableConfig, withUserTypes, type TargetSide } from '../plan-steps';
 import type { PlanContext, PlanOutcome } from '../types';
+import { rangeDigestsFor } from './digests';
+
+/** The plan note of a compare table without range digests. */
+export const COPIES_EVERY_ROW = 'every row is copied each run (no range digests)';
 
 /**
  * compare: rows applied in place to a target that exists and has rows (a
@@ -30,11 +34,20 @@ export async function planCompare(ctx: PlanContext, side: TargetSide): Promise<P
   }
   // Added columns are filled by the run itself (it reads every row), so no backfill.
   const changes = evolveColumns(ctx, existing, compared, { synced: null, types: null }, softColumns);
+  const base = { ...keyRangePlan(ctx, side), columns: changes.columns };
+  // Equal key ranges are found by digests on both sides and not copied; where they cannot be, the plan says why.
+  const rangeDigests = rangeDigestsFor(source.dialect, base);
   const plan: TablePlan = {
-    ...keyRangePlan(ctx, side),
+    ...base,
     mode: 'compare',
-    columns: changes.columns,
-    notes: [...side.notes, ...columnsNotes(ctx, changes.columns), ...changes.notes],
+    rangeDigests,
+    notes: [
+      ...side.notes,
+      ...columnsNotes(ctx, changes.columns),
+      ...changes.notes,
+      ...('fallback' in rangeDigests ? [`${COPIES_EVERY_ROW}: ${rangeDigests.fallback}`] : []),
+      ...('wholeOnly' in rangeDigests ? [`${COPIES_EVERY_ROW} when the table is split into key ranges: ${rangeDigests.wholeOnly}`] : []),
+    ],
   };
   // Last: they change the target, so only once nothing else can refuse the table.
   const planned = await planSoftDeletes(target, tableConfig(ctx), await withUserTypes(source, target, config, plan), described, side.table, ctx.write);
