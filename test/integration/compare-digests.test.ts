@@ -128,7 +128,7 @@ describe('compare mode range digests, PostgreSQL → PostgreSQL (real Temporal, 
     const config = {
       source: { connection: 'src' },
       target: { connection: 'dst' },
-      tables: [{ table: 'public.filtered', mode: 'compare' as const, deletes: 'hard' as const, columns: ['id', 'v'], where: { archived: false } }],
+      tables: [{ table: 'public.filtered', mode: 'auto' as const, deletes: 'hard' as const, columns: ['id', 'v'], where: { archived: false } }],
       ...fast,
     };
     const first = await syncOk(connections, config);

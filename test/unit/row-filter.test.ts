@@ -104,7 +104,7 @@ describe('row filters (tables[].where)', () => {
       const window = () => ({ sql: 'ts >= $1', params: ['x'] });
       const plan = rowFilterPlan(postgresDialect, table, { region: 'EU' }, 'w', 's.t');
       const both = bothFilters(window, (d, p) => rowFilterSql(d, plan, p))(postgresDialect, (i) => `$${i}`);
-      assert.deepEqual(both, { sql: `ts >= $1 AND ("region" = $2::character varying)`, params: ['x', 'EU'] });
+      assert.deepEqual(both, { sql: `(ts >= $1) AND (("region" = $2::character varying))`, params: ['x', 'EU'] });
     });
   });
 
