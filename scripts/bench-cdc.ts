@@ -248,7 +248,10 @@ export async function caseCdc(ctx: BenchContext, o: CdcBenchOptions): Promise<Ca
     for (const sql of [`ALTER SUBSCRIPTION ${SLOT} DISABLE`, `ALTER SUBSCRIPTION ${SLOT} SET (slot_name = NONE)`, `DROP SUBSCRIPTION IF EXISTS ${SLOT}`]) {
       await native.query(sql).catch(() => undefined);
     }
-    await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [SLOT]).catch(() => undefined);
+    // The disabled subscription's walsender may hold the slot a moment longer: ended first, so no slot is left holding WAL.
+    await src.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active`, [SLOT]).catch(() => undefined);
+    await sleep(500);
+    await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, [SLOT]).catch((err) => console.log(`  could not drop slot ${SLOT}: ${err.message}`));
     await Promise.all([src, ts, native].map((c) => c.end().catch(() => undefined)));
   }
   return {
