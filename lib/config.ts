@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { TablesyncError } from './errors';
 import { LOOKBACK_SHAPE } from './modes/cursor/window';
 import { MODE_ALIASES, normalizeMode, SYNC_MODES } from './modes/names';
-import { MAX } from './limits';
+import { DEFAULTS, MAX } from './limits';
 import { unsupportedOptions } from './modes/options';
 import { isTypeName, TYPE_NAME_HINT } from './type-names';
 import { predicateProblem } from './row-filter';
@@ -156,6 +156,13 @@ export const syncConfigSchema = z
     maxParallelTransfers: z.number().int().min(1).max(256).default(8),
     // A sync of more tables runs them in batch workflows of this many (each ~5 history events a table).
     tablesPerBatch: z.number().int().min(1).max(500).default(200),
+    // cdc: a source transaction with more changes than this is applied in pieces of this many, each its own target commit.
+    cdcTransactionChanges: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX.cdcTransactionChanges, atMost(MAX.cdcTransactionChanges))
+      .default(DEFAULTS.cdcTransactionChanges),
     useBinaryCopy: z.boolean().default(true),
     // maintenance_work_mem (MB) for the session that builds a full load's key: raised to this, never lowered.
     // PostgreSQL gives a parallel index build one worker per 32 MB, so this also lets the build go parallel.

@@ -44,6 +44,8 @@ export interface BenchOptions {
   maxPartitions?: number;
   batchSize?: number;
   profileDir?: string;
+  /** Case cdc's sizes (scripts/bench-cdc.ts). */
+  cdc?: import('./bench-cdc').CdcBenchOptions;
 }
 
 export interface BenchContext {
