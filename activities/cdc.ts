@@ -211,9 +211,16 @@ export function createCdcActivities(deps: ActivityDeps) {
         }
         // Claimed before the load and held (FOR SHARE) through each table's load transaction: a sync of the same
         // target table that claimed it earlier cannot commit over the snapshot; one that claims later waits for it.
-        await claimGenerations(target, config, tables, { syncWorkflowId: run.workflowId, syncRunId: run.runId });
-        const rows: Record<string, number> = {};
+        // The claim itself waits for a chunk of such a sync to commit (it holds the claim row): heartbeat meanwhile,
+        // or the attempt times out and its retry races this one on the slot and publication.
         const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat({ claiming: tables.length }), 1_000);
+        try {
+          await claimGenerations(target, config, tables, { syncWorkflowId: run.workflowId, syncRunId: run.runId });
+        } finally {
+          clearInterval(beat);
+        }
+        const rows: Record<string, number> = {};
         const position = await capture.start(stream, tables.map((t) => t.source), async (read, at) => {
           for (const table of tables) {
             ctx.heartbeat({ table: displayName(table.source) });

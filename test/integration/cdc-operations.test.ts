@@ -194,11 +194,7 @@ describe('cdc operations: status, metrics, slot names, claims, large transaction
     assert.deepEqual(await slots(src), []);
   });
 
-  // Skipped: a sync held inside its chunk transaction keeps its claim row FOR SHARE, so the snapshot's claim waits on
-  // it without heartbeats, the startCdc attempt times out, and retried attempts race on the publication and slot
-  // (see the report). The claim itself is made and checked (activities/cdc.ts); this test needs a sync held outside
-  // a transaction after its claim, which the helpers here do not give yet.
-  it.skip('the snapshot claims its target tables: a sync of the same target table that started before cannot commit over it', async () => {
+  it('the snapshot claims its target tables: a sync of the same target table that started before cannot commit over it', async () => {
     await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
     await src.query(`INSERT INTO items SELECT g, 'cdc' FROM generate_series(1, 1000) g`);
     await other.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
@@ -225,8 +221,10 @@ describe('cdc operations: status, metrics, slot names, claims, large transaction
           workflowId: `cdcops-claim-${process.pid}`,
           args: [{ config: { ...base, tables: [{ table: 'items', mode: 'cdc' }] }, waitMs: 300 }],
         });
-        await streaming(h);
+        // The snapshot's claim waits for the held chunk (which holds the sync's claim), heartbeating meanwhile.
+        await waitFor('the snapshot claiming the table', async () => (await pgBackends(dst, DST, '%_tablesync_generations%')).some((b) => b.waiting));
         await lock.release();
+        await streaming(h);
         const summary = (await sync.result().catch((e) => e)) as SyncSummary | Error;
         const said = summary instanceof Error ? failureChain(summary) : JSON.stringify(summary.tables.map((t) => [t.status, t.error]));
         assert.match(said, /Superseded|claimed by a newer sync, cdcops-claim-/, said);
