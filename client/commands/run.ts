@@ -14,6 +14,7 @@ import { chooseTaskQueue } from '../task-queue';
 import { livePollers, noWorkerLine, type WaitContext } from '../pollers';
 import { awaitOrCancel } from '../wait';
 import { closeClient, hostWorker, type HostedWorker } from './host';
+import { stepLaps } from '../../lib/step-laps';
 
 export interface RunOptions {
   config: string;
@@ -84,16 +85,11 @@ export async function runCommand(opts: RunOptions): Promise<number> {
  */
 function phaseTimer(): { lap(step: string): void; done(): void } {
   const debug = /^(debug|trace)$/i.test(process.env.TABLESYNC_LOG_LEVEL ?? '');
-  const laps = [`process start ${Math.round(performance.now())} ms`];
-  let last = performance.now();
+  const laps = stepLaps(performance.now(), 'process start');
   return {
-    lap(step) {
-      const now = performance.now();
-      laps.push(`${step} ${Math.round(now - last)} ms`);
-      last = now;
-    },
+    lap: laps.lap,
     done() {
-      if (debug) console.error(`run: ${laps.join(', ')}`);
+      if (debug) console.error(`run: ${laps.text()}`);
     },
   };
 }
