@@ -10,27 +10,21 @@ import { DEFAULTS } from '../lib/limits';
 import { EVERY_ROW, type SourceConnection } from '../lib/sources/base';
 import { planCdcTables } from '../lib/modes/cdc/plan';
 import { splitPosition, type ChangeCapture, type ReadLimits, type StreamPosition } from '../lib/sources/changes';
-import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { displayName } from '../lib/tables';
 import {
-  addPrimaryKeySql,
-  addSoftDeleteColumnsSql,
   advisoryXactLockSql,
-  analyzeSql,
   backfillUpdateSql,
   copyIntoSql,
   createStagingSql,
-  createTableSql,
   dropTableSql,
-  swapTableSql,
-  tableExistsSql,
 } from '../lib/target';
 import type { TablePlan } from '../lib/types';
 import { otherStream, streamPosition } from '../lib/modes/cdc/state';
 import { legacyCdcStreamName } from '../lib/modes/cdc/stream';
-import { ensureSchema, inTransaction, loadRefOf, type ActivityDeps } from './context';
+import { inTransaction, type ActivityDeps } from './context';
 import { checkGeneration, claimGenerations } from './generations';
+import { loadCdcSnapshot } from './cdc-snapshot';
 import { classifyError } from './errors';
 
 // cdc: the steps of a cdc workflow. startCdc sets the stream up (or finds it
@@ -52,6 +46,8 @@ export interface StartCdcResult {
   tables: TablePlan[];
   /** A snapshot was taken (rows per table), or the stream went on from its saved positions. */
   snapshot: Record<string, number> | null;
+  /** With a snapshot: the ranges each table was read in (more than one: block ranges, read at once under the snapshot). */
+  ranges?: Record<string, number>;
   position: string;
 }
 
@@ -220,17 +216,15 @@ export function createCdcActivities(deps: ActivityDeps) {
         } finally {
           clearInterval(beat);
         }
-        const rows: Record<string, number> = {};
-        const position = await capture.start(stream, tables.map((t) => t.source), async (read, at) => {
-          for (const table of tables) {
-            ctx.heartbeat({ table: displayName(table.source) });
-            rows[displayName(table.source)] = await loadSnapshot(deps, config, table, read, { syncWorkflowId: run.workflowId, syncRunId: run.runId }, (state) =>
-              saveTableStateSql(config.target.stateSchema, table.target, cdcState(table, stream, at, capture.positionType, run, { ...noCounts(), rowsCopied: state }), 'run', run.workflowId),
-            );
-          }
+        let loaded = { rows: {}, ranges: {} } as Awaited<ReturnType<typeof loadCdcSnapshot>>;
+        const runKey = { syncWorkflowId: run.workflowId, syncRunId: run.runId };
+        const position = await capture.start(stream, tables.map((t) => t.source), async (read, at, options = {}) => {
+          loaded = await loadCdcSnapshot(deps, config, tables, read, options, runKey, (table, copied) =>
+            saveTableStateSql(config.target.stateSchema, table.target, cdcState(table, stream, at, capture.positionType, run, { ...noCounts(), rowsCopied: copied }), 'run', run.workflowId),
+          );
         });
         log.info(`${stream}: snapshot of ${tables.length} tables at ${position}`);
-        return { stream, tables, snapshot: rows, position };
+        return { stream, tables, snapshot: loaded.rows, ranges: loaded.ranges, position };
       } catch (err) {
         throw classifyError(err, where);
       }
@@ -346,43 +340,4 @@ export function createCdcActivities(deps: ActivityDeps) {
       }
     },
   };
-}
-
-/**
- * One table's snapshot: its rows as of the stream's start, copied into a new
- * table that is keyed and swapped in, with the table's state (the stream's
- * starting position), all in one target transaction.
- */
-async function loadSnapshot(
-  deps: ActivityDeps,
-  config: SyncConfig,
-  table: TablePlan,
-  read: (plan: TablePlan) => Promise<import('../lib/sources/base').CopyStream>,
-  runKey: { syncWorkflowId: string; syncRunId: string },
-  state: (rows: number) => { text: string; values: unknown[] },
-): Promise<number> {
-  const load = loadRefOf(runKey, table);
-  return inTransaction(deps.connections, config.target.connection, async (client) => {
-    await checkGeneration(client, config, table);
-    await ensureSchema(client, table.target.schema);
-    await ensureUserTypes(client, table.userTypes, ensureSchema);
-    await client.query(dropTableSql(load));
-    await client.query(createTableSql(load, table.columns));
-    if (table.softDeleteColumn) await client.query(addSoftDeleteColumnsSql(load, table.softDeleteColumn));
-    const copy = await read(table);
-    try {
-      await pipeline(copy.stream, client.query(copyFrom(copyIntoSql(load, table.columns, copy.format))));
-      await copy.finish();
-    } catch (err) {
-      await copy.finish(err).catch(() => undefined);
-      throw err;
-    }
-    await client.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
-    await client.query(analyzeSql(load));
-    const exists = await client.query(tableExistsSql(table.target));
-    for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);
-    await client.query(tableStateLockSql(table.target));
-    await client.query(state(copy.rows()));
-    return copy.rows();
-  });
 }

@@ -1,5 +1,5 @@
 import type { CopyStream } from './base';
-import type { TablePlan, TableRef } from '../types';
+import type { PartitionRange, TablePlan, TableRef } from '../types';
 
 // Change capture from a source's own log (cdc mode): what a dialect that can
 // stream its changes offers (PostgreSQL logical replication first), as plain
@@ -85,8 +85,18 @@ export interface StreamPosition {
   active: boolean;
 }
 
-/** Reads one table's rows as of the stream's starting snapshot. */
-export type SnapshotRead = (plan: TablePlan) => Promise<CopyStream>;
+/**
+ * Reads one table's rows as of the stream's starting snapshot: all of them,
+ * or with `range` the rows of a block range (only a capture that says so in
+ * start's SnapshotOptions takes ranges).
+ */
+export type SnapshotRead = (plan: TablePlan, range?: PartitionRange) => Promise<CopyStream>;
+
+/** What a capture's snapshot allows besides one whole-table read after another. */
+export interface SnapshotOptions {
+  /** Reads take block ranges and may run at once, each in its own session under the one snapshot. */
+  ranges?: boolean;
+}
 
 /**
  * A source's change capture. `stream` names both the slot and the
@@ -101,7 +111,7 @@ export interface ChangeCapture {
    * with a reader of that snapshot and the stream's starting position (the
    * snapshot holds every transaction committed before it, the stream every one after).
    */
-  start(stream: string, tables: TableRef[], load: (read: SnapshotRead, position: string) => Promise<void>): Promise<string>;
+  start(stream: string, tables: TableRef[], load: (read: SnapshotRead, position: string, options?: SnapshotOptions) => Promise<void>): Promise<string>;
   /** How the state names this source's positions (a column type: pg_lsn). */
   readonly positionType: string;
   /** Whole transactions past the acknowledged position, about `maxChanges` changes (a transaction is split only past `limits.pieceChanges`). */

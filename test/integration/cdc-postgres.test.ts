@@ -18,6 +18,8 @@ import { join } from 'node:path';
 const SRC = testDb('tablesync_it_cdc_src');
 const DST = testDb('tablesync_it_cdc_dst');
 const connections = { src: `${PG_CDC_BASE}/${SRC}`, dst: pgUrl(DST) };
+/** Sizes that make the snapshot of a table of a few thousand rows several block ranges (about 2,000 rows each). */
+const SPLIT = { batchSize: 2_000, partitionThreshold: 5_000, rowsPerPartition: 5_000, maxParallelTransfers: 4 };
 const FAST = { timeouts: { heartbeatSeconds: 3 }, retry: { maximumAttempts: 5, initialIntervalMs: 200, maximumIntervalMs: 500 } };
 
 async function rows(pool: Pool, sql: string): Promise<string[]> {
@@ -85,7 +87,8 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     await src.query(`ALTER TABLE items ALTER doc SET STORAGE EXTERNAL`);
     await src.query(`CREATE TABLE ledger (id int PRIMARY KEY, item int, amount numeric(12,2))`);
     await src.query(`INSERT INTO items SELECT g, 'item ' || g, g, NULL FROM generate_series(1, 20000) g`);
-    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['items', 'ledger'], mode: 'cdc', ...FAST };
+    // Small batches: the 20,000 rows of items are read in several block ranges at once under the slot's snapshot.
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['items', 'ledger'], mode: 'cdc', ...SPLIT, ...FAST };
     // Writes that keep going while the slot is created and the snapshot read: each lands in the snapshot or the stream, once.
     let writing = true;
     let written = 0;
@@ -136,6 +139,73 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     const state = await dst.query(`SELECT target_table, mode, cursor_value FROM _tablesync_tables ORDER BY 1`);
     assert.deepEqual(state.rows.map((r) => [r.target_table, r.mode]), [['items', 'cdc'], ['ledger', 'cdc']]);
     assert.match(state.rows[0].cursor_value, /^[0-9A-F]+\/[0-9A-F]+$/);
+  });
+
+  it('a table read in several block ranges at once loads every row exactly once while writes move rows between blocks', async () => {
+    const N = 30_000;
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, n int NOT NULL, pad text NOT NULL)`);
+    await src.query(`INSERT INTO items SELECT g, 0, repeat('p', 40) FROM generate_series(1, ${N}) g`);
+    await src.query('ANALYZE items');
+    // The load table's creation waits 2 s (an event trigger on the target): by then the slot and its snapshot
+    // exist, and the writer below moves rows between blocks before the block ranges are read.
+    await dst.query(`CREATE TABLE slowed (at timestamptz)`);
+    await dst.query(`CREATE FUNCTION slow_load() RETURNS event_trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity LIKE '%\\_ts\\_load\\_%') THEN
+          INSERT INTO slowed VALUES (clock_timestamp());
+          PERFORM pg_sleep(2);
+        END IF;
+      END $$`);
+    await dst.query(`CREATE EVENT TRIGGER slow_load ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION slow_load()`);
+    // Every transaction inserts one row and lengthens a row of a full block, which moves it to another
+    // block (no room for a HOT update): the ranges read after it must find it once, in its old block.
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) {
+        const k = ++written;
+        await src.query(`BEGIN; INSERT INTO items VALUES (${N + k}, ${k}, repeat('q', 40));
+          UPDATE items SET n = n + 1, pad = pad || 'u' WHERE id = ${N - ((k * 7919) % (N - 1))}; COMMIT`);
+      }
+    })();
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: ['items'], mode: 'cdc', ...SPLIT, ...FAST };
+    const outcome = await cdcRun(`cdc-ranges-${process.pid}`, { config, waitMs: 500 }, async (h) => {
+      try {
+        await streaming(h);
+      } finally {
+        writing = false;
+        await writer;
+      }
+      // startCdc's own result (in the history): how many ranges the table was read in, how many rows.
+      const events = (await h.fetchHistory()).events ?? [];
+      const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startCdc');
+      const done = events.find((e) => e.activityTaskCompletedEventAttributes && Number(e.activityTaskCompletedEventAttributes.scheduledEventId) === Number(scheduled?.eventId));
+      const started = JSON.parse(Buffer.from(done!.activityTaskCompletedEventAttributes!.result!.payloads![0].data!).toString());
+      assert.ok(started.ranges['public.items'] >= 2, `read in several block ranges: ${JSON.stringify(started.ranges)}`);
+      assert.equal((await dst.query('SELECT count(*)::int AS n FROM slowed')).rows[0].n, 1, 'the load waited while the writer ran');
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      // Each write inserted one row: in the snapshot if it committed before the slot's start, else applied from
+      // the stream (counted there even over a row that exists). A row read twice (in its old block and its new
+      // one) or in neither, or ranges read later than the snapshot, would make these N + written plus or minus some.
+      const snapshotRows = started.snapshot['public.items'];
+      const p = await waitFor(
+        'the stream\'s counts',
+        async () => {
+          const q = await h.query<CdcProgress>('cdcProgress');
+          return snapshotRows + q.totals.inserted >= N + written && q;
+        },
+        20_000,
+      ).catch(async (err) => {
+        throw new Error(`${(err as Error).message}: snapshot ${snapshotRows} + stream ${(await h.query<CdcProgress>('cdcProgress')).totals.inserted} != ${N} + ${written}`);
+      });
+      assert.equal(snapshotRows + p.totals.inserted, N + written, 'every write once: in the snapshot or in the stream');
+      assert.ok(snapshotRows > N && p.totals.inserted > 0, `writes on both sides of the boundary: ${snapshotRows - N} in the snapshot, ${p.totals.inserted} streamed`);
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(outcome.ok, outcome.ok ? '' : failureChain(outcome.error));
+    assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
+    assert.equal((await dst.query('SELECT count(*)::int AS n FROM items')).rows[0].n, N + written);
+    assert.deepEqual(await slots(src), []);
   });
 
   it('soft deletes mark rows and a key that comes back is live again; TRUNCATE is applied (hard) or refused (ignore), naming the setting', async () => {

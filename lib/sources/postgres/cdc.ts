@@ -4,7 +4,7 @@ import { TablesyncError } from '../../errors';
 import type { PartitionRange, TableRef } from '../../types';
 import type { CopyStream, ReadFilter } from '../base';
 import { EVERY_ROW } from '../base';
-import { piecePosition, splitPosition, type ChangeBatch, type ChangeCapture, type ChangeShape, type ChangeTransaction, type ChangeValue, type ReadLimits, type RowChange, type SnapshotRead, type StreamPosition } from '../changes';
+import { piecePosition, splitPosition, type ChangeBatch, type ChangeCapture, type ChangeShape, type ChangeTransaction, type ChangeValue, type ReadLimits, type RowChange, type SnapshotOptions, type SnapshotRead, type StreamPosition } from '../changes';
 import { qualifyPg, quotePg } from './sql';
 import type { TablePlan } from '../../types';
 
@@ -98,7 +98,7 @@ export class PgChangeCapture implements ChangeCapture {
     return { confirmed: row.confirmed, active: row.active, retainedBytes: Number(row.retained), lagBytes: Number(row.lag) };
   }
 
-  async start(stream: string, tables: TableRef[], load: (read: SnapshotRead, position: string) => Promise<void>): Promise<string> {
+  async start(stream: string, tables: TableRef[], load: (read: SnapshotRead, position: string, options?: SnapshotOptions) => Promise<void>): Promise<string> {
     const list = tables.map(qualifyPg).join(', ');
     const exists = await this.pool.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [stream]);
     await this.pool.query(exists.rowCount ? `ALTER PUBLICATION ${quotePg(stream)} SET TABLE ${list}` : `CREATE PUBLICATION ${quotePg(stream)} FOR TABLE ${list}`);
@@ -112,7 +112,8 @@ export class PgChangeCapture implements ChangeCapture {
       const created = await replication.query(`CREATE_REPLICATION_SLOT ${quotePg(stream)} LOGICAL pgoutput EXPORT_SNAPSHOT`);
       const { consistent_point: start, snapshot_name: snapshot } = created.rows[0];
       try {
-        await load((plan) => this.source.openCopy(plan, WHOLE, true, EVERY_ROW, snapshot), lsnText(start));
+        // Any session may read under the exported snapshot: the load reads block ranges of a table at once.
+        await load((plan, range = WHOLE) => this.source.openCopy(plan, range, true, EVERY_ROW, snapshot), lsnText(start), { ranges: true });
       } catch (err) {
         // A stream whose snapshot was not loaded is no use: the next attempt starts over with a new one.
         await replication.end().catch(() => undefined);
