@@ -13,7 +13,10 @@ import {
   analyzeSql,
   copyIntoSql,
   createTableSql,
+  DEFAULT_KEY_BUILD_MB,
   dropTableSql,
+  keyBuildSettingsSql,
+  resetKeyBuildSql,
   swapTableSql,
   tableExistsSql,
 } from '../lib/target';
@@ -123,7 +126,10 @@ export async function loadCdcSnapshot(
       if (--left[i] > 0) return;
       await inTransaction(deps.connections, target, async (client) => {
         await checkGeneration(client, config, table);
+        // As a full load's swap does: the sort in memory, parallel workers where the server allows them.
+        await client.query(keyBuildSettingsSql(config.keyBuildMemoryMB ?? DEFAULT_KEY_BUILD_MB));
         await client.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
+        await client.query(resetKeyBuildSql);
         await client.query(analyzeSql(load));
         const exists = await client.query(tableExistsSql(table.target));
         for (const sql of swapTableSql(load, table.target, exists.rows[0].present)) await client.query(sql);

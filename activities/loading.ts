@@ -11,6 +11,7 @@ import {
   createTableSql,
   dropTableSql,
   hasPrimaryKeySql,
+  DEFAULT_KEY_BUILD_MB,
   keyBuildSettingsSql,
   resetKeyBuildSql,
   swapTableSql,
@@ -22,8 +23,6 @@ import { classifyError } from './errors';
 import { checkGeneration } from './generations';
 import { stepTimer } from './step-timer';
 
-/** Runs planned before keyBuildMemoryMB existed carry no value for it. */
-const DEFAULT_KEY_BUILD_MB = 512;
 
 // Loading: the load table of a full load, created before its partitions
 // fill it, then keyed and swapped in (or dropped when any partition failed).

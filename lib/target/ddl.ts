@@ -37,6 +37,9 @@ export function keyBuildSettingsSql(mb: number): { text: string; values: number[
 
 export const resetKeyBuildSql = 'RESET maintenance_work_mem';
 
+/** keyBuildMemoryMB of runs planned before it existed. */
+export const DEFAULT_KEY_BUILD_MB = 512;
+
 /**
  * Statements that replace `target` with the loaded table inside one
  * transaction: readers see the old rows until COMMIT, then the new ones.
