@@ -72,7 +72,7 @@ const POLL_MS = 250;
 function captureOf(deps: ActivityDeps, config: SyncConfig): ChangeCapture {
   const source = deps.connections.source(config.source.connection);
   if (!source.changeCapture) {
-    throw new TablesyncError('CdcSetup', `source "${config.source.connection}" is ${source.dialect.name}: cdc reads PostgreSQL sources only so far`);
+    throw new TablesyncError('CdcSetup', `source "${config.source.connection}" is ${source.dialect.name}: cdc reads PostgreSQL and MariaDB/MySQL sources only`);
   }
   return source.changeCapture;
 }
@@ -85,6 +85,11 @@ async function readStates(deps: ActivityDeps, config: SyncConfig, tables: TableP
 
 /** The saved position of a table in this stream (null: none, or one of another stream or mode). */
 const positionOf = streamPosition;
+
+/** The latest of the tables' saved positions: every transaction up to it is applied (a batch saves its last to each table it changed). */
+function latest(capture: ChangeCapture, positions: (string | null)[]): string | null {
+  return positions.reduce<string | null>((a, b) => (a === null ? b : b === null || capture.compare(a, b) >= 0 ? a : b), null);
+}
 
 export function createCdcActivities(deps: ActivityDeps) {
   const { connections } = deps;
@@ -112,7 +117,7 @@ export function createCdcActivities(deps: ActivityDeps) {
             );
           }
         }
-        const slot = await capture.position(stream);
+        const slot = await capture.position(stream, positions.every((p) => p !== null) ? latest(capture, positions) : null);
         if (positions.every((p) => p !== null)) {
           if (!slot) {
             // Changes since the saved positions are gone with the slot: going on would leave a gap.
@@ -153,13 +158,15 @@ export function createCdcActivities(deps: ActivityDeps) {
         const capture = captureOf(deps, config);
         const ctx = Context.current();
         const until = Date.now() + waitMs;
+        const states = await readStates(deps, config, tables);
+        const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
         for (;;) {
           ctx.heartbeat();
-          const slot = await capture.position(stream);
+          const slot = await capture.position(stream, applied);
           if (!slot) {
             throw new TablesyncError('CdcGap', `replication slot "${stream}" is gone (dropped behind tablesync's back?); run tablesync reset-state for a table of the stream and start again for a new snapshot`);
           }
-          const batch = await capture.read(stream, maxChanges);
+          const batch = await capture.read(stream, maxChanges, applied, tables);
           if (batch.transactions.length) {
             const counts = noCounts();
             const last = batch.transactions[batch.transactions.length - 1].position;
@@ -184,7 +191,7 @@ export function createCdcActivities(deps: ActivityDeps) {
             });
             // Only now may the source free these changes: a crash before this reads them again, and the saved positions skip them.
             await capture.acknowledge(stream, last);
-            return { ...counts, transactions: batch.transactions.length, position: last, lagBytes: (await capture.position(stream))?.lagBytes ?? null };
+            return { ...counts, transactions: batch.transactions.length, position: last, lagBytes: (await capture.position(stream, last))?.lagBytes ?? null };
           }
           if (batch.idleTo) await capture.acknowledge(stream, batch.idleTo);
           if (Date.now() >= until) return { ...noCounts(), transactions: 0, position: batch.idleTo, lagBytes: slot.lagBytes };

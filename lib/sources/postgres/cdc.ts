@@ -42,6 +42,8 @@ const setup = (message: string) => new TablesyncError('CdcSetup', message);
 
 export class PgChangeCapture implements ChangeCapture {
   readonly positionType = 'pg_lsn';
+  // PostgreSQL 15's pgoutput leaves generated columns out.
+  readonly carriesGenerated = false;
   constructor(private readonly source: PgCaptureSource) {}
 
   private get pool(): Pool {
