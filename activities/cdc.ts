@@ -44,6 +44,8 @@ export interface StartCdcResult {
   /** A snapshot was taken (rows per table), or the stream went on from its saved positions. */
   snapshot: Record<string, number> | null;
   position: string;
+  /** The source keeps its log for this stream (a slot): a stream left behind holds it. */
+  holdsLog: boolean;
 }
 
 export interface ApplyCdcBatchInput extends CdcStreamInput {
@@ -128,7 +130,7 @@ export function createCdcActivities(deps: ActivityDeps) {
             );
           }
           log.info(`${stream}: going on from the saved positions (slot confirmed at ${slot.confirmed})`);
-          return { tables, snapshot: null, position: slot.confirmed ?? positions[0]! };
+          return { tables, snapshot: null, position: slot.confirmed ?? positions[0]!, holdsLog: capture.holdsLog };
         }
         // Some table has no position in this stream: a new snapshot of every table, consistent with a new slot.
         if (slot) {
@@ -146,7 +148,7 @@ export function createCdcActivities(deps: ActivityDeps) {
           }
         });
         log.info(`${stream}: snapshot of ${tables.length} tables at ${position}`);
-        return { tables, snapshot: rows, position };
+        return { tables, snapshot: rows, position, holdsLog: capture.holdsLog };
       } catch (err) {
         throw classifyError(err, where);
       }

@@ -65,6 +65,8 @@ export interface ChangeCapture {
    * binlog) judges by it, and throws 'CdcGap' when the log after it is gone.
    */
   position(stream: string, applied?: string | null): Promise<StreamPosition | null>;
+  /** The source keeps its log for the stream until acknowledged (a slot), so a stream left behind fills its disk. */
+  readonly holdsLog: boolean;
   /** The source sends generated columns' values with each row (else a cdc table with one is refused). */
   readonly carriesGenerated: boolean;
   /**

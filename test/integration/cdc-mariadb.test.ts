@@ -137,6 +137,7 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
     assert.ok(outcome.ok, outcome.ok ? '' : failureChain(outcome.error));
     assert.ok(outcome.value.totals.batches > 2, `continued as new (every 2 batches) along the way: ${outcome.value.totals.batches} batches`);
     assert.equal(outcome.value.slotKept, null, 'nothing kept on the source');
+    assert.equal(outcome.value.holdsLog, false);
     assert.ok(written > 0, 'the writer ran during the snapshot');
     assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
     // The binlog's values are the load's: the streamed copies of rows 1 and 2 equal the snapshot's, column for column.
@@ -178,6 +179,7 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
     });
     assert.ok(!outcome.ok, 'a TRUNCATE of a deletes: ignore table fails the stream');
     assert.match(failureChain(outcome.error), new RegExp(`${SRC}\\.keep: the source truncated the table, and its deletes are ignore`));
+    assert.match(failureChain(outcome.error), /the saved positions are kept: start the workflow again to go on from them while the source still has that binary log/);
     const marked = await dst.query(`SELECT id, is_deleted, _tablesync_deleted_at IS NOT NULL AS dated FROM soft WHERE id <= 5 ORDER BY id`);
     assert.deepEqual(marked.rows.map((r) => [r.id, r.is_deleted, r.dated]), [[1, false, false], [2, true, true], [3, true, true], [4, true, true], [5, true, true]]);
     assert.equal((await dst.query('SELECT count(*)::int AS n FROM keep')).rows[0].n, 50, 'deletes: ignore keeps the rows');
@@ -196,9 +198,15 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
     });
     assert.ok(first.ok, first.ok ? '' : failureChain(first.error));
     await my.query(`INSERT INTO items VALUES (102, 'while stopped')`);
+    const [[saved]] = (await dst.query(`SELECT cursor_value FROM _tablesync_tables WHERE target_table = 'items'`)).rows.map((r) => [r.cursor_value as string]);
     await my.query('FLUSH BINARY LOGS');
     const [[now]] = (await my.query('SHOW MASTER STATUS')) as unknown as [{ File: string }[]];
-    await my.query(`PURGE BINARY LOGS TO '${now.File}'`);
+    // MariaDB keeps a log until InnoDB has checkpointed past it: purge until the saved position's file is gone.
+    await waitFor(`binary log ${saved.split(':')[0]} purged`, async () => {
+      await my.query(`PURGE BINARY LOGS TO '${now.File}'`);
+      const [logs] = (await my.query('SHOW BINARY LOGS')) as unknown as [{ Log_name: string }[]];
+      return !logs.some((l) => l.Log_name === saved.split(':')[0]);
+    }, 20_000);
     const gap = await cdcRun(id, { config, waitMs: 500 });
     assert.ok(!gap.ok);
     assert.match(failureChain(gap.error), /binary log mariadb-bin\.\d+ is no longer on the source \(purged.*cannot be read; run tablesync reset-state/);

@@ -164,7 +164,7 @@ export function statementEffect(sql: string, schema: string): { kind: StatementK
   if ((m = match(`^DROP TABLES? (?:IF EXISTS )?(${NAMES})`))) return { kind: 'ddl', tables: names(m[1], schema) };
   if ((m = match(`^RENAME TABLES? (.*)$`))) return { kind: 'ddl', tables: names(m[1].replace(/\bTO\b/gi, ','), schema) };
   if ((m = match(`^CREATE OR REPLACE (?:TEMPORARY )?TABLE (?:IF NOT EXISTS )?(${NAME})`))) return { kind: 'ddl', tables: names(m[1], schema) };
-  if (/^(INSERT|UPDATE|DELETE|REPLACE|LOAD)\b/i.test(text)) return { kind: 'dml', tables: names(text.replace(/'(?:[^'\\]|\\.|'')*'/g, ' '), schema) };
+  if (/^(INSERT|UPDATE|DELETE|REPLACE|LOAD)\b/i.test(text)) return { kind: 'dml', tables: names(text.replace(/'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"/g, ' '), schema) };
   return { kind: 'other', tables: [] };
 }
 
@@ -187,6 +187,8 @@ export class MysqlChangeCapture implements ChangeCapture {
   readonly positionType = 'binlog';
   // A FULL row image holds every column, generated (virtual or stored) ones too.
   readonly carriesGenerated = true;
+  // The server purges its binlog by its own rules, whatever a reader has read.
+  readonly holdsLog = false;
   /**
    * Per stream, a position this process read up to without anything to
    * apply (acknowledged idle): the next read starts there rather than at the

@@ -44,6 +44,7 @@ export class PgChangeCapture implements ChangeCapture {
   readonly positionType = 'pg_lsn';
   // PostgreSQL 15's pgoutput leaves generated columns out.
   readonly carriesGenerated = false;
+  readonly holdsLog = true;
   constructor(private readonly source: PgCaptureSource) {}
 
   private get pool(): Pool {
