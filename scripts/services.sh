@@ -20,7 +20,8 @@ if ! answers 5432; then
 fi
 if ! answers 3306; then
   echo "Starting MariaDB"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  # By its pid file: the binlog instance below runs the same binary, which --exec alone would take for this one.
+  start-stop-daemon --start --oknodo --background --pidfile /run/mysqld/mysqld.pid --exec /usr/sbin/mariadbd
   wait_for 3306 MariaDB
 fi
 CDC_PORT=${TABLESYNC_PG_CDC_PORT:-5434}
