@@ -112,10 +112,15 @@ export function createCdcActivities(deps: ActivityDeps) {
         for (const t of tables) {
           const state = states.get(displayName(t.source));
           const other = otherStream(state, stream);
-          if (other && (await capture.position(other.stream))) {
+          // A source that keeps nothing per stream judges by the other's saved position: one whose log is gone can never go on.
+          const live = other && (await capture.position(other.stream, other.position).catch((err) => (err instanceof TablesyncError && err.type === 'CdcGap' ? null : Promise.reject(err))));
+          if (live) {
             throw new TablesyncError(
               'CdcSetup',
-              `${displayName(t.source)} is followed by stream "${other.stream}" (workflow ${state!.lastWorkflowId}); stop that one with tablesync cdc stop --drop-slot first`,
+              `${displayName(t.source)} is followed by stream "${other!.stream}" (workflow ${state!.lastWorkflowId}); ` +
+                (capture.holdsLog
+                  ? 'stop that one with tablesync cdc stop --drop-slot first'
+                  : 'stop that one, then run tablesync reset-state for the table (a binlog stream keeps nothing on the source: its saved position is all there is of it)'),
             );
           }
         }

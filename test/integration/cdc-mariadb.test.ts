@@ -223,6 +223,28 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
     assert.ok(again.ok, again.ok ? '' : failureChain(again.error));
   });
 
+  it('a table another stream follows is refused (nothing on the source marks it) until that stream is stopped and the table reset', async () => {
+    await my.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+    await my.query(`INSERT INTO items VALUES (1, 'a')`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    const first = await cdcRun(wid('first'), { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(first.ok, first.ok ? '' : failureChain(first.error));
+    const second = await cdcRun(wid('second'), { config, waitMs: 500 });
+    assert.ok(!second.ok);
+    assert.match(failureChain(second.error), new RegExp(`${SRC}\\.items is followed by stream "${first.value.stream}" \\(workflow mcdc-first-\\d+-\\d+\\); stop that one, then run tablesync reset-state for the table`));
+    const reset = await runWorkflow<{ changes: string[] }>(connections, 'resetStateWorkflow', { config, table: 'items' }, 'mcdc-reset');
+    assert.ok(reset.outcome.ok, reset.outcome.ok ? '' : failureChain(reset.outcome.error));
+    const third = await cdcRun(wid('third'), { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      assert.deepEqual((await progressOf(h)).snapshot, { [`${SRC}.items`]: 1 }, 'a new snapshot for the new stream');
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(third.ok, third.ok ? '' : failureChain(third.error));
+  });
+
   it('bad setups fail with the setting named: log_bin, binlog_format, binlog_row_image, no primary key, a non-InnoDB table', async () => {
     await my.query(`CREATE TABLE items (id int PRIMARY KEY)`);
     await my.query(`CREATE TABLE nokey (a int)`);
