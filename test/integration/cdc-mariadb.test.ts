@@ -276,6 +276,29 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
     }
   });
 
+  it('a user without the privileges to read the binary log is refused, naming them', async () => {
+    await my.query(`CREATE TABLE items (id int PRIMARY KEY)`);
+    const user = `tablesync_nobinlog${process.env.TABLESYNC_TEST_DB_SUFFIX ?? ''}`;
+    const url = `${MYSQL_CDC_BASE.replace('root@', `${user}@`)}/${SRC}`;
+    const config = { source: { connection: 'plain' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    await my.query(`DROP USER IF EXISTS '${user}'@'%'; CREATE USER '${user}'@'%'; GRANT SELECT ON \`${SRC}\`.* TO '${user}'@'%'`);
+    try {
+      const monitor = await runWorkflow<CdcResult>({ plain: url, dst: pgUrl(DST) }, 'cdcWorkflow', { config }, 'mcdc-priv');
+      assert.ok(!monitor.outcome.ok);
+      assert.match(failureChain(monitor.outcome.error), /Access denied.*BINLOG MONITOR.*: cdc reads the binary log as a replica does: the source's user needs REPLICATION SLAVE and BINLOG MONITOR/);
+      await my.query(`GRANT BINLOG MONITOR ON *.* TO '${user}'@'%'`);
+      // The snapshot needs no more; the first change read does.
+      const replica = await cdcRun(wid('priv'), { config, waitMs: 500 }, async (h) => {
+        await streaming(h);
+        await my.query(`INSERT INTO items VALUES (1)`);
+      }, { plain: url, dst: pgUrl(DST) });
+      assert.ok(!replica.ok);
+      assert.match(failureChain(replica.error), /REPLICATION SLAVE.*: cdc reads the binary log as a replica does/);
+    } finally {
+      await my.query(`DROP USER IF EXISTS '${user}'@'%'`);
+    }
+  });
+
   /** The same database on the server without a binary log (3306). */
   async function freshMysqlPlain(name: string): Promise<Connection> {
     const { createConnection } = await import('mysql2/promise');

@@ -33,6 +33,8 @@ export interface MysqlCaptureSource {
 
 const setup = (message: string) => new TablesyncError('CdcSetup', message);
 
+const PRIVILEGES = "cdc reads the binary log as a replica does: the source's user needs REPLICATION SLAVE and BINLOG MONITOR (MySQL: REPLICATION CLIENT), e.g. GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO the user";
+
 // ---------------------------------------------------------------- positions
 
 export interface BinlogPosition {
@@ -196,6 +198,8 @@ export class MysqlChangeCapture implements ChangeCapture {
    * process, when reading again from the target's position is as correct.
    */
   private readonly idle = new Map<string, string>();
+  /** Per stream, the idle position the last read returned (and for which tables): only such a position is remembered when acknowledged. */
+  private readonly offered = new Map<string, { position: string; key: string }>();
 
   constructor(private readonly source: MysqlCaptureSource) {}
 
@@ -229,6 +233,7 @@ export class MysqlChangeCapture implements ChangeCapture {
         `the source's binlog_row_metadata is ${vars.get('binlog_row_metadata') ?? 'missing (MariaDB 10.5+ or MySQL 8.0+ has it)'}: cdc needs each row event to name its columns; set binlog_row_metadata = FULL (SET GLOBAL binlog_row_metadata = 'FULL' and in the server's config)`,
       );
     }
+    await this.logs();
     for (const t of tables) {
       const [row] = await this.query<{ engine: string | null }>(
         `SELECT ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${quoteString(t.schema)} AND TABLE_NAME = ${quoteString(t.name)}`,
@@ -244,6 +249,7 @@ export class MysqlChangeCapture implements ChangeCapture {
       return (await this.query<{ Log_name: string; File_size: string | number }>('SHOW BINARY LOGS')).map((r) => ({ file: r.Log_name, size: Number(r.File_size) }));
     } catch (err) {
       if ((err as { errno?: number }).errno === 1381) throw setup("the source's log_bin is OFF: cdc reads the binary log; start the server with log_bin");
+      if ((err as { errno?: number }).errno === 1227) throw setup(`${(err as Error).message}: ${PRIVILEGES}`);
       throw err;
     }
   }
@@ -272,18 +278,18 @@ export class MysqlChangeCapture implements ChangeCapture {
     }
     if (here === logs.length - 1 && at.offset > logs[here].size) throw gone(`binary log ${at.file} is shorter than the saved position (was the log reset?)`);
     const lagBytes = logs.slice(here).reduce((n, l) => n + l.size, 0) - at.offset;
-    const idle = this.idle.get(stream);
-    return { confirmed: idle && compareBinlogPositions(idle, applied) > 0 ? idle : applied, retainedBytes: 0, lagBytes: Math.max(0, lagBytes), active: false };
+    return { confirmed: applied, retainedBytes: 0, lagBytes: Math.max(0, lagBytes), active: false };
   }
 
   async start(stream: string, tables: TableRef[], load: (read: SnapshotRead, position: string) => Promise<void>): Promise<string> {
-    this.idle.delete(stream);
+    this.forget(stream);
     const conn = await this.source.connection();
     const run = (sql: string) => this.query<Record<string, string>>(sql, conn);
     try {
       await run('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       await run('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-      const status = new Map((await run("SHOW STATUS LIKE 'binlog_snapshot_%'")).map((r) => [r.Variable_name, r.Value]));
+      // MariaDB spells them Binlog_snapshot_file and _position.
+      const status = new Map((await run("SHOW STATUS LIKE 'binlog_snapshot_%'")).map((r) => [r.Variable_name.toLowerCase(), r.Value]));
       let position: string;
       if (status.get('binlog_snapshot_file')) {
         position = binlogPositionText(status.get('binlog_snapshot_file')!, Number(status.get('binlog_snapshot_position')));
@@ -310,28 +316,41 @@ export class MysqlChangeCapture implements ChangeCapture {
 
   async read(stream: string, maxChanges: number, applied: string | null, tables: TablePlan[]): Promise<ChangeBatch> {
     if (!applied) throw new TablesyncError('CdcGap', `stream ${stream} has no saved position to read the binary log from; run tablesync reset-state for a table of the stream for a new snapshot`);
-    const idle = this.idle.get(stream);
+    // Idle stretches are judged for a set of tables: remembered per stream and that set.
+    const key = JSON.stringify([stream, ...tables.map((t) => displayName(t.source)).sort()]);
+    const idle = this.idle.get(key);
     const from = idle && compareBinlogPositions(idle, applied) > 0 ? idle : applied;
     const end = await this.end();
     if (compareBinlogPositions(from, end) >= 0) return { transactions: [], idleTo: from };
     const [{ id }] = await this.query<{ id: number | string }>('SELECT @@server_id AS id');
-    return new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges).run();
+    const batch = await new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges).run();
+    if (batch.idleTo) this.offered.set(stream, { position: batch.idleTo, key });
+    return batch;
   }
 
   async acknowledge(stream: string, position: string): Promise<void> {
-    // The binlog keeps no reader's position: remembered here, only to skip re-reading what had nothing to apply.
-    const idle = this.idle.get(stream);
-    if (!idle || compareBinlogPositions(position, idle) > 0) this.idle.set(stream, position);
+    // The binlog keeps no reader's position: an applied one is in the target's states; an idle one (a stretch of
+    // log with nothing for the stream's tables, a fact of the log whatever stream reads it) is remembered here,
+    // only to skip re-reading it. An applied position is never remembered: it belongs to the stream that applied it.
+    const offered = this.offered.get(stream);
+    if (offered?.position !== position) return;
+    const idle = this.idle.get(offered.key);
+    if (!idle || compareBinlogPositions(position, idle) > 0) this.idle.set(offered.key, position);
   }
 
   async drop(stream: string): Promise<boolean> {
     // Nothing on the source to remove (the binlog is the server's, purged by its own rules).
-    this.idle.delete(stream);
+    this.forget(stream);
     return false;
   }
 
   compare(a: string, b: string): number {
     return compareBinlogPositions(a, b);
+  }
+
+  private forget(stream: string): void {
+    for (const key of this.idle.keys()) if ((JSON.parse(key) as string[])[0] === stream) this.idle.delete(key);
+    this.offered.delete(stream);
   }
 }
 
@@ -564,9 +583,7 @@ function translate(err: unknown, at: string): unknown {
       `the source cannot send its binary log from ${at} (${e.message}): purged, or the log was reset, so changes after it cannot be read; run tablesync reset-state for a table of the stream and start again: the cdc workflow then takes a new snapshot of every table`,
     );
   }
-  if (e.errno === 1227 || e.errno === 1045) {
-    return setup(`${e.message}: the source's user needs REPLICATION SLAVE and BINLOG MONITOR (MySQL: REPLICATION CLIENT) to read the binary log`);
-  }
+  if (e.errno === 1227 || e.errno === 1045) return setup(`${e.message}: ${PRIVILEGES}`);
   if (/binlog_transaction_compression|PARTIAL_JSON/i.test(e.message ?? '')) return setup(e.message!);
   return err;
 }
