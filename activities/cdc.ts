@@ -4,9 +4,12 @@ import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
-import { applyTransaction, cdcState, noCounts, type CdcCounts, type CdcTable } from '../lib/modes/cdc/apply';
+import { applyTransaction, cdcState, noCounts, type CdcCounts, type CdcTable, type ShapeChange } from '../lib/modes/cdc/apply';
+import { evolveCdcColumns } from '../lib/modes/cdc/evolve';
+import { DEFAULTS } from '../lib/limits';
+import { EVERY_ROW, type SourceConnection } from '../lib/sources/base';
 import { planCdcTables } from '../lib/modes/cdc/plan';
-import type { ChangeCapture, StreamPosition } from '../lib/sources/changes';
+import { splitPosition, type ChangeCapture, type ReadLimits, type StreamPosition } from '../lib/sources/changes';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { displayName } from '../lib/tables';
@@ -15,7 +18,9 @@ import {
   addSoftDeleteColumnsSql,
   advisoryXactLockSql,
   analyzeSql,
+  backfillUpdateSql,
   copyIntoSql,
+  createStagingSql,
   createTableSql,
   dropTableSql,
   swapTableSql,
@@ -23,7 +28,9 @@ import {
 } from '../lib/target';
 import type { TablePlan } from '../lib/types';
 import { otherStream, streamPosition } from '../lib/modes/cdc/state';
+import { legacyCdcStreamName } from '../lib/modes/cdc/stream';
 import { ensureSchema, inTransaction, loadRefOf, type ActivityDeps } from './context';
+import { checkGeneration, claimGenerations } from './generations';
 import { classifyError } from './errors';
 
 // cdc: the steps of a cdc workflow. startCdc sets the stream up (or finds it
@@ -40,6 +47,8 @@ export interface CdcStreamInput {
 }
 
 export interface StartCdcResult {
+  /** The stream's slot and publication: the one asked for, or the name the tables' state already follows (streams named before the slot-name fix). */
+  stream?: string;
   tables: TablePlan[];
   /** A snapshot was taken (rows per table), or the stream went on from its saved positions. */
   snapshot: Record<string, number> | null;
@@ -57,10 +66,22 @@ export interface ApplyCdcBatchInput extends CdcStreamInput {
 }
 
 export interface ApplyCdcBatchResult extends CdcCounts {
+  /** Whole source transactions applied (a piece of a large one counts when its last piece is applied). */
   transactions: number;
   /** The last position applied (or acknowledged idle); null: nothing read. */
   position: string | null;
   lagBytes: number | null;
+  /**
+   * How far behind the source the stream is, in seconds: 0 when the batch
+   * read everything committed when it started; otherwise the age of the last
+   * change applied (the oldest left committed no earlier). Absent in results
+   * recorded before it was.
+   */
+  lagSeconds?: number | null;
+  /** When the last transaction applied committed at the source (ISO 8601), when the log says. */
+  commitTime?: string | null;
+  /** The stream's table plans, when a schema change in this batch changed one (the workflow carries them on). */
+  tables?: TablePlan[];
 }
 
 export interface CdcStatus {
@@ -90,13 +111,65 @@ const positionOf = streamPosition;
 
 /** The latest of the tables' saved positions: every transaction up to it is applied (a batch saves its last to each table it changed). */
 function latest(capture: ChangeCapture, positions: (string | null)[]): string | null {
-  return positions.reduce<string | null>((a, b) => (a === null ? b : b === null || capture.compare(a, b) >= 0 ? a : b), null);
+  const at = positions.map((p) => (p === null ? null : splitPosition(p).at));
+  return at.reduce<string | null>((a, b) => (a === null ? b : b === null || capture.compare(a, b) >= 0 ? a : b), null);
+}
+
+/** The large transaction an earlier batch applied in part (its commit, how many changes), if any: the latest piece saved. */
+function resumeOf(capture: ChangeCapture, positions: (string | null)[]): ReadLimits['resume'] {
+  let best: ReadLimits['resume'];
+  for (const p of positions) {
+    if (!p) continue;
+    const { at, applied } = splitPosition(p);
+    if (applied === null) continue;
+    if (!best || capture.compare(at, best.commit) > 0 || (capture.compare(at, best.commit) === 0 && applied > best.applied)) best = { commit: at, applied };
+  }
+  return best;
+}
+
+const secondsSince = (iso: string | undefined): number | null => (iso ? Math.max(0, (Date.now() - Date.parse(iso)) / 1000) : null);
+
+/**
+ * A column-only backfill (as the other modes' schema evolution does): the
+ * key and the added columns of every source row, as the source has them now,
+ * copied into a temporary table and written into the target rows whose value
+ * differs, in the batch's transaction. Rows the stream changes later get
+ * their values from those changes (each carries the whole row), so once the
+ * stream has caught up with the source, every row holds the source's value.
+ */
+async function backfillColumns(
+  client: PoolClient,
+  source: SourceConnection,
+  config: SyncConfig,
+  plan: TablePlan,
+  added: string[],
+  beat: () => void,
+): Promise<number> {
+  const columns = plan.columns.filter((c) => plan.primaryKey.includes(c.name) || added.includes(c.name));
+  const read: TablePlan = { ...plan, columns };
+  const staging = { schema: 'pg_temp', name: 'tablesync_cdc_backfill' };
+  await client.query(dropTableSql(staging));
+  await client.query(createStagingSql(staging, plan.target, columns, false));
+  const copy = await source.openCopy(read, { index: 0, count: 1, lo: null, hi: null }, config.useBinaryCopy, EVERY_ROW);
+  try {
+    await pipeline(copy.stream, client.query(copyFrom(copyIntoSql(staging, columns, copy.format))));
+    await copy.finish();
+  } catch (err) {
+    await copy.finish(err).catch(() => undefined);
+    throw err;
+  }
+  beat();
+  const r = await client.query(backfillUpdateSql(plan.target, staging, columns, plan.primaryKey));
+  await client.query(dropTableSql(staging));
+  return Number(r.rows[0].updated);
 }
 
 export function createCdcActivities(deps: ActivityDeps) {
   const { connections } = deps;
   return {
-    async startCdc({ config, stream, run }: CdcStreamInput): Promise<StartCdcResult> {
+    async startCdc(input: CdcStreamInput): Promise<StartCdcResult> {
+      const { config, run } = input;
+      let { stream } = input;
       const where = `start_cdc ${stream}`;
       try {
         const capture = captureOf(deps, config);
@@ -107,6 +180,12 @@ export function createCdcActivities(deps: ActivityDeps) {
         if (!tables.length) throw new TablesyncError('InvalidConfig', 'no table of the config has mode cdc (tables[i].mode or mode: cdc)');
         await capture.check(tables.map((t) => t.source));
         const states = await readStates(deps, config, tables);
+        // A stream started before its slot name lost the doubled prefix keeps the name its tables' state saved.
+        const legacy = legacyCdcStreamName(run.workflowId);
+        if (legacy !== stream) {
+          if (tables.some((t) => positionOf(states.get(displayName(t.source)), legacy) !== null)) stream = legacy;
+          else if (await capture.position(legacy)) await capture.drop(legacy); // this workflow's own old slot, followed by no table
+        }
         const positions = tables.map((t) => positionOf(states.get(displayName(t.source)), stream));
         // A table another stream follows: two slots would each hold the source's WAL, and both write the table.
         for (const t of tables) {
@@ -135,15 +214,26 @@ export function createCdcActivities(deps: ActivityDeps) {
             );
           }
           log.info(`${stream}: going on from the saved positions (slot confirmed at ${slot.confirmed})`);
-          return { tables, snapshot: null, position: slot.confirmed ?? positions[0]!, holdsLog: capture.holdsLog };
+          await claimGenerations(target, config, tables, { syncWorkflowId: run.workflowId, syncRunId: run.runId });
+          return { stream, tables, snapshot: null, position: slot.confirmed ?? positions[0]!, holdsLog: capture.holdsLog };
         }
         // Some table has no position in this stream: a new snapshot of every table, consistent with a new slot.
         if (slot) {
           log.info(`${stream}: ${tables.filter((_, i) => positions[i] === null).map((t) => displayName(t.source)).join(', ')} without a position: dropping slot for a new snapshot`);
           await capture.drop(stream);
         }
-        const rows: Record<string, number> = {};
+        // Claimed before the load and held (FOR SHARE) through each table's load transaction: a sync of the same
+        // target table that claimed it earlier cannot commit over the snapshot; one that claims later waits for it.
+        // The claim itself waits for a chunk of such a sync to commit (it holds the claim row): heartbeat meanwhile,
+        // or the attempt times out and its retry races this one on the slot and publication.
         const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat({ claiming: tables.length }), 1_000);
+        try {
+          await claimGenerations(target, config, tables, { syncWorkflowId: run.workflowId, syncRunId: run.runId });
+        } finally {
+          clearInterval(beat);
+        }
+        const rows: Record<string, number> = {};
         const position = await capture.start(stream, tables.map((t) => t.source), async (read, at) => {
           for (const table of tables) {
             ctx.heartbeat({ table: displayName(table.source) });
@@ -153,7 +243,7 @@ export function createCdcActivities(deps: ActivityDeps) {
           }
         });
         log.info(`${stream}: snapshot of ${tables.length} tables at ${position}`);
-        return { tables, snapshot: rows, position, holdsLog: capture.holdsLog };
+        return { stream, tables, snapshot: rows, position, holdsLog: capture.holdsLog };
       } catch (err) {
         throw classifyError(err, where);
       }
@@ -163,31 +253,56 @@ export function createCdcActivities(deps: ActivityDeps) {
       const where = `apply_cdc_batch ${stream}`;
       try {
         const capture = captureOf(deps, config);
+        const source = connections.source(config.source.connection);
         const ctx = Context.current();
         const until = Date.now() + waitMs;
         const states = await readStates(deps, config, tables);
         const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
+        const pieceChanges = config.cdcTransactionChanges ?? DEFAULTS.cdcTransactionChanges;
         for (;;) {
           ctx.heartbeat();
           const slot = await capture.position(stream, applied);
           if (!slot) {
             throw new TablesyncError('CdcGap', `replication slot "${stream}" is gone (dropped behind tablesync's back?); run tablesync reset-state for a table of the stream and start again for a new snapshot`);
           }
-          const batch = await capture.read(stream, maxChanges, applied, tables);
+          // A large transaction applied in part by an earlier batch: the read leaves out what is applied.
+          const resume = resumeOf(capture, [...states.values()].map((s) => streamPosition(s, stream)));
+          const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat(), applied, tables });
           if (batch.transactions.length) {
             const counts = noCounts();
-            const last = batch.transactions[batch.transactions.length - 1].position;
+            const lastTxn = batch.transactions[batch.transactions.length - 1];
+            const last = lastTxn.position;
+            const evolved = new Map<string, TablePlan>();
             await inTransaction(connections, config.target.connection, async (client) => {
               // One batch of a stream at a time: an attempt cut off from Temporal that still runs waits here, then skips what it applied.
               await client.query(advisoryXactLockSql(`tablesync.cdc.${stream}`));
+              // A sync of another config that claimed one of these target tables since the stream did: refused, not mixed in.
+              for (const t of tables) await checkGeneration(client, config, t);
               const states = await readStates(deps, config, tables, client);
               const byName = new Map<string, CdcTable>(
-                tables.map((t) => [displayName(t.source), { plan: t, deletes: t.deletes ?? config.deletes, position: positionOf(states.get(displayName(t.source)), stream) }]),
+                tables.map((t) => {
+                  const state = states.get(displayName(t.source));
+                  return [displayName(t.source), { plan: t, deletes: t.deletes ?? config.deletes, position: positionOf(state, stream), synced: state?.columns ?? [] }];
+                }),
               );
+              const onShape: ShapeChange = async (name, t, shape) => {
+                const change = evolveCdcColumns(source.dialect, config, t.plan, shape, await source.describeTable(t.plan.source));
+                for (const sql of change.statements) await client.query(sql);
+                const plan: TablePlan = { ...t.plan, columns: change.columns };
+                // Added with a column its committed state already lists (a batch whose result was lost): already backfilled.
+                const backfill = change.added.filter((c) => !t.synced?.includes(c));
+                if (backfill.length) {
+                  const updated = await backfillColumns(client, source, config, plan, backfill, () => ctx.heartbeat());
+                  change.notes.push(`backfill of ${backfill.map((c) => `"${c}"`).join(', ')}: ${updated} existing target rows updated from the source`);
+                }
+                for (const note of change.notes) log.info(`${name}: ${note}`);
+                t.plan = plan;
+                evolved.set(name, plan);
+              };
               const touched = new Set<string>();
               const beat = () => ctx.heartbeat();
               for (const txn of batch.transactions) {
-                for (const name of await applyTransaction(client, byName, txn, capture.compare.bind(capture), counts, beat)) touched.add(name);
+                for (const name of await applyTransaction(client, byName, txn, capture.compare.bind(capture), counts, beat, onShape)) touched.add(name);
                 beat();
               }
               for (const name of touched) {
@@ -197,11 +312,21 @@ export function createCdcActivities(deps: ActivityDeps) {
               }
             });
             // Only now may the source free these changes: a crash before this reads them again, and the saved positions skip them.
-            await capture.acknowledge(stream, last);
-            return { ...counts, transactions: batch.transactions.length, position: last, lagBytes: (await capture.position(stream, last))?.lagBytes ?? null };
+            // A piece of a transaction is not acknowledged: its remaining changes are read from the same place.
+            if (!lastTxn.partial) await capture.acknowledge(stream, last);
+            return {
+              ...counts,
+              transactions: batch.transactions.filter((t) => !t.partial).length,
+              position: last,
+              lagBytes: (await capture.position(stream, last))?.lagBytes ?? null,
+              // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
+              lagSeconds: batch.more ? secondsSince(lastTxn.commitTime) : 0,
+              commitTime: lastTxn.commitTime ?? null,
+              ...(evolved.size && { tables: tables.map((t) => evolved.get(displayName(t.source)) ?? t) }),
+            };
           }
           if (batch.idleTo) await capture.acknowledge(stream, batch.idleTo);
-          if (Date.now() >= until) return { ...noCounts(), transactions: 0, position: batch.idleTo, lagBytes: slot.lagBytes };
+          if (Date.now() >= until) return { ...noCounts(), transactions: 0, position: batch.idleTo, lagBytes: slot.lagBytes, lagSeconds: 0, commitTime: null };
           await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         }
       } catch (err) {
@@ -253,6 +378,7 @@ async function loadSnapshot(
 ): Promise<number> {
   const load = loadRefOf(runKey, table);
   return inTransaction(deps.connections, config.target.connection, async (client) => {
+    await checkGeneration(client, config, table);
     await ensureSchema(client, table.target.schema);
     await ensureUserTypes(client, table.userTypes, ensureSchema);
     await client.query(dropTableSql(load));

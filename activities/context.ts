@@ -11,6 +11,8 @@ export interface ActivityDeps {
   connections: ConnectionRegistry;
   /** This worker's identity, as Temporal records it; named when workers disagree on a connection. */
   identity?: string;
+  /** The worker's environment: webhook URLs are read from it (notify:), by the names the config gives. */
+  env?: Record<string, string | undefined>;
 }
 
 /** The sync a step belongs to: names its staging/load tables and its _migration_state rows. */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { displayName } from '../lib/tables';
+import { filterMatchesSetting, predicateProblem } from '../lib/row-filter';
 import { isTypeName } from '../lib/type-names';
 import type { TablePlan } from '../lib/types';
 import type { ConnectionRegistry } from './connections';
@@ -49,6 +50,32 @@ export function checkPlanTypes(table: TablePlan | undefined, where: string): voi
           `a table plan is made by the worker, not taken from workflow input`,
       );
     }
+  }
+}
+
+/**
+ * A plan's row filter (tables[].where) is run on the source: it must be one
+ * the config holds, and the config was just parsed again by the worker's
+ * schema (a predicate held to the lexical rule of lib/row-filter.ts, values
+ * of a structured filter bound). So workflow input cannot carry SQL of its
+ * own in a plan, nor a filter the config does not give, which repair would
+ * apply (its deletes reach only the rows the filter keeps).
+ */
+export function checkPlanFilter(config: SyncConfig, table: TablePlan | undefined, where: string): void {
+  if (!table || typeof table !== 'object' || table.rowFilter === undefined) return;
+  const filter = table.rowFilter as unknown;
+  const settings = config.tables.flatMap((e) => (typeof e === 'object' && e.where !== undefined ? [e.where] : []));
+  const shaped =
+    filter !== null &&
+    typeof filter === 'object' &&
+    (('sql' in filter && typeof filter.sql === 'string' && predicateProblem(filter.sql) === null) ||
+      ('equals' in filter && Array.isArray(filter.equals) && filter.equals.every((e) => Array.isArray(e) && e.length === 4 && e.every((v, i) => typeof v === 'string' || (i === 1 && v === null)))));
+  if (!shaped || !settings.some((s) => filterMatchesSetting(table.rowFilter!, s))) {
+    throw nonRetryable(
+      'InvalidInput',
+      `${where}: table ${displayName(table.source ?? { schema: '?', name: '?' })}: its rowFilter is not a where the config gives; ` +
+        `a table plan is made by the worker from tables[].where, not taken from workflow input`,
+    );
   }
 }
 
@@ -128,6 +155,7 @@ export function withCheckedInput<T extends Record<string, (input: never) => Prom
         ];
         for (const t of tables) {
           checkPlanTypes(t, name);
+          checkPlanFilter(config, t, name);
           await plans.check(config, t, name);
         }
       }

@@ -11,15 +11,32 @@ import {
   createTableSql,
   dropTableSql,
   hasPrimaryKeySql,
+  keyBuildSettingsSql,
+  resetKeyBuildSql,
   swapTableSql,
   tableExistsSql,
 } from '../lib/target';
-import { ensureSchema, inTransaction, loadRefOf, type ActivityDeps, type LoadTableInput } from './context';
+import { ensureSchema, inTransaction, loadRefOf, runKeyOf, type ActivityDeps, type LoadTableInput } from './context';
+import { SnapshotHolders } from './snapshots';
 import { classifyError } from './errors';
 import { checkGeneration } from './generations';
+import { stepTimer } from './step-timer';
+
+/** Runs planned before keyBuildMemoryMB existed carry no value for it. */
+const DEFAULT_KEY_BUILD_MB = 512;
 
 // Loading: the load table of a full load, created before its partitions
 // fill it, then keyed and swapped in (or dropped when any partition failed).
+
+export interface CreateLoadTableInput extends LoadTableInput {
+  /** The load's partitions are block ranges: export a source snapshot for them to read under. */
+  holdSnapshot?: boolean;
+}
+
+export interface CreateLoadTableResult {
+  /** With holdSnapshot: the name of the snapshot every block range reads under. */
+  snapshot?: string;
+}
 
 export interface SwapLoadTableResult {
   replaced: boolean;
@@ -60,9 +77,13 @@ async function cancellableOnTarget<T>(target: import('pg').Pool, fn: (client: Po
   }
 }
 
+/** Which load a held snapshot belongs to: one per run and table. */
+const snapshotKey = (input: LoadTableInput) => `${runKeyOf(input)}:${displayName(input.table.source)}`;
+
 export function createLoadingActivities({ connections }: ActivityDeps) {
+  const snapshots = new SnapshotHolders();
   return {
-    async createLoadTable(input: LoadTableInput): Promise<void> {
+    async createLoadTable(input: CreateLoadTableInput): Promise<CreateLoadTableResult> {
       const { config, table } = input;
       const load = loadRefOf(input, table);
       try {
@@ -76,6 +97,12 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
           await client.query(createTableSql(load, table.columns));
           if (table.softDeleteColumn) await client.query(addSoftDeleteColumnsSql(load, table.softDeleteColumn));
         });
+        if (!input.holdSnapshot) return {};
+        // After the load table exists: the snapshot's holder lives as long as that table.
+        const source = connections.source(config.source.connection);
+        const limitMs = config.timeouts.partitionMinutes * 60_000 * config.maxPartitionsPerTable;
+        const snapshot = await snapshots.open(snapshotKey(input), source, connections.pg(config.target.connection), load, limitMs);
+        return { snapshot };
       } catch (err) {
         throw classifyError(err, `create_load_table for ${displayName(table.target)}`);
       }
@@ -85,15 +112,27 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
       const { config, table } = input;
       const load = loadRefOf(input, table);
       const target = connections.pg(config.target.connection);
+      // Every partition has read: the source need not keep the snapshot (nor hold back its vacuum) any longer.
+      await snapshots.release(snapshotKey(input));
       // Heartbeats, so a cancelled sync's cancel reaches the key build; the
       // workflow waits for this step to end before it drops the load table.
       try {
         return await cancellableOnTarget(target, async (client) => {
+          const steps = stepTimer(`swap_load_table ${displayName(table.target)}`);
           // Key built after the load: one sorted build instead of per-row index upkeep.
           const hasKey = await client.query(hasPrimaryKeySql(load));
-          if (hasKey.rowCount === 0 && table.primaryKey.length) await client.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
+          if (hasKey.rowCount === 0 && table.primaryKey.length) {
+            await client.query(keyBuildSettingsSql(config.keyBuildMemoryMB ?? DEFAULT_KEY_BUILD_MB));
+            try {
+              await client.query(addPrimaryKeySql(load, table.columns, table.primaryKey));
+            } finally {
+              await client.query(resetKeyBuildSql);
+            }
+            steps.lap('key build');
+          }
           Context.current().cancellationSignal.throwIfAborted();
           await client.query(analyzeSql(load));
+          steps.lap('analyze');
           // Cancelled by now: the load is not swapped in (the workflow drops it).
           Context.current().cancellationSignal.throwIfAborted();
           await client.query('BEGIN');
@@ -108,6 +147,8 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
             const exists = await client.query(tableExistsSql(table.target));
             for (const sql of swapTableSql(load, table.target, exists.rows[0].present, table.primaryKey.length > 0)) await client.query(sql);
             await client.query('COMMIT');
+            steps.lap('swap');
+            steps.done();
             return { replaced: exists.rows[0].present as boolean };
           } catch (err) {
             await client.query('ROLLBACK').catch(() => undefined);
@@ -122,6 +163,7 @@ export function createLoadingActivities({ connections }: ActivityDeps) {
 
     async dropLoadTable(input: DropLoadTableInput): Promise<void> {
       const { config, table, outcome } = input;
+      await snapshots.release(snapshotKey(input));
       try {
         await inTransaction(connections, config.target.connection, async (client) => {
           await client.query(dropTableSql(loadRefOf(input, table)));

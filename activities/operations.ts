@@ -12,6 +12,7 @@ import {
   type TableOperationInput,
 } from '../lib/modes/state-operations';
 import type { SourceConnection } from '../lib/sources/base';
+import type { StreamPosition } from '../lib/sources/changes';
 import { lastRunSql, readTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { targetRefOf } from '../lib/table-plan';
 import { displayName, parseTableName } from '../lib/tables';
@@ -43,6 +44,12 @@ export interface TableStatus {
   cursorType: string | null;
   /** When the saved state last changed, and how (run, reset-state, set-mode). */
   stateChangedAt: string | null;
+  /**
+   * A cdc table's stream, as its state names it: the replication slot, the
+   * workflow that last applied to the table, and the slot as the source has
+   * it now (null: the slot is gone).
+   */
+  stream?: { name: string; workflowId: string | null; slot: StreamPosition | null };
   lastRun: {
     workflowId: string;
     runId: string;
@@ -119,7 +126,14 @@ async function tableStatus(source: SourceConnection, deps: ActivityDeps, input: 
     const settings = settingsOf(config, ref);
     // What the config would run it with when no state says otherwise: the options its mode takes.
     const takes = (option: 'write' | 'cursor') => configTraits(settings.mode).every((t) => t.options.includes(option));
+    // The slot on the source as it is now: its lag, and whether it is there at all (a slot left behind holds WAL).
+    const capture = source.changeCapture;
+    const stream =
+      state?.mode === 'cdc' && state.cursorColumn && capture
+        ? { name: state.cursorColumn, workflowId: state.lastWorkflowId ?? null, slot: await capture.position(state.cursorColumn) }
+        : undefined;
     out.push({
+      ...(stream && { stream }),
       table: displayName(ref),
       target: displayName(target),
       mode: state?.mode ?? settings.mode,

@@ -23,6 +23,7 @@ function typeFacts(table: TablePlan): unknown {
     table.columns?.map((c) => [c.name, c.sourceType, c.targetType]),
     table.cursor && [table.cursor.column, table.cursor.sourceType, table.cursor.dataType],
     log && [log.table, log.key, log.position, log.positionType, log.positionDataType, log.keyType, log.keyDataType, log.where?.map(([c, , t, d]) => [c, t, d])],
+    table.rowFilter,
   ];
 }
 
@@ -72,6 +73,14 @@ export class PlanCheck {
     if (cursor) {
       const s = columns.get(cursor.column);
       if (!s || s.type !== cursor.sourceType || s.dataType !== cursor.dataType) throw refuse(`has cursor "${cursor.column}" ${cursor.sourceType}, which the source table does not have`);
+    }
+    const filter = table.rowFilter;
+    if (filter && 'equals' in filter) {
+      // Its columns' types are spliced into casts, as the cursor's are.
+      for (const [column, , type, dataType] of filter.equals) {
+        const s = columns.get(column);
+        if (!s || s.type !== type || s.dataType !== dataType) throw refuse(`has a where on "${column}" ${type}, which the source table does not have`);
+      }
     }
     const log = table.changelog;
     if (log) {

@@ -5,7 +5,7 @@ import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { resolveConfigTables, targetCollisions } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { modeOf, planTable, settingsOf } from '../lib/modes';
-import { planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
+import { planBlockPartitions, planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
 import {
   generationsTableSql,
   markPlanFailedSql,
@@ -17,6 +17,7 @@ import {
   tableStateUpgradeSql,
   TABLE_STATE_UPGRADE_COLUMNS,
 } from '../lib/state';
+import { rowFilterOf } from '../lib/sources/row-filter';
 import { targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
 import { advisoryXactLockSql } from '../lib/target';
@@ -226,20 +227,34 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           const mode = modeOf(planned.mode);
           let table = await mode.readWindow(source, planned);
           const estimatedRows = await source.estimateRows(table.source);
-          let bounds: { min: string | null; max: string | null } = { min: null, max: null };
-          // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
-          // not one per key chunk (a first run or a backfill, which read every row, are chunked and resumable).
-          const incremental = mode.incremental(table) && !mode.backfillColumns(table).length;
-          if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
-            bounds = await source.keyBounds(table.source, table.primaryKey[0]);
-          }
-          const sizing = {
+          const sizingOf = () => ({
             estimatedRows,
             threshold: config.partitionThreshold,
             // A table that keeps a position runs as one partition (its chunks in order), so its last chunk can save it.
             maxPartitions: mode.onePartition ? 1 : config.maxPartitionsPerTable,
             rowsPerPartition: config.rowsPerPartition,
-          };
+          });
+          // A full load reads every row and compares no range with the target: a source that can (PostgreSQL 14+)
+          // is read by storage blocks, each range reading only its own blocks (a key range of a uuid or a
+          // composite key scans the whole table), under one snapshot createLoadTable exports. More rows than
+          // one batch only: a smaller table loads whole in one activity, which exports no snapshot.
+          const blocks =
+            mode.steps === 'load-and-swap' && !targetRanges && source.blockCount && estimatedRows > config.batchSize
+              ? await source.blockCount(table.source)
+              : null;
+          if (blocks !== null && blocks > 1) {
+            const partitions = planBlockPartitions({ ...sizingOf(), blocks, batchSize: config.batchSize });
+            log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partition(s) of storage blocks`);
+            return { table, estimatedRows, keyMin: null, keyMax: null, partitions };
+          }
+          let bounds: { min: string | null; max: string | null } = { min: null, max: null };
+          // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
+          // not one per key chunk (a first run or a backfill, which read every row, are chunked and resumable).
+          const incremental = mode.incremental(table) && !mode.backfillColumns(table).length;
+          if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
+            bounds = await source.keyBounds(table.source, table.primaryKey[0], rowFilterOf(table));
+          }
+          const sizing = sizingOf();
           let partitions = planPartitions({ ...sizing, integerKey: table.integerKey, ...bounds });
           const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
           const sameOrder = key.every((c) =>

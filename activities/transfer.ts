@@ -6,7 +6,9 @@ import { modeOf, readFilterOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { derivedUserTypes } from './user-types';
 import { planChunks } from '../lib/planner';
-import { decodeKey, type CopyStream } from '../lib/sources/base';
+import { decodeKey, type CopyStream, type ReadFilter, type SourceConnection } from '../lib/sources/base';
+import { bothFilters } from '../lib/sources/row-filter';
+import type { ChunkContext, Db } from '../lib/modes/types';
 import { chunkReads } from '../lib/modes/backfill';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
@@ -18,6 +20,7 @@ import type { PartitionRange, PartitionResult, SyncTask, TablePlan, TableResult 
 import { ensureSchema, inTransaction, loadRefOf, runKeyOf, stagingRefOf, type ActivityDeps, type RunKey } from './context';
 import { classifyError, nonRetryable } from './errors';
 import { checkGeneration } from './generations';
+import { stepTimer } from './step-timer';
 
 // Partition transfer: one key range of one table, copied from the source and
 // applied by the table's mode, in chunks of batchSize rows that each commit
@@ -37,12 +40,16 @@ export interface SyncPartitionInput extends RunKey {
    * (createLoadTable and swapLoadTable are not called).
    */
   wholeLoad?: boolean;
+  /** A block range (range.blocks) is read under this snapshot, which createLoadTable exported for the whole load. */
+  snapshot?: string;
 }
 
 /** What a partition's committed chunks did, and where a retried attempt resumes. */
 interface PartitionProgress {
   nextChunk: number;
   rowsCopied: number;
+  /** compare: source rows of digest buckets found equal, not copied. */
+  skipped: number;
   inserted: number;
   updated: number;
   deleted: number;
@@ -51,13 +58,16 @@ interface PartitionProgress {
 
 type ChunkCounts = Omit<PartitionProgress, 'nextChunk'>;
 
-const NO_PROGRESS: PartitionProgress = { nextChunk: 0, rowsCopied: 0, inserted: 0, updated: 0, deleted: 0, warnings: {} };
+const NO_PROGRESS: PartitionProgress = { nextChunk: 0, rowsCopied: 0, skipped: 0, inserted: 0, updated: 0, deleted: 0, warnings: {} };
 
 /** Progress as _migration_state holds it. */
 function progressOf(row: Record<string, unknown>): PartitionProgress {
+  // Rows skipped as equal are unchanged rows that were not copied (_migration_state keeps both figures).
+  const copiedUnchanged = Number(row.rows_copied) - Number(row.rows_inserted) - Number(row.rows_updated);
   return {
     nextChunk: Number(row.chunks_done),
     rowsCopied: Number(row.rows_copied),
+    skipped: Math.max(0, Number(row.rows_unchanged ?? 0) - copiedUnchanged),
     inserted: Number(row.rows_inserted),
     updated: Number(row.rows_updated),
     deleted: Number(row.rows_deleted),
@@ -66,9 +76,19 @@ function progressOf(row: Record<string, unknown>): PartitionProgress {
 }
 
 function partitionResult(index: number, attempt: number, p: PartitionProgress): PartitionResult {
-  const { rowsCopied, inserted, updated, deleted } = p;
+  const { rowsCopied, skipped, inserted, updated, deleted } = p;
   const warnings = Object.entries(p.warnings).map(([what, n]) => `${n} × ${what}`);
-  return { index, rowsCopied, inserted, updated, unchanged: rowsCopied - inserted - updated, deleted, attempt, warnings };
+  return {
+    index,
+    rowsCopied,
+    ...(skipped ? { rowsSkipped: skipped } : {}),
+    inserted,
+    updated,
+    unchanged: rowsCopied + skipped - inserted - updated,
+    deleted,
+    attempt,
+    warnings,
+  };
 }
 
 function addProgress(p: PartitionProgress, c: ChunkCounts, nextChunk: number): PartitionProgress {
@@ -77,6 +97,7 @@ function addProgress(p: PartitionProgress, c: ChunkCounts, nextChunk: number): P
   return {
     nextChunk,
     rowsCopied: p.rowsCopied + c.rowsCopied,
+    skipped: p.skipped + c.skipped,
     inserted: p.inserted + c.inserted,
     updated: p.updated + c.updated,
     deleted: p.deleted + c.deleted,
@@ -116,9 +137,15 @@ async function transferPartition(connections: ActivityDeps['connections'], input
   const mode = modeOf(table.mode);
   const attempt = run.attempt;
     const where = `sync_partition ${displayName(table.source)} partition ${range.index + 1}/${range.count}`;
+    if (range.blocks && (!input.snapshot || mode.steps !== 'load-and-swap')) {
+      // Rows move between blocks under concurrent updates: block ranges are one load's only under one snapshot.
+      throw nonRetryable('InvalidInput', `${where}: a block range is read only by a full load, under the snapshot its createLoadTable exported`);
+    }
     for (const bound of [range.lo, range.hi, ...(range.splits ?? [])]) {
       if (bound === null) continue;
-      if (table.integerKey && !range.splits ? !/^-?\d+$/.test(bound) : !isKeyBound(bound, table.primaryKey.length)) {
+      if (range.blocks) {
+        if (!/^\d{1,10}$/.test(bound)) throw nonRetryable('InvalidInput', `${where}: block range bound ${JSON.stringify(bound)} is not a block number`);
+      } else if (table.integerKey && !range.splits ? !/^-?\d+$/.test(bound) : !isKeyBound(bound, table.primaryKey.length)) {
         throw nonRetryable('InvalidConfig', `${where}: key range bound ${JSON.stringify(bound)} is not a value of key (${table.primaryKey.join(', ')})`);
       }
     }
@@ -181,6 +208,8 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     const stopIfCancelled = () => {
       if (run.signal.aborted) throw run.signal.reason;
     };
+    const steps = stepTimer(where);
+    steps.lap('state and setup');
     try {
       for (let i = progress.nextChunk; i < chunks.length; i++) {
         stopIfCancelled();
@@ -189,10 +218,18 @@ async function transferPartition(connections: ActivityDeps['connections'], input
         const read = chunks[i].table;
         const last = i === chunks.length - 1;
         const sync = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
-        const chunkCtx = { config, table: read, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run: sync, source };
+        const sizing = input.chunking && { estimatedRows: input.chunking.estimatedRows, min: input.chunking.min, max: input.chunking.max };
+        const chunkCtx: ChunkContext = { config, table: read, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run: sync, source, sizing };
         // One transaction per chunk: staging, copy, apply and state commit
         // together or not at all, so a failed attempt leaves neither rows
         // nor staging behind, and committed chunks are never redone.
+        // The chunk's state row (and, in the last chunk, the table's state), in its transaction.
+        const commitChunk = async (client: Db, counts: ChunkCounts) => {
+          const totals = addProgress(progress, counts, i + 1);
+          const unchanged = totals.rowsCopied + totals.skipped - totals.inserted - totals.updated;
+          await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
+          if (last) await mode.saveState?.(client, chunkCtx, totals);
+        };
         const counts = await inTransaction(connections, config.target.connection, async (client): Promise<ChunkCounts | { committed: PartitionProgress }> => {
           // One attempt at a time per partition: a retry that starts while an earlier
           // attempt still runs (its worker cut off from Temporal) waits here, then goes
@@ -203,8 +240,16 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
           // of a run that was overtaken fails before it reads or writes anything.
           await checkGeneration(client, config, table);
-          await mode.prepareChunk(client, chunkCtx);
-          copy = await source.openCopy(read, chunk, config.useBinaryCopy, readFilterOf(read));
+          // compare: digests of both sides say which of the chunk's rows need copying (none, some, or all).
+          const narrowed = mode.narrowChunk ? await mode.narrowChunk(client, chunkCtx) : null;
+          if (narrowed && !narrowed.filter) {
+            const counts = { rowsCopied: 0, skipped: narrowed.skipped, inserted: 0, updated: 0, deleted: 0, warnings: {} };
+            await commitChunk(client, counts);
+            return counts;
+          }
+          const ctx: ChunkContext = narrowed?.filter ? { ...chunkCtx, only: narrowed.only } : chunkCtx;
+          await mode.prepareChunk(client, ctx);
+          copy = await openRead(source, read, chunk, config.useBinaryCopy, input.snapshot, narrowed?.filter);
           try {
             const sink = client.query(copyFrom(copyIntoSql(dest, read.columns, copy.format)));
             await pipeline(copy.stream, sink, { signal: run.signal });
@@ -213,21 +258,20 @@ async function transferPartition(connections: ActivityDeps['connections'], input
             await copy.finish(err).catch(() => undefined);
             throw err;
           }
+          steps.lap(`chunk ${i + 1} copy`);
           const rowsCopied = copy.rows();
           // A load table has nothing to apply; a staging table is applied to the target now.
           if (mode.steps === 'apply-in-place') phase = 'apply';
-          const applied = await mode.applyChunk(client, chunkCtx, rowsCopied);
+          const applied = await mode.applyChunk(client, ctx, rowsCopied);
           stopIfCancelled();
           const warnings = { ...copy.warnings() };
           for (const [what, n] of Object.entries(applied.warnings ?? {})) warnings[what] = (warnings[what] ?? 0) + n;
-          const counts = { rowsCopied, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
-          const totals = addProgress(progress, counts, i + 1);
-          const unchanged = totals.rowsCopied - totals.inserted - totals.updated;
-          await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
-          if (last) await mode.saveState?.(client, chunkCtx, totals);
+          const counts = { rowsCopied, skipped: narrowed?.skipped ?? 0, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
+          await commitChunk(client, counts);
           return counts;
         });
         copy = null;
+        steps.lap(`chunk ${i + 1} apply and commit`);
         if ('committed' in counts) {
           log.info(`${where}: chunks up to ${counts.committed.nextChunk} committed by another attempt`);
           progress = counts.committed;
@@ -239,6 +283,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
         run.heartbeat({ ...progress, inFlight: 0, phase });
       }
       const result = partitionResult(range.index, attempt, progress);
+      steps.done();
       for (const w of result.warnings) log.warn(`${where}: ${w}`);
       return result;
     } catch (err) {
@@ -253,6 +298,24 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     } finally {
       clearInterval(heartbeat);
     }
+}
+
+/** Opens a chunk's read; a block range's snapshot that is gone fails the load for good (no retry can bring it back). */
+/** The chunk's rows the mode reads (and, where compare's digests narrowed it, only those in `narrowed`). */
+async function openRead(source: SourceConnection, table: TablePlan, chunk: PartitionRange, binary: boolean, snapshot?: string, narrowed?: ReadFilter): Promise<CopyStream> {
+  const filter = narrowed ? bothFilters(readFilterOf(table), narrowed) : readFilterOf(table);
+  try {
+    return await source.openCopy(table, chunk, binary, filter, chunk.blocks ? snapshot : undefined);
+  } catch (err) {
+    if (chunk.blocks && /invalid snapshot identifier/i.test((err as Error).message ?? '')) {
+      throw nonRetryable(
+        'SourceSnapshotLost',
+        `${displayName(table.source)}: the source snapshot this load reads its block ranges under is gone (the worker that held it stopped, ` +
+          `or its session was ended); the load is given up and the next run loads the table again`,
+      );
+    }
+    throw err;
+  }
 }
 
 export interface SyncSmallTablesInput extends RunKey {

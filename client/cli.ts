@@ -3,6 +3,11 @@
 // worker, the Temporal client) when it runs, so `--help` answers at once.
 import { Command, CommanderError, Option } from 'commander';
 
+// Node 22.1+ keeps V8's compiled code of the modules a command loads (the
+// Temporal SDK's are most of a `run --local`'s start) in a cache directory, so
+// the next start skips compiling them; older Node has no such call.
+(require('node:module') as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+
 const ENVIRONMENT = `
 Environment: TEMPORAL_ADDRESS (localhost:7233), TEMPORAL_NAMESPACE (default),
 TEMPORAL_TASK_QUEUE (tablesync); for a cluster or Temporal Cloud, as the Temporal CLI:

@@ -1,4 +1,5 @@
 import { traitsOf } from '../lib/modes/names';
+import { tableCountsText } from '../lib/summary';
 import type { KeySample, SyncSummary, TableVerification } from '../lib/types';
 import type { VerifyResult } from '../workflows/verify';
 
@@ -54,14 +55,14 @@ export function printSummary(summary: SyncSummary): void {
       console.log(`  FAILED ${t.table}${t.target ? ` → ${t.target}` : ''}: ${t.errorType}: ${t.error}`);
       continue;
     }
-    const counts =
-      traitsOf(t.mode).runKind === 'full load'
-        ? `full load, ${t.inserted} rows`
-        : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
+    const counts = tableCountsText(t);
     console.log(`  ${t.status === 'completed' ? 'ok    ' : 'FAILED'} ${t.table} → ${t.target}: ${counts}${t.error ? ` (${t.error})` : ''}`);
     for (const w of t.warnings) console.log(`         warning: ${w}`);
+    if (t.rowsSkipped) console.log(`         rows copied: ${t.rowsCopied} (${t.rowsSkipped} skipped: their key ranges' digests matched)`);
+    if (t.copiedEveryRow) console.log(`         every row copied: ${t.copiedEveryRow}`);
   }
   for (const s of summary.skipped) console.log(`  skip   ${s.table}: ${s.reason}`);
+  for (const w of summary.runWarnings ?? []) console.log(`  warning: ${w}`);
   console.log(summary.message);
   const line = failedTablesLine(summary);
   if (line) console.error(line);

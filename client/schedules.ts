@@ -1,5 +1,6 @@
 import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { ConfigError, type SyncConfigInput } from '../lib/config';
+import { runLabel } from '../lib/summary';
 
 export const OVERLAP_POLICIES = ['skip', 'buffer-one', 'cancel-other', 'allow-all'] as const;
 export type Overlap = (typeof OVERLAP_POLICIES)[number];
@@ -78,6 +79,8 @@ function action(input: { id: string; config: SyncConfigInput; taskQueue: string;
     // The expression as given (the server keeps only the calendar it compiles it to), and which
     // schedule started a run, on each run: the action's memo, unlike the schedule's, follows updates.
     memo: { schedule: input.id, cron: input.cron },
+    // Each run's summary in the Web UI: which schedule started it, and what it syncs.
+    staticSummary: `schedule ${input.id}: ${runLabel(input.config)}`,
   };
 }
 
@@ -114,7 +117,7 @@ export async function updateSchedule(client: Client, id: string, input: UpdateSc
     policies: { ...prev.policies, ...(overlap && { overlap }) },
     action: {
       ...prev.action,
-      ...(input.config && { args: [input.config] }),
+      ...(input.config && { args: [input.config], staticSummary: `schedule ${id}: ${runLabel(input.config)}` }),
       ...(input.taskQueue && { taskQueue: input.taskQueue }),
       ...(input.cron !== undefined && { memo: { ...prev.action.memo, cron: input.cron.trim() } }),
     },

@@ -1,6 +1,7 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { SyncConfigInput } from '../lib/config';
 import { connectWithSettings, temporalConnectionSettings } from './temporal-connection';
+import { runLabel } from '../lib/summary';
 import type { SyncSummary } from '../lib/types';
 // Types only: starting by type name keeps the workflow code (and its SDK) out of the client process.
 import type { incrementalSyncWorkflow, verifyWorkflow } from '../workflows';
@@ -44,6 +45,8 @@ export async function startSync(
     workflowId: options.workflowId ?? defaultWorkflowId(),
     args: [config],
     requestEagerStart: options.eager,
+    // The Web UI's summary of the run: connections, tables as configured, mode.
+    staticSummary: runLabel(config),
   });
 }
 
@@ -58,6 +61,7 @@ export async function startVerify(
     workflowId: options.workflowId ?? defaultWorkflowId().replace(/^tablesync-/, 'tablesync-verify-'),
     args: [input],
     requestEagerStart: options.eager,
+    staticSummary: runLabel(input.config, input.repair ? 'verify --repair' : 'verify', input.tables),
   });
 }
 

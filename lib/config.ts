@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { TablesyncError } from './errors';
 import { LOOKBACK_SHAPE } from './modes/cursor/window';
 import { MODE_ALIASES, normalizeMode, SYNC_MODES } from './modes/names';
-import { MAX } from './limits';
+import { DEFAULTS, MAX } from './limits';
 import { unsupportedOptions } from './modes/options';
 import { isTypeName, TYPE_NAME_HINT } from './type-names';
+import { predicateProblem } from './row-filter';
 
 const modeSchema = z.enum(['auto', ...SYNC_MODES, ...Object.keys(MODE_ALIASES)] as [string, ...string[]]).transform(normalizeMode);
 // hard: rows gone from the source are deleted from the target (per key range, after the upsert);
@@ -49,11 +50,41 @@ export const tableEntrySchema = z
     // A key for a table the source gives none: taken only if the source has no NULL and no duplicate in these columns.
     primaryKey: z.array(z.string().min(1)).min(1).optional(),
     keyless: keylessSchema.optional(),
+    // The rows to sync: a predicate in the source's SQL (run on the source inside parentheses; see
+    // lib/row-filter.ts for what it may contain), or { column: value } compared with bound values.
+    where: z
+      .union([
+        z.string().superRefine((text, ctx) => {
+          const problem = predicateProblem(text);
+          if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `the predicate ${problem}` });
+        }),
+        z
+          .record(z.string().min(1), z.union([z.string(), z.number().finite(), z.boolean(), z.null()]))
+          .refine((o) => Object.keys(o).length > 0, 'names no column: give { column: value, ... } or a predicate'),
+      ])
+      .optional(),
   })
   .strict();
 export type TableEntry = z.infer<typeof tableEntrySchema>;
 
 const atMost = (n: number) => `must be at most ${n.toLocaleString('en-US')}`;
+
+/**
+ * A webhook told of the run's end. Only the *name* of the environment
+ * variable holding its URL is in the config (and so in workflow input and
+ * history): the URL, which often carries a token, stays with the worker.
+ */
+export const notifyTargetSchema = z
+  .object({
+    urlEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be the name of an environment variable on the worker (it holds the URL), like TABLESYNC_WEBHOOK'),
+    // failure: only when a table failed or the run did; always: after every run.
+    on: z.enum(['failure', 'always']).default('failure'),
+  })
+  .strict();
+export type NotifyTarget = z.infer<typeof notifyTargetSchema>;
+// One webhook, or a list of them.
+const notifySchema = z
+  .union([notifyTargetSchema.transform((t) => [t]), z.array(notifyTargetSchema).min(1).max(MAX.webhooks, atMost(MAX.webhooks))]);
 
 // What a sync needs to know. It travels in workflow input, so it holds
 // connection *names* only; URLs and passwords stay with the worker.
@@ -125,7 +156,17 @@ export const syncConfigSchema = z
     maxParallelTransfers: z.number().int().min(1).max(256).default(8),
     // A sync of more tables runs them in batch workflows of this many (each ~5 history events a table).
     tablesPerBatch: z.number().int().min(1).max(500).default(200),
+    // cdc: a source transaction with more changes than this is applied in pieces of this many, each its own target commit.
+    cdcTransactionChanges: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX.cdcTransactionChanges, atMost(MAX.cdcTransactionChanges))
+      .default(DEFAULTS.cdcTransactionChanges),
     useBinaryCopy: z.boolean().default(true),
+    // maintenance_work_mem (MB) for the session that builds a full load's key: raised to this, never lowered.
+    // PostgreSQL gives a parallel index build one worker per 32 MB, so this also lets the build go parallel.
+    keyBuildMemoryMB: z.number().int().min(1).max(MAX.keyBuildMemoryMB, atMost(MAX.keyBuildMemoryMB)).default(512),
     useUnloggedStaging: z.boolean().default(true),
     retry: z
       .object({
@@ -143,6 +184,8 @@ export const syncConfigSchema = z
       })
       .strict()
       .default({}),
+    // Webhooks called with the run's summary when it ends (see lib/notify.ts).
+    notify: notifySchema.optional(),
     // Set by the sync's first step, never by hand: what each connection name
     // meant to the worker that started the sync (see ConnectionRegistry.fingerprint).
     pins: z.record(z.string(), z.object({ fingerprint: z.string(), worker: z.string() }).strict()).optional(),

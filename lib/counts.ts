@@ -1,9 +1,12 @@
 /**
  * What a sync did to rows: one type for a partition, a table and a whole run.
- * unchanged = rowsCopied − inserted − updated: rows read that needed no write.
+ * unchanged = rowsCopied + rowsSkipped − inserted − updated: rows that needed no write.
  */
 export interface Counts {
+  /** Rows copied from the source into the target (staging or load table): what a network carries. */
   rowsCopied: number;
+  /** compare: rows of key ranges whose digests matched on both sides, so not copied (absent: none). */
+  rowsSkipped?: number;
   inserted: number;
   updated: number;
   unchanged: number;
@@ -13,8 +16,10 @@ export interface Counts {
 export const NO_COUNTS: Counts = { rowsCopied: 0, inserted: 0, updated: 0, unchanged: 0, deleted: 0 };
 
 export function addCounts(a: Counts, b: Counts): Counts {
+  const skipped = (a.rowsSkipped ?? 0) + (b.rowsSkipped ?? 0);
   return {
     rowsCopied: a.rowsCopied + b.rowsCopied,
+    ...(skipped ? { rowsSkipped: skipped } : {}),
     inserted: a.inserted + b.inserted,
     updated: a.updated + b.updated,
     unchanged: a.unchanged + b.unchanged,
@@ -28,5 +33,5 @@ export function sumCounts(parts: Counts[]): Counts {
 }
 
 export function pickCounts(c: Counts): Counts {
-  return { rowsCopied: c.rowsCopied, inserted: c.inserted, updated: c.updated, unchanged: c.unchanged, deleted: c.deleted };
+  return { rowsCopied: c.rowsCopied, ...(c.rowsSkipped ? { rowsSkipped: c.rowsSkipped } : {}), inserted: c.inserted, updated: c.updated, unchanged: c.unchanged, deleted: c.deleted };
 }

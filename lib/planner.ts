@@ -87,6 +87,45 @@ export function planSampledPartitions(input: SampledPlanInput): PartitionRange[]
   });
 }
 
+export interface BlockPlanInput {
+  estimatedRows: number;
+  /** The table's size in heap blocks when planned (it may grow: the last range is open above). */
+  blocks: number;
+  threshold: number;
+  maxPartitions: number;
+  rowsPerPartition: number;
+  batchSize: number;
+}
+
+/**
+ * Partitions and chunks of a full load read by storage blocks (PostgreSQL):
+ * ranges [lo, hi) of equal block counts, a chunk aiming at batchSize rows.
+ * The first range starts at block 0, the last is open above, so a table that
+ * grew since it was measured is still read whole (its snapshot decides which
+ * rows are seen). Partitions by the same rule as key ranges; chunk bounds
+ * travel as `splits`, so every attempt resumes on the same chunks.
+ */
+export function planBlockPartitions(input: BlockPlanInput): PartitionRange[] {
+  const pieces = Math.max(1, Math.min(MAX_CHUNKS, input.blocks, Math.ceil(input.estimatedRows / input.batchSize)));
+  const wanted = input.estimatedRows < input.threshold ? 1 : Math.floor(input.estimatedRows / input.rowsPerPartition);
+  const count = Math.max(1, Math.min(input.maxPartitions, wanted, pieces));
+  // Piece k covers blocks [cut(k), cut(k + 1)); partition p takes pieces [first(p), first(p + 1)).
+  const cut = (k: number) => String(Math.floor((k * input.blocks) / pieces));
+  const first = (p: number) => Math.floor((p * pieces) / count);
+  return Array.from({ length: count }, (_, index) => {
+    const from = first(index);
+    const to = first(index + 1);
+    return {
+      index,
+      count,
+      lo: index === 0 ? null : cut(from),
+      hi: index === count - 1 ? null : cut(to),
+      splits: Array.from({ length: to - from - 1 }, (_, k) => cut(from + k + 1)),
+      blocks: true as const,
+    };
+  });
+}
+
 /** Chunks a sampled split aims at: one per batch, at most MAX_CHUNKS. */
 export function samplePieces(estimatedRows: number, batchSize: number, partitions: number): number {
   return Math.min(MAX_CHUNKS, Math.max(partitions, Math.ceil(estimatedRows / batchSize)));
@@ -139,6 +178,8 @@ export function planChunks(input: ChunkInput): { lo: string | null; hi: string |
     const bounds = [input.range.lo, ...splits, input.range.hi];
     return bounds.slice(1).map((hi, k) => ({ lo: bounds[k], hi }));
   }
+  // Block ranges are chunked by their splits alone: their bounds are no keys.
+  if (input.range.blocks) return whole;
   if (!input.integerKey || input.min === null || input.max === null || input.estimatedRows <= input.batchSize) return whole;
   const min = BigInt(input.min);
   const max = BigInt(input.max);

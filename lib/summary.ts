@@ -38,8 +38,59 @@ export function tableResultOf(task: SyncTask, done: PartitionResult[], errors: s
     ...sums,
     // Said on every run until the column is synced: a plan note alone is easy to miss.
     warnings: [...tableWarnings(task.table.notes), ...sums.warnings],
+    ...(task.table.rangeDigests && 'fallback' in task.table.rangeDigests ? { copiedEveryRow: task.table.rangeDigests.fallback } : {}),
     ...(errors.length ? { error: errors.join('; ') } : {}),
   };
+}
+
+/** A table's counts as the run's summary prints them: a full load's rows, or what changed in place. */
+export function tableCountsText(t: TableResult): string {
+  return traitsOf(t.mode).runKind === 'full load'
+    ? `full load, ${t.inserted} rows`
+    : `${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged${t.deleted ? `, ${t.deleted} deleted` : ''}`;
+}
+
+// Labels for the Temporal Web UI, where every table's child would otherwise
+// read "syncTableWorkflow": its static summary (set when the child starts)
+// and its current details (what it is doing, then what it did).
+
+const listed = (names: string[], max = 3): string =>
+  !names.length ? 'no tables' : names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} and ${fmt(names.length - max)} more`;
+
+/** A table workflow's summary: the table, its target when the name differs, its mode. */
+export function tableLabel(task: Pick<SyncTask, 'table'>): string {
+  const source = `${task.table.source.schema}.${task.table.source.name}`;
+  const target = `${task.table.target.schema}.${task.table.target.name}`;
+  return `${source}${target === source ? '' : ` → ${target}`} · ${task.table.mode}`;
+}
+
+/** A table workflow's details while it runs. */
+export function tableRunningDetails(task: Pick<SyncTask, 'partitions' | 'estimatedRows'>): string {
+  const parts = task.partitions.length;
+  return `syncing: ${fmt(parts)} partition${parts === 1 ? '' : 's'}, about ${fmt(task.estimatedRows)} rows in the source`;
+}
+
+/** A table workflow's details once it ended: its counts, warnings, error. */
+export function tableDoneDetails(t: TableResult): string {
+  const warned = t.warnings.length ? `; ${fmt(t.warnings.length)} warning${t.warnings.length === 1 ? '' : 's'}` : '';
+  return `${t.status}: ${tableCountsText(t)}${warned}${t.error ? ` (${t.error})` : ''}`;
+}
+
+/**
+ * A sync's summary as it is started (client, schedule): connections, tables
+ * as configured (or `tables` given instead), mode. Read defensively: the
+ * input is not validated yet.
+ */
+export function runLabel(config: unknown, verb = 'sync', tables?: string[]): string {
+  const c = (config ?? {}) as { source?: { connection?: unknown }; target?: { connection?: unknown }; mode?: unknown; tables?: unknown };
+  const entries = Array.isArray(c.tables) ? c.tables : [];
+  const names = tables?.length ? tables : entries.map((t) => String(typeof t === 'object' && t !== null ? (t as { table?: unknown }).table : t));
+  return `${verb} ${String(c.source?.connection ?? '?')} → ${String(c.target?.connection ?? '?')}: ${listed(names)} (mode ${String(c.mode ?? 'auto')})`;
+}
+
+/** A batch workflow's summary (syncs of more tables than tablesPerBatch). */
+export function batchLabel(index: number, count: number, tables: string[]): string {
+  return `batch ${fmt(index + 1)} of ${fmt(count)}: ${fmt(tables.length)} tables (${tables[0]} … ${tables[tables.length - 1]})`;
 }
 
 /** A table refused at discovery, as a failed table of the run: nothing of it was copied. */
@@ -92,16 +143,35 @@ export function summarize(tables: TableResult[], skipped: SkippedTable[], plan: 
     skipped,
     ...(plan.length ? { plan } : {}),
   };
+  return { ...summary, message: summaryMessage(summary) };
+}
+
+/** The summary's one line: what ran, the totals, the warnings, verification. */
+function summaryMessage(summary: Omit<SyncSummary, 'message'>): string {
+  const { tables, skipped } = summary;
   const plural = (n: number, word: string) => `${fmt(n)} ${word}${n === 1 ? '' : 's'}`;
   const verified = tables.filter((t) => t.verification);
   const mismatched = verified.filter((t) => !t.verification!.matches);
-  const message =
+  return (
     `${runHeadline(tables)} ${plural(summary.tablesSynced, 'table')} synced, ` +
     `${fmt(summary.tablesFailed)} failed, ${fmt(summary.tablesUnchanged)} had no changes` +
     (skipped.length ? `, ${fmt(skipped.length)} skipped` : '') +
     `. Total: ${fmt(summary.inserted)} inserted, ${fmt(summary.updated)} updated` +
     (summary.deleted ? `, ${fmt(summary.deleted)} deleted` : '') +
     (summary.warnings ? `, ${plural(summary.warnings, 'warning')}` : '') +
-    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '');
-  return { ...summary, message };
+    (verified.length ? `. Verified ${plural(verified.length, 'table')}: ${mismatched.length ? `${fmt(mismatched.length)} differ` : 'all match'}` : '') +
+    // The rows a network carried, where compare's digests left equal key ranges behind.
+    (summary.rowsSkipped ? `. Rows copied: ${fmt(summary.rowsCopied)} (${fmt(summary.rowsSkipped)} skipped as equal)` : '')
+  );
+}
+
+/**
+ * The summary with warnings of the run as a whole (a webhook that could not
+ * be told), counted with the tables' warnings and said in its message.
+ */
+export function withRunWarnings(summary: SyncSummary, warnings: string[]): SyncSummary {
+  if (!warnings.length) return summary;
+  const { message: _m, ...rest } = summary;
+  const next = { ...rest, warnings: summary.warnings + warnings.length, runWarnings: [...(summary.runWarnings ?? []), ...warnings] };
+  return { ...next, message: summaryMessage(next) };
 }

@@ -2,6 +2,7 @@ import type { Counts } from './counts';
 import type { SyncModeName } from './modes/names';
 import type { ChangelogPlan } from './modes/changelog/types';
 import type { CursorPlan } from './modes/cursor/types';
+import type { RowFilterPlan } from './row-filter';
 
 export type { ChangelogPlan, CursorPlan };
 
@@ -80,6 +81,12 @@ export interface TablePlan {
   cursor?: CursorPlan;
   /** mode changelog: the log and, once tasks are planned, the run's log window. */
   changelog?: ChangelogPlan;
+  /**
+   * tables[].where: the only rows of the source this table syncs, in every
+   * read (copies, bounds, verify). Made by planning from the config, and held
+   * to the config by the activities' input guard (see activities/input-guard.ts).
+   */
+  rowFilter?: RowFilterPlan;
   /** Deletes for this table (per-table config), else the config's. */
   deletes?: 'ignore' | 'hard' | 'soft';
   /** Cursor and change-log tables: the column types their state saves (absent in plans from before: saved as unknown). */
@@ -108,6 +115,12 @@ export interface TablePlan {
    * in verify without repair, which writes nothing.
    */
   generation?: number;
+  /**
+   * compare: how each chunk's rows are digested on both sides so that equal
+   * key ranges are skipped (see lib/modes/compare/digests.ts), or why every
+   * row is copied instead. Absent (plans from before, other modes): every row.
+   */
+  rangeDigests?: { scheme: 'binary' | 'md5'; wholeOnly?: string } | { fallback: string };
 }
 
 /**
@@ -122,6 +135,13 @@ export interface PartitionRange {
   hi: string | null;
   /** Sampled keys: the cut points between the range's chunks, in the source's order (planned once). */
   splits?: string[];
+  /**
+   * lo, hi and splits are heap block numbers of a PostgreSQL source, not keys:
+   * the range is the rows stored in blocks [lo, hi) (ctid ranges, a TID Range
+   * Scan), read under the one snapshot its load exported. Planned only for
+   * full loads, which read every row and never compare ranges with the target.
+   */
+  blocks?: true;
 }
 
 export interface SyncTask {
@@ -162,6 +182,8 @@ export interface TableResult extends Counts {
   status: 'completed' | 'failed';
   partitions: number;
   mode: SyncModeName;
+  /** compare: why every row was copied (no range digests for this table), said every run. */
+  copiedEveryRow?: string;
   /** Present when the run verified the table after syncing. */
   verification?: TableVerification;
   warnings: string[];
@@ -180,6 +202,8 @@ export interface SyncSummary extends Counts {
   skipped: SkippedTable[];
   /** What the config's entries resolved to and what patterns left out, said before rows moved. */
   plan?: string[];
+  /** Warnings of the run, not of a table (a webhook it could not tell); counted in `warnings`. */
+  runWarnings?: string[];
   message: string;
 }
 

@@ -33,6 +33,8 @@ import { timelineLine, timelineOf } from './bench-timeline';
 
 export interface BenchOptions {
   rows: number;
+  /** Rows of case 3d's table (public.bench_big). */
+  bigRows: number;
   runs: number;
   cases: Set<string>;
   out: string;
@@ -42,6 +44,8 @@ export interface BenchOptions {
   maxPartitions?: number;
   batchSize?: number;
   profileDir?: string;
+  /** Case cdc's sizes (scripts/bench-cdc.ts). */
+  cdc?: import('./bench-cdc').CdcBenchOptions;
 }
 
 export interface BenchContext {
@@ -145,6 +149,7 @@ async function runTablesync(ctx: BenchContext, run: number, step: TablesyncStep)
       partitions,
       workflowId,
       timeline,
+      rowsCopied: summary.rowsCopied,
       ...(problem && { note: problem }),
     };
   } catch (err) {
@@ -308,6 +313,79 @@ export async function caseFullPg(ctx: BenchContext): Promise<CaseReport> {
   };
 }
 
+// ------------------------------- 1cli. PG → PG first sync through run --local
+
+/**
+ * The first sync as a user runs it: `tablesync run --local` in a new process
+ * (node, the CLI's modules, a worker, the sync, the exit) against the psql
+ * binary pipe into a keyed table, the table a user ends up with. Both from
+ * an absent target each run. TABLESYNC_LOG_LEVEL=debug makes the CLI print
+ * its phases (process start, worker, sync, close), and the worker its
+ * partitions' chunks and the swap's key build, ANALYZE and swap: kept in
+ * the run's output file for where the time went.
+ */
+export async function caseFirstSyncCli(ctx: BenchContext): Promise<CaseReport> {
+  const n = ctx.opts.rows;
+  const expected = await pgChecksum(srcConnect, 'public.bench');
+  const file = join(tmpdir(), `tablesync-bench-first-${process.pid}.json`);
+  const o = ctx.opts;
+  const settings = {
+    ...(o.maxParallel !== undefined && { maxParallelTransfers: o.maxParallel }),
+    ...(o.partitionThreshold !== undefined && { partitionThreshold: o.partitionThreshold }),
+    ...(o.rowsPerPartition !== undefined && { rowsPerPartition: o.rowsPerPartition }),
+    ...(o.maxPartitions !== undefined && { maxPartitionsPerTable: o.maxPartitions }),
+    ...(o.batchSize !== undefined && { batchSize: o.batchSize }),
+  };
+  writeFileSync(
+    file,
+    JSON.stringify({
+      connections: { pgsrc: { url: pgUrl(SRC_DB) }, dst: { url: pgUrl(DST_DB) } },
+      source: { connection: 'pgsrc' },
+      target: { connection: 'dst', schema: 'ts_first_cli' },
+      tables: ['public.bench'],
+      ...settings,
+    }),
+  );
+  const address = (ctx.temporal.connection as unknown as { options: { address: string } }).options.address;
+  const log = join(tmpdir(), `tablesync-bench-first-${process.pid}.log`);
+  const cli = `node ${shq(join(ROOT, 'dist', 'client', 'cli.js'))} run --local --no-progress --config ${shq(file)} > /dev/null 2>> ${shq(log)}`;
+  await ctx.dst.query('CREATE SCHEMA IF NOT EXISTS pipe');
+  const specs: VariantSpec[] = [
+    {
+      name: 'tablesync run --local (new process)',
+      role: 'tablesync',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: async () => void (await ctx.dst.query('DROP SCHEMA IF EXISTS ts_first_cli CASCADE')),
+          scripts: { cli },
+          env: { TEMPORAL_ADDRESS: address, TABLESYNC_LOG_LEVEL: 'DEBUG' },
+          verify: () => verifyPgTarget('ts_first_cli.bench', expected),
+        }),
+    },
+    {
+      name: 'psql binary pipe, keyed',
+      role: 'baseline',
+      rows: n,
+      run: (run) =>
+        runShell(ctx, run, {
+          prepare: () => recreate(ctx, 'pipe.bench_keyed_cli', PG_SOURCE_TYPES, true),
+          scripts: { copy: `${copyOutOf(SELECT_SOURCE)} | ${copyIn('pipe.bench_keyed_cli')}` },
+          verify: () => verifyPgTarget('pipe.bench_keyed_cli', expected),
+        }),
+    },
+  ];
+  const variants = await runRounds(ctx, '1cli', specs);
+  await ctx.dst.query('DROP SCHEMA IF EXISTS pipe CASCADE');
+  return {
+    id: '1cli',
+    title: 'PG -> PG first sync through run --local',
+    variants,
+    target: { baseline: 'psql binary pipe, keyed', max: 1.25, text: 'at most 1.25x the psql binary pipe into a keyed table (issue 20)' },
+    notes: [`the CLI's phase and step timings (TABLESYNC_LOG_LEVEL=debug) are in ${log}`],
+  };
+}
+
 // ------------------------------------- 8. PG → PG first sync, uuid and composite keys
 
 /**
@@ -435,35 +513,40 @@ function handUpsertSql(target: string, staging: string): string {
 }
 
 /** A keyed copy of the source in the target database, loaded untimed. */
-async function loadKeyedCopy(ctx: BenchContext, table: string): Promise<void> {
+async function loadKeyedCopy(ctx: BenchContext, table: string, select = SELECT_SOURCE): Promise<void> {
   await recreate(ctx, table, PG_SOURCE_TYPES, false);
-  await sh(`${copyOutOf(SELECT_SOURCE)} | ${copyIn(table)}`);
+  await sh(`${copyOutOf(select)} | ${copyIn(table)}`);
   await ctx.dst.query(`ALTER TABLE ${table} ADD PRIMARY KEY (id)`);
   await ctx.dst.query(`VACUUM (ANALYZE) ${table}`);
 }
 
 /** Case 3 and its variants: how much of the table changes before each round, in thousandths. */
-export const INCREMENTAL_CASES: Record<string, { permille: number; max: number }> = {
-  '3': { permille: 1, max: 0.5 },
+export const INCREMENTAL_CASES: Record<string, { permille: number; max: number; big?: boolean }> = {
+  '3': { permille: 1, max: 0.3 },
   '3b': { permille: 100, max: 1.0 },
   '3c': { permille: 500, max: 1.0 },
+  // public.bench_big (--big-rows, 10M by default), 0.1 % changed.
+  '3d': { permille: 1, max: 0.2, big: true },
 };
 
 export async function caseIncremental(ctx: BenchContext, id = '3'): Promise<CaseReport> {
-  const n = ctx.opts.rows;
-  const { permille, max } = INCREMENTAL_CASES[id];
+  const { permille, max, big } = INCREMENTAL_CASES[id];
+  const n = big ? ctx.opts.bigRows : ctx.opts.rows;
+  const name = big ? 'bench_big' : 'bench';
+  const source = `public.${name}`;
+  const select = `SELECT ${COLUMN_LIST} FROM ${source}`;
   const percent = `${permille / 10}%`;
   await ctx.dst.query('CREATE SCHEMA IF NOT EXISTS ts_inc; CREATE SCHEMA IF NOT EXISTS hand');
-  await loadKeyedCopy(ctx, 'ts_inc.bench');
-  await loadKeyedCopy(ctx, 'hand.bench');
+  await loadKeyedCopy(ctx, `ts_inc.${name}`, select);
+  await loadKeyedCopy(ctx, `hand.${name}`, select);
   let changed = 0;
   let expected: Checksum = { rows: 0, digest: '' };
   // Each round changes a different share of the source (id % 1000 in a run
   // of slots); both targets were in step with the source before it.
   const beforeRound = async (round: number) => {
-    changed = await mutatePgSource(ctx.src, 'public.bench', (round * 7) % 1000, permille);
-    await ctx.src.query('VACUUM (ANALYZE) public.bench');
-    expected = await pgChecksum(srcConnect, 'public.bench');
+    changed = await mutatePgSource(ctx.src, source, (round * 7) % 1000, permille);
+    await ctx.src.query(`VACUUM (ANALYZE) ${source}`);
+    expected = await pgChecksum(srcConnect, source);
   };
   const specs: VariantSpec[] = [
     {
@@ -473,11 +556,13 @@ export async function caseIncremental(ctx: BenchContext, id = '3'): Promise<Case
       run: (run) =>
         runTablesync(ctx, run, {
           label: 'incremental',
-          config: syncConfig(ctx, 'pgsrc', 'ts_inc', ['public.bench']),
-          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) ts_inc.bench')),
+          config: syncConfig(ctx, 'pgsrc', 'ts_inc', [source]),
+          prepare: async () => void (await ctx.dst.query(`VACUUM (ANALYZE) ts_inc.${name}`)),
+          // Every source row is copied, or skipped because its range's digests matched.
           verify: async (s) =>
-            summaryProblem(s, { tables: 1, rowsCopied: n, inserted: 0, updated: changed }) ??
-            (await verifyPgTarget('ts_inc.bench', expected)),
+            summaryProblem(s, { tables: 1, inserted: 0, updated: changed }) ??
+            (s.rowsCopied + (s.rowsSkipped ?? 0) === n ? null : `copied ${s.rowsCopied} + skipped ${s.rowsSkipped ?? 0} rows, expected ${n}`) ??
+            (await verifyPgTarget(`ts_inc.${name}`, expected)),
         }),
     },
     {
@@ -486,27 +571,28 @@ export async function caseIncremental(ctx: BenchContext, id = '3'): Promise<Case
       rows: n,
       run: (run) =>
         runShell(ctx, run, {
-          prepare: async () => void (await ctx.dst.query('VACUUM (ANALYZE) hand.bench')),
+          prepare: async () => void (await ctx.dst.query(`VACUUM (ANALYZE) hand.${name}`)),
           scripts: {
             staging_copy:
-              onDst('DROP TABLE IF EXISTS hand.stg; CREATE UNLOGGED TABLE hand.stg AS SELECT * FROM hand.bench WITH NO DATA') +
-              ` && ${copyOutOf(SELECT_SOURCE)} | ${copyIn('hand.stg')}`,
-            upsert: onDst(`${handUpsertSql('hand.bench', 'hand.stg')}; DROP TABLE hand.stg`),
+              onDst(`DROP TABLE IF EXISTS hand.stg; CREATE UNLOGGED TABLE hand.stg AS SELECT * FROM hand.${name} WITH NO DATA`) +
+              ` && ${copyOutOf(select)} | ${copyIn('hand.stg')}`,
+            upsert: onDst(`${handUpsertSql(`hand.${name}`, 'hand.stg')}; DROP TABLE hand.stg`),
           },
-          verify: () => verifyPgTarget('hand.bench', expected),
-        }),
+          verify: () => verifyPgTarget(`hand.${name}`, expected),
+        }).then((r) => ({ ...r, rowsCopied: n })),
     },
   ];
   const variants = await runRounds(ctx, id, specs, beforeRound);
   await ctx.dst.query('DROP SCHEMA IF EXISTS hand CASCADE');
   return {
     id,
-    title: `PG -> PG incremental, ${percent} changed (${changed.toLocaleString('en-US')} rows)`,
+    title: `PG -> PG incremental${big ? ` of ${n.toLocaleString('en-US')} rows` : ''}, ${percent} changed (${changed.toLocaleString('en-US')} rows)`,
     variants,
     target: { baseline: variants[1].name, max, text: `at most ${max}x the hand-run SQL` },
     notes: [
       `before each round: UPDATE of ${permille}/1000 of the source rows (qty, updated_at, note NULL<->value), ` +
         'then VACUUM ANALYZE of source and targets (untimed)',
+      'rows copied: rows the run moved from source to target (compare skips key ranges whose digests match on both sides)',
     ],
   };
 }

@@ -18,6 +18,8 @@ export interface Run {
   /** tablesync only: the workflow id, and where its time went according to Temporal's history. */
   workflowId?: string;
   timeline?: Timeline;
+  /** Rows the run moved from source to target (what a network would carry), where the case says. */
+  rowsCopied?: number;
   /** Extra timings of a run (e.g. the hand-run baseline's steps). */
   steps?: Record<string, number>;
 }
@@ -95,21 +97,22 @@ function pad(cells: string[], widths: number[], right: boolean[]): string {
 
 /** The side-by-side table: one line per variant, the ratio on each baseline's line. */
 export function renderTable(cases: CaseReport[]): string {
-  const header = ['case', 'variant', 'rows', 'median s', 'rows/s', 'ts/this', 'valid', 'RSS MB', 'worker CPU s'];
-  const right = [false, false, true, true, true, true, true, true, true];
+  const header = ['case', 'variant', 'rows', 'median s', 'rows/s', 'ts/this', 'valid', 'RSS MB', 'worker CPU s', 'rows copied'];
+  const right = [false, false, true, true, true, true, true, true, true, true];
   const lines: string[][] = [];
   const footnotes: string[] = [];
   for (const c of cases) {
     c.variants.forEach((v, i) => {
       const caseCell = i === 0 ? `${c.id} ${c.title}` : '';
       if (v.skipped) {
-        lines.push([caseCell, `${v.name}: NOT RUN (${v.skipped})`, '', '', '', '', '', '', '']);
+        lines.push([caseCell, `${v.name}: NOT RUN (${v.skipped})`, '', '', '', '', '', '', '', '']);
         return;
       }
       const valid = `${v.runs.filter((r) => r.valid).length}/${v.runs.length}`;
       const r = v.role === 'baseline' ? ratio(c, v) : undefined;
       const marked = c.target?.baseline === v.name ? '*' : '';
       const cpu = median(v.runs.filter((x) => x.valid && x.workerCpuSeconds !== undefined).map((x) => x.workerCpuSeconds!));
+      const copied = median(v.runs.filter((x) => x.valid && x.rowsCopied !== undefined).map((x) => x.rowsCopied!));
       lines.push([
         caseCell,
         v.name,
@@ -120,6 +123,7 @@ export function renderTable(cases: CaseReport[]): string {
         valid,
         v.peakRssMb === undefined ? '' : fmtInt(v.peakRssMb),
         cpu === undefined ? '' : cpu.toFixed(1),
+        copied === undefined ? '' : fmtInt(copied),
       ]);
     });
     if (c.target) {

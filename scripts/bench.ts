@@ -27,6 +27,7 @@ import {
 import {
   caseFullMssql,
   caseFullMysql,
+  caseFirstSyncCli,
   caseFullPg,
   caseKeyedPg,
   caseIncremental,
@@ -42,13 +43,15 @@ import {
   type BenchOptions,
 } from './bench-cases';
 import { ensureMssqlTable, MSSQL_URL, skippedMssqlCase } from './bench-mssql';
+import { caseCdc, CDC_BASE, CDC_CONNECTIONS } from './bench-cdc';
 import { renderProfile, summarizeProfile } from './bench-profile';
 import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 
 const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
+  --big-rows N              rows in case 3d's source table (default 10000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,2,3,3b,3c,4,5,6,7,8); also many100, many1k, many10k, cold
+  --cases LIST              cases to run, e.g. 1,3 (default 1,1cli,2,3,3b,3c,4,5,6,7,8); also many100, many1k, many10k, cold
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -56,8 +59,15 @@ const USAGE = `npm run bench -- [options]
   --max-partitions N        config maxPartitionsPerTable (default: tablesync's)
   --batch-size N            config batchSize: rows per committed chunk (default: tablesync's)
   --profile DIR             run the worker under node --cpu-prof, profiles into DIR
-Cases: 1 PG->PG first sync, 2 MariaDB->PG first sync, 3 PG->PG incremental 0.1% changed (3b: 10%, 3c: 50%),
-       4 100 small tables, 5 SQL Server->PG (only with MSSQL_URL).`;
+  --cdc-changes N           case cdc: changes in the throughput phase (default 1000000)
+  --cdc-rate N              case cdc: changes/s in the latency phase (default 1000)
+  --cdc-seconds N           case cdc: seconds of the latency phase (default 60)
+Cases: 1 PG->PG first sync (1cli: through run --local in a new process), 2 MariaDB->PG first sync,
+       3 PG->PG incremental 0.1% changed (3b: 10%, 3c: 50%; 3d: 0.1% of the --big-rows table),
+       4 100 small tables, 5 SQL Server->PG (only with MSSQL_URL);
+       cdc (not in the default set): PG->PG cdc mode beside native logical replication, on the
+       wal_level=logical server BENCH_PG_CDC (default postgres://postgres@127.0.0.1:5434); --rows sizes its table.
+       A quick check at a small size: --cases cdc --rows 10000 --cdc-changes 10000 --cdc-seconds 5 --runs 1`;
 
 function parseOptions(argv: string[]): BenchOptions {
   const flags = new Map<string, string>();
@@ -73,7 +83,7 @@ function parseOptions(argv: string[]): BenchOptions {
     if (value === undefined) throw new Error(`--${name} needs a value`);
     flags.set(name, value);
   }
-  const known = ['rows', 'runs', 'cases', 'out', 'max-parallel', 'partition-threshold', 'rows-per-partition', 'max-partitions', 'batch-size', 'profile'];
+  const known = ['rows', 'big-rows', 'runs', 'cases', 'out', 'max-parallel', 'partition-threshold', 'rows-per-partition', 'max-partitions', 'batch-size', 'profile', 'cdc-changes', 'cdc-rate', 'cdc-seconds'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown option --${k}\n${USAGE}`);
   const int = (name: string): number | undefined => {
     const v = flags.get(name);
@@ -82,10 +92,11 @@ function parseOptions(argv: string[]): BenchOptions {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got ${v}`);
     return n;
   };
-  const cases = new Set((flags.get('cases') ?? '1,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '2', '3', '3b', '3c', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  const cases = new Set((flags.get('cases') ?? '1,1cli,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
+  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '3d', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold', 'cdc'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
+    bigRows: int('big-rows') ?? 10_000_000,
     runs: int('runs') ?? 3,
     cases,
     out: resolve(flags.get('out') ?? join(ROOT, 'bench-results.json')),
@@ -95,6 +106,7 @@ function parseOptions(argv: string[]): BenchOptions {
     maxPartitions: int('max-partitions'),
     batchSize: int('batch-size'),
     profileDir: flags.has('profile') ? resolve(flags.get('profile')!) : undefined,
+    cdc: { changes: int('cdc-changes') ?? 1_000_000, rate: int('cdc-rate') ?? 1_000, seconds: int('cdc-seconds') ?? 60 },
   };
 }
 
@@ -113,8 +125,11 @@ async function prepareData(opts: BenchOptions): Promise<Record<string, number>> 
   const pg = await pgConnect(SRC_DB);
   try {
     await timed('PG public.warmup (1,000 rows)', () => ensurePgTable(pg, 'public.warmup', 1_000));
-    if (['1', '3', '3b', '3c', '6', '7', '8'].some((c) => opts.cases.has(c))) {
+    if (['1', '1cli', '3', '3b', '3c', '6', '7', '8'].some((c) => opts.cases.has(c))) {
       await timed(`PG public.bench (${opts.rows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench', opts.rows));
+    }
+    if (opts.cases.has('3d')) {
+      await timed(`PG public.bench_big (${opts.bigRows.toLocaleString('en-US')} rows)`, () => ensurePgTable(pg, 'public.bench_big', opts.bigRows));
     }
     if (opts.cases.has('8')) {
       for (const t of Object.keys(KEYED_TABLES) as (keyof typeof KEYED_TABLES)[]) {
@@ -185,6 +200,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     announce('case 1: PG -> PG first sync');
     reports.push(await caseFullPg(ctx));
   }
+  if (want('1cli')) {
+    announce('case 1cli: PG -> PG first sync through run --local');
+    reports.push(await caseFirstSyncCli(ctx));
+  }
   if (want('8')) {
     announce('case 8: PG -> PG first sync, uuid and composite keys beside the bigint key');
     reports.push(...(await caseKeyedPg(ctx)));
@@ -193,9 +212,9 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     announce('case 2: MariaDB -> PG first sync');
     reports.push(await caseFullMysql(ctx));
   }
-  for (const [id, { permille }] of Object.entries(INCREMENTAL_CASES)) {
+  for (const [id, { permille, big }] of Object.entries(INCREMENTAL_CASES)) {
     if (!want(id)) continue;
-    announce(`case ${id}: PG -> PG incremental, ${permille / 10}% changed`);
+    announce(`case ${id}: PG -> PG incremental${big ? ` of ${ctx.opts.bigRows.toLocaleString('en-US')} rows` : ''}, ${permille / 10}% changed`);
     reports.push(await caseIncremental(ctx, id));
   }
   if (want('4')) {
@@ -232,6 +251,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     announce('case many10k: 10,000 one-row tables');
     reports.push(await caseOneRowTables(ctx, 'many10k', 10_000, 600));
   }
+  if (want('cdc')) {
+    announce(`case cdc: PG -> PG cdc mode beside native logical replication (${CDC_BASE})`);
+    reports.push(await caseCdc(ctx, ctx.opts.cdc!));
+  }
   if (want('cold')) {
     announce('case cold: run --local cold start of a one-row table');
     reports.push(await caseColdStart(ctx));
@@ -260,7 +283,7 @@ async function main(): Promise<void> {
     worker = await BenchWorker.start({
       address: server.address,
       taskQueue,
-      connections: CONNECTIONS,
+      connections: { ...CONNECTIONS, ...(opts.cases.has('cdc') && CDC_CONNECTIONS) },
       profileDir: opts.profileDir,
       logFile: join(ROOT, 'bench-worker.log'),
     });

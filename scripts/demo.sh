@@ -16,7 +16,7 @@ pg="${TABLESYNC_DEMO_PG:-postgres://postgres@127.0.0.1:5432}"
 # examples/demo.yaml names the connections; their URLs come from the environment.
 export TABLESYNC_CONNECTION_DEMO_SRC="$pg/${TABLESYNC_DEMO_NAME}_src"
 export TABLESYNC_CONNECTION_DEMO_DST="$pg/${TABLESYNC_DEMO_NAME}_dst"
-# The source is only ever read, the target written (see Security in the README).
+# The source is only ever read, the target written (see docs/security.md).
 export TABLESYNC_ROLE_DEMO_SRC=source TABLESYNC_ROLE_DEMO_DST=target
 node dist/scripts/demo-data.js
 code=0

@@ -161,12 +161,46 @@ async function recordCancelledSwap(src: Pool, dst: Pool, base: Omit<SyncConfigIn
   await save('sync-table-full-load-cancelled-swap', `${workflowId}/public.swapped`);
 }
 
+/**
+ * A sync whose notify: webhooks are called at its end (under the
+ * notify-webhook patch): one answers 500 once and then 200 (retried), one
+ * whose variable the worker lacks (a warning). Alone: `record-histories notify`.
+ */
+async function recordNotify(src: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  const { createServer } = await import('node:http');
+  let hits = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(hits++ === 0 ? 500 : 200).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  try {
+    await src.query(`CREATE TABLE IF NOT EXISTS notified (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO notified SELECT g, 'v' || g FROM generate_series(1, 10) g ON CONFLICT DO NOTHING`);
+    const config = {
+      ...base,
+      tables: ['notified'],
+      notify: [
+        { urlEnv: 'TABLESYNC_WEBHOOK', on: 'always' as const },
+        { urlEnv: 'TABLESYNC_WEBHOOK_UNSET', on: 'always' as const },
+      ],
+    };
+    const run = await syncOk(connections, config, { prefix: 'record-notify', env: { TABLESYNC_WEBHOOK: `http://127.0.0.1:${port}/hook` } });
+    if (hits !== 2 || run.runWarnings?.length !== 1) throw new Error(`notify: ${hits} calls, warnings ${JSON.stringify(run.runWarnings)}`);
+    await save('sync-notify', run.workflowId);
+  } finally {
+    server.close();
+  }
+}
+
 /** Histories that can be recorded alone (`record-histories NAME`), leaving the others as they were. */
 const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>) => Promise<void>> = {
   'verify-rows': (src, _dst, base) => recordVerifyRows(src, base),
   'verify-repair-delete-rule': recordVerifyRepairSoft,
   'full-load-cancelled-swap': recordCancelledSwap,
   cdc: (_src, dst) => recordCdc(dst),
+  notify: (src, _dst, base) => recordNotify(src, base),
 };
 
 async function main(): Promise<void> {
@@ -297,6 +331,7 @@ async function main(): Promise<void> {
   await recordVerifyRepairSoft(src, dst, base);
   await recordCancelledSwap(src, dst, base);
   await recordCdc(dst);
+  await recordNotify(src, base);
 
   await src.end();
   await dst.end();

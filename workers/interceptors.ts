@@ -3,6 +3,7 @@ import type { MetricMeter } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { displayName } from '../lib/tables';
 import type { SyncSmallTablesInput, SyncSmallTablesResult } from '../activities/transfer';
+import type { ApplyCdcBatchResult } from '../activities/cdc';
 import type { PartitionResult, TablePlan, TableRef } from '../lib/types';
 
 /** Table and partition an activity works on, read from its input (all activities take one object). */
@@ -71,6 +72,11 @@ export function metricsInterceptor(meter: MetricMeter): ActivityInterceptorsFact
   const duration = meter.createHistogram(PARTITION_DURATION, 'float', 's', 'Duration of syncPartition attempts, by outcome');
   const failures = meter.createCounter('tablesync_activity_failures_total', 'failures', 'Failed activity attempts, by error type');
   const lag = meter.createGauge(CURSOR_LAG, 'float', 's', 'Cursor tables with a time cursor: now minus the cursor just saved');
+  const cdc = {
+    changes: meter.createCounter('tablesync_cdc_changes_total', 'changes', 'Changes a cdc stream applied to the target, by kind (truncate: rows a TRUNCATE emptied or marked)'),
+    lagSeconds: meter.createGauge('tablesync_cdc_lag_seconds', 'float', 's', 'Seconds a cdc stream is behind its source as of its last batch (0: caught up)'),
+    lagBytes: meter.createGauge('tablesync_cdc_lag_bytes', 'int', 'By', "Bytes of the source's log past what a cdc stream has applied and acknowledged"),
+  };
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
@@ -87,6 +93,15 @@ export function metricsInterceptor(meter: MetricMeter): ActivityInterceptorsFact
             const behind = cursorLagSeconds((input.args[0] as { table?: TablePlan } | undefined)?.table, Date.now());
             if (behind !== null) lag.set(behind, tags);
             duration.record(seconds(), { ...tags, outcome: 'completed' });
+          }
+          if (activity === 'applyCdcBatch') {
+            // Per stream (slot): a committed batch's changes are counted once, as its result reaches here once.
+            const r = result as ApplyCdcBatchResult;
+            const streamTags = { namespace: ctx.info.namespace, task_queue: ctx.info.taskQueue, stream: (input.args[0] as { stream: string }).stream };
+            const kinds = { insert: r.inserted, update: r.updated, delete: r.deleted, truncate: r.truncated };
+            for (const [kind, n] of Object.entries(kinds)) cdc.changes.add(n, { ...streamTags, kind });
+            if (typeof r.lagSeconds === 'number') cdc.lagSeconds.set(r.lagSeconds, streamTags);
+            if (typeof r.lagBytes === 'number') cdc.lagBytes.set(r.lagBytes, streamTags);
           }
           if (activity === 'syncSmallTables') {
             // Each table as its own partition would count it (the group's duration is no partition's).

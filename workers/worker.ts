@@ -94,7 +94,7 @@ export async function createWorker(input: CreateWorkerInput = {}): Promise<Creat
     namespace: settings.namespace,
     taskQueue: input.taskQueue ?? env.TEMPORAL_TASK_QUEUE ?? DEFAULT_TASK_QUEUE,
     identity,
-    activities: createActivities({ connections: registry, identity }),
+    activities: createActivities({ connections: registry, identity, env }),
     // The runtime's meter is a no-op unless TABLESYNC_METRICS_ADDRESS installed the exporter (workers/logger.ts).
     interceptors: { activity: [logAttributesInterceptor, metricsInterceptor(Runtime.instance().metricMeter)] },
     ...workflowSource(input.workflowBundle),

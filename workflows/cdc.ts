@@ -2,13 +2,15 @@ import { ApplicationFailure, condition, ContinueAsNew, continueAsNew, defineQuer
 import type { Activities, ApplyCdcBatchResult } from '../activities';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
-import { cdcStreamName } from '../lib/modes/cdc/stream';
+import { cdcStreamName, legacyCdcStreamName } from '../lib/modes/cdc/stream';
 import type { TablePlan } from '../lib/types';
 import { activityOptions, catalogActivities, rawRetry } from './options';
 
 /** What a cdc workflow carries into its next run (continue-as-new). */
 export interface CdcCarried {
   config: SyncConfig;
+  /** The stream's slot and publication (absent in runs carried before it was: those streams have the legacy name). */
+  stream?: string;
   tables: TablePlan[];
   totals: CdcTotals;
   paused: boolean;
@@ -17,6 +19,7 @@ export interface CdcCarried {
   lagBytes?: number | null;
   /** The source keeps its log for the stream (a slot); absent in runs from before MariaDB streams, all PostgreSQL. */
   holdsLog?: boolean;
+  lagSeconds?: number | null;
 }
 
 export interface CdcWorkflowInput {
@@ -52,6 +55,10 @@ export interface CdcProgress {
   position: string | null;
   /** WAL bytes between the source's current position and the last acknowledged one, as of the last batch. */
   lagBytes: number | null;
+  /** Seconds behind the source as of the last batch: 0 when it read all there was (see ApplyCdcBatchResult). */
+  lagSeconds: number | null;
+  /** When the last transaction applied committed at the source. */
+  commitTime: string | null;
   totals: CdcTotals;
 }
 
@@ -80,7 +87,8 @@ const noTotals = (): CdcTotals => ({ batches: 0, transactions: 0, inserted: 0, u
  */
 export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
   const info = workflowInfo();
-  const stream = cdcStreamName(info.workflowId);
+  // A new stream's name, unless startCdc finds the tables following this workflow's stream under its old name.
+  let stream = input.carried ? (input.carried.stream ?? legacyCdcStreamName(info.workflowId)) : cdcStreamName(info.workflowId);
   const run = { workflowId: info.workflowId, runId: info.runId };
   const progress: CdcProgress = {
     stream,
@@ -89,6 +97,8 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
     snapshot: null,
     position: input.carried?.position ?? null,
     lagBytes: input.carried?.lagBytes ?? null,
+    lagSeconds: input.carried?.lagSeconds ?? null,
+    commitTime: null,
     totals: input.carried?.totals ?? noTotals(),
   };
   let paused = input.carried?.paused ?? false;
@@ -107,6 +117,8 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
     if (!tables) {
       progress.phase = 'snapshot';
       const started = await acts.startCdc({ config, stream, run });
+      stream = started.stream ?? stream;
+      progress.stream = stream;
       tables = started.tables;
       holdsLog = started.holdsLog ?? true;
       progress.snapshot = started.snapshot;
@@ -121,7 +133,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
         continue;
       }
       if (batches >= perRun) {
-        const carried: CdcCarried = { config, tables, totals: progress.totals, paused, position: progress.position, lagBytes: progress.lagBytes, holdsLog };
+        const carried: CdcCarried = { config, stream, tables, totals: progress.totals, paused, position: progress.position, lagBytes: progress.lagBytes, lagSeconds: progress.lagSeconds, holdsLog };
         await continueAsNew<typeof cdcWorkflow>({ ...input, carried });
       }
       const r: ApplyCdcBatchResult = await acts.applyCdcBatch({ config, stream, run, tables, maxChanges: input.maxChanges ?? 5_000, waitMs: input.waitMs ?? 10_000 });
@@ -129,6 +141,10 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
       add(progress.totals, r);
       if (r.position) progress.position = r.position;
       progress.lagBytes = r.lagBytes;
+      progress.lagSeconds = r.lagSeconds ?? null;
+      if (r.commitTime) progress.commitTime = r.commitTime;
+      // A schema change in the batch changed a table's plan: later batches (and runs) apply rows by the new one.
+      if (r.tables) tables = r.tables;
     }
   } catch (err) {
     if (isCancellation(err) || err instanceof ContinueAsNew || !tables) throw err; // no stream made (a refused setup, a snapshot that failed drops its slot)

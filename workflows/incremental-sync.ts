@@ -1,8 +1,10 @@
-import { executeChild, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { executeChild, isCancellation, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import type { DiscoverTablesResult } from '../activities/planning';
 import type { SyncSummary, TableResult } from '../lib/types';
+import { batchLabel, withRunWarnings } from '../lib/summary';
+import { notifyRunEnd } from './notify';
 import { catalogActivities, rawRetry } from './options';
 import { counted, newSyncProgress, planningProgress, refusedProgress, syncProgressQuery, tableProgress, type SyncProgress } from './progress';
 import { splitRefused, syncBatchWorkflow, syncTables } from './sync-batch';
@@ -19,9 +21,28 @@ export type IncrementalSyncResult = SyncSummary;
  * Temporal's 2 MB payload limit.
  */
 export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Promise<IncrementalSyncResult> {
+  // The validated config once initializeState returns; until then the webhooks are taken from the input as given.
+  const run: { config?: SyncConfig } = {};
+  let summary: SyncSummary;
+  try {
+    summary = await syncAll(input, run);
+  } catch (err) {
+    // The webhooks hear of a run that failed (not of one cancelled: someone chose that); the run still fails with its error.
+    if (!isCancellation(err)) await notifyRunEnd(run.config ?? input, run.config?.retry ?? rawRetry(input)?.retry, { error: err });
+    throw err;
+  }
+  const ended = withRunWarnings(summary, await notifyRunEnd(run.config, run.config?.retry, { summary }));
+  // The Web UI's "current details" of the run (no command: replays as before).
+  setCurrentDetails(ended.message);
+  return ended;
+}
+
+async function syncAll(input: IncrementalSyncInput, run: { config?: SyncConfig }): Promise<SyncSummary> {
   const progress = newSyncProgress();
   setHandler(syncProgressQuery, () => counted(progress));
+  setCurrentDetails('planning: finding and planning the tables');
   const { config } = await catalogActivities(rawRetry(input)).initializeState({ config: input });
+  run.config = config;
   const acts = catalogActivities(config);
   const info = workflowInfo();
   // The run claims the tables it writes: a load of an older, abandoned run can no longer commit over them.
@@ -33,6 +54,7 @@ export async function incrementalSyncWorkflow(input: IncrementalSyncInput): Prom
   const failed = [...(discovered.failed ?? []), ...refused];
   progress.tables = [...tasks.map(tableProgress), ...failed.map(refusedProgress)];
   progress.phase = 'sync';
+  setCurrentDetails(`syncing ${tasks.length} table${tasks.length === 1 ? '' : 's'}${failed.length ? `; ${failed.length} refused at planning` : ''}`);
   const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
   const results = await syncTables(config, tasks, progress.tables, runKey, config.maxParallelTransfers);
   progress.phase = 'collect';
@@ -58,6 +80,8 @@ async function syncInBatches(config: SyncConfig, discovered: DiscoverTablesResul
   const running = new Set<string>();
   setHandler(syncProgressQuery, () => counted({ ...progress, tables: [...entries.values()], batches: [...running] }));
   progress.phase = 'sync';
+  setCurrentDetails(`syncing ${batches.flat().length} tables in ${batches.length} batches`);
+  const labelled = patched('web-ui-summaries');
   const atOnce = Math.min(2, batches.length, config.maxParallelTransfers);
   const maxParallel = Math.max(1, Math.floor(config.maxParallelTransfers / atOnce));
   const results: TableResult[][] = await mapLimit(batches, atOnce, async (tables, i) => {
@@ -67,6 +91,7 @@ async function syncInBatches(config: SyncConfig, discovered: DiscoverTablesResul
       const done = await executeChild(syncBatchWorkflow, {
         workflowId,
         args: [{ config, tables, syncWorkflowId: info.workflowId, syncRunId: info.runId, maxParallel }],
+        ...(labelled && { staticSummary: batchLabel(i, batches.length, tables) }),
       });
       for (const t of tables) entries.delete(t);
       for (const r of done.tables) {

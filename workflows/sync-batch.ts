@@ -4,10 +4,11 @@ import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
 import { groupSmallTasks } from '../lib/planner';
-import { tableResultOf } from '../lib/summary';
+import { tableLabel, tableResultOf } from '../lib/summary';
 import type { FailedTable, SkippedTable, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities } from './options';
 import { counted, newSyncProgress, syncProgressQuery, tableProgress, type TableProgress } from './progress';
+import { refuseForeignRunClaim } from './run-claim';
 import { syncTableWorkflow } from './sync-table';
 
 /**
@@ -27,6 +28,9 @@ export async function syncTables(
   runKey: Required<Pick<RunKey, 'syncWorkflowId' | 'syncRunId'>>,
   limit: number,
 ): Promise<TableResult[]> {
+  // Each child labelled with its table and mode in the Web UI (not just "syncTableWorkflow").
+  // patched(): runs started before labels replay their children's start commands as they were.
+  const labelled = patched('web-ui-summaries');
   const runOne = async (i: number): Promise<TableResult> => {
     const task = tasks[i];
     const table = `${task.table.source.schema}.${task.table.source.name}`;
@@ -37,6 +41,7 @@ export async function syncTables(
       const done = await executeChild(syncTableWorkflow, {
         workflowId: `${runKey.syncWorkflowId}/${table}`,
         args: [{ config, task, ...runKey }],
+        ...(labelled && { staticSummary: tableLabel(task) }),
       });
       Object.assign(entry, { phase: 'done', partitionsDone: entry.partitionsTotal, rowsCopied: done.rowsCopied });
       return done;
@@ -141,6 +146,7 @@ export async function syncBatchWorkflow(input: SyncBatchInput): Promise<SyncBatc
   const progress = newSyncProgress();
   setHandler(syncProgressQuery, () => counted(progress));
   const { config, syncWorkflowId, syncRunId } = input;
+  refuseForeignRunClaim('syncBatchWorkflow', syncWorkflowId, syncRunId);
   const acts = catalogActivities(config);
   const { tables, skipped, failed = [], plan = [] } = await acts.discoverTables({ config, only: input.tables, syncWorkflowId, syncRunId });
   const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);

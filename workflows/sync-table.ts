@@ -5,6 +5,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -13,8 +14,9 @@ import { mapLimit } from '../lib/concurrency';
 import { tableSteps } from '../lib/modes/names';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
-import { tableResultOf } from '../lib/summary';
+import { tableDoneDetails, tableLabel, tableResultOf, tableRunningDetails } from '../lib/summary';
 import type { PartitionResult, SyncTask, TableResult } from '../lib/types';
+import { refuseForeignRunClaim } from './run-claim';
 import { activityOptions, catalogActivities, rawRetry } from './options';
 import { planningProgress, tableProgress, tableProgressQuery, type TableProgress } from './progress';
 import { verifyTable } from './verify';
@@ -68,12 +70,15 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       'InvalidInput',
     );
   }
+  refuseForeignRunClaim('syncTableWorkflow', input.syncWorkflowId, input.syncRunId);
   let progress: TableProgress = input.task ? tableProgress(input.task) : planningProgress(input.table);
   setHandler(tableProgressQuery, () => progress);
   const { config, task } = input.task
     ? { config: input.config as SyncConfig, task: input.task }
     : await planAlone(input);
   progress = { ...tableProgress(task), phase: 'copy' };
+  // The Web UI's current details: what the table is doing, then what it did (no command: replays as before).
+  setCurrentDetails(`${tableLabel(task)}: ${tableRunningDetails(task)}`);
   const info = workflowInfo();
   // The mode decides the sequence: a load table filled, then swapped in; or each partition applied in place.
   const full = tableSteps(task.table.mode) === 'load-and-swap';
@@ -101,9 +106,14 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     errors.push(message);
   };
   let loadReady = true;
+  // Block ranges (planned for PostgreSQL sources) read under one snapshot, which createLoadTable exports and
+  // its worker holds until the swap. Tasks planned before had none: the same commands, with the same input.
+  const byBlocks = task.partitions.some((p) => p.blocks);
+  let snapshot: string | undefined;
   if (full && !whole && loadReady) {
     try {
-      await acts.createLoadTable({ config, table: task.table, ...runKey });
+      const created = await acts.createLoadTable({ config, table: task.table, ...runKey, ...(byBlocks && { holdSnapshot: true }) });
+      snapshot = created?.snapshot;
     } catch (err) {
       loadReady = false;
       failed(err);
@@ -112,7 +122,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const results = await mapLimit(loadReady ? task.partitions : [], config.maxParallelTransfers, async (range) => {
     try {
       const chunking = { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows };
-      const done = await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...runKey });
+      const done = await syncPartition({ config, table: task.table, range, chunking, ...(whole && { wholeLoad: true }), ...(snapshot && { snapshot }), ...runKey });
       progress.partitionsDone++;
       progress.rowsCopied += done.rowsCopied;
       return done;
@@ -173,6 +183,7 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   if (errors.length) {
     result.status = 'failed';
     result.error = errors.join('; ');
+    setCurrentDetails(`${tableLabel(task)}: ${tableDoneDetails(result)}`);
     // Fail visibly in the Web UI, carrying what did land for the parent's summary.
     throw ApplicationFailure.create({
       type: 'TableSyncFailed',
@@ -181,5 +192,6 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
       details: [result],
     });
   }
+  setCurrentDetails(`${tableLabel(task)}: ${tableDoneDetails(result)}`);
   return result;
 }

@@ -1,4 +1,7 @@
+import type { Client } from '@temporalio/client';
+import type { TableStatus } from '../../activities';
 import { syncConfigOf } from '../../lib/config';
+import type { StreamPosition } from '../../lib/sources/changes';
 import type { CdcProgress, CdcResult, cdcWorkflow } from '../../workflows/cdc';
 import { loadConfigFile } from '../config-file';
 import { connectClient } from '../start';
@@ -35,9 +38,12 @@ export async function cdcStartCommand(opts: CdcStartOptions): Promise<number> {
   }
 }
 
+/** Lag in seconds as status prints it. */
+const seconds = (s: number | null | undefined) => (s === null || s === undefined ? '?' : `${Math.round(s * 10) / 10}`);
+
 /** A running stream's progress; an ended one's result (and the slot it left, if any). */
-export async function cdcStatusCommand(workflowId: string, opts: { json?: boolean }): Promise<number> {
-  const client = await connectClient();
+export async function cdcStatusCommand(workflowId: string, opts: { json?: boolean }, connected?: Client): Promise<number> {
+  const client = connected ?? (await connectClient());
   try {
     const status = await workflowStatus(client, workflowId);
     const handle = client.workflow.getHandle(workflowId);
@@ -61,13 +67,65 @@ export async function cdcStatusCommand(workflowId: string, opts: { json?: boolea
     else {
       const t = p.totals;
       console.log(`${workflowId}: ${p.phase}, slot "${p.stream}", tables ${p.tables.join(', ') || '(setting up)'}`);
-      console.log(`  applied up to ${p.position ?? '(nothing yet)'}, lag ${p.lagBytes ?? '?'} bytes of WAL`);
+      console.log(
+        `  applied up to ${p.position ?? '(nothing yet)'}${p.commitTime ? ` (committed at the source ${p.commitTime})` : ''}, lag ${p.lagBytes ?? '?'} bytes of WAL, ${seconds(p.lagSeconds)} s`,
+      );
       console.log(`  ${t.transactions} transactions in ${t.batches} batches: ${t.inserted} inserted, ${t.updated} updated, ${t.deleted} deleted, ${t.truncated} truncated`);
     }
     return 0;
   } finally {
-    await client.connection.close();
+    if (!connected) await client.connection.close();
   }
+}
+
+/** A cdc table's stream as status --config shows it: the slot now, the workflow's state, and a warning for a slot no stream reads. */
+export interface StreamReport {
+  name: string;
+  workflowId: string | null;
+  workflowStatus: string | null;
+  /** Absent: the slot is gone. */
+  slot: StreamPosition | null;
+  lagSeconds: number | null;
+  position: string | null;
+  warning: string | null;
+}
+
+export async function streamReport(client: Client, stream: NonNullable<TableStatus['stream']>): Promise<StreamReport> {
+  let status: string | null = null;
+  let progress: CdcProgress | null = null;
+  if (stream.workflowId) {
+    status = await workflowStatus(client, stream.workflowId).catch(() => 'NOT FOUND');
+    if (status === 'RUNNING') progress = await client.workflow.getHandle(stream.workflowId).query<CdcProgress>('cdcProgress').catch(() => null);
+  }
+  const { slot } = stream;
+  const running = status === 'RUNNING';
+  const warning =
+    slot && !running
+      ? `replication slot "${stream.name}" exists while no cdc workflow reads it (${stream.workflowId ?? 'no workflow'}: ${status ?? 'unknown'}): ` +
+        `it holds ${slot.retainedBytes} bytes of the source's WAL, more with every write, until the source's disk fills; ` +
+        `start the stream again (tablesync cdc start), or drop the slot (SELECT pg_drop_replication_slot('${stream.name}') on the source, then reset-state for a new snapshot)`
+      : null;
+  return {
+    name: stream.name,
+    workflowId: stream.workflowId,
+    workflowStatus: status,
+    slot,
+    // Nothing between the source's log and the slot's confirmed position: caught up, whatever the last batch said.
+    lagSeconds: slot?.lagBytes === 0 ? 0 : (progress?.lagSeconds ?? null),
+    position: progress?.position ?? slot?.confirmed ?? null,
+    warning,
+  };
+}
+
+/** status --config's lines for a cdc table's stream. */
+export function streamLines(r: StreamReport): string[] {
+  const lines = [
+    r.slot
+      ? `  cdc stream "${r.name}" (${r.workflowId ?? '?'}: ${r.workflowStatus ?? '?'}): applied up to ${r.position ?? '?'}, lag ${r.slot.lagBytes} bytes of WAL, ${seconds(r.lagSeconds)} s`
+      : `  cdc stream "${r.name}" (${r.workflowId ?? '?'}: ${r.workflowStatus ?? '?'}): no replication slot on the source${r.workflowStatus === 'RUNNING' ? ' (the stream fails: reset-state for a new snapshot)' : ''}`,
+  ];
+  if (r.warning) lines.push(`  warning: ${r.warning}`);
+  return lines;
 }
 
 /** pause, resume, stop: a signal to the stream. */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Client } from '@temporalio/client';
 import { syncConfigOf } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
@@ -39,11 +40,14 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const wait = local || Boolean(opts.wait);
   const taskQueue = chooseTaskQueue(opts.taskQueue, file.taskQueue, process.env, local);
   // The local worker exists before the run starts, so the start hands it the first task (eager start).
+  const phases = phaseTimer();
   const hosted = local ? await hostWorker(file.connections, taskQueue, opts.metrics) : null;
   const client = hosted?.client ?? (await connectClient());
+  phases.lap(local ? 'worker and connection' : 'connection');
   try {
     if (opts.dryRun) return await dryRun(client, config, taskQueue, opts, hosted);
     const handle = await startSync(config, { client, taskQueue, workflowId: opts.workflowId ?? defaultWorkflowId(), eager: Boolean(hosted) });
+    phases.lap('start');
     note(opts)(`Started ${handle.workflowId} on task queue "${taskQueue}"`);
     const watch: WaitContext = { client, taskQueue, configFile: opts.config };
     if (!wait) {
@@ -60,6 +64,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     } finally {
       follow?.stop();
     }
+    phases.lap('sync');
     if ('exitCode' in waited) return waited.exitCode;
     const summary = waited.result;
     if (opts.json) console.log(JSON.stringify(summary, null, 2));
@@ -67,7 +72,30 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     return summary.tablesFailed > 0 ? 1 : 0;
   } finally {
     await closeClient(client, hosted);
+    phases.lap('close');
+    phases.done();
   }
+}
+
+/**
+ * With TABLESYNC_LOG_LEVEL=debug, where a run's wall time went, on stderr:
+ * the process start (node and the modules loaded before the command ran), the
+ * worker's start, the sync, the shutdown.
+ */
+function phaseTimer(): { lap(step: string): void; done(): void } {
+  const debug = /^(debug|trace)$/i.test(process.env.TABLESYNC_LOG_LEVEL ?? '');
+  const laps = [`process start ${Math.round(performance.now())} ms`];
+  let last = performance.now();
+  return {
+    lap(step) {
+      const now = performance.now();
+      laps.push(`${step} ${Math.round(now - last)} ms`);
+      last = now;
+    },
+    done() {
+      if (debug) console.error(`run: ${laps.join(', ')}`);
+    },
+  };
 }
 
 

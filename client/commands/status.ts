@@ -1,5 +1,5 @@
 import type { SyncSummary } from '../../lib/types';
-import { inWorkflow } from '../input-error';
+import { InputError, inWorkflow } from '../input-error';
 import { readProgress, type LiveProgress } from '../progress';
 import { followProgress, plainLine, ProgressView, RateMeter } from '../progress-view';
 import { printSummary } from '../report';
@@ -26,6 +26,11 @@ export async function statusCommand(workflowId: string, opts: StatusOptions): Pr
   try {
     const status = await workflowStatus(client, workflowId);
     const handle = client.workflow.getHandle(workflowId);
+    // A cdc stream has no sync progress: its position, lag and changes instead.
+    if ((await handle.describe()).type === 'cdcWorkflow') {
+      if (opts.watch) throw new InputError('InvalidArguments', `${workflowId} is a cdc stream: it runs until stopped, so status --watch does not wait for it; status without --watch shows its lag`);
+      return await (await import('./cdc')).cdcStatusCommand(workflowId, opts, client);
+    }
     if (!opts.watch) {
       let progress: LiveProgress | null = null;
       try {

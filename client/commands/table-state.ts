@@ -9,6 +9,7 @@ import { connectClient } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { awaitOrCancel } from '../wait';
 import { closeClient, hostWorker } from './host';
+import { streamLines, streamReport, type StreamReport } from './cdc';
 
 // reset-state, set-mode and status --config: each starts its workflow,
 // waits for it (with a worker of its own under --local) and prints what
@@ -27,6 +28,8 @@ async function runOperation<T>(
   opts: StateCommandOptions,
   what: string,
   start: (config: unknown, options: { taskQueue: string; workflowId?: string; client: Client; eager: boolean }) => Promise<WorkflowHandle>,
+  /** More to ask Temporal once the result is in (the client is still open). */
+  then?: (result: T, client: Client) => Promise<void>,
 ): Promise<{ result: T } | { exitCode: number }> {
   const file = loadConfigFile(opts.config);
   const config = syncConfigOf(file);
@@ -35,7 +38,9 @@ async function runOperation<T>(
   const client = hosted?.client ?? (await connectClient());
   try {
     const handle = await start(config, { client, taskQueue, eager: Boolean(hosted), ...(opts.workflowId && { workflowId: opts.workflowId }) });
-    return await awaitOrCancel<T>(handle, hosted, what, { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
+    const waited = await awaitOrCancel<T>(handle, hosted, what, { watch: { client, taskQueue, configFile: opts.config }, out: note(opts) });
+    if (then && 'result' in waited) await then(waited.result, client);
+    return waited;
   } finally {
     await closeClient(client, hosted);
   }
@@ -101,16 +106,32 @@ export async function setModeCommand(table: string, opts: SetModeOptions): Promi
 }
 
 export async function tableStatusCommand(tables: string[], opts: StateCommandOptions): Promise<number> {
-  const waited = await runOperation<TableStatus[]>(opts, 'status', (config, o) => startTableStatus({ config, tables }, o));
+  // A cdc table's stream: whether its workflow runs (Temporal, asked here) and its lag; one report per stream.
+  const streams = new Map<string, StreamReport>();
+  const waited = await runOperation<TableStatus[]>(
+    opts,
+    'status',
+    (config, o) => startTableStatus({ config, tables }, o),
+    async (rows, client) => {
+      for (const t of rows) if (t.stream && !streams.has(t.stream.name)) streams.set(t.stream.name, await streamReport(client, t.stream));
+    },
+  );
   if ('exitCode' in waited) return waited.exitCode;
   const rows = waited.result;
   if (opts.json) {
-    console.log(JSON.stringify(rows, null, 2));
+    console.log(JSON.stringify(rows.map((t) => (t.stream ? { ...t, stream: streams.get(t.stream.name) } : t)), null, 2));
     return 0;
   }
+  const warned = new Set<string>();
   for (const t of rows) {
     const cursor = t.cursorColumn ? `, cursor ${t.cursorColumn} = ${t.cursorValue ?? '(none)'}${t.cursorType ? ` (${t.cursorType})` : ''}` : '';
     console.log(`${t.table} → ${t.target}: mode ${t.mode}${t.write ? `, write ${t.write}` : ''}${cursor}`);
+    const stream = t.stream && streams.get(t.stream.name);
+    if (stream) {
+      // A stream's warning once, at its first table.
+      for (const line of streamLines(warned.has(stream.name) ? { ...stream, warning: null } : stream)) console.log(line);
+      warned.add(stream.name);
+    }
     const r = t.lastRun;
     if (!r) console.log('  last run: none');
     else {

@@ -16,6 +16,7 @@ import { keylessOutcome, withConfiguredKey } from './keys';
 import { describeTarget } from './plan-steps';
 import { keepsVersions } from './plans';
 import { pgCatalog } from '../sources/postgres/catalog';
+import { bothFilters, probeRowFilter, rowFilterOf, rowFilterPlan } from '../sources/row-filter';
 import { carriedFlag } from '../target/soft-deletes';
 import type { PlanOutcome, SyncMode, TableSettings } from './types';
 
@@ -46,6 +47,7 @@ export function settingsOf(config: SyncConfig, ref: ResolvedTable): TableSetting
     write: e?.write ?? config.write,
     lookback: e?.lookback ?? config.lookback,
     columns: e?.columns,
+    where: e?.where,
     primaryKey: e?.primaryKey,
     keyless: e?.keyless ?? config.keyless,
   };
@@ -71,6 +73,9 @@ export async function planTable(
   if (!listed) {
     throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
   }
+  // The filter first: a bad one fails this table, with the source's own words, before anything else is asked.
+  const rowFilter = settings.where === undefined ? undefined : rowFilterPlan(source.dialect, listed, settings.where, settings.field('where'), name);
+  if (rowFilter) await probeRowFilter(source, listed.ref, rowFilter, settings.field('where'), name);
   const { table: found, notes } = await withConfiguredKey(source, listed, settings);
   if (found.primaryKey.length === 0) {
     if (verify) {
@@ -88,8 +93,9 @@ export async function planTable(
     }
   }
   const outcome = await planMode(source, target, config, found, settings, write, verify);
-  if ('plan' in outcome) outcome.plan.notes.push(...notes);
-  return outcome;
+  if (!('plan' in outcome)) return outcome;
+  outcome.plan.notes.push(...notes);
+  return rowFilter ? { plan: { ...outcome.plan, rowFilter } } : outcome;
 }
 
 async function planMode(
@@ -103,7 +109,7 @@ async function planMode(
 ): Promise<PlanOutcome> {
   const name = displayName(found.ref);
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
-  const ctx = { source, target, config, described, settings, write };
+  const ctx = { source, target, config, described, settings, write, verify };
   return withDeleteRule(await withMarks(target, config, await planInMode(ctx, verify)), settings);
 }
 
@@ -153,10 +159,10 @@ function selectColumns(table: SourceTable, wanted: string[] | undefined, always:
   return { ...table, columns: table.columns.filter((c) => keep.has(c.name)) };
 }
 
-/** The rows a read of the table keeps of each key range: its mode's filter, for the source's openCopy. */
+/** The rows a read of the table keeps of each key range: its mode's filter (a window, logged keys) and the table's where, for the source's openCopy. */
 export function readFilterOf(table: TablePlan): ReadFilter {
   const mode = modeOf(table.mode);
-  return (dialect, placeholder) => mode.readFilter(dialect, table, placeholder);
+  return bothFilters((dialect, placeholder) => mode.readFilter(dialect, table, placeholder), rowFilterOf(table));
 }
 
 /** At task creation: what this run of the table reads (its mode's window, read from the source now). */

@@ -9,7 +9,7 @@ import { configTraits, SYNC_MODES, traitsOf, type ConfigModeName, type ModeOptio
 // loses deletes, so every table it reaches (one without a `deletes` of its
 // own) must be able to honour it, or the config is refused naming both.
 
-const OPTIONS: ModeOption[] = ['cursor', 'write', 'lookback', 'changelog', 'columns'];
+const OPTIONS: ModeOption[] = ['cursor', 'write', 'lookback', 'changelog', 'columns', 'where'];
 
 interface EntryLike {
   mode?: ConfigModeName;

@@ -35,7 +35,13 @@ export async function describeTarget({ config, target, described }: Pick<PlanCon
 
 /** The table's saved state (_tablesync_tables), if any. */
 export async function readState(ctx: Pick<PlanContext, 'config' | 'target'>, ref: TableRef): Promise<TableState | undefined> {
-  return (await ctx.target.query(readTableStateSql(ctx.config.target.stateSchema, ref))).rows[0] as TableState | undefined;
+  try {
+    return (await ctx.target.query(readTableStateSql(ctx.config.target.stateSchema, ref))).rows[0] as TableState | undefined;
+  } catch (err) {
+    // A dry run plans without creating the state tables: on a new target there is no state yet.
+    if ((err as { code?: string }).code === '42P01') return undefined;
+    throw err;
+  }
 }
 
 /** Every source column, mapped: a table this run creates or loads anew. */

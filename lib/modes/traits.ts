@@ -14,7 +14,7 @@ export type SyncModeName = 'full' | 'compare' | 'cursor' | 'changelog' | 'cdc';
 export type TableSteps = 'load-and-swap' | 'apply-in-place';
 
 /** A table entry's option a mode may take (the config field of the same name). */
-export type ModeOption = 'cursor' | 'write' | 'lookback' | 'changelog' | 'columns';
+export type ModeOption = 'cursor' | 'write' | 'lookback' | 'changelog' | 'columns' | 'where';
 
 export interface ModeTraits {
   readonly name: SyncModeName;

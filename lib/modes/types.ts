@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { SyncConfig, TableEntry } from '../config';
-import type { Dialect, SourceConnection, SourceTable } from '../sources/base';
+import type { Dialect, ReadFilter, SourceConnection, SourceTable } from '../sources/base';
 import type { PartitionRange, TablePlan, TableRef } from '../types';
 import type { ConfigModeName, ModeTraits } from './names';
 
@@ -25,7 +25,18 @@ export interface ChunkContext {
   run: { workflowId: string; runId: string };
   /** The source, for modes that ask it more than the chunk's rows (change logs: the keys to delete). */
   source: SourceConnection;
+  /** The table's size when planned: rows, and an integer key's ends (sizes compare's digest buckets). */
+  sizing?: { estimatedRows: number; min: string | null; max: string | null };
+  /** Set by narrowChunk: only the target rows this condition (on the target table as `alias`) holds were compared. */
+  only?: (alias: string) => string;
 }
+
+/** Which rows of a chunk need copying (see SyncMode.narrowChunk). */
+export type ChunkNarrowing =
+  /** None: its rows (`skipped` of them in the source) are equal on both sides. */
+  | { skipped: number; filter?: undefined }
+  /** Those `filter` keeps; `skipped` source rows are left out as equal; `only` says which target rows the copy stands for. */
+  | { skipped: number; filter: ReadFilter; only: (alias: string) => string };
 
 /** What applying a chunk changed in the target. */
 export interface Applied {
@@ -47,6 +58,8 @@ export interface TableSettings {
   write: 'upsert' | 'append';
   lookback?: string;
   columns?: string[];
+  /** The rows the table syncs (tables[].where); absent: all. */
+  where?: TableEntry['where'];
   /** A key named in the config for a table the source gives none. */
   primaryKey?: string[];
   keyless: 'fail' | 'skip';
@@ -63,6 +76,8 @@ export interface PlanContext {
   settings: TableSettings;
   /** The plan may change the target (add columns): false for a dry run and for verify without repair. */
   write: boolean;
+  /** Planned for verify (a table it cannot check is left out with why), not for a sync (where that fails the table). */
+  verify?: boolean;
 }
 
 /** A table planned, or left out of the run with why (nothing to compare, no key…). */
@@ -119,6 +134,11 @@ export interface SyncMode extends ModeTraits {
   readonly createsTarget: boolean;
   /** The table a partition's rows are copied into. */
   destination(table: TablePlan, names: { load: TableRef; staging: TableRef }): TableRef;
+  /**
+   * In the chunk's transaction, before anything else: which of its rows need
+   * copying at all (compare: range digests). Absent, or null: every row.
+   */
+  narrowChunk?(db: Db, ctx: ChunkContext): Promise<ChunkNarrowing | null>;
   /** In the chunk's transaction, before its COPY. */
   prepareChunk(db: Db, ctx: ChunkContext): Promise<void>;
   /** In the chunk's transaction, after its COPY of `rowsCopied` rows: applies them. */

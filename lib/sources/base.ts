@@ -138,6 +138,14 @@ export interface CatalogEntry extends TableRef {
 }
 
 /** The one interface every source implements; each dialect overrides what differs. */
+/** A snapshot exported by a session kept open for it: usable by any session of the same server until released or lost. */
+export interface HeldSnapshot {
+  readonly name: string;
+  /** Set when the holding session ended on its own (its server closed it): the snapshot is gone. */
+  readonly lost: Error | null;
+  release(): Promise<void>;
+}
+
 export interface SourceConnection {
   readonly dialect: Dialect;
   listTables(): Promise<CatalogEntry[]>;
@@ -145,7 +153,8 @@ export interface SourceConnection {
   nameRule(): Promise<NameRule>;
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   estimateRows(ref: TableRef): Promise<number>;
-  keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }>;
+  /** A key column's smallest and largest value among the rows `filter` keeps (a table's where; default every row). */
+  keyBounds(ref: TableRef, column: string, filter?: ReadFilter): Promise<{ min: string | null; max: string | null }>;
   /**
    * About `pieces - 1` key values (encodeKey text) that cut the table into
    * `pieces` ranges of similar size, from the source's statistics or a sample
@@ -162,7 +171,7 @@ export interface SourceConnection {
   /** Rows of a query as objects (catalog-size results only: bounds, key lists); values bound. */
   queryRows(sql: string, params: string[]): Promise<Record<string, unknown>[]>;
   /** A cursor column's largest value (exact text) and how many rows have none. */
-  cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }>;
+  cursorBounds(ref: TableRef, cursor: CursorPlan, filter?: ReadFilter): Promise<{ max: string | null; nulls: number }>;
   /**
    * `value` read as the cursor column's type, on the source, back as the
    * source's own text of it (what a run would save); null when it does not
@@ -170,8 +179,17 @@ export interface SourceConnection {
    */
   cursorValueText(column: { type: string; dataType: string }, value: string): Promise<string | null>;
   /** Streams the rows of a key range that `filter` keeps (the plan's mode says which: see lib/modes readFilterOf). */
-  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter): Promise<CopyStream>;
-  /** Checksum of a key range over the given columns' canonical text; see Dialect.canonicalText. */
+  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter, snapshot?: string): Promise<CopyStream>;
+  /**
+   * A source that can read a table by storage blocks under one shared
+   * snapshot (PostgreSQL 14 and later: TID Range Scans, exported snapshots):
+   * the table's size in blocks now, or null when this table cannot be read so
+   * (not a plain table, an older server). Absent: the dialect cannot.
+   */
+  blockCount?(ref: TableRef): Promise<number | null>;
+  /** Opens a session holding a snapshot that other sessions can read under (see blockCount). */
+  holdSnapshot?(): Promise<HeldSnapshot>;
+  /** Checksum of a key range (the rows the plan's rowFilter keeps) over the given columns' canonical text; see Dialect.canonicalText. */
   checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum>;
   /** Streaming its own change log (cdc mode); null: this source cannot (yet). */
   readonly changeCapture: ChangeCapture | null;
@@ -264,11 +282,12 @@ export type ReadFilter = (dialect: Dialect, placeholder: (i: number) => string) 
 /** Every row of the range. */
 export const EVERY_ROW: ReadFilter = () => ({ sql: '', params: [] });
 
-/** The statement reading a cursor column's bounds, in any dialect that has cursors. */
-export function cursorBoundsSql(dialect: Dialect, ref: TableRef, cursor: CursorPlan): string {
+/** The statement reading a cursor column's bounds among the rows `filter` keeps, in any dialect that has cursors. */
+export function cursorBoundsSql(dialect: Dialect, ref: TableRef, cursor: CursorPlan, filter: ReadFilter = EVERY_ROW): { sql: string; params: string[] } {
   const q = dialect.quoteIdent(cursor.column);
   const max = dialect.cursor.text(`MAX(${q})`, { type: cursor.sourceType, dataType: cursor.dataType });
-  return `SELECT ${max} AS max_value, COUNT(*) - COUNT(${q}) AS null_rows FROM ${qualify(dialect, ref)}`;
+  const where = filter(dialect, dialect.placeholder);
+  return { sql: `SELECT ${max} AS max_value, COUNT(*) - COUNT(${q}) AS null_rows FROM ${qualify(dialect, ref)}${where.sql ? ` WHERE ${where.sql}` : ''}`, params: where.params };
 }
 
 /** `where` (" WHERE …" or empty) with `extra` (a bare predicate or empty) ANDed on. */

@@ -14,17 +14,61 @@ import type { TablePlan, TableRef } from '../types';
  */
 export type ChangeValue = string | null | undefined;
 
+/**
+ * The columns of a table as the log describes them where a row change was
+ * logged (PostgreSQL relation messages): name and type as the source spells
+ * it (the catalog's spelling). One array per shape: changes of the same
+ * shape share it.
+ */
+export type ChangeShape = { name: string; type: string }[];
+
 export type RowChange =
-  | { kind: 'insert'; table: TableRef; row: Record<string, ChangeValue> }
+  /** shape: the table's columns at this change, when the log says (schema changes are found by it). */
+  | { kind: 'insert'; table: TableRef; row: Record<string, ChangeValue>; shape?: ChangeShape }
   /** oldKey: the key before the update when the update changed it (else null). */
-  | { kind: 'update'; table: TableRef; oldKey: Record<string, string | null> | null; row: Record<string, ChangeValue> }
+  | { kind: 'update'; table: TableRef; oldKey: Record<string, string | null> | null; row: Record<string, ChangeValue>; shape?: ChangeShape }
   | { kind: 'delete'; table: TableRef; oldKey: Record<string, string | null> }
   | { kind: 'truncate'; tables: TableRef[] };
 
-/** One source transaction: its changes in order, and its position (where its commit ends). */
+/**
+ * One source transaction: its changes in order, and its position (where its
+ * commit ends). A transaction larger than the read's `pieceChanges` comes in
+ * pieces (see ReadLimits): each piece but the last is `partial`, and its
+ * position names the transaction's commit and how many of its changes are
+ * then applied (piecePosition in lib/modes/cdc/apply.ts).
+ */
 export interface ChangeTransaction {
   position: string;
   changes: RowChange[];
+  /** Where the transaction's commit starts (a position the source orders like the others): names its pieces. */
+  commit?: string;
+  /** When it committed at the source (ISO 8601), when the log says: lag in seconds is measured from it. */
+  commitTime?: string;
+  /** The index in the whole transaction of this piece's first change (0, or absent, for a whole transaction). */
+  first?: number;
+  /** A piece with more of its transaction still to come: it is not acknowledged to the source. */
+  partial?: boolean;
+}
+
+/** What bounds one read besides its size in changes. */
+export interface ReadLimits {
+  /**
+   * A transaction with more changes than this is returned in pieces of this
+   * many, each alone in its batch (so the worker never holds more of it);
+   * without it, a transaction is returned whole however large.
+   */
+  pieceChanges?: number;
+  /** The transaction committed at `commit` has its first `applied` changes applied by earlier pieces: they are not returned again. */
+  resume?: { commit: string; applied: number };
+  /** Called as the read goes on (an activity's heartbeat): a large transaction takes a while to read. */
+  beat?: () => void;
+  /**
+   * For a source that keeps no stream of its own (the binlog): the latest
+   * position the target saved for the stream, read from (or from a later
+   * idle position acknowledged in this process), and the stream's tables.
+   */
+  applied?: string | null;
+  tables?: TablePlan[];
 }
 
 export interface ChangeBatch {
@@ -35,6 +79,8 @@ export interface ChangeBatch {
    * had nothing for these tables, so the stream may be acknowledged up to it.
    */
   idleTo: string | null;
+  /** The read stopped at its size (or at a piece): more changes may wait in the log. */
+  more?: boolean;
 }
 
 /** What a source says about a stream (a PostgreSQL slot; the binlog past the applied position): null when it does not exist. */
@@ -77,17 +123,23 @@ export interface ChangeCapture {
   start(stream: string, tables: TableRef[], load: (read: SnapshotRead, position: string) => Promise<void>): Promise<string>;
   /** How the state names this source's positions (a column type: pg_lsn). */
   readonly positionType: string;
-  /**
-   * Whole transactions past the acknowledged position, about `maxChanges`
-   * changes (a transaction is never split). A source that keeps no stream
-   * of its own reads from `applied` (or a later position acknowledged in
-   * this process) and keeps to `tables`.
-   */
-  read(stream: string, maxChanges: number, applied: string | null, tables: TablePlan[]): Promise<ChangeBatch>;
+  /** Whole transactions past the acknowledged position, about `maxChanges` changes (a transaction is split only past `limits.pieceChanges`). */
+  read(stream: string, maxChanges: number, limits?: ReadLimits): Promise<ChangeBatch>;
   /** Tells the source everything up to `position` is applied: it may free that log. */
   acknowledge(stream: string, position: string): Promise<void>;
   /** Removes the stream (slot and publication); false when there was none. */
   drop(stream: string): Promise<boolean>;
   /** Orders two positions (negative: a before b). */
   compare(a: string, b: string): number;
+}
+
+/** A piece's position: the first `applied` changes of the transaction whose commit is at `commit` are applied. */
+export function piecePosition(commit: string, applied: number): string {
+  return `${commit}#${applied}`;
+}
+
+/** A saved position: a source position, or a piece's (its commit and the changes applied). */
+export function splitPosition(position: string): { at: string; applied: number | null } {
+  const hash = position.lastIndexOf('#');
+  return hash < 0 ? { at: position, applied: null } : { at: position.slice(0, hash), applied: Number(position.slice(hash + 1)) };
 }

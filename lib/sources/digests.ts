@@ -1,5 +1,6 @@
 import type { ColumnPlan, PartitionRange, TablePlan } from '../types';
 import { qualify, type DigestDialect, type Dialect } from './base';
+import { rowFilterOf } from './row-filter';
 
 // Row digests for verify: when a key range's checksums differ, verify finds
 // the rows behind it. Each side hashes each row's canonical text (the text
@@ -20,12 +21,15 @@ export interface DigestSide {
   columns: ColumnPlan[];
   /** A condition rows must meet (a soft-delete target's unmarked rows). */
   live?: string;
+  /** Bound conditions rows must meet (the source table's where, see row-filter.ts). */
+  filter?: (placeholder: (i: number) => string) => { sql: string; params: string[] };
 }
 
 /** The source side of the comparison: the source table, in source column names. */
 export function sourceDigestSide(dialect: Dialect, digest: DigestDialect, table: TablePlan, columns: ColumnPlan[]): DigestSide {
   const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
-  return { dialect, digest, relation: qualify(dialect, table.source), plan: table, key, columns };
+  const where = rowFilterOf(table);
+  return { dialect, digest, relation: qualify(dialect, table.source), plan: table, key, columns, ...(table.rowFilter && { filter: (p: (i: number) => string) => where(dialect, p) }) };
 }
 
 /** A statement built in text order, its values numbered as they appear (MySQL's ? are positional). */
@@ -62,6 +66,11 @@ function whereOf(q: Statement, side: DigestSide, range: PartitionRange, digits: 
     where += `${where ? ' AND' : ' WHERE'} ${cond}`;
   };
   if (side.live) and(side.live);
+  if (side.filter) {
+    const first = q.next;
+    const f = q.take(side.filter((i) => side.dialect.placeholder(first + i - 1)));
+    if (f) and(f);
+  }
   if (buckets) and(`${bucketOf(side, digits)} IN (${buckets.map((b) => q.bind(b)).join(', ')})`);
   return where;
 }
@@ -110,7 +119,8 @@ export function keysSql(
 ): { sql: string; params: string[] } {
   const q = new Statement(side.dialect);
   const from = q.take(inner((i) => side.dialect.placeholder(i)));
-  const where = whereOf(q, { ...side, relation: '', columns: [] }, range, digits, buckets);
+  // The derived table holds logged keys, not the source's rows: the table's where does not apply to it.
+  const where = whereOf(q, { ...side, relation: '', columns: [], filter: undefined }, range, digits, buckets);
   return { sql: `SELECT DISTINCT ${side.digest.row(side.key)} AS k FROM (${from}) x${where}`, params: q.params };
 }
 

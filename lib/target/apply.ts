@@ -120,10 +120,13 @@ export function deleteMissingSql(
   primaryKey: string[],
   range: PartitionRange,
   softDeleteColumn?: string,
+  /** Only the target rows this condition (on `t`) holds: those staging stands for (compare's differing digest buckets). */
+  only?: (alias: string) => string,
 ): { text: string; values: string[] } {
   const keys = targetKey(columns, primaryKey);
   const onTarget = { ...targetRanges, quoteIdent: (name: string) => `t.${quotePg(name)}` };
   const where = rangePredicate(onTarget, keys, range);
+  if (only) where.sql += `${where.sql ? ' AND' : ' WHERE'} ${only('t')}`;
   const match = keys.map((k) => `s.${quotePg(k)} = t.${quotePg(k)}`).join(' AND ');
   const missing = `${where.sql}${where.sql ? ' AND' : ' WHERE'} NOT EXISTS (SELECT 1 FROM ${qualifyPg(staging)} AS s WHERE ${match})`;
   if (softDeleteColumn) {

@@ -18,6 +18,24 @@ export function addPrimaryKeySql(table: TableRef, columns: ColumnPlan[], primary
     .join(', ')})`;
 }
 
+/**
+ * Session settings for a key build: maintenance_work_mem raised to `mb` (a
+ * server set higher keeps its own), so the sort stays in memory or in few
+ * runs, and PostgreSQL may give the build parallel workers (it allows one per
+ * 32 MB, up to max_parallel_maintenance_workers). Session-wide, not LOCAL:
+ * ALTER TABLE ... ADD PRIMARY KEY runs outside a transaction block here;
+ * resetKeyBuildSql puts the pooled session back.
+ */
+export function keyBuildSettingsSql(mb: number): { text: string; values: number[] } {
+  return {
+    text:
+      `SELECT set_config('maintenance_work_mem', ` +
+      `(greatest(pg_size_bytes(current_setting('maintenance_work_mem')) / 1024, $1::bigint * 1024))::text || 'kB', false)`,
+    values: [mb],
+  };
+}
+
+export const resetKeyBuildSql = 'RESET maintenance_work_mem';
 
 /**
  * Statements that replace `target` with the loaded table inside one

@@ -15,7 +15,7 @@ import { sleep } from '../helpers/worker-process';
 /**
  * The Web UI start, in a real browser: Debian's Chromium, headless, driven
  * through the dev server's own UI on a private port. What a user does by
- * hand (README "From the Temporal Web UI") must keep working.
+ * hand (README and docs/operations.md "From the Temporal Web UI") must keep working.
  */
 
 const SRC = testDb('tablesync_it_webui_src');
@@ -136,6 +136,11 @@ describe('Web UI: a sync started from the UI\'s own Start Workflow form, in head
     await page.getByText('syncTableWorkflow').first().waitFor();
     await page.getByRole('link', { name: workflowId, exact: true }).first().waitFor(); // "Parent Workflow"
     await shot('child-public-orders');
+    // Not only "syncTableWorkflow": the child's summary (User Metadata tab) names its table and mode.
+    // (Its current details, which the UI shows there for a running workflow, are asserted through the client in web-ui-labels.test.)
+    await page.getByText('User Metadata', { exact: true }).first().click();
+    await page.getByText('public.orders · full', { exact: true }).first().waitFor();
+    await shot('child-metadata');
 
     for (const t of TABLES) await assertPgTablesEqual(src, dst, t);
   });

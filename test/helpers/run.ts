@@ -27,6 +27,8 @@ export interface RunOptions {
   prefix?: string;
   /** Runs once the workflow has started, before its result is awaited; an error here fails the test. */
   during?: (run: RunningWorkflow) => Promise<void>;
+  /** The worker's environment (webhook URLs for notify:); empty by default. */
+  env?: Record<string, string>;
 }
 
 export interface WorkflowRun<T> {
@@ -47,8 +49,8 @@ export async function runWorkflow<T>(
   input: unknown,
   options: string | RunOptions = {},
 ): Promise<WorkflowRun<T>> {
-  const { prefix = 'sync', during } = typeof options === 'string' ? { prefix: options } : options;
-  const { env, taskQueue, worker, close } = await testWorker(connections, prefix);
+  const { prefix = 'sync', during, env: workerEnv } = typeof options === 'string' ? { prefix: options } : options;
+  const { env, taskQueue, worker, close } = await testWorker(connections, prefix, workerEnv);
   const workflowId = `${prefix}-${process.pid}-${++run}`;
   const started = Date.now();
   try {

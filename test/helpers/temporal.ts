@@ -36,8 +36,8 @@ export function uniqueTaskQueue(name: string): string {
   return `test-${name}-${process.pid}-${++queue}`;
 }
 
-/** A real worker on the shared dev server, on a fresh task queue, with the given named connections. */
-export async function testWorker(connections: Record<string, string | ConnectionSpec>, prefix: string) {
+/** A real worker on the shared dev server, on a fresh task queue, with the given named connections (and environment). */
+export async function testWorker(connections: Record<string, string | ConnectionSpec>, prefix: string, workerEnv: Record<string, string> = {}) {
   const env = await temporal();
   const taskQueue = uniqueTaskQueue(prefix);
   const { worker, close } = await createWorker({
@@ -45,7 +45,7 @@ export async function testWorker(connections: Record<string, string | Connection
     taskQueue,
     connections: Object.fromEntries(Object.entries(connections).map(([k, spec]) => [k, typeof spec === 'string' ? { url: spec } : spec])),
     workflowBundle: await workflowBundle(),
-    env: {},
+    env: workerEnv,
   });
   return { env, taskQueue, worker, close };
 }

@@ -338,7 +338,7 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
         return /1 inserted/.test(r.stdout) && r;
       });
       assert.match(status.stdout, /streaming, slot "tablesync_cdc_cli_\d+_[0-9a-f]{8}", tables public\.items/);
-      assert.match(status.stdout, /applied up to [0-9A-F]+\/[0-9A-F]+, lag \d+ bytes of WAL/);
+      assert.match(status.stdout, /applied up to [0-9A-F]+\/[0-9A-F]+ \(committed at the source [^)]+\), lag \d+ bytes of WAL, [\d.?]+ s/);
       assert.match(status.stdout, /1 inserted/);
       assert.equal((await runCli(['cdc', 'pause', id], cliEnv)).code, 0);
       await waitFor('paused', async () => /: paused/.test((await runCli(['cdc', 'status', id], cliEnv)).stdout));
@@ -366,20 +366,6 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     const summary = await syncOk(connections, { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }, 'plain'], ...FAST });
     assert.deepEqual(summary.skipped, [{ table: 'public.items', reason: 'mode cdc: synced by the cdc workflow (tablesync cdc start), not by a run' }]);
     assert.deepEqual(summary.tables.map((t) => [t.table, t.status]), [['public.plain', 'completed']]);
-  });
-
-  it('a column added at the source stops the stream naming the column (no silent drop), the slot kept', async () => {
-    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
-    await src.query(`INSERT INTO items VALUES (1, 'a')`);
-    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
-    const outcome = await cdcRun(`cdc-ddl-${process.pid}`, { config, waitMs: 500 }, async (h) => {
-      await streaming(h);
-      await src.query(`ALTER TABLE items ADD COLUMN extra text; INSERT INTO items VALUES (2, 'b', 'x')`);
-    });
-    assert.ok(!outcome.ok);
-    assert.match(failureChain(outcome.error), /public\.items: the source has column "extra" the snapshot did not; cdc does not evolve a table's columns yet: run tablesync reset-state/);
-    assert.deepEqual((await dst.query(`SELECT id FROM items ORDER BY id`)).rows, [{ id: 1 }], 'nothing of the refused batch applied');
-    assert.equal((await slots(src)).length, 1);
   });
 
   it('a long transaction (60,000 changes) is applied whole, in one batch, each change counted once', async () => {

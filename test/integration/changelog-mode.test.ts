@@ -140,7 +140,7 @@ describe('change-log mode (real PostgreSQL, MariaDB, Temporal)', () => {
 });
 
 // Issue 18 Part 2 (cases 1–5) and issue 19 defect 3: what the log's rules
-// promise (README, Change-log mode), each reproduced from scratch.
+// promise (docs/modes.md, Change-log mode), each reproduced from scratch.
 describe('change-log rules: commit order, ties, key spellings and types, first runs, case-insensitive keys', () => {
   const { src, dst, mdb } = useDatabases({ pg: { src: SRC, dst: DST }, mysql: { mdb: MY } }, { perTest: true });
   const logOf = (position = 'id') => ({ table: 'change_log', key: 'object_id', action: 'action', position });

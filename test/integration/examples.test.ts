@@ -124,6 +124,11 @@ describe('example configs and tablesync init, run as written (Temporal)', () => 
     assert.equal(again.code, 2, 'an existing file is not overwritten without --force');
 
     const connections = { source: mysqlUrl(MY), target: pgUrl(DST) };
+    // The dry run init suggests first, on a target with no state tables yet: it plans and writes nothing.
+    const dry = await runConfigFile(['run', '--dry-run'], out, connections);
+    assert.equal(dry.code, 0, dry.out);
+    assert.match(dry.out, /orders/);
+    assert.equal((await dst.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`)).rows[0].n, 0, 'a dry run creates nothing');
     const run = await runConfigFile(['run'], out, connections);
     assert.equal(run.code, 0, run.out);
     assert.equal(await count(dst, `"${MY}".page_views`), 2);

@@ -150,9 +150,10 @@ describe('faults: real processes and servers broken mid-run', function () {
       workers.push(second);
       // The retries run on the new worker: three new COPY backends besides the dead worker's orphans.
       const deadPids = new Set(dead.map((b) => b.pid));
-      await waitFor("the new worker's 3 retried COPYs", async () => {
+      await waitFor("the new worker's 3 retried reads", async () => {
         assertAlive(second);
-        const b = await pgBackends(src, SRC, 'COPY (SELECT%killed%');
+        // Each retry first digests its range (compare mode), then copies it: either read waits on the lock.
+        const b = await pgBackends(src, SRC, '%FROM "public"."killed"%');
         return b.filter((x) => x.waiting && !deadPids.has(x.pid)).length === 3;
       });
       await lock.release();

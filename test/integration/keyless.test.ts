@@ -128,6 +128,41 @@ describe('tables without a primary key (Temporal)', () => {
     assert.match(skipped.out, /public\.plain.*no primary key \(keyless: skip\)/);
   });
 
+  it('a keyless target that later gets primaryKey: is reloaded keyed under auto, then compared; compare on it fails (exit 1), never skipped', async () => {
+    await src.query('CREATE TABLE readings (id int NOT NULL, v text)');
+    await src.query(`INSERT INTO readings SELECT g, 'v' || g FROM generate_series(1, 40) g`);
+    const keyless = { ...pgBase, tables: ['readings'] };
+    const first = await syncOk(connections, keyless);
+    assert.deepEqual(first.tables.map((t) => [t.status, t.mode]), [['completed', 'full']]);
+    const targetKey = async () =>
+      (await dst.query(`SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'public.readings'::regclass AND i.indisprimary`)).rows.map((r) => r.attname);
+    assert.deepEqual(await targetKey(), []);
+
+    // Explicit compare on the keyless target with the key now named: refused with what to do, exit 1.
+    const keyed = (extra: object) => ({ ...pgBase, tables: [{ table: 'readings', primaryKey: ['id'], ...extra }] });
+    const refused = await runLocalCli(['run', '--wait'], keyed({ mode: 'compare' }), connections);
+    assert.equal(refused.code, 1, refused.out);
+    assert.match(refused.out, /public\.readings: target primary key \(none\) differs from source primary key \(id\): compare updates rows by key, and the target has none\. Run it once with mode: full \(or auto\)/);
+    assert.doesNotMatch(refused.out, /skip/);
+    // keyless: skip is about a table without a key; this one has one now, so it is not skipped either.
+    const stillRefused = await runLocalCli(['run', '--wait'], { ...keyed({ mode: 'compare' }), keyless: 'skip' }, connections);
+    assert.equal(stillRefused.code, 1, stillRefused.out);
+
+    // auto (the default): reloaded in full with the key, said in the plan.
+    await src.query(`UPDATE readings SET v = 'changed' WHERE id = 3`);
+    const reload = await syncOk(connections, keyed({}));
+    assert.deepEqual(reload.tables.map((t) => [t.status, t.mode, t.inserted]), [['completed', 'full', 40]]);
+    assert.deepEqual(reload.skipped, []);
+    assert.ok(reload.plan?.some((l) => /public\.readings: target table public\.readings has no primary key: reloaded in full keyed by \(id\); later runs compare in place/.test(l)), JSON.stringify(reload.plan));
+    assert.deepEqual(await targetKey(), ['id']);
+    assert.equal((await dst.query(`SELECT v FROM public.readings WHERE id = 3`)).rows[0].v, 'changed');
+
+    // And from then on compared in place.
+    await src.query(`UPDATE readings SET v = 'again' WHERE id = 4`);
+    const compared = await syncOk(connections, keyed({}));
+    assert.deepEqual(compared.tables.map((t) => [t.status, t.mode, t.inserted, t.updated, t.unchanged]), [['completed', 'compare', 0, 1, 39]]);
+  });
+
   it('MariaDB: a unique index over NOT NULL columns is found as a key for primaryKey:', async () => {
     await my.query('CREATE TABLE coded (code varchar(10) NOT NULL, v int, UNIQUE KEY (code), UNIQUE KEY (v))');
     await my.query("INSERT INTO coded VALUES ('a', 1), ('b', NULL)");

@@ -81,7 +81,7 @@ describe('security: secrets stay in the worker, and the source is only read', fu
     await my.query('CREATE TABLE my_lines (order_id int, line int, qty int, PRIMARY KEY (order_id, line))');
     await my.query('INSERT INTO my_lines SELECT seq DIV 3 + 1, seq MOD 3, seq FROM seq_0_to_899');
 
-    // Read-only source accounts: SELECT on the source tables and nothing else (README's minimal grants).
+    // Read-only source accounts: SELECT on the source tables and nothing else (docs/sources.md's minimal grants).
     await recreatePgRole(READER, PG_PW);
     await src.query(`GRANT CONNECT ON DATABASE "${SRC}" TO ${READER}; GRANT USAGE ON SCHEMA public TO ${READER}`);
     await src.query(`GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${READER}`);

@@ -133,13 +133,31 @@ describe('workflow input: a workflow starter cannot run SQL, write into a source
     await assertRefused(run, 'InvalidInput', /`task` is made by the sync that starts it as a child/, before);
   });
 
+  it("refuses a batch or table workflow that names another sync's run, whose claims it would supersede", async () => {
+    const before = await snapshots();
+    // A victim run key: what a starter would copy from the Web UI.
+    const claim = { syncWorkflowId: 'victim-sync', syncRunId: '00000000-0000-4000-8000-000000000000' };
+    const batch = await start('syncBatchWorkflow', { config: config(), tables: ['public.items'], maxParallel: 1, ...claim });
+    await assertRefused(batch, 'InvalidInput', /syncBatchWorkflow: syncWorkflowId\/syncRunId .* started on its own/, before);
+    const bare = await start('syncBatchWorkflow', { config: config(), tables: ['public.items'], maxParallel: 1 });
+    await assertRefused(bare, 'InvalidInput', /syncBatchWorkflow: .* accepted only from that run/, before);
+    const table = await start('syncTableWorkflow', { config: config(), table: 'public.items', ...claim });
+    await assertRefused(table, 'InvalidInput', /syncTableWorkflow: syncWorkflowId\/syncRunId .* started on its own/, before);
+    // Without a claim, a table started on its own is its own run, as before.
+    const alone = await start('syncTableWorkflow', { config: config(), table: 'public.items' });
+    assert.ok(alone.ok, String(alone.error));
+    const states = await dst.query(`SELECT DISTINCT workflow_id FROM public._migration_state`);
+    assert.deepEqual(states.rows.map((r) => r.workflow_id), [alone.workflowId]);
+    await dst.query('DROP TABLE public.items');
+  });
+
   it('refuses a sync whose target is a connection declared a source (and the reverse), naming the connection and the field, in every workflow type', async () => {
     const swapped = config({ source: { connection: 'dst', schema: 'private' }, target: { connection: 'src' }, tables: ['private.keys'] });
     const before = await snapshots();
+    // (syncBatchWorkflow started on its own is refused before any activity: see above.)
     const runs: [string, unknown][] = [
       ['incrementalSyncWorkflow', swapped],
       ['syncTableWorkflow', { config: swapped, table: 'private.keys' }],
-      ['syncBatchWorkflow', { config: swapped, tables: ['private.keys'], syncWorkflowId: 'x', syncRunId: 'y', maxParallel: 1 }],
       ['planSyncWorkflow', swapped],
       ['verifyWorkflow', { config: swapped }],
       ['tableStatusWorkflow', { config: swapped }],
@@ -165,7 +183,6 @@ describe('workflow input: a workflow starter cannot run SQL, write into a source
       for (const [type, input] of [
         ['incrementalSyncWorkflow', bad],
         ['planSyncWorkflow', bad],
-        ['syncBatchWorkflow', { config: bad, tables: ['public.items'], syncWorkflowId: 'x', syncRunId: 'y', maxParallel: 1 }],
       ] as const) {
         const run = await start(type, input);
         await assertRefused(run, 'InvalidConfig', /typeMap(\.public\.items\.extra|\["public\.items\.extra"\])/, before);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { parseSyncConfig } from '../../lib/config';
 import { modeOf, traitsOf } from '../../lib/modes';
-import { cdcStreamName } from '../../lib/modes/cdc/stream';
+import { cdcStreamName, legacyCdcStreamName } from '../../lib/modes/cdc/stream';
 import { lsnText, lsnValue } from '../../lib/sources/postgres/cdc';
 import { cdcDeleteSql, cdcUpdateSql, cdcUpsertSql } from '../../lib/target';
 import type { ColumnPlan } from '../../lib/types';
@@ -27,11 +27,16 @@ describe('cdc mode: config, names, positions, statements', () => {
   it("names a workflow's slot within PostgreSQL's rules, two ids that fold alike apart", () => {
     const a = cdcStreamName('tablesync-cdc-Orders');
     const b = cdcStreamName('tablesync-cdc-orders');
-    assert.match(a, /^tablesync_tablesync_cdc_orders_[0-9a-f]{8}$/);
+    // The default workflow id starts with tablesync- already: the name says it once.
+    assert.match(a, /^tablesync_cdc_orders_[0-9a-f]{8}$/);
     assert.notEqual(a, b);
-    const long = cdcStreamName('x'.repeat(200));
-    assert.ok(long.length <= 63 && /^[a-z0-9_]+$/.test(long), long);
+    for (const id of ['x'.repeat(200), `tablesync-${'é'.repeat(100)}`, 'tablesync-', '']) {
+      for (const name of [cdcStreamName(id), legacyCdcStreamName(id)]) assert.ok(name.length <= 63 && /^[a-z0-9_]+$/.test(name), name);
+    }
     assert.equal(cdcStreamName('same'), cdcStreamName('same'));
+    // Streams named before keep their name (their tables' state says it): the old spelling is still known, with the same hash.
+    assert.equal(legacyCdcStreamName('tablesync-cdc-Orders'), `tablesync_tablesync_cdc_orders_${a.slice(-8)}`);
+    assert.equal(cdcStreamName('cdc-soft-1'), legacyCdcStreamName('cdc-soft-1'), 'ids without the prefix are named as before');
   });
 
   it('orders LSNs as numbers and spells them as PostgreSQL does', () => {

@@ -182,3 +182,23 @@ describe('options a mode does not take are refused with the config', () => {
     assert.doesNotThrow(() => parseSyncConfig({ ...base, mode: 'cursor', tables: [{ table: 'b', cursor: 'ts', write: 'append', lookback: '1 hour', columns: ['id'] }] }));
   });
 });
+
+describe('config: notify', () => {
+  it('takes one webhook or a list, on: failure by default; only the variable name, never a URL', () => {
+    assert.deepEqual(parseSyncConfig({ ...minimal, notify: { urlEnv: 'TABLESYNC_WEBHOOK' } }).notify, [{ urlEnv: 'TABLESYNC_WEBHOOK', on: 'failure' }]);
+    assert.deepEqual(parseSyncConfig({ ...minimal, notify: [{ urlEnv: 'A', on: 'always' }, { urlEnv: 'B' }] }).notify, [
+      { urlEnv: 'A', on: 'always' },
+      { urlEnv: 'B', on: 'failure' },
+    ]);
+    assert.equal(parseSyncConfig(minimal).notify, undefined);
+    // Kept in what travels to the workflow: the name is no secret.
+    assert.deepEqual(syncConfigOf(parseConfigFile({ ...minimal, notify: { urlEnv: 'W' } })).notify, [{ urlEnv: 'W', on: 'failure' }]);
+  });
+
+  it('names the notify field that is wrong', () => {
+    assert.throws(() => parseSyncConfig({ ...minimal, notify: [{ urlEnv: 'https://hooks.example/T0/B0/x' }] }), /notify\[0\]\.urlEnv: must be the name of an environment variable on the worker/);
+    assert.throws(() => parseSyncConfig({ ...minimal, notify: [{ urlEnv: 'W', on: 'success' }] }), /notify\[0\]\.on: Invalid enum value. Expected 'failure' \| 'always'/);
+    assert.throws(() => parseSyncConfig({ ...minimal, notify: [{ urlEnv: 'W', url: 'http://x' }] }), /notify\[0\]: Unrecognized key\(s\) in object: 'url'/);
+    assert.throws(() => parseSyncConfig({ ...minimal, notify: [] }), /notify: Array must contain at least 1/);
+  });
+});

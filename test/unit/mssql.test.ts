@@ -342,7 +342,7 @@ describe('SQL Server source (pure parts)', () => {
       );
       assert.deepEqual([read.params, read.keyParams], [['100', '2013-12-05 00:00:00.000', '2013-12-22 00:00:00.000'], 1]);
       assert.equal(
-        cursorBoundsSql(mssqlDialect, table.ref, p.cursor!),
+        cursorBoundsSql(mssqlDialect, table.ref, p.cursor!).sql,
         'SELECT CONVERT(varchar(23), CONVERT(datetime2(3), MAX([InvoiceDate])), 121) AS max_value, COUNT(*) - COUNT([InvoiceDate]) AS null_rows FROM [dbo].[Invoice]',
       );
     });

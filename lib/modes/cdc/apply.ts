@@ -1,5 +1,5 @@
 import { TablesyncError } from '../../errors';
-import type { ChangeTransaction, ChangeValue, RowChange } from '../../sources/changes';
+import { splitPosition, type ChangeShape, type ChangeTransaction, type ChangeValue, type RowChange } from '../../sources/changes';
 import type { TableState } from '../../state';
 import { displayName } from '../../tables';
 import { cdcDeleteSql, cdcUpdateSql, cdcUpsertSql } from '../../target';
@@ -22,14 +22,26 @@ export const noCounts = (): CdcCounts => ({ inserted: 0, updated: 0, deleted: 0,
 export interface CdcTable {
   plan: TablePlan;
   deletes: 'ignore' | 'hard' | 'soft';
-  /** Where its state says it is applied up to (null: nothing saved). */
+  /** Where its state says it is applied up to (null: nothing saved); a piece's position (commit#applied) inside a large transaction. */
   position: string | null;
+  /** The columns its saved state lists (what the target's rows hold values of). */
+  synced?: string[];
+  /** The last shape of the table's rows found to be its plan's (changes of one shape share the array). */
+  shape?: ChangeShape;
+}
+
+/** Called when a change's shape differs from its table's plan: evolves the target and the plan, or refuses naming the column. */
+export type ShapeChange = (name: string, table: CdcTable, shape: ChangeShape) => Promise<void>;
+
+/** The plan's columns are the shape's, with the same types. */
+export function sameShape(plan: TablePlan, shape: ChangeShape): boolean {
+  return plan.columns.length === shape.length && shape.every((s) => plan.columns.some((c) => c.name === s.name && c.sourceType === s.type));
 }
 
 const schemaChange = (table: TablePlan, what: string) =>
   new TablesyncError(
     'CdcSchemaChange',
-    `${displayName(table.source)}: ${what}; cdc does not evolve a table's columns yet: run tablesync reset-state for the table, then the cdc workflow takes a new snapshot`,
+    `${displayName(table.source)}: ${what}; the log did not say the table's columns, so cdc cannot evolve them: run tablesync reset-state for the table, then the cdc workflow takes a new snapshot`,
   );
 
 /** The plan's columns in the change's row (those it carries) and their values; refuses a row whose columns differ from the plan's. */
@@ -60,6 +72,8 @@ export async function applyTransaction(
   counts: CdcCounts,
   /** Called as work goes on (an activity's heartbeat): a big transaction takes a while. */
   beat: () => void = () => undefined,
+  /** Schema changes (without it, a row whose columns differ from its plan is refused). */
+  onShape?: ShapeChange,
 ): Promise<Set<string>> {
   const touched = new Set<string>();
   const find = (ref: TableRef): [string, CdcTable] => {
@@ -69,7 +83,18 @@ export async function applyTransaction(
     if (!t) throw new TablesyncError('CdcSetup', `the change stream carries table ${name}, which is not a cdc table of this config (was its publication altered?)`);
     return [name, t];
   };
-  const applies = (t: CdcTable) => t.position === null || compare(txn.position, t.position) > 0;
+  // Whether a change (its index in the whole transaction) is past the table's saved position.
+  const applies = (t: CdcTable, index: number) => {
+    if (t.position === null) return true;
+    const saved = splitPosition(t.position);
+    if (saved.applied !== null) {
+      // Saved inside a large transaction: this one's first changes are applied; any other is before or after it.
+      if (txn.commit !== undefined && compare(txn.commit, saved.at) === 0) return index >= saved.applied;
+      return compare(txn.commit ?? txn.position, saved.at) > 0;
+    }
+    // A piece's own position is not where it ends: its commit, at or past the saved end of the one before, orders it.
+    return txn.partial ? compare(txn.commit!, saved.at) >= 0 : compare(txn.position, saved.at) > 0;
+  };
   // Consecutive whole rows of one table (inserts, updates that sent every column and kept their key) are
   // written by one multi-row statement: a row per key, the last image of a key winning, as it would one by one.
   let run: { t: CdcTable; rows: Map<string, (string | null)[]> } | null = null;
@@ -80,12 +105,13 @@ export async function applyTransaction(
     await db.query(cdcUpsertSql(t.plan.target, t.plan.columns, keyColumns(t.plan), [...rows.values()], t.plan.softDeleteColumn));
     beat();
   };
-  for (const change of txn.changes) {
+  for (const [i, change] of txn.changes.entries()) {
+    const index = (txn.first ?? 0) + i;
     if (change.kind === 'truncate') {
       await flush();
       for (const ref of change.tables) {
         const [name, t] = find(ref);
-        if (!applies(t)) {
+        if (!applies(t, index)) {
           counts.skipped++;
           continue;
         }
@@ -102,11 +128,19 @@ export async function applyTransaction(
       continue;
     }
     const [name, t] = find(change.table);
-    if (!applies(t)) {
+    if (!applies(t, index)) {
       counts.skipped++;
       continue;
     }
     touched.add(name);
+    if (change.kind !== 'delete' && change.shape && change.shape !== t.shape) {
+      if (!sameShape(t.plan, change.shape) && onShape) {
+        // Rows before this one have the old columns: written before the target changes.
+        await flush();
+        await onShape(name, t, change.shape);
+      }
+      if (sameShape(t.plan, change.shape)) t.shape = change.shape;
+    }
     if (change.kind !== 'delete' && !(change.kind === 'update' && change.oldKey)) {
       const { columns, values } = carried(t.plan, change.row);
       if (columns.length === t.plan.columns.length) {

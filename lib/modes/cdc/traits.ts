@@ -4,6 +4,8 @@ export const cdcTraits: ModeTraits = {
   name: 'cdc',
   // Not run by a sync run at all: the cdc workflow snapshots the table and applies its changes (see index.ts).
   steps: 'apply-in-place',
+  // No where: the stream's row images would have to be matched by the worker, outside the source,
+  // which cannot evaluate a SQL predicate nor compare values in the source's types and collations.
   options: [],
   deletes: ['ignore', 'hard', 'soft'],
   // The source's log says what was deleted: a replica deletes it too, unless the table says otherwise.

@@ -106,7 +106,9 @@ export const changelogMode: SyncMode = {
         deleted = r.rowCount ?? 0;
       }
       const unlogged = gone.filter((r) => Number(r.logged_delete) === 0).length;
-      if (unlogged) warnings['logged change of a row the source no longer has (treated as a delete)'] = unlogged;
+      // With a where, a row that stopped matching it is gone as far as the table is concerned.
+      const goneWhy = table.rowFilter ? "logged change of a row the source no longer has, or that no longer matches the table's where (treated as a delete)" : 'logged change of a row the source no longer has (treated as a delete)';
+      if (unlogged) warnings[goneWhy] = unlogged;
       const kept = logged.length - gone.length;
       if (kept) warnings['logged delete of a row the source still has (kept, its current values applied)'] = kept;
     } else if (log.reconcile && (table.softDeleteColumn || table.deletes === 'hard')) {

@@ -1,4 +1,5 @@
 import { qualify, type Dialect } from '../../sources/base';
+import { rowFilterOf } from '../../sources/row-filter';
 import type { ChangelogPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 
 // Change-log reads: a log table in the source names the changed rows (key,
@@ -96,15 +97,21 @@ export function changelogDeletesSql(dialect: Dialect, plan: TablePlan, range: Pa
   // Values are numbered in the order they appear in the text (MySQL's ? are positional).
   const deletes = deleteValues(log);
   const isDelete = () => (deletes.length ? `x.a IN (${deletes.map(next).join(', ')})` : '1 = 0');
-  const gone = `NOT EXISTS (SELECT 1 FROM ${qualify(dialect, plan.source)} t WHERE t.${dialect.quoteIdent(plan.primaryKey[0])} = x.k)`;
-  const head = `SELECT ${keyText(dialect, 'x.k', log)} AS k, CASE WHEN ${isDelete()} THEN 1 ELSE 0 END AS logged_delete, CASE WHEN ${gone} THEN 1 ELSE 0 END AS gone`;
+  // Gone: no row of that key among the rows the table syncs (its where), so a row that stops matching is deleted like a deleted one.
+  const only = rowFilterOf(plan);
+  const gone = () => {
+    const f = only(dialect, (i) => dialect.placeholder(params.length + i));
+    params.push(...f.params);
+    return `NOT EXISTS (SELECT 1 FROM ${qualify(dialect, plan.source)} t WHERE t.${dialect.quoteIdent(plan.primaryKey[0])} = x.k${f.sql ? ` AND ${f.sql}` : ''})`;
+  };
+  const head = `SELECT ${keyText(dialect, 'x.k', log)} AS k, CASE WHEN ${isDelete()} THEN 1 ELSE 0 END AS logged_delete, CASE WHEN ${gone()} THEN 1 ELSE 0 END AS gone`;
   const inner = lastActionsSql(dialect, log, next);
   const bounds: string[] = [];
   if (range.lo !== null) bounds.push(`x.k > ${asKey(dialect, next(range.lo), log)}`);
   if (range.hi !== null) bounds.push(`x.k <= ${asKey(dialect, next(range.hi), log)}`);
   return {
     sql: `${head} FROM (${inner}) x
-      WHERE x.rn = 1${bounds.length ? ` AND ${bounds.join(' AND ')}` : ''} AND (${isDelete()} OR ${gone})`,
+      WHERE x.rn = 1${bounds.length ? ` AND ${bounds.join(' AND ')}` : ''} AND (${isDelete()} OR ${gone()})`,
     params,
   };
 }

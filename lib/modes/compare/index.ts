@@ -20,11 +20,14 @@ import type { TableRef } from '../../types';
 import { everyRow } from '../every-row';
 import { describeTarget } from '../plan-steps';
 import type { ChunkContext, Db, SyncMode } from '../types';
+import { narrowChunk } from './digests';
 import { planCompare } from './plan';
 import { compareTraits } from './traits';
 
 /**
- * compare: every row of each key range is copied into a staging table and
+ * compare: each chunk's key range is first digested on both sides (see
+ * digests.ts); its equal buckets are skipped, and the rows of the others
+ * (or, where digests cannot be used, every row of the range) are copied into a staging table and
  * only rows that differ are written (inserted or updated); with deletes: hard
  * (or verify --repair), target rows of the range the source lacks are deleted;
  * with deletes: soft (the plan's softDeleteColumn), they are marked instead,
@@ -40,6 +43,23 @@ export const compareMode: SyncMode = {
   createsTarget: false,
   destination: (_table, { staging }) => staging,
 
+  async narrowChunk(db, { config, table, chunk, source, sizing, deleteMissing }) {
+    const soft = table.softDeleteColumn;
+    const narrowed = await narrowChunk(db, {
+      table,
+      chunk,
+      source,
+      // Chunks hold about a batch of rows (planChunks); a smaller table is one chunk.
+      rows: Math.max(1, Math.min(config.batchSize, sizing?.estimatedRows || config.batchSize)),
+      min: sizing?.min ?? null,
+      max: sizing?.max ?? null,
+      hardDeletes: !soft && ((table.deletes ?? config.deletes) === 'hard' || deleteMissing),
+    });
+    if (!narrowed || narrowed.kind === 'whole') return null;
+    if (narrowed.kind === 'equal') return { skipped: narrowed.sourceRows };
+    return { skipped: narrowed.sourceRows - narrowed.differingRows, filter: narrowed.filter, only: narrowed.onTarget };
+  },
+
   async prepareChunk(db, { config, dest, table }) {
     await db.query(createStagingSql(dest, table.target, table.columns, config.useUnloggedStaging));
     await db.query(truncateTableSql(dest));
@@ -53,7 +73,7 @@ export const compareMode: SyncMode = {
     let deleted = 0;
     if (soft || (table.deletes ?? config.deletes) === 'hard' || deleteMissing) {
       if (range || isWholeTable(chunk)) {
-        const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk, soft));
+        const gone = await db.query(deleteMissingSql(table.target, dest, table.columns, table.primaryKey, chunk, soft, ctx.only));
         deleted = gone.rowCount ?? 0;
       } else deleted = await deleteUnseen(db, ctx);
     }

@@ -6,6 +6,7 @@ import { planCursor } from './plan';
 import { saveCursorState } from './state';
 import { cursorTraits } from './traits';
 import { cursorPredicate, laterCursor } from './window';
+import { rowFilterOf } from '../../sources/row-filter';
 
 /**
  * cursor: reads only the rows of a key range whose cursor is at or past the
@@ -29,7 +30,8 @@ export const cursorMode: SyncMode = {
    */
   async readWindow(source, table) {
     const cursor = table.cursor!;
-    const { max, nulls } = await source.cursorBounds(table.source, cursor);
+    // Among the rows the table syncs (its where): the window's top, and the NULL cursors the run warns about.
+    const { max, nulls } = await source.cursorBounds(table.source, cursor, rowFilterOf(table));
     const window = { from: cursor.saved, to: laterCursor(cursor.kind, cursor.saved, max), includeNull: cursor.saved === null, ...(cursor.lookback && { lookback: cursor.lookback }) };
     return { ...table, cursor: { ...cursor, window, nullRows: nulls } };
   },

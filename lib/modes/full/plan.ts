@@ -18,10 +18,10 @@ export function keyRangePlan(ctx: PlanContext, side: TargetSide): Pick<TablePlan
 }
 
 /** A full load: every source column, into a new table swapped in at the end. */
-export async function planFull(ctx: PlanContext, side: TargetSide): Promise<TablePlan> {
+export async function planFull(ctx: PlanContext, side: TargetSide, reason = 'mode: full'): Promise<TablePlan> {
   const { source, target, config, described } = ctx;
   const columns = fullColumns(ctx);
-  const why = !side.table ? 'target table is missing' : !side.hasRows ? 'target table is empty' : 'mode: full';
+  const why = !side.table ? 'target table is missing' : !side.hasRows ? 'target table is empty' : reason;
   log.info(`${displayName(described.ref)}: full load into ${displayName(side.ref)} (${why})`);
   const plan: TablePlan = { ...keyRangePlan(ctx, side), mode: 'full', columns, notes: [...side.notes, ...columnsNotes(ctx, columns)] };
   const planned = await planSoftDeletes(target, tableConfig(ctx), plan, described, side.table, ctx.write);

@@ -3,7 +3,8 @@ import type { ModeTraits } from '../traits';
 export const fullTraits: ModeTraits = {
   name: 'full',
   steps: 'load-and-swap',
-  options: ['columns'],
+  // where: the reload reads only the rows the filter keeps, so the swapped-in table holds exactly that set.
+  options: ['columns', 'where'],
   // Deletes mean nothing to a reload: rows the source lacks are not in the new table (soft: kept marked, see soft-deletes).
   deletes: ['ignore', 'hard', 'soft'],
   onePartition: false,

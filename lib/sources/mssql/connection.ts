@@ -24,6 +24,7 @@ import { MSSQL_UTF8_COLLATION, mssqlChecksumSql } from './digest';
 import { keyParamType, mssqlKeyBoundsSql, mssqlSampleSql } from './keys';
 import { first32, hashRow, mssqlHashedSelectSql, type Bound, type HashedRow } from './hashed';
 import { mssqlSelectSql, streamRows } from './read';
+import { filterWhere, rowFilterOf } from '../row-filter';
 
 const BOOLEAN_PARAMS: Record<string, boolean> = { true: true, false: false, yes: true, no: false, '1': true, '0': false };
 const URL_SHAPE = 'mssql://user:password@host:port/database?encrypt=false&trustServerCertificate=true';
@@ -149,8 +150,9 @@ export class MssqlSource implements SourceConnection {
     return mssqlCursorValueText((sql, names) => this.query(sql, names), column, value);
   }
 
-  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
-    const [row] = await this.query<{ max_value: string | null; null_rows: number }>(cursorBoundsSql(mssqlDialect, ref, cursor));
+  async cursorBounds(ref: TableRef, cursor: CursorPlan, filter: ReadFilter = EVERY_ROW): Promise<{ max: string | null; nulls: number }> {
+    const { sql, params } = cursorBoundsSql(mssqlDialect, ref, cursor, filter);
+    const [row] = (await this.queryRows(sql, params)) as { max_value: string | null; null_rows: number }[];
     return { max: row.max_value, nulls: Number(row.null_rows) };
   }
 
@@ -183,13 +185,14 @@ export class MssqlSource implements SourceConnection {
   }
 
   async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
-    const { sql, params } = mssqlSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
-    const rows = await this.query<Record<string, string>>(sql, params);
+    const { sql, params } = mssqlSampleSql(plan, pieces, samplePercent(pieces, estimatedRows), rowFilterOf(plan)(this.dialect, (i) => `@p${1 + i}`));
+    const rows = (await this.queryRows(sql, params)) as Record<string, string>[];
     return rows.map((r) => encodeKey(plan.primaryKey.map((_, i) => r[`k${i}`])));
   }
 
-  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
-    const [row] = await this.query<{ min: string | null; max: string | null }>(mssqlKeyBoundsSql(ref, column));
+  async keyBounds(ref: TableRef, column: string, filter: ReadFilter = EVERY_ROW): Promise<{ min: string | null; max: string | null }> {
+    const where = filterWhere(this.dialect, filter);
+    const [row] = (await this.queryRows(mssqlKeyBoundsSql(ref, column) + where.sql, where.params)) as { min: string | null; max: string | null }[];
     return { min: row.min, max: row.max };
   }
 
@@ -204,7 +207,8 @@ export class MssqlSource implements SourceConnection {
     request.stream = true;
     request.arrayRowMode = true;
     params.forEach((value, i) =>
-      request.input(`p${i + 1}`, i < keyParams ? keyParamType(plan) : NVarChar(50), value),
+      // A where value may be long: a sized nvarchar would cut it.
+      request.input(`p${i + 1}`, i < keyParams ? keyParamType(plan) : NVarChar(4000), value),
     );
     return streamRows(request, sql, plan.columns);
   }
@@ -236,12 +240,9 @@ export class MssqlSource implements SourceConnection {
       }
       return { rows, sum: String(sum) };
     }
-    const { sql, params } = mssqlChecksumSql(plan, columns, range);
+    const { sql, params, keyParams } = mssqlChecksumSql(plan, columns, range, (p) => rowFilterOf(plan)(this.dialect, p));
     const request = (await this.connect()).request();
-    if (params.length) {
-      const type = keyParamType(plan);
-      params.forEach((value, i) => request.input(`p${i + 1}`, type, value));
-    }
+    params.forEach((value, i) => request.input(`p${i + 1}`, i < keyParams ? keyParamType(plan) : NVarChar(4000), value));
     const [row] = (await request.query<{ rows: string | number; sum: string }>(sql)).recordset;
     return { rows: Number(row.rows), sum: row.sum };
   }
@@ -262,7 +263,7 @@ export class MssqlSource implements SourceConnection {
     range: PartitionRange,
     options: { flag?: Bound; from?: Bound } = {},
   ): AsyncIterable<HashedRow> {
-    const { sql, params, keyParams, reads } = mssqlHashedSelectSql(plan, columns, range, options);
+    const { sql, params, keyParams, reads } = mssqlHashedSelectSql(plan, columns, range, { ...options, filter: (p) => rowFilterOf(plan)(this.dialect, p) });
     const request = new Request(await this.connect());
     request.arrayRowMode = true;
     params.forEach((value, i) => request.input(`p${i + 1}`, keyParams.has(i) ? keyParamType(plan) : NVarChar(4000), value));

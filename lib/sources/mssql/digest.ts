@@ -1,5 +1,5 @@
 import type { ColumnPlan, PartitionRange, TablePlan } from '../../types';
-import type { DigestDialect } from '../base';
+import { andWhere, type DigestDialect } from '../base';
 import { isTimestamptz } from '../../canonical';
 import { mssqlRangeWhere } from './keys';
 import { qualifyMssql, quote } from './sql';
@@ -112,14 +112,22 @@ export function mssqlCanonical(column: Pick<ColumnPlan, 'name' | 'sourceType' | 
  * LEN(x + '.') - 1 counts trailing spaces, which LEN alone ignores.
  * HASHBYTES takes more than 8000 bytes since SQL Server 2016.
  */
-export function mssqlChecksumSql(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): { sql: string; params: string[] } {
-  const where = mssqlRangeWhere(plan, range);
+export function mssqlChecksumSql(
+  plan: TablePlan,
+  columns: ColumnPlan[],
+  range: PartitionRange,
+  /** The table's where (its rowFilter), values numbered by the placeholder given (after the key bounds'). */
+  filter?: (placeholder: (i: number) => string) => { sql: string; params: string[] },
+): { sql: string; params: string[]; keyParams: number } {
+  const byKey = mssqlRangeWhere(plan, range);
+  const where = filter ? andWhere(byKey, filter((i) => `@p${byKey.params.length + i}`)) : byKey;
   const first32 = `CONVERT(bigint, 0x00000000 + SUBSTRING(HASHBYTES('MD5', ${mssqlRow(columns)}), 1, 4))`;
   return {
     sql:
       `SELECT COUNT_BIG(*) AS [rows], CONVERT(varchar(40), COALESCE(SUM(CONVERT(decimal(38, 0), ${first32})), 0)) AS [sum] ` +
       `FROM ${qualifyMssql(plan.source)}${where.sql}`,
     params: where.params,
+    keyParams: byKey.params.length,
   };
 }
 

@@ -122,7 +122,7 @@ export function mssqlHashedSelectSql(
   plan: TablePlan,
   columns: ColumnPlan[],
   range: PartitionRange,
-  options: { flag?: Bound; from?: Bound } = {},
+  options: { flag?: Bound; from?: Bound; filter?: Bound } = {},
 ): { sql: string; params: string[]; keyParams: Set<number>; reads: { key: CanonicalRead[]; columns: CanonicalRead[] } } {
   const readOf = (c: ColumnPlan) => {
     const read = mssqlCanonicalRead(c);
@@ -139,9 +139,17 @@ export function mssqlHashedSelectSql(
     params.push(...inner.params);
     relation = `(${inner.sql}) AS x`;
   }
-  const where = mssqlRangeWhere(plan, range, params.length + 1);
-  where.params.forEach((_, i) => keyParams.add(params.length + i));
-  params.push(...where.params);
+  const byKey = mssqlRangeWhere(plan, range, params.length + 1);
+  byKey.params.forEach((_, i) => keyParams.add(params.length + i));
+  params.push(...byKey.params);
+  let where = byKey;
+  // The table's where (the source rows it syncs); a derived table of keys (from) is not the table.
+  if (options.filter && !options.from) {
+    const first = params.length;
+    const f = options.filter((i) => `@p${first + i}`);
+    params.push(...f.params);
+    where = { sql: f.sql ? `${byKey.sql ? `${byKey.sql} AND` : ' WHERE'} ${f.sql}` : byKey.sql, params: [] };
+  }
   const select = [...key, ...cols].map((r) => r.expression);
   if (options.flag) {
     const first = params.length;

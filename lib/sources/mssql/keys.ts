@@ -55,7 +55,13 @@ export function mssqlRangeWhere(plan: TablePlan, range: PartitionRange, first = 
  * (n / pieces)-th row kept; @p1 the pieces. The percentage is a number this
  * code computed, written into the SQL: TABLESAMPLE takes a constant.
  */
-export function mssqlSampleSql(plan: TablePlan, pieces: number, percent: number): { sql: string; params: string[] } {
+export function mssqlSampleSql(
+  plan: TablePlan,
+  pieces: number,
+  percent: number,
+  /** The table's where (its rowFilter), values from @p2: the sample's rows are the ones the table syncs. */
+  only: { sql: string; params: string[] } = { sql: '', params: [] },
+): { sql: string; params: string[] } {
   if (!Number.isFinite(percent) || percent <= 0) throw new Error(`sample percentage ${percent} is not a positive number`);
   const types = keyTypes(plan);
   const quoted = plan.primaryKey.map(quote);
@@ -64,9 +70,9 @@ export function mssqlSampleSql(plan: TablePlan, pieces: number, percent: number)
     sql:
       `SELECT ${quoted.map((_, i) => `k${i}`).join(', ')} FROM (SELECT ${texts.join(', ')}, ` +
       `ROW_NUMBER() OVER (ORDER BY ${quoted.join(', ')}) AS rn, COUNT_BIG(*) OVER () AS n ` +
-      `FROM ${qualifyMssql(plan.source)} TABLESAMPLE SYSTEM (${Math.min(100, percent).toFixed(6)} PERCENT)) AS s ` +
+      `FROM ${qualifyMssql(plan.source)} TABLESAMPLE SYSTEM (${Math.min(100, percent).toFixed(6)} PERCENT)${only.sql ? ` WHERE ${only.sql}` : ''}) AS s ` +
       `WHERE rn < n AND (rn * CONVERT(bigint, @p1)) / n > ((rn - 1) * CONVERT(bigint, @p1)) / n ORDER BY rn`,
-    params: [String(pieces)],
+    params: [String(pieces), ...only.params],
   };
 }
 

@@ -5,7 +5,7 @@ import { displayName } from '../../tables';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 import type { CopyStream, ReadFilter } from '../base';
 import { EVERY_ROW } from '../base';
-import type { ChangeBatch, ChangeCapture, ChangeTransaction, ChangeValue, RowChange, SnapshotRead, StreamPosition } from '../changes';
+import type { ChangeBatch, ChangeCapture, ChangeTransaction, ChangeValue, ReadLimits, RowChange, SnapshotRead, StreamPosition } from '../changes';
 
 // MariaDB/MySQL change capture from the binary log. The server keeps nothing
 // per reader (no slot): the position a stream has applied lives in the
@@ -28,7 +28,7 @@ const WHOLE: PartitionRange = { index: 0, count: 1, lo: null, hi: null };
 export interface MysqlCaptureSource {
   readonly connectionOptions: ConnectionOptions;
   connection(): Promise<PoolConnection>;
-  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter, snapshot?: PoolConnection): Promise<CopyStream>;
+  openCopyOn(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter, snapshot?: PoolConnection): Promise<CopyStream>;
 }
 
 const setup = (message: string) => new TablesyncError('CdcSetup', message);
@@ -304,7 +304,7 @@ export class MysqlChangeCapture implements ChangeCapture {
           await run('UNLOCK TABLES');
         }
       }
-      await load((plan) => this.source.openCopy(plan, WHOLE, true, EVERY_ROW, conn), position);
+      await load((plan) => this.source.openCopyOn(plan, WHOLE, true, EVERY_ROW, conn), position);
       await run('COMMIT');
       conn.release();
       return position;
@@ -314,7 +314,9 @@ export class MysqlChangeCapture implements ChangeCapture {
     }
   }
 
-  async read(stream: string, maxChanges: number, applied: string | null, tables: TablePlan[]): Promise<ChangeBatch> {
+  /** Whole transactions only: `limits.pieceChanges` is not taken (a transaction is read whole, however large). */
+  async read(stream: string, maxChanges: number, limits: ReadLimits = {}): Promise<ChangeBatch> {
+    const { applied, tables = [], beat = () => undefined } = limits;
     if (!applied) throw new TablesyncError('CdcGap', `stream ${stream} has no saved position to read the binary log from; run tablesync reset-state for a table of the stream for a new snapshot`);
     // Idle stretches are judged for a set of tables: remembered per stream and that set.
     const key = JSON.stringify([stream, ...tables.map((t) => displayName(t.source)).sort()]);
@@ -323,7 +325,7 @@ export class MysqlChangeCapture implements ChangeCapture {
     const end = await this.end();
     if (compareBinlogPositions(from, end) >= 0) return { transactions: [], idleTo: from };
     const [{ id }] = await this.query<{ id: number | string }>('SELECT @@server_id AS id');
-    const batch = await new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges).run();
+    const batch = await new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges, beat).run();
     if (batch.idleTo) this.offered.set(stream, { position: batch.idleTo, key });
     return batch;
   }
@@ -383,6 +385,9 @@ class BinlogRead {
   private readonly transactions: ChangeTransaction[] = [];
   private changes = 0;
   private readonly began = Date.now();
+  private events = 0;
+  /** The read stopped at its size: more may wait in the log. */
+  private more = false;
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -391,6 +396,7 @@ class BinlogRead {
     private readonly from: string,
     private readonly end: string,
     private readonly maxChanges: number,
+    private readonly beat: () => void,
   ) {
     this.tables = new Map(tables.map((t) => [tableKey(t.source.schema, t.source.name), t]));
     this.file = parseBinlogPosition(from).file;
@@ -409,7 +415,7 @@ class BinlogRead {
         clearTimeout(quiet);
         zongji.stop();
         if (err) reject(translate(err, this.at));
-        else resolve(this.transactions.length ? { transactions: this.transactions, idleTo: null } : { transactions: [], idleTo: this.at });
+        else resolve(this.transactions.length ? { transactions: this.transactions, idleTo: null, more: this.more } : { transactions: [], idleTo: this.at });
       };
       const wait = () => {
         clearTimeout(quiet);
@@ -420,6 +426,7 @@ class BinlogRead {
         if (done) return;
         try {
           wait();
+          if (++this.events % 1000 === 0) this.beat();
           if (this.take(event as Event)) finish();
         } catch (err) {
           finish(err);
@@ -462,7 +469,7 @@ class BinlogRead {
       case 'query':
         return this.statement(event);
       case 'xid':
-        return this.commit(next);
+        return this.commit(next, event.timestamp);
       case 'xaprepare':
         if (this.open?.length) throw setup('an XA transaction changed a cdc table: cdc does not apply XA (two-phase) transactions');
         this.open = null;
@@ -505,7 +512,7 @@ class BinlogRead {
       this.standalone = false;
       return false;
     }
-    if (kind === 'commit') return this.commit(event.nextPosition);
+    if (kind === 'commit') return this.commit(event.nextPosition, event.timestamp);
     if (kind === 'rollback') {
       this.open = null;
       return this.between(event.nextPosition);
@@ -529,19 +536,21 @@ class BinlogRead {
       }
     }
     // A statement outside a transaction (DDL, TRUNCATE: a group of its own) ends with itself.
-    return this.open === null || this.standalone ? this.commit(event.nextPosition) : false;
+    return this.open === null || this.standalone ? this.commit(event.nextPosition, event.timestamp) : false;
   }
 
-  private commit(next: number): boolean {
+  /** `timestamp`: the commit event's time (ms; the binlog keeps whole seconds). */
+  private commit(next: number, timestamp: number): boolean {
     const position = binlogPositionText(this.file, next);
     if (this.open?.length) {
-      this.transactions.push({ position, changes: this.open });
+      this.transactions.push({ position, changes: this.open, ...(timestamp > 0 && { commitTime: new Date(timestamp).toISOString() }) });
       this.changes += this.open.length;
     }
     this.open = null;
     this.standalone = false;
     this.at = position;
-    return this.changes >= this.maxChanges || this.reached();
+    this.more = this.changes >= this.maxChanges;
+    return this.more || this.reached();
   }
 
   private between(next: number): boolean {

@@ -1,6 +1,7 @@
 import { createPool, type ConnectionOptions, type Pool, type PoolConnection } from 'mysql2';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 import {
+  andWhere,
   cursorBoundsSql,
   encodeKey,
   estimateOrCount,
@@ -23,7 +24,8 @@ import { mysqlDialect } from './dialect';
 import { mysqlDigest } from './digest';
 import { mysqlKeyWalkSql, mysqlRangeWhere } from './keys';
 import { mysqlSelectSql } from './read';
-import { qualifyMysql, quote } from './sql';
+import { placeholder, qualifyMysql, quote } from './sql';
+import { filterWhere, rowFilterOf } from '../row-filter';
 
 /** One statement, so a new session is pinned in one round trip. */
 export const MYSQL_SESSION_SQL = "SET time_zone = '+00:00', NAMES utf8mb4, sql_mode = 'NO_ENGINE_SUBSTITUTION'";
@@ -137,8 +139,9 @@ export class MysqlSource implements SourceConnection {
     return this.query(sql, params);
   }
 
-  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
-    const rows = await this.query<{ max_value: string | null; null_rows: string }>(cursorBoundsSql(mysqlDialect, ref, cursor));
+  async cursorBounds(ref: TableRef, cursor: CursorPlan, filter: ReadFilter = EVERY_ROW): Promise<{ max: string | null; nulls: number }> {
+    const { sql, params } = cursorBoundsSql(mysqlDialect, ref, cursor, filter);
+    const rows = await this.query<{ max_value: string | null; null_rows: string }>(sql, params);
     return { max: rows[0].max_value, nulls: Number(rows[0].null_rows) };
   }
 
@@ -150,7 +153,7 @@ export class MysqlSource implements SourceConnection {
     const step = Math.max(1, Math.ceil(estimatedRows / pieces));
     const cuts: string[] = [];
     for (let k = 1; k < pieces; k++) {
-      const { sql, params } = mysqlKeyWalkSql(plan, cuts[cuts.length - 1] ?? null, step);
+      const { sql, params } = mysqlKeyWalkSql(plan, cuts[cuts.length - 1] ?? null, step, rowFilterOf(plan)(mysqlDialect, placeholder));
       const [row] = await this.query<Record<string, string>>(sql, params);
       if (!row) break;
       cuts.push(encodeKey(plan.primaryKey.map((_, i) => row[`k${i}`])));
@@ -158,10 +161,12 @@ export class MysqlSource implements SourceConnection {
     return cuts;
   }
 
-  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+  async keyBounds(ref: TableRef, column: string, filter: ReadFilter = EVERY_ROW): Promise<{ min: string | null; max: string | null }> {
     const q = quote(column);
+    const where = filterWhere(mysqlDialect, filter);
     const rows = await this.query<{ min: string | null; max: string | null }>(
-      `SELECT CAST(MIN(${q}) AS CHAR) AS min, CAST(MAX(${q}) AS CHAR) AS max FROM ${qualifyMysql(ref)}`,
+      `SELECT CAST(MIN(${q}) AS CHAR) AS min, CAST(MAX(${q}) AS CHAR) AS max FROM ${qualifyMysql(ref)}${where.sql}`,
+      where.params,
     );
     return { min: rows[0].min, max: rows[0].max };
   }
@@ -192,7 +197,11 @@ export class MysqlSource implements SourceConnection {
    * transaction to read under (cdc's snapshot, consistent with a binlog
    * position); its owner ends that transaction and releases it.
    */
-  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW, snapshot?: PoolConnection): Promise<CopyStream> {
+  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW): Promise<CopyStream> {
+    return this.openCopyOn(plan, range, preferBinary, filter);
+  }
+
+  async openCopyOn(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW, snapshot?: PoolConnection): Promise<CopyStream> {
     const conn = snapshot ?? (await this.connection());
     const run = (sql: string) => new Promise<void>((resolve, reject) => conn.query(sql, (err) => (err ? reject(err) : resolve())));
     if (!snapshot) {
@@ -244,7 +253,7 @@ export class MysqlSource implements SourceConnection {
   }
 
   async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
-    const where = mysqlRangeWhere(plan, range);
+    const where = andWhere(mysqlRangeWhere(plan, range), rowFilterOf(plan)(mysqlDialect, placeholder));
     const digest = mysqlDigest;
     const rows = await this.query<{ rows: string; sum: string }>(
       `SELECT COUNT(*) AS \`rows\`, ${digest.sum32(digest.md5(digest.row(columns)))} AS sum

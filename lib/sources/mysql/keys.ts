@@ -1,5 +1,5 @@
 import type { PartitionRange, TablePlan } from '../../types';
-import { keyTypes, rangePredicate, type KeyDialect } from '../base';
+import { andWhere, keyTypes, rangePredicate, type KeyDialect } from '../base';
 import { mysqlCursor } from './cursor';
 import { placeholder, qualifyMysql, quote } from './sql';
 
@@ -38,10 +38,16 @@ export function mysqlRangeWhere(plan: TablePlan, range: PartitionRange): { sql: 
  * columns as text. MariaDB has no TABLESAMPLE, and its statistics hold no
  * key values unless ANALYZE … PERSISTENT ran.
  */
-export function mysqlKeyWalkSql(plan: TablePlan, after: string | null, step: number): { sql: string; params: (string | number)[] } {
+export function mysqlKeyWalkSql(
+  plan: TablePlan,
+  after: string | null,
+  step: number,
+  /** The table's where (its rowFilter): only the rows the table syncs count as steps. */
+  only: { sql: string; params: string[] } = { sql: '', params: [] },
+): { sql: string; params: (string | number)[] } {
   const types = keyTypes(plan);
   const quoted = plan.primaryKey.map((k) => quote(k));
-  const where = mysqlRangeWhere(plan, { index: 0, count: 1, lo: after, hi: null });
+  const where = andWhere(mysqlRangeWhere(plan, { index: 0, count: 1, lo: after, hi: null }), only);
   return {
     sql: `SELECT ${quoted.map((q, i) => `${mysqlKey.text(q, types[i])} AS k${i}`).join(', ')} FROM ${qualifyMysql(plan.source)}${where.sql} ORDER BY ${quoted.join(', ')} LIMIT 1 OFFSET ?`,
     params: [...where.params, step - 1],

@@ -1,10 +1,10 @@
-import { Client, type ClientConfig, type Pool } from 'pg';
+import { Client, type ClientConfig, type Pool, type PoolClient } from 'pg';
 import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import { TablesyncError } from '../../errors';
 import type { PartitionRange, TableRef } from '../../types';
 import type { CopyStream, ReadFilter } from '../base';
 import { EVERY_ROW } from '../base';
-import type { ChangeBatch, ChangeCapture, ChangeTransaction, ChangeValue, RowChange, SnapshotRead, StreamPosition } from '../changes';
+import { piecePosition, splitPosition, type ChangeBatch, type ChangeCapture, type ChangeShape, type ChangeTransaction, type ChangeValue, type ReadLimits, type RowChange, type SnapshotRead, type StreamPosition } from '../changes';
 import { qualifyPg, quotePg } from './sql';
 import type { TablePlan } from '../../types';
 
@@ -40,11 +40,20 @@ export interface PgCaptureSource {
 
 const setup = (message: string) => new TablesyncError('CdcSetup', message);
 
+/** Rows fetched from the peek's cursor at a time. */
+const FETCH_ROWS = 2_000;
+
+/** pgoutput's commit time (microseconds since 1970, as the parser gives it) as ISO 8601. */
+function timeText(micros: unknown): string {
+  return new Date(Number(BigInt(micros as bigint) / 1000n)).toISOString();
+}
+
 export class PgChangeCapture implements ChangeCapture {
   readonly positionType = 'pg_lsn';
   // PostgreSQL 15's pgoutput leaves generated columns out.
   readonly carriesGenerated = false;
   readonly holdsLog = true;
+  private readonly typeNames = new Map<string, string>();
   constructor(private readonly source: PgCaptureSource) {}
 
   private get pool(): Pool {
@@ -119,53 +128,127 @@ export class PgChangeCapture implements ChangeCapture {
     }
   }
 
-  async read(stream: string, maxChanges: number): Promise<ChangeBatch> {
-    // Commits before this position are all decoded by the peek below: with none for us, it may be acknowledged.
-    const upto = (await this.pool.query('SELECT pg_current_wal_lsn()::text AS upto')).rows[0].upto as string;
-    const r = await this.pool.query(
-      `SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3, 'proto_version', '1', 'publication_names', $4)`,
-      [stream, upto, maxChanges, quotePg(stream)],
-    );
-    // One decoder per read: relation messages come again in every read's decoding session.
-    const parser = new PgoutputPlugin({ protoVersion: 1, publicationNames: [stream] });
-    const transactions: ChangeTransaction[] = [];
-    let open: RowChange[] | null = null;
-    for (const { data } of r.rows as { data: Buffer }[]) {
-      const msg = parser.parse(data);
-      switch (msg.tag) {
-        case 'relation':
-          // Values stay the source's text (exact: no JS Date, no float), as a load reads them.
-          for (const c of msg.columns) c.parser = (raw: unknown) => raw;
-          break;
-        case 'begin':
-          open = [];
-          break;
-        case 'commit':
-          transactions.push({ position: lsnText(msg.commitEndLsn!), changes: open ?? [] });
-          open = null;
-          break;
-        case 'insert':
-          open!.push({ kind: 'insert', table: refOf(msg.relation), row: msg.new as Record<string, ChangeValue> });
-          break;
-        case 'update': {
-          const before = msg.key ?? msg.old;
-          const oldKey = before ? keyOf(msg.relation, before) : null;
-          const newKey = keyOf(msg.relation, msg.new);
-          const moved = oldKey !== null && msg.relation.keyColumns.some((k) => oldKey[k] !== newKey[k]);
-          open!.push({ kind: 'update', table: refOf(msg.relation), oldKey: moved ? oldKey : null, row: msg.new as Record<string, ChangeValue> });
-          break;
+  async read(stream: string, maxChanges: number, limits: ReadLimits = {}): Promise<ChangeBatch> {
+    const piece = limits.pieceChanges ?? Infinity;
+    const db = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      // Commits before this position are all decoded by the peek below: with none for us, it may be acknowledged.
+      const upto = (await db.query('SELECT pg_current_wal_lsn()::text AS upto')).rows[0].upto as string;
+      // Fetched in slices through a cursor: the server keeps what the peek decoded (on disk past work_mem), the
+      // worker holds one slice and the changes it keeps, never a large transaction's rows all at once.
+      await db.query('BEGIN');
+      await db.query(
+        `DECLARE tablesync_changes NO SCROLL CURSOR FOR
+         SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3, 'proto_version', '1', 'publication_names', $4)`,
+        [stream, upto, maxChanges, quotePg(stream)],
+      );
+      // One decoder per read: relation messages come again in every read's decoding session.
+      const parser = new PgoutputPlugin({ protoVersion: 1, publicationNames: [stream] });
+      const shapes = new Map<number, ChangeShape>();
+      const unresolved: { column: ChangeShape[number]; oid: number; mod: number }[] = [];
+      const transactions: ChangeTransaction[] = [];
+      let changes = 0;
+      let rows = 0;
+      let open: (ChangeTransaction & { seen: number; skip: number; commit: string }) | null = null;
+      let stopped = false;
+      const keep = (change: RowChange) => {
+        const txn = open!;
+        if (txn.seen++ < txn.skip) return; // applied by an earlier piece
+        txn.changes.push(change);
+      };
+      read: for (;;) {
+        const slice = (await db.query(`FETCH ${FETCH_ROWS} FROM tablesync_changes`)).rows as { data: Buffer }[];
+        limits.beat?.();
+        if (!slice.length) break;
+        rows += slice.length;
+        for (const { data } of slice) {
+          const msg = parser.parse(data);
+          switch (msg.tag) {
+            case 'relation': {
+              // Values stay the source's text (exact: no JS Date, no float), as a load reads them.
+              for (const c of msg.columns) c.parser = (raw: unknown) => raw;
+              const shape: ChangeShape = msg.columns.map((c) => ({ name: c.name, type: '' }));
+              msg.columns.forEach((c, i) => unresolved.push({ column: shape[i], oid: c.typeOid, mod: c.typeMod }));
+              shapes.set(msg.relationOid, shape);
+              break;
+            }
+            case 'begin': {
+              const commit = lsnText(msg.commitLsn!);
+              const skip = limits.resume && this.compare(limits.resume.commit, commit) === 0 ? limits.resume.applied : 0;
+              open = { position: '', commit, commitTime: timeText(msg.commitTime), changes: [], first: skip, seen: 0, skip };
+              break;
+            }
+            case 'commit': {
+              const { seen: _seen, skip: _skip, ...txn } = open!;
+              transactions.push({ ...txn, position: lsnText(msg.commitEndLsn!) });
+              changes += txn.changes.length;
+              open = null;
+              if (changes >= maxChanges) {
+                stopped = true;
+                break read;
+              }
+              break;
+            }
+            case 'insert':
+              keep({ kind: 'insert', table: refOf(msg.relation), row: msg.new as Record<string, ChangeValue>, shape: shapes.get(msg.relation.relationOid) });
+              break;
+            case 'update': {
+              const before = msg.key ?? msg.old;
+              const oldKey = before ? keyOf(msg.relation, before) : null;
+              const newKey = keyOf(msg.relation, msg.new);
+              const moved = oldKey !== null && msg.relation.keyColumns.some((k) => oldKey[k] !== newKey[k]);
+              keep({ kind: 'update', table: refOf(msg.relation), oldKey: moved ? oldKey : null, row: msg.new as Record<string, ChangeValue>, shape: shapes.get(msg.relation.relationOid) });
+              break;
+            }
+            case 'delete':
+              keep({ kind: 'delete', table: refOf(msg.relation), oldKey: keyOf(msg.relation, (msg.key ?? msg.old)!) });
+              break;
+            case 'truncate':
+              keep({ kind: 'truncate', tables: msg.relations.map(refOf) });
+              break;
+            default:
+              break; // type, origin, logical messages: nothing to apply
+          }
+          if (open && open.changes.length >= piece) {
+            stopped = true;
+            if (transactions.length) {
+              // A piece goes alone in its batch: the whole transactions before it are applied and acknowledged first.
+              open = null;
+              break read;
+            }
+            const { seen, skip: _skip, ...txn } = open;
+            transactions.push({ ...txn, position: piecePosition(txn.commit, seen), partial: true });
+            open = null;
+            break read;
+          }
         }
-        case 'delete':
-          open!.push({ kind: 'delete', table: refOf(msg.relation), oldKey: keyOf(msg.relation, (msg.key ?? msg.old)!) });
-          break;
-        case 'truncate':
-          open!.push({ kind: 'truncate', tables: msg.relations.map(refOf) });
-          break;
-        default:
-          break; // type, origin, logical messages: nothing to apply
       }
+      await db.query('CLOSE tablesync_changes');
+      await db.query('COMMIT');
+      await this.resolveTypes(db, unresolved);
+      const more = stopped || rows >= maxChanges;
+      return { transactions, idleTo: transactions.length ? null : lsnText(upto), more };
+    } catch (err) {
+      broken = err as Error;
+      await db.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      db.release(broken);
     }
-    return { transactions, idleTo: transactions.length ? null : lsnText(upto) };
+  }
+
+  /** Type names of the columns relation messages described (by oid and modifier), as the catalog spells them. */
+  private async resolveTypes(db: PoolClient, columns: { column: ChangeShape[number]; oid: number; mod: number }[]): Promise<void> {
+    for (const { column, oid, mod } of columns) {
+      const key = `${oid}/${mod}`;
+      let name = this.typeNames.get(key);
+      if (name === undefined) {
+        name = (await db.query('SELECT format_type($1::oid, $2::int) AS name', [oid, mod])).rows[0].name as string;
+        this.typeNames.set(key, name);
+      }
+      column.type = name;
+    }
   }
 
   async acknowledge(stream: string, position: string): Promise<void> {
@@ -184,7 +267,8 @@ export class PgChangeCapture implements ChangeCapture {
   }
 
   compare(a: string, b: string): number {
-    const d = lsnValue(a) - lsnValue(b);
+    // A piece's position (commit#applied) orders by its commit here; apply.ts looks at the count.
+    const d = lsnValue(splitPosition(a).at) - lsnValue(splitPosition(b).at);
     return d < 0n ? -1 : d > 0n ? 1 : 0;
   }
 }

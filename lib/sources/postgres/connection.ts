@@ -1,4 +1,4 @@
-import type { ClientConfig, Pool, PoolClient } from 'pg';
+import { Client, type ClientConfig, type Pool, type PoolClient } from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 import {
@@ -10,6 +10,7 @@ import {
   samplePercent,
   type CatalogEntry,
   type CopyStream,
+  type HeldSnapshot,
   type NameRule,
   type RangeSum,
   type SourceConnection,
@@ -27,6 +28,7 @@ import { PgChangeCapture } from './cdc';
 import { BinaryCopyCounter, pgRangeCopySql, TextCopyCounter } from './read';
 import { qualifyPg, quotePg } from './sql';
 import { isRegType } from './types';
+import { filterWhere, rowFilterOf } from '../row-filter';
 
 // pg's own resolution of a client config (the URL with its query string, the
 // PG* environment, the defaults): what a Client of this config connects to.
@@ -78,9 +80,10 @@ export class PostgresSource implements SourceConnection {
     return pgCatalog.estimateRows(this.pool, ref);
   }
 
-  async keyBounds(ref: TableRef, column: string): Promise<{ min: string | null; max: string | null }> {
+  async keyBounds(ref: TableRef, column: string, filter: ReadFilter = EVERY_ROW): Promise<{ min: string | null; max: string | null }> {
     const q = quotePg(column);
-    const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}`);
+    const where = filterWhere(postgresDialect, filter);
+    const r = await this.pool.query(`SELECT min(${q})::text AS min, max(${q})::text AS max FROM ${qualifyPg(ref)}${where.sql}`, where.params);
     return { min: r.rows[0].min, max: r.rows[0].max };
   }
 
@@ -90,14 +93,15 @@ export class PostgresSource implements SourceConnection {
    * columns. Either way sorted here, by the source, in the key's collation.
    */
   async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {
-    if (plan.primaryKey.length === 1) {
+    // The histogram describes every row; a filtered table's cut points come from a sample of its own rows.
+    if (plan.primaryKey.length === 1 && !plan.rowFilter) {
       const collation = (await this.pool.query(pgKeyCollationSql, [qualifyPg(plan.source), plan.primaryKey[0]])).rows[0];
       const sql = pgHistogramSql(keyTypes(plan)[0], collation ? { schema: collation.schema, name: collation.name } : null);
       const bounds = (await this.pool.query(sql, [plan.source.schema, plan.source.name, plan.primaryKey[0]])).rows.map((r) => r.k0 as string);
       // The histogram's first and last bounds are its min and max: pieces - 1 cuts strictly between need pieces + 1 bounds.
       if (bounds.length > pieces) return evenCuts(bounds, pieces);
     }
-    const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows));
+    const { text, values } = pgSampleSql(plan, pieces, samplePercent(pieces, estimatedRows), rowFilterOf(plan)(postgresDialect, (i) => `$${2 + i}`));
     const rows = (await this.pool.query({ text, values, rowMode: 'array' })).rows as string[][];
     return rows.map((r) => encodeKey(r));
   }
@@ -110,8 +114,9 @@ export class PostgresSource implements SourceConnection {
     return (await this.pool.query(sql, params)).rows;
   }
 
-  async cursorBounds(ref: TableRef, cursor: CursorPlan): Promise<{ max: string | null; nulls: number }> {
-    const r = await this.pool.query(cursorBoundsSql(postgresDialect, ref, cursor));
+  async cursorBounds(ref: TableRef, cursor: CursorPlan, filter: ReadFilter = EVERY_ROW): Promise<{ max: string | null; nulls: number }> {
+    const { sql, params } = cursorBoundsSql(postgresDialect, ref, cursor, filter);
+    const r = await this.pool.query(sql, params);
     return { max: r.rows[0].max_value, nulls: Number(r.rows[0].null_rows) };
   }
 
@@ -185,9 +190,61 @@ export class PostgresSource implements SourceConnection {
     };
   }
 
+  async blockCount(ref: TableRef): Promise<number | null> {
+    // TID Range Scans came with PostgreSQL 14: before, each block range would scan the whole table.
+    // Plain tables only: a view has no blocks, and a partitioned table's blocks are its partitions'.
+    const r = await this.pool.query(
+      `SELECT CASE WHEN current_setting('server_version_num')::int >= 140000 AND c.relkind = 'r'
+              THEN pg_relation_size(c.oid) / current_setting('block_size')::int END AS blocks
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = $2`,
+      [ref.schema, ref.name],
+    );
+    const blocks = r.rows[0]?.blocks;
+    return blocks === null || blocks === undefined ? null : Number(blocks);
+  }
+
+  /**
+   * A session of its own (not one of the pool's, which partitions need) with a
+   * REPEATABLE READ transaction whose snapshot it exports; every block range of
+   * a load reads under that snapshot, so the ranges together hold each row
+   * exactly once, however rows move between blocks while the load runs.
+   */
+  async holdSnapshot(): Promise<HeldSnapshot> {
+    const client = new Client((this.pool as unknown as { options: ClientConfig }).options);
+    let lost: Error | null = null;
+    client.on('error', (err) => (lost ??= err));
+    client.on('end', () => (lost ??= new Error('the session holding the snapshot was closed')));
+    let name: string;
+    try {
+      await client.connect();
+      // Held open on purpose, idle, for as long as the load reads: a server-wide idle timeout would end it.
+      await client.query('SET idle_in_transaction_session_timeout = 0');
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      name = (await client.query('SELECT pg_export_snapshot() AS name')).rows[0].name;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    let released = false;
+    return {
+      name,
+      get lost() {
+        return released ? null : lost;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        await client.query('ROLLBACK').catch(() => undefined);
+        await client.end().catch(() => undefined);
+      },
+    };
+  }
+
   async checksumRange(plan: TablePlan, columns: ColumnPlan[], range: PartitionRange): Promise<RangeSum> {
     const canonical = columns.map((c) => pgCanonicalText(c));
-    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey, range, undefined, keyTypes(plan)));
+    const filter = rowFilterOf(plan);
+    const r = await this.pool.query(pgChecksumSql(plan.source, canonical, plan.primaryKey, range, undefined, keyTypes(plan), (p) => filter(postgresDialect, p)));
     return { rows: Number(r.rows[0].rows), sum: r.rows[0].sum };
   }
 

@@ -1,6 +1,6 @@
 import { pgCanonical, pgFields, pgMd5, pgSum32 } from '../../canonical';
 import type { ColumnPlan, PartitionRange, TableRef } from '../../types';
-import { rangePredicate, type DigestDialect } from '../base';
+import { andWhere, rangePredicate, type DigestDialect } from '../base';
 import { PG_RANGES, pgKey, pgRangeWhere } from './keys';
 import { qualifyPg, quotePg } from './sql';
 
@@ -19,8 +19,11 @@ export function pgChecksumSql(
   live?: string,
   /** The key columns' types, to bind bounds as (on the source); untyped: inferred from the columns. */
   types?: string[],
+  /** The source table's where (its rowFilter), values numbered by the placeholder given. */
+  filter?: (placeholder: (i: number) => string) => { sql: string; params: string[] },
 ): { text: string; values: string[] } {
-  const where = rangePredicate(PG_RANGES, keyColumns, range, 1, types ? (p, i) => pgKey.param(p, types[i]) : undefined);
+  const byKey = rangePredicate(PG_RANGES, keyColumns, range, 1, types ? (p, i) => pgKey.param(p, types[i]) : undefined);
+  const where = filter ? andWhere(byKey, filter((i) => `$${byKey.params.length + i}`)) : byKey;
   if (live) where.sql += `${where.sql ? ' AND' : ' WHERE'} ${live}`;
   return {
     text: `SELECT count(*)::bigint AS rows, ${pgSum32(pgMd5(pgFields(canonical)))} AS sum FROM ${qualifyPg(table)}${where.sql}`,

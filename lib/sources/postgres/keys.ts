@@ -36,16 +36,22 @@ export function pgHistogramSql(type: string, collation: TableRef | null): string
  * key (each column in its own collation), every (n / pieces)-th row kept.
  * $1 the sample percentage, $2 the pieces. Sampled rows are distinct keys.
  */
-export function pgSampleSql(plan: TablePlan, pieces: number, percent: number): { text: string; values: string[] } {
+export function pgSampleSql(
+  plan: TablePlan,
+  pieces: number,
+  percent: number,
+  /** The table's where (its rowFilter), values from $3: the sample's rows are the ones the table syncs. */
+  only: { sql: string; params: string[] } = { sql: '', params: [] },
+): { text: string; values: string[] } {
   const quoted = plan.primaryKey.map(quotePg);
   const texts = quoted.map((q, i) => `${pgKey.text(q, keyTypes(plan)[i])} AS k${i}`);
   return {
     text: `SELECT ${quoted.map((_, i) => `k${i}`).join(', ')} FROM (
   SELECT ${texts.join(', ')}, row_number() OVER (ORDER BY ${quoted.join(', ')}) AS rn, count(*) OVER () AS n
-    FROM ${qualifyPg(plan.source)} TABLESAMPLE SYSTEM ($1::float8)) s
+    FROM ${qualifyPg(plan.source)} TABLESAMPLE SYSTEM ($1::float8)${only.sql ? ` WHERE ${only.sql}` : ''}) s
   WHERE rn < n AND (rn * $2::bigint) / n > ((rn - 1) * $2::bigint) / n
   ORDER BY rn`,
-    values: [String(percent), String(pieces)],
+    values: [String(percent), String(pieces), ...only.params],
   };
 }
 

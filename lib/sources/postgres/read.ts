@@ -69,6 +69,22 @@ export class TextCopyCounter extends Transform {
   }
 }
 
+/**
+ * The rows stored in heap blocks [lo, hi): a TID Range Scan (PostgreSQL 14+)
+ * reads just those blocks. Block numbers are checked to be digits, then
+ * written as literals (a TID Range Scan needs its bounds known at plan time).
+ */
+export function blockPredicate(range: Pick<PartitionRange, 'lo' | 'hi'>): { sql: string; params: string[] } {
+  const tid = (block: string) => {
+    if (!/^\d{1,10}$/.test(block)) throw new Error(`not a block number: ${JSON.stringify(block)}`);
+    return `'(${block},0)'::tid`;
+  };
+  const parts: string[] = [];
+  if (range.lo !== null) parts.push(`ctid >= ${tid(range.lo)}`);
+  if (range.hi !== null) parts.push(`ctid < ${tid(range.hi)}`);
+  return { sql: parts.length ? ` WHERE ${parts.join(' AND ')}` : '', params: [] };
+}
+
 /** Text of the source-side COPY for one key range, and the settings it reads its bounds from. */
 export function pgRangeCopySql(
   plan: TablePlan,
@@ -80,7 +96,7 @@ export function pgRangeCopySql(
   // settings with set_config($n) and read back, typed, by the query.
   const viaSettings = { ...PG_RANGES, placeholder: (i: number) => `current_setting('tablesync.p${i}')` };
   const types = keyTypes(plan);
-  const byKey = rangePredicate(viaSettings, plan.primaryKey, range, 1, (p, i) => pgKey.param(p, types[i]));
+  const byKey = range.blocks ? blockPredicate(range) : rangePredicate(viaSettings, plan.primaryKey, range, 1, (p, i) => pgKey.param(p, types[i]));
   // Cursor bounds after the key bounds, each read back as the cursor column's own type.
   const n = byKey.params.length;
   const where = andWhere(byKey, filter(postgresDialect, (i) => `current_setting('tablesync.p${n + i}')`));

@@ -1,0 +1,308 @@
+import { randomBytes } from 'node:crypto';
+import { pgCanonical, pgFields } from '../../canonical';
+import { sameOrderOnTarget } from '../../planner';
+import { andWhere, rangePredicate, type Dialect, type ReadFilter, type SourceConnection } from '../../sources/base';
+import { mysqlCanonical, mysqlFields } from '../../sources/mysql/digest';
+import { rowFilterOf } from '../../sources/row-filter';
+import { isWholeTable, liveCondition, targetRange } from '../../target';
+import { qualifyPg, quotePg, targetRanges } from '../../target/sql';
+import type { ColumnPlan, PartitionRange, TablePlan } from '../../types';
+import type { Db } from '../types';
+
+// Range digests for compare mode: before a chunk is copied, both sides hash
+// the chunk's rows, grouped into small buckets of keys, inside the database,
+// in one pass each (at once). Buckets whose row count and digest agree are
+// equal and are neither copied nor applied; only the rows of the differing
+// buckets are read into staging, applied and (deletes) checked for rows the
+// source no longer has. A bucket whose digests match holds the same rows on
+// both sides, so it has nothing to insert, update or delete.
+//
+// Row hashes, per source dialect:
+// - PostgreSQL source ("binary"): the row's stored form, record_send(ROW(...))
+//   of the columns as the target's types (a source column of another type is
+//   cast to the target's, as the binary COPY casts it; a user type is taken as
+//   its text), so no value is formatted as text. The bytes are the types'
+//   binary send forms: numeric keeps its scale (1.0 ≠ 1.00), floats their
+//   bits (-0 ≠ 0), intervals their months/days/microseconds, text its bytes
+//   whatever the collation, jsonb its text; NULL is its own length. They are
+//   hashed with PostgreSQL's 64-bit hash_any (hash_array_extended over the one
+//   bytea) under two random 64-bit seeds drawn per chunk: two 64-bit hashes.
+// - MariaDB/MySQL source ("md5"): verify's canonical text of the row (its
+//   rule, lib/canonical.ts, made on the source by mysqlCanonical) hashed with
+//   MD5 on each side; the two 64-bit halves of the MD5 are the two hashes.
+// Per bucket each side sums each of the two hashes over its rows; the sums
+// are compared modulo 2^64 (the sides may read the halves as signed or
+// unsigned, which only differ by multiples of 2^64), with the row count.
+//
+// Exactness: keys are unique on each side, and the key is part of each row's
+// bytes, so two buckets that differ differ in at least one row r that only
+// one side has. Its coefficient in the difference of the sums is ±1, which is
+// invertible modulo 2^64; so, for hashes modelled as random functions,
+// whatever the other rows hash to, the sums of one hash agree with
+// probability 2^-64 and of both with 2^-128. Each differing pair of buckets is
+// missed with probability at most 2^-128 under that model (md5 for the md5
+// scheme; for the binary scheme, hash_any under two independent random seeds,
+// which also keeps anyone who writes rows from choosing colliding ones).
+// A plain sum of one unkeyed 64-bit hash would not do: PostgreSQL's type
+// hashes fold int8/timestamps to 32 bits and ignore numeric scale and -0,
+// and a hash that is linear in its fields lets two rows that swap a value
+// cancel; here each row is hashed whole, as bytes.
+
+/** Rows a bucket aims at: few enough that a change copies little, enough that the digest lists stay small. */
+const ROWS_PER_BUCKET = 32;
+/** Over this share of a chunk's rows in differing buckets, the chunk is copied whole (the filter would not pay). */
+const WHOLE_CHUNK_SHARE = 0.5;
+const MOD64 = 1n << 64n;
+const INTEGER_TARGET = /^(smallint|integer|bigint|int[248])$/;
+
+export type DigestScheme = 'binary' | 'md5';
+
+/**
+ * The plan's decision: digests by this scheme (with `wholeOnly`, only while
+ * the table is read as one key range, and why), or every row copied and why.
+ */
+export type RangeDigests = { scheme: DigestScheme; wholeOnly?: string } | { fallback: string };
+
+/**
+ * Whether a compare table's ranges can be digested on both sides exactly.
+ * PostgreSQL: always (every column has a stored form); MariaDB/MySQL: when
+ * every column has a canonical text (verify's rule); SQL Server: not yet
+ * (its digests need a UTF-8 collation, which Babelfish and SQL Server before
+ * 2019 lack, and are not built here): every row is copied, as before.
+ */
+export function rangeDigestsFor(dialect: Dialect, table: Pick<TablePlan, 'columns' | 'primaryKey' | 'integerKey'>): RangeDigests {
+  if (dialect.name === 'mssql') return { fallback: 'SQL Server sources have no range digests yet' };
+  if (dialect.name === 'mysql') {
+    const bad = table.columns.find((c) => mysqlCanonical(c) === null);
+    if (bad) return { fallback: `column ${bad.name} (${bad.sourceType} → ${bad.targetType}) has no canonical form to digest` };
+  }
+  const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
+  const ordered = table.integerKey || key.every((c) => sameOrderOnTarget(dialect.name, c.sourceType, c.targetType, dialect.isIntegerType(c.sourceType)));
+  const scheme = dialect.name === 'postgres' ? 'binary' : 'md5';
+  // A range (lo, hi] of such a key holds other rows in the target: only the whole table can be compared there.
+  if (!ordered) return { scheme, wholeOnly: `key (${table.primaryKey.join(', ')}) orders otherwise in the target` };
+  return { scheme };
+}
+
+/** How a chunk's keys are grouped: contiguous runs of an integer key, or the first bits/hex digits of a hash of the key. */
+export type Bucketing = { kind: 'int'; width: string } | { kind: 'hash'; size: number };
+
+/**
+ * Buckets of about ROWS_PER_BUCKET rows for a chunk of about `rows` rows: an
+ * integer key with known ends is cut into equal widths (truncating division
+ * gives the same bucket on every dialect); any other key by its hash.
+ */
+export function bucketingOf(table: TablePlan, chunk: PartitionRange, rows: number, min: string | null, max: string | null, scheme: DigestScheme): Bucketing {
+  const buckets = Math.max(1, Math.ceil(rows / ROWS_PER_BUCKET));
+  const key = table.columns.find((c) => c.name === table.primaryKey[0]);
+  if (table.integerKey && table.primaryKey.length === 1 && key && INTEGER_TARGET.test(key.targetType.toLowerCase())) {
+    const lo = chunk.lo !== null ? BigInt(chunk.lo) : min !== null ? BigInt(min) - 1n : null;
+    const hi = chunk.hi !== null ? BigInt(chunk.hi) : max !== null ? BigInt(max) : null;
+    if (lo !== null && hi !== null && hi > lo) {
+      const width = (hi - lo + BigInt(buckets) - 1n) / BigInt(buckets);
+      return { kind: 'int', width: String(width < 1n ? 1n : width) };
+    }
+  }
+  // binary: bits of a 64-bit hash; md5: hex digits of the key's MD5.
+  if (scheme === 'binary') return { kind: 'hash', size: Math.min(20, Math.max(0, Math.ceil(Math.log2(buckets)))) };
+  return { kind: 'hash', size: Math.min(5, Math.max(0, Math.ceil(Math.log2(buckets) / 4))) };
+}
+
+/** One side's SQL pieces: where its rows are, its key range, and its bucket and row-hash expressions. */
+interface Side {
+  relation: string;
+  where: { sql: string; params: string[] };
+  bucket: string;
+  /** SELECT list of the inner query: b (bucket) and the row's hash material. */
+  inner: string;
+  /** The two 64-bit hashes, from the inner query's columns. */
+  h1: string;
+  h2: string;
+  /** MySQL: sums are read as text (the driver would read a large DECIMAL as a float). */
+  sumsAsText?: boolean;
+}
+
+function keyColumns(table: TablePlan): ColumnPlan[] {
+  return table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
+}
+
+/** PostgreSQL (either side): a column as the bytes record_send hashes, named `q`, its type on the source `cast` to the target's. */
+function pgField(c: ColumnPlan, q: string, source: boolean): string {
+  if (c.userType) return `${q}::text`;
+  return source && c.sourceType !== c.targetType ? `${q}::${c.targetType}` : q;
+}
+
+function pgBytes(columns: ColumnPlan[], name: (c: ColumnPlan) => string, source: boolean): string {
+  return `record_send(ROW(${columns.map((c) => pgField(c, name(c), source)).join(', ')}))`;
+}
+
+/** PostgreSQL bucket of a row, its columns named by `name`. */
+function pgBucket(table: TablePlan, b: Bucketing, name: (c: ColumnPlan) => string, source: boolean, scheme: DigestScheme): string {
+  const key = keyColumns(table);
+  if (b.kind === 'int') return `(${name(key[0])} / ${b.width}::bigint)`;
+  if (b.size === 0) return scheme === 'md5' ? "'0'" : '0';
+  if (scheme === 'binary') return `(hash_array_extended(ARRAY[${pgBytes(key, name, source)}], 0) & ${2 ** b.size - 1})`;
+  // md5: as the source computes it from the key's canonical text.
+  return `left(md5(${pgFields(key.map((c) => pgCanonical(name(c), c.targetType)))}), ${b.size})`;
+}
+
+function mysqlBucket(table: TablePlan, b: Bucketing): string {
+  const key = keyColumns(table);
+  const q = (c: ColumnPlan) => `\`${c.name.replace(/`/g, '``')}\``;
+  if (b.kind === 'int') return `(${q(key[0])} DIV ${b.width})`;
+  if (b.size === 0) return "'0'";
+  return `LEFT(MD5(${mysqlFields(key.map((c) => mysqlCanonical(c)!))}), ${b.size})`;
+}
+
+const seedOf = (): string => randomBytes(8).readBigInt64BE().toString();
+
+/** The SQL of both sides for one chunk. */
+export function digestSides(
+  dialect: Dialect,
+  table: TablePlan,
+  chunk: PartitionRange,
+  b: Bucketing,
+  scheme: DigestScheme,
+  seeds: [string, string] = [seedOf(), seedOf()],
+): { source: Side; target: Side } {
+  // The source side digests only the rows the table's `where:` keeps, as its COPY reads them: a target row
+  // that left the filter (by a column not synced, or by time) then makes its bucket differ, and is deleted.
+  const keyWhere = dialect.digest.rangeWhere(table, chunk, 1);
+  const sourceWhere = andWhere(keyWhere, rowFilterOf(table)(dialect, (i) => dialect.placeholder(keyWhere.params.length + i)));
+  const keyNames = keyColumns(table).map((c) => c.targetName);
+  const range = targetRange(table, chunk);
+  const targetWhere = range ? rangePredicate(targetRanges, keyNames, range, 1) : { sql: '', params: [] };
+  const targetName = (c: ColumnPlan) => quotePg(c.targetName);
+  const target: Side = {
+    relation: qualifyPg(table.target),
+    where: targetWhere,
+    bucket: pgBucket(table, b, targetName, false, scheme),
+    inner: '',
+    h1: '',
+    h2: '',
+  };
+  let source: Side;
+  if (scheme === 'binary') {
+    const hash = (seed: string) => `hash_array_extended(ARRAY[x.r], ${seed}::bigint)`;
+    const sourceName = (c: ColumnPlan) => dialect.quoteIdent(c.name);
+    source = {
+      relation: `${dialect.quoteIdent(table.source.schema)}.${dialect.quoteIdent(table.source.name)}`,
+      where: sourceWhere,
+      bucket: pgBucket(table, b, sourceName, true, scheme),
+      inner: `${pgBytes(table.columns, sourceName, true)} AS r`,
+      h1: hash(seeds[0]),
+      h2: hash(seeds[1]),
+    };
+    target.inner = `${pgBytes(table.columns, targetName, false)} AS r`;
+    target.h1 = hash(seeds[0]);
+    target.h2 = hash(seeds[1]);
+  } else {
+    source = {
+      relation: `${dialect.quoteIdent(table.source.schema)}.${dialect.quoteIdent(table.source.name)}`,
+      where: sourceWhere,
+      bucket: mysqlBucket(table, b),
+      inner: `MD5(${mysqlFields(table.columns.map((c) => mysqlCanonical(c)!))}) AS r`,
+      h1: 'CAST(CONV(LEFT(x.r, 16), 16, 10) AS UNSIGNED)',
+      h2: 'CAST(CONV(SUBSTRING(x.r, 17, 16), 16, 10) AS UNSIGNED)',
+      sumsAsText: true,
+    };
+    target.inner = `md5(${pgFields(table.columns.map((c) => pgCanonical(targetName(c), c.targetType)))}) AS r`;
+    target.h1 = `('x' || substr(x.r, 1, 16))::bit(64)::bigint`;
+    target.h2 = `('x' || substr(x.r, 17, 16))::bit(64)::bigint`;
+  }
+  return { source, target };
+}
+
+/** Bucket, count and the two sums of one side; with `live` (the target's unmarked rows), `m` counts the others. */
+export function digestSql(side: Side, live?: string): { sql: string; params: string[] } {
+  const inner = `SELECT ${side.bucket} AS b, ${side.inner}${live ? `, ${live} AS l` : ''} FROM ${side.relation}${side.where.sql}`;
+  if (live) {
+    return {
+      sql:
+        `SELECT x.b, count(*) FILTER (WHERE x.l)::bigint AS n, sum(${side.h1}) FILTER (WHERE x.l) AS s1, ` +
+        `sum(${side.h2}) FILTER (WHERE x.l) AS s2, count(*) FILTER (WHERE NOT x.l)::bigint AS m FROM (${inner}) x GROUP BY x.b`,
+      params: side.where.params,
+    };
+  }
+  const sum = (h: string) => (side.sumsAsText ? `CAST(SUM(${h}) AS CHAR)` : `SUM(${h})`);
+  return {
+    sql: `SELECT x.b AS b, COUNT(*) AS n, ${sum(side.h1)} AS s1, ${sum(side.h2)} AS s2 FROM (${inner}) x GROUP BY x.b`,
+    params: side.where.params,
+  };
+}
+
+/** A bucket's figures as one comparable text: count and both sums modulo 2^64. */
+export function figures(row: Record<string, unknown>): string {
+  const mod = (v: unknown) => {
+    if (v === null || v === undefined) return '0';
+    const n = BigInt(String(v).replace(/\.0*$/, '')) % MOD64;
+    return String(n < 0n ? n + MOD64 : n);
+  };
+  return `${Number(row.n)}/${mod(row.s1)}/${mod(row.s2)}`;
+}
+
+/** Literal of a bucket value in SQL (an integer, or the hex digits of an MD5), checked: it is written into the statement. */
+export function literal(value: string, hex: boolean): string {
+  if (hex ? /^[0-9a-f]+$/.test(value) : /^-?\d+$/.test(value)) return hex ? `'${value}'` : value;
+  throw new Error(`unexpected digest bucket ${JSON.stringify(value)}`);
+}
+
+/** What the digests of one chunk say: nothing to copy, or the differing buckets' rows only, or the whole chunk. */
+export type Narrowed =
+  | { kind: 'equal'; sourceRows: number }
+  | { kind: 'some'; sourceRows: number; differingRows: number; filter: ReadFilter; onTarget: (alias: string) => string }
+  | { kind: 'whole' };
+
+export interface NarrowInput {
+  table: TablePlan;
+  chunk: PartitionRange;
+  source: SourceConnection;
+  /** Rows the chunk is expected to hold, and the table's key ends when planned (integer keys). */
+  rows: number;
+  min: string | null;
+  max: string | null;
+  /** Target rows that are marked deleted must go (deletes: hard, or repair without a soft-delete column). */
+  hardDeletes: boolean;
+}
+
+/** Compares one chunk's buckets on both sides; null: this chunk cannot be digested (copy it all, as before). */
+export async function narrowChunk(db: Db, input: NarrowInput): Promise<Narrowed | null> {
+  const { table, chunk, source } = input;
+  const digests = table.rangeDigests;
+  if (!digests || !('scheme' in digests)) return null;
+  if (!targetRange(table, chunk) && !isWholeTable(chunk)) return null;
+  const b = bucketingOf(table, chunk, input.rows, input.min, input.max, digests.scheme);
+  const sides = digestSides(source.dialect, table, chunk, b, digests.scheme);
+  const s = digestSql(sides.source);
+  const t = digestSql(sides.target, liveCondition(table));
+  const [sourceRows, targetRows] = await Promise.all([source.queryRows(s.sql, s.params), db.query(t.sql, t.params).then((r) => r.rows as Record<string, unknown>[])]);
+  const theirs = new Map<string, Record<string, unknown>>();
+  for (const row of targetRows) theirs.set(String(row.b), row);
+  const differing: string[] = [];
+  let total = 0;
+  let differingRows = 0;
+  for (const row of sourceRows) {
+    const bucket = String(row.b);
+    const n = Number(row.n);
+    total += n;
+    const other = theirs.get(bucket);
+    theirs.delete(bucket);
+    if (other && figures(other) === figures(row) && !(input.hardDeletes && Number(other.m ?? 0) > 0)) continue;
+    differing.push(bucket);
+    differingRows += n;
+  }
+  // Buckets only the target has rows in (live, or marked ones a hard delete removes): their rows are deleted.
+  for (const [bucket, row] of theirs) if (Number(row.n) > 0 || (input.hardDeletes && Number(row.m ?? 0) > 0)) differing.push(bucket);
+  if (!differing.length) return { kind: 'equal', sourceRows: total };
+  if (differingRows > WHOLE_CHUNK_SHARE * total) return { kind: 'whole' };
+  const hex = b.kind === 'hash' && digests.scheme === 'md5';
+  const list = differing.map((v) => literal(v, hex)).join(', ');
+  const targetBucket = (alias: string) => pgBucket(table, b, (c) => `${alias}.${quotePg(c.targetName)}`, false, digests.scheme);
+  return {
+    kind: 'some',
+    sourceRows: total,
+    differingRows,
+    filter: () => ({ sql: `${sides.source.bucket} IN (${list})`, params: [] }),
+    onTarget: (alias) => `${targetBucket(alias)} IN (${list})`,
+  };
+}

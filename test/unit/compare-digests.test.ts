@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { bucketingOf, digestSides, digestSql, figures, literal, rangeDigestsFor } from '../../lib/modes/compare/digests';
+import { mssqlDialect } from '../../lib/sources/mssql';
+import { mysqlDialect } from '../../lib/sources/mysql';
+import { postgresDialect } from '../../lib/sources/postgres';
+import type { ColumnPlan, TablePlan } from '../../lib/types';
+
+const col = (name: string, sourceType: string, targetType: string): ColumnPlan => ({ name, targetName: name, sourceType, targetType, nullable: true });
+const plan = (columns: ColumnPlan[], primaryKey: string[], integerKey: boolean): TablePlan => ({
+  source: { schema: 'shop', name: 'orders' },
+  target: { schema: 'public', name: 'orders' },
+  mode: 'compare',
+  columns,
+  primaryKey,
+  integerKey,
+  notes: [],
+});
+
+describe('compare range digests (pure parts)', () => {
+  it('digests PostgreSQL by the stored form and MariaDB by canonical text; SQL Server and columns without a canonical form copy every row, saying why', () => {
+    const pg = plan([col('id', 'bigint', 'bigint'), col('v', 'numeric', 'numeric')], ['id'], true);
+    assert.deepEqual(rangeDigestsFor(postgresDialect, pg), { scheme: 'binary' });
+    assert.deepEqual(rangeDigestsFor(mysqlDialect, plan([col('id', 'int', 'integer'), col('d', 'decimal(10,2)', 'numeric(10,2)')], ['id'], true)), { scheme: 'md5' });
+    const mapped = rangeDigestsFor(mysqlDialect, plan([col('id', 'int', 'integer'), col('v', 'decimal(10,2)', 'double precision')], ['id'], true));
+    assert.deepEqual(mapped, { fallback: 'column v (decimal(10,2) → double precision) has no canonical form to digest' });
+    assert.match((rangeDigestsFor(mssqlDialect, plan([col('id', 'int', 'integer')], ['id'], true)) as { fallback: string }).fallback, /SQL Server/);
+    // A text key orders otherwise in the target: only a table read as one range is digested.
+    assert.deepEqual(rangeDigestsFor(postgresDialect, plan([col('code', 'text', 'text')], ['code'], false)), {
+      scheme: 'binary',
+      wholeOnly: 'key (code) orders otherwise in the target',
+    });
+  });
+
+  it('cuts an integer key with known ends into equal widths of about 32 keys, any other key by hash bits (or MD5 hex digits)', () => {
+    const ints = plan([col('id', 'bigint', 'bigint')], ['id'], true);
+    assert.deepEqual(bucketingOf(ints, { index: 0, count: 2, lo: '0', hi: '3200' }, 3_200, null, null, 'binary'), { kind: 'int', width: '32' });
+    assert.deepEqual(bucketingOf(ints, { index: 0, count: 2, lo: null, hi: '1000' }, 1_000, '1', '5000', 'binary'), { kind: 'int', width: '32' });
+    assert.deepEqual(bucketingOf(ints, { index: 0, count: 1, lo: null, hi: null }, 100_000, null, null, 'binary'), { kind: 'hash', size: 12 });
+    assert.deepEqual(bucketingOf(ints, { index: 0, count: 1, lo: null, hi: null }, 100_000, null, null, 'md5'), { kind: 'hash', size: 3 });
+    assert.deepEqual(bucketingOf(ints, { index: 0, count: 1, lo: null, hi: null }, 10, null, null, 'binary'), { kind: 'hash', size: 0 });
+  });
+
+  it('hashes both PostgreSQL sides with the same seeds over record_send of the same types; the source casts to the target type', () => {
+    const p = plan([col('id', 'integer', 'bigint'), col('v', 'numeric(10,2)', 'numeric(10,2)')], ['id'], true);
+    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 2, lo: '0', hi: '64' }, { kind: 'int', width: '32' }, 'binary', ['11', '-22']);
+    const s = digestSql(source);
+    assert.match(s.sql, /record_send\(ROW\("id"::bigint, "v"\)\)/);
+    assert.match(s.sql, /hash_array_extended\(ARRAY\[x\.r\], 11::bigint\).*hash_array_extended\(ARRAY\[x\.r\], -22::bigint\)/);
+    assert.deepEqual(s.params, ['0', '64']);
+    const t = digestSql(target, '"is_deleted" IS NOT TRUE');
+    assert.match(t.sql, /record_send\(ROW\("id", "v"\)\)/);
+    assert.match(t.sql, /count\(\*\) FILTER \(WHERE NOT x\.l\)::bigint AS m/);
+    assert.match(t.sql, /\("id" \/ 32::bigint\) AS b/);
+  });
+
+  it('compares sums modulo 2^64, so a signed and an unsigned reading of the same halves agree', () => {
+    const signed = { n: '2', s1: String(-1n + -2n), s2: '5' };
+    const unsigned = { n: 2, s1: String(2n ** 64n - 1n + 2n ** 64n - 2n), s2: '5' };
+    assert.equal(figures(signed), figures(unsigned));
+    assert.notEqual(figures(signed), figures({ ...unsigned, s2: '6' }));
+    assert.notEqual(figures(signed), figures({ ...unsigned, n: 3 }));
+  });
+
+  it('writes only integers or hex digits into a bucket list', () => {
+    assert.equal(literal('-12', false), '-12');
+    assert.equal(literal('0af', true), "'0af'");
+    assert.throws(() => literal("1'; DROP", true));
+    assert.throws(() => literal('1.5', false));
+  });
+});
