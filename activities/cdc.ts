@@ -49,6 +49,8 @@ export interface StartCdcResult {
   /** With a snapshot: the ranges each table was read in (more than one: block ranges, read at once under the snapshot). */
   ranges?: Record<string, number>;
   position: string;
+  /** The source keeps its log for this stream (a slot): a stream left behind holds it. */
+  holdsLog: boolean;
 }
 
 export interface ApplyCdcBatchInput extends CdcStreamInput {
@@ -89,7 +91,7 @@ const POLL_MS = 250;
 function captureOf(deps: ActivityDeps, config: SyncConfig): ChangeCapture {
   const source = deps.connections.source(config.source.connection);
   if (!source.changeCapture) {
-    throw new TablesyncError('CdcSetup', `source "${config.source.connection}" is ${source.dialect.name}: cdc reads PostgreSQL sources only so far`);
+    throw new TablesyncError('CdcSetup', `source "${config.source.connection}" is ${source.dialect.name}: cdc reads PostgreSQL and MariaDB/MySQL sources only`);
   }
   return source.changeCapture;
 }
@@ -102,6 +104,12 @@ async function readStates(deps: ActivityDeps, config: SyncConfig, tables: TableP
 
 /** The saved position of a table in this stream (null: none, or one of another stream or mode). */
 const positionOf = streamPosition;
+
+/** The latest of the tables' saved positions: every transaction up to it is applied (a batch saves its last to each table it changed). */
+function latest(capture: ChangeCapture, positions: (string | null)[]): string | null {
+  const at = positions.map((p) => (p === null ? null : splitPosition(p).at));
+  return at.reduce<string | null>((a, b) => (a === null ? b : b === null || capture.compare(a, b) >= 0 ? a : b), null);
+}
 
 /** The large transaction an earlier batch applied in part (its commit, how many changes), if any: the latest piece saved. */
 function resumeOf(capture: ChangeCapture, positions: (string | null)[]): ReadLimits['resume'] {
@@ -179,14 +187,19 @@ export function createCdcActivities(deps: ActivityDeps) {
         for (const t of tables) {
           const state = states.get(displayName(t.source));
           const other = otherStream(state, stream);
-          if (other && (await capture.position(other.stream))) {
+          // A source that keeps nothing per stream judges by the other's saved position: one whose log is gone can never go on.
+          const live = other && (await capture.position(other.stream, other.position).catch((err) => (err instanceof TablesyncError && err.type === 'CdcGap' ? null : Promise.reject(err))));
+          if (live) {
             throw new TablesyncError(
               'CdcSetup',
-              `${displayName(t.source)} is followed by stream "${other.stream}" (workflow ${state!.lastWorkflowId}); stop that one with tablesync cdc stop --drop-slot first`,
+              `${displayName(t.source)} is followed by stream "${other!.stream}" (workflow ${state!.lastWorkflowId}); ` +
+                (capture.holdsLog
+                  ? 'stop that one with tablesync cdc stop --drop-slot first'
+                  : 'stop that one, then run tablesync reset-state for the table (a binlog stream keeps nothing on the source: its saved position is all there is of it)'),
             );
           }
         }
-        const slot = await capture.position(stream);
+        const slot = await capture.position(stream, positions.every((p) => p !== null) ? latest(capture, positions) : null);
         if (positions.every((p) => p !== null)) {
           if (!slot) {
             // Changes since the saved positions are gone with the slot: going on would leave a gap.
@@ -198,7 +211,7 @@ export function createCdcActivities(deps: ActivityDeps) {
           }
           log.info(`${stream}: going on from the saved positions (slot confirmed at ${slot.confirmed})`);
           await claimGenerations(target, config, tables, { syncWorkflowId: run.workflowId, syncRunId: run.runId });
-          return { stream, tables, snapshot: null, position: slot.confirmed ?? positions[0]! };
+          return { stream, tables, snapshot: null, position: slot.confirmed ?? positions[0]!, holdsLog: capture.holdsLog };
         }
         // Some table has no position in this stream: a new snapshot of every table, consistent with a new slot.
         if (slot) {
@@ -224,7 +237,7 @@ export function createCdcActivities(deps: ActivityDeps) {
           );
         });
         log.info(`${stream}: snapshot of ${tables.length} tables at ${position}`);
-        return { stream, tables, snapshot: loaded.rows, ranges: loaded.ranges, position };
+        return { stream, tables, snapshot: loaded.rows, ranges: loaded.ranges, position, holdsLog: capture.holdsLog };
       } catch (err) {
         throw classifyError(err, where);
       }
@@ -237,16 +250,18 @@ export function createCdcActivities(deps: ActivityDeps) {
         const source = connections.source(config.source.connection);
         const ctx = Context.current();
         const until = Date.now() + waitMs;
+        const states = await readStates(deps, config, tables);
+        const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
         const pieceChanges = config.cdcTransactionChanges ?? DEFAULTS.cdcTransactionChanges;
         for (;;) {
           ctx.heartbeat();
-          const slot = await capture.position(stream);
+          const slot = await capture.position(stream, applied);
           if (!slot) {
             throw new TablesyncError('CdcGap', `replication slot "${stream}" is gone (dropped behind tablesync's back?); run tablesync reset-state for a table of the stream and start again for a new snapshot`);
           }
           // A large transaction applied in part by an earlier batch: the read leaves out what is applied.
-          const resume = resumeOf(capture, [...(await readStates(deps, config, tables)).values()].map((s) => streamPosition(s, stream)));
-          const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat() });
+          const resume = resumeOf(capture, [...states.values()].map((s) => streamPosition(s, stream)));
+          const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat(), applied, tables });
           if (batch.transactions.length) {
             const counts = noCounts();
             const lastTxn = batch.transactions[batch.transactions.length - 1];
@@ -297,7 +312,7 @@ export function createCdcActivities(deps: ActivityDeps) {
               ...counts,
               transactions: batch.transactions.filter((t) => !t.partial).length,
               position: last,
-              lagBytes: (await capture.position(stream))?.lagBytes ?? null,
+              lagBytes: (await capture.position(stream, last))?.lagBytes ?? null,
               // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
               lagSeconds: batch.more ? secondsSince(lastTxn.commitTime) : 0,
               commitTime: lastTxn.commitTime ?? null,

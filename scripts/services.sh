@@ -3,7 +3,10 @@
 # machine's own commands when they do not. Idempotent.
 # cdc mode needs a PostgreSQL with wal_level=logical; rather than change the
 # machine's default cluster, a second cluster `cdc` on port 5434 is created
-# (once) with logical decoding on and trust for local connections.
+# (once) with logical decoding on and trust for local connections. Likewise a
+# second MariaDB on port 3307 with the binary log on (row events, full row
+# images and metadata), its own datadir, socket and config under
+# /var/lib/mysql-cdc, created once with mariadb-install-db.
 set -euo pipefail
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for() {
@@ -17,7 +20,8 @@ if ! answers 5432; then
 fi
 if ! answers 3306; then
   echo "Starting MariaDB"
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  # By its pid file: the binlog instance below runs the same binary, which --exec alone would take for this one.
+  start-stop-daemon --start --oknodo --background --pidfile /run/mysqld/mysqld.pid --exec /usr/sbin/mariadbd
   wait_for 3306 MariaDB
 fi
 CDC_PORT=${TABLESYNC_PG_CDC_PORT:-5434}
@@ -37,4 +41,39 @@ if ! answers "$CDC_PORT"; then
   echo "Starting PostgreSQL cluster $version/cdc"
   pg_ctlcluster --skip-systemctl-redirect "$version" cdc start
   wait_for "$CDC_PORT" "PostgreSQL (cdc cluster)"
+fi
+MYSQL_CDC_PORT=${TABLESYNC_MYSQL_CDC_PORT:-3307}
+if ! answers "$MYSQL_CDC_PORT"; then
+  dir=${TABLESYNC_MYSQL_CDC_DIR:-/var/lib/mysql-cdc}
+  cnf=$dir/my.cnf
+  if [ ! -d "$dir/data/mysql" ]; then
+    echo "Creating MariaDB instance in $dir on port $MYSQL_CDC_PORT (log_bin, binlog_format=ROW)"
+    mkdir -p "$dir/data" "$dir/binlog"
+    # Its own config file only (--defaults-file): the machine's my.cnf names the default instance's socket and datadir.
+    cat > "$cnf" <<CNF
+[mysqld]
+user = mysql
+datadir = $dir/data
+socket = $dir/mysqld.sock
+pid-file = $dir/mysqld.pid
+log-error = $dir/error.log
+port = $MYSQL_CDC_PORT
+bind-address = 127.0.0.1
+skip-name-resolve
+character-set-server = utf8mb4
+collation-server = utf8mb4_general_ci
+server_id = $MYSQL_CDC_PORT
+log_bin = $dir/binlog/mariadb-bin
+binlog_format = ROW
+binlog_row_image = FULL
+binlog_row_metadata = FULL
+innodb_buffer_pool_size = 64M
+CNF
+    chown -R mysql:mysql "$dir"
+    mariadb-install-db --defaults-file="$cnf" --auth-root-authentication-method=normal --skip-test-db > "$dir/install.log" 2>&1 ||
+      { cat "$dir/install.log" >&2; exit 1; }
+  fi
+  echo "Starting MariaDB (binlog) on port $MYSQL_CDC_PORT"
+  start-stop-daemon --start --oknodo --background --pidfile "$dir/mysqld.pid" --exec /usr/sbin/mariadbd -- --defaults-file="$cnf"
+  wait_for "$MYSQL_CDC_PORT" "MariaDB (binlog instance)"
 fi

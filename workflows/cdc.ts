@@ -17,6 +17,8 @@ export interface CdcCarried {
   /** What status shows, carried so it never reads as unknown right after continue-as-new. */
   position?: string | null;
   lagBytes?: number | null;
+  /** The source keeps its log for the stream (a slot); absent in runs from before MariaDB streams, all PostgreSQL. */
+  holdsLog?: boolean;
   lagSeconds?: number | null;
 }
 
@@ -65,6 +67,8 @@ export interface CdcResult {
   totals: CdcTotals;
   /** Said when the slot was kept: it keeps the source's log from being freed until the stream goes on or is dropped. */
   slotKept: string | null;
+  /** The source keeps a log for streams (a PostgreSQL slot); false for a binlog, which keeps nothing per stream. */
+  holdsLog?: boolean;
 }
 
 export const cdcPauseSignal = defineSignal('cdcPause');
@@ -108,6 +112,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
   const acts = proxyActivities<Activities>(activityOptions(config, 'transfer'));
   const catalog = catalogActivities(config);
   let tables = input.carried?.tables;
+  let holdsLog = input.carried?.holdsLog ?? true;
   try {
     if (!tables) {
       progress.phase = 'snapshot';
@@ -115,6 +120,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
       stream = started.stream ?? stream;
       progress.stream = stream;
       tables = started.tables;
+      holdsLog = started.holdsLog ?? true;
       progress.snapshot = started.snapshot;
       progress.position = started.position;
     }
@@ -127,7 +133,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
         continue;
       }
       if (batches >= perRun) {
-        const carried: CdcCarried = { config, stream, tables, totals: progress.totals, paused, position: progress.position, lagBytes: progress.lagBytes, lagSeconds: progress.lagSeconds };
+        const carried: CdcCarried = { config, stream, tables, totals: progress.totals, paused, position: progress.position, lagBytes: progress.lagBytes, lagSeconds: progress.lagSeconds, holdsLog };
         await continueAsNew<typeof cdcWorkflow>({ ...input, carried });
       }
       const r: ApplyCdcBatchResult = await acts.applyCdcBatch({ config, stream, run, tables, maxChanges: input.maxChanges ?? 5_000, waitMs: input.waitMs ?? 10_000 });
@@ -145,7 +151,9 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
     // A failed stream keeps its slot (dropping it would lose the changes a fix could still apply): say so.
     throw ApplicationFailure.create({
       type: 'CdcFailed',
-      message: `${rootMessage(err)}; replication slot "${stream}" is kept and holds back the source's WAL until the stream goes on, or tablesync cdc stop --drop-slot removes it`,
+      message: holdsLog
+        ? `${rootMessage(err)}; replication slot "${stream}" is kept and holds back the source's WAL until the stream goes on, or tablesync cdc stop --drop-slot removes it`
+        : `${rootMessage(err)}; the saved positions are kept: start the workflow again to go on from them while the source still has that binary log`,
       nonRetryable: true,
       cause: err as Error,
     });
@@ -155,6 +163,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
   const { slotKept } = await catalog.stopCdc({ config, stream, dropSlot: Boolean(ending?.dropSlot) });
   return {
     stream,
+    holdsLog,
     totals: progress.totals,
     slotKept: slotKept ? `replication slot "${stream}" is kept (${slotKept.retainedBytes} bytes of WAL held): start the workflow again to go on, or stop --drop-slot to free it` : null,
   };

@@ -58,7 +58,7 @@ export async function cdcStatusCommand(workflowId: string, opts: { json?: boolea
       else {
         console.log(`${workflowId}: ${status}`);
         if ('error' in ended) console.log(`  error: ${ended.error}`);
-        else console.log(ended.slotKept ? `  warning: ${ended.slotKept}` : `  slot "${ended.stream}" dropped`);
+        else console.log(ended.slotKept ? `  warning: ${ended.slotKept}` : ended.holdsLog === false ? '  nothing kept on the source' : `  slot "${ended.stream}" dropped`);
       }
       return 0;
     }
@@ -144,7 +144,9 @@ export async function cdcSignalCommand(signal: 'pause' | 'resume' | 'stop', work
     console.log(`${signal} sent to ${workflowId}`);
     if (signal !== 'stop' || opts.wait === false) return 0;
     const result = (await handle.result()) as CdcResult;
-    console.log(result.slotKept ? `stopped; warning: ${result.slotKept}` : `stopped; slot "${result.stream}" and its publication dropped`);
+    console.log(
+      result.slotKept ? `stopped; warning: ${result.slotKept}` : result.holdsLog === false ? 'stopped; nothing kept on the source' : `stopped; slot "${result.stream}" and its publication dropped`,
+    );
     return 0;
   } finally {
     await client.connection.close();

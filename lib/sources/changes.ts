@@ -2,8 +2,10 @@ import type { CopyStream } from './base';
 import type { PartitionRange, TablePlan, TableRef } from '../types';
 
 // Change capture from a source's own log (cdc mode): what a dialect that can
-// stream its changes offers (PostgreSQL logical replication first), as plain
-// change records the mode applies without knowing the dialect.
+// stream its changes offers (PostgreSQL logical replication, the MariaDB/MySQL
+// binary log), as plain change records the mode applies without knowing the
+// dialect. A position is the dialect's own text (an LSN, a binlog file and
+// offset): the mode only stores it and orders positions with `compare`.
 
 /**
  * A column's value as the source's exact text; null is SQL NULL; undefined:
@@ -60,6 +62,13 @@ export interface ReadLimits {
   resume?: { commit: string; applied: number };
   /** Called as the read goes on (an activity's heartbeat): a large transaction takes a while to read. */
   beat?: () => void;
+  /**
+   * For a source that keeps no stream of its own (the binlog): the latest
+   * position the target saved for the stream, read from (or from a later
+   * idle position acknowledged in this process), and the stream's tables.
+   */
+  applied?: string | null;
+  tables?: TablePlan[];
 }
 
 export interface ChangeBatch {
@@ -74,7 +83,7 @@ export interface ChangeBatch {
   more?: boolean;
 }
 
-/** What a source says about a stream (a PostgreSQL slot): null when it does not exist. */
+/** What a source says about a stream (a PostgreSQL slot; the binlog past the applied position): null when it does not exist. */
 export interface StreamPosition {
   /** What the source was last told is applied (confirmed_flush_lsn). */
   confirmed: string | null;
@@ -100,12 +109,22 @@ export interface SnapshotOptions {
 
 /**
  * A source's change capture. `stream` names both the slot and the
- * publication (one per cdc workflow).
+ * publication (one per cdc workflow); a binlog keeps nothing per reader, so
+ * there it names the reader (its server id) only.
  */
 export interface ChangeCapture {
   /** Refuses a server or tables that cannot stream changes, naming the setting (TablesyncError 'CdcSetup'). */
   check(tables: TableRef[]): Promise<void>;
-  position(stream: string): Promise<StreamPosition | null>;
+  /**
+   * `applied`: the last position the target saved for the stream (the
+   * latest of its tables'); a source that keeps no stream of its own (the
+   * binlog) judges by it, and throws 'CdcGap' when the log after it is gone.
+   */
+  position(stream: string, applied?: string | null): Promise<StreamPosition | null>;
+  /** The source keeps its log for the stream until acknowledged (a slot), so a stream left behind fills its disk. */
+  readonly holdsLog: boolean;
+  /** The source sends generated columns' values with each row (else a cdc table with one is refused). */
+  readonly carriesGenerated: boolean;
   /**
    * Creates the stream and, while its starting snapshot is held, calls `load`
    * with a reader of that snapshot and the stream's starting position (the

@@ -35,9 +35,9 @@ export async function planCdcTables(source: SourceConnection, target: Pool, conf
     if (described.primaryKey.length === 0) {
       throw new TablesyncError('CdcSetup', `${name}: cdc needs a primary key (its changes are applied by key); add one or sync the table with another mode`);
     }
-    const generated = described.columns.filter((c) => c.generated);
+    const generated = source.changeCapture?.carriesGenerated ? [] : described.columns.filter((c) => c.generated);
     if (generated.length) {
-      // PostgreSQL 15's log does not carry generated columns: their target values would go stale.
+      // PostgreSQL 15's log does not carry generated columns: their target values would go stale (a binlog row image does).
       throw new TablesyncError('CdcSetup', `${name}: column ${generated.map((c) => `"${c.name}"`).join(', ')} is generated, and the change log does not carry generated columns; leave it out of cdc`);
     }
     const ctx: PlanContext = { source, target, config, described, settings, write: true };

@@ -1,4 +1,4 @@
-import { createPool, type Pool, type PoolConnection } from 'mysql2';
+import { createPool, type ConnectionOptions, type Pool, type PoolConnection } from 'mysql2';
 import type { ColumnPlan, CursorPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 import {
   andWhere,
@@ -16,6 +16,7 @@ import {
   type ReadFilter,
   uniqueKeysOf,
 } from '../base';
+import { MysqlChangeCapture } from './cdc';
 import { columnsFromCatalog, mysqlCatalog, mysqlNameRule, type MysqlColumnRow } from './catalog';
 import { MysqlCopyEncoder, streamCopy } from './copy';
 import { mysqlCursor } from './cursor';
@@ -50,23 +51,25 @@ export function mysqlEndpoint(url: string): Record<string, string> {
 }
 
 export class MysqlSource implements SourceConnection {
-  /** cdc: not done for this source yet (MariaDB's binlog is next). */
-  readonly changeCapture = null;
+  /** cdc: the binary log (lib/sources/mysql/cdc.ts). */
+  readonly changeCapture: MysqlChangeCapture = new MysqlChangeCapture(this);
   readonly dialect: Dialect;
   private readonly pool: Pool;
+  /** How this source's sessions connect: the binlog reader connects the same way, its values read the same way. */
+  readonly connectionOptions: ConnectionOptions;
 
   constructor(url: string, poolSize = 10) {
     const { uri, database } = parseMysqlUrl(url);
     this.dialect = { ...mysqlDialect, defaultSchema: database };
-    this.pool = createPool({
+    this.connectionOptions = {
       uri,
-      connectionLimit: poolSize,
       charset: 'utf8mb4',
       supportBigNumbers: true,
       bigNumberStrings: true,
       dateStrings: true,
       decimalNumbers: false,
-    });
+    };
+    this.pool = createPool({ ...this.connectionOptions, connectionLimit: poolSize });
     // Every session pinned, whatever the server's defaults: TIMESTAMP values
     // read as UTC instants; text in utf8mb4 both ways; a sql_mode without
     // PAD_CHAR_TO_FULL_LENGTH (CHAR values would come padded), ANSI_QUOTES or
@@ -184,16 +187,30 @@ export class MysqlSource implements SourceConnection {
     }
   }
 
-  async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW): Promise<CopyStream> {
-    const conn = await new Promise<PoolConnection>((resolve, reject) =>
-      this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))),
-    );
+  /** A pinned session of the pool, for the caller to release (cdc's snapshot holds one). */
+  connection(): Promise<PoolConnection> {
+    return new Promise<PoolConnection>((resolve, reject) => this.pool.getConnection((err, c) => (err ? reject(err) : resolve(c))));
+  }
+
+  /**
+   * Streams a range as COPY data. `snapshot`: a session already inside the
+   * transaction to read under (cdc's snapshot, consistent with a binlog
+   * position); its owner ends that transaction and releases it.
+   */
+  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW): Promise<CopyStream> {
+    return this.openCopyOn(plan, range, preferBinary, filter);
+  }
+
+  async openCopyOn(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW, snapshot?: PoolConnection): Promise<CopyStream> {
+    const conn = snapshot ?? (await this.connection());
     const run = (sql: string) => new Promise<void>((resolve, reject) => conn.query(sql, (err) => (err ? reject(err) : resolve())));
-    try {
-      await run('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-    } catch (err) {
-      conn.destroy();
-      throw err;
+    if (!snapshot) {
+      try {
+        await run('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      } catch (err) {
+        conn.destroy();
+        throw err;
+      }
     }
     const counts = new Map<string, number>();
     const warn = (column: string, what: string) => {
@@ -223,6 +240,7 @@ export class MysqlSource implements SourceConnection {
           conn.destroy();
           return;
         }
+        if (snapshot) return;
         try {
           await run('COMMIT');
           conn.release();

@@ -50,6 +50,9 @@ function timeText(micros: unknown): string {
 
 export class PgChangeCapture implements ChangeCapture {
   readonly positionType = 'pg_lsn';
+  // PostgreSQL 15's pgoutput leaves generated columns out.
+  readonly carriesGenerated = false;
+  readonly holdsLog = true;
   private readonly typeNames = new Map<string, string>();
   constructor(private readonly source: PgCaptureSource) {}
 
