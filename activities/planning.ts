@@ -4,7 +4,8 @@ import { mapLimit } from '../lib/concurrency';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
 import { resolveConfigTables, targetCollisions } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
-import { modeOf, planTable, settingsOf } from '../lib/modes';
+import { modeOf, planTable, readPlanCatalog, settingsOf } from '../lib/modes';
+import { refKey } from '../lib/sources/base';
 import { planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
 import {
   generationsTableSql,
@@ -170,13 +171,15 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
         // A few tables at once: with many small tables the catalog round trips, not the queries, take the time.
         // Outcomes are kept per table and taken in order, so the plan reads the same whatever finished first.
         type Outcome = { plan: TablePlan } | { skip: string } | { failed: FailedTable; ref: (typeof refs)[number] };
+        // And what they ask the catalogs, read for all of them first in a few queries.
+        const catalog = refs.length > 1 ? await readPlanCatalog(source, target, config, refs) : undefined;
         let stop: unknown = null;
         const outcomes = await mapLimit(refs, PLAN_CONCURRENCY, async (ref): Promise<Outcome> => {
           // The step fails: the other lanes start no further table (and change no target) behind its back.
           if (stop) throw stop;
           try {
             // Only a run that writes (not verify without --repair) may add columns to the target.
-            return await planTable(source, target, config, ref, claim.claim !== false && !dryRun, verify);
+            return await planTable(source, target, config, ref, claim.claim !== false && !dryRun, verify, catalog);
           } catch (err) {
             // One bad table fails alone; what no table could survive (lost
             // connections, bad credentials) still fails or retries the step.
@@ -219,13 +222,21 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
 
     async createSyncTasks({ config, tables, targetRanges }: CreateSyncTasksInput): Promise<SyncTask[]> {
       const source = connections.source(config.source.connection);
+      // Every table's estimate in a few queries; one they leave out is asked alone, below, where its error is its own.
+      const estimates =
+        tables.length > 1
+          ? await source.estimateRowsMany(tables.map((t) => t.source)).catch((err: Error) => {
+              log.warn(`Estimating ${tables.length} tables at once failed (${err.message}); estimating table by table`);
+              return new Map<string, number>();
+            })
+          : new Map<string, number>();
       let stop: unknown = null;
       return mapLimit(tables, PLAN_CONCURRENCY, async (planned): Promise<SyncTask> => {
         if (stop) throw stop;
         try {
           const mode = modeOf(planned.mode);
           let table = await mode.readWindow(source, planned);
-          const estimatedRows = await source.estimateRows(table.source);
+          const estimatedRows = estimates.get(refKey(table.source)) ?? (await source.estimateRows(table.source));
           let bounds: { min: string | null; max: string | null } = { min: null, max: null };
           // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
           // not one per key chunk (a first run or a backfill, which read every row, are chunked and resumable).

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { ResolvedTable } from '../discovery';
 import { TablesyncError } from '../errors';
 import type { SyncConfig } from '../config';
-import type { ReadFilter, SourceConnection, SourceTable } from '../sources/base';
+import { refKey, type ReadFilter, type SourceConnection, type SourceTable } from '../sources/base';
 import { displayName } from '../tables';
 import type { TablePlan } from '../types';
 import { planAuto } from './auto';
@@ -17,9 +17,11 @@ import { describeTarget } from './plan-steps';
 import { keepsVersions } from './plans';
 import { pgCatalog } from '../sources/postgres/catalog';
 import { carriedFlag } from '../target/soft-deletes';
+import type { PlanCatalog } from './plan-catalog';
 import type { PlanOutcome, SyncMode, TableSettings } from './types';
 
 export * from './names';
+export { readPlanCatalog, type PlanCatalog } from './plan-catalog';
 export type { Applied, ChunkContext, PendingRule, PlanOutcome, SyncMode, TableSettings } from './types';
 
 const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode, changelog: changelogMode, cdc: cdcMode };
@@ -64,10 +66,11 @@ export async function planTable(
   ref: ResolvedTable,
   write: boolean,
   verify = false,
+  catalog?: PlanCatalog,
 ): Promise<PlanOutcome> {
   const name = displayName(ref);
   let settings = settingsOf(config, ref);
-  const listed = await source.describeTable({ schema: ref.schema, name: ref.name });
+  const listed = catalog?.source.get(refKey(ref)) ?? (await source.describeTable({ schema: ref.schema, name: ref.name }));
   if (!listed) {
     throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
   }
@@ -87,7 +90,7 @@ export async function planTable(
       notes.push(...keyless.notes);
     }
   }
-  const outcome = await planMode(source, target, config, found, settings, write, verify);
+  const outcome = await planMode(source, target, config, found, settings, write, verify, catalog);
   if ('plan' in outcome) outcome.plan.notes.push(...notes);
   return outcome;
 }
@@ -100,11 +103,12 @@ async function planMode(
   settings: TableSettings,
   write: boolean,
   verify: boolean,
+  catalog: PlanCatalog | undefined,
 ): Promise<PlanOutcome> {
   const name = displayName(found.ref);
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
-  const ctx = { source, target, config, described, settings, write };
-  return withDeleteRule(await withMarks(target, config, await planInMode(ctx, verify)), settings);
+  const ctx = { source, target, config, described, settings, write, catalog };
+  return withDeleteRule(await withMarks(target, config, await planInMode(ctx, verify), catalog), settings);
 }
 
 async function planInMode(ctx: Parameters<typeof planAuto>[0], verify: boolean): Promise<PlanOutcome> {
@@ -126,12 +130,15 @@ async function planInMode(ctx: Parameters<typeof planAuto>[0], verify: boolean):
  * in a new table drops the marks with the old one; an append table's new
  * versions are written unmarked.
  */
-async function withMarks(target: Pool, config: SyncConfig, outcome: PlanOutcome): Promise<PlanOutcome> {
+async function withMarks(target: Pool, config: SyncConfig, outcome: PlanOutcome, catalog: PlanCatalog | undefined): Promise<PlanOutcome> {
   if (!('plan' in outcome)) return outcome;
   const { plan } = outcome;
   if (plan.softDeleteColumn) return { plan: { ...plan, marks: plan.softDeleteColumn } };
   if (modeOf(plan.mode).steps !== 'apply-in-place' || keepsVersions(plan)) return outcome;
-  const flag = carriedFlag(await pgCatalog.describeTable(target, plan.target), config.softDeleteColumn);
+  // The catalog's description, unless planning changed the table since (see evolveColumns).
+  const key = refKey(plan.target);
+  const table = catalog?.target.has(key) ? catalog.target.get(key)! : await pgCatalog.describeTable(target, plan.target);
+  const flag = carriedFlag(table, config.softDeleteColumn);
   return flag ? { plan: { ...plan, marks: flag } } : outcome;
 }
 

@@ -3,6 +3,7 @@ import type { SyncConfig, TableEntry } from '../config';
 import type { Dialect, SourceConnection, SourceTable } from '../sources/base';
 import type { PartitionRange, TablePlan, TableRef } from '../types';
 import type { ConfigModeName, ModeTraits } from './names';
+import type { PlanCatalog } from './plan-catalog';
 
 /** What a chunk's statements run on: the chunk's own transaction. */
 export type Db = Pick<PoolClient, 'query'>;
@@ -63,6 +64,8 @@ export interface PlanContext {
   settings: TableSettings;
   /** The plan may change the target (add columns): false for a dry run and for verify without repair. */
   write: boolean;
+  /** What was read of the catalogs for many tables at once (see plan-catalog.ts); absent: ask per table. */
+  catalog?: PlanCatalog;
 }
 
 /** A table planned, or left out of the run with why (nothing to compare, no key…). */
