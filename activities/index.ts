@@ -1,3 +1,4 @@
+import { createBatchActivities } from './batches';
 import { createCdcActivities } from './cdc';
 import type { ActivityDeps } from './context';
 import { withCheckedInput } from './input-guard';
@@ -16,6 +17,7 @@ import { createVerificationActivities } from './verification';
 // setTableMode, readTableStatus). Every one checks its input (input-guard.ts)
 // and the sync's connection pins first.
 
+export type { BatchResult, BatchTotals, ReadBatchResultsInput, ReadBatchResultsResult } from './batches';
 export type { ApplyCdcBatchInput, ApplyCdcBatchResult, CdcStatus, CdcStreamInput, StartCdcResult } from './cdc';
 export type { ActivityDeps, LoadTableInput, RunKey } from './context';
 export type { SwapLoadTableResult } from './loading';
@@ -36,6 +38,7 @@ export function createActivities(deps: ActivityDeps) {
       ...createTransferActivities(deps),
       ...createVerificationActivities(deps),
       ...createReportingActivities(),
+      ...createBatchActivities(deps),
       ...createOperationActivities(deps),
       ...createCdcActivities(deps),
     },

@@ -24,6 +24,7 @@ import { advisoryXactLockSql } from '../lib/target';
 import type { FailedTable, SkippedTable, SyncTask, TablePlan, TableRef } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
+import { batchTables, saveBatches } from './batches';
 import { claimGenerations, type ClaimInput } from './generations';
 
 // Planning: validate the config and create the state tables, decide per
@@ -46,6 +47,14 @@ export interface DiscoverTablesInput extends ClaimInput {
   batchAbove?: number;
   /** A batch: plan only these tables ("schema.table", as `batches` names them) of what the config resolves to. */
   only?: string[];
+  /**
+   * With batchAbove: the batches' table names go into the target's state
+   * (see activities/batches.ts), and only their number comes back
+   * (`batchCount`), so no payload grows with the table count.
+   */
+  batchesInState?: boolean;
+  /** A batch whose names its run's discovery saved in the state (batchesInState): plan those. */
+  batch?: number;
   /** run --dry-run: plan only; nothing in the target is changed (no ALTER), only said. */
   dryRun?: boolean;
   /** verify: a cursor or change-log table whose target is missing or empty is skipped (nothing to compare), not planned to be created. */
@@ -60,6 +69,11 @@ export interface DiscoverTablesResult {
   plan?: string[];
   /** With batchAbove: the tables left to plan, one array per batch (tables is then empty). */
   batches?: string[][];
+  /** With batchesInState: how many batches were saved (numbered from 1), and their tables in all. */
+  batchCount?: number;
+  batchedTables?: number;
+  /** With batchesInState: how many tables discovery refused (they are in the state's batch 0). */
+  refusedTables?: number;
 }
 export interface CreateSyncTasksInput {
   config: SyncConfig;
@@ -135,7 +149,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, batchAbove, only, dryRun, verify, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, batchAbove, only, batchesInState, batch, dryRun, verify, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -144,6 +158,10 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       const refused: RefusedTable[] = [];
       let plan: string[] = [];
       try {
+        if (batch !== undefined) {
+          if (!claim.syncWorkflowId || !claim.syncRunId) throw nonRetryable('InvalidInput', 'discoverTables: a batch needs its sync run (syncWorkflowId, syncRunId)');
+          only = await batchTables(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, batch);
+        }
         const resolution = await resolveConfigTables(source, config);
         let refs = resolution.refs;
         if (only) {
@@ -166,6 +184,10 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           const batches: string[][] = [];
           for (let i = 0; i < names.length; i += batchAbove) batches.push(names.slice(i, i + batchAbove));
           log.info(`${names.length} tables: planned and synced in ${batches.length} batches of up to ${batchAbove}`);
+          if (batchesInState && claim.syncWorkflowId && claim.syncRunId) {
+            await saveBatches(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, batches, { tables: [], skipped, failed, plan });
+            return { tables: [], skipped: [], failed: [], plan: [], batchCount: batches.length, batchedTables: names.length, refusedTables: failed.length };
+          }
           return { tables: [], skipped, failed, plan, batches };
         }
         // A few tables at once: with many small tables the catalog round trips, not the queries, take the time.

@@ -8,6 +8,7 @@ import { InputError } from '../input-error';
 import { readProgress } from '../progress';
 import { followProgress, ProgressView } from '../progress-view';
 import { note, printSummary, printVerify } from '../report';
+import { completeSummary } from '../results';
 import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { livePollers, noWorkerLine, type WaitContext } from '../pollers';
@@ -61,7 +62,8 @@ export async function runCommand(opts: RunOptions): Promise<number> {
       follow?.stop();
     }
     if ('exitCode' in waited) return waited.exitCode;
-    const summary = waited.result;
+    // A sync of many tables lists its failed tables only: the rest are read back to print every table.
+    const summary = await completeSummary(client, config, waited.result, taskQueue);
     if (opts.json) console.log(JSON.stringify(summary, null, 2));
     else printSummary(summary);
     return summary.tablesFailed > 0 ? 1 : 0;
