@@ -12,7 +12,7 @@ import {
 } from '../lib/state';
 import { listedSummary, summaryOfBatches, type BatchResult } from '../lib/summary';
 import { qualifyPg } from '../lib/target/sql';
-import type { SyncSummary } from '../lib/types';
+import type { SyncSummary, TableRef } from '../lib/types';
 import type { ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
 
@@ -84,7 +84,7 @@ async function ensureBatchesTable(target: Pool, stateSchema: string): Promise<vo
  * and what discovery itself refused, skipped and planned (batch 0), and
  * drops what runs a week ago left.
  */
-export async function saveBatches(target: Pool, config: SyncConfig, run: { workflowId: string; runId: string }, batches: string[][], discovered: BatchResult): Promise<void> {
+export async function saveBatches(target: Pool, config: SyncConfig, run: { workflowId: string; runId: string }, batches: TableRef[][], discovered: BatchResult): Promise<void> {
   const stateSchema = config.target.stateSchema;
   try {
     await ensureBatchesTable(target, stateSchema);
@@ -97,8 +97,8 @@ export async function saveBatches(target: Pool, config: SyncConfig, run: { workf
   }
 }
 
-/** A batch's table names, as discovery saved them. */
-export async function batchTables(target: Pool, config: SyncConfig, run: { workflowId: string; runId: string }, batch: number): Promise<string[]> {
+/** A batch's tables, as discovery saved them (by their catalog names). */
+export async function batchTables(target: Pool, config: SyncConfig, run: { workflowId: string; runId: string }, batch: number): Promise<TableRef[]> {
   let r;
   try {
     r = await target.query(batchTablesSql(config.target.stateSchema), [run.workflowId, run.runId, batch]);
@@ -108,7 +108,7 @@ export async function batchTables(target: Pool, config: SyncConfig, run: { workf
   if (!r.rows.length) {
     throw nonRetryable('MissingBatch', `batch ${batch} of sync ${run.workflowId} (run ${run.runId}) is not in ${config.target.stateSchema}.${BATCHES_TABLE}: its discovery saved none, or it was dropped`);
   }
-  return r.rows[0].tables as string[];
+  return r.rows[0].tables as TableRef[];
 }
 
 export function totalsOf(result: BatchResult): BatchTotals {

@@ -2,7 +2,7 @@ import { log } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { mapLimit } from '../lib/concurrency';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
-import { resolveConfigTables, targetCollisions } from '../lib/discovery';
+import { resolveConfigTables, resolveTableSpecs, targetCollisions } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
 import { modeOf, planTable, readPlanCatalog, settingsOf } from '../lib/modes';
 import { refKey } from '../lib/sources/base';
@@ -158,11 +158,17 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       const refused: RefusedTable[] = [];
       let plan: string[] = [];
       try {
+        let resolution;
         if (batch !== undefined) {
           if (!claim.syncWorkflowId || !claim.syncRunId) throw nonRetryable('InvalidInput', 'discoverTables: a batch needs its sync run (syncWorkflowId, syncRunId)');
-          only = await batchTables(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, batch);
-        }
-        const resolution = await resolveConfigTables(source, config);
+          // The run's discovery listed the source and resolved the config: the batch resolves it again (each table's
+          // own settings) against its own tables only, not a listing of every table of the source per batch.
+          const mine = await batchTables(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, batch);
+          only = mine.map(displayName);
+          const listing = mine.map((t) => ({ schema: t.schema, name: t.name, kind: 'table' as const }));
+          const defaultSchema = config.source.schema ?? source.dialect.defaultSchema;
+          resolution = resolveTableSpecs(config.tables, defaultSchema, listing, config.source.connection, await source.nameRule(), { typoHints: false });
+        } else resolution = await resolveConfigTables(source, config);
         let refs = resolution.refs;
         if (only) {
           // A batch: the parent said what the patterns resolved to and refused.
@@ -185,7 +191,10 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           for (let i = 0; i < names.length; i += batchAbove) batches.push(names.slice(i, i + batchAbove));
           log.info(`${names.length} tables: planned and synced in ${batches.length} batches of up to ${batchAbove}`);
           if (batchesInState && claim.syncWorkflowId && claim.syncRunId) {
-            await saveBatches(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, batches, { tables: [], skipped, failed, plan });
+            const refsOf = kept.map((t) => ({ schema: t.source.schema, name: t.source.name }));
+            const saved: TableRef[][] = [];
+            for (let i = 0; i < refsOf.length; i += batchAbove) saved.push(refsOf.slice(i, i + batchAbove));
+            await saveBatches(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, saved, { tables: [], skipped, failed, plan });
             return { tables: [], skipped: [], failed: [], plan: [], batchCount: batches.length, batchedTables: names.length, refusedTables: failed.length };
           }
           return { tables: [], skipped, failed, plan, batches };
