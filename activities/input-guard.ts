@@ -126,10 +126,8 @@ export function withCheckedInput<T extends Record<string, (input: never) => Prom
           ...(Array.isArray(given.tables) ? given.tables.filter((t) => t && typeof t === 'object') : []),
           ...(Array.isArray(given.tasks) ? given.tasks.map((t) => t?.table as TablePlan) : []),
         ];
-        for (const t of tables) {
-          checkPlanTypes(t, name);
-          await plans.check(config, t, name);
-        }
+        for (const t of tables) checkPlanTypes(t, name);
+        await plans.checkAll(config, tables, name);
       }
       if (PLANNING.has(name)) await checkTypeMapOnTarget(config, connections, knownTypes);
       const result = await fn({ ...given, config } as never);
