@@ -57,13 +57,14 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     const follow = opts.progress !== false ? followProgress(() => readProgress(client, handle.workflowId), view, view.tty ? 1_000 : 5_000) : null;
     let waited: Awaited<ReturnType<typeof awaitOrCancel<SyncSummary>>>;
     try {
-      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync', { watch, view: follow ?? undefined, out: note(opts) });
+      // A sync of many tables lists its failed tables only: the rest are read back (workflows the local worker runs too) to print every table.
+      const finish = (s: unknown) => completeSummary(client, config, s as SyncSummary, taskQueue);
+      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync', { watch, view: follow ?? undefined, out: note(opts), finish });
     } finally {
       follow?.stop();
     }
     if ('exitCode' in waited) return waited.exitCode;
-    // A sync of many tables lists its failed tables only: the rest are read back to print every table.
-    const summary = await completeSummary(client, config, waited.result, taskQueue);
+    const summary = waited.result;
     if (opts.json) console.log(JSON.stringify(summary, null, 2));
     else printSummary(summary);
     return summary.tablesFailed > 0 ? 1 : 0;
