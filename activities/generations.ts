@@ -1,10 +1,13 @@
 import type { Pool, PoolClient } from 'pg';
 import type { SyncConfig } from '../lib/config';
 import { qualifyPg } from '../lib/target/sql';
-import { claimGenerationSql, generationsTableSql, GENERATIONS_TABLE, lockGenerationSql } from '../lib/state';
+import { claimGenerationSql, claimGenerationsSql, generationsTableSql, GENERATIONS_TABLE, lockGenerationSql } from '../lib/state';
 import { displayName } from '../lib/tables';
 import type { TablePlan } from '../lib/types';
 import { classifyError, nonRetryable } from './errors';
+
+/** Target tables claimed a statement. */
+const CLAIM_CHUNK = 1_000;
 
 /** Who claims: the sync run; absent (histories from before) or claim: false (verify without repair) claims nothing. */
 export interface ClaimInput {
@@ -45,9 +48,17 @@ export async function claimGenerations(target: Pool, config: SyncConfig, tables:
   const stateSchema = config.target.stateSchema;
   try {
     await ensureGenerationsTable(target, stateSchema);
-    for (const table of tables) {
-      const claimed = await target.query(claimGenerationSql(stateSchema, table.target, run));
-      table.generation = Number(claimed.rows[0].generation);
+    if (tables.length === 1) {
+      const claimed = await target.query(claimGenerationSql(stateSchema, tables[0].target, run));
+      tables[0].generation = Number(claimed.rows[0].generation);
+      return;
+    }
+    // Many tables: a statement per CLAIM_CHUNK of them, not one per table (targets are distinct: collisions were refused).
+    for (let i = 0; i < tables.length; i += CLAIM_CHUNK) {
+      const part = tables.slice(i, i + CLAIM_CHUNK);
+      const claimed = await target.query(claimGenerationsSql(stateSchema, part.map((t) => t.target), run));
+      const generations = new Map<string, number>(claimed.rows.map((r) => [JSON.stringify([r.target_schema, r.target_table]), Number(r.generation)]));
+      for (const table of part) table.generation = generations.get(JSON.stringify([table.target.schema, table.target.name]));
     }
   } catch (err) {
     throw classifyError(err, `claim_generations in target "${config.target.connection}"`);

@@ -1,3 +1,4 @@
+import { createBatchActivities } from './batches';
 import { createCdcActivities } from './cdc';
 import type { ActivityDeps } from './context';
 import { withCheckedInput } from './input-guard';
@@ -17,6 +18,7 @@ import { createVerificationActivities } from './verification';
 // setTableMode, readTableStatus). Every one checks its input (input-guard.ts)
 // and the sync's connection pins first.
 
+export type { BatchResult, BatchTotals, ReadBatchResultsInput, ReadBatchResultsResult } from './batches';
 export type { ApplyCdcBatchInput, ApplyCdcBatchResult, CdcStatus, CdcStreamInput, StartCdcResult } from './cdc';
 export type { ActivityDeps, LoadTableInput, RunKey } from './context';
 export type { CreateLoadTableInput, CreateLoadTableResult, SwapLoadTableResult } from './loading';
@@ -39,6 +41,7 @@ export function createActivities(deps: ActivityDeps) {
       ...createVerificationActivities(deps),
       ...createReportingActivities(),
       ...createNotifyActivities(deps.env ?? process.env, identity),
+      ...createBatchActivities(deps),
       ...createOperationActivities(deps),
       ...createCdcActivities(deps),
     },

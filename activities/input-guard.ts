@@ -156,8 +156,8 @@ export function withCheckedInput<T extends Record<string, (input: never) => Prom
         for (const t of tables) {
           checkPlanTypes(t, name);
           checkPlanFilter(config, t, name);
-          await plans.check(config, t, name);
         }
+        await plans.checkAll(config, tables, name);
       }
       if (PLANNING.has(name)) await checkTypeMapOnTarget(config, connections, knownTypes);
       const result = await fn({ ...given, config } as never);

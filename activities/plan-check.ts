@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { SyncConfig } from '../lib/config';
+import { refKey, type SourceTable } from '../lib/sources/base';
 import { targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
 import type { TablePlan } from '../lib/types';
@@ -45,7 +46,22 @@ export class PlanCheck {
     this.known.add(this.digest(config, table));
   }
 
-  async check(config: SyncConfig, table: TablePlan, where: string): Promise<void> {
+  /**
+   * check() of every plan of a step's input: the source tables of those this
+   * worker does not know are described at once first (a step of a batch
+   * carries hundreds), each then checked as alone.
+   */
+  async checkAll(config: SyncConfig, tables: TablePlan[], where: string): Promise<void> {
+    const unknown = tables.filter((t) => t?.source && !this.known.has(this.digest(config, t)));
+    let described = new Map<string, SourceTable>();
+    if (unknown.length > 1) {
+      const refs = unknown.map((t) => ({ schema: t.source.schema, name: t.source.name }));
+      described = await this.connections.source(config.source.connection).describeTables(refs).catch(() => described);
+    }
+    for (const t of tables) await this.check(config, t, where, described);
+  }
+
+  async check(config: SyncConfig, table: TablePlan, where: string, described?: Map<string, SourceTable>): Promise<void> {
     const name = table?.source ? displayName(table.source) : '(no source table)';
     const refuse = (what: string) =>
       nonRetryable(
@@ -61,7 +77,7 @@ export class PlanCheck {
     const digest = this.digest(config, table);
     if (this.known.has(digest)) return;
     const source = this.connections.source(config.source.connection);
-    const found = await source.describeTable(table.source);
+    const found = described?.get(refKey(table.source)) ?? (await source.describeTable(table.source));
     if (!found) throw refuse('names a table the source does not have');
     const columns = new Map(found.columns.map((c) => [c.name, c]));
     for (const [i, c] of table.columns.entries()) {

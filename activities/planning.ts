@@ -2,9 +2,10 @@ import { log } from '@temporalio/activity';
 import type { Pool } from 'pg';
 import { mapLimit } from '../lib/concurrency';
 import { ConfigError, parseSyncConfig, type SyncConfig } from '../lib/config';
-import { resolveConfigTables, targetCollisions } from '../lib/discovery';
+import { resolveConfigTables, resolveTableSpecs, targetCollisions } from '../lib/discovery';
 import { TablesyncError } from '../lib/errors';
-import { modeOf, planTable, settingsOf } from '../lib/modes';
+import { modeOf, planTable, readPlanCatalog, settingsOf } from '../lib/modes';
+import { refKey } from '../lib/sources/base';
 import { planBlockPartitions, planPartitions, planSampledPartitions, samplePieces, sameOrderOnTarget } from '../lib/planner';
 import {
   generationsTableSql,
@@ -24,6 +25,7 @@ import { advisoryXactLockSql } from '../lib/target';
 import type { FailedTable, SkippedTable, SyncTask, TablePlan, TableRef } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
+import { batchTables, saveBatches } from './batches';
 import { claimGenerations, type ClaimInput } from './generations';
 
 // Planning: validate the config and create the state tables, decide per
@@ -46,6 +48,14 @@ export interface DiscoverTablesInput extends ClaimInput {
   batchAbove?: number;
   /** A batch: plan only these tables ("schema.table", as `batches` names them) of what the config resolves to. */
   only?: string[];
+  /**
+   * With batchAbove: the batches' table names go into the target's state
+   * (see activities/batches.ts), and only their number comes back
+   * (`batchCount`), so no payload grows with the table count.
+   */
+  batchesInState?: boolean;
+  /** A batch whose names its run's discovery saved in the state (batchesInState): plan those. */
+  batch?: number;
   /** run --dry-run: plan only; nothing in the target is changed (no ALTER), only said. */
   dryRun?: boolean;
   /** verify: a cursor or change-log table whose target is missing or empty is skipped (nothing to compare), not planned to be created. */
@@ -60,6 +70,11 @@ export interface DiscoverTablesResult {
   plan?: string[];
   /** With batchAbove: the tables left to plan, one array per batch (tables is then empty). */
   batches?: string[][];
+  /** With batchesInState: how many batches were saved (numbered from 1), and their tables in all. */
+  batchCount?: number;
+  batchedTables?: number;
+  /** With batchesInState: how many tables discovery refused (they are in the state's batch 0). */
+  refusedTables?: number;
 }
 export interface CreateSyncTasksInput {
   config: SyncConfig;
@@ -135,7 +150,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, batchAbove, only, dryRun, verify, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, batchAbove, only, batchesInState, batch, dryRun, verify, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -144,7 +159,17 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       const refused: RefusedTable[] = [];
       let plan: string[] = [];
       try {
-        const resolution = await resolveConfigTables(source, config);
+        let resolution;
+        if (batch !== undefined) {
+          if (!claim.syncWorkflowId || !claim.syncRunId) throw nonRetryable('InvalidInput', 'discoverTables: a batch needs its sync run (syncWorkflowId, syncRunId)');
+          // The run's discovery listed the source and resolved the config: the batch resolves it again (each table's
+          // own settings) against its own tables only, not a listing of every table of the source per batch.
+          const mine = await batchTables(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, batch);
+          only = mine.map(displayName);
+          const listing = mine.map((t) => ({ schema: t.schema, name: t.name, kind: 'table' as const }));
+          const defaultSchema = config.source.schema ?? source.dialect.defaultSchema;
+          resolution = resolveTableSpecs(config.tables, defaultSchema, listing, config.source.connection, await source.nameRule(), { typoHints: false });
+        } else resolution = await resolveConfigTables(source, config);
         let refs = resolution.refs;
         if (only) {
           // A batch: the parent said what the patterns resolved to and refused.
@@ -166,18 +191,27 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
           const batches: string[][] = [];
           for (let i = 0; i < names.length; i += batchAbove) batches.push(names.slice(i, i + batchAbove));
           log.info(`${names.length} tables: planned and synced in ${batches.length} batches of up to ${batchAbove}`);
+          if (batchesInState && claim.syncWorkflowId && claim.syncRunId) {
+            const refsOf = kept.map((t) => ({ schema: t.source.schema, name: t.source.name }));
+            const saved: TableRef[][] = [];
+            for (let i = 0; i < refsOf.length; i += batchAbove) saved.push(refsOf.slice(i, i + batchAbove));
+            await saveBatches(target, config, { workflowId: claim.syncWorkflowId, runId: claim.syncRunId }, saved, { tables: [], skipped, failed, plan });
+            return { tables: [], skipped: [], failed: [], plan: [], batchCount: batches.length, batchedTables: names.length, refusedTables: failed.length };
+          }
           return { tables: [], skipped, failed, plan, batches };
         }
         // A few tables at once: with many small tables the catalog round trips, not the queries, take the time.
         // Outcomes are kept per table and taken in order, so the plan reads the same whatever finished first.
         type Outcome = { plan: TablePlan } | { skip: string } | { failed: FailedTable; ref: (typeof refs)[number] };
+        // And what they ask the catalogs, read for all of them first in a few queries.
+        const catalog = refs.length > 1 ? await readPlanCatalog(source, target, config, refs) : undefined;
         let stop: unknown = null;
         const outcomes = await mapLimit(refs, PLAN_CONCURRENCY, async (ref): Promise<Outcome> => {
           // The step fails: the other lanes start no further table (and change no target) behind its back.
           if (stop) throw stop;
           try {
             // Only a run that writes (not verify without --repair) may add columns to the target.
-            return await planTable(source, target, config, ref, claim.claim !== false && !dryRun, verify);
+            return await planTable(source, target, config, ref, claim.claim !== false && !dryRun, verify, catalog);
           } catch (err) {
             // One bad table fails alone; what no table could survive (lost
             // connections, bad credentials) still fails or retries the step.
@@ -220,13 +254,21 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
 
     async createSyncTasks({ config, tables, targetRanges }: CreateSyncTasksInput): Promise<SyncTask[]> {
       const source = connections.source(config.source.connection);
+      // Every table's estimate in a few queries; one they leave out is asked alone, below, where its error is its own.
+      const estimates =
+        tables.length > 1
+          ? await source.estimateRowsMany(tables.map((t) => t.source)).catch((err: Error) => {
+              log.warn(`Estimating ${tables.length} tables at once failed (${err.message}); estimating table by table`);
+              return new Map<string, number>();
+            })
+          : new Map<string, number>();
       let stop: unknown = null;
       return mapLimit(tables, PLAN_CONCURRENCY, async (planned): Promise<SyncTask> => {
         if (stop) throw stop;
         try {
           const mode = modeOf(planned.mode);
           let table = await mode.readWindow(source, planned);
-          const estimatedRows = await source.estimateRows(table.source);
+          const estimatedRows = estimates.get(refKey(table.source)) ?? (await source.estimateRows(table.source));
           const sizingOf = () => ({
             estimatedRows,
             threshold: config.partitionThreshold,

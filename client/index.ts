@@ -7,3 +7,4 @@ export { readProgress, type LiveProgress, type LiveTableProgress } from './progr
 export type { SyncProgress, TableProgress } from '../workflows/progress';
 export { resetState, setMode, tableStatus, startResetState, startSetMode, startTableStatus } from './operations';
 export type { SetModeResult, StateChange, TableStatus } from '../activities';
+export { completeSummary } from './results';

@@ -57,8 +57,11 @@ export async function readProgress(client: Client, workflowId: string): Promise<
     const batch = await client.workflow.getHandle(batchId).query<SyncProgress>('progress').catch(() => null);
     for (const t of batch?.tables ?? []) planned.set(t.table, t);
   }
+  // Batches in the state: the sync lists no table, its running batches list theirs; the counts of the rest are the sync's.
+  const inState = parent.rowsCopied !== undefined;
+  const listed = inState ? [...planned.values()] : parent.tables.map((t) => planned.get(t.table) ?? t);
   const tables = await Promise.all(
-    parent.tables.map((t) => planned.get(t.table) ?? t).map(async (t): Promise<LiveTableProgress> => {
+    listed.map(async (t): Promise<LiveTableProgress> => {
       if (t.phase !== 'copy') return { ...t, partitionsRunning: 0 };
       if (t.grouped) return { ...t, partitionsRunning: 1 };
       const childId = `${workflowId}/${t.table}`;
@@ -76,18 +79,22 @@ export async function readProgress(client: Client, workflowId: string): Promise<
       }
     }),
   );
-  const { batches: _batches, ...counts } = parent;
+  const { batches: _batches, rowsCopied: endedRows = 0, ...counts } = parent;
+  const live = {
+    tablesDone: tables.filter((t) => t.phase === 'done').length,
+    tablesFailed: tables.filter((t) => t.phase === 'failed').length,
+    tablesRunning: tables.filter((t) => !['done', 'failed', 'waiting'].includes(t.phase)).length,
+  };
+  const rowsCopied = endedRows + tables.reduce((n, t) => n + t.rowsCopied, 0);
   return {
     ...counts,
-    ...(planned.size && {
-      tablesDone: tables.filter((t) => t.phase === 'done').length,
-      tablesFailed: tables.filter((t) => t.phase === 'failed').length,
-      tablesRunning: tables.filter((t) => !['done', 'failed', 'waiting'].includes(t.phase)).length,
-    }),
+    ...(inState
+      ? { tablesDone: counts.tablesDone + live.tablesDone, tablesFailed: counts.tablesFailed + live.tablesFailed, tablesRunning: live.tablesRunning }
+      : planned.size && live),
     workflowId,
     status: description.status.name,
     tables,
-    rowsCopied: tables.reduce((n, t) => n + t.rowsCopied, 0),
-    estimatedRows: tables.reduce((n, t) => n + Math.max(t.estimatedRows, t.rowsCopied), 0),
+    rowsCopied,
+    estimatedRows: endedRows + tables.reduce((n, t) => n + Math.max(t.estimatedRows, t.rowsCopied), 0),
   };
 }

@@ -1,5 +1,6 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { SyncConfigInput } from '../lib/config';
+import { completeSummary } from './results';
 import { connectWithSettings, temporalConnectionSettings } from './temporal-connection';
 import { runLabel } from '../lib/summary';
 import type { SyncSummary } from '../lib/types';
@@ -67,6 +68,7 @@ export async function startVerify(
 
 /** Starts a sync and waits for its summary. */
 export async function runSync(config: SyncConfigInput, options: StartSyncOptions = {}): Promise<SyncSummary> {
-  const handle = await startSync(config, options);
-  return handle.result();
+  const client = options.client ?? (await connectClient(options));
+  const handle = await startSync(config, { ...options, client });
+  return completeSummary(client, config, await handle.result(), options.taskQueue ?? process.env.TEMPORAL_TASK_QUEUE ?? 'tablesync');
 }

@@ -14,6 +14,8 @@ export interface AwaitOptions {
   view?: { pause(): void; resume(): void };
   /** Where cancellation-only lines go: stdout unless a --json document owns it. */
   out?: (line: string) => void;
+  /** What the result still needs from workflows the local worker runs (a sync of many tables: its per-table results), done before that worker stops. */
+  finish?: (result: unknown) => Promise<unknown>;
 }
 
 /**
@@ -98,7 +100,9 @@ export async function awaitOrCancel<T>(
   process.on('SIGTERM', onSignal);
   const pollers = watch ? watchPollers(watch, what, handle) : null;
   try {
-    const result = hosted ? hosted.worker.runUntil(handle.result()) : handle.result();
+    const finish = options.finish ?? (async (r: unknown) => r);
+    const finished = () => handle.result().then(finish);
+    const result = hosted ? hosted.worker.runUntil(finished()) : finished();
     const first = await Promise.race([result.then((r) => ({ result: r as T })), gaveUp.then((exitCode) => ({ exitCode }))]);
     if ('exitCode' in first) result.catch(() => undefined);
     return first;

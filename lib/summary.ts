@@ -175,3 +175,45 @@ export function withRunWarnings(summary: SyncSummary, warnings: string[]): SyncS
   const next = { ...rest, warnings: summary.warnings + warnings.length, runWarnings: [...(summary.runWarnings ?? []), ...warnings] };
   return { ...next, message: summaryMessage(next) };
 }
+
+/** Entries of each list a summary of a sync of many tables carries itself (see SyncSummary.listed). */
+export const SUMMARY_LISTED = 100;
+
+/**
+ * A summary cut to what may travel through a workflow's history whatever
+ * the number of tables: its counts and message whole, its failed tables,
+ * skipped tables and plan lines (at most SUMMARY_LISTED each), and where the
+ * rest is.
+ */
+export function listedSummary(summary: SyncSummary, listed: NonNullable<SyncSummary['listed']>): SyncSummary {
+  const { plan, ...rest } = summary;
+  return {
+    ...rest,
+    tables: summary.tables.filter((t) => t.status === 'failed').slice(0, SUMMARY_LISTED),
+    skipped: summary.skipped.slice(0, SUMMARY_LISTED),
+    ...(plan?.length && { plan: plan.slice(0, SUMMARY_LISTED) }),
+    listed,
+  };
+}
+
+/** What a batch of a sync of many tables (or, as batch 0, its discovery) reports of its tables. */
+export interface BatchResult {
+  tables: TableResult[];
+  skipped: SkippedTable[];
+  failed: FailedTable[];
+  plan: string[];
+}
+
+/**
+ * The summary of a sync of many tables from its batches' results, in the
+ * order the batches were cut (discovery's first): what summarize() gives a
+ * sync that carried them all.
+ */
+export function summaryOfBatches(results: BatchResult[]): SyncSummary {
+  const failed = results.flatMap((r) => r.failed);
+  return summarize(
+    [...failed.map(failedTableResult), ...results.flatMap((r) => r.tables)],
+    results.flatMap((r) => r.skipped),
+    results.flatMap((r) => r.plan),
+  );
+}

@@ -205,6 +205,14 @@ export interface SyncSummary extends Counts {
   /** Warnings of the run, not of a table (a webhook it could not tell); counted in `warnings`. */
   runWarnings?: string[];
   message: string;
+  /**
+   * A sync of many tables (in batches): `tables` lists only its failed
+   * tables, and `tables`, `skipped` and `plan` at most SUMMARY_LISTED
+   * entries each; the counts and message cover every table. Every entry is
+   * in the target's state for a week, by this run and its batches: the
+   * client's completeSummary (what `tablesync run` prints) reads them back.
+   */
+  listed?: { syncWorkflowId: string; syncRunId: string; batches: number };
 }
 
 export interface RangeChecksum {

@@ -3,6 +3,7 @@
 // and the time during which no activity ran at all (pure orchestration:
 // workflow tasks, scheduling, child workflow start and completion).
 import type { Client as TemporalClient } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 
 // temporal.api.enums.v1.EventType values used here.
 const WORKFLOW_STARTED = 1;
@@ -20,9 +21,10 @@ export interface Timeline {
   orchestrationSeconds: number;
   /** Per activity type: how many ran, their summed and longest run time, summed queueing (scheduled → started). */
   activities: Record<string, { count: number; totalSeconds: number; maxSeconds: number; queuedSeconds: number }>;
-  /** The sync's workflows (the run and every descendant) and the longest history among them. */
+  /** The sync's workflows (the run and every descendant), the longest history among them and the largest in bytes (as the server stores it, protobuf). */
   workflows: number;
-  largestHistory: { workflowId: string; events: number };
+  largestHistory: { workflowId: string; events: number; bytes: number };
+  biggestHistory: { workflowId: string; events: number; bytes: number };
 }
 
 interface Span {
@@ -38,15 +40,18 @@ const seconds = (t: { seconds?: unknown; nanos?: number | null } | null | undefi
 interface Walk {
   spans: Span[];
   workflows: number;
-  largest: { workflowId: string; events: number };
+  largest: { workflowId: string; events: number; bytes: number };
+  biggest: { workflowId: string; events: number; bytes: number };
 }
 
 async function spansOf(client: TemporalClient, workflowId: string, walk: Walk): Promise<{ start: number; end: number }> {
   const { spans } = walk;
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const events = history.events?.length ?? 0;
+  const bytes = temporal.api.history.v1.History.encode(history).finish().length;
   walk.workflows++;
-  if (events > walk.largest.events) walk.largest = { workflowId, events };
+  if (events > walk.largest.events) walk.largest = { workflowId, events, bytes };
+  if (bytes > walk.biggest.bytes) walk.biggest = { workflowId, events, bytes };
   const scheduled = new Map<string, { type: string; at: number }>();
   const started = new Map<string, number>();
   const children: string[] = [];
@@ -101,7 +106,7 @@ function covered(intervals: [number, number][]): number {
 }
 
 export async function timelineOf(client: TemporalClient, workflowId: string): Promise<Timeline> {
-  const walk: Walk = { spans: [], workflows: 0, largest: { workflowId, events: 0 } };
+  const walk: Walk = { spans: [], workflows: 0, largest: { workflowId, events: 0, bytes: 0 }, biggest: { workflowId, events: 0, bytes: 0 } };
   const { start, end } = await spansOf(client, workflowId, walk);
   const { spans } = walk;
   const activities: Timeline['activities'] = {};
@@ -119,7 +124,7 @@ export async function timelineOf(client: TemporalClient, workflowId: string): Pr
     a.queuedSeconds = round(a.queuedSeconds);
   }
   const busy = covered(spans.map((s) => [s.started, s.ended]));
-  return { workflowSeconds: round(end - start), orchestrationSeconds: round(end - start - busy), activities, workflows: walk.workflows, largestHistory: walk.largest };
+  return { workflowSeconds: round(end - start), orchestrationSeconds: round(end - start - busy), activities, workflows: walk.workflows, largestHistory: walk.largest, biggestHistory: walk.biggest };
 }
 
 /** One line: "wf 4.01 s, no activity running 0.35 s; syncPartition 2x max 3.10 s; …". */
@@ -127,6 +132,10 @@ export function timelineLine(t: Timeline): string {
   const acts = Object.entries(t.activities)
     .map(([name, a]) => `${name} ${a.count}x ${a.count > 1 ? `sum ${a.totalSeconds.toFixed(2)} max ${a.maxSeconds.toFixed(2)}` : a.totalSeconds.toFixed(2)} s`)
     .join('; ');
-  const histories = t.workflows > 1 ? `; ${t.workflows} workflows, longest history ${t.largestHistory.events} events` : '';
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  const histories =
+    t.workflows > 1
+      ? `; ${t.workflows} workflows, longest history ${t.largestHistory.events} events (${mb(t.largestHistory.bytes)}), largest ${mb(t.biggestHistory.bytes)} (${t.biggestHistory.events} events)`
+      : '';
   return `workflow ${t.workflowSeconds.toFixed(2)} s, no activity running ${t.orchestrationSeconds.toFixed(2)} s; ${acts}${histories}`;
 }

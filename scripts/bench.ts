@@ -51,7 +51,7 @@ const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --big-rows N              rows in case 3d's source table (default 10000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,1cli,2,3,3b,3c,4,5,6,7,8); also many100, many1k, many10k, cold
+  --cases LIST              cases to run, e.g. 1,3 (default 1,1cli,2,3,3b,3c,4,5,6,7,8); also 3d, many100, many1k, many10k, many100k, cold, cdc
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -93,7 +93,7 @@ function parseOptions(argv: string[]): BenchOptions {
     return n;
   };
   const cases = new Set((flags.get('cases') ?? '1,1cli,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '3d', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'cold', 'cdc'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '3d', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'many100k', 'cold', 'cdc'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     bigRows: int('big-rows') ?? 10_000_000,
@@ -238,7 +238,7 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     announce('case 7: PG -> PG change-log mode, 1,000 logged changes');
     reports.push(await caseChangelog(ctx));
   }
-  // Not in the default set: many1k takes about a minute, many10k about ten.
+  // Not in the default set: many1k takes seconds, many10k under a minute, many100k many minutes.
   if (want('many100')) {
     announce('case many100: 100 one-row tables');
     reports.push(await caseOneRowTables(ctx, 'many100', 100, 3));
@@ -249,7 +249,12 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
   }
   if (want('many10k')) {
     announce('case many10k: 10,000 one-row tables');
-    reports.push(await caseOneRowTables(ctx, 'many10k', 10_000, 600));
+    reports.push(await caseOneRowTables(ctx, 'many10k', 10_000, 30));
+  }
+  // 100,000 tables: met by completing with every history under 10 MB and 10,000 events (the source takes ~6 GB of disk with the target).
+  if (want('many100k')) {
+    announce('case many100k: 100,000 one-row tables');
+    reports.push(await caseOneRowTables(ctx, 'many100k', 100_000, null));
   }
   if (want('cdc')) {
     announce(`case cdc: PG -> PG cdc mode beside native logical replication (${CDC_BASE})`);

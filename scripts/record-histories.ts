@@ -194,6 +194,18 @@ async function recordNotify(src: Pool, base: Omit<SyncConfigInput, 'tables'>): P
   }
 }
 
+/**
+ * A sync of more tables than tablesPerBatch: the batches' names and results
+ * in the state (batches-in-state), the sync's history with counts only.
+ */
+async function recordBatches(src: Pool, _dst: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  for (let i = 1; i <= 5; i++) await src.query(`CREATE TABLE batched_${i} (id int PRIMARY KEY, v text); INSERT INTO batched_${i} SELECT g, 'v' FROM generate_series(1, ${i}) g`);
+  const run = await syncOk(connections, { ...base, tables: ['batched_*'], tablesPerBatch: 2 });
+  if (run.tablesSynced !== 5 || run.tables.length !== 5) throw new Error(`batches: ${JSON.stringify(run)}`);
+  await save('sync-batches-in-state', run.workflowId);
+  await save('sync-batch-in-state', `${run.workflowId}/batch-1-of-3`);
+}
+
 /** Histories that can be recorded alone (`record-histories NAME`), leaving the others as they were. */
 const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>) => Promise<void>> = {
   'verify-rows': (src, _dst, base) => recordVerifyRows(src, base),
@@ -201,6 +213,7 @@ const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, '
   'full-load-cancelled-swap': recordCancelledSwap,
   cdc: (_src, dst) => recordCdc(dst),
   notify: (src, _dst, base) => recordNotify(src, base),
+  batches: recordBatches,
 };
 
 async function main(): Promise<void> {

@@ -7,7 +7,7 @@ import { batchLabel, withRunWarnings } from '../lib/summary';
 import { notifyRunEnd } from './notify';
 import { catalogActivities, rawRetry } from './options';
 import { counted, newSyncProgress, planningProgress, refusedProgress, syncProgressQuery, tableProgress, type SyncProgress } from './progress';
-import { splitRefused, syncBatchWorkflow, syncTables } from './sync-batch';
+import { splitRefused, syncBatchWorkflow, syncTables, type SyncBatchResult } from './sync-batch';
 
 export type IncrementalSyncInput = unknown;
 export type IncrementalSyncResult = SyncSummary;
@@ -46,8 +46,19 @@ async function syncAll(input: IncrementalSyncInput, run: { config?: SyncConfig }
   const acts = catalogActivities(config);
   const info = workflowInfo();
   // The run claims the tables it writes: a load of an older, abandoned run can no longer commit over them.
-  // (Histories from before batches never return `batches`, so they replay down the path they took.)
-  const discovered = await acts.discoverTables({ config, syncWorkflowId: info.workflowId, syncRunId: info.runId, batchAbove: config.tablesPerBatch });
+  // (Histories from before batches never return `batches`, so they replay down the path they took;
+  // those from before batches in the state never asked for them, and get names back.)
+  const inState = patched('batches-in-state');
+  const discovered = await acts.discoverTables({
+    config,
+    syncWorkflowId: info.workflowId,
+    syncRunId: info.runId,
+    batchAbove: config.tablesPerBatch,
+    ...(inState && { batchesInState: true }),
+  });
+  if (discovered.batchCount !== undefined) {
+    return syncBatchesInState(config, { batches: discovered.batchCount, tables: discovered.batchedTables ?? 0, refused: discovered.refusedTables ?? 0 }, progress);
+  }
   if (discovered.batches && patched('table-batches')) return syncInBatches(config, discovered, progress);
   const { tables, skipped, plan } = discovered;
   const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);
@@ -64,7 +75,69 @@ async function syncAll(input: IncrementalSyncInput, run: { config?: SyncConfig }
 }
 
 /**
- * Many tables: a child syncBatchWorkflow per batch plans and runs its tables.
+ * Many tables: a child syncBatchWorkflow per batch (numbered from 1) reads
+ * its tables' names from the state discovery saved them in, plans and runs
+ * them, saves its results there and returns counts; collectBatchResults makes
+ * the summary from the state. So the history holds no table's name, plan or
+ * result, whatever the number of tables: about 10 events a batch. Two
+ * batches run at once, each with half of maxParallelTransfers. The progress
+ * query answers counts of the batches that ended and names the running ones,
+ * which answer for their own tables.
+ */
+async function syncBatchesInState(
+  config: SyncConfig,
+  { batches, tables, refused }: { batches: number; tables: number; refused: number },
+  progress: SyncProgress,
+): Promise<SyncSummary> {
+  const info = workflowInfo();
+  // A batch's size until it ends (batches are cut in order, tablesPerBatch each), then its own count.
+  const sizes = Array.from({ length: batches }, (_, i) => Math.min(config.tablesPerBatch, tables - i * config.tablesPerBatch));
+  const ended = { done: 0, failed: refused, rowsCopied: 0 };
+  const running = new Set<string>();
+  setHandler(syncProgressQuery, () => ({
+    phase: progress.phase,
+    tablesTotal: refused + sizes.reduce((a, b) => a + b, 0),
+    tablesDone: ended.done,
+    tablesFailed: ended.failed,
+    tablesRunning: 0,
+    tables: [],
+    batches: [...running],
+    rowsCopied: ended.rowsCopied,
+  }));
+  progress.phase = 'sync';
+  const atOnce = Math.min(2, batches, config.maxParallelTransfers);
+  const maxParallel = Math.max(1, Math.floor(config.maxParallelTransfers / atOnce));
+  const numbers = Array.from({ length: batches }, (_, i) => i + 1);
+  const labelled = patched('web-ui-summaries');
+  await mapLimit(numbers, atOnce, async (batch) => {
+    const workflowId = `${info.workflowId}/batch-${batch}-of-${batches}`;
+    running.add(workflowId);
+    try {
+      const totals = await executeChild(syncBatchWorkflow, {
+        workflowId,
+        args: [{ config, batch, syncWorkflowId: info.workflowId, syncRunId: info.runId, maxParallel }],
+        // Its tables' names are in the state, not here: the label says which batch and how many.
+        ...(labelled && { staticSummary: `batch ${batch} of ${batches}: ${sizes[batch - 1]} tables` }),
+      });
+      if ('done' in totals) {
+        sizes[batch - 1] = totals.tables;
+        ended.done += totals.done;
+        ended.failed += totals.failed;
+        ended.rowsCopied += totals.rowsCopied;
+      }
+    } finally {
+      running.delete(workflowId);
+    }
+  });
+  progress.phase = 'collect';
+  const summary = await catalogActivities(config).collectBatchResults({ config, syncWorkflowId: info.workflowId, syncRunId: info.runId, batches });
+  progress.phase = 'done';
+  return summary;
+}
+
+/**
+ * Many tables (runs started before batches were kept in the state): a child
+ * syncBatchWorkflow per batch plans and runs its tables.
  * Two batches run at once, each with half of maxParallelTransfers, so one
  * batch's slow last table does not leave every slot idle.
  */
@@ -88,11 +161,11 @@ async function syncInBatches(config: SyncConfig, discovered: DiscoverTablesResul
     const workflowId = `${info.workflowId}/batch-${i + 1}-of-${batches.length}`;
     running.add(workflowId);
     try {
-      const done = await executeChild(syncBatchWorkflow, {
+      const done = (await executeChild(syncBatchWorkflow, {
         workflowId,
         args: [{ config, tables, syncWorkflowId: info.workflowId, syncRunId: info.runId, maxParallel }],
         ...(labelled && { staticSummary: batchLabel(i, batches.length, tables) }),
-      });
+      })) as SyncBatchResult;
       for (const t of tables) entries.delete(t);
       for (const r of done.tables) {
         entries.set(r.table, { ...planningProgress(r.table), target: r.target, mode: r.mode, phase: r.status === 'failed' ? 'failed' : 'done', partitionsTotal: r.partitions, partitionsDone: r.status === 'failed' ? 0 : r.partitions, rowsCopied: r.rowsCopied });

@@ -7,3 +7,4 @@ export { setModeWorkflow } from './set-mode';
 export { tableStatusWorkflow } from './table-status';
 export { planSyncWorkflow } from './plan-sync';
 export { cdcWorkflow } from './cdc';
+export { syncResultsWorkflow } from './sync-results';

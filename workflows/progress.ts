@@ -33,6 +33,13 @@ export interface SyncProgress {
   tables: TableProgress[];
   /** A sync of many tables: the batch workflows running now, each answering this query for its own tables. */
   batches?: string[];
+  /**
+   * A sync of many tables whose `tables` lists none (batches in the state):
+   * the counts above cover the batches that ended and discovery's refusals,
+   * the running batches answer for their own; these rows were copied by the
+   * batches that ended.
+   */
+  rowsCopied?: number;
 }
 
 /** On incrementalSyncWorkflow: the run as a whole. A query adds no command, so histories replay unchanged. */

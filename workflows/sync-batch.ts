@@ -1,5 +1,5 @@
 import { ChildWorkflowFailure, ApplicationFailure, executeChild, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
-import type { Activities, RunKey, SyncSmallTablesResult } from '../activities';
+import type { Activities, BatchTotals, RunKey, SyncSmallTablesResult } from '../activities';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
@@ -113,8 +113,10 @@ export async function syncTables(
 export interface SyncBatchInput {
   /** Normalised config from the parent's initializeState. */
   config: SyncConfig;
-  /** The batch's tables, "schema.table", as the parent's discoverTables named them. */
-  tables: string[];
+  /** The batch's tables, "schema.table", as the parent's discoverTables named them (runs from before batches in the state). */
+  tables?: string[];
+  /** The batch's number: its tables' names are in the state, where its results go (see activities/batches.ts). */
+  batch?: number;
   syncWorkflowId: string;
   syncRunId: string;
   /** Tables of this batch synced at once. */
@@ -142,18 +144,23 @@ export function splitRefused(planned: SyncTask[]): { tasks: SyncTask[]; refused:
  * batches, not of tables. Answers the same `progress` query as the parent,
  * for its own tables.
  */
-export async function syncBatchWorkflow(input: SyncBatchInput): Promise<SyncBatchResult> {
+export async function syncBatchWorkflow(input: SyncBatchInput): Promise<SyncBatchResult | BatchTotals> {
   const progress = newSyncProgress();
   setHandler(syncProgressQuery, () => counted(progress));
-  const { config, syncWorkflowId, syncRunId } = input;
+  const { config, syncWorkflowId, syncRunId, batch } = input;
   refuseForeignRunClaim('syncBatchWorkflow', syncWorkflowId, syncRunId);
   const acts = catalogActivities(config);
-  const { tables, skipped, failed = [], plan = [] } = await acts.discoverTables({ config, only: input.tables, syncWorkflowId, syncRunId });
+  // The input says which kind of run started the batch, so a history replays down the path it took.
+  const which = batch !== undefined ? { batch } : { only: input.tables ?? [] };
+  const { tables, skipped, failed = [], plan = [] } = await acts.discoverTables({ config, ...which, syncWorkflowId, syncRunId });
   const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);
   failed.push(...refused);
   progress.tables = tasks.map(tableProgress);
   progress.phase = 'sync';
   const results = await syncTables(config, tasks, progress.tables, { syncWorkflowId, syncRunId }, input.maxParallel);
+  const result = { tables: results, skipped, failed, plan };
+  // Its results go into the state; the sync gets counts, so its history does not grow with the tables.
+  const outcome = batch !== undefined ? await acts.saveBatchResult({ config, syncWorkflowId, syncRunId, batch, result }) : result;
   progress.phase = 'done';
-  return { tables: results, skipped, failed, plan };
+  return outcome;
 }

@@ -9,6 +9,7 @@ import { InputError } from '../input-error';
 import { readProgress } from '../progress';
 import { followProgress, ProgressView } from '../progress-view';
 import { note, printSummary, printVerify } from '../report';
+import { completeSummary } from '../results';
 import { connectClient, defaultWorkflowId, startSync, startVerify } from '../start';
 import { chooseTaskQueue } from '../task-queue';
 import { livePollers, noWorkerLine, type WaitContext } from '../pollers';
@@ -61,7 +62,9 @@ export async function runCommand(opts: RunOptions): Promise<number> {
     const follow = opts.progress !== false ? followProgress(() => readProgress(client, handle.workflowId), view, view.tty ? 1_000 : 5_000) : null;
     let waited: Awaited<ReturnType<typeof awaitOrCancel<SyncSummary>>>;
     try {
-      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync', { watch, view: follow ?? undefined, out: note(opts) });
+      // A sync of many tables lists its failed tables only: the rest are read back (workflows the local worker runs too) to print every table.
+      const finish = (s: unknown) => completeSummary(client, config, s as SyncSummary, taskQueue);
+      waited = await awaitOrCancel<SyncSummary>(handle, hosted, 'sync', { watch, view: follow ?? undefined, out: note(opts), finish });
     } finally {
       follow?.stop();
     }

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { ResolvedTable } from '../discovery';
 import { TablesyncError } from '../errors';
 import type { SyncConfig } from '../config';
-import type { ReadFilter, SourceConnection, SourceTable } from '../sources/base';
+import { refKey, type ReadFilter, type SourceConnection, type SourceTable } from '../sources/base';
 import { displayName } from '../tables';
 import type { TablePlan } from '../types';
 import { planAuto } from './auto';
@@ -18,9 +18,11 @@ import { keepsVersions } from './plans';
 import { pgCatalog } from '../sources/postgres/catalog';
 import { bothFilters, probeRowFilter, rowFilterOf, rowFilterPlan } from '../sources/row-filter';
 import { carriedFlag } from '../target/soft-deletes';
+import type { PlanCatalog } from './plan-catalog';
 import type { PlanOutcome, SyncMode, TableSettings } from './types';
 
 export * from './names';
+export { readPlanCatalog, type PlanCatalog } from './plan-catalog';
 export type { Applied, ChunkContext, PendingRule, PlanOutcome, SyncMode, TableSettings } from './types';
 
 const MODES: Record<SyncModeName, SyncMode> = { full: fullMode, compare: compareMode, cursor: cursorMode, changelog: changelogMode, cdc: cdcMode };
@@ -66,10 +68,11 @@ export async function planTable(
   ref: ResolvedTable,
   write: boolean,
   verify = false,
+  catalog?: PlanCatalog,
 ): Promise<PlanOutcome> {
   const name = displayName(ref);
   let settings = settingsOf(config, ref);
-  const listed = await source.describeTable({ schema: ref.schema, name: ref.name });
+  const listed = catalog?.source.get(refKey(ref)) ?? (await source.describeTable({ schema: ref.schema, name: ref.name }));
   if (!listed) {
     throw new TablesyncError('UnknownTable', `Source table ${name} does not exist in "${config.source.connection}"`);
   }
@@ -92,7 +95,7 @@ export async function planTable(
       notes.push(...keyless.notes);
     }
   }
-  const outcome = await planMode(source, target, config, found, settings, write, verify);
+  const outcome = await planMode(source, target, config, found, settings, write, verify, catalog);
   if (!('plan' in outcome)) return outcome;
   outcome.plan.notes.push(...notes);
   return rowFilter ? { plan: { ...outcome.plan, rowFilter } } : outcome;
@@ -106,11 +109,12 @@ async function planMode(
   settings: TableSettings,
   write: boolean,
   verify: boolean,
+  catalog: PlanCatalog | undefined,
 ): Promise<PlanOutcome> {
   const name = displayName(found.ref);
   const described = selectColumns(found, settings.columns, [...found.primaryKey, ...(settings.cursor ? [settings.cursor] : [])], name, settings.field('columns'));
-  const ctx = { source, target, config, described, settings, write, verify };
-  return withDeleteRule(await withMarks(target, config, await planInMode(ctx, verify)), settings);
+  const ctx = { source, target, config, described, settings, write, verify, catalog };
+  return withDeleteRule(await withMarks(target, config, await planInMode(ctx, verify), catalog), settings);
 }
 
 async function planInMode(ctx: Parameters<typeof planAuto>[0], verify: boolean): Promise<PlanOutcome> {
@@ -132,12 +136,15 @@ async function planInMode(ctx: Parameters<typeof planAuto>[0], verify: boolean):
  * in a new table drops the marks with the old one; an append table's new
  * versions are written unmarked.
  */
-async function withMarks(target: Pool, config: SyncConfig, outcome: PlanOutcome): Promise<PlanOutcome> {
+async function withMarks(target: Pool, config: SyncConfig, outcome: PlanOutcome, catalog: PlanCatalog | undefined): Promise<PlanOutcome> {
   if (!('plan' in outcome)) return outcome;
   const { plan } = outcome;
   if (plan.softDeleteColumn) return { plan: { ...plan, marks: plan.softDeleteColumn } };
   if (modeOf(plan.mode).steps !== 'apply-in-place' || keepsVersions(plan)) return outcome;
-  const flag = carriedFlag(await pgCatalog.describeTable(target, plan.target), config.softDeleteColumn);
+  // The catalog's description, unless planning changed the table since (see evolveColumns).
+  const key = refKey(plan.target);
+  const table = catalog?.target.has(key) ? catalog.target.get(key)! : await pgCatalog.describeTable(target, plan.target);
+  const flag = carriedFlag(table, config.softDeleteColumn);
   return flag ? { plan: { ...plan, marks: flag } } : outcome;
 }
 

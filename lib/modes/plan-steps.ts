@@ -1,9 +1,8 @@
-import type { Pool } from 'pg';
 import type { SyncConfig } from '../config';
 import { TablesyncError } from '../errors';
 import { planUserTypes, readColumnTypes } from '../sources/postgres/user-types';
 import { planSchemaChanges, type SchemaChanges } from '../schema-evolution';
-import type { SourceConnection, SourceTable } from '../sources/base';
+import { refKey, type SourceTable } from '../sources/base';
 import { PostgresSource } from '../sources/postgres';
 import { pgCatalog } from '../sources/postgres/catalog';
 import { readTableStateSql, type TableState } from '../state';
@@ -26,10 +25,11 @@ export interface TargetSide {
   notes: string[];
 }
 
-export async function describeTarget({ config, target, described }: Pick<PlanContext, 'config' | 'target' | 'described'>): Promise<TargetSide> {
+export async function describeTarget({ config, target, described, catalog }: Pick<PlanContext, 'config' | 'target' | 'described' | 'catalog'>): Promise<TargetSide> {
   const ref = targetRefOf(config, described.ref);
-  const table = await pgCatalog.describeTable(target, ref);
-  const hasRows = table !== null && (await pgCatalog.hasRows(target, ref));
+  const key = refKey(ref);
+  const table = catalog?.target.has(key) ? catalog.target.get(key)! : await pgCatalog.describeTable(target, ref);
+  const hasRows = table !== null && (catalog?.targetRows.get(key) ?? (await pgCatalog.hasRows(target, ref)));
   return { ref, table, hasRows, notes: tableNameNotes(config.target.naming, described.ref) };
 }
 
@@ -90,6 +90,8 @@ export function evolveColumns(
   const { source, config, described, write } = ctx;
   const changes = planSchemaChanges(source.dialect, config, described, side.table, compared, previous, targetOnly, write);
   refuseLossyColumns(source.dialect, config, described, changes.columns);
+  // The target will change: what the catalog read of it before no longer holds.
+  if (changes.statements.length) ctx.catalog?.target.delete(refKey(side.ref));
   return changes;
 }
 
@@ -106,9 +108,10 @@ export function integerKey({ source, described }: Pick<PlanContext, 'source' | '
 }
 
 /** A PostgreSQL source's user types: created in the target by full loads, checked against it here. */
-export async function withUserTypes(source: SourceConnection, target: Pool, config: SyncConfig, plan: TablePlan): Promise<TablePlan> {
+export async function withUserTypes({ source, target, config, catalog }: Pick<PlanContext, 'source' | 'target' | 'config' | 'catalog'>, plan: TablePlan): Promise<TablePlan> {
   if (!(source instanceof PostgresSource)) return plan;
-  return planUserTypes(await readColumnTypes(source.pool, plan.source), target, config, plan);
+  const types = catalog?.userTypes.get(refKey(plan.source)) ?? (await readColumnTypes(source.pool, plan.source));
+  return planUserTypes(types, target, config, plan);
 }
 
 /** The config as this table's own settings make it (its delete rule). */

@@ -3,6 +3,7 @@ import type { SyncConfig, TableEntry } from '../config';
 import type { Dialect, ReadFilter, SourceConnection, SourceTable } from '../sources/base';
 import type { PartitionRange, TablePlan, TableRef } from '../types';
 import type { ConfigModeName, ModeTraits } from './names';
+import type { PlanCatalog } from './plan-catalog';
 
 /** What a chunk's statements run on: the chunk's own transaction. */
 export type Db = Pick<PoolClient, 'query'>;
@@ -78,6 +79,8 @@ export interface PlanContext {
   write: boolean;
   /** Planned for verify (a table it cannot check is left out with why), not for a sync (where that fails the table). */
   verify?: boolean;
+  /** What was read of the catalogs for many tables at once (see plan-catalog.ts); absent: ask per table. */
+  catalog?: PlanCatalog;
 }
 
 /** A table planned, or left out of the run with why (nothing to compare, no key…). */

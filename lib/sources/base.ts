@@ -152,7 +152,16 @@ export interface SourceConnection {
   /** How this database itself matches schema and table names (PostgreSQL: exactly; the others per their settings). */
   nameRule(): Promise<NameRule>;
   describeTable(ref: TableRef): Promise<SourceTable | null>;
+  /**
+   * describeTable of many tables in a few catalog queries (a sync of
+   * thousands would otherwise spend its planning on round trips), keyed by
+   * refKey. A table left out (not found, or found only under another
+   * spelling) is for describeTable to report.
+   */
+  describeTables(refs: TableRef[]): Promise<Map<string, SourceTable>>;
   estimateRows(ref: TableRef): Promise<number>;
+  /** estimateRows of many tables at once (see estimateOrCountMany); a table left out is for estimateRows. */
+  estimateRowsMany(refs: TableRef[]): Promise<Map<string, number>>;
   /** A key column's smallest and largest value among the rows `filter` keeps (a table's where; default every row). */
   keyBounds(ref: TableRef, column: string, filter?: ReadFilter): Promise<{ min: string | null; max: string | null }>;
   /**
@@ -237,6 +246,64 @@ export async function estimateOrCount(estimates: (() => Promise<unknown>)[], cou
     }
   }
   return knownCount(await count()) ?? 0;
+}
+
+/** A table's key in the maps of the batched catalog reads (describeTables, estimateRowsMany). */
+export function refKey(ref: TableRef): string {
+  return JSON.stringify([ref.schema, ref.name]);
+}
+
+export function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Tables per statement of batched counts: each is a scan, of a table whose statistics say nothing (mostly small). */
+export const COUNT_CHUNK = 100;
+
+/**
+ * estimateOrCount for many tables at once: each way of estimating asks every
+ * table still unknown in one call (an error moves them all on to the next
+ * way, as it moves one table on), then those still unknown are counted a
+ * group (COUNT_CHUNK) a call. A group whose count fails is left out of the
+ * map, as is any table the calls gave no figure: the per-table estimate
+ * then runs for it and reports its own error.
+ */
+export async function estimateOrCountMany(
+  refs: TableRef[],
+  estimates: ((part: TableRef[]) => Promise<unknown[]>)[],
+  count: (part: TableRef[]) => Promise<unknown[]>,
+): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  let unknown = refs;
+  for (const estimate of estimates) {
+    if (!unknown.length) break;
+    try {
+      const values = await estimate(unknown);
+      const next: TableRef[] = [];
+      unknown.forEach((ref, i) => {
+        const n = knownCount(values[i]);
+        if (n === null) next.push(ref);
+        else found.set(refKey(ref), n);
+      });
+      unknown = next;
+    } catch {
+      // Next way of estimating, for all of them.
+    }
+  }
+  for (const part of chunks(unknown, COUNT_CHUNK)) {
+    try {
+      const values = await count(part);
+      part.forEach((ref, i) => {
+        const n = knownCount(values[i]);
+        if (n !== null) found.set(refKey(ref), n);
+      });
+    } catch {
+      // Counted one by one by the per-table estimate, which reports the error.
+    }
+  }
+  return found;
 }
 
 /** How a source compares schema and table names: names it treats as one table share a key. */

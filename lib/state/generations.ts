@@ -45,6 +45,32 @@ export function claimGenerationSql(
   };
 }
 
+/**
+ * claimGenerationSql for many target tables (distinct) in one statement:
+ * rows of target_schema, target_table, generation. It takes the rows in
+ * name order, each waiting as the one-table claim does for a commit that
+ * holds it; a writer holds one claim at a time, so no two wait on each other.
+ */
+export function claimGenerationsSql(
+  stateSchema: string,
+  targets: TableRef[],
+  run: { workflowId: string; runId: string },
+): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: stateSchema, name: GENERATIONS_TABLE });
+  return {
+    text: `INSERT INTO ${t} AS g (target_schema, target_table, generation, workflow_id, run_id)
+      SELECT w.s, w.n, 1, $3, $4 FROM unnest($1::text[], $2::text[]) AS w(s, n) ORDER BY w.s, w.n
+      ON CONFLICT (target_schema, target_table) DO UPDATE
+      SET generation = CASE WHEN g.workflow_id = EXCLUDED.workflow_id AND g.run_id = EXCLUDED.run_id
+                            THEN g.generation ELSE g.generation + 1 END,
+          claimed_at = CASE WHEN g.workflow_id = EXCLUDED.workflow_id AND g.run_id = EXCLUDED.run_id
+                            THEN g.claimed_at ELSE clock_timestamp() END,
+          workflow_id = EXCLUDED.workflow_id, run_id = EXCLUDED.run_id
+      RETURNING target_schema, target_table, generation::text AS generation`,
+    values: [targets.map((x) => x.schema), targets.map((x) => x.name), run.workflowId, run.runId],
+  };
+}
+
 /** The table's current claim, locked FOR SHARE until the transaction ends. */
 export function lockGenerationSql(stateSchema: string, target: TableRef): { text: string; values: string[] } {
   const t = qualifyPg({ schema: stateSchema, name: GENERATIONS_TABLE });

@@ -3,3 +3,4 @@
 export * from './generations';
 export * from './migration-state';
 export * from './tables';
+export * from './batches';

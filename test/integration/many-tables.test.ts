@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { readProgress, type LiveProgress } from '../../client/progress';
+import { completeSummary } from '../../client/results';
+import type { SyncConfigInput } from '../../lib/config';
 import type { SyncSummary } from '../../lib/types';
 import { incrementalSyncWorkflow } from '../../workflows';
 import { useDatabases } from '../helpers/databases';
-import { childWorkflowIds, fetchHistory } from '../helpers/history';
+import { childWorkflowIds, fetchHistory, historyText } from '../helpers/history';
 import { pgUrl, testDb } from '../helpers/pg';
 import { temporal, testWorker } from '../helpers/temporal';
 
@@ -26,9 +28,9 @@ describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
     await src.query('CREATE TABLE "UserId" (id int PRIMARY KEY)');
     await src.query('CREATE TABLE user_id (id int PRIMARY KEY)');
   });
-  const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst', naming: 'snake_case' }, tables: ['public.*'], tablesPerBatch: 3, keyless: 'skip' as const };
+  const config = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst', naming: 'snake_case' }, tables: ['public.*'], tablesPerBatch: 3, keyless: 'skip' as const } as SyncConfigInput;
 
-  async function run(prefix: string): Promise<{ summary: SyncSummary; workflowId: string; seen: LiveProgress[]; final: LiveProgress }> {
+  async function run(prefix: string): Promise<{ summary: SyncSummary; raw: SyncSummary; workflowId: string; seen: LiveProgress[]; final: LiveProgress }> {
     const { env, taskQueue, worker, close } = await testWorker(connections, prefix);
     const workflowId = `${prefix}-${process.pid}-${Date.now()}`;
     const seen: LiveProgress[] = [];
@@ -42,8 +44,10 @@ describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
           if (p) seen.push(p);
           await new Promise((r) => setTimeout(r, 50));
         }
-        const summary = await result;
-        return { summary, workflowId, seen, final: await readProgress(env.client, workflowId) };
+        const raw = await result;
+        // As `tablesync run` does: the sync lists its failed tables, the rest are read back from the state.
+        const summary = await completeSummary(env.client, config, raw, taskQueue);
+        return { summary, raw, workflowId, seen, final: await readProgress(env.client, workflowId) };
       });
     } finally {
       await close();
@@ -51,7 +55,13 @@ describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
   }
 
   it('lists every table, keeps each history small, and answers progress with the batches’ own view', async () => {
-    const { summary, workflowId, seen, final } = await run('batches');
+    const { summary, raw, workflowId, seen, final } = await run('batches');
+    // What the sync itself returns: counts and message of every table, only the failed ones listed, and where the rest are.
+    assert.deepEqual(raw.tables.map((t) => t.table).sort(), ['public.UserId', 'public.user_id']);
+    assert.deepEqual(raw.listed?.batches, 3);
+    assert.equal(raw.message, summary.message);
+    assert.deepEqual([raw.tablesSynced, raw.tablesFailed, raw.tablesSkipped, raw.rowsCopied], [7, 2, 1, 28]);
+    assert.equal(summary.listed, undefined);
     const status = Object.fromEntries(summary.tables.map((t) => [t.table, t.status]));
     assert.deepEqual(status, {
       ...Object.fromEntries(TABLES.map((t) => [`public.${t}`, 'completed'])),
@@ -68,7 +78,12 @@ describe('many tables: batch workflows (real PostgreSQL, Temporal)', () => {
 
     // The parent starts batches only (8 tables left after the collision, 3 a batch); each batch starts its tables.
     const { client } = await temporal();
-    const batches = childWorkflowIds(await fetchHistory(client, workflowId));
+    const parentHistory = await fetchHistory(client, workflowId);
+    const batches = childWorkflowIds(parentHistory);
+    // No synced table's plan or result travels through the sync's own history (its summary lists failures, skips and plan lines, a bounded number each).
+    const text = historyText(parentHistory);
+    for (const t of ['"table":"public.t1"', '"name":"t1"', '"name":"t7"']) assert.ok(!text.includes(t), `${t} in the sync's history`);
+    assert.ok(text.includes('"table":"public.UserId"'), 'a refused table is listed');
     assert.deepEqual([...batches].sort(), [1, 2, 3].map((i) => `${workflowId}/batch-${i}-of-3`));
     const tables: string[] = [];
     for (const b of batches) {

@@ -51,4 +51,30 @@ describe('resolving table names and patterns', () => {
     assert.deepEqual(r.failed.map((f) => [f.table, f.type]), [['public.v_*', 'UnknownTable'], ['public.v_events', 'UnknownTable']]);
     assert.match(r.failed[0].reason, /matches no table in source "src"; left out: view public\.v_events/);
   });
+
+  it('a batch resolves the config against its own tables alone: each table with the settings the whole listing gives it', () => {
+    const wide = [
+      ...listing,
+      ...Array.from({ length: 500 }, (_, i) => ({ schema: 'public', name: `t${i}`, kind: 'table' as const })),
+      { schema: 'other', name: 'Mixed', kind: 'table' as const },
+    ];
+    const entries = ['public.t1*', { table: 'public.t10', mode: 'full' as const }, 'public.*', { table: 'other.mixed', mode: 'cursor' as const, cursor: 'at' }, 'public.events_2025', 'public.nope'];
+    const rule = { description: 'case-insensitive (test)', key: (n: string) => n.toLowerCase() };
+    const whole = resolveTableSpecs(entries, 'public', wide, 'src', rule);
+    const byName = new Map(whole.refs.map((r) => [`${r.schema}.${r.name}`, r]));
+    const batch = ['public.t10', 'public.t11', 'other.Mixed', 'public.events_2025', 'public.users'];
+    const own = batch.map((n) => ({ schema: n.split('.')[0], name: n.split('.')[1], kind: 'table' as const }));
+    const alone = resolveTableSpecs(entries, 'public', own, 'src', rule, { typoHints: false });
+    for (const r of alone.refs.filter((r) => batch.includes(`${r.schema}.${r.name}`))) assert.deepEqual(r, byName.get(`${r.schema}.${r.name}`), `${r.schema}.${r.name}`);
+    assert.deepEqual(alone.refs.filter((r) => batch.includes(`${r.schema}.${r.name}`)).length, batch.length);
+    assert.equal(byName.get('public.t10')?.entry?.mode, 'full', 'the named entry wins over the patterns');
+  });
+
+  it('resolves 20,000 names and patterns over 20,000 tables in well under a second (maps, not a scan per name)', () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => ({ schema: 'public', name: `t${i}`, kind: 'table' as const }));
+    const started = Date.now();
+    const r = resolveTableSpecs([...many.map((t) => `public.${t.name}`), 'public.*'], 'public', many, 'src');
+    assert.equal(r.refs.length, 20_000);
+    assert.ok(Date.now() - started < 2_000, `${Date.now() - started} ms`);
+  });
 });

@@ -44,7 +44,7 @@ export async function planCdcTables(source: SourceConnection, target: Pool, conf
     const side = await describeTarget(ctx);
     const columns = fullColumns(ctx);
     const plan: TablePlan = { ...keyRangePlan(ctx, side), mode: 'cdc', columns, notes: [...side.notes, ...columnsNotes(ctx, columns)] };
-    planned.push(await withUserTypes(source, target, config, await planSoftDeletes(target, tableConfig(ctx), plan, described, side.table, true)));
+    planned.push(await withUserTypes(ctx, await planSoftDeletes(target, tableConfig(ctx), plan, described, side.table, true)));
   }
   const { kept, failed: collided } = targetCollisions(planned);
   failed.push(...collided);

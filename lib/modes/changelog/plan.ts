@@ -126,7 +126,7 @@ export async function planChangelog(ctx: PlanContext): Promise<PlanOutcome> {
     columnTypes: stateColumnTypes(source.dialect, described, columns, changes?.droppedTypes),
     notes,
   };
-  const planned = await planSoftDeletes(target, config, await withUserTypes(source, target, config, plan), described, targetTable, ctx.write);
+  const planned = await planSoftDeletes(target, config, await withUserTypes(ctx, plan), described, targetTable, ctx.write);
   // Last: they change the target, so only once nothing else can refuse the table.
   if (changes) await applySchemaChanges(target, changes);
   return { plan: planned };

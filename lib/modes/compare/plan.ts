@@ -50,7 +50,7 @@ export async function planCompare(ctx: PlanContext, side: TargetSide): Promise<P
     ],
   };
   // Last: they change the target, so only once nothing else can refuse the table.
-  const planned = await planSoftDeletes(target, tableConfig(ctx), await withUserTypes(source, target, config, plan), described, side.table, ctx.write);
+  const planned = await planSoftDeletes(target, tableConfig(ctx), await withUserTypes(ctx, plan), described, side.table, ctx.write);
   await applySchemaChanges(target, changes);
   return { plan: planned };
 }

@@ -115,7 +115,7 @@ export async function planCursor(ctx: PlanContext): Promise<PlanOutcome> {
   }
   notes.push(...columnsNotes(ctx, columns));
   if (column.nullable) notes.push(`cursor "${column.name}" is nullable: rows whose cursor is NULL are read only by a first run`);
-  const plan: TablePlan = await withUserTypes(source, target, config, {
+  const plan: TablePlan = await withUserTypes(ctx, {
     source: described.ref,
     target: targetRef,
     mode: 'cursor',

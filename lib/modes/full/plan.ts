@@ -25,5 +25,5 @@ export async function planFull(ctx: PlanContext, side: TargetSide, reason = 'mod
   log.info(`${displayName(described.ref)}: full load into ${displayName(side.ref)} (${why})`);
   const plan: TablePlan = { ...keyRangePlan(ctx, side), mode: 'full', columns, notes: [...side.notes, ...columnsNotes(ctx, columns)] };
   const planned = await planSoftDeletes(target, tableConfig(ctx), plan, described, side.table, ctx.write);
-  return withUserTypes(source, target, config, planned);
+  return withUserTypes(ctx, planned);
 }

@@ -1,5 +1,5 @@
 import type { TableRef } from '../../types';
-import { caseInsensitiveNames, EXACT_NAMES, estimateOrCount, type NameRule, type SourceColumn } from '../base';
+import { caseInsensitiveNames, chunks, EXACT_NAMES, estimateOrCount, estimateOrCountMany, type NameRule, type SourceColumn } from '../base';
 import { qualifyMssql } from './sql';
 
 /** One row of mssqlCatalog.columnsSql: sys.columns as SQL Server reports it. */
@@ -126,6 +126,52 @@ export const mssqlCatalog = {
 };
 
 /**
+ * The same queries for many tables: a derived table of (i, schema, name)
+ * bound as @p1, @p2, … (three a table: its position, as text, then its
+ * names), joined by name under the database's collation, as the one-table
+ * queries compare them; each row says which table it belongs to (w.i).
+ */
+export function mssqlCatalogMany(count: number) {
+  const wanted = `(VALUES ${Array.from({ length: count }, (_, k) => `(CONVERT(int, @p${3 * k + 1}), @p${3 * k + 2}, @p${3 * k + 3})`).join(', ')}) AS w (i, sch, tab)`;
+  const tables = `${wanted}
+    JOIN sys.schemas s ON s.name = w.sch
+    JOIN sys.tables t ON t.schema_id = s.schema_id AND t.name = w.tab`;
+  return {
+    columnsSql: `SELECT w.i AS i, ${COLUMN_NAME} AS name, SCHEMA_NAME(ty.schema_id) AS type_schema, ty.name AS type_name,
+        ty.is_user_defined AS is_user_defined, c.max_length AS max_length, c.precision AS precision,
+        c.scale AS scale, c.is_nullable AS is_nullable, c.is_computed AS is_computed
+      FROM ${tables}
+      JOIN sys.columns c ON c.object_id = t.object_id
+      JOIN sys.types ty ON ty.user_type_id = c.user_type_id
+      ${JOIN_COLUMN_NAME}
+      ORDER BY w.i, c.column_id`,
+    primaryKeySql: `SELECT w.i AS i, ${COLUMN_NAME} AS name
+      FROM ${tables}
+      JOIN sys.indexes i ON i.object_id = t.object_id AND i.is_primary_key = 1
+      JOIN sys.index_columns ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id AND ic.key_ordinal > 0
+      JOIN sys.columns c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+      ${JOIN_COLUMN_NAME}
+      ORDER BY w.i, ic.key_ordinal`,
+    estimateSql: `SELECT w.i AS i, SUM(ps.row_count) AS estimate
+      FROM ${tables}
+      JOIN sys.dm_db_partition_stats ps ON ps.object_id = t.object_id AND ps.index_id IN (0, 1)
+      GROUP BY w.i`,
+    estimateFallbackSql: `SELECT w.i AS i, SUM(p.rows) AS estimate
+      FROM ${tables}
+      JOIN sys.partitions p ON p.object_id = t.object_id AND p.index_id IN (0, 1)
+      GROUP BY w.i`,
+  };
+}
+
+/** The bound values of mssqlCatalogMany's derived table. */
+export function mssqlWantedNames(refs: TableRef[]): string[] {
+  return refs.flatMap((r, k) => [String(k + 1), r.schema, r.name]);
+}
+
+/** Tables per batched catalog query: three bound values each, under SQL Server's 2,100. */
+export const MSSQL_CATALOG_CHUNK = 500;
+
+/**
  * Schema and table names compare under the database's collation:
  * Latin1_General_CI_AS (the default) ignores case, *_CI_AI also accents;
  * *_CS_* and binary collations compare them as stored.
@@ -144,6 +190,27 @@ export type MssqlQuery = (sql: string, names: string[]) => Promise<Record<string
  * then COUNT_BIG(*): whatever the error (Babelfish and other stand-ins lack
  * the DMV and raise their own numbers), and for a missing or negative figure.
  */
+export function mssqlEstimateRowsMany(query: MssqlQuery, refs: TableRef[]): Promise<Map<string, number>> {
+  const byPosition = async (part: TableRef[], sql: (many: ReturnType<typeof mssqlCatalogMany>) => string): Promise<unknown[]> => {
+    const values: unknown[] = [];
+    for (const [c, chunk] of chunks(part, MSSQL_CATALOG_CHUNK).entries()) {
+      const rows = await query(sql(mssqlCatalogMany(chunk.length)), mssqlWantedNames(chunk));
+      const got = new Map(rows.map((r) => [Number(r.i), r.estimate]));
+      chunk.forEach((_, k) => (values[c * MSSQL_CATALOG_CHUNK + k] = got.get(k + 1)));
+    }
+    return values;
+  };
+  return estimateOrCountMany(
+    refs,
+    [(part) => byPosition(part, (m) => m.estimateSql), (part) => byPosition(part, (m) => m.estimateFallbackSql)],
+    async (part) => {
+      const rows = await query(part.map((ref, k) => `SELECT ${k + 1} AS i, COUNT_BIG(*) AS n FROM ${qualifyMssql(ref)}`).join(' UNION ALL '), []);
+      const got = new Map(rows.map((r) => [Number(r.i), r.n]));
+      return part.map((_, k) => got.get(k + 1));
+    },
+  );
+}
+
 export function mssqlEstimateRows(query: MssqlQuery, ref: TableRef): Promise<number> {
   const names = [ref.schema, ref.name];
   return estimateOrCount(

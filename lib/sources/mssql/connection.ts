@@ -15,8 +15,20 @@ import {
   EVERY_ROW,
   type ReadFilter,
   uniqueKeysOf,
+  chunks,
+  refKey,
 } from '../base';
-import { columnsFromCatalog, mssqlCatalog, mssqlEstimateRows, mssqlNameRule, type MssqlColumnRow } from './catalog';
+import {
+  columnsFromCatalog,
+  MSSQL_CATALOG_CHUNK,
+  mssqlCatalog,
+  mssqlCatalogMany,
+  mssqlEstimateRows,
+  mssqlEstimateRowsMany,
+  mssqlNameRule,
+  mssqlWantedNames,
+  type MssqlColumnRow,
+} from './catalog';
 import { babelfishDialect, isBabelfishVersion } from './babelfish';
 import { mssqlCursorValueText } from './cursor';
 import { mssqlDialect } from './dialect';
@@ -180,8 +192,33 @@ export class MssqlSource implements SourceConnection {
     return { ref, columns: columnsFromCatalog(rows), primaryKey: pk.map((r) => r.name) };
   }
 
+  async describeTables(refs: TableRef[]): Promise<Map<string, SourceTable>> {
+    const found = new Map<string, SourceTable>();
+    for (const part of chunks(refs, MSSQL_CATALOG_CHUNK)) {
+      const sql = mssqlCatalogMany(part.length);
+      const names = mssqlWantedNames(part);
+      const cols = new Map<number, MssqlColumnRow[]>();
+      for (const r of await this.query<MssqlColumnRow & { i: number }>(sql.columnsSql, names)) {
+        const list = cols.get(r.i);
+        if (list) list.push(r);
+        else cols.set(r.i, [r]);
+      }
+      const keys = new Map<number, string[]>();
+      for (const r of await this.query<{ i: number; name: string }>(sql.primaryKeySql, names)) keys.set(r.i, [...(keys.get(r.i) ?? []), r.name]);
+      for (const [i, rows] of cols) {
+        const ref = part[i - 1];
+        found.set(refKey(ref), { ref, columns: columnsFromCatalog(rows), primaryKey: keys.get(i) ?? [] });
+      }
+    }
+    return found;
+  }
+
   estimateRows(ref: TableRef): Promise<number> {
     return mssqlEstimateRows((sql, names) => this.query(sql, names), ref);
+  }
+
+  estimateRowsMany(refs: TableRef[]): Promise<Map<string, number>> {
+    return mssqlEstimateRowsMany((sql, names) => this.query(sql, names), refs);
   }
 
   async sampleKeys(plan: TablePlan, pieces: number, estimatedRows: number): Promise<string[]> {

@@ -29,6 +29,38 @@ export const mysqlCatalog = {
   estimateSql: `SELECT TABLE_ROWS AS estimate FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
 };
 
+/**
+ * The same queries for many tables of one schema: `TABLE_SCHEMA = ? AND
+ * TABLE_NAME IN (…)` (constants, which information_schema looks up without
+ * opening every table of the server), each row with its TABLE_NAME.
+ */
+export function mysqlCatalogMany(count: number) {
+  const names = `(${Array(count).fill('?').join(', ')})`;
+  return {
+    columnsSql: `SELECT TABLE_NAME AS tbl, COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,
+        CHARACTER_MAXIMUM_LENGTH AS length, NUMERIC_PRECISION AS \`precision\`,
+        COALESCE(NUMERIC_SCALE, DATETIME_PRECISION) AS scale, EXTRA AS extra
+      FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ${names}
+      ORDER BY TABLE_NAME, ORDINAL_POSITION`,
+    jsonChecksSql: `SELECT TABLE_NAME AS tbl, CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS
+      WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME IN ${names}`,
+    primaryKeySql: `SELECT TABLE_NAME AS tbl, COLUMN_NAME AS name FROM information_schema.STATISTICS
+      WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ${names} AND INDEX_NAME = 'PRIMARY' ORDER BY TABLE_NAME, SEQ_IN_INDEX`,
+    estimateSql: `SELECT TABLE_NAME AS tbl, TABLE_ROWS AS estimate FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ${names}`,
+  };
+}
+
+/** The column names a table's CHECK clauses say hold JSON (MariaDB's JSON is longtext CHECK (json_valid(`c`))). */
+export function jsonColumnsOf(clauses: string[]): Set<string> {
+  const json = new Set<string>();
+  for (const clause of clauses) {
+    const m = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(clause.trim());
+    if (m) json.add(m[1].replace(/``/g, '`'));
+  }
+  return json;
+}
+
 export interface MysqlColumnRow {
   name: string;
   data_type: string;

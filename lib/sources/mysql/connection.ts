@@ -15,9 +15,12 @@ import {
   EVERY_ROW,
   type ReadFilter,
   uniqueKeysOf,
+  chunks,
+  estimateOrCountMany,
+  refKey,
 } from '../base';
 import { MysqlChangeCapture } from './cdc';
-import { columnsFromCatalog, mysqlCatalog, mysqlNameRule, type MysqlColumnRow } from './catalog';
+import { columnsFromCatalog, jsonColumnsOf, mysqlCatalog, mysqlCatalogMany, mysqlNameRule, type MysqlColumnRow } from './catalog';
 import { MysqlCopyEncoder, streamCopy } from './copy';
 import { mysqlCursor } from './cursor';
 import { mysqlDialect } from './dialect';
@@ -26,6 +29,20 @@ import { mysqlKeyWalkSql, mysqlRangeWhere } from './keys';
 import { mysqlSelectSql } from './read';
 import { placeholder, qualifyMysql, quote } from './sql';
 import { filterWhere, rowFilterOf } from '../row-filter';
+
+/** Tables per batched catalog query (two bound values each at most). */
+const CATALOG_CHUNK = 500;
+
+/** Table names grouped by schema, in the order first seen. */
+function bySchema(refs: TableRef[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of refs) {
+    const names = out.get(r.schema);
+    if (names) names.push(r.name);
+    else out.set(r.schema, [r.name]);
+  }
+  return out;
+}
 
 /** One statement, so a new session is pinned in one round trip. */
 export const MYSQL_SESSION_SQL = "SET time_zone = '+00:00', NAMES utf8mb4, sql_mode = 'NO_ENGINE_SUBSTITUTION'";
@@ -109,13 +126,68 @@ export class MysqlSource implements SourceConnection {
     const checks = await this.query<{ clause: string }>(mysqlCatalog.jsonChecksSql, [ref.schema, ref.name]).catch(
       () => [] as { clause: string }[],
     );
-    const json = new Set<string>();
-    for (const { clause } of checks) {
-      const m = /^json_valid\(`((?:[^`]|``)+)`\)$/i.exec(clause.trim());
-      if (m) json.add(m[1].replace(/``/g, '`'));
-    }
+    const json = jsonColumnsOf(checks.map((c) => c.clause));
     const pk = await this.query<{ name: string }>(mysqlCatalog.primaryKeySql, [ref.schema, ref.name]);
     return { ref, columns: columnsFromCatalog(rows, json), primaryKey: pk.map((r) => r.name) };
+  }
+
+  /**
+   * describeTable, a schema's tables CATALOG_CHUNK a query. Rows are matched
+   * to the tables asked by their name as stored: a table asked under another
+   * spelling (lower_case_table_names) is left out, for describeTable.
+   */
+  async describeTables(refs: TableRef[]): Promise<Map<string, SourceTable>> {
+    const found = new Map<string, SourceTable>();
+    for (const [schema, names] of bySchema(refs)) {
+      for (const part of chunks(names, CATALOG_CHUNK)) {
+        const sql = mysqlCatalogMany(part.length);
+        const params = [schema, ...part];
+        const wanted = new Set(part);
+        const cols = new Map<string, MysqlColumnRow[]>();
+        for (const r of await this.query<MysqlColumnRow & { tbl: string }>(sql.columnsSql, params)) {
+          if (!wanted.has(r.tbl)) continue;
+          const list = cols.get(r.tbl);
+          if (list) list.push(r);
+          else cols.set(r.tbl, [r]);
+        }
+        // As describeTable: a server without CHECK_CONSTRAINTS has no JSON checks to read.
+        const checks = new Map<string, string[]>();
+        const checkRows = await this.query<{ tbl: string; clause: string }>(sql.jsonChecksSql, params).catch(() => [] as { tbl: string; clause: string }[]);
+        for (const r of checkRows) checks.set(r.tbl, [...(checks.get(r.tbl) ?? []), r.clause]); // a table has few
+        const keys = new Map<string, string[]>();
+        for (const r of await this.query<{ tbl: string; name: string }>(sql.primaryKeySql, params)) keys.set(r.tbl, [...(keys.get(r.tbl) ?? []), r.name]); // a key has few columns
+        for (const [name, rows] of cols) {
+          const json = jsonColumnsOf(checks.get(name) ?? []);
+          const ref = { schema, name };
+          found.set(refKey(ref), { ref, columns: columnsFromCatalog(rows, json), primaryKey: keys.get(name) ?? [] });
+        }
+      }
+    }
+    return found;
+  }
+
+  estimateRowsMany(refs: TableRef[]): Promise<Map<string, number>> {
+    return estimateOrCountMany(
+      refs,
+      [
+        async (part) => {
+          const estimates = new Map<string, unknown>();
+          for (const [schema, names] of bySchema(part)) {
+            for (const chunk of chunks(names, CATALOG_CHUNK)) {
+              const rows = await this.query<{ tbl: string; estimate: string | null }>(mysqlCatalogMany(chunk.length).estimateSql, [schema, ...chunk]);
+              // As estimateRows: InnoDB reports 0 for tables it has not sampled yet: unknown, not empty.
+              for (const r of rows) estimates.set(refKey({ schema, name: r.tbl }), Number(r.estimate) > 0 ? r.estimate : null);
+            }
+          }
+          return part.map((ref) => estimates.get(refKey(ref)));
+        },
+      ],
+      async (part) => {
+        const rows = await this.query<{ i: number | string; n: string }>(part.map((ref, i) => `SELECT ${i} AS i, COUNT(*) AS n FROM ${qualifyMysql(ref)}`).join(' UNION ALL '));
+        const counts = new Map(rows.map((r) => [Number(r.i), r.n]));
+        return part.map((_, i) => counts.get(i));
+      },
+    );
   }
 
   estimateRows(ref: TableRef): Promise<number> {

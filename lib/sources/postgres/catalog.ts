@@ -1,9 +1,15 @@
 import type { Pool } from 'pg';
 import type { TableRef } from '../../types';
-import { estimateOrCount, type SourceTable } from '../base';
+import { chunks, COUNT_CHUNK, estimateOrCount, estimateOrCountMany, refKey, type SourceTable } from '../base';
 import { qualifyPg } from './sql';
 
 type Queryable = Pick<Pool, 'query'>;
+
+/** The tables a batched catalog query asks for: (schema, name) pairs with their position. */
+const WANTED = `unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(schema, name, i)`;
+/** Tables per batched catalog query. */
+const CATALOG_CHUNK = 5_000;
+
 
 // Catalog queries, shared by the PostgreSQL source and the PostgreSQL target.
 export const pgCatalog = {
@@ -46,6 +52,28 @@ export const pgCatalog = {
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = $1 AND c.relname = $2`,
 
+  // The same queries for many tables at once: the tables wanted are an array of (schema, name) pairs,
+  // joined by name, each row tagged with its pair's position (w.i).
+  columnsManySql: `SELECT w.i::int AS i, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable,
+      t.typname AS data_type, a.attgenerated <> '' AS generated, a.atthasdef AND a.attgenerated = '' AS has_default
+    FROM ${WANTED}
+    JOIN pg_namespace n ON n.nspname = w.schema
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.name AND c.relkind IN ('r', 'p')
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    JOIN pg_type t ON t.oid = a.atttypid
+    ORDER BY w.i, a.attnum`,
+  primaryKeyManySql: `SELECT w.i::int AS i, a.attname AS name
+    FROM ${WANTED}
+    JOIN pg_namespace n ON n.nspname = w.schema
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.name
+    JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
+    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    ORDER BY w.i, array_position(i.indkey::int2[], a.attnum)`,
+  estimateManySql: `SELECT w.i::int AS i, CASE WHEN c.reltuples < 0 THEN NULL ELSE c.reltuples::bigint END AS estimate
+    FROM ${WANTED}
+    JOIN pg_namespace n ON n.nspname = w.schema
+    JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.name`,
+
   async describeTable(db: Queryable, ref: TableRef): Promise<SourceTable | null> {
     const cols = await db.query(this.columnsSql, [ref.schema, ref.name]);
     if (cols.rowCount === 0) return null;
@@ -62,6 +90,68 @@ export const pgCatalog = {
       })),
       primaryKey: pk.rows.map((r) => r.name),
     };
+  },
+
+  /**
+   * describeTable of many tables in two queries: each table found, keyed by
+   * refKey. A table not found is left out (describeTable then says null).
+   */
+  async describeTables(db: Queryable, refs: TableRef[]): Promise<Map<string, SourceTable>> {
+    const found = new Map<string, SourceTable>();
+    for (const part of chunks(refs, CATALOG_CHUNK)) {
+      const names = [part.map((r) => r.schema), part.map((r) => r.name)];
+      const cols = await db.query(this.columnsManySql, names);
+      const pk = await db.query(this.primaryKeyManySql, names);
+      for (const r of cols.rows) {
+        const ref = part[r.i - 1];
+        const key = refKey(ref);
+        let table = found.get(key);
+        if (!table) found.set(key, (table = { ref, columns: [], primaryKey: [] }));
+        table.columns.push({
+          name: r.name,
+          type: r.type,
+          dataType: r.data_type,
+          nullable: r.nullable,
+          ...(r.generated && { generated: true }),
+          ...(r.has_default && { hasDefault: true }),
+        });
+      }
+      for (const r of pk.rows) found.get(refKey(part[r.i - 1]))?.primaryKey.push(r.name);
+    }
+    return found;
+  },
+
+  /** estimateRows of many tables: the statistics in one query, the tables never analyzed counted a group a statement. */
+  estimateRowsMany(db: Queryable, refs: TableRef[]): Promise<Map<string, number>> {
+    return estimateOrCountMany(
+      refs,
+      [
+        async (part) => {
+          const r = await db.query(this.estimateManySql, [part.map((t) => t.schema), part.map((t) => t.name)]);
+          const byIndex = new Map<number, unknown>(r.rows.map((row) => [row.i, row.estimate]));
+          return part.map((_, i) => byIndex.get(i + 1));
+        },
+      ],
+      async (part) => {
+        const r = await db.query(part.map((t, i) => `SELECT ${i + 1} AS i, count(*)::bigint AS n FROM ${qualifyPg(t)}`).join(' UNION ALL '));
+        const byIndex = new Map<number, unknown>(r.rows.map((row) => [Number(row.i), row.n]));
+        return part.map((_, i) => byIndex.get(i + 1));
+      },
+    );
+  },
+
+  /** hasRows of many tables, a group a statement; a group whose statement fails is left out (ask hasRows). */
+  async hasRowsMany(db: Queryable, refs: TableRef[]): Promise<Map<string, boolean>> {
+    const found = new Map<string, boolean>();
+    for (const part of chunks(refs, COUNT_CHUNK)) {
+      try {
+        const r = await db.query(`SELECT ${part.map((t, i) => `EXISTS (SELECT 1 FROM ${qualifyPg(t)}) AS h${i}`).join(', ')}`);
+        part.forEach((t, i) => found.set(refKey(t), r.rows[0][`h${i}`] === true));
+      } catch {
+        // Each table of the group on its own, where its own error is reported.
+      }
+    }
+    return found;
   },
 
   estimateRows(db: Queryable, ref: TableRef): Promise<number> {

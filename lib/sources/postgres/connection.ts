@@ -76,8 +76,16 @@ export class PostgresSource implements SourceConnection {
     return pgCatalog.describeTable(this.pool, ref);
   }
 
+  describeTables(refs: TableRef[]): Promise<Map<string, SourceTable>> {
+    return pgCatalog.describeTables(this.pool, refs);
+  }
+
   estimateRows(ref: TableRef): Promise<number> {
     return pgCatalog.estimateRows(this.pool, ref);
+  }
+
+  estimateRowsMany(refs: TableRef[]): Promise<Map<string, number>> {
+    return pgCatalog.estimateRowsMany(this.pool, refs);
   }
 
   async keyBounds(ref: TableRef, column: string, filter: ReadFilter = EVERY_ROW): Promise<{ min: string | null; max: string | null }> {

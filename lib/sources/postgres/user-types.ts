@@ -2,6 +2,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { SyncConfig } from '../../config';
 import { TablesyncError } from '../../errors';
 import { tableSteps } from '../../modes/names';
+import { refKey } from '../base';
 import { quotePg } from './sql';
 import { targetRefOf } from '../../table-plan';
 import type { PgTypeName, TablePlan, TargetUserType } from '../../types';
@@ -47,6 +48,11 @@ const columnsSql = `SELECT a.attname AS name, a.atttypid::bigint::text AS oid, f
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
   ORDER BY a.attnum`;
+const columnsManySql = `SELECT w.i::int AS i, a.attname AS name, a.atttypid::bigint::text AS oid, format_type(a.atttypid, a.atttypmod) AS spelled
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(schema, name, i)
+  JOIN pg_namespace n ON n.nspname = w.schema JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.name
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  ORDER BY w.i, a.attnum`;
 
 interface TypeRow {
   oid: string;
@@ -69,25 +75,28 @@ type Slot = { oid: string; spelled: string };
 
 const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 
-/** Reads type definitions by oid, following arrays, domain bases and composite attributes to the built-in types. */
-async function readTypes(
-  db: Queryable,
-  start: Slot[],
-  where: string,
-): Promise<{ use: (s: Slot, what: string) => PgTypeUse; defs: Map<string, PgTypeDef>; spelled: PgColumnTypes['spelled'] }> {
-  const rows = new Map<string, TypeRow>();
-  const attributes = new Map<string, { name: string; slot: Slot }[]>();
-  let todo = [...new Set(start.map((s) => s.oid))];
+/** Type rows and composite types' attributes, by oid: what a reader needs, read once for any number of tables. */
+interface LoadedTypes {
+  rows: Map<string, TypeRow>;
+  attributes: Map<string, { name: string; slot: Slot }[]>;
+}
+
+/** The oids a type leads to: an array's element, a domain's base (composite attributes are followed separately). */
+function leadsTo(r: TypeRow): string[] {
+  if (BUILTIN_SCHEMAS.has(r.schema) && r.elem === '0') return [];
+  return [...(r.category === 'A' && r.elem !== '0' ? [r.elem] : []), ...(r.kind === 'd' ? [r.base] : [])];
+}
+const isUserComposite = (r: TypeRow): boolean => r.kind === 'c' && !BUILTIN_SCHEMAS.has(r.schema);
+
+/** Reads type definitions by oid into `loaded`, following arrays, domain bases and composite attributes to the built-in types. */
+async function loadTypes(db: Queryable, start: string[], loaded: LoadedTypes = { rows: new Map(), attributes: new Map() }): Promise<LoadedTypes> {
+  const { rows, attributes } = loaded;
+  let todo = [...new Set(start)].filter((oid) => !rows.has(oid));
   while (todo.length) {
     const got = (await db.query(typesSql, [todo])).rows as TypeRow[];
     for (const r of got) rows.set(r.oid, r);
-    const composite = got.filter((r) => r.kind === 'c' && !BUILTIN_SCHEMAS.has(r.schema)).map((r) => r.oid);
-    const next: string[] = [];
-    for (const r of got) {
-      if (BUILTIN_SCHEMAS.has(r.schema) && r.elem === '0') continue;
-      if (r.category === 'A' && r.elem !== '0') next.push(r.elem);
-      if (r.kind === 'd') next.push(r.base);
-    }
+    const composite = got.filter(isUserComposite).map((r) => r.oid);
+    const next = got.flatMap(leadsTo);
     if (composite.length) {
       for (const a of (await db.query(attributesSql, [composite])).rows) {
         const list = attributes.get(a.type_oid) ?? [];
@@ -98,6 +107,38 @@ async function readTypes(
     }
     todo = [...new Set(next)].filter((oid) => !rows.has(oid));
   }
+  return loaded;
+}
+
+/** What loadTypes of `start` alone would have read: the rows reached from these oids, so many tables' reads give each what its own would. */
+function reached(loaded: LoadedTypes, start: string[]): LoadedTypes {
+  const rows = new Map<string, TypeRow>();
+  const attributes = new Map<string, { name: string; slot: Slot }[]>();
+  let todo = [...new Set(start)];
+  while (todo.length) {
+    const got = todo.flatMap((oid) => (loaded.rows.has(oid) ? [loaded.rows.get(oid)!] : []));
+    for (const r of got) rows.set(r.oid, r);
+    const next = got.flatMap(leadsTo);
+    for (const r of got.filter(isUserComposite)) {
+      const list = loaded.attributes.get(r.oid);
+      if (!list) continue;
+      attributes.set(r.oid, list);
+      next.push(...list.map((a) => a.slot.oid));
+    }
+    todo = [...new Set(next)].filter((oid) => !rows.has(oid));
+  }
+  return { rows, attributes };
+}
+
+/** Reads type definitions by oid, following arrays, domain bases and composite attributes to the built-in types. */
+async function readTypes(db: Queryable, start: Slot[], where: string): Promise<TypeReader> {
+  return typeReader(await loadTypes(db, start.map((s) => s.oid)), where);
+}
+
+type TypeReader = { use: (s: Slot, what: string) => PgTypeUse; defs: Map<string, PgTypeDef>; spelled: PgColumnTypes['spelled'] };
+
+/** Type uses and definitions (dependencies first) from loaded rows; `where` names the table or type in errors. */
+function typeReader({ rows, attributes }: LoadedTypes, where: string): TypeReader {
   const isUser = (r: TypeRow, what: string): boolean => {
     if (BUILTIN_SCHEMAS.has(r.schema)) return false;
     if (r.kind === 'c' && r.relkind !== 'c') {
@@ -181,17 +222,50 @@ async function withCatalogPath<T>(db: Pool | PoolClient, fn: (db: Queryable) => 
   }
 }
 
+/** A table's user types from its columns and a reader of their types. */
+function columnTypes(cols: { name: string; oid: string; spelled: string }[], reader: TypeReader): PgColumnTypes {
+  const columns = new Map<string, PgTypeUse>();
+  for (const c of cols) {
+    const u = reader.use(c, `column "${c.name}"`);
+    if (!('builtin' in u)) columns.set(c.name, u);
+  }
+  return { columns, definitions: [...reader.defs.values()], spelled: reader.spelled };
+}
+
 /** A PostgreSQL source: the user types the table's columns use. */
 export function readColumnTypes(pool: Pool, table: PgTypeName): Promise<PgColumnTypes> {
   return withCatalogPath(pool, async (db) => {
     const cols = (await db.query(columnsSql, [table.schema, table.name])).rows as { name: string; oid: string; spelled: string }[];
-    const reader = await readTypes(db, cols, `${table.schema}.${table.name}`);
-    const columns = new Map<string, PgTypeUse>();
-    for (const c of cols) {
-      const u = reader.use(c, `column "${c.name}"`);
-      if (!('builtin' in u)) columns.set(c.name, u);
+    return columnTypes(cols, await readTypes(db, cols, `${table.schema}.${table.name}`));
+  });
+}
+
+/**
+ * readColumnTypes of many tables in a few queries (every table's columns,
+ * then their types, level by level), keyed by refKey. A table the catalog
+ * does not list, or whose types readColumnTypes would refuse, is left out:
+ * readColumnTypes then reads (or refuses) it alone.
+ */
+export function readColumnTypesMany(pool: Pool, tables: PgTypeName[]): Promise<Map<string, PgColumnTypes>> {
+  return withCatalogPath(pool, async (db) => {
+    const found = new Map<string, PgColumnTypes>();
+    const r = await db.query(columnsManySql, [tables.map((t) => t.schema), tables.map((t) => t.name)]);
+    const cols = new Map<number, { name: string; oid: string; spelled: string }[]>();
+    for (const row of r.rows) {
+      const list = cols.get(row.i);
+      if (list) list.push(row);
+      else cols.set(row.i, [row]);
     }
-    return { columns, definitions: [...reader.defs.values()], spelled: reader.spelled };
+    const loaded = await loadTypes(db, r.rows.map((row) => row.oid as string));
+    for (const [i, list] of cols) {
+      const table = tables[i - 1];
+      try {
+        found.set(refKey(table), columnTypes(list, typeReader(reached(loaded, list.map((c) => c.oid)), `${table.schema}.${table.name}`)));
+      } catch {
+        // Refused: readColumnTypes says why, for this table alone.
+      }
+    }
+    return found;
   });
 }
 
