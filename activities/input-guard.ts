@@ -127,6 +127,9 @@ async function checkTypeMapOnTarget(config: SyncConfig, connections: ConnectionR
   }
 }
 
+/** Activities whose result's `tables` are plans this worker made. */
+const MAKES_PLANS = new Set(['discoverTables', 'startCdc', 'applyCdcBatch']);
+
 /** Activities that plan (and so use typeMap): the target is asked about its types first. */
 const PLANNING = new Set(['initializeState', 'discoverTables']);
 
@@ -162,7 +165,9 @@ export function withCheckedInput<T extends Record<string, (input: never) => Prom
       if (PLANNING.has(name)) await checkTypeMapOnTarget(config, connections, knownTypes);
       const result = await fn({ ...given, config } as never);
       // Plans this worker just made: the steps that carry them on need no catalog check here.
-      if (name === 'discoverTables') for (const t of (result as { tables?: TablePlan[] }).tables ?? []) plans.remember(config, t);
+      // (cdc: the plans its start made and those a schema change remade; a later batch that sees the source change
+      // again must reach the evolution rules, not be refused here as a plan the source does not match.)
+      if (MAKES_PLANS.has(name)) for (const t of (result as { tables?: TablePlan[] } | undefined)?.tables ?? []) plans.remember(config, t);
       if (name === 'createSyncTasks') for (const t of result as { table: TablePlan }[]) plans.remember(config, t.table);
       return result;
     };
