@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
+import { connectionEnv, runCli } from '../helpers/cli';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, pgTextRows, waitFor } from '../helpers/guarantees';
 import { freshMysqlCdcDatabase, MYSQL_BASE, MYSQL_CDC_BASE } from '../helpers/mysql';
@@ -333,6 +337,20 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
       // Carried on: later batches (and continued runs) apply with the new columns.
       await my.query(`INSERT INTO items VALUES (203, 'later', 1, 'x')`);
       await caughtUp(my, dst, cols, live);
+      // status words a binlog stream as one: no slot, no WAL, no warning about a log held back.
+      const dir = mkdtempSync(join(tmpdir(), 'tablesync-mcdc-'));
+      const file = join(dir, 'cdc.json');
+      writeFileSync(file, JSON.stringify(config));
+      // status --config runs on the worker's task queue.
+      const cliEnv = { TEMPORAL_ADDRESS: (await temporal()).address, TEMPORAL_TASK_QUEUE: (await h.describe()).taskQueue, ...connectionEnv(connections) };
+      const byId = await runCli(['cdc', 'status', h.workflowId], cliEnv);
+      assert.equal(byId.code, 0, byId.out);
+      assert.match(byId.stdout, /: streaming, binlog reader "[a-z0-9_]+", tables /);
+      assert.match(byId.stdout, /applied up to mariadb-bin\.\d+:\d+.*lag \d+ bytes of binary log, /);
+      const byConfig = await runCli(['status', '--config', file], cliEnv);
+      assert.equal(byConfig.code, 0, byConfig.out);
+      assert.match(byConfig.stdout, /cdc stream "[a-z0-9_]+" \([^)]*RUNNING\): applied up to mariadb-bin\.\d+:\d+, lag \d+ bytes of binary log, /);
+      assert.doesNotMatch(byConfig.stdout + byId.stdout, /WAL|slot|warning/);
       await h.signal('cdcStop', { dropSlot: true });
     });
     assert.ok(outcome.ok, outcome.ok ? '' : failureChain(outcome.error));
