@@ -49,7 +49,13 @@ export interface TableStatus {
    * workflow that last applied to the table, and the slot as the source has
    * it now (null: the slot is gone).
    */
-  stream?: { name: string; workflowId: string | null; slot: StreamPosition | null };
+  stream?: {
+    name: string;
+    workflowId: string | null;
+    slot: StreamPosition | null;
+    /** The source keeps its log for the stream (a PostgreSQL slot); false for a binlog, which keeps nothing per reader. */
+    holdsLog?: boolean;
+  };
   lastRun: {
     workflowId: string;
     runId: string;
@@ -130,7 +136,17 @@ async function tableStatus(source: SourceConnection, deps: ActivityDeps, input: 
     const capture = source.changeCapture;
     const stream =
       state?.mode === 'cdc' && state.cursorColumn && capture
-        ? { name: state.cursorColumn, workflowId: state.lastWorkflowId ?? null, slot: await capture.position(state.cursorColumn) }
+        ? {
+            name: state.cursorColumn,
+            workflowId: state.lastWorkflowId ?? null,
+            // A binlog keeps nothing per stream: its lag is measured from the position the table's state saved.
+            slot: await capture.position(state.cursorColumn, state.cursorValue).catch((err) => {
+              // A binlog purged past the saved position: status says so rather than fail (the stream fails with CdcGap).
+              if (!capture.holdsLog && (err as { type?: string }).type === 'CdcGap') return null;
+              throw err;
+            }),
+            holdsLog: capture.holdsLog,
+          }
         : undefined;
     out.push({
       ...(stream && { stream }),

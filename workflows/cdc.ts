@@ -60,6 +60,8 @@ export interface CdcProgress {
   /** When the last transaction applied committed at the source. */
   commitTime: string | null;
   totals: CdcTotals;
+  /** The source keeps its log for the stream (a PostgreSQL slot); false for a binlog (status words it so). */
+  holdsLog?: boolean;
 }
 
 export interface CdcResult {
@@ -103,7 +105,8 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
   };
   let paused = input.carried?.paused ?? false;
   let stop: { dropSlot: boolean } | null = null;
-  setHandler(cdcProgressQuery, () => ({ ...progress, phase: stop ? 'stopping' : paused && progress.phase === 'streaming' ? 'paused' : progress.phase }));
+  let holdsLog = input.carried?.holdsLog ?? true;
+  setHandler(cdcProgressQuery, () => ({ ...progress, holdsLog, phase: stop ? 'stopping' : paused && progress.phase === 'streaming' ? 'paused' : progress.phase }));
   setHandler(cdcPauseSignal, () => void (paused = true));
   setHandler(cdcResumeSignal, () => void (paused = false));
   setHandler(cdcStopSignal, (opts) => void (stop = { dropSlot: Boolean(opts?.dropSlot) }));
@@ -112,7 +115,6 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
   const acts = proxyActivities<Activities>(activityOptions(config, 'transfer'));
   const catalog = catalogActivities(config);
   let tables = input.carried?.tables;
-  let holdsLog = input.carried?.holdsLog ?? true;
   try {
     if (!tables) {
       progress.phase = 'snapshot';

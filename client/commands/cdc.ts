@@ -38,6 +38,11 @@ export async function cdcStartCommand(opts: CdcStartOptions): Promise<number> {
   }
 }
 
+/** What status calls a stream's log and the source's hold on it: a PostgreSQL slot and its WAL, or (holdsLog false) the binlog read from a saved position. */
+function logWords(holdsLog: boolean | undefined): { stream: string; log: string } {
+  return holdsLog === false ? { stream: 'binlog reader', log: 'binary log' } : { stream: 'slot', log: 'WAL' };
+}
+
 /** Lag in seconds as status prints it. */
 const seconds = (s: number | null | undefined) => (s === null || s === undefined ? '?' : `${Math.round(s * 10) / 10}`);
 
@@ -66,9 +71,10 @@ export async function cdcStatusCommand(workflowId: string, opts: { json?: boolea
     if (opts.json) console.log(JSON.stringify({ workflowId, status, ...p }, null, 2));
     else {
       const t = p.totals;
-      console.log(`${workflowId}: ${p.phase}, slot "${p.stream}", tables ${p.tables.join(', ') || '(setting up)'}`);
+      const words = logWords(p.holdsLog);
+      console.log(`${workflowId}: ${p.phase}, ${words.stream} "${p.stream}", tables ${p.tables.join(', ') || '(setting up)'}`);
       console.log(
-        `  applied up to ${p.position ?? '(nothing yet)'}${p.commitTime ? ` (committed at the source ${p.commitTime})` : ''}, lag ${p.lagBytes ?? '?'} bytes of WAL, ${seconds(p.lagSeconds)} s`,
+        `  applied up to ${p.position ?? '(nothing yet)'}${p.commitTime ? ` (committed at the source ${p.commitTime})` : ''}, lag ${p.lagBytes ?? '?'} bytes of ${words.log}, ${seconds(p.lagSeconds)} s`,
       );
       console.log(`  ${t.transactions} transactions in ${t.batches} batches: ${t.inserted} inserted, ${t.updated} updated, ${t.deleted} deleted, ${t.truncated} truncated`);
     }
@@ -83,8 +89,10 @@ export interface StreamReport {
   name: string;
   workflowId: string | null;
   workflowStatus: string | null;
-  /** Absent: the slot is gone. */
+  /** Absent: the slot is gone (a binlog stream: no position saved, or the log purged past it). */
   slot: StreamPosition | null;
+  /** The source keeps its log for the stream (a slot); false for a binlog. */
+  holdsLog?: boolean;
   lagSeconds: number | null;
   position: string | null;
   warning: string | null;
@@ -100,7 +108,8 @@ export async function streamReport(client: Client, stream: NonNullable<TableStat
   const { slot } = stream;
   const running = status === 'RUNNING';
   const warning =
-    slot && !running
+    // Only a slot holds the source's log: a binlog stream left behind costs the source nothing.
+    slot && !running && stream.holdsLog !== false
       ? `replication slot "${stream.name}" exists while no cdc workflow reads it (${stream.workflowId ?? 'no workflow'}: ${status ?? 'unknown'}): ` +
         `it holds ${slot.retainedBytes} bytes of the source's WAL, more with every write, until the source's disk fills; ` +
         `start the stream again (tablesync cdc start), or drop the slot (SELECT pg_drop_replication_slot('${stream.name}') on the source, then reset-state for a new snapshot)`
@@ -110,6 +119,7 @@ export async function streamReport(client: Client, stream: NonNullable<TableStat
     workflowId: stream.workflowId,
     workflowStatus: status,
     slot,
+    holdsLog: stream.holdsLog,
     // Nothing between the source's log and the slot's confirmed position: caught up, whatever the last batch said.
     lagSeconds: slot?.lagBytes === 0 ? 0 : (progress?.lagSeconds ?? null),
     position: progress?.position ?? slot?.confirmed ?? null,
@@ -119,10 +129,12 @@ export async function streamReport(client: Client, stream: NonNullable<TableStat
 
 /** status --config's lines for a cdc table's stream. */
 export function streamLines(r: StreamReport): string[] {
+  const words = logWords(r.holdsLog);
+  const missing = r.holdsLog === false ? 'its saved binlog position is not in the source\'s binary log' : 'no replication slot on the source';
   const lines = [
     r.slot
-      ? `  cdc stream "${r.name}" (${r.workflowId ?? '?'}: ${r.workflowStatus ?? '?'}): applied up to ${r.position ?? '?'}, lag ${r.slot.lagBytes} bytes of WAL, ${seconds(r.lagSeconds)} s`
-      : `  cdc stream "${r.name}" (${r.workflowId ?? '?'}: ${r.workflowStatus ?? '?'}): no replication slot on the source${r.workflowStatus === 'RUNNING' ? ' (the stream fails: reset-state for a new snapshot)' : ''}`,
+      ? `  cdc stream "${r.name}" (${r.workflowId ?? '?'}: ${r.workflowStatus ?? '?'}): applied up to ${r.position ?? '?'}, lag ${r.slot.lagBytes} bytes of ${words.log}, ${seconds(r.lagSeconds)} s`
+      : `  cdc stream "${r.name}" (${r.workflowId ?? '?'}: ${r.workflowStatus ?? '?'}): ${missing}${r.workflowStatus === 'RUNNING' ? ' (the stream fails: reset-state for a new snapshot)' : ''}`,
   ];
   if (r.warning) lines.push(`  warning: ${r.warning}`);
   return lines;

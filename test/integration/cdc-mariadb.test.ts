@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
+import { connectionEnv, runCli } from '../helpers/cli';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, pgTextRows, waitFor } from '../helpers/guarantees';
 import { freshMysqlCdcDatabase, MYSQL_BASE, MYSQL_CDC_BASE } from '../helpers/mysql';
@@ -307,25 +311,94 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
     return conn;
   }
 
-  it('a column added at the source, or rows logged as a statement, stop the stream naming the table (no silent drop)', async () => {
-    await my.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+  it('schema changes from the table map: an added column added and backfilled, a widening widened, ADD INDEX no stop; rows before the ALTER keep the old columns', async () => {
+    await my.query(`CREATE TABLE items (id int PRIMARY KEY, name varchar(10), n int)`);
     await my.query(`CREATE TABLE other (id int PRIMARY KEY, v text)`);
+    await my.query(`INSERT INTO items SELECT seq, CONCAT('n', seq), seq FROM seq_1_to_200`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'items', mode: 'cdc', deletes: 'soft' }], ...FAST };
+    const cols = 'SELECT id, name, n, status FROM items ORDER BY id';
+    const live = 'SELECT id, name, n, status FROM items WHERE NOT is_deleted ORDER BY id';
+    const outcome = await cdcRun(wid('evolve'), { config, waitMs: 500, batchesPerRun: 3 }, async (h) => {
+      await streaming(h);
+      // A table outside the stream may change as it likes; an ALTER that keeps the columns changes nothing.
+      await my.query(`ALTER TABLE other ADD COLUMN extra text`);
+      await my.query(`ALTER TABLE items ADD INDEX by_n (n), COMMENT 'indexed'`);
+      await my.query(`UPDATE items SET n = -1 WHERE id = 1`);
+      await caughtUp(my, dst, 'SELECT id, name, n FROM items ORDER BY id');
+      // Rows logged before the ALTER carry the old columns in their own table maps, rows after it the new:
+      // an added column with a default (the existing rows get it through the backfill), a wider varchar, int to bigint.
+      await my.query(`INSERT INTO items VALUES (201, 'before', 0); UPDATE items SET name = 'old shape' WHERE id = 5;
+        ALTER TABLE items ADD COLUMN status varchar(10) NOT NULL DEFAULT 'new', MODIFY name varchar(40), MODIFY n bigint;
+        INSERT INTO items VALUES (202, 'a name longer than ten', 5000000000, 'paid'); UPDATE items SET status = 'late' WHERE id = 2`);
+      await my.query(`DELETE FROM items WHERE id = 3`);
+      await my.query(`UPDATE items SET status = 'changed', n = 7 WHERE id = 4`);
+      await waitFor('the added column in the target', async () => (await dst.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'status'`)).rowCount === 1);
+      await caughtUp(my, dst, cols, live);
+      // Carried on: later batches (and continued runs) apply with the new columns.
+      await my.query(`INSERT INTO items VALUES (203, 'later', 1, 'x')`);
+      await caughtUp(my, dst, cols, live);
+      // status words a binlog stream as one: no slot, no WAL, no warning about a log held back.
+      const dir = mkdtempSync(join(tmpdir(), 'tablesync-mcdc-'));
+      const file = join(dir, 'cdc.json');
+      writeFileSync(file, JSON.stringify(config));
+      // status --config runs on the worker's task queue.
+      const cliEnv = { TEMPORAL_ADDRESS: (await temporal()).address, TEMPORAL_TASK_QUEUE: (await h.describe()).taskQueue, ...connectionEnv(connections) };
+      const byId = await runCli(['cdc', 'status', h.workflowId], cliEnv);
+      assert.equal(byId.code, 0, byId.out);
+      assert.match(byId.stdout, /: streaming, binlog reader "[a-z0-9_]+", tables /);
+      assert.match(byId.stdout, /applied up to mariadb-bin\.\d+:\d+.*lag \d+ bytes of binary log, /);
+      const byConfig = await runCli(['status', '--config', file], cliEnv);
+      assert.equal(byConfig.code, 0, byConfig.out);
+      assert.match(byConfig.stdout, /cdc stream "[a-z0-9_]+" \([^)]*RUNNING\): applied up to mariadb-bin\.\d+:\d+, lag \d+ bytes of binary log, /);
+      assert.doesNotMatch(byConfig.stdout + byId.stdout, /WAL|slot|warning/);
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(outcome.ok, outcome.ok ? '' : failureChain(outcome.error));
+    const types = await dst.query(`SELECT column_name, data_type, character_maximum_length AS len FROM information_schema.columns WHERE table_name = 'items' AND column_name IN ('name', 'n', 'status') ORDER BY 1`);
+    assert.deepEqual(types.rows, [
+      { column_name: 'n', data_type: 'bigint', len: null },
+      { column_name: 'name', data_type: 'character varying', len: 40 },
+      { column_name: 'status', data_type: 'character varying', len: 10 },
+    ]);
+    assert.equal((await dst.query(`SELECT count(*)::int AS n FROM items WHERE status = 'new' AND NOT is_deleted`)).rows[0].n, 198, 'the existing rows (201 included, inserted before the ALTER) got the default through the backfill');
+    const state = (await dst.query(`SELECT columns FROM _tablesync_tables WHERE target_table = 'items'`)).rows[0].columns;
+    assert.ok(JSON.stringify(state).includes('status'), `the state lists the added column: ${JSON.stringify(state)}`);
+  });
+
+  it('schema changes refused, naming the table and column, nothing after them applied: a dropped column, a rename, a narrowing, another type; DROP/RENAME TABLE', async () => {
+    const cases: [string, string, RegExp][] = [
+      ['dropped', 'ALTER TABLE t_dropped DROP COLUMN v', /\.t_dropped: column "v" was dropped at the source; cdc never drops or renames a target column/],
+      ['renamed', 'ALTER TABLE t_renamed RENAME COLUMN v TO w', /\.t_renamed: column "v" is gone from the source and "w" is new \(a rename looks like this\)/],
+      ['narrowed', 'ALTER TABLE t_narrowed MODIFY v varchar(5)', /\.t_narrowed: column "v" narrowed in the source from varchar\(20\) to varchar\(5\)/],
+      ['retyped', 'ALTER TABLE t_retyped MODIFY v int', /\.t_retyped: column "v" changed type from varchar\(20\) to int\(11\), which its target column \(varchar\(20\)\) cannot hold/],
+      ['dropt', 'DROP TABLE t_dropt', /\.t_dropt: the source dropped, replaced or renamed the table \(DROP TABLE `t_dropt`/],
+      ['movedt', 'RENAME TABLE t_movedt TO t_elsewhere', /\.t_movedt: the source dropped, replaced or renamed the table \(RENAME TABLE t_movedt TO t_elsewhere\)/],
+    ];
+    for (const [what, ddl, expected] of cases) {
+      const table = `t_${what}`;
+      await my.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v varchar(20))`);
+      await my.query(`INSERT INTO ${table} VALUES (1, '1')`);
+      const config = { source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table, mode: 'cdc' }], ...FAST };
+      const outcome = await cdcRun(wid(`refuse-${what}`), { config, waitMs: 500 }, async (h) => {
+        await streaming(h);
+        await my.query(`INSERT INTO ${table} VALUES (2, '2')`);
+        await caughtUp(my, dst, `SELECT id FROM ${table} ORDER BY id`);
+        await my.query(`${ddl}`);
+        if (!/^(DROP|RENAME) TABLE/.test(ddl)) await my.query(`INSERT INTO ${table} (id) VALUES (3)`);
+      });
+      assert.ok(!outcome.ok, what);
+      const chain = failureChain(outcome.error);
+      assert.match(chain, expected, what);
+      assert.deepEqual((await dst.query(`SELECT id FROM ${table} ORDER BY id`)).rows, [{ id: 1 }, { id: 2 }], `${what}: nothing after the change applied`);
+      const columns = (await dst.query(`SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position`, [table])).rows.map((r) => r.column_name);
+      assert.deepEqual(columns, ['id', 'v'], `${what}: the target's columns as they were`);
+    }
+  });
+
+  it('rows logged as a statement stop the stream naming the table (no silent drop)', async () => {
+    await my.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
     await my.query(`INSERT INTO items VALUES (1, 'a')`);
     const config = { source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
-    const ddl = await cdcRun(wid('ddl'), { config, waitMs: 500 }, async (h) => {
-      await streaming(h);
-      // A table outside the stream may change as it likes.
-      await my.query(`ALTER TABLE other ADD COLUMN extra text`);
-      await my.query(`INSERT INTO items VALUES (2, 'b')`);
-      await caughtUp(my, dst, 'SELECT * FROM items ORDER BY id');
-      await my.query(`ALTER TABLE items ADD COLUMN extra text; INSERT INTO items VALUES (3, 'c', 'x')`);
-    });
-    assert.ok(!ddl.ok);
-    assert.match(failureChain(ddl.error), new RegExp(`${SRC}\\.items: the source changed the table \\(ALTER TABLE items ADD COLUMN extra text\\); cdc does not evolve a table's columns yet: run tablesync reset-state`));
-    assert.deepEqual((await dst.query(`SELECT id FROM items ORDER BY id`)).rows, [{ id: 1 }, { id: 2 }], 'nothing after the change applied');
-
-    await my.query(`DROP TABLE items; CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'a')`);
-    await dst.query(`DROP TABLE items; DELETE FROM _tablesync_tables`);
     const statement = await cdcRun(wid('stmt'), { config, waitMs: 500 }, async (h) => {
       await streaming(h);
       await my.query(`SET SESSION binlog_format = 'STATEMENT'; UPDATE items SET v = 'by statement'; SET SESSION binlog_format = 'ROW'`);

@@ -3,9 +3,10 @@ import type { ConnectionOptions, PoolConnection } from 'mysql2';
 import { TablesyncError } from '../../errors';
 import { displayName } from '../../tables';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../types';
-import type { CopyStream, ReadFilter } from '../base';
+import type { CopyStream, ReadFilter, SourceTable } from '../base';
 import { EVERY_ROW } from '../base';
-import type { ChangeBatch, ChangeCapture, ChangeTransaction, ChangeValue, ReadLimits, RowChange, SnapshotRead, StreamPosition } from '../changes';
+import type { ChangeBatch, ChangeCapture, ChangeShape, ChangeTransaction, ChangeValue, ReadLimits, RowChange, SnapshotRead, StreamPosition } from '../changes';
+import { mapMysqlType } from './types';
 
 // MariaDB/MySQL change capture from the binary log. The server keeps nothing
 // per reader (no slot): the position a stream has applied lives in the
@@ -28,6 +29,8 @@ const WHOLE: PartitionRange = { index: 0, count: 1, lo: null, hi: null };
 export interface MysqlCaptureSource {
   readonly connectionOptions: ConnectionOptions;
   connection(): Promise<PoolConnection>;
+  /** The catalog's columns now (the spelling plans and schema evolution use). */
+  describeTable(ref: TableRef): Promise<SourceTable | null>;
   openCopyOn(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter, snapshot?: PoolConnection): Promise<CopyStream>;
 }
 
@@ -146,13 +149,15 @@ function names(list: string, schema: string): TableRef[] {
   return refs;
 }
 
-export type StatementKind = 'begin' | 'commit' | 'rollback' | 'truncate' | 'ddl' | 'dml' | 'other';
+export type StatementKind = 'begin' | 'commit' | 'rollback' | 'truncate' | 'alter' | 'ddl' | 'dml' | 'other';
 
 /**
  * What a statement event is to cdc, and the tables it is about: a TRUNCATE,
- * a change of a table's definition (ALTER, DROP, RENAME, CREATE OR
- * REPLACE), rows written as a statement (a session not in ROW format: every
- * name it mentions counts), or neither.
+ * an ALTER (its effect on the columns is read from the next row event's
+ * table map, not from its text), a table dropped or replaced or renamed
+ * (DROP, RENAME, CREATE OR REPLACE, ALTER … RENAME TO), rows written as a
+ * statement (a session not in ROW format: every name it mentions counts),
+ * or neither.
  */
 export function statementEffect(sql: string, schema: string): { kind: StatementKind; tables: TableRef[] } {
   const text = sql.replace(/\/\*(?!!)[\s\S]*?\*\/|--\s[^\n]*|#[^\n]*/g, ' ').replace(/\s+/g, ' ').trim();
@@ -162,7 +167,11 @@ export function statementEffect(sql: string, schema: string): { kind: StatementK
   if (/^COMMIT\b/i.test(text)) return { kind: 'commit', tables: [] };
   if (/^ROLLBACK\b(?! TO\b)/i.test(text)) return { kind: 'rollback', tables: [] };
   if ((m = match(`^TRUNCATE (?:TABLE )?(${NAME})`))) return { kind: 'truncate', tables: names(m[1], schema) };
-  if ((m = match(`^ALTER (?:ONLINE )?(?:IGNORE )?TABLE (?:IF EXISTS )?(${NAME})`))) return { kind: 'ddl', tables: names(m[1], schema) };
+  if ((m = match(`^ALTER (?:ONLINE )?(?:IGNORE )?TABLE (?:IF EXISTS )?(${NAME})`))) {
+    // RENAME COLUMN / INDEX / KEY keep the table; RENAME [TO|AS] moves it away from the stream.
+    const renamed = /\bRENAME\s+(?!(?:COLUMN|INDEX|KEY|CONSTRAINT)\b)/i.test(text.slice(m[0].length));
+    return { kind: renamed ? 'ddl' : 'alter', tables: names(m[1], schema) };
+  }
   if ((m = match(`^DROP TABLES? (?:IF EXISTS )?(${NAMES})`))) return { kind: 'ddl', tables: names(m[1], schema) };
   if ((m = match(`^RENAME TABLES? (.*)$`))) return { kind: 'ddl', tables: names(m[1].replace(/\bTO\b/gi, ','), schema) };
   if ((m = match(`^CREATE OR REPLACE (?:TEMPORARY )?TABLE (?:IF NOT EXISTS )?(${NAME})`))) return { kind: 'ddl', tables: names(m[1], schema) };
@@ -325,9 +334,32 @@ export class MysqlChangeCapture implements ChangeCapture {
     const end = await this.end();
     if (compareBinlogPositions(from, end) >= 0) return { transactions: [], idleTo: from };
     const [{ id }] = await this.query<{ id: number | string }>('SELECT @@server_id AS id');
-    const batch = await new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges, beat).run();
+    const reader = new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges, beat);
+    const batch = await reader.run();
+    await this.resolveTypes(reader.unresolved);
     if (batch.idleTo) this.offered.set(stream, { position: batch.idleTo, key });
     return batch;
+  }
+
+  /**
+   * A logged column whose type is not its plan's (an added or retyped
+   * column) spelled as the catalog spells it now, when the catalog's type is
+   * the one logged: the mode maps it from the catalog, and compares the two
+   * spellings. A catalog that differs (changed again since) leaves the
+   * logged spelling, and the mode refuses the change naming both.
+   */
+  private async resolveTypes(columns: { table: TableRef; column: ChangeShape[number] }[]): Promise<void> {
+    const catalog = new Map<string, Map<string, string>>();
+    for (const { table, column } of columns) {
+      const name = displayName(table);
+      let types = catalog.get(name);
+      if (!types) {
+        types = new Map(((await this.source.describeTable(table))?.columns ?? []).map((c) => [c.name, c.type]));
+        catalog.set(name, types);
+      }
+      const now = types.get(column.name);
+      if (now !== undefined && sameBinlogType(now, column.type)) column.type = now;
+    }
   }
 
   async acknowledge(stream: string, position: string): Promise<void> {
@@ -365,6 +397,51 @@ const tableKey = (schema: string, name: string) => `${schema}\u0000${name}`;
 interface TableMapEntry {
   parentSchema: string;
   tableName: string;
+  /** The columns as the table-map event describes them (binlog_row_metadata=FULL), or as the catalog did for a table the reader had to look up. */
+  columnSchemas?: { COLUMN_NAME: string; COLUMN_TYPE: string }[];
+}
+
+/** A type as its family and size, without what MariaDB's catalog adds and the binlog does not say (integer display widths, zerofill). */
+function normalType(type: string): string {
+  return type
+    .toLowerCase()
+    .replace(/\/\*.*?\*\//g, ' ')
+    .replace(/\bzerofill\b/, ' ')
+    .replace(/^integer\b/, 'int')
+    .replace(/^(tinyint|smallint|mediumint|int|bigint|year)\s*\(\d+\)/, '$1')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** MariaDB types the binlog describes by their storage: JSON is a LONGTEXT, UUID/INET6 16 bytes, INET4 4 bytes. */
+const STORED_AS: Record<string, string[]> = { json: ['longtext', 'json'], uuid: ['binary(16)'], inet6: ['binary(16)'], inet4: ['binary(4)'] };
+
+/** The catalog's type (`int(11)`, `json`) and the binlog's (`int`, `longtext`) name the same column type. */
+export function sameBinlogType(catalog: string, logged: string): boolean {
+  const a = normalType(catalog);
+  const b = normalType(logged);
+  if (a === b) return true;
+  // Geometry: the binlog says the kind only when the server logs it.
+  if (/^(geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)$/.test(a) && /^geometry|^point|^linestring|^polygon|^multi|^geometrycollection/.test(b)) return true;
+  return STORED_AS[a]?.includes(b) ?? false;
+}
+
+/** A column of a row event as its value is decoded: the plan's (retyped as logged), or for a column the plan lacks, one mapped from its logged type as a load would. */
+function loggedColumn(plan: TablePlan, name: string, type: string): ColumnPlan {
+  const known = plan.columns.find((c) => c.name === name);
+  if (known) return sameBinlogType(known.sourceType, type) ? known : { ...known, sourceType: type };
+  const dataType = (/^\s*([a-z0-9_]+)/i.exec(type)?.[1] ?? '').toLowerCase();
+  const m = /\((\d+)(?:,(\d+))?\)/.exec(type);
+  let targetType = 'text';
+  try {
+    targetType = mapMysqlType(
+      { name, type, dataType, nullable: true, unsigned: /\bunsigned\b/i.test(type), precision: m ? Number(m[1]) : null, scale: m?.[2] !== undefined ? Number(m[2]) : /^(datetime|timestamp|time)$/.test(dataType) && m ? Number(m[1]) : null },
+      plan.source,
+    );
+  } catch {
+    // A type a load refuses: applying refuses the column, naming it.
+  }
+  return { name, targetName: name, sourceType: type, targetType, nullable: true };
 }
 
 type Event = BinlogEvent & Record<string, unknown>;
@@ -388,6 +465,10 @@ class BinlogRead {
   private events = 0;
   /** The read stopped at its size: more may wait in the log. */
   private more = false;
+  /** The shapes met, by table and logged columns. */
+  private readonly shapes = new Map<string, { shape: ChangeShape; columns: Map<string, ColumnPlan> }>();
+  /** Columns whose logged type is not the plan's: spelled as the catalog does after the read (see MysqlChangeCapture.resolveTypes). */
+  readonly unresolved: { table: TableRef; column: ChangeShape[number] }[] = [];
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -490,18 +571,44 @@ class BinlogRead {
     if (!plan) return;
     this.open ??= [];
     const table = plan.source;
+    // This event's own columns (its table map precedes it): a row logged before an ALTER has the old ones, after it the new.
+    const { shape, columns } = this.shapeOf(plan, entry!);
     const rows = event.rows as (RowData | { before: RowData; after: RowData })[];
     for (const r of rows) {
-      if (name === 'writerows') this.open.push({ kind: 'insert', table, row: values(plan, r as RowData) });
-      else if (name === 'deleterows') this.open.push({ kind: 'delete', table, oldKey: key(plan, r as RowData) });
+      if (name === 'writerows') this.open.push({ kind: 'insert', table, row: values(columns, r as RowData), shape });
+      else if (name === 'deleterows') this.open.push({ kind: 'delete', table, oldKey: key(plan, columns, r as RowData) });
       else {
         const { before, after } = r as { before: RowData; after: RowData };
-        const oldKey = key(plan, before);
-        const row = values(plan, after);
+        const oldKey = key(plan, columns, before);
+        const row = values(columns, after);
         const moved = plan.primaryKey.some((k) => oldKey[k] !== row[k]);
-        this.open.push({ kind: 'update', table, oldKey: moved ? oldKey : null, row });
+        this.open.push({ kind: 'update', table, oldKey: moved ? oldKey : null, row, shape });
       }
     }
+  }
+
+  /**
+   * The table's columns as a row event's table map logs them, as a shape the
+   * mode compares with the plan (the plan's spelling where the type is the
+   * same; the catalog's, found after the read, where it is not) and as the
+   * columns its values are decoded with. One shape per distinct table map:
+   * the rows of one shape share it.
+   */
+  private shapeOf(plan: TablePlan, entry: TableMapEntry): { shape?: ChangeShape; columns: Map<string, ColumnPlan> } {
+    const logged = entry.columnSchemas;
+    if (!logged?.length) return { columns: new Map(plan.columns.map((c) => [c.name, c])) };
+    const id = JSON.stringify([displayName(plan.source), ...logged.map((c) => [c.COLUMN_NAME, c.COLUMN_TYPE])]);
+    let known = this.shapes.get(id);
+    if (!known) {
+      const shape: ChangeShape = logged.map((c) => {
+        const column = plan.columns.find((p) => p.name === c.COLUMN_NAME);
+        return { name: c.COLUMN_NAME, type: column && sameBinlogType(column.sourceType, c.COLUMN_TYPE) ? column.sourceType : c.COLUMN_TYPE };
+      });
+      for (const [i, c] of logged.entries()) if (shape[i].type === c.COLUMN_TYPE && !plan.columns.some((p) => p.name === c.COLUMN_NAME && p.sourceType === c.COLUMN_TYPE)) this.unresolved.push({ table: plan.source, column: shape[i] });
+      known = { shape, columns: new Map(logged.map((c) => [c.COLUMN_NAME, loggedColumn(plan, c.COLUMN_NAME, c.COLUMN_TYPE)])) };
+      this.shapes.set(id, known);
+    }
+    return known;
   }
 
   private statement(event: Event): boolean {
@@ -526,9 +633,10 @@ class BinlogRead {
         this.open ??= [];
         this.open.push({ kind: 'truncate', tables: [...new Map(ours.map((t) => [displayName(t.source), t.source])).values()] });
       } else if (kind === 'ddl') {
+        // An ALTER is not refused here: what it did to the columns shows in the next row event's table map.
         throw new TablesyncError(
           'CdcSchemaChange',
-          `${names}: the source changed the table (${clip(sql)}); cdc does not evolve a table's columns yet: run tablesync reset-state for the table, then the cdc workflow takes a new snapshot`,
+          `${names}: the source dropped, replaced or renamed the table (${clip(sql)}); cdc follows a table's columns, not its name: run tablesync reset-state for the table, then the cdc workflow takes a new snapshot`,
         );
       } else if (kind === 'dml') {
         // A session with binlog_format = STATEMENT (or MIXED) logs the statement, not its rows: they cannot be applied.
@@ -563,20 +671,19 @@ class BinlogRead {
   }
 }
 
-function values(plan: TablePlan, row: RowData): Record<string, ChangeValue> {
+function values(columns: Map<string, ColumnPlan>, row: RowData): Record<string, ChangeValue> {
   const out: Record<string, ChangeValue> = {};
-  const byName = new Map(plan.columns.map((c) => [c.name, c]));
   for (const [name, v] of Object.entries(row)) {
-    const column = byName.get(name);
-    // A column the plan lacks is passed on as is: applying refuses it, naming it (the source's columns changed).
+    const column = columns.get(name);
+    // A column no table map named is passed on as is: applying refuses it, naming it.
     out[name] = column ? binlogValueText(column, v) : v === null || v === undefined ? null : String(v);
   }
   return out;
 }
 
-function key(plan: TablePlan, row: RowData): Record<string, string | null> {
+function key(plan: TablePlan, columns: Map<string, ColumnPlan>, row: RowData): Record<string, string | null> {
   const out: Record<string, string | null> = {};
-  for (const k of plan.primaryKey) out[k] = binlogValueText(plan.columns.find((c) => c.name === k)!, row[k]);
+  for (const k of plan.primaryKey) out[k] = binlogValueText(columns.get(k) ?? plan.columns.find((c) => c.name === k)!, row[k]);
   return out;
 }
 
