@@ -210,6 +210,8 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     };
     const steps = stepTimer(where);
     steps.lap('state and setup');
+    // compare's range digests, until a chunk shows they do not pay in this partition.
+    let digestsPay = true;
     try {
       for (let i = progress.nextChunk; i < chunks.length; i++) {
         stopIfCancelled();
@@ -241,7 +243,11 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           // of a run that was overtaken fails before it reads or writes anything.
           await checkGeneration(client, config, table);
           // compare: digests of both sides say which of the chunk's rows need copying (none, some, or all).
-          const narrowed = mode.narrowChunk ? await mode.narrowChunk(client, chunkCtx) : null;
+          const narrowing = digestsPay && mode.narrowChunk ? await mode.narrowChunk(client, chunkCtx) : null;
+          // Most of this chunk's rows differed: so will the next chunks' most likely (a bulk change), and a
+          // digest that finds that costs a pass over both sides for nothing; they are copied whole.
+          if (narrowing !== null && 'whole' in narrowing) digestsPay = false;
+          const narrowed = narrowing === null || 'whole' in narrowing ? null : narrowing;
           if (narrowed && !narrowed.filter) {
             const counts = { rowsCopied: 0, skipped: narrowed.skipped, inserted: 0, updated: 0, deleted: 0, warnings: {} };
             await commitChunk(client, counts);

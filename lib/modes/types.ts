@@ -37,7 +37,9 @@ export type ChunkNarrowing =
   /** None: its rows (`skipped` of them in the source) are equal on both sides. */
   | { skipped: number; filter?: undefined }
   /** Those `filter` keeps; `skipped` source rows are left out as equal; `only` says which target rows the copy stands for. */
-  | { skipped: number; filter: ReadFilter; only: (alias: string) => string };
+  | { skipped: number; filter: ReadFilter; only: (alias: string) => string }
+  /** Every row: most of them differ (and likely in the chunks after it too, which then skip the digests). */
+  | { whole: true };
 
 /** What applying a chunk changed in the target. */
 export interface Applied {

@@ -55,7 +55,8 @@ export const compareMode: SyncMode = {
       max: sizing?.max ?? null,
       hardDeletes: !soft && ((table.deletes ?? config.deletes) === 'hard' || deleteMissing),
     });
-    if (!narrowed || narrowed.kind === 'whole') return null;
+    if (!narrowed) return null;
+    if (narrowed.kind === 'whole') return { whole: true };
     if (narrowed.kind === 'equal') return { skipped: narrowed.sourceRows };
     return { skipped: narrowed.sourceRows - narrowed.differingRows, filter: narrowed.filter, only: narrowed.onTarget };
   },
