@@ -11,9 +11,8 @@ import {
   saveBatchResultSql,
 } from '../lib/state';
 import { listedSummary, summaryOfBatches, type BatchResult } from '../lib/summary';
-import { qualifyPg } from '../lib/target/sql';
 import type { SyncSummary, TableRef } from '../lib/types';
-import type { ActivityDeps } from './context';
+import { ensureStateTable, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
 
 // A sync of many tables keeps its batches' table names and results in the
@@ -61,24 +60,6 @@ export interface ReadBatchResultsResult {
 /** Results read a call: well under Temporal's 2 MB payload limit. */
 const PAGE_BYTES = 1_000_000;
 
-/** Creates _tablesync_batches unless it exists, under initializeState's lock (runs made before it did not create it). */
-async function ensureBatchesTable(target: Pool, stateSchema: string): Promise<void> {
-  const found = await target.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg({ schema: stateSchema, name: BATCHES_TABLE })]);
-  if (found.rows[0].present) return;
-  const client = await target.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
-    await client.query(batchesTableSql(stateSchema));
-    await client.query('COMMIT');
-    client.release();
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release(err as Error);
-    throw err;
-  }
-}
-
 /**
  * Discovery of a sync of many tables: saves each batch's table names (1…n)
  * and what discovery itself refused, skipped and planned (batch 0), and
@@ -87,7 +68,7 @@ async function ensureBatchesTable(target: Pool, stateSchema: string): Promise<vo
 export async function saveBatches(target: Pool, config: SyncConfig, run: { workflowId: string; runId: string }, batches: TableRef[][], discovered: BatchResult): Promise<void> {
   const stateSchema = config.target.stateSchema;
   try {
-    await ensureBatchesTable(target, stateSchema);
+    await ensureStateTable(target, stateSchema, BATCHES_TABLE, batchesTableSql(stateSchema));
     await target.query(pruneBatchesSql(stateSchema));
     const numbers = [0, ...batches.map((_, i) => i + 1)];
     const names = [[], ...batches].map((b) => JSON.stringify(b));

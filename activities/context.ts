@@ -1,6 +1,7 @@
-import type { PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { SyncConfig } from '../lib/config';
 import { advisoryXactLockSql, createSchemaSql, loadTableName, schemaExistsSql, stagingName } from '../lib/target';
+import { qualifyPg } from '../lib/target/sql';
 import type { TablePlan, TableRef } from '../lib/types';
 import type { ConnectionRegistry } from './connections';
 
@@ -75,4 +76,25 @@ export async function ensureSchema(client: PoolClient, schema: string): Promise<
   // looks in this backend's catalog cache, which can still say absent).
   if ((await client.query(schemaExistsSql(schema))).rows[0].present) return;
   await client.query(createSchemaSql(schema));
+}
+
+/**
+ * Creates a state table unless it exists (a run started before the table was
+ * part of initializeState), under initializeState's own lock.
+ */
+export async function ensureStateTable(target: Pool, stateSchema: string, name: string, ddl: string): Promise<void> {
+  const found = await target.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg({ schema: stateSchema, name })]);
+  if (found.rows[0].present) return;
+  const client = await target.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
+    await client.query(ddl);
+    await client.query('COMMIT');
+    client.release();
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release(err as Error);
+    throw err;
+  }
 }

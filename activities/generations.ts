@@ -1,9 +1,9 @@
 import type { Pool, PoolClient } from 'pg';
 import type { SyncConfig } from '../lib/config';
-import { qualifyPg } from '../lib/target/sql';
 import { claimGenerationSql, claimGenerationsSql, generationsTableSql, GENERATIONS_TABLE, lockGenerationSql } from '../lib/state';
 import { displayName } from '../lib/tables';
 import type { TablePlan } from '../lib/types';
+import { ensureStateTable } from './context';
 import { classifyError, nonRetryable } from './errors';
 
 /** Target tables claimed a statement. */
@@ -17,27 +17,6 @@ export interface ClaimInput {
 }
 
 /**
- * Creates _tablesync_generations unless it exists (a run started before this
- * table was part of initializeState), under initializeState's own lock.
- */
-async function ensureGenerationsTable(target: Pool, stateSchema: string): Promise<void> {
-  const found = await target.query('SELECT to_regclass($1) IS NOT NULL AS present', [qualifyPg({ schema: stateSchema, name: GENERATIONS_TABLE })]);
-  if (found.rows[0].present) return;
-  const client = await target.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('tablesync._migration_state'))`);
-    await client.query(generationsTableSql(stateSchema));
-    await client.query('COMMIT');
-    client.release();
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release(err as Error);
-    throw err;
-  }
-}
-
-/**
  * Claims every planned table for this run and records the generation in its
  * plan. Each claim is one statement: it waits for a commit of an older run
  * that holds the row FOR SHARE, and from then on that run cannot commit.
@@ -47,7 +26,7 @@ export async function claimGenerations(target: Pool, config: SyncConfig, tables:
   const run = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
   const stateSchema = config.target.stateSchema;
   try {
-    await ensureGenerationsTable(target, stateSchema);
+    await ensureStateTable(target, stateSchema, GENERATIONS_TABLE, generationsTableSql(stateSchema));
     if (tables.length === 1) {
       const claimed = await target.query(claimGenerationSql(stateSchema, tables[0].target, run));
       tables[0].generation = Number(claimed.rows[0].generation);
