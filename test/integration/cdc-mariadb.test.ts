@@ -5,14 +5,15 @@ import type { Pool } from 'pg';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CdcProgress, CdcResult } from '../../workflows/cdc';
+import type { CdcResult } from '../../workflows/cdc';
 import { connectionEnv, runCli } from '../helpers/cli';
+import { caughtUpWith, cdcProgress, runCdc, streaming } from '../helpers/cdc';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, pgTextRows, waitFor } from '../helpers/guarantees';
 import { freshMysqlCdcDatabase, MYSQL_BASE, MYSQL_CDC_BASE } from '../helpers/mysql';
 import { pgUrl, testDb } from '../helpers/pg';
-import { failureChain, runWorkflow, type Outcome } from '../helpers/run';
-import { temporal, testWorker, uniqueTaskQueue } from '../helpers/temporal';
+import { failureChain, runWorkflow } from '../helpers/run';
+import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
 // cdc mode against a real MariaDB with the binary log on (the second instance
@@ -33,47 +34,14 @@ async function pgRowsOf(dst: Pool, sql: string): Promise<string[]> {
 }
 
 /** Until the target's rows (by `dstSql`, values as text) are the source's (by `srcSql`). */
-async function caughtUp(my: Connection, dst: Pool, srcSql: string, dstSql = srcSql, timeoutMs = 60_000): Promise<void> {
-  let last = '';
-  await waitFor(
-    'the target to catch up with the source',
-    async () => {
-      const [a, b] = [await myRows(my, srcSql), await pgRowsOf(dst, dstSql)];
-      last = `source ${a.length} rows, target ${b.length}; first difference: source ${a.find((x, i) => x !== b[i])} / target ${b.find((x, i) => x !== a[i])}`;
-      return a.length === b.length && a.every((x, i) => x === b[i]);
-    },
-    timeoutMs,
-  ).catch((err) => {
-    throw new Error(`${(err as Error).message} (${last})`);
-  });
-}
+const caughtUp = (my: Connection, dst: Pool, srcSql: string, dstSql = srcSql, timeoutMs = 60_000) =>
+  caughtUpWith(() => myRows(my, srcSql), () => pgRowsOf(dst, dstSql), timeoutMs);
 
 /** A cdc workflow under a given id, with `during` while it runs; how it ended. */
-async function cdcRun(workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>, conns: Record<string, string> = connections): Promise<Outcome<CdcResult>> {
-  const { env, taskQueue, worker, close } = await testWorker(conns, 'mcdc');
-  const started = Date.now();
-  try {
-    return await worker.runUntil(async (): Promise<Outcome<CdcResult>> => {
-      const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId, args: [input] });
-      try {
-        await during?.(h);
-      } catch (err) {
-        await h.terminate('test failed').catch(() => undefined);
-        throw err;
-      }
-      try {
-        return { ok: true, value: (await h.result()) as CdcResult, ms: Date.now() - started };
-      } catch (error) {
-        return { ok: false, error: error as Error, ms: Date.now() - started };
-      }
-    });
-  } finally {
-    await close();
-  }
-}
+const cdcRun = (workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>, conns: Record<string, string> = connections) =>
+  runCdc(conns, 'mcdc', workflowId, input, during);
 
-const progressOf = (h: WorkflowHandle) => h.query<CdcProgress>('cdcProgress');
-const streaming = (h: WorkflowHandle) => waitFor('the stream', async () => (await progressOf(h)).phase === 'streaming');
+const progressOf = cdcProgress;
 let runs = 0;
 const wid = (what: string) => `mcdc-${what}-${process.pid}-${++runs}`;
 

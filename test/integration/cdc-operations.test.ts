@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { cdcStreamName, legacyCdcStreamName } from '../../lib/modes/cdc/stream';
-import type { CdcProgress, CdcResult } from '../../workflows/cdc';
+import type { CdcProgress } from '../../workflows/cdc';
+import { caughtUpWith, cdcProgress, runCdc, streaming } from '../helpers/cdc';
 import { connectionEnv, runCli } from '../helpers/cli';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, waitFor } from '../helpers/guarantees';
 import { metric, scrape, type Sample } from '../helpers/metrics';
 import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
-import { failureChain, type Outcome } from '../helpers/run';
+import { failureChain } from '../helpers/run';
 import { temporal, testWorker, uniqueTaskQueue } from '../helpers/temporal';
 import { freePort } from '../helpers/temporal-server';
 import { sleep, startWorkerProcess } from '../helpers/worker-process';
@@ -32,43 +33,12 @@ async function rows(pool: Pool, sql: string): Promise<string[]> {
   return (await pool.query(sql)).rows.map((r) => JSON.stringify(r));
 }
 
-async function caughtUp(src: Pool, dst: Pool, srcSql: string, dstSql = srcSql, timeoutMs = 90_000): Promise<void> {
-  let last = '';
-  await waitFor(
-    'the target to catch up with the source',
-    async () => {
-      // A column the target does not have yet (a schema change on its way) is not caught up either.
-      const b = await rows(dst, dstSql).catch((err: Error) => [`(${err.message})`]);
-      const a = await rows(src, srcSql);
-      last = `source ${a.length} rows, target ${b.length}; first difference: ${a.find((x, i) => x !== b[i]) ?? b.find((x, i) => x !== a[i])}`;
-      return a.length === b.length && a.every((x, i) => x === b[i]);
-    },
-    timeoutMs,
-  ).catch((err) => {
-    throw new Error(`${(err as Error).message} (${last})`);
-  });
-}
+const caughtUp = (src: Pool, dst: Pool, srcSql: string, dstSql = srcSql, timeoutMs = 90_000) =>
+  caughtUpWith(() => rows(src, srcSql), () => rows(dst, dstSql), timeoutMs);
 
-async function cdcRun(workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>): Promise<Outcome<CdcResult>> {
-  const { env, taskQueue, worker, close } = await testWorker(connections, 'cdcops');
-  const started = Date.now();
-  try {
-    return await worker.runUntil(async (): Promise<Outcome<CdcResult>> => {
-      const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId, args: [input] });
-      await during?.(h);
-      try {
-        return { ok: true, value: (await h.result()) as CdcResult, ms: Date.now() - started };
-      } catch (error) {
-        return { ok: false, error: error as Error, ms: Date.now() - started };
-      }
-    });
-  } finally {
-    await close();
-  }
-}
+const cdcRun = (workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>) => runCdc(connections, 'cdcops', workflowId, input, during);
 
-const progress = (h: WorkflowHandle) => h.query<CdcProgress>('cdcProgress');
-const streaming = (h: WorkflowHandle) => waitFor('the stream', async () => (await progress(h)).phase === 'streaming');
+const progress = cdcProgress;
 
 async function slots(src: Pool): Promise<string[]> {
   return (await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database() ORDER BY 1`)).rows.map((r) => r.slot_name);

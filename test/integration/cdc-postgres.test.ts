@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
+import { caughtUpWith, runCdc, streaming } from '../helpers/cdc';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, waitFor } from '../helpers/guarantees';
 import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import { failureChain, runWorkflow, syncOk, type Outcome, type RunningWorkflow } from '../helpers/run';
-import { temporal, testWorker, uniqueTaskQueue } from '../helpers/temporal';
+import { failureChain, runWorkflow, syncOk, type RunningWorkflow } from '../helpers/run';
+import { temporal, uniqueTaskQueue } from '../helpers/temporal';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 import { connectionEnv, runCli } from '../helpers/cli';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -27,44 +28,15 @@ async function rows(pool: Pool, sql: string): Promise<string[]> {
 }
 
 /** Until the target's rows (by `sql`) are the source's. */
-async function caughtUp(src: Pool, dst: Pool, srcSql: string, dstSql = srcSql, timeoutMs = 60_000): Promise<void> {
-  let last = '';
-  await waitFor(
-    'the target to catch up with the source',
-    async () => {
-      const [a, b] = [await rows(src, srcSql), await rows(dst, dstSql)];
-      last = `source ${a.length} rows, target ${b.length}; first difference: ${a.find((x, i) => x !== b[i]) ?? b.find((x, i) => x !== a[i])}`;
-      return a.length === b.length && a.every((x, i) => x === b[i]);
-    },
-    timeoutMs,
-  ).catch((err) => {
-    throw new Error(`${(err as Error).message} (${last})`);
-  });
-}
+const caughtUp = (src: Pool, dst: Pool, srcSql: string, dstSql = srcSql, timeoutMs = 60_000) =>
+  caughtUpWith(() => rows(src, srcSql), () => rows(dst, dstSql), timeoutMs);
 
 const progressOf = (run: RunningWorkflow) => run.client.workflow.getHandle(run.workflowId).query<CdcProgress>('cdcProgress');
 const stop = (run: RunningWorkflow, dropSlot = true) => run.client.workflow.getHandle(run.workflowId).signal('cdcStop', { dropSlot });
 
 /** A cdc workflow under a given id (its slot's name comes from it), with `during` while it runs; how it ended. */
-async function cdcRun(workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>): Promise<Outcome<CdcResult>> {
-  const { env, taskQueue, worker, close } = await testWorker(connections, 'cdc');
-  const started = Date.now();
-  try {
-    return await worker.runUntil(async (): Promise<Outcome<CdcResult>> => {
-      const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId, args: [input] });
-      await during?.(h);
-      try {
-        return { ok: true, value: (await h.result()) as CdcResult, ms: Date.now() - started };
-      } catch (error) {
-        return { ok: false, error: error as Error, ms: Date.now() - started };
-      }
-    });
-  } finally {
-    await close();
-  }
-}
+const cdcRun = (workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>) => runCdc(connections, 'cdc', workflowId, input, during);
 
-const streaming = (h: WorkflowHandle) => waitFor('the stream', async () => (await h.query<CdcProgress>('cdcProgress')).phase === 'streaming');
 
 async function slots(src: Pool): Promise<string[]> {
   return (await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).rows.map((r) => r.slot_name);
