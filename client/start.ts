@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { SyncConfigInput } from '../lib/config';
 import { completeSummary } from './results';
@@ -32,7 +33,9 @@ export async function connectClient(options: StartSyncOptions = {}): Promise<Cli
 }
 
 export function defaultWorkflowId(now = new Date()): string {
-  return `tablesync-${now.toISOString().replace(/[:.]/g, '-')}`;
+  // The time orders ids in the Web UI; the random tail keeps two runs started in the same
+  // millisecond (two processes, a script's loop) from colliding (WorkflowExecutionAlreadyStarted).
+  return `tablesync-${now.toISOString().replace(/[:.]/g, '-')}-${randomBytes(3).toString('hex')}`;
 }
 
 /** Starts an incremental sync; the config holds connection names only, never URLs. */

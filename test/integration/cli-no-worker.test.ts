@@ -44,7 +44,7 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
   });
 
   const noWorker = (queue: string) => new RegExp(`no worker polls task queue "${queue}"`);
-  const workflowIdOf = (text: string) => /(tablesync-[\w-]+-\d{4}-[\w-]+Z)/.exec(text)?.[1];
+  const workflowIdOf = (text: string) => /(tablesync-[\w-]+-\d{4}-[\w-]+Z-[0-9a-f]{6})/.exec(text)?.[1];
 
   /** Starts a command, checks it says "no worker" within 8 s with the worker command to run; returns it. */
   async function startSilent(args: string[], queue: string): Promise<{ p: CliProcess; saidAfterMs: number }> {
@@ -106,7 +106,7 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
     it(`${args[0]}${args[0] === 'status' ? ' --config' : ''}: says so within seconds; SIGINT (no TTY) exits after the cancel is requested`, async () => {
       const queue = uniqueTaskQueue(`noworker-${args[0]}`);
       const { p } = await startSilent(args, queue);
-      const id = /(tablesync-[\w-]+Z)/.exec(p.output())?.[1];
+      const id = /(tablesync-[\w-]+Z-[0-9a-f]{6})/.exec(p.output())?.[1];
       assert.ok(id, p.output());
       started.push(id);
       const t0 = Date.now();
