@@ -19,6 +19,7 @@ import { displayName, parseTableName } from '../lib/tables';
 import type { TableRef } from '../lib/types';
 import { inTransaction, type ActivityDeps } from './context';
 import { classifyError, nonRetryable } from './errors';
+import { followingStream } from '../lib/modes/cdc/state';
 
 
 // Operations on a table's saved state: reset-state, set-mode, status. Each
@@ -134,13 +135,14 @@ async function tableStatus(source: SourceConnection, deps: ActivityDeps, input: 
     const takes = (option: 'write' | 'cursor') => configTraits(settings.mode).every((t) => t.options.includes(option));
     // The slot on the source as it is now: its lag, and whether it is there at all (a slot left behind holds WAL).
     const capture = source.changeCapture;
+    const following = followingStream(state);
     const stream =
-      state?.mode === 'cdc' && state.cursorColumn && capture
+      following && capture
         ? {
-            name: state.cursorColumn,
-            workflowId: state.lastWorkflowId ?? null,
+            name: following.stream,
+            workflowId: state?.lastWorkflowId ?? null,
             // A binlog keeps nothing per stream: its lag is measured from the position the table's state saved.
-            slot: await capture.position(state.cursorColumn, state.cursorValue).catch((err) => {
+            slot: await capture.position(following.stream, following.position).catch((err) => {
               // A binlog purged past the saved position: status says so rather than fail (the stream fails with CdcGap).
               if (!capture.holdsLog && (err as { type?: string }).type === 'CdcGap') return null;
               throw err;

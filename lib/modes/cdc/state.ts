@@ -13,3 +13,8 @@ export function otherStream(state: TableState | undefined, stream: string): { st
   if (state?.mode !== 'cdc' || !state.cursorColumn || state.cursorColumn === stream || !state.cursorValue) return null;
   return { stream: state.cursorColumn, position: state.cursorValue };
 }
+
+/** The stream that follows the table, by its saved state, and the position it saved (null: no cdc stream follows it). */
+export function followingStream(state: TableState | undefined): { stream: string; position: string | null } | null {
+  return state?.mode === 'cdc' && state.cursorColumn ? { stream: state.cursorColumn, position: state.cursorValue } : null;
+}
