@@ -107,23 +107,9 @@ export interface BlockPlanInput {
  */
 export function planBlockPartitions(input: BlockPlanInput): PartitionRange[] {
   const pieces = Math.max(1, Math.min(MAX_CHUNKS, input.blocks, Math.ceil(input.estimatedRows / input.batchSize)));
-  const wanted = input.estimatedRows < input.threshold ? 1 : Math.floor(input.estimatedRows / input.rowsPerPartition);
-  const count = Math.max(1, Math.min(input.maxPartitions, wanted, pieces));
-  // Piece k covers blocks [cut(k), cut(k + 1)); partition p takes pieces [first(p), first(p + 1)).
-  const cut = (k: number) => String(Math.floor((k * input.blocks) / pieces));
-  const first = (p: number) => Math.floor((p * pieces) / count);
-  return Array.from({ length: count }, (_, index) => {
-    const from = first(index);
-    const to = first(index + 1);
-    return {
-      index,
-      count,
-      lo: index === 0 ? null : cut(from),
-      hi: index === count - 1 ? null : cut(to),
-      splits: Array.from({ length: to - from - 1 }, (_, k) => cut(from + k + 1)),
-      blocks: true as const,
-    };
-  });
+  // Piece k covers blocks [cut(k), cut(k + 1)): dealt to partitions as sampled key cuts are.
+  const cuts = Array.from({ length: pieces - 1 }, (_, k) => String(Math.floor(((k + 1) * input.blocks) / pieces)));
+  return planSampledPartitions({ ...input, cuts }).map((range) => ({ ...range, splits: range.splits ?? [], blocks: true as const }));
 }
 
 /** Chunks a sampled split aims at: one per batch, at most MAX_CHUNKS. */
