@@ -1,4 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
+import type { Pool } from 'pg';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
 import { waitFor } from './guarantees';
 import type { Outcome } from './run';
@@ -62,4 +63,9 @@ export async function runCdc(
   } finally {
     await close();
   }
+}
+
+/** The replication slots of the pool's database, by name. */
+export async function replicationSlots(src: Pool): Promise<string[]> {
+  return (await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database() ORDER BY 1`)).rows.map((r) => r.slot_name);
 }

@@ -6,7 +6,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { cdcStreamName, legacyCdcStreamName } from '../../lib/modes/cdc/stream';
 import type { CdcProgress } from '../../workflows/cdc';
-import { caughtUpWith, cdcProgress, runCdc, streaming } from '../helpers/cdc';
+import { caughtUpWith, cdcProgress, runCdc, streaming, replicationSlots } from '../helpers/cdc';
 import { connectionEnv, runCli } from '../helpers/cli';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, waitFor } from '../helpers/guarantees';
@@ -40,9 +40,7 @@ const cdcRun = (workflowId: string, input: object, during?: (h: WorkflowHandle) 
 
 const progress = cdcProgress;
 
-async function slots(src: Pool): Promise<string[]> {
-  return (await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database() ORDER BY 1`)).rows.map((r) => r.slot_name);
-}
+const slots = replicationSlots;
 
 describe('cdc operations: status, metrics, slot names, claims, large transactions, schema changes (real servers)', function () {
   this.timeout(240_000);

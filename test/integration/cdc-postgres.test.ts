@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
-import { caughtUpWith, runCdc, streaming } from '../helpers/cdc';
+import { caughtUpWith, runCdc, streaming, replicationSlots } from '../helpers/cdc';
 import { useDatabases } from '../helpers/databases';
 import { duplicateKeys, lockPgTable, pgBackends, waitFor } from '../helpers/guarantees';
 import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
@@ -38,9 +38,7 @@ const stop = (run: RunningWorkflow, dropSlot = true) => run.client.workflow.getH
 const cdcRun = (workflowId: string, input: object, during?: (h: WorkflowHandle) => Promise<void>) => runCdc(connections, 'cdc', workflowId, input, during);
 
 
-async function slots(src: Pool): Promise<string[]> {
-  return (await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).rows.map((r) => r.slot_name);
-}
+const slots = replicationSlots;
 
 describe('cdc mode: PostgreSQL logical replication (real servers)', function () {
   this.timeout(180_000);
