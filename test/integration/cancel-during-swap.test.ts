@@ -35,14 +35,34 @@ describe('a full load cancelled during its swap (real PostgreSQL, Temporal)', ()
     await src.query(`CREATE TABLE big (id int PRIMARY KEY, v text)`);
     await src.query(`INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 6000) g`);
     await src.query('ANALYZE big');
+    // The load must not finish before the test holds its table: a load that
+    // did never made the key build wait. Every load table gets a trigger whose
+    // writes wait on an advisory lock the test holds until then.
+    await dst.query(`CREATE FUNCTION hold_load() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END $$`);
+    await dst.query(`CREATE FUNCTION gate_load_tables() RETURNS event_trigger LANGUAGE plpgsql AS $$
+      DECLARE r record;
+      BEGIN
+        FOR r IN SELECT objid::regclass AS t FROM pg_event_trigger_ddl_commands() WHERE object_identity LIKE '%\\_ts\\_load\\_%' LOOP
+          EXECUTE format('CREATE TRIGGER hold_load BEFORE INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION hold_load()', r.t);
+        END LOOP;
+      END $$`);
+    await dst.query(`CREATE EVENT TRIGGER gate_load_tables ON ddl_command_end WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS') EXECUTE FUNCTION gate_load_tables()`);
+    const gate = await dst.connect();
+    await gate.query('SELECT pg_advisory_lock(4242)');
+    const openGate = async () => {
+      await gate.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+    };
     let childId = '';
     const { workflowId, outcome, client } = await runWorkflow(pg, 'incrementalSyncWorkflow', config, {
       prefix: 'cancelswap',
       during: async ({ client, workflowId }) => {
         childId = `${workflowId}/public.big`;
-        const load = await waitFor('the load table', async () => (await dst.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_load\\_%'`)).rows[0]?.relname);
+        const load = await waitFor('the load table', async () => (await dst.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_load\\_%' AND relkind = 'r'`)).rows[0]?.relname);
+        await waitFor('a partition write held at the gate', async () => (await pgBackends(dst, DST, 'COPY%')).some((b) => b.waiting));
         // Partitions write through this lock; the key build (ALTER TABLE ... ADD PRIMARY KEY) waits on it.
         const lock = await lockPgTable(dst, `public."${load}"`, 'ACCESS SHARE');
+        await openGate();
         try {
           await waitFor('the key build waiting on the lock', async () => (await pgBackends(dst, DST, 'ALTER TABLE%PRIMARY KEY%')).some((b) => b.waiting));
           await client.workflow.getHandle(workflowId).cancel();
@@ -53,6 +73,9 @@ describe('a full load cancelled during its swap (real PostgreSQL, Temporal)', ()
         }
         await waitFor('the table workflow closed', async () => (await client.workflow.getHandle(childId).describe()).status.name !== 'RUNNING');
       },
+    }).finally(async () => {
+      await openGate();
+      gate.release();
     });
     assert.equal(outcome.ok, false, 'the run was cancelled');
     // Whatever the swap activity still does, let it end before looking.
