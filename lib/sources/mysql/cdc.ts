@@ -5,7 +5,7 @@ import { displayName } from '../../tables';
 import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../types';
 import type { CopyStream, ReadFilter, SourceTable } from '../base';
 import { EVERY_ROW } from '../base';
-import type { ChangeBatch, ChangeCapture, ChangeShape, ChangeTransaction, ChangeValue, ReadLimits, RowChange, SnapshotRead, StreamPosition } from '../changes';
+import { piecePosition, splitPosition, type ChangeBatch, type ChangeCapture, type ChangeShape, type ChangeTransaction, type ChangeValue, type ReadLimits, type RowChange, type SnapshotRead, type StreamPosition } from '../changes';
 import { mapMysqlType } from './types';
 
 // MariaDB/MySQL change capture from the binary log. The server keeps nothing
@@ -55,10 +55,10 @@ export function parseBinlogPosition(position: string): BinlogPosition & { seq: n
   return { file: m[1], seq: Number(m[2]), offset: Number(m[3]) };
 }
 
-/** Orders binlog positions: the file's sequence number (its name's extension), then the offset. */
+/** Orders binlog positions: the file's sequence number (its name's extension), then the offset; a piece's (file:offset#applied) by its transaction's. */
 export function compareBinlogPositions(a: string, b: string): number {
-  const x = parseBinlogPosition(a);
-  const y = parseBinlogPosition(b);
+  const x = parseBinlogPosition(splitPosition(a).at);
+  const y = parseBinlogPosition(splitPosition(b).at);
   return Math.sign(x.seq - y.seq) || Math.sign(x.offset - y.offset);
 }
 
@@ -272,7 +272,7 @@ export class MysqlChangeCapture implements ChangeCapture {
   async position(stream: string, applied?: string | null): Promise<StreamPosition | null> {
     // Nothing on the source stands for a stream: without a saved position there is none.
     if (!applied) return null;
-    const at = parseBinlogPosition(applied);
+    const at = parseBinlogPosition(splitPosition(applied).at);
     const logs = await this.logs();
     const here = logs.findIndex((l) => l.file === at.file);
     const gone = (why: string) =>
@@ -323,9 +323,16 @@ export class MysqlChangeCapture implements ChangeCapture {
     }
   }
 
-  /** Whole transactions only: `limits.pieceChanges` is not taken (a transaction is read whole, however large). */
+  /**
+   * Whole transactions, or a piece of one larger than `limits.pieceChanges`
+   * alone. The binlog keeps no reader's place, so a piece is named by where
+   * its transaction starts (the reader's position before it) and the changes
+   * applied: the next read starts there again and leaves those out.
+   */
   async read(stream: string, maxChanges: number, limits: ReadLimits = {}): Promise<ChangeBatch> {
-    const { applied, tables = [], beat = () => undefined } = limits;
+    const { tables = [], beat = () => undefined } = limits;
+    // A piece's saved position reads from its transaction's start.
+    const applied = limits.applied && splitPosition(limits.applied).at;
     if (!applied) throw new TablesyncError('CdcGap', `stream ${stream} has no saved position to read the binary log from; run tablesync reset-state for a table of the stream for a new snapshot`);
     // Idle stretches are judged for a set of tables: remembered per stream and that set.
     const key = JSON.stringify([stream, ...tables.map((t) => displayName(t.source)).sort()]);
@@ -334,7 +341,8 @@ export class MysqlChangeCapture implements ChangeCapture {
     const end = await this.end();
     if (compareBinlogPositions(from, end) >= 0) return { transactions: [], idleTo: from };
     const [{ id }] = await this.query<{ id: number | string }>('SELECT @@server_id AS id');
-    const reader = new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges, beat);
+    const pieces = { piece: limits.pieceChanges ?? Infinity, resume: limits.resume };
+    const reader = new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges, beat, pieces);
     const batch = await reader.run();
     await this.resolveTypes(reader.unresolved);
     if (batch.idleTo) this.offered.set(stream, { position: batch.idleTo, key });
@@ -448,8 +456,9 @@ type Event = BinlogEvent & Record<string, unknown>;
 
 /**
  * One read of the binlog: from `from` up to `end` (the source's position when
- * the read began), whole transactions only, stopping at the first commit
- * after about `maxChanges` changes.
+ * the read began), whole transactions, stopping at the first commit after
+ * about `maxChanges` changes, or at a piece of a transaction larger than
+ * `piece` (alone in its read; see ReadLimits).
  */
 class BinlogRead {
   private readonly tables: Map<string, TablePlan>;
@@ -457,6 +466,11 @@ class BinlogRead {
   /** The position after the last event read outside a transaction. */
   private at: string;
   private open: RowChange[] | null = null;
+  /**
+   * The open transaction: where it starts (the position read up to before it, the same whichever read meets it,
+   * since a read starts at such a position), the changes an earlier piece applied (left out), the changes met so far.
+   */
+  private txn: { commit: string; skip: number; seen: number; time: number } | null = null;
   /** The open group is a single statement (DDL, TRUNCATE) with no commit event of its own. */
   private standalone = false;
   private readonly transactions: ChangeTransaction[] = [];
@@ -478,6 +492,7 @@ class BinlogRead {
     private readonly end: string,
     private readonly maxChanges: number,
     private readonly beat: () => void,
+    private readonly pieces: { piece: number; resume?: { commit: string; applied: number } },
   ) {
     this.tables = new Map(tables.map((t) => [tableKey(t.source.schema, t.source.name), t]));
     this.file = parseBinlogPosition(from).file;
@@ -507,7 +522,7 @@ class BinlogRead {
         if (done) return;
         try {
           wait();
-          if (++this.events % 1000 === 0) this.beat();
+          if (++this.events % 100 === 0) this.beat(); // a rows event holds many rows: a large transaction is thousands of changes per 100
           if (this.take(event as Event)) finish();
         } catch (err) {
           finish(err);
@@ -538,13 +553,15 @@ class BinlogRead {
         return this.reached();
       case 'mariadbgtid':
         // MariaDB's GTID event stands for BEGIN, or (standalone) for a statement group with no commit event.
-        this.open = [];
+        this.open = null;
+        this.begin(event.timestamp);
         this.standalone = Boolean(event.standalone);
         return false;
       case 'gtid':
       case 'anonymousgtid':
         // MySQL: a BEGIN follows for a transaction; DDL comes alone.
-        this.open = [];
+        this.open = null;
+        this.begin(event.timestamp);
         this.standalone = true;
         return false;
       case 'query':
@@ -558,33 +575,73 @@ class BinlogRead {
       case 'writerows':
       case 'updaterows':
       case 'deleterows':
-        this.rows(name, event);
-        return false;
+        return this.rows(name, event, event.timestamp);
       default:
         return this.open ? false : this.between(next);
     }
   }
 
-  private rows(name: string, event: Event): void {
+  /** A transaction opens (a GTID event, BEGIN, or the first row of one without either). */
+  private begin(timestamp: number): void {
+    if (this.open !== null) return;
+    this.open = [];
+    const { resume } = this.pieces;
+    const skip = resume && compareBinlogPositions(resume.commit, this.at) === 0 ? resume.applied : 0;
+    this.txn = { commit: this.at, skip, seen: 0, time: timestamp };
+  }
+
+  /** Keeps one change of the open transaction, unless an earlier piece applied it; true when a piece is cut (the read is done). */
+  private keep(change: RowChange): boolean {
+    const txn = this.txn!;
+    if (txn.seen < txn.skip) {
+      txn.seen++;
+      return false;
+    }
+    // Cut before a change past the piece, never after the last: a transaction's last piece always holds a change.
+    if (this.open!.length >= this.pieces.piece) return this.cut();
+    txn.seen++;
+    this.open!.push(change);
+    return false;
+  }
+
+  /**
+   * The open transaction is larger than a piece: alone in the read, its changes so far are a piece (not acknowledged,
+   * named by the transaction's start and the changes applied then); after whole ones, it is left to the next read.
+   */
+  private cut(): boolean {
+    const txn = this.txn!;
+    if (!this.transactions.length) {
+      const commitTime = txn.time > 0 ? { commitTime: new Date(txn.time).toISOString() } : {};
+      this.transactions.push({ position: piecePosition(txn.commit, txn.seen), commit: txn.commit, first: txn.skip, changes: this.open!, partial: true, ...commitTime });
+    }
+    this.open = null;
+    this.more = true;
+    return true;
+  }
+
+  private rows(name: string, event: Event, timestamp: number): boolean {
     const entry = (event.tableMap as Record<number, TableMapEntry>)[event.tableId as number];
     const plan = this.plan(entry);
-    if (!plan) return;
-    this.open ??= [];
+    if (!plan) return false;
+    this.begin(timestamp);
     const table = plan.source;
     // This event's own columns (its table map precedes it): a row logged before an ALTER has the old ones, after it the new.
     const { shape, columns } = this.shapeOf(plan, entry!);
     const rows = event.rows as (RowData | { before: RowData; after: RowData })[];
     for (const r of rows) {
-      if (name === 'writerows') this.open.push({ kind: 'insert', table, row: values(columns, r as RowData), shape });
-      else if (name === 'deleterows') this.open.push({ kind: 'delete', table, oldKey: key(plan, columns, r as RowData) });
+      let change: RowChange;
+      if (name === 'writerows') change = { kind: 'insert', table, row: values(columns, r as RowData), shape };
+      else if (name === 'deleterows') change = { kind: 'delete', table, oldKey: key(plan, columns, r as RowData) };
       else {
         const { before, after } = r as { before: RowData; after: RowData };
         const oldKey = key(plan, columns, before);
         const row = values(columns, after);
         const moved = plan.primaryKey.some((k) => oldKey[k] !== row[k]);
-        this.open.push({ kind: 'update', table, oldKey: moved ? oldKey : null, row, shape });
+        change = { kind: 'update', table, oldKey: moved ? oldKey : null, row, shape };
       }
+      if (this.keep(change)) return true;
     }
+    return false;
   }
 
   /**
@@ -615,7 +672,7 @@ class BinlogRead {
     const sql = String(event.query);
     const { kind, tables } = statementEffect(sql, String(event.schema ?? ''));
     if (kind === 'begin') {
-      this.open ??= [];
+      this.begin(event.timestamp);
       this.standalone = false;
       return false;
     }
@@ -630,8 +687,8 @@ class BinlogRead {
     if (ours.length) {
       const names = [...new Set(ours.map((t) => displayName(t.source)))].join(', ');
       if (kind === 'truncate') {
-        this.open ??= [];
-        this.open.push({ kind: 'truncate', tables: [...new Map(ours.map((t) => [displayName(t.source), t.source])).values()] });
+        this.begin(event.timestamp);
+        if (this.keep({ kind: 'truncate', tables: [...new Map(ours.map((t) => [displayName(t.source), t.source])).values()] })) return true;
       } else if (kind === 'ddl') {
         // An ALTER is not refused here: what it did to the columns shows in the next row event's table map.
         throw new TablesyncError(
@@ -651,10 +708,12 @@ class BinlogRead {
   private commit(next: number, timestamp: number): boolean {
     const position = binlogPositionText(this.file, next);
     if (this.open?.length) {
-      this.transactions.push({ position, changes: this.open, ...(timestamp > 0 && { commitTime: new Date(timestamp).toISOString() }) });
+      const txn = this.txn!;
+      this.transactions.push({ position, changes: this.open, commit: txn.commit, first: txn.skip, ...(timestamp > 0 && { commitTime: new Date(timestamp).toISOString() }) });
       this.changes += this.open.length;
     }
     this.open = null;
+    this.txn = null;
     this.standalone = false;
     this.at = position;
     this.more = this.changes >= this.maxChanges;
