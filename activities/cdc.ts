@@ -6,6 +6,7 @@ import type { SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
 import { applyTransaction, cdcState, noCounts, type CdcCounts, type CdcTable, type ShapeChange } from '../lib/modes/cdc/apply';
 import { evolveCdcColumns } from '../lib/modes/cdc/evolve';
+import { stateColumnTypes } from '../lib/schema-evolution';
 import { DEFAULTS } from '../lib/limits';
 import { EVERY_ROW, type SourceConnection } from '../lib/sources/base';
 import { planCdcTables } from '../lib/modes/cdc/plan';
@@ -280,9 +281,11 @@ export function createCdcActivities(deps: ActivityDeps) {
                 }),
               );
               const onShape: ShapeChange = async (name, t, shape) => {
-                const change = evolveCdcColumns(source.dialect, config, t.plan, shape, await source.describeTable(t.plan.source));
+                const described = await source.describeTable(t.plan.source);
+                const change = evolveCdcColumns(source.dialect, config, t.plan, shape, described);
                 for (const sql of change.statements) await client.query(sql);
-                const plan: TablePlan = { ...t.plan, columns: change.columns };
+                // The types saved with the batch's state follow the plan: a worker restarted later knows it by them.
+                const plan: TablePlan = { ...t.plan, columns: change.columns, columnTypes: described ? stateColumnTypes(source.dialect, described, change.columns) : undefined };
                 // Added with a column its committed state already lists (a batch whose result was lost): already backfilled.
                 const backfill = change.added.filter((c) => !t.synced?.includes(c));
                 if (backfill.length) {

@@ -130,6 +130,15 @@ async function checkTypeMapOnTarget(config: SyncConfig, connections: ConnectionR
 /** Activities whose result's `tables` are plans this worker made. */
 const MAKES_PLANS = new Set(['discoverTables', 'startCdc', 'applyCdcBatch']);
 
+/**
+ * Activities whose plans may be ones a worker ran and saved in the table's
+ * state although the source catalog no longer matches them: a cdc stream's
+ * batches, whose plan the source may have changed under since (the batch
+ * meets that change in the log and evolves the plan) and whose worker may
+ * have restarted, forgetting the plans it made.
+ */
+const SAVED_PLANS = new Set(['applyCdcBatch']);
+
 /** Activities that plan (and so use typeMap): the target is asked about its types first. */
 const PLANNING = new Set(['initializeState', 'discoverTables']);
 
@@ -160,13 +169,14 @@ export function withCheckedInput<T extends Record<string, (input: never) => Prom
           checkPlanTypes(t, name);
           checkPlanFilter(config, t, name);
         }
-        await plans.checkAll(config, tables, name);
+        await plans.checkAll(config, tables, name, { saved: SAVED_PLANS.has(name) });
       }
       if (PLANNING.has(name)) await checkTypeMapOnTarget(config, connections, knownTypes);
       const result = await fn({ ...given, config } as never);
       // Plans this worker just made: the steps that carry them on need no catalog check here.
       // (cdc: the plans its start made and those a schema change remade; a later batch that sees the source change
-      // again must reach the evolution rules, not be refused here as a plan the source does not match.)
+      // again must reach the evolution rules, not be refused here as a plan the source does not match. After a
+      // restart this memory is gone: the table's saved state vouches for such a plan, see SAVED_PLANS.)
       if (MAKES_PLANS.has(name)) for (const t of (result as { tables?: TablePlan[] } | undefined)?.tables ?? []) plans.remember(config, t);
       if (name === 'createSyncTasks') for (const t of result as { table: TablePlan }[]) plans.remember(config, t.table);
       return result;

@@ -3,7 +3,8 @@ import type { SyncConfig } from '../lib/config';
 import { refKey, type SourceTable } from '../lib/sources/base';
 import { targetRefOf } from '../lib/table-plan';
 import { displayName } from '../lib/tables';
-import type { TablePlan } from '../lib/types';
+import { savedColumnTypesSql } from '../lib/state';
+import type { ColumnTypes, TablePlan } from '../lib/types';
 import type { ConnectionRegistry } from './connections';
 import { nonRetryable } from './errors';
 
@@ -13,6 +14,8 @@ import { nonRetryable } from './errors';
 // createSyncTasks) is remembered by digest; any other is checked against the
 // source catalog once before it is used: its source types must be the
 // catalog's, its key the table's key, its target the table the config names.
+// A cdc batch's plan may instead be one the table's saved state holds (see
+// CheckOptions.saved): memory does not outlive the worker, the state does.
 
 /** What of a plan is spliced into SQL as text (names are always quoted; values always bound). */
 function typeFacts(table: TablePlan): unknown {
@@ -29,6 +32,17 @@ function typeFacts(table: TablePlan): unknown {
 }
 
 const LIMIT = 100_000;
+
+export interface CheckOptions {
+  /**
+   * A plan whose columns the source catalog no longer has may still be one
+   * this worker ran: its columns and types are those the table's state saved
+   * (now, or before its last save) in the same mode. For a stream's batches,
+   * whose plans outlive the worker process that made them: the source may
+   * have changed shape since, which the batch itself must meet.
+   */
+  saved?: boolean;
+}
 
 export class PlanCheck {
   private readonly known = new Set<string>();
@@ -51,17 +65,48 @@ export class PlanCheck {
    * worker does not know are described at once first (a step of a batch
    * carries hundreds), each then checked as alone.
    */
-  async checkAll(config: SyncConfig, tables: TablePlan[], where: string): Promise<void> {
+  async checkAll(config: SyncConfig, tables: TablePlan[], where: string, options: CheckOptions = {}): Promise<void> {
     const unknown = tables.filter((t) => t?.source && !this.known.has(this.digest(config, t)));
     let described = new Map<string, SourceTable>();
     if (unknown.length > 1) {
       const refs = unknown.map((t) => ({ schema: t.source.schema, name: t.source.name }));
       described = await this.connections.source(config.source.connection).describeTables(refs).catch(() => described);
     }
-    for (const t of tables) await this.check(config, t, where, described);
+    for (const t of tables) await this.check(config, t, where, described, options);
   }
 
-  async check(config: SyncConfig, table: TablePlan, where: string, described?: Map<string, SourceTable>): Promise<void> {
+  /**
+   * The plan's columns, with their source and target types, are exactly those
+   * the target's state for its table saved now or before its last save, in
+   * the plan's mode and for its source table. Only a worker writes that state
+   * (in the transaction that wrote the rows by the plan), so a plan found
+   * there is one a worker ran, not one workflow input made up.
+   */
+  private async savedPlan(config: SyncConfig, table: TablePlan): Promise<boolean> {
+    type Saved = { mode: string | null; schema: string | null; name: string | null; types: Record<string, ColumnTypes> | null } | null;
+    let saved: { now: Saved; before: Saved } | undefined;
+    try {
+      saved = (await this.connections.pg(config.target.connection).query(savedColumnTypesSql(config.target.stateSchema, table.target))).rows[0];
+    } catch (err) {
+      // No state tables (yet): nothing was saved. Anything else is retried with the step.
+      if ((err as { code?: string }).code === '42P01') return false;
+      throw err;
+    }
+    const same = (s: Saved) => {
+      if (!s?.types || s.mode !== table.mode || s.schema !== table.source.schema || s.name !== table.source.name) return false;
+      const kept = Object.entries(s.types).filter(([, t]) => !t.dropped);
+      return (
+        kept.length === table.columns.length &&
+        table.columns.every((c) => {
+          const t = Object.hasOwn(s.types!, c?.name) ? s.types![c.name] : undefined;
+          return t !== undefined && !t.dropped && t.source === c.sourceType && t.target === c.targetType;
+        })
+      );
+    };
+    return Boolean(saved && (same(saved.now) || same(saved.before)));
+  }
+
+  async check(config: SyncConfig, table: TablePlan, where: string, described?: Map<string, SourceTable>, options: CheckOptions = {}): Promise<void> {
     const name = table?.source ? displayName(table.source) : '(no source table)';
     const refuse = (what: string) =>
       nonRetryable(
@@ -80,9 +125,10 @@ export class PlanCheck {
     const found = described?.get(refKey(table.source)) ?? (await source.describeTable(table.source));
     if (!found) throw refuse('names a table the source does not have');
     const columns = new Map(found.columns.map((c) => [c.name, c]));
-    for (const [i, c] of table.columns.entries()) {
-      const s = columns.get(c?.name);
-      if (!s || s.type !== c.sourceType) throw refuse(`has columns[${i}] "${c?.name}" ${c?.sourceType}, which the source table does not have`);
+    const unlike = table.columns.findIndex((c) => columns.get(c?.name)?.type !== c?.sourceType || typeof c?.sourceType !== 'string');
+    if (unlike >= 0 && !(options.saved && (await this.savedPlan(config, table)))) {
+      const c = table.columns[unlike];
+      throw refuse(`has columns[${unlike}] "${c?.name}" ${c?.sourceType}, which the source table does not have`);
     }
     if (table.primaryKey.join('\u0000') !== found.primaryKey.join('\u0000')) throw refuse(`has key (${table.primaryKey.join(', ')}), not the table's (${found.primaryKey.join(', ')})`);
     const cursor = table.cursor;

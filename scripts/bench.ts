@@ -44,6 +44,7 @@ import {
 } from './bench-cases';
 import { ensureMssqlTable, MSSQL_URL, skippedMssqlCase } from './bench-mssql';
 import { caseCdc, CDC_BASE, CDC_CONNECTIONS } from './bench-cdc';
+import { caseCdcMariadb, MARIADB_CDC_CONNECTIONS, MYSQL_CDC_BASE } from './bench-cdc-mariadb';
 import { renderProfile, summarizeProfile } from './bench-profile';
 import { renderTable, targetVerdict, type CaseReport } from './bench-report';
 
@@ -51,7 +52,7 @@ const USAGE = `npm run bench -- [options]
   --rows N                  rows in the big source table (default 1000000)
   --big-rows N              rows in case 3d's source table (default 10000000)
   --runs N                  runs of each variant; medians are reported (default 3)
-  --cases LIST              cases to run, e.g. 1,3 (default 1,1cli,2,3,3b,3c,4,5,6,7,8); also 3d, many100, many1k, many10k, many100k, cold, cdc
+  --cases LIST              cases to run, e.g. 1,3 (default 1,1cli,2,3,3b,3c,4,5,6,7,8); also 3d, many100, many1k, many10k, many100k, cold, cdc, cdcmaria
   --out FILE                where the figures go (default bench-results.json)
   --max-parallel N          config maxParallelTransfers (default: tablesync's)
   --partition-threshold N   config partitionThreshold (default: tablesync's)
@@ -59,7 +60,7 @@ const USAGE = `npm run bench -- [options]
   --max-partitions N        config maxPartitionsPerTable (default: tablesync's)
   --batch-size N            config batchSize: rows per committed chunk (default: tablesync's)
   --profile DIR             run the worker under node --cpu-prof, profiles into DIR
-  --cdc-changes N           case cdc: changes in the throughput phase (default 1000000)
+  --cdc-changes N           case cdc, cdcmaria: changes in the throughput phase (default 1000000)
   --cdc-rate N              case cdc: changes/s in the latency phase (default 1000)
   --cdc-seconds N           case cdc: seconds of the latency phase (default 60)
 Cases: 1 PG->PG first sync (1cli: through run --local in a new process), 2 MariaDB->PG first sync,
@@ -67,7 +68,9 @@ Cases: 1 PG->PG first sync (1cli: through run --local in a new process), 2 Maria
        4 100 small tables, 5 SQL Server->PG (only with MSSQL_URL);
        cdc (not in the default set): PG->PG cdc mode beside native logical replication, on the
        wal_level=logical server BENCH_PG_CDC (default postgres://postgres@127.0.0.1:5434); --rows sizes its table.
-       A quick check at a small size: --cases cdc --rows 10000 --cdc-changes 10000 --cdc-seconds 5 --runs 1`;
+       A quick check at a small size: --cases cdc --rows 10000 --cdc-changes 10000 --cdc-seconds 5 --runs 1;
+       cdcmaria (not in the default set): MariaDB->PG cdc from the binary log (BENCH_MYSQL_CDC, default
+       mysql://root@127.0.0.1:3307) beside the same changes run as SQL in the target by hand (throughput only)`;
 
 function parseOptions(argv: string[]): BenchOptions {
   const flags = new Map<string, string>();
@@ -93,7 +96,7 @@ function parseOptions(argv: string[]): BenchOptions {
     return n;
   };
   const cases = new Set((flags.get('cases') ?? '1,1cli,2,3,3b,3c,4,5,6,7,8').split(',').map((s) => s.trim()).filter(Boolean));
-  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '3d', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'many100k', 'cold', 'cdc'].includes(c)) throw new Error(`--cases: no case ${c}`);
+  for (const c of cases) if (!['1', '1cli', '2', '3', '3b', '3c', '3d', '4', '5', '6', '7', '8', 'many100', 'many1k', 'many10k', 'many100k', 'cold', 'cdc', 'cdcmaria'].includes(c)) throw new Error(`--cases: no case ${c}`);
   return {
     rows: int('rows') ?? 1_000_000,
     bigRows: int('big-rows') ?? 10_000_000,
@@ -260,6 +263,10 @@ async function runCases(ctx: BenchContext): Promise<CaseReport[]> {
     announce(`case cdc: PG -> PG cdc mode beside native logical replication (${CDC_BASE})`);
     reports.push(await caseCdc(ctx, ctx.opts.cdc!));
   }
+  if (want('cdcmaria')) {
+    announce(`case cdcmaria: MariaDB -> PG cdc mode beside the same changes as SQL in the target (${MYSQL_CDC_BASE})`);
+    reports.push(await caseCdcMariadb(ctx, ctx.opts.cdc!));
+  }
   if (want('cold')) {
     announce('case cold: run --local cold start of a one-row table');
     reports.push(await caseColdStart(ctx));
@@ -288,7 +295,7 @@ async function main(): Promise<void> {
     worker = await BenchWorker.start({
       address: server.address,
       taskQueue,
-      connections: { ...CONNECTIONS, ...(opts.cases.has('cdc') && CDC_CONNECTIONS) },
+      connections: { ...CONNECTIONS, ...(opts.cases.has('cdc') && CDC_CONNECTIONS), ...(opts.cases.has('cdcmaria') && MARIADB_CDC_CONNECTIONS) },
       profileDir: opts.profileDir,
       logFile: join(ROOT, 'bench-worker.log'),
     });

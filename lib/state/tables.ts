@@ -100,6 +100,23 @@ export function tableStateLockSql(target: TableRef): { text: string; values: str
   return { text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [`tablesync.table-state.${target.schema}.${target.name}`] };
 }
 
+/**
+ * The column types a table's state holds now and held before its last save
+ * (from its history row), each with the mode and source table it was saved
+ * for: the plans a worker itself ran for the table (see activities/plan-check.ts).
+ */
+export function savedColumnTypesSql(stateSchema: string, target: TableRef): { text: string; values: string[] } {
+  const t = qualifyPg({ schema: stateSchema, name: TABLES_TABLE });
+  const h = qualifyPg({ schema: stateSchema, name: TABLE_HISTORY_TABLE });
+  const fields = (j: string) => `jsonb_build_object('mode', ${j} ->> 'mode', 'schema', ${j} ->> 'source_schema', 'name', ${j} ->> 'source_table', 'types', ${j} -> 'column_types')`;
+  return {
+    text: `SELECT ${fields('to_jsonb(s)')} AS now,
+      (SELECT ${fields('x.before')} FROM ${h} x WHERE x.target_schema = $1 AND x.target_table = $2 ORDER BY x.id DESC LIMIT 1) AS before
+    FROM ${t} s WHERE target_schema = $1 AND target_table = $2`,
+    values: [target.schema, target.name],
+  };
+}
+
 /** Every table's state, for status. */
 export function listTableStatesSql(stateSchema: string): string {
   return `SELECT target_schema AS "targetSchema", target_table AS "targetTable", ${COLUMNS}

@@ -1,4 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
+import type { Connection } from 'mysql2/promise';
 import type { Pool } from 'pg';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
 import { waitFor } from './guarantees';
@@ -69,3 +70,19 @@ export async function runCdc(
 export async function replicationSlots(src: Pool): Promise<string[]> {
   return (await src.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database() ORDER BY 1`)).rows.map((r) => r.slot_name);
 }
+
+/** A MariaDB query's rows, each as its values' text (JSON of an array). */
+async function mariadbRows(my: Connection, sql: string): Promise<string[]> {
+  const [rows] = await my.query({ sql, rowsAsArray: true });
+  return (rows as unknown[][]).map((r) => JSON.stringify(r.map((v) => (v === null ? null : String(v)))));
+}
+
+/** A PostgreSQL query's rows in the same text as mariadbRows'. */
+async function pgArrayRows(dst: Pool, sql: string): Promise<string[]> {
+  const r = await dst.query({ text: sql, rowMode: 'array' });
+  return (r.rows as unknown[][]).map((row) => JSON.stringify(row.map((v) => (v === null ? null : String(v)))));
+}
+
+/** Until the target's rows (by `dstSql`, values as text) are the MariaDB source's (by `srcSql`). */
+export const mariadbCaughtUp = (my: Connection, dst: Pool, srcSql: string, dstSql = srcSql, timeoutMs = 60_000) =>
+  caughtUpWith(() => mariadbRows(my, srcSql), () => pgArrayRows(dst, dstSql), timeoutMs);

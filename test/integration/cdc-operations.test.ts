@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Pool } from 'pg';
+import { parseSyncConfig } from '../../lib/config';
 import { cdcStreamName, legacyCdcStreamName } from '../../lib/modes/cdc/stream';
 import type { CdcProgress } from '../../workflows/cdc';
 import { caughtUpWith, cdcProgress, runCdc, streaming, replicationSlots } from '../helpers/cdc';
@@ -15,7 +16,7 @@ import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
 import { failureChain } from '../helpers/run';
 import { temporal, testWorker, uniqueTaskQueue } from '../helpers/temporal';
 import { freePort } from '../helpers/temporal-server';
-import { sleep, startWorkerProcess } from '../helpers/worker-process';
+import { sleep, startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 import { incrementalSyncWorkflow } from '../../workflows';
 import type { SyncSummary } from '../../lib/types';
 
@@ -290,6 +291,80 @@ describe('cdc operations: status, metrics, slot names, claims, large transaction
     assert.deepEqual((await dst.query(`SELECT count(*)::int AS n FROM items WHERE status IS NULL AND NOT is_deleted`)).rows[0].n, 0);
     const state = (await dst.query(`SELECT columns FROM _tablesync_tables WHERE target_table = 'items'`)).rows[0].columns;
     assert.ok(JSON.stringify(state).includes('status'), `the state lists the added column: ${JSON.stringify(state)}`);
+  });
+
+  it('a worker restarted after the source changed shape: the stream goes on through the evolution rules (the plan its state saved is its own); a forged plan is still refused', async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, name varchar(10), n int)`);
+    await src.query(`INSERT INTO items SELECT g, 'n' || g, g FROM generate_series(1, 50) g`);
+    const config = { ...base, tables: [{ table: 'items', mode: 'cdc' }] };
+    const env = await temporal();
+    const taskQueue = uniqueTaskQueue('cdcops-restart');
+    const workers: WorkerProcess[] = [];
+    const worker = async () => {
+      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
+      workers.push(w);
+      return w;
+    };
+    // Caught up, or the workflow's own failure (a refused plan ends the stream at once).
+    const caughtUpOrFailed = async (h: WorkflowHandle, sql: string) =>
+      Promise.race([
+        caughtUp(src, dst, sql),
+        h.result().then(
+          () => Promise.reject(new Error('the stream ended')),
+          (err: Error) => Promise.reject(new Error(failureChain(err))),
+        ),
+      ]);
+    try {
+      const one = await worker();
+      const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId: `cdcops-restart-${process.pid}`, args: [{ config, waitMs: 300 }] });
+      await streaming(h);
+      await src.query(`UPDATE items SET n = -1 WHERE id = 1`);
+      await caughtUpOrFailed(h, 'SELECT id, name, n FROM items ORDER BY id');
+      // The worker that made the plan is gone (and what it remembered with it); the source changes shape meanwhile.
+      await one.kill('SIGKILL');
+      await src.query(`ALTER TABLE items ADD COLUMN status text NOT NULL DEFAULT 'new', ALTER COLUMN name TYPE varchar(40), ALTER COLUMN n TYPE bigint`);
+      await src.query(`INSERT INTO items VALUES (51, 'a name longer than ten', 5000000000, 'paid')`);
+      await src.query(`UPDATE items SET status = 'late' WHERE id = 2`);
+      await worker();
+      await caughtUpOrFailed(h, 'SELECT id, name, n, status FROM items ORDER BY id');
+      const types = await dst.query(`SELECT column_name, data_type, character_maximum_length AS len FROM information_schema.columns WHERE table_name = 'items' ORDER BY ordinal_position`);
+      assert.deepEqual(types.rows, [
+        { column_name: 'id', data_type: 'integer', len: null },
+        { column_name: 'name', data_type: 'character varying', len: 40 },
+        { column_name: 'n', data_type: 'bigint', len: null },
+        { column_name: 'status', data_type: 'text', len: null },
+      ]);
+      await h.signal('cdcStop', { dropSlot: true });
+      await h.result();
+      // A plan the worker never made (types neither the catalog's nor any its state saved) is refused before any database work.
+      const plan = (columns: [string, string][]) => ({
+        source: { schema: 'public', name: 'items' },
+        target: { schema: 'public', name: 'items' },
+        mode: 'cdc',
+        primaryKey: ['id'],
+        notes: [],
+        columns: columns.map(([name, sourceType]) => ({ name, targetName: name, sourceType, targetType: sourceType, nullable: name !== 'id' })),
+      });
+      const forged: [[string, string][], RegExp][] = [
+        [[['id', 'integer'], ['name', 'character varying(40)'], ['n', 'smallint']], /the plan of public\.items has columns\[2\] "n" smallint, which the source table does not have/],
+        [[['id', 'integer'], ['secret', 'text']], /the plan of public\.items has columns\[1\] "secret" text, which the source table does not have/],
+      ];
+      const totals = { batches: 0, transactions: 0, inserted: 0, updated: 0, deleted: 0, truncated: 0, skipped: 0 };
+      for (const [i, [columns, expected]] of forged.entries()) {
+        // A run carried on by continue-as-new takes its config parsed and its plans as given: the guard is all that checks them.
+        const carried = { config: parseSyncConfig(config), stream: 'tablesync_forged', tables: [plan(columns)], totals, paused: false };
+        const f = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId: `cdcops-forged-${i}-${process.pid}`, args: [{ config, waitMs: 300, carried }] });
+        const chain = await f.result().then(
+          () => '(ended well)',
+          (err: Error) => failureChain(err),
+        );
+        assert.match(chain, /A plan is made by the sync's own planning step; one that does not match the source catalog is not run/, chain);
+        assert.match(chain, expected, chain);
+      }
+    } finally {
+      for (const w of workers) await w.kill();
+    }
+    assert.deepEqual(await slots(src), []);
   });
 
   it('schema changes refused, naming the table and column, nothing of the batch applied: a dropped column, a rename, a narrowing, another type', async () => {

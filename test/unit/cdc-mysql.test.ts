@@ -12,6 +12,9 @@ describe('cdc from the MariaDB/MySQL binary log: positions, values, statements',
     assert.equal(compareBinlogPositions('a.999999:5', 'a.999999:5'), 0);
     assert.ok(compareBinlogPositions('a.1000000:4', 'a.999999:5') > 0, 'a seventh digit after 999999');
     assert.throws(() => parseBinlogPosition('0/16B3748'), /not a binlog position/);
+    // A piece's position (its transaction's start#changes applied) orders by its transaction's start.
+    assert.equal(compareBinlogPositions('a.000002:900#3000', 'a.000002:900'), 0);
+    assert.ok(compareBinlogPositions('a.000002:900#3000', 'a.000002:1000') < 0);
   });
 
   it("writes each value as the text the target parses, as a load writes it", () => {

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { SyncConfig } from '../../config';
 import { resolveConfigTables, targetCollisions } from '../../discovery';
+import { stateColumnTypes } from '../../schema-evolution';
 import { TablesyncError } from '../../errors';
 import type { SourceConnection } from '../../sources/base';
 import { displayName } from '../../tables';
@@ -44,7 +45,9 @@ export async function planCdcTables(source: SourceConnection, target: Pool, conf
     const side = await describeTarget(ctx);
     const columns = fullColumns(ctx);
     const plan: TablePlan = { ...keyRangePlan(ctx, side), mode: 'cdc', columns, notes: [...side.notes, ...columnsNotes(ctx, columns)] };
-    planned.push(await withUserTypes(ctx, await planSoftDeletes(target, tableConfig(ctx), plan, described, side.table, true)));
+    const made = await withUserTypes(ctx, await planSoftDeletes(target, tableConfig(ctx), plan, described, side.table, true));
+    // Saved with each batch's state: what a worker restarted later checks the stream's plan by (activities/plan-check.ts).
+    planned.push({ ...made, columnTypes: stateColumnTypes(source.dialect, described, made.columns) });
   }
   const { kept, failed: collided } = targetCollisions(planned);
   failed.push(...collided);

@@ -1,12 +1,13 @@
-import ZongJi, { type BinlogEvent, type RowData } from '@vlasky/zongji';
 import type { ConnectionOptions, PoolConnection } from 'mysql2';
 import { TablesyncError } from '../../errors';
 import { displayName } from '../../tables';
-import type { ColumnPlan, PartitionRange, TablePlan, TableRef } from '../../types';
+import type { PartitionRange, TablePlan, TableRef } from '../../types';
 import type { CopyStream, ReadFilter, SourceTable } from '../base';
 import { EVERY_ROW } from '../base';
-import type { ChangeBatch, ChangeCapture, ChangeShape, ChangeTransaction, ChangeValue, ReadLimits, RowChange, SnapshotRead, StreamPosition } from '../changes';
-import { mapMysqlType } from './types';
+import { splitPosition, type ChangeBatch, type ChangeCapture, type ChangeShape, type ReadLimits, type SnapshotRead, type StreamPosition } from '../changes';
+import { binlogPositionText, compareBinlogPositions, parseBinlogPosition, PRIVILEGES, sameBinlogType, setup } from './binlog';
+import { BinlogRead } from './binlog-read';
+export { binlogPositionText, binlogValueText, compareBinlogPositions, parseBinlogPosition, sameBinlogType, statementEffect, type BinlogPosition, type StatementKind } from './binlog';
 
 // MariaDB/MySQL change capture from the binary log. The server keeps nothing
 // per reader (no slot): the position a stream has applied lives in the
@@ -15,7 +16,9 @@ import { mapMysqlType } from './types';
 // MariaDB's GTID events and row events under binlog_row_metadata=FULL, where
 // each row event names its columns itself), and the binlog is only ever
 // read. A position is `<binlog file>:<offset>` of a commit's end (or of an
-// event between transactions), ordered by the file's number, then the offset.
+// event between transactions), ordered by the file's number, then the offset;
+// a piece of a large transaction's is `<where it starts>#<changes applied>`.
+// Positions, values and statements are in binlog.ts, one read in binlog-read.ts.
 //
 // The snapshot: MariaDB's START TRANSACTION WITH CONSISTENT SNAPSHOT records
 // the binlog position of that snapshot (binlog_snapshot_file/_position), so
@@ -33,152 +36,6 @@ export interface MysqlCaptureSource {
   describeTable(ref: TableRef): Promise<SourceTable | null>;
   openCopyOn(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter, snapshot?: PoolConnection): Promise<CopyStream>;
 }
-
-const setup = (message: string) => new TablesyncError('CdcSetup', message);
-
-const PRIVILEGES = "cdc reads the binary log as a replica does: the source's user needs REPLICATION SLAVE and BINLOG MONITOR (MySQL: REPLICATION CLIENT), e.g. GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO the user";
-
-// ---------------------------------------------------------------- positions
-
-export interface BinlogPosition {
-  file: string;
-  offset: number;
-}
-
-export function binlogPositionText(file: string, offset: number): string {
-  return `${file}:${offset}`;
-}
-
-export function parseBinlogPosition(position: string): BinlogPosition & { seq: number } {
-  const m = /^(.*\.(\d+)):(\d+)$/.exec(position);
-  if (!m) throw new Error(`not a binlog position (file:offset): "${position}"`);
-  return { file: m[1], seq: Number(m[2]), offset: Number(m[3]) };
-}
-
-/** Orders binlog positions: the file's sequence number (its name's extension), then the offset. */
-export function compareBinlogPositions(a: string, b: string): number {
-  const x = parseBinlogPosition(a);
-  const y = parseBinlogPosition(b);
-  return Math.sign(x.seq - y.seq) || Math.sign(x.offset - y.offset);
-}
-
-// ---------------------------------------------------------------- values
-
-const family = (c: ColumnPlan) => (/^\s*([a-z0-9_]+)/i.exec(c.sourceType)?.[1] ?? '').toLowerCase();
-
-function bitsText(value: Buffer, width: number): string {
-  let out = '';
-  for (let k = width - 1; k >= 0; k--) {
-    const byte = value.length - 1 - (k >> 3);
-    out += byte >= 0 && (value[byte] >> (k & 7)) & 1 ? '1' : '0';
-  }
-  return out;
-}
-
-function bytesText(c: ColumnPlan, value: Buffer): string {
-  const source = family(c);
-  const target = c.targetType.toLowerCase();
-  if (source === 'bit') {
-    if (target.startsWith('bit')) return bitsText(value, Number(/\((\d+)\)/.exec(c.sourceType)?.[1] ?? 1));
-    return BigInt(`0x${value.toString('hex') || '0'}`).toString();
-  }
-  // Under binlog_row_metadata=FULL MariaDB's UUID, INET4 and INET6 arrive as their stored bytes.
-  if (source === 'uuid' && value.length === 16) {
-    const h = value.toString('hex');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-  if (source === 'inet4' && value.length === 4) return [...value].join('.');
-  if (source === 'inet6' && value.length === 16) {
-    const groups: string[] = [];
-    for (let i = 0; i < 16; i += 2) groups.push(value.readUInt16BE(i).toString(16));
-    return groups.join(':');
-  }
-  if (target === 'bytea') return `\\x${value.toString('hex')}`;
-  // A binary value into a text column: its bytes as the load reads them (UTF-8).
-  return value.toString('utf8');
-}
-
-const ZERO_DATE = /^0000-00-00/;
-
-/**
- * A binlog row value as the text the target parses for the column, the same
- * value a load of the row writes (lib/sources/mysql/copy.ts): the reader is
- * set up like the load's sessions (DECIMAL and BIGINT as exact strings,
- * dates as strings, TIMESTAMP in UTC); zero dates become NULL, as a load makes them.
- */
-export function binlogValueText(c: ColumnPlan, value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  const target = c.targetType.toLowerCase();
-  if (Buffer.isBuffer(value)) return bytesText(c, value);
-  if (typeof value === 'number' || typeof value === 'bigint') {
-    if (target === 'boolean') {
-      if (value !== 0 && value !== 1) throw new TablesyncError('UnsupportedValue', `column "${c.name}": ${value} is not a boolean (0 or 1); map the column to smallint in typeMap`);
-      return value ? 'true' : 'false';
-    }
-    // A float's nearest double, printed exactly enough to come back as the same float (real) or double.
-    return String(value);
-  }
-  if (typeof value === 'string') {
-    if (/^(date|timestamp)/.test(target)) {
-      if (ZERO_DATE.test(value)) return null;
-      return /^timestamp\s*(\(\d+\))?\s*with time zone$|^timestamptz/.test(target) ? `${value}+00` : value;
-    }
-    if (target.startsWith('time') && (value.startsWith('-') || Number(value.split(':')[0]) > 23)) {
-      throw new TablesyncError('UnsupportedValue', `column "${c.name}": time value ${value} is outside PostgreSQL's time range; map the column to interval in typeMap`);
-    }
-    if (target === 'boolean') return binlogValueText(c, Number(value));
-    return value;
-  }
-  // JSON that a MySQL server stores in its binary form, decoded by the reader (jsonStrings keeps it text).
-  return JSON.stringify(value);
-}
-
-// ---------------------------------------------------------------- statements
-
-const IDENT = '(?:`(?:[^`]|``)+`|[A-Za-z0-9_$]+)';
-const NAME = `${IDENT}(?:\\s*\\.\\s*${IDENT})?`;
-const NAMES = `${NAME}(?:\\s*,\\s*${NAME})*`;
-
-/** Each name of a list (`a`, db.b, `c`.`d`) as a table, a bare name in `schema`. */
-function names(list: string, schema: string): TableRef[] {
-  const refs: TableRef[] = [];
-  for (const m of list.matchAll(new RegExp(`(${IDENT})(?:\\s*\\.\\s*(${IDENT}))?`, 'g'))) {
-    const part = (p: string) => (p.startsWith('`') ? p.slice(1, -1).replace(/``/g, '`') : p);
-    refs.push(m[2] !== undefined ? { schema: part(m[1]), name: part(m[2]) } : { schema, name: part(m[1]) });
-  }
-  return refs;
-}
-
-export type StatementKind = 'begin' | 'commit' | 'rollback' | 'truncate' | 'alter' | 'ddl' | 'dml' | 'other';
-
-/**
- * What a statement event is to cdc, and the tables it is about: a TRUNCATE,
- * an ALTER (its effect on the columns is read from the next row event's
- * table map, not from its text), a table dropped or replaced or renamed
- * (DROP, RENAME, CREATE OR REPLACE, ALTER … RENAME TO), rows written as a
- * statement (a session not in ROW format: every name it mentions counts),
- * or neither.
- */
-export function statementEffect(sql: string, schema: string): { kind: StatementKind; tables: TableRef[] } {
-  const text = sql.replace(/\/\*(?!!)[\s\S]*?\*\/|--\s[^\n]*|#[^\n]*/g, ' ').replace(/\s+/g, ' ').trim();
-  const match = (re: string) => new RegExp(re, 'i').exec(text);
-  let m: RegExpExecArray | null;
-  if (/^(BEGIN|XA START)\b/i.test(text)) return { kind: 'begin', tables: [] };
-  if (/^COMMIT\b/i.test(text)) return { kind: 'commit', tables: [] };
-  if (/^ROLLBACK\b(?! TO\b)/i.test(text)) return { kind: 'rollback', tables: [] };
-  if ((m = match(`^TRUNCATE (?:TABLE )?(${NAME})`))) return { kind: 'truncate', tables: names(m[1], schema) };
-  if ((m = match(`^ALTER (?:ONLINE )?(?:IGNORE )?TABLE (?:IF EXISTS )?(${NAME})`))) {
-    // RENAME COLUMN / INDEX / KEY keep the table; RENAME [TO|AS] moves it away from the stream.
-    const renamed = /\bRENAME\s+(?!(?:COLUMN|INDEX|KEY|CONSTRAINT)\b)/i.test(text.slice(m[0].length));
-    return { kind: renamed ? 'ddl' : 'alter', tables: names(m[1], schema) };
-  }
-  if ((m = match(`^DROP TABLES? (?:IF EXISTS )?(${NAMES})`))) return { kind: 'ddl', tables: names(m[1], schema) };
-  if ((m = match(`^RENAME TABLES? (.*)$`))) return { kind: 'ddl', tables: names(m[1].replace(/\bTO\b/gi, ','), schema) };
-  if ((m = match(`^CREATE OR REPLACE (?:TEMPORARY )?TABLE (?:IF NOT EXISTS )?(${NAME})`))) return { kind: 'ddl', tables: names(m[1], schema) };
-  if (/^(INSERT|UPDATE|DELETE|REPLACE|LOAD)\b/i.test(text)) return { kind: 'dml', tables: names(text.replace(/'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"/g, ' '), schema) };
-  return { kind: 'other', tables: [] };
-}
-
 // ---------------------------------------------------------------- capture
 
 /** The binlog reader's server id for a stream: the stream's hash (a replica id the source does not see twice). */
@@ -189,10 +46,6 @@ function readerId(stream: string, sourceId: number): number {
   return id === sourceId ? id + 1 : id;
 }
 
-/** A read stops after this long without a binlog event (the end it aimed at should come well before). */
-const QUIET_MS = 5_000;
-/** A read returns at the first transaction boundary after this long (its caller heartbeats between reads). */
-const READ_MS = 2_000;
 
 export class MysqlChangeCapture implements ChangeCapture {
   readonly positionType = 'binlog';
@@ -272,7 +125,7 @@ export class MysqlChangeCapture implements ChangeCapture {
   async position(stream: string, applied?: string | null): Promise<StreamPosition | null> {
     // Nothing on the source stands for a stream: without a saved position there is none.
     if (!applied) return null;
-    const at = parseBinlogPosition(applied);
+    const at = parseBinlogPosition(splitPosition(applied).at);
     const logs = await this.logs();
     const here = logs.findIndex((l) => l.file === at.file);
     const gone = (why: string) =>
@@ -323,9 +176,16 @@ export class MysqlChangeCapture implements ChangeCapture {
     }
   }
 
-  /** Whole transactions only: `limits.pieceChanges` is not taken (a transaction is read whole, however large). */
+  /**
+   * Whole transactions, or a piece of one larger than `limits.pieceChanges`
+   * alone. The binlog keeps no reader's place, so a piece is named by where
+   * its transaction starts (the reader's position before it) and the changes
+   * applied: the next read starts there again and leaves those out.
+   */
   async read(stream: string, maxChanges: number, limits: ReadLimits = {}): Promise<ChangeBatch> {
-    const { applied, tables = [], beat = () => undefined } = limits;
+    const { tables = [], beat = () => undefined } = limits;
+    // A piece's saved position reads from its transaction's start.
+    const applied = limits.applied && splitPosition(limits.applied).at;
     if (!applied) throw new TablesyncError('CdcGap', `stream ${stream} has no saved position to read the binary log from; run tablesync reset-state for a table of the stream for a new snapshot`);
     // Idle stretches are judged for a set of tables: remembered per stream and that set.
     const key = JSON.stringify([stream, ...tables.map((t) => displayName(t.source)).sort()]);
@@ -334,7 +194,8 @@ export class MysqlChangeCapture implements ChangeCapture {
     const end = await this.end();
     if (compareBinlogPositions(from, end) >= 0) return { transactions: [], idleTo: from };
     const [{ id }] = await this.query<{ id: number | string }>('SELECT @@server_id AS id');
-    const reader = new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges, beat);
+    const pieces = { piece: limits.pieceChanges ?? Infinity, resume: limits.resume };
+    const reader = new BinlogRead(this.source.connectionOptions, readerId(stream, Number(id)), tables, from, end, maxChanges, beat, pieces);
     const batch = await reader.run();
     await this.resolveTypes(reader.unresolved);
     if (batch.idleTo) this.offered.set(stream, { position: batch.idleTo, key });
@@ -390,316 +251,4 @@ export class MysqlChangeCapture implements ChangeCapture {
 
 function quoteString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}
-
-const tableKey = (schema: string, name: string) => `${schema}\u0000${name}`;
-
-interface TableMapEntry {
-  parentSchema: string;
-  tableName: string;
-  /** The columns as the table-map event describes them (binlog_row_metadata=FULL), or as the catalog did for a table the reader had to look up. */
-  columnSchemas?: { COLUMN_NAME: string; COLUMN_TYPE: string }[];
-}
-
-/** A type as its family and size, without what MariaDB's catalog adds and the binlog does not say (integer display widths, zerofill). */
-function normalType(type: string): string {
-  return type
-    .toLowerCase()
-    .replace(/\/\*.*?\*\//g, ' ')
-    .replace(/\bzerofill\b/, ' ')
-    .replace(/^integer\b/, 'int')
-    .replace(/^(tinyint|smallint|mediumint|int|bigint|year)\s*\(\d+\)/, '$1')
-    .replace(/\s+/g, ' ')
-    .trim();
-}
-
-/** MariaDB types the binlog describes by their storage: JSON is a LONGTEXT, UUID/INET6 16 bytes, INET4 4 bytes. */
-const STORED_AS: Record<string, string[]> = { json: ['longtext', 'json'], uuid: ['binary(16)'], inet6: ['binary(16)'], inet4: ['binary(4)'] };
-
-/** The catalog's type (`int(11)`, `json`) and the binlog's (`int`, `longtext`) name the same column type. */
-export function sameBinlogType(catalog: string, logged: string): boolean {
-  const a = normalType(catalog);
-  const b = normalType(logged);
-  if (a === b) return true;
-  // Geometry: the binlog says the kind only when the server logs it.
-  if (/^(geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|geometrycollection)$/.test(a) && /^geometry|^point|^linestring|^polygon|^multi|^geometrycollection/.test(b)) return true;
-  return STORED_AS[a]?.includes(b) ?? false;
-}
-
-/** A column of a row event as its value is decoded: the plan's (retyped as logged), or for a column the plan lacks, one mapped from its logged type as a load would. */
-function loggedColumn(plan: TablePlan, name: string, type: string): ColumnPlan {
-  const known = plan.columns.find((c) => c.name === name);
-  if (known) return sameBinlogType(known.sourceType, type) ? known : { ...known, sourceType: type };
-  const dataType = (/^\s*([a-z0-9_]+)/i.exec(type)?.[1] ?? '').toLowerCase();
-  const m = /\((\d+)(?:,(\d+))?\)/.exec(type);
-  let targetType = 'text';
-  try {
-    targetType = mapMysqlType(
-      { name, type, dataType, nullable: true, unsigned: /\bunsigned\b/i.test(type), precision: m ? Number(m[1]) : null, scale: m?.[2] !== undefined ? Number(m[2]) : /^(datetime|timestamp|time)$/.test(dataType) && m ? Number(m[1]) : null },
-      plan.source,
-    );
-  } catch {
-    // A type a load refuses: applying refuses the column, naming it.
-  }
-  return { name, targetName: name, sourceType: type, targetType, nullable: true };
-}
-
-type Event = BinlogEvent & Record<string, unknown>;
-
-/**
- * One read of the binlog: from `from` up to `end` (the source's position when
- * the read began), whole transactions only, stopping at the first commit
- * after about `maxChanges` changes.
- */
-class BinlogRead {
-  private readonly tables: Map<string, TablePlan>;
-  private file: string;
-  /** The position after the last event read outside a transaction. */
-  private at: string;
-  private open: RowChange[] | null = null;
-  /** The open group is a single statement (DDL, TRUNCATE) with no commit event of its own. */
-  private standalone = false;
-  private readonly transactions: ChangeTransaction[] = [];
-  private changes = 0;
-  private readonly began = Date.now();
-  private events = 0;
-  /** The read stopped at its size: more may wait in the log. */
-  private more = false;
-  /** The shapes met, by table and logged columns. */
-  private readonly shapes = new Map<string, { shape: ChangeShape; columns: Map<string, ColumnPlan> }>();
-  /** Columns whose logged type is not the plan's: spelled as the catalog does after the read (see MysqlChangeCapture.resolveTypes). */
-  readonly unresolved: { table: TableRef; column: ChangeShape[number] }[] = [];
-
-  constructor(
-    private readonly options: ConnectionOptions,
-    private readonly serverId: number,
-    tables: TablePlan[],
-    private readonly from: string,
-    private readonly end: string,
-    private readonly maxChanges: number,
-    private readonly beat: () => void,
-  ) {
-    this.tables = new Map(tables.map((t) => [tableKey(t.source.schema, t.source.name), t]));
-    this.file = parseBinlogPosition(from).file;
-    this.at = from;
-  }
-
-  run(): Promise<ChangeBatch> {
-    const start = parseBinlogPosition(this.from);
-    const zongji = new ZongJi({ ...this.options, timezone: 'Z', jsonStrings: true } as ConnectionOptions);
-    return new Promise<ChangeBatch>((resolve, reject) => {
-      let done = false;
-      let quiet: NodeJS.Timeout | undefined;
-      const finish = (err?: unknown) => {
-        if (done) return;
-        done = true;
-        clearTimeout(quiet);
-        zongji.stop();
-        if (err) reject(translate(err, this.at));
-        else resolve(this.transactions.length ? { transactions: this.transactions, idleTo: null, more: this.more } : { transactions: [], idleTo: this.at });
-      };
-      const wait = () => {
-        clearTimeout(quiet);
-        quiet = setTimeout(() => finish(), QUIET_MS);
-      };
-      zongji.on('error', (err: unknown) => finish(err));
-      zongji.on('binlog', (event: BinlogEvent) => {
-        if (done) return;
-        try {
-          wait();
-          if (++this.events % 1000 === 0) this.beat();
-          if (this.take(event as Event)) finish();
-        } catch (err) {
-          finish(err);
-        }
-      });
-      wait();
-      zongji.start({
-        serverId: this.serverId,
-        filename: start.file,
-        position: start.offset,
-        includeEvents: ['rotate', 'format', 'query', 'xid', 'mariadbgtid', 'gtid', 'anonymousgtid', 'tablemap', 'writerows', 'updaterows', 'deleterows', 'xaprepare', 'transactionpayload', 'partialupdaterows'],
-      });
-    });
-  }
-
-  private plan(entry: TableMapEntry | undefined): TablePlan | undefined {
-    return entry ? this.tables.get(tableKey(entry.parentSchema, entry.tableName)) : undefined;
-  }
-
-  /** Takes one event; true when the read is done. */
-  private take(event: Event): boolean {
-    const name = event.getEventName();
-    const next = event.nextPosition;
-    switch (name) {
-      case 'rotate':
-        this.file = event.binlogName as string;
-        if (!this.open) this.at = binlogPositionText(this.file, Number(event.position));
-        return this.reached();
-      case 'mariadbgtid':
-        // MariaDB's GTID event stands for BEGIN, or (standalone) for a statement group with no commit event.
-        this.open = [];
-        this.standalone = Boolean(event.standalone);
-        return false;
-      case 'gtid':
-      case 'anonymousgtid':
-        // MySQL: a BEGIN follows for a transaction; DDL comes alone.
-        this.open = [];
-        this.standalone = true;
-        return false;
-      case 'query':
-        return this.statement(event);
-      case 'xid':
-        return this.commit(next, event.timestamp);
-      case 'xaprepare':
-        if (this.open?.length) throw setup('an XA transaction changed a cdc table: cdc does not apply XA (two-phase) transactions');
-        this.open = null;
-        return this.between(next);
-      case 'writerows':
-      case 'updaterows':
-      case 'deleterows':
-        this.rows(name, event);
-        return false;
-      default:
-        return this.open ? false : this.between(next);
-    }
-  }
-
-  private rows(name: string, event: Event): void {
-    const entry = (event.tableMap as Record<number, TableMapEntry>)[event.tableId as number];
-    const plan = this.plan(entry);
-    if (!plan) return;
-    this.open ??= [];
-    const table = plan.source;
-    // This event's own columns (its table map precedes it): a row logged before an ALTER has the old ones, after it the new.
-    const { shape, columns } = this.shapeOf(plan, entry!);
-    const rows = event.rows as (RowData | { before: RowData; after: RowData })[];
-    for (const r of rows) {
-      if (name === 'writerows') this.open.push({ kind: 'insert', table, row: values(columns, r as RowData), shape });
-      else if (name === 'deleterows') this.open.push({ kind: 'delete', table, oldKey: key(plan, columns, r as RowData) });
-      else {
-        const { before, after } = r as { before: RowData; after: RowData };
-        const oldKey = key(plan, columns, before);
-        const row = values(columns, after);
-        const moved = plan.primaryKey.some((k) => oldKey[k] !== row[k]);
-        this.open.push({ kind: 'update', table, oldKey: moved ? oldKey : null, row, shape });
-      }
-    }
-  }
-
-  /**
-   * The table's columns as a row event's table map logs them, as a shape the
-   * mode compares with the plan (the plan's spelling where the type is the
-   * same; the catalog's, found after the read, where it is not) and as the
-   * columns its values are decoded with. One shape per distinct table map:
-   * the rows of one shape share it.
-   */
-  private shapeOf(plan: TablePlan, entry: TableMapEntry): { shape?: ChangeShape; columns: Map<string, ColumnPlan> } {
-    const logged = entry.columnSchemas;
-    if (!logged?.length) return { columns: new Map(plan.columns.map((c) => [c.name, c])) };
-    const id = JSON.stringify([displayName(plan.source), ...logged.map((c) => [c.COLUMN_NAME, c.COLUMN_TYPE])]);
-    let known = this.shapes.get(id);
-    if (!known) {
-      const shape: ChangeShape = logged.map((c) => {
-        const column = plan.columns.find((p) => p.name === c.COLUMN_NAME);
-        return { name: c.COLUMN_NAME, type: column && sameBinlogType(column.sourceType, c.COLUMN_TYPE) ? column.sourceType : c.COLUMN_TYPE };
-      });
-      for (const [i, c] of logged.entries()) if (shape[i].type === c.COLUMN_TYPE && !plan.columns.some((p) => p.name === c.COLUMN_NAME && p.sourceType === c.COLUMN_TYPE)) this.unresolved.push({ table: plan.source, column: shape[i] });
-      known = { shape, columns: new Map(logged.map((c) => [c.COLUMN_NAME, loggedColumn(plan, c.COLUMN_NAME, c.COLUMN_TYPE)])) };
-      this.shapes.set(id, known);
-    }
-    return known;
-  }
-
-  private statement(event: Event): boolean {
-    const sql = String(event.query);
-    const { kind, tables } = statementEffect(sql, String(event.schema ?? ''));
-    if (kind === 'begin') {
-      this.open ??= [];
-      this.standalone = false;
-      return false;
-    }
-    if (kind === 'commit') return this.commit(event.nextPosition, event.timestamp);
-    if (kind === 'rollback') {
-      this.open = null;
-      return this.between(event.nextPosition);
-    }
-    const ours = tables
-      .map((ref) => this.tables.get(tableKey(ref.schema, ref.name)))
-      .filter((t): t is TablePlan => t !== undefined);
-    if (ours.length) {
-      const names = [...new Set(ours.map((t) => displayName(t.source)))].join(', ');
-      if (kind === 'truncate') {
-        this.open ??= [];
-        this.open.push({ kind: 'truncate', tables: [...new Map(ours.map((t) => [displayName(t.source), t.source])).values()] });
-      } else if (kind === 'ddl') {
-        // An ALTER is not refused here: what it did to the columns shows in the next row event's table map.
-        throw new TablesyncError(
-          'CdcSchemaChange',
-          `${names}: the source dropped, replaced or renamed the table (${clip(sql)}); cdc follows a table's columns, not its name: run tablesync reset-state for the table, then the cdc workflow takes a new snapshot`,
-        );
-      } else if (kind === 'dml') {
-        // A session with binlog_format = STATEMENT (or MIXED) logs the statement, not its rows: they cannot be applied.
-        throw setup(`${names}: changed by a statement logged as text, not as rows (${clip(sql)}); every session writing cdc tables needs binlog_format = ROW; run tablesync reset-state for the table for a new snapshot`);
-      }
-    }
-    // A statement outside a transaction (DDL, TRUNCATE: a group of its own) ends with itself.
-    return this.open === null || this.standalone ? this.commit(event.nextPosition, event.timestamp) : false;
-  }
-
-  /** `timestamp`: the commit event's time (ms; the binlog keeps whole seconds). */
-  private commit(next: number, timestamp: number): boolean {
-    const position = binlogPositionText(this.file, next);
-    if (this.open?.length) {
-      this.transactions.push({ position, changes: this.open, ...(timestamp > 0 && { commitTime: new Date(timestamp).toISOString() }) });
-      this.changes += this.open.length;
-    }
-    this.open = null;
-    this.standalone = false;
-    this.at = position;
-    this.more = this.changes >= this.maxChanges;
-    return this.more || this.reached();
-  }
-
-  private between(next: number): boolean {
-    if (next > 0) this.at = binlogPositionText(this.file, next);
-    return this.reached();
-  }
-
-  private reached(): boolean {
-    return this.open === null && (compareBinlogPositions(this.at, this.end) >= 0 || Date.now() - this.began > READ_MS);
-  }
-}
-
-function values(columns: Map<string, ColumnPlan>, row: RowData): Record<string, ChangeValue> {
-  const out: Record<string, ChangeValue> = {};
-  for (const [name, v] of Object.entries(row)) {
-    const column = columns.get(name);
-    // A column no table map named is passed on as is: applying refuses it, naming it.
-    out[name] = column ? binlogValueText(column, v) : v === null || v === undefined ? null : String(v);
-  }
-  return out;
-}
-
-function key(plan: TablePlan, columns: Map<string, ColumnPlan>, row: RowData): Record<string, string | null> {
-  const out: Record<string, string | null> = {};
-  for (const k of plan.primaryKey) out[k] = binlogValueText(columns.get(k) ?? plan.columns.find((c) => c.name === k)!, row[k]);
-  return out;
-}
-
-const clip = (sql: string) => (sql.length > 200 ? `${sql.slice(0, 200)}…` : sql).replace(/\s+/g, ' ').trim();
-
-/** The reader's errors as cdc's: a purged log is a gap, a missing privilege a setup error. */
-function translate(err: unknown, at: string): unknown {
-  if (err instanceof TablesyncError) return err;
-  const e = err as { errno?: number; code?: string; message?: string };
-  if (e.errno === 1236) {
-    return new TablesyncError(
-      'CdcGap',
-      `the source cannot send its binary log from ${at} (${e.message}): purged, or the log was reset, so changes after it cannot be read; run tablesync reset-state for a table of the stream and start again: the cdc workflow then takes a new snapshot of every table`,
-    );
-  }
-  if (e.errno === 1227 || e.errno === 1045) return setup(`${e.message}: ${PRIVILEGES}`);
-  if (/binlog_transaction_compression|PARTIAL_JSON/i.test(e.message ?? '')) return setup(e.message!);
-  return err;
 }
