@@ -40,25 +40,37 @@ describe('compare range digests (pure parts)', () => {
     assert.deepEqual(bucketingOf(ints, { index: 0, count: 1, lo: null, hi: null }, 10, null, null, 'binary'), { kind: 'hash', size: 0 });
   });
 
-  it('hashes both PostgreSQL sides with the same seeds over record_send of the same types; the source casts to the target type', () => {
+  it('hashes both PostgreSQL sides with the same seed over record_send of the same types, once a row, inside the scan; the source casts to the target type', () => {
     const p = plan([col('id', 'integer', 'bigint'), col('v', 'numeric(10,2)', 'numeric(10,2)')], ['id'], true);
-    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 2, lo: '0', hi: '64' }, { kind: 'int', width: '32' }, 'binary', ['11', '-22']);
+    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 2, lo: '0', hi: '64' }, { kind: 'int', width: '32' }, 'binary', '-22');
     const s = digestSql(source);
-    assert.match(s.sql, /record_send\(ROW\("id"::bigint, "v"\)\)/);
-    assert.match(s.sql, /hash_array_extended\(ARRAY\[x\.r\], 11::bigint\).*hash_array_extended\(ARRAY\[x\.r\], -22::bigint\)/);
+    assert.match(s.sql, /hash_array_extended\(ARRAY\[record_send\(ROW\("id"::bigint, "v"\)\)\], -22::bigint\) AS h FROM .* OFFSET 0\) x GROUP BY x\.b$/);
+    assert.equal(s.sql.match(/hash_array_extended/g)?.length, 1, 'one 64-bit hash a row');
+    assert.match(s.sql, /SUM\(x\.h\) AS s/);
     assert.deepEqual(s.params, ['0', '64']);
     const t = digestSql(target, '"is_deleted" IS NOT TRUE');
-    assert.match(t.sql, /record_send\(ROW\("id", "v"\)\)/);
+    assert.match(t.sql, /hash_array_extended\(ARRAY\[record_send\(ROW\("id", "v"\)\)\], -22::bigint\) AS h/);
     assert.match(t.sql, /count\(\*\) FILTER \(WHERE NOT x\.l\)::bigint AS m/);
     assert.match(t.sql, /\("id" \/ 32::bigint\) AS b/);
   });
 
-  it('compares sums modulo 2^64, so a signed and an unsigned reading of the same halves agree', () => {
-    const signed = { n: '2', s1: String(-1n + -2n), s2: '5' };
-    const unsigned = { n: 2, s1: String(2n ** 64n - 1n + 2n ** 64n - 2n), s2: '5' };
+  it('hashes MariaDB rows by the first 64 bits of the MD5 of their canonical text, on both sides, with no OFFSET on MariaDB', () => {
+    const p = plan([col('id', 'int', 'integer'), col('d', 'decimal(10,2)', 'numeric(10,2)')], ['id'], true);
+    const { source, target } = digestSides(mysqlDialect, p, { index: 0, count: 1, lo: null, hi: null }, { kind: 'hash', size: 2 }, 'md5');
+    const s = digestSql(source);
+    assert.match(s.sql, /CAST\(CONV\(LEFT\(MD5\(.*\), 16\), 16, 10\) AS UNSIGNED\) AS h FROM [^)]*\) x GROUP BY x\.b$/);
+    assert.match(s.sql, /CAST\(SUM\(x\.h\) AS CHAR\) AS s/);
+    assert.match(digestSql(target).sql, /\('x' \|\| left\(md5\(.*\), 16\)\)::bit\(64\)::bigint AS h .* OFFSET 0\) x/);
+  });
+
+  it('compares sums modulo 2^64, so a signed and an unsigned reading of the same bits agree', () => {
+    const signed = { n: '2', s: String(-1n + -2n) };
+    const unsigned = { n: 2, s: String(2n ** 64n - 1n + 2n ** 64n - 2n) };
     assert.equal(figures(signed), figures(unsigned));
-    assert.notEqual(figures(signed), figures({ ...unsigned, s2: '6' }));
+    assert.equal(figures({ n: 1, s: '18446744073709551615.0' }), figures({ n: 1, s: '-1' }));
+    assert.notEqual(figures(signed), figures({ ...unsigned, s: '5' }));
     assert.notEqual(figures(signed), figures({ ...unsigned, n: 3 }));
+    assert.equal(figures({ n: 0, s: null }), '0/0');
   });
 
   it('writes only integers or hex digits into a bucket list', () => {
