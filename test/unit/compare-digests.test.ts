@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { bucketingOf, digestSides, digestSql, figures, literal, rangeDigestsFor } from '../../lib/modes/compare/digests';
+import { bucketingOf, bucketRanges, digestSides, digestSql, figures, keyInRanges, literal, rangeDigestsFor } from '../../lib/modes/compare/digests';
 import { mssqlDialect } from '../../lib/sources/mssql';
 import { mysqlDialect } from '../../lib/sources/mysql';
 import { postgresDialect } from '../../lib/sources/postgres';
@@ -71,6 +71,29 @@ describe('compare range digests (pure parts)', () => {
     assert.notEqual(figures(signed), figures({ ...unsigned, s: '5' }));
     assert.notEqual(figures(signed), figures({ ...unsigned, n: 3 }));
     assert.equal(figures({ n: 0, s: null }), '0/0');
+  });
+
+  it('reads differing integer buckets as the key ranges division maps to them (truncating toward zero), merged, clamped to the type', () => {
+    // width 10: bucket 3 is 30..39, bucket 0 is -9..9, bucket -1 is -19..-10; 4 follows 3.
+    assert.deepEqual(bucketRanges(['4', '-1', '3', '0'], '10'), [
+      [-19n, 9n],
+      [30n, 49n],
+    ]);
+    assert.deepEqual(bucketRanges(['7'], '1'), [[7n, 7n]]);
+    for (const [w, keys] of [[10n, [-25n, -20n, -19n, -10n, -9n, -1n, 0n, 9n, 10n, 19n, 42n]], [3n, [-7n, -3n, -2n, 2n, 3n, 5n]]] as const) {
+      for (const k of keys) {
+        const bucket = k / w; // BigInt division truncates toward zero, as SQL's integer division and DIV do
+        const [[lo, hi]] = bucketRanges([String(bucket)], String(w));
+        assert.ok(lo <= k && k <= hi, `key ${k} in bucket ${bucket} of width ${w}: ${lo}..${hi}`);
+        for (const other of [bucket - 1n, bucket + 1n]) {
+          const [[a, z]] = bucketRanges([String(other)], String(w));
+          assert.ok(k < a || k > z, `key ${k} not in bucket ${other}`);
+        }
+      }
+    }
+    const max = (1n << 63n) - 1n;
+    assert.equal(keyInRanges('"id"', [[max - 5n, max + 27n]], max), `("id" BETWEEN ${max - 5n} AND ${max})`);
+    assert.equal(keyInRanges('t."id"', [[1n, 2n], [5n, 9n]], max), '(t."id" BETWEEN 1 AND 2 OR t."id" BETWEEN 5 AND 9)');
   });
 
   it('writes only integers or hex digits into a bucket list', () => {

@@ -56,6 +56,11 @@ const ROWS_PER_BUCKET = 32;
 /** Over this share of a chunk's rows in differing buckets, the chunk is copied whole (the filter would not pay). */
 const WHOLE_CHUNK_SHARE = 0.5;
 const MOD64 = 1n << 64n;
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = MOD64 - 1n;
+/** Past this many key ranges, differing integer buckets are read by an IN list of buckets instead. */
+const MAX_RANGES = 256;
 const INTEGER_TARGET = /^(smallint|integer|bigint|int[248])$/;
 
 export type DigestScheme = 'binary' | 'md5';
@@ -284,11 +289,48 @@ export async function narrowChunk(db: Db, input: NarrowInput): Promise<Narrowed 
   const hex = b.kind === 'hash' && digests.scheme === 'md5';
   const list = differing.map((v) => literal(v, hex)).join(', ');
   const targetBucket = (alias: string) => pgBucket(table, b, (c) => `${alias}.${quotePg(c.targetName)}`, false, digests.scheme);
+  // Integer buckets are key ranges: read as ranges, the index finds the differing rows and no row's bucket is
+  // computed; a long list of scattered buckets stays an IN list (one hashed lookup a row, no huge OR to plan).
+  const ranges = b.kind === 'int' ? bucketRanges(differing, b.width) : null;
+  const key = keyColumns(table)[0];
+  const inRanges = ranges && ranges.length <= MAX_RANGES ? ranges : null;
   return {
     kind: 'some',
     sourceRows: total,
     differingRows,
-    filter: () => ({ sql: `${sides.source.bucket} IN (${list})`, params: [] }),
-    onTarget: (alias) => `${targetBucket(alias)} IN (${list})`,
+    filter: (dialect) => ({
+      sql: inRanges ? keyInRanges(dialect.quoteIdent(key.name), inRanges, dialect.name === 'mysql' ? UINT64_MAX : INT64_MAX) : `${sides.source.bucket} IN (${list})`,
+      params: [],
+    }),
+    onTarget: (alias) => (inRanges ? keyInRanges(`${alias}.${quotePg(key.targetName)}`, inRanges, INT64_MAX) : `${targetBucket(alias)} IN (${list})`),
   };
+}
+
+/**
+ * The keys of integer buckets (key / width, which truncates toward zero: bucket
+ * 0 holds -(width-1)..width-1, bucket -1 holds -(2*width-1)..-width), as
+ * inclusive ranges in key order, adjacent ones merged.
+ */
+export function bucketRanges(buckets: string[], width: string): Array<[bigint, bigint]> {
+  const w = BigInt(width);
+  const spans = buckets.map((v): [bigint, bigint] => {
+    const n = BigInt(v);
+    if (n > 0n) return [n * w, n * w + w - 1n];
+    if (n < 0n) return [n * w - w + 1n, n * w];
+    return [1n - w, w - 1n];
+  });
+  spans.sort((a, z) => (a[0] < z[0] ? -1 : a[0] > z[0] ? 1 : 0));
+  const merged: Array<[bigint, bigint]> = [];
+  for (const [lo, hi] of spans) {
+    const last = merged[merged.length - 1];
+    if (last && lo <= last[1] + 1n) last[1] = hi > last[1] ? hi : last[1];
+    else merged.push([lo, hi]);
+  }
+  return merged;
+}
+
+/** `column` in any of the ranges, their ends clamped to what the column's type can hold (so the literals stay integers of its kind). */
+export function keyInRanges(column: string, ranges: Array<[bigint, bigint]>, max: bigint): string {
+  const clamp = (v: bigint) => String(v < INT64_MIN ? INT64_MIN : v > max ? max : v);
+  return `(${ranges.map(([lo, hi]) => `${column} BETWEEN ${clamp(lo)} AND ${clamp(hi)}`).join(' OR ')})`;
 }
