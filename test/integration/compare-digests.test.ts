@@ -122,6 +122,35 @@ describe('compare mode range digests, PostgreSQL → PostgreSQL (real Temporal, 
     assert.deepEqual(await marked(), ['k20']);
   });
 
+  it('reads differing integer buckets as key ranges, negative keys and bucket 0 included (division truncates toward zero)', async () => {
+    for (const db of [src, dst]) {
+      await db.query(`CREATE TABLE neg (id int PRIMARY KEY, v text)`);
+      await db.query(`INSERT INTO neg SELECT g, 'v' || g FROM generate_series(-1500, 1500) g`);
+    }
+    await src.query(`UPDATE neg SET v = 'changed' WHERE id IN (-1, 1, -1234, 640)`);
+    await dst.query(`DELETE FROM neg WHERE id IN (-5, -33)`); // missing from the target
+    await src.query(`DELETE FROM neg WHERE id IN (-700, 0)`); // gone from the source
+    await dst.query(`INSERT INTO neg VALUES (-2000, 'only in the target')`); // below the source's least key
+    // Partitions and chunks of known ends: integer buckets (a small table read whole is bucketed by hash).
+    const config = {
+      source: { connection: 'src' },
+      target: { connection: 'dst' },
+      tables: ['public.neg'],
+      deletes: 'hard' as const,
+      partitionThreshold: 1_000,
+      rowsPerPartition: 1_000,
+      batchSize: 500,
+      ...fast,
+    };
+    const [t] = (await syncOk(connections, config)).tables;
+    assert.equal(t.status, 'completed', t.error);
+    assert.deepEqual([t.inserted, t.updated, t.deleted], [2, 4, 3]);
+    assert.ok(t.rowsCopied > 0 && t.rowsCopied < 600, `only the differing buckets are copied: ${t.rowsCopied}`);
+    assert.deepEqual(await tableRows(dst, 'neg'), await tableRows(src, 'neg'));
+    const [u] = (await syncOk(connections, config)).tables;
+    assert.deepEqual([u.rowsCopied, u.inserted, u.updated, u.deleted], [0, 0, 0, 0]);
+  });
+
   it('digests only the rows inside `where:`: a row that leaves the filter by a column not synced is deleted, though its synced values are unchanged', async () => {
     await src.query(`CREATE TABLE filtered (id int PRIMARY KEY, v text, archived boolean NOT NULL DEFAULT false)`);
     await src.query(`INSERT INTO filtered SELECT g, 'v' || g, false FROM generate_series(1, 3000) g`);
@@ -211,5 +240,21 @@ describe('compare mode range digests, MariaDB → PostgreSQL (real Temporal, rea
     const again = await syncOk(connections, config);
     const u = again.tables.find((x) => x.table.endsWith('.fam'))!;
     assert.deepEqual([u.rowsCopied, u.rowsSkipped, u.updated, u.inserted, u.deleted], [0, 3000, 0, 0, 0]);
+  });
+  it('reads differing integer buckets as key ranges on MariaDB too (DIV truncates toward zero)', async () => {
+    await my.query(`CREATE TABLE neg (id bigint PRIMARY KEY, v varchar(20))`);
+    await my.query(`INSERT INTO neg SELECT CAST(seq AS SIGNED) - 1500, CONCAT('v', CAST(seq AS SIGNED) - 1500) FROM seq_0_to_3000`);
+    const neg = { ...config, tables: ['neg'], typeMap: {}, partitionThreshold: 1_000, rowsPerPartition: 1_000, batchSize: 500 };
+    await syncOk(connections, neg); // the first load (full)
+    await my.query(`UPDATE neg SET v = 'changed' WHERE id IN (-1, 1, -1234, 640)`);
+    await my.query(`DELETE FROM neg WHERE id IN (-700, 0)`);
+    await dst.query(`DELETE FROM neg WHERE id IN (-5, -33)`);
+    await dst.query(`INSERT INTO neg VALUES (-2000, 'only in the target')`);
+    const [t] = (await syncOk(connections, neg)).tables;
+    assert.equal(t.status, 'completed', t.error);
+    assert.deepEqual([t.inserted, t.updated, t.deleted], [2, 4, 3]);
+    assert.ok(t.rowsCopied > 0 && t.rowsCopied < 600, `only the differing buckets are copied: ${t.rowsCopied}`);
+    const rows = (await dst.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE v = 'changed')::int AS c FROM neg`)).rows[0];
+    assert.deepEqual(rows, { n: 3001 - 2, c: 4 });
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { bucketingOf, digestSides, digestSql, figures, literal, rangeDigestsFor } from '../../lib/modes/compare/digests';
+import { bucketingOf, bucketRanges, digestSides, digestSql, figures, keyInRanges, literal, rangeDigestsFor } from '../../lib/modes/compare/digests';
 import { mssqlDialect } from '../../lib/sources/mssql';
 import { mysqlDialect } from '../../lib/sources/mysql';
 import { postgresDialect } from '../../lib/sources/postgres';
@@ -40,25 +40,60 @@ describe('compare range digests (pure parts)', () => {
     assert.deepEqual(bucketingOf(ints, { index: 0, count: 1, lo: null, hi: null }, 10, null, null, 'binary'), { kind: 'hash', size: 0 });
   });
 
-  it('hashes both PostgreSQL sides with the same seeds over record_send of the same types; the source casts to the target type', () => {
+  it('hashes both PostgreSQL sides with the same seed over record_send of the same types, once a row, inside the scan; the source casts to the target type', () => {
     const p = plan([col('id', 'integer', 'bigint'), col('v', 'numeric(10,2)', 'numeric(10,2)')], ['id'], true);
-    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 2, lo: '0', hi: '64' }, { kind: 'int', width: '32' }, 'binary', ['11', '-22']);
+    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 2, lo: '0', hi: '64' }, { kind: 'int', width: '32' }, 'binary', '-22');
     const s = digestSql(source);
-    assert.match(s.sql, /record_send\(ROW\("id"::bigint, "v"\)\)/);
-    assert.match(s.sql, /hash_array_extended\(ARRAY\[x\.r\], 11::bigint\).*hash_array_extended\(ARRAY\[x\.r\], -22::bigint\)/);
+    assert.match(s.sql, /hash_array_extended\(ARRAY\[record_send\(ROW\("id"::bigint, "v"\)\)\], -22::bigint\) AS h FROM .* OFFSET 0\) x GROUP BY x\.b$/);
+    assert.equal(s.sql.match(/hash_array_extended/g)?.length, 1, 'one 64-bit hash a row');
+    assert.match(s.sql, /SUM\(x\.h\) AS s/);
     assert.deepEqual(s.params, ['0', '64']);
     const t = digestSql(target, '"is_deleted" IS NOT TRUE');
-    assert.match(t.sql, /record_send\(ROW\("id", "v"\)\)/);
+    assert.match(t.sql, /hash_array_extended\(ARRAY\[record_send\(ROW\("id", "v"\)\)\], -22::bigint\) AS h/);
     assert.match(t.sql, /count\(\*\) FILTER \(WHERE NOT x\.l\)::bigint AS m/);
     assert.match(t.sql, /\("id" \/ 32::bigint\) AS b/);
   });
 
-  it('compares sums modulo 2^64, so a signed and an unsigned reading of the same halves agree', () => {
-    const signed = { n: '2', s1: String(-1n + -2n), s2: '5' };
-    const unsigned = { n: 2, s1: String(2n ** 64n - 1n + 2n ** 64n - 2n), s2: '5' };
+  it('hashes MariaDB rows by the first 64 bits of the MD5 of their canonical text, on both sides, with no OFFSET on MariaDB', () => {
+    const p = plan([col('id', 'int', 'integer'), col('d', 'decimal(10,2)', 'numeric(10,2)')], ['id'], true);
+    const { source, target } = digestSides(mysqlDialect, p, { index: 0, count: 1, lo: null, hi: null }, { kind: 'hash', size: 2 }, 'md5');
+    const s = digestSql(source);
+    assert.match(s.sql, /CAST\(CONV\(LEFT\(MD5\(.*\), 16\), 16, 10\) AS UNSIGNED\) AS h FROM [^)]*\) x GROUP BY x\.b$/);
+    assert.match(s.sql, /CAST\(SUM\(x\.h\) AS CHAR\) AS s/);
+    assert.match(digestSql(target).sql, /\('x' \|\| left\(md5\(.*\), 16\)\)::bit\(64\)::bigint AS h .* OFFSET 0\) x/);
+  });
+
+  it('compares sums modulo 2^64, so a signed and an unsigned reading of the same bits agree', () => {
+    const signed = { n: '2', s: String(-1n + -2n) };
+    const unsigned = { n: 2, s: String(2n ** 64n - 1n + 2n ** 64n - 2n) };
     assert.equal(figures(signed), figures(unsigned));
-    assert.notEqual(figures(signed), figures({ ...unsigned, s2: '6' }));
+    assert.equal(figures({ n: 1, s: '18446744073709551615.0' }), figures({ n: 1, s: '-1' }));
+    assert.notEqual(figures(signed), figures({ ...unsigned, s: '5' }));
     assert.notEqual(figures(signed), figures({ ...unsigned, n: 3 }));
+    assert.equal(figures({ n: 0, s: null }), '0/0');
+  });
+
+  it('reads differing integer buckets as the key ranges division maps to them (truncating toward zero), merged, clamped to the type', () => {
+    // width 10: bucket 3 is 30..39, bucket 0 is -9..9, bucket -1 is -19..-10; 4 follows 3.
+    assert.deepEqual(bucketRanges(['4', '-1', '3', '0'], '10'), [
+      [-19n, 9n],
+      [30n, 49n],
+    ]);
+    assert.deepEqual(bucketRanges(['7'], '1'), [[7n, 7n]]);
+    for (const [w, keys] of [[10n, [-25n, -20n, -19n, -10n, -9n, -1n, 0n, 9n, 10n, 19n, 42n]], [3n, [-7n, -3n, -2n, 2n, 3n, 5n]]] as const) {
+      for (const k of keys) {
+        const bucket = k / w; // BigInt division truncates toward zero, as SQL's integer division and DIV do
+        const [[lo, hi]] = bucketRanges([String(bucket)], String(w));
+        assert.ok(lo <= k && k <= hi, `key ${k} in bucket ${bucket} of width ${w}: ${lo}..${hi}`);
+        for (const other of [bucket - 1n, bucket + 1n]) {
+          const [[a, z]] = bucketRanges([String(other)], String(w));
+          assert.ok(k < a || k > z, `key ${k} not in bucket ${other}`);
+        }
+      }
+    }
+    const max = (1n << 63n) - 1n;
+    assert.equal(keyInRanges('"id"', [[max - 5n, max + 27n]], max), `("id" BETWEEN ${max - 5n} AND ${max})`);
+    assert.equal(keyInRanges('t."id"', [[1n, 2n], [5n, 9n]], max), '(t."id" BETWEEN 1 AND 2 OR t."id" BETWEEN 5 AND 9)');
   });
 
   it('writes only integers or hex digits into a bucket list', () => {

@@ -17,7 +17,7 @@ import type { Db } from '../types';
 // source no longer has. A bucket whose digests match holds the same rows on
 // both sides, so it has nothing to insert, update or delete.
 //
-// Row hashes, per source dialect:
+// Row hashes, per source dialect, one 64-bit hash a row:
 // - PostgreSQL source ("binary"): the row's stored form, record_send(ROW(...))
 //   of the columns as the target's types (a source column of another type is
 //   cast to the target's, as the binary COPY casts it; a user type is taken as
@@ -26,33 +26,41 @@ import type { Db } from '../types';
 //   bits (-0 ≠ 0), intervals their months/days/microseconds, text its bytes
 //   whatever the collation, jsonb its text; NULL is its own length. They are
 //   hashed with PostgreSQL's 64-bit hash_any (hash_array_extended over the one
-//   bytea) under two random 64-bit seeds drawn per chunk: two 64-bit hashes.
+//   bytea) under a random 64-bit seed drawn per chunk.
 // - MariaDB/MySQL source ("md5"): verify's canonical text of the row (its
 //   rule, lib/canonical.ts, made on the source by mysqlCanonical) hashed with
-//   MD5 on each side; the two 64-bit halves of the MD5 are the two hashes.
-// Per bucket each side sums each of the two hashes over its rows; the sums
-// are compared modulo 2^64 (the sides may read the halves as signed or
-// unsigned, which only differ by multiples of 2^64), with the row count.
+//   MD5 on each side; the MD5's first 64 bits are the hash.
+// Per bucket each side sums the hash over its rows; the sums are compared
+// modulo 2^64 (the sides may read the bits as signed or unsigned, which only
+// differ by multiples of 2^64), with the row count.
 //
 // Exactness: keys are unique on each side, and the key is part of each row's
 // bytes, so two buckets that differ differ in at least one row r that only
-// one side has. Its coefficient in the difference of the sums is ±1, which is
-// invertible modulo 2^64; so, for hashes modelled as random functions,
-// whatever the other rows hash to, the sums of one hash agree with
-// probability 2^-64 and of both with 2^-128. Each differing pair of buckets is
-// missed with probability at most 2^-128 under that model (md5 for the md5
-// scheme; for the binary scheme, hash_any under two independent random seeds,
-// which also keeps anyone who writes rows from choosing colliding ones).
-// A plain sum of one unkeyed 64-bit hash would not do: PostgreSQL's type
-// hashes fold int8/timestamps to 32 bits and ignore numeric scale and -0,
-// and a hash that is linear in its fields lets two rows that swap a value
-// cancel; here each row is hashed whole, as bytes.
+// one side has: no row on either side has r's bytes. Its coefficient in the
+// difference of the sums is ±1, which is invertible modulo 2^64; so, for a
+// hash modelled as a random function (of the bytes and the seed), whatever
+// the other rows hash to, the sums agree with probability 2^-64. Each
+// differing pair of buckets is missed with probability at most 2^-64 (the
+// bound issue 20 sets) under that model: MD5 for the md5 scheme; for the
+// binary scheme, hash_any under a secret random seed, which also keeps anyone
+// who writes rows from choosing colliding ones.
+// A plain sum of PostgreSQL's own type hashes would not do: they fold
+// int8/timestamps to 32 bits and ignore numeric scale and -0, and a hash that
+// is linear in its fields lets two rows that swap a value cancel; here each
+// row is hashed whole, as bytes. (Chaining type hashes through the seed is
+// cheaper, but merges 64-bit states along the way: its bound is the number of
+// hashes in a bucket times 2^-64, which is over the issue's.)
 
 /** Rows a bucket aims at: few enough that a change copies little, enough that the digest lists stay small. */
 const ROWS_PER_BUCKET = 32;
 /** Over this share of a chunk's rows in differing buckets, the chunk is copied whole (the filter would not pay). */
 const WHOLE_CHUNK_SHARE = 0.5;
 const MOD64 = 1n << 64n;
+const INT64_MIN = -(1n << 63n);
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = MOD64 - 1n;
+/** Past this many key ranges, differing integer buckets are read by an IN list of buckets instead. */
+const MAX_RANGES = 256;
 const INTEGER_TARGET = /^(smallint|integer|bigint|int[248])$/;
 
 export type DigestScheme = 'binary' | 'md5';
@@ -113,13 +121,10 @@ interface Side {
   relation: string;
   where: { sql: string; params: string[] };
   bucket: string;
-  /** SELECT list of the inner query: b (bucket) and the row's hash material. */
-  inner: string;
-  /** The two 64-bit hashes, from the inner query's columns. */
-  h1: string;
-  h2: string;
-  /** MySQL: sums are read as text (the driver would read a large DECIMAL as a float). */
-  sumsAsText?: boolean;
+  /** The row's 64-bit hash (its columns, as the inner query sees them). */
+  hash: string;
+  /** MySQL: sums are read as text (the driver would read a large DECIMAL as a float); no OFFSET fence. */
+  mysql?: boolean;
 }
 
 function keyColumns(table: TablePlan): ColumnPlan[] {
@@ -163,7 +168,7 @@ export function digestSides(
   chunk: PartitionRange,
   b: Bucketing,
   scheme: DigestScheme,
-  seeds: [string, string] = [seedOf(), seedOf()],
+  seed: string = seedOf(),
 ): { source: Side; target: Side } {
   // The source side digests only the rows the table's `where:` keeps, as its COPY reads them: a target row
   // that left the filter (by a column not synced, or by time) then makes its bucket differ, and is deleted.
@@ -177,68 +182,54 @@ export function digestSides(
     relation: qualifyPg(table.target),
     where: targetWhere,
     bucket: pgBucket(table, b, targetName, false, scheme),
-    inner: '',
-    h1: '',
-    h2: '',
+    hash: '',
   };
   let source: Side;
   if (scheme === 'binary') {
-    const hash = (seed: string) => `hash_array_extended(ARRAY[x.r], ${seed}::bigint)`;
+    const hash = (bytes: string) => `hash_array_extended(ARRAY[${bytes}], ${seed}::bigint)`;
     const sourceName = (c: ColumnPlan) => dialect.quoteIdent(c.name);
     source = {
       relation: `${dialect.quoteIdent(table.source.schema)}.${dialect.quoteIdent(table.source.name)}`,
       where: sourceWhere,
       bucket: pgBucket(table, b, sourceName, true, scheme),
-      inner: `${pgBytes(table.columns, sourceName, true)} AS r`,
-      h1: hash(seeds[0]),
-      h2: hash(seeds[1]),
+      hash: hash(pgBytes(table.columns, sourceName, true)),
     };
-    target.inner = `${pgBytes(table.columns, targetName, false)} AS r`;
-    target.h1 = hash(seeds[0]);
-    target.h2 = hash(seeds[1]);
+    target.hash = hash(pgBytes(table.columns, targetName, false));
   } else {
     source = {
       relation: `${dialect.quoteIdent(table.source.schema)}.${dialect.quoteIdent(table.source.name)}`,
       where: sourceWhere,
       bucket: mysqlBucket(table, b),
-      inner: `MD5(${mysqlFields(table.columns.map((c) => mysqlCanonical(c)!))}) AS r`,
-      h1: 'CAST(CONV(LEFT(x.r, 16), 16, 10) AS UNSIGNED)',
-      h2: 'CAST(CONV(SUBSTRING(x.r, 17, 16), 16, 10) AS UNSIGNED)',
-      sumsAsText: true,
+      hash: `CAST(CONV(LEFT(MD5(${mysqlFields(table.columns.map((c) => mysqlCanonical(c)!))}), 16), 16, 10) AS UNSIGNED)`,
+      mysql: true,
     };
-    target.inner = `md5(${pgFields(table.columns.map((c) => pgCanonical(targetName(c), c.targetType)))}) AS r`;
-    target.h1 = `('x' || substr(x.r, 1, 16))::bit(64)::bigint`;
-    target.h2 = `('x' || substr(x.r, 17, 16))::bit(64)::bigint`;
+    target.hash = `('x' || left(md5(${pgFields(table.columns.map((c) => pgCanonical(targetName(c), c.targetType)))}), 16))::bit(64)::bigint`;
   }
   return { source, target };
 }
 
-/** Bucket, count and the two sums of one side; with `live` (the target's unmarked rows), `m` counts the others. */
+/** Bucket, count and the hash sum of one side; with `live` (the target's unmarked rows), `m` counts the others. */
 export function digestSql(side: Side, live?: string): { sql: string; params: string[] } {
-  const inner = `SELECT ${side.bucket} AS b, ${side.inner}${live ? `, ${live} AS l` : ''} FROM ${side.relation}${side.where.sql}`;
+  // PostgreSQL: OFFSET 0 keeps the subquery from being pulled up, so each row is hashed in the scan and the
+  // sort by bucket carries (b, h), not every column the hash reads (which spilled to disk per chunk).
+  const fence = side.mysql ? '' : ' OFFSET 0';
+  const inner = `SELECT ${side.bucket} AS b, ${side.hash} AS h${live ? `, ${live} AS l` : ''} FROM ${side.relation}${side.where.sql}${fence}`;
   if (live) {
     return {
-      sql:
-        `SELECT x.b, count(*) FILTER (WHERE x.l)::bigint AS n, sum(${side.h1}) FILTER (WHERE x.l) AS s1, ` +
-        `sum(${side.h2}) FILTER (WHERE x.l) AS s2, count(*) FILTER (WHERE NOT x.l)::bigint AS m FROM (${inner}) x GROUP BY x.b`,
+      sql: `SELECT x.b, count(*) FILTER (WHERE x.l)::bigint AS n, sum(x.h) FILTER (WHERE x.l) AS s, count(*) FILTER (WHERE NOT x.l)::bigint AS m FROM (${inner}) x GROUP BY x.b`,
       params: side.where.params,
     };
   }
-  const sum = (h: string) => (side.sumsAsText ? `CAST(SUM(${h}) AS CHAR)` : `SUM(${h})`);
-  return {
-    sql: `SELECT x.b AS b, COUNT(*) AS n, ${sum(side.h1)} AS s1, ${sum(side.h2)} AS s2 FROM (${inner}) x GROUP BY x.b`,
-    params: side.where.params,
-  };
+  const sum = side.mysql ? 'CAST(SUM(x.h) AS CHAR)' : 'SUM(x.h)';
+  return { sql: `SELECT x.b AS b, COUNT(*) AS n, ${sum} AS s FROM (${inner}) x GROUP BY x.b`, params: side.where.params };
 }
 
-/** A bucket's figures as one comparable text: count and both sums modulo 2^64. */
+/** A bucket's figures as one comparable text: count and hash sum modulo 2^64. */
 export function figures(row: Record<string, unknown>): string {
-  const mod = (v: unknown) => {
-    if (v === null || v === undefined) return '0';
-    const n = BigInt(String(v).replace(/\.0*$/, '')) % MOD64;
-    return String(n < 0n ? n + MOD64 : n);
-  };
-  return `${Number(row.n)}/${mod(row.s1)}/${mod(row.s2)}`;
+  const v = row.s;
+  let n = v === null || v === undefined ? 0n : BigInt(String(v).replace(/\.0*$/, '')) % MOD64;
+  if (n < 0n) n += MOD64;
+  return `${Number(row.n)}/${n}`;
 }
 
 /** Literal of a bucket value in SQL (an integer, or the hex digits of an MD5), checked: it is written into the statement. */
@@ -298,11 +289,48 @@ export async function narrowChunk(db: Db, input: NarrowInput): Promise<Narrowed 
   const hex = b.kind === 'hash' && digests.scheme === 'md5';
   const list = differing.map((v) => literal(v, hex)).join(', ');
   const targetBucket = (alias: string) => pgBucket(table, b, (c) => `${alias}.${quotePg(c.targetName)}`, false, digests.scheme);
+  // Integer buckets are key ranges: read as ranges, the index finds the differing rows and no row's bucket is
+  // computed; a long list of scattered buckets stays an IN list (one hashed lookup a row, no huge OR to plan).
+  const ranges = b.kind === 'int' ? bucketRanges(differing, b.width) : null;
+  const key = keyColumns(table)[0];
+  const inRanges = ranges && ranges.length <= MAX_RANGES ? ranges : null;
   return {
     kind: 'some',
     sourceRows: total,
     differingRows,
-    filter: () => ({ sql: `${sides.source.bucket} IN (${list})`, params: [] }),
-    onTarget: (alias) => `${targetBucket(alias)} IN (${list})`,
+    filter: (dialect) => ({
+      sql: inRanges ? keyInRanges(dialect.quoteIdent(key.name), inRanges, dialect.name === 'mysql' ? UINT64_MAX : INT64_MAX) : `${sides.source.bucket} IN (${list})`,
+      params: [],
+    }),
+    onTarget: (alias) => (inRanges ? keyInRanges(`${alias}.${quotePg(key.targetName)}`, inRanges, INT64_MAX) : `${targetBucket(alias)} IN (${list})`),
   };
+}
+
+/**
+ * The keys of integer buckets (key / width, which truncates toward zero: bucket
+ * 0 holds -(width-1)..width-1, bucket -1 holds -(2*width-1)..-width), as
+ * inclusive ranges in key order, adjacent ones merged.
+ */
+export function bucketRanges(buckets: string[], width: string): Array<[bigint, bigint]> {
+  const w = BigInt(width);
+  const spans = buckets.map((v): [bigint, bigint] => {
+    const n = BigInt(v);
+    if (n > 0n) return [n * w, n * w + w - 1n];
+    if (n < 0n) return [n * w - w + 1n, n * w];
+    return [1n - w, w - 1n];
+  });
+  spans.sort((a, z) => (a[0] < z[0] ? -1 : a[0] > z[0] ? 1 : 0));
+  const merged: Array<[bigint, bigint]> = [];
+  for (const [lo, hi] of spans) {
+    const last = merged[merged.length - 1];
+    if (last && lo <= last[1] + 1n) last[1] = hi > last[1] ? hi : last[1];
+    else merged.push([lo, hi]);
+  }
+  return merged;
+}
+
+/** `column` in any of the ranges, their ends clamped to what the column's type can hold (so the literals stay integers of its kind). */
+export function keyInRanges(column: string, ranges: Array<[bigint, bigint]>, max: bigint): string {
+  const clamp = (v: bigint) => String(v < INT64_MIN ? INT64_MIN : v > max ? max : v);
+  return `(${ranges.map(([lo, hi]) => `${column} BETWEEN ${clamp(lo)} AND ${clamp(hi)}`).join(' OR ')})`;
 }
