@@ -169,6 +169,8 @@ export function withCheckedInput<T extends Record<string, (input: never) => Prom
       // again must reach the evolution rules, not be refused here as a plan the source does not match.)
       if (MAKES_PLANS.has(name)) for (const t of (result as { tables?: TablePlan[] } | undefined)?.tables ?? []) plans.remember(config, t);
       if (name === 'createSyncTasks') for (const t of result as { table: TablePlan }[]) plans.remember(config, t.table);
+      // discoverTables asked for tasks: their plans carry the read window createSyncTasks would have added.
+      if (name === 'discoverTables') for (const t of (result as { tasks?: { table: TablePlan }[] } | undefined)?.tasks ?? []) plans.remember(config, t.table);
       return result;
     };
   }
