@@ -134,7 +134,7 @@ async function planTasks(
     if (stop) throw stop;
     try {
       const mode = modeOf(planned.mode);
-      let table = await mode.readWindow(source, planned);
+      let table = await mode.readWindow(source, planned, { verifyAfter: config.verifyAfterSync });
       const estimatedRows = estimates.get(refKey(table.source)) ?? (await source.estimateRows(table.source));
       const sizingOf = () => ({
         estimatedRows,
