@@ -103,6 +103,19 @@ describe('small runs: one table past its first run, in the fewest steps (real Po
       assert.match(second.tables[0].warnings.join('\n'), /1 × row with a NULL cursor "seq"/);
     });
 
+    it('a table the sync runs itself that fails is a failed table in the summary, with its state; the run completes', async () => {
+      await syncOk(pg, config(), 'small');
+      await dst.query(`ALTER TABLE ev ADD CONSTRAINT short_v CHECK (length(v) < 3)`);
+      await src.query(`UPDATE ev SET v = 'toolong', seq = 5 WHERE id = 1`);
+      const run = await syncOk(pg, config(), 'small');
+      assert.equal(run.tablesFailed, 1);
+      assert.match(run.tables[0].error ?? '', /violates check constraint "short_v"/);
+      assert.deepEqual(childWorkflowIds(await fetchHistory(run.client, run.workflowId)), []);
+      const state = await rows(dst, `SELECT sync_status FROM _migration_state WHERE workflow_id = '${run.workflowId}'`);
+      assert.deepEqual(state, [{ sync_status: 'failed' }]);
+      assert.equal(await saved(), '2.250', 'the saved cursor did not move');
+    });
+
     it('the progress reader follows the table the sync runs itself: its phase and running partition', async () => {
       await syncOk(pg, config(), 'small');
       await src.query(`UPDATE ev SET seq = 4 WHERE id = 1`);
