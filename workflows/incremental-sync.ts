@@ -1,4 +1,4 @@
-import { executeChild, isCancellation, log, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, executeChild, isCancellation, log, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import type { DiscoverTablesResult } from '../activities/planning';
@@ -78,6 +78,10 @@ async function syncAll(input: IncrementalSyncInput, run: { config?: SyncConfig }
     ? [await runHere(config, tasks[0], progress.tables[0], runKey)]
     : await syncTables(config, tasks, progress.tables, runKey, config.maxParallelTransfers);
   progress.phase = 'collect';
+  // A cancelled run ends cancelled, not completed with its cancelled tables failed (collectResults, an
+  // activity, was cancelled with it and so ended it).
+  const scope = CancellationScope.current();
+  if (fewerSteps && scope.consideredCancelled) await scope.cancelRequested;
   const summary = fewerSteps ? summaryOf({ tables: results, skipped, failed, plan }) : await acts.collectResults({ tables: results, skipped, failed, plan });
   progress.phase = 'done';
   return summary;
