@@ -179,6 +179,8 @@ export function withCheckedInput<T extends Record<string, (input: never) => Prom
       // restart this memory is gone: the table's saved state vouches for such a plan, see SAVED_PLANS.)
       if (MAKES_PLANS.has(name)) for (const t of (result as { tables?: TablePlan[] } | undefined)?.tables ?? []) plans.remember(config, t);
       if (name === 'createSyncTasks') for (const t of result as { table: TablePlan }[]) plans.remember(config, t.table);
+      // discoverTables asked for tasks: their plans carry the read window createSyncTasks would have added.
+      if (name === 'discoverTables') for (const t of (result as { tasks?: { table: TablePlan }[] } | undefined)?.tasks ?? []) plans.remember(config, t.table);
       return result;
     };
   }

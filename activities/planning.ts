@@ -60,6 +60,8 @@ export interface DiscoverTablesInput extends ClaimInput {
   dryRun?: boolean;
   /** verify: a cursor or change-log table whose target is missing or empty is skipped (nothing to compare), not planned to be created. */
   verify?: boolean;
+  /** Also plan the tables' tasks (what createSyncTasks returns), in `tasks`: one activity fewer per run. */
+  withTasks?: boolean;
 }
 export interface DiscoverTablesResult {
   tables: TablePlan[];
@@ -75,6 +77,8 @@ export interface DiscoverTablesResult {
   batchedTables?: number;
   /** With batchesInState: how many tables discovery refused (they are in the state's batch 0). */
   refusedTables?: number;
+  /** With withTasks (and no batches): createSyncTasks' answer for `tables`. */
+  tasks?: SyncTask[];
 }
 export interface CreateSyncTasksInput {
   config: SyncConfig;
@@ -109,6 +113,93 @@ async function recordRefused(target: Pool, config: SyncConfig, run: { workflowId
   } catch (err) {
     throw classifyError(err, `discover_tables: recording refused tables in target "${config.target.connection}"`);
   }
+}
+
+/** Each planned table's read window, row estimate and partitions (createSyncTasks, or discoverTables asked for tasks). */
+async function planTasks(
+  connections: ActivityDeps['connections'],
+  { config, tables, targetRanges }: CreateSyncTasksInput,
+): Promise<SyncTask[]> {
+  const source = connections.source(config.source.connection);
+  // Every table's estimate in a few queries; one they leave out is asked alone, below, where its error is its own.
+  const estimates =
+    tables.length > 1
+      ? await source.estimateRowsMany(tables.map((t) => t.source)).catch((err: Error) => {
+          log.warn(`Estimating ${tables.length} tables at once failed (${err.message}); estimating table by table`);
+          return new Map<string, number>();
+        })
+      : new Map<string, number>();
+  let stop: unknown = null;
+  return mapLimit(tables, PLAN_CONCURRENCY, async (planned): Promise<SyncTask> => {
+    if (stop) throw stop;
+    try {
+      const mode = modeOf(planned.mode);
+      let table = await mode.readWindow(source, planned, { verifyAfter: config.verifyAfterSync });
+      const estimatedRows = estimates.get(refKey(table.source)) ?? (await source.estimateRows(table.source));
+      const sizingOf = () => ({
+        estimatedRows,
+        threshold: config.partitionThreshold,
+        // A table that keeps a position runs as one partition (its chunks in order), so its last chunk can save it.
+        maxPartitions: mode.onePartition ? 1 : config.maxPartitionsPerTable,
+        rowsPerPartition: config.rowsPerPartition,
+      });
+      // A full load reads every row and compares no range with the target: a source that can (PostgreSQL 14+)
+      // is read by storage blocks, each range reading only its own blocks (a key range of a uuid or a
+      // composite key scans the whole table), under one snapshot createLoadTable exports. More rows than
+      // one batch only: a smaller table loads whole in one activity, which exports no snapshot.
+      const blocks =
+        mode.steps === 'load-and-swap' && !targetRanges && source.blockCount && estimatedRows > config.batchSize
+          ? await source.blockCount(table.source)
+          : null;
+      if (blocks !== null && blocks > 1) {
+        const partitions = planBlockPartitions({ ...sizingOf(), blocks, batchSize: config.batchSize });
+        log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partition(s) of storage blocks`);
+        return { table, estimatedRows, keyMin: null, keyMax: null, partitions };
+      }
+      let bounds: { min: string | null; max: string | null } = { min: null, max: null };
+      // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
+      // not one per key chunk (a first run or a backfill, which read every row, are chunked and resumable).
+      const incremental = mode.incremental(table) && !mode.backfillColumns(table).length;
+      if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
+        bounds = await source.keyBounds(table.source, table.primaryKey[0], rowFilterOf(table));
+      }
+      const sizing = sizingOf();
+      let partitions = planPartitions({ ...sizing, integerKey: table.integerKey, ...bounds });
+      const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
+      const sameOrder = key.every((c) =>
+        sameOrderOnTarget(source.dialect.name, c.sourceType, c.targetType, source.dialect.isIntegerType(c.sourceType)),
+      );
+      if (
+        // A table without a key is read whole, as one partition of one chunk: nothing to cut it by.
+        table.primaryKey.length > 0 &&
+        !table.integerKey &&
+        !incremental &&
+        key.every((c) => source.dialect.key.splits(c.sourceType)) &&
+        (sameOrder || !targetRanges) &&
+        (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)
+      ) {
+        const wanted = estimatedRows < sizing.threshold ? 1 : Math.min(sizing.maxPartitions, Math.floor(estimatedRows / sizing.rowsPerPartition));
+        const pieces = samplePieces(estimatedRows, config.batchSize, wanted);
+        const cuts = pieces > 1 ? await source.sampleKeys(table, pieces, estimatedRows) : [];
+        partitions = planSampledPartitions({ ...sizing, cuts });
+        // Said in the task's plan, so every chunk of every attempt applies ranges alike.
+        if (cuts.length) table = { ...table, rangesOnTarget: sameOrder };
+      }
+      if (partitions.length > 1) {
+        log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partitions`);
+      }
+      // Reads only what changed since the saved position, in one partition of one chunk: the sync may run it itself.
+    return { table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions, ...(incremental && partitions.length === 1 && { changesOnly: true }) };
+    } catch (err) {
+      // As at discovery: one bad table (a filter value its column cannot take, a
+      // missing object) fails alone; what no table could survive fails or retries the step.
+      const failure = err instanceof TablesyncError ? nonRetryable(err.type, `${displayName(planned.source)}: ${err.message}`) : classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`);
+      if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw (stop = failure);
+      const failed = { table: displayName(planned.source), target: displayName(planned.target), type: failure.type ?? 'Error', reason: failure.message };
+      log.warn(`${failed.table} failed: ${failed.reason}`);
+      return { table: planned, estimatedRows: 0, partitions: [], failed };
+    }
+  });
 }
 
 export function createPlanningActivities({ connections, identity }: ActivityDeps & { identity: string }) {
@@ -150,7 +241,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, batchAbove, only, batchesInState, batch, dryRun, verify, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, batchAbove, only, batchesInState, batch, dryRun, verify, withTasks, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -249,89 +340,12 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
       log.info(`Prepared ${tables.length} tables for sync`);
       await claimGenerations(target, config, tables, claim);
+      if (withTasks) return { tables, skipped, failed, plan, tasks: tables.length ? await planTasks(connections, { config, tables }) : [] };
       return { tables, skipped, failed, plan };
     },
 
-    async createSyncTasks({ config, tables, targetRanges }: CreateSyncTasksInput): Promise<SyncTask[]> {
-      const source = connections.source(config.source.connection);
-      // Every table's estimate in a few queries; one they leave out is asked alone, below, where its error is its own.
-      const estimates =
-        tables.length > 1
-          ? await source.estimateRowsMany(tables.map((t) => t.source)).catch((err: Error) => {
-              log.warn(`Estimating ${tables.length} tables at once failed (${err.message}); estimating table by table`);
-              return new Map<string, number>();
-            })
-          : new Map<string, number>();
-      let stop: unknown = null;
-      return mapLimit(tables, PLAN_CONCURRENCY, async (planned): Promise<SyncTask> => {
-        if (stop) throw stop;
-        try {
-          const mode = modeOf(planned.mode);
-          let table = await mode.readWindow(source, planned);
-          const estimatedRows = estimates.get(refKey(table.source)) ?? (await source.estimateRows(table.source));
-          const sizingOf = () => ({
-            estimatedRows,
-            threshold: config.partitionThreshold,
-            // A table that keeps a position runs as one partition (its chunks in order), so its last chunk can save it.
-            maxPartitions: mode.onePartition ? 1 : config.maxPartitionsPerTable,
-            rowsPerPartition: config.rowsPerPartition,
-          });
-          // A full load reads every row and compares no range with the target: a source that can (PostgreSQL 14+)
-          // is read by storage blocks, each range reading only its own blocks (a key range of a uuid or a
-          // composite key scans the whole table), under one snapshot createLoadTable exports. More rows than
-          // one batch only: a smaller table loads whole in one activity, which exports no snapshot.
-          const blocks =
-            mode.steps === 'load-and-swap' && !targetRanges && source.blockCount && estimatedRows > config.batchSize
-              ? await source.blockCount(table.source)
-              : null;
-          if (blocks !== null && blocks > 1) {
-            const partitions = planBlockPartitions({ ...sizingOf(), blocks, batchSize: config.batchSize });
-            log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partition(s) of storage blocks`);
-            return { table, estimatedRows, keyMin: null, keyMax: null, partitions };
-          }
-          let bounds: { min: string | null; max: string | null } = { min: null, max: null };
-          // A cursor or change-log run past its first reads few rows: one chunk, one pass over the source,
-          // not one per key chunk (a first run or a backfill, which read every row, are chunked and resumable).
-          const incremental = mode.incremental(table) && !mode.backfillColumns(table).length;
-          if (table.integerKey && !incremental && (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)) {
-            bounds = await source.keyBounds(table.source, table.primaryKey[0], rowFilterOf(table));
-          }
-          const sizing = sizingOf();
-          let partitions = planPartitions({ ...sizing, integerKey: table.integerKey, ...bounds });
-          const key = table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
-          const sameOrder = key.every((c) =>
-            sameOrderOnTarget(source.dialect.name, c.sourceType, c.targetType, source.dialect.isIntegerType(c.sourceType)),
-          );
-          if (
-            // A table without a key is read whole, as one partition of one chunk: nothing to cut it by.
-            table.primaryKey.length > 0 &&
-            !table.integerKey &&
-            !incremental &&
-            key.every((c) => source.dialect.key.splits(c.sourceType)) &&
-            (sameOrder || !targetRanges) &&
-            (estimatedRows >= config.partitionThreshold || estimatedRows > config.batchSize)
-          ) {
-            const wanted = estimatedRows < sizing.threshold ? 1 : Math.min(sizing.maxPartitions, Math.floor(estimatedRows / sizing.rowsPerPartition));
-            const pieces = samplePieces(estimatedRows, config.batchSize, wanted);
-            const cuts = pieces > 1 ? await source.sampleKeys(table, pieces, estimatedRows) : [];
-            partitions = planSampledPartitions({ ...sizing, cuts });
-            // Said in the task's plan, so every chunk of every attempt applies ranges alike.
-            if (cuts.length) table = { ...table, rangesOnTarget: sameOrder };
-          }
-          if (partitions.length > 1) {
-            log.info(`${displayName(table.source)}: ~${estimatedRows} rows in ${partitions.length} partitions`);
-          }
-          return { table, estimatedRows, keyMin: bounds.min, keyMax: bounds.max, partitions };
-        } catch (err) {
-          // As at discovery: one bad table (a filter value its column cannot take, a
-          // missing object) fails alone; what no table could survive fails or retries the step.
-          const failure = err instanceof TablesyncError ? nonRetryable(err.type, `${displayName(planned.source)}: ${err.message}`) : classifyError(err, `create_sync_tasks for ${displayName(planned.source)}`);
-          if (!failure.nonRetryable || RUN_WIDE_ERRORS.has(failure.type ?? '')) throw (stop = failure);
-          const failed = { table: displayName(planned.source), target: displayName(planned.target), type: failure.type ?? 'Error', reason: failure.message };
-          log.warn(`${failed.table} failed: ${failed.reason}`);
-          return { table: planned, estimatedRows: 0, partitions: [], failed };
-        }
-      });
+    async createSyncTasks(input: CreateSyncTasksInput): Promise<SyncTask[]> {
+      return planTasks(connections, input);
     },
   };
 }

@@ -226,11 +226,11 @@ async function transferPartition(connections: ActivityDeps['connections'], input
         // together or not at all, so a failed attempt leaves neither rows
         // nor staging behind, and committed chunks are never redone.
         // The chunk's state row (and, in the last chunk, the table's state), in its transaction.
-        const commitChunk = async (client: Db, counts: ChunkCounts) => {
+        const commitChunk = async (client: Db, counts: ChunkCounts, position?: string | null) => {
           const totals = addProgress(progress, counts, i + 1);
           const unchanged = totals.rowsCopied + totals.skipped - totals.inserted - totals.updated;
           await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
-          if (last) await mode.saveState?.(client, chunkCtx, totals);
+          if (last) await mode.saveState?.(client, chunkCtx, { ...totals, ...(position !== undefined && { position }) });
         };
         const counts = await inTransaction(connections, config.target.connection, async (client): Promise<ChunkCounts | { committed: PartitionProgress }> => {
           // One attempt at a time per partition: a retry that starts while an earlier
@@ -273,7 +273,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           const warnings = { ...copy.warnings() };
           for (const [what, n] of Object.entries(applied.warnings ?? {})) warnings[what] = (warnings[what] ?? 0) + n;
           const counts = { rowsCopied, skipped: narrowed?.skipped ?? 0, inserted: applied.inserted, updated: applied.updated, deleted: applied.deleted, warnings };
-          await commitChunk(client, counts);
+          await commitChunk(client, counts, applied.position);
           return counts;
         });
         copy = null;

@@ -64,6 +64,12 @@ export async function readProgress(client: Client, workflowId: string): Promise<
     listed.map(async (t): Promise<LiveTableProgress> => {
       if (t.phase !== 'copy') return { ...t, partitionsRunning: 0 };
       if (t.grouped) return { ...t, partitionsRunning: 1 };
+      if (t.here) {
+        // Run by the sync itself: its entry is live, and its partition's activity is the sync's.
+        const beat = await heartbeatRows(client, workflowId).catch(() => ({ rows: 0, running: 0, applying: 0 }));
+        const phase = beat.running > 0 && beat.applying === beat.running ? 'apply' : t.phase;
+        return { ...t, phase, rowsCopied: t.rowsCopied + beat.rows, partitionsRunning: beat.running };
+      }
       const childId = `${workflowId}/${t.table}`;
       try {
         const [child, beat] = await Promise.all([

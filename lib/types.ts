@@ -153,6 +153,12 @@ export interface SyncTask {
   partitions: PartitionRange[];
   /** Set by createSyncTasks when planning this table failed (the others still sync): it is reported, never run. */
   failed?: FailedTable;
+  /**
+   * A cursor or change-log run past its first: one partition of one chunk that reads only what changed since
+   * the saved position. A sync of only such a table runs it in its own workflow, without a child (a child's
+   * start and end cost more than the read).
+   */
+  changesOnly?: boolean;
 }
 
 export interface SkippedTable {

@@ -206,6 +206,21 @@ async function recordBatches(src: Pool, _dst: Pool, base: Omit<SyncConfigInput, 
   await save('sync-batch-in-state', `${run.workflowId}/batch-1-of-3`);
 }
 
+/**
+ * A cursor sync past its first run, with the fewest steps (fewer-steps-per-run): discoverTables plans the task,
+ * the table's steps run in the sync itself (no child), the summary is made in the workflow.
+ */
+async function recordSmallRun(src: Pool, _dst: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  await src.query(`CREATE TABLE ticks (id int PRIMARY KEY, v text, updated_at timestamp(6) NOT NULL)`);
+  await src.query(`INSERT INTO ticks SELECT g, 'v' || g, '2026-01-01'::timestamp + g * interval '1 minute' FROM generate_series(1, 20) g`);
+  const config = { ...base, tables: [{ table: 'ticks', mode: 'cursor' as const, cursor: 'updated_at' }] };
+  await syncOk(connections, config);
+  await src.query(`UPDATE ticks SET v = 'w', updated_at = '2026-02-01' WHERE id = 3`);
+  const run = await syncOk(connections, config);
+  if (run.tables[0]?.updated !== 1) throw new Error(`small run: ${JSON.stringify(run.tables)}`);
+  await save('sync-cursor-small-run', run.workflowId);
+}
+
 /** Histories that can be recorded alone (`record-histories NAME`), leaving the others as they were. */
 const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, 'tables'>) => Promise<void>> = {
   'verify-rows': (src, _dst, base) => recordVerifyRows(src, base),
@@ -214,6 +229,7 @@ const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, '
   cdc: (_src, dst) => recordCdc(dst),
   notify: (src, _dst, base) => recordNotify(src, base),
   batches: recordBatches,
+  'small-run': recordSmallRun,
 };
 
 async function main(): Promise<void> {

@@ -1,13 +1,14 @@
-import { executeChild, isCancellation, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, executeChild, isCancellation, log, patched, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import type { DiscoverTablesResult } from '../activities/planning';
-import type { SyncSummary, TableResult } from '../lib/types';
-import { batchLabel, withRunWarnings } from '../lib/summary';
+import type { FailedTable, SkippedTable, SyncSummary, SyncTask, TableResult } from '../lib/types';
+import { batchLabel, failedTableResult, summarize, tableLabel, withRunWarnings } from '../lib/summary';
 import { notifyRunEnd } from './notify';
 import { catalogActivities, rawRetry } from './options';
-import { counted, newSyncProgress, planningProgress, refusedProgress, syncProgressQuery, tableProgress, type SyncProgress } from './progress';
-import { splitRefused, syncBatchWorkflow, syncTables, type SyncBatchResult } from './sync-batch';
+import { counted, newSyncProgress, planningProgress, refusedProgress, syncProgressQuery, tableProgress, type SyncProgress, type TableProgress } from './progress';
+import { splitRefused, syncBatchWorkflow, syncTables, tableFailure, type SyncBatchResult } from './sync-batch';
+import { runTableSteps } from './sync-table';
 
 export type IncrementalSyncInput = unknown;
 export type IncrementalSyncResult = SyncSummary;
@@ -49,28 +50,65 @@ async function syncAll(input: IncrementalSyncInput, run: { config?: SyncConfig }
   // (Histories from before batches never return `batches`, so they replay down the path they took;
   // those from before batches in the state never asked for them, and get names back.)
   const inState = patched('batches-in-state');
+  // Fewer steps per run (a sync every minute is mostly their cost): discovery plans the tasks too, a sync of one
+  // table that reads only what changed runs it without a child workflow, and the summary is made here.
+  // patched(): runs started before replay with createSyncTasks, a child per table and collectResults.
+  const fewerSteps = patched('fewer-steps-per-run');
   const discovered = await acts.discoverTables({
     config,
     syncWorkflowId: info.workflowId,
     syncRunId: info.runId,
     batchAbove: config.tablesPerBatch,
     ...(inState && { batchesInState: true }),
+    ...(fewerSteps && { withTasks: true }),
   });
   if (discovered.batchCount !== undefined) {
     return syncBatchesInState(config, { batches: discovered.batchCount, tables: discovered.batchedTables ?? 0, refused: discovered.refusedTables ?? 0 }, progress);
   }
   if (discovered.batches && patched('table-batches')) return syncInBatches(config, discovered, progress);
   const { tables, skipped, plan } = discovered;
-  const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);
+  const { tasks, refused } = splitRefused(discovered.tasks ?? (tables.length ? await acts.createSyncTasks({ config, tables }) : []));
   const failed = [...(discovered.failed ?? []), ...refused];
   progress.tables = [...tasks.map(tableProgress), ...failed.map(refusedProgress)];
   progress.phase = 'sync';
   setCurrentDetails(`syncing ${tasks.length} table${tasks.length === 1 ? '' : 's'}${failed.length ? `; ${failed.length} refused at planning` : ''}`);
   const runKey = { syncWorkflowId: info.workflowId, syncRunId: info.runId };
-  const results = await syncTables(config, tasks, progress.tables, runKey, config.maxParallelTransfers);
+  const alone = fewerSteps && tasks.length === 1 && tasks[0].changesOnly === true;
+  const results = alone
+    ? [await runHere(config, tasks[0], progress.tables[0], runKey)]
+    : await syncTables(config, tasks, progress.tables, runKey, config.maxParallelTransfers);
   progress.phase = 'collect';
-  const summary = await acts.collectResults({ tables: results, skipped, failed, plan });
+  // A cancelled run ends cancelled, not completed with its cancelled tables failed (collectResults, an
+  // activity, was cancelled with it and so ended it).
+  const scope = CancellationScope.current();
+  if (fewerSteps && scope.consideredCancelled) await scope.cancelRequested;
+  const summary = fewerSteps ? summaryOf({ tables: results, skipped, failed, plan }) : await acts.collectResults({ tables: results, skipped, failed, plan });
   progress.phase = 'done';
+  return summary;
+}
+
+/**
+ * A table run by the sync itself, with the steps its syncTableWorkflow would
+ * run; the progress query answers for it (`here`), its partition's heartbeat
+ * is the sync's. A failed table is a failed result, as a failed child is.
+ */
+async function runHere(config: SyncConfig, task: SyncTask, entry: TableProgress, runKey: { syncWorkflowId: string; syncRunId: string }): Promise<TableResult> {
+  Object.assign(entry, { phase: 'copy', here: true });
+  try {
+    return await runTableSteps(config, task, runKey, entry, tableLabel(task));
+  } catch (err) {
+    // A cancelled run ends cancelled, as it does when its child was cancelled.
+    if (isCancellation(err)) throw err;
+    entry.phase = 'failed';
+    return tableFailure(task, err);
+  }
+}
+
+/** What collectResults returns, made here (plain data, no I/O), and logged by the workflow's replay-aware logger. */
+function summaryOf({ tables, skipped, failed, plan }: { tables: TableResult[]; skipped: SkippedTable[]; failed: FailedTable[]; plan?: string[] }): SyncSummary {
+  const summary = summarize([...failed.map(failedTableResult), ...tables], skipped, plan ?? []);
+  for (const t of tables.filter((t) => t.status === 'failed')) log.error(`${t.table} failed: ${t.error}`);
+  log.info(summary.message);
   return summary;
 }
 

@@ -21,6 +21,8 @@ export interface TableProgress {
   rowsCopied: number;
   /** Runs inside a syncSmallTables activity of its batch (or sync): no syncTableWorkflow of its own to ask. */
   grouped?: boolean;
+  /** Run by the sync workflow itself (no syncTableWorkflow): this entry is live, its partition heartbeats on the sync. */
+  here?: boolean;
 }
 
 export interface SyncProgress {

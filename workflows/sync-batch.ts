@@ -47,21 +47,7 @@ export async function syncTables(
       return done;
     } catch (err) {
       entry.phase = 'failed';
-      const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
-      const partial =
-        cause instanceof ApplicationFailure && cause.details?.length ? (cause.details[0] as TableResult) : undefined;
-      return {
-        ...tableResultOf(task, [], []),
-        status: 'failed',
-        warnings: partial?.warnings ?? [],
-        rowsCopied: partial?.rowsCopied ?? 0,
-        inserted: partial?.inserted ?? 0,
-        updated: partial?.updated ?? 0,
-        unchanged: partial?.unchanged ?? 0,
-        deleted: partial?.deleted ?? 0,
-        error: partial?.error ?? rootMessage(err),
-        ...(partial?.verification && { verification: partial.verification }),
-      };
+      return tableFailure(task, err);
     }
   };
   const plan = groupSmallTasks(tasks, config, limit);
@@ -108,6 +94,24 @@ export async function syncTables(
   ];
   await mapLimit(units, limit, (unit) => unit());
   return results;
+}
+
+/** A table whose steps failed (TableSyncFailed, from its child or run in the sync itself), with what did land. */
+export function tableFailure(task: SyncTask, err: unknown): TableResult {
+  const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
+  const partial = cause instanceof ApplicationFailure && cause.details?.length ? (cause.details[0] as TableResult) : undefined;
+  return {
+    ...tableResultOf(task, [], []),
+    status: 'failed',
+    warnings: partial?.warnings ?? [],
+    rowsCopied: partial?.rowsCopied ?? 0,
+    inserted: partial?.inserted ?? 0,
+    updated: partial?.updated ?? 0,
+    unchanged: partial?.unchanged ?? 0,
+    deleted: partial?.deleted ?? 0,
+    error: partial?.error ?? rootMessage(err),
+    ...(partial?.verification && { verification: partial.verification }),
+  };
 }
 
 export interface SyncBatchInput {

@@ -77,9 +77,26 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
     ? { config: input.config as SyncConfig, task: input.task }
     : await planAlone(input);
   progress = { ...tableProgress(task), phase: 'copy' };
+  const info = workflowInfo();
+  const runKey = { syncWorkflowId: input.syncWorkflowId ?? info.workflowId, syncRunId: input.syncRunId ?? info.runId };
+  return runTableSteps(config, task, runKey, progress);
+}
+
+/**
+ * One table's steps, as its syncTableWorkflow runs them (or the sync itself,
+ * for a table it runs without a child): `progress` is kept up to date; a
+ * table that failed throws TableSyncFailed carrying what did land.
+ */
+export async function runTableSteps(
+  config: SyncConfig,
+  task: SyncTask,
+  runKey: { syncWorkflowId: string; syncRunId: string },
+  progress: TableProgress,
+  /** The Web UI's label of its partitions' activities (a table run without a child workflow). */
+  summary?: string,
+): Promise<SyncTableResult> {
   // The Web UI's current details: what the table is doing, then what it did (no command: replays as before).
   setCurrentDetails(`${tableLabel(task)}: ${tableRunningDetails(task)}`);
-  const info = workflowInfo();
   // The mode decides the sequence: a load table filled, then swapped in; or each partition applied in place.
   const full = tableSteps(task.table.mode) === 'load-and-swap';
   const acts = catalogActivities(config);
@@ -91,9 +108,8 @@ export async function syncTableWorkflow(input: SyncTableInput): Promise<SyncTabl
   const settled = full && patched('full-load-state-follows-swap');
   const transfer = activityOptions(config, 'transfer');
   const waiting = { ...transfer, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-  const { syncPartition } = proxyActivities<Activities>(settled ? waiting : transfer);
+  const { syncPartition } = proxyActivities<Activities>({ ...(settled ? waiting : transfer), ...(summary && { summary }) });
   const { swapLoadTable } = settled ? proxyActivities<Activities>(waiting) : acts;
-  const runKey = { syncWorkflowId: input.syncWorkflowId ?? info.workflowId, syncRunId: input.syncRunId ?? info.runId };
   const table = `${task.table.source.schema}.${task.table.source.name}`;
   // A small table loads in one activity: create, copy, key, swap in one transaction.
   // patched(): runs started before this change replay with three activities.

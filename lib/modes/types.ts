@@ -41,11 +41,19 @@ export type ChunkNarrowing =
   /** Every row: most of them differ (and likely in the chunks after it too, which then skip the digests). */
   | { whole: true };
 
+/** What readWindow may know of the run. */
+export interface WindowRun {
+  /** verifyAfterSync: the run's window needs its upper bound known when planned (verify's pending rows start there). */
+  verifyAfter: boolean;
+}
+
 /** What applying a chunk changed in the target. */
 export interface Applied {
   inserted: number;
   updated: number;
   deleted: number;
+  /** A position the chunk's rows give (cursor mode's open window: the largest cursor copied), for saveState. */
+  position?: string | null;
   /** Things done as documented but worth saying, and how often. */
   warnings?: Record<string, number>;
 }
@@ -124,7 +132,7 @@ export interface SyncMode extends ModeTraits {
   /** Plans one table (its settings say this mode). Throws what fails this table alone. */
   plan(ctx: PlanContext): Promise<PlanOutcome>;
   /** At task creation: what this run reads (a cursor or log window read from the source now). */
-  readWindow(source: SourceConnection, table: TablePlan): Promise<TablePlan>;
+  readWindow(source: SourceConnection, table: TablePlan, run?: WindowRun): Promise<TablePlan>;
   /** The WHERE part (without WHERE) a read adds to its key range; empty: every row of the range. */
   readFilter(dialect: Dialect, table: TablePlan, placeholder: (i: number) => string): BoundSql;
   /** A run past the table's first: it reads few rows, in one chunk (not one per key chunk). */

@@ -21,6 +21,12 @@ export interface CursorDialect {
    * failing the read on an out-of-range subtraction.
    */
   minus(expr: string, lookback: Lookback, kind: CursorKind, column: { type: string; dataType: string }): string;
+  /**
+   * A column's text here is PostgreSQL's own `::text` under tablesync's pinned session settings: the target
+   * gives the same text for the same value in a column of the same type (so a run can take its new saved
+   * cursor from the rows it copied instead of a MAX over the source).
+   */
+  textOnTarget?: boolean;
 }
 
 export type Lookback = { seconds: number } | { amount: string };

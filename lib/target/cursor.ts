@@ -192,3 +192,8 @@ function viewSql(table: TableRef, columns: string, keys: string[], cursorColumn:
 export function latestViewCommentSql(table: TableRef): { text: string; values: string[] } {
   return { text: `SELECT obj_description(to_regclass($1), 'pg_class') AS comment`, values: [qualifyPg(latestViewName(table))] };
 }
+
+/** The largest cursor among a staging table's rows, as text (NULL: no rows); the session's pinned settings make it the source's text. */
+export function largestCursorSql(staging: TableRef, cursorColumn: string): string {
+  return `SELECT max(${quotePg(cursorColumn)})::text AS position FROM ${qualifyPg(staging)}`;
+}

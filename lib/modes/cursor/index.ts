@@ -1,4 +1,6 @@
-import { appendVersionsSql, dropTableSql, latestPerKeySql, upsertSql } from '../../target';
+import { TablesyncError } from '../../errors';
+import { displayName } from '../../tables';
+import { appendVersionsSql, dropTableSql, isWholeTable, largestCursorSql, latestPerKeySql, upsertSql } from '../../target';
 import type { TablePlan } from '../../types';
 import { backfill, prepareStaging } from '../staging';
 import type { SyncMode } from '../types';
@@ -28,8 +30,23 @@ export const cursorMode: SyncMode = {
    * read from moving the saved cursor past rows another chunk read earlier.
    * It never falls below the saved cursor (see laterCursor).
    */
-  async readWindow(source, table) {
+  async readWindow(source, table, run) {
     const cursor = table.cursor!;
+    // A run past the first reads every row from the saved cursor in one read (one partition, one chunk: see
+    // createSyncTasks). Where the target gives the source's own text of the column (same type, see textOnTarget)
+    // and no NULL cursor needs counting, the new saved cursor is the largest the read copied: no MAX over the
+    // source first, which without an index on the cursor is a second pass over the whole table. It is what the
+    // read saw under its own snapshot, as exact as a MAX read before it.
+    const column = table.columns.find((c) => c.name === cursor.column);
+    const open =
+      cursor.saved !== null &&
+      !cursor.nullable &&
+      !cursor.backfill?.length &&
+      !run?.verifyAfter &&
+      source.dialect.cursor.textOnTarget === true &&
+      column !== undefined &&
+      column.sourceType === column.targetType;
+    if (open) return { ...table, cursor: { ...cursor, window: { from: cursor.saved, to: null, includeNull: false, open: true, ...(cursor.lookback && { lookback: cursor.lookback }) }, nullRows: 0 } };
     // Among the rows the table syncs (its where): the window's top, and the NULL cursors the run warns about.
     const { max, nulls } = await source.cursorBounds(table.source, cursor, rowFilterOf(table));
     const window = { from: cursor.saved, to: laterCursor(cursor.kind, cursor.saved, max), includeNull: cursor.saved === null, ...(cursor.lookback && { lookback: cursor.lookback }) };
@@ -72,13 +89,19 @@ export const cursorMode: SyncMode = {
 
   prepareChunk: (db, ctx) => prepareStaging(db, ctx, ctx.table.cursor!.write === 'append' ? ctx.table.cursor!.targetColumn : null),
 
-  async applyChunk(db, { dest, table, run, last }) {
+  async applyChunk(db, { dest, table, run, last, chunk }) {
     const cursor = table.cursor!;
     if (cursor.phase === 'backfill') return { inserted: 0, updated: await backfill(db, dest, table), deleted: 0 };
     // Said once per run, with its last chunk: rows no later run will read.
     const warnings = last && cursor.nullRows ? { [`row with a NULL cursor "${cursor.column}" (cursor mode never picks up its changes)`]: cursor.nullRows } : {};
     let inserted = 0;
     let updated = 0;
+    let position: string | null | undefined;
+    if (cursor.window?.open) {
+      // The largest cursor among the rows of the run's one read (see readWindow); more chunks would each read later.
+      if (!last || !isWholeTable(chunk)) throw new TablesyncError('InvalidInput', `${displayName(table.source)}: a cursor window without an upper bound is read in one chunk`);
+      position = (await db.query(largestCursorSql(dest, cursor.targetColumn))).rows[0].position as string | null;
+    }
     if (cursor.write === 'append') {
       const r = await db.query(appendVersionsSql(table.target, dest, table.columns, table.primaryKey, cursor.targetColumn, run.runId));
       inserted = Number(r.rows[0].inserted);
@@ -89,7 +112,7 @@ export const cursorMode: SyncMode = {
       updated = Number(r.rows[0].updated);
     }
     await db.query(dropTableSql(dest));
-    return { inserted, updated, deleted: 0, warnings };
+    return { inserted, updated, deleted: 0, warnings, ...(position !== undefined && { position }) };
   },
 
   saveState: saveCursorState,

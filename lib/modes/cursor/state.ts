@@ -1,6 +1,7 @@
 import { TablesyncError } from '../../errors';
 import { readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../../state';
 import { runState } from '../staging';
+import { laterCursor } from './window';
 import type { Applied, ChunkContext, Db } from '../types';
 
 /**
@@ -13,7 +14,8 @@ export async function saveCursorState(db: Db, { config, table, run }: ChunkConte
   const cursor = table.cursor!;
   const window = cursor.window;
   // Everything up to the high-water mark is now applied; with nothing to read, the saved cursor stays.
-  const value = window?.to ?? cursor.saved;
+  // An open window's mark is the largest cursor the run copied (never below the saved one: a lookback re-reads older rows).
+  const value = window?.open ? laterCursor(cursor.kind, cursor.saved, totals.position ?? null) : (window?.to ?? cursor.saved);
   // A reset-state or set-mode since this run was planned wins: saving over it would undo it.
   await db.query(tableStateLockSql(table.target));
   const now = (await db.query(readTableStateSql(config.target.stateSchema, table.target, true))).rows[0] as TableState | undefined;

@@ -16,6 +16,11 @@ export interface CursorWindow {
   lookback?: string;
   /** First run: rows whose cursor is NULL are read too (later runs can never pick them up). */
   includeNull: boolean;
+  /**
+   * No upper bound was read (`to` is null): the run reads every row from `from` in one read, and its new saved
+   * cursor is the largest it copied, taken from the staging table (see readWindow).
+   */
+  open?: boolean;
 }
 
 const UNITS: Record<string, number> = { second: 1, minute: 60, hour: 3600, day: 86400, week: 604800 };

@@ -9,6 +9,7 @@ const INTEGER_MIN: Record<string, string> = { smallint: '-32768', integer: '-214
 export const pgCursor: CursorDialect = {
   kind: (c) => (PG_TIME.test(c.type) ? 'time' : PG_NUMBER.test(c.type) ? 'number' : null),
   text: (q) => `${q}::text`,
+  textOnTarget: true,
   param: (p, c) => `${p}::${c.type}`,
   minus: (e, lb, _kind, c) => {
     if ('seconds' in lb) return `(${e} - make_interval(secs => ${lb.seconds}))`;
