@@ -87,8 +87,6 @@ export interface CdcStatus {
 }
 
 const POLL_MS = 250;
-/** How long one activity goes on applying batches while more changes wait. */
-const DRAIN_MS = 5_000;
 
 function captureOf(deps: ActivityDeps, config: SyncConfig): ChangeCapture {
   const source = deps.connections.source(config.source.connection);
@@ -162,23 +160,6 @@ async function backfillColumns(
   return Number(r.rows[0].updated);
 }
 
-/** Two results of batches applied one after the other as one. */
-function sumResults(a: ApplyCdcBatchResult, b: ApplyCdcBatchResult): ApplyCdcBatchResult {
-  return {
-    inserted: a.inserted + b.inserted,
-    updated: a.updated + b.updated,
-    deleted: a.deleted + b.deleted,
-    truncated: a.truncated + b.truncated,
-    skipped: a.skipped + b.skipped,
-    transactions: a.transactions + b.transactions,
-    position: b.position,
-    lagBytes: b.lagBytes,
-    lagSeconds: b.lagSeconds,
-    commitTime: b.commitTime ?? a.commitTime,
-    ...((a.tables || b.tables) && { tables: b.tables ?? a.tables }),
-  };
-}
-
 /**
  * Applies a batch's transactions in one target transaction that also saves
  * each changed table's position, then acknowledges them to the source.
@@ -240,7 +221,6 @@ async function applyBatch(deps: ActivityDeps, input: CdcStreamInput & { tables: 
     transactions: transactions.filter((t) => !t.partial).length,
     position: last,
     lagBytes: null,
-    // Behind: the oldest change left committed at or after the last one applied (the caller says 0 when caught up).
     lagSeconds: secondsSince(lastTxn.commitTime),
     commitTime: lastTxn.commitTime ?? null,
     ...(evolved.size && { tables: tables.map((t) => evolved.get(displayName(t.source)) ?? t) }),
@@ -336,14 +316,11 @@ export function createCdcActivities(deps: ActivityDeps) {
         const capture = captureOf(deps, config);
         const ctx = Context.current();
         const until = Date.now() + waitMs;
-        // A backlog is applied batch after batch in this one activity for up to DRAIN_MS: a workflow round trip per batch costs more than its apply.
-        const drainUntil = Date.now() + DRAIN_MS;
+        const states = await readStates(deps, config, tables);
+        const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
         const pieceChanges = config.cdcTransactionChanges ?? DEFAULTS.cdcTransactionChanges;
-        let done: ApplyCdcBatchResult | null = null;
         for (;;) {
           ctx.heartbeat();
-          const states = await readStates(deps, config, tables);
-          const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
           const slot = await capture.position(stream, applied);
           if (!slot) {
             throw new TablesyncError('CdcGap', `replication slot "${stream}" is gone (dropped behind tablesync's back?); run tablesync reset-state for a table of the stream and start again for a new snapshot`);
@@ -353,12 +330,10 @@ export function createCdcActivities(deps: ActivityDeps) {
           const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat(), applied, tables });
           if (batch.transactions.length) {
             const r = await applyBatch(deps, { config, stream, run, tables }, capture, batch.transactions);
-            done = done ? sumResults(done, r) : r;
-            if (batch.more && !r.tables && Date.now() < drainUntil) continue;
-            return { ...done, lagBytes: (await capture.position(stream, done.position))?.lagBytes ?? null, lagSeconds: batch.more ? done.lagSeconds : 0 };
+            // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
+            return { ...r, lagBytes: (await capture.position(stream, r.position))?.lagBytes ?? null, lagSeconds: batch.more ? r.lagSeconds : 0 };
           }
           if (batch.idleTo) await capture.acknowledge(stream, batch.idleTo);
-          if (done) return { ...done, lagBytes: slot.lagBytes, lagSeconds: 0 };
           if (Date.now() >= until) return { ...noCounts(), transactions: 0, position: batch.idleTo, lagBytes: slot.lagBytes, lagSeconds: 0, commitTime: null };
           await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         }

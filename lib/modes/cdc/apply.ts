@@ -260,6 +260,7 @@ export class BatchApply {
       this.beat();
     }
     const rows = [...p.writes.values()];
+    if (!rows.length) return;
     if (rows.length >= COPY_ROWS || rows.length * plan.columns.length > MAX_PARAMS) {
       await stagedUpsert(this.db, plan, rows);
       this.beat();
