@@ -39,6 +39,12 @@ export function cdcUpsertFromSql(target: TableRef, staging: TableRef, columns: C
   return `INSERT INTO ${qualifyPg(target)} (${names.join(', ')}) SELECT ${selected.join(', ')} FROM ${qualifyPg(staging)} ${conflict}`;
 }
 
+/** The temporary table cdcUpsertFromSql reads: the columns as the target types them, made once per session, emptied by each commit. */
+export function cdcStagingSql(staging: TableRef, target: TableRef, columns: ColumnPlan[]): string {
+  const list = columns.map((c) => quotePg(c.targetName)).join(', ');
+  return `CREATE TEMPORARY TABLE IF NOT EXISTS ${quotePg(staging.name)} ON COMMIT DELETE ROWS AS SELECT ${list} FROM ${qualifyPg(target)} WITH NO DATA`;
+}
+
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** One row as a line of COPY text: each value the source's exact text (read by its type's input, as a parameter is), null as \N. */

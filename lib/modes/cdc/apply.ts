@@ -5,7 +5,8 @@ import { displayName } from '../../tables';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { from as copyFrom } from 'pg-copy-streams';
-import { cdcCopyLine, cdcDeleteKeysSql, cdcDeleteSql, cdcUpdateSql, cdcUpsertFromSql, cdcUpsertSql, copyIntoSql, createStagingSql, dropTableSql } from '../../target';
+import { createHash } from 'node:crypto';
+import { cdcCopyLine, cdcDeleteKeysSql, cdcDeleteSql, cdcStagingSql, cdcUpdateSql, cdcUpsertFromSql, cdcUpsertSql, copyIntoSql, truncateTableSql } from '../../target';
 import type { ColumnPlan, TablePlan, TableRef } from '../../types';
 import { runState } from '../staging';
 import type { Db } from '../types';
@@ -89,6 +90,8 @@ interface Pending {
  */
 export class BatchApply {
   private readonly pending = new Map<CdcTable, Pending>();
+  /** Temporary tables this batch's transaction filled (stagedUpsert). */
+  private readonly staged = new Set<string>();
   constructor(
     private readonly db: Db,
     private readonly tables: Map<string, CdcTable>,
@@ -262,7 +265,7 @@ export class BatchApply {
     const rows = [...p.writes.values()];
     if (!rows.length) return;
     if (rows.length >= COPY_ROWS || rows.length * plan.columns.length > MAX_PARAMS) {
-      await stagedUpsert(this.db, plan, rows);
+      await stagedUpsert(this.db, plan, rows, this.staged);
       this.beat();
       return;
     }
@@ -275,16 +278,23 @@ export class BatchApply {
 const MAX_PARAMS = 30_000;
 /** Rows from which an upsert goes through a COPYed temporary table (fewer are bound as parameters, under MAX_PARAMS). */
 const COPY_ROWS = 100;
-const STAGING: TableRef = { schema: 'pg_temp', name: 'tablesync_cdc_rows' };
 
-/** Upserts many whole rows: COPYed into a temporary table of the target's column types, then one INSERT ... SELECT. */
-async function stagedUpsert(db: Db, plan: TablePlan, rows: (string | null)[][]): Promise<void> {
-  // Made anew for each table's rows (the columns differ); dropped with the session at the latest.
-  await db.query(dropTableSql(STAGING));
-  await db.query(createStagingSql(STAGING, plan.target, plan.columns, false));
-  const copy = db.query(copyFrom(copyIntoSql(STAGING, plan.columns, 'text')));
+/**
+ * Upserts many whole rows: COPYed into a temporary table of the target's
+ * column types, then one INSERT ... SELECT. The temporary table is made once
+ * per session and shape (its name says the columns and types) and emptied by
+ * each commit, so a stream does not create and drop a table per batch (the
+ * catalog would bloat); `used`: tables this transaction filled already.
+ */
+async function stagedUpsert(db: Db, plan: TablePlan, rows: (string | null)[][], used: Set<string>): Promise<void> {
+  const shape = plan.columns.map((c) => `${c.targetName} ${c.targetType}`).join(',');
+  const staging: TableRef = { schema: 'pg_temp', name: `tablesync_cdc_${createHash('sha256').update(`${displayName(plan.target)}|${shape}`).digest('hex').slice(0, 16)}` };
+  if (used.has(staging.name)) await db.query(truncateTableSql(staging));
+  else await db.query(cdcStagingSql(staging, plan.target, plan.columns));
+  used.add(staging.name);
+  const copy = db.query(copyFrom(copyIntoSql(staging, plan.columns, 'text')));
   await pipeline(Readable.from(lines(rows)), copy);
-  await db.query(cdcUpsertFromSql(plan.target, STAGING, plan.columns, keyColumns(plan), plan.softDeleteColumn));
+  await db.query(cdcUpsertFromSql(plan.target, staging, plan.columns, keyColumns(plan), plan.softDeleteColumn));
 }
 
 /** COPY text of the rows, in slices of about 1 MB rather than one string per row or one for all. */
