@@ -4,13 +4,13 @@ import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
 import { TablesyncError } from '../lib/errors';
-import { applyTransaction, cdcState, noCounts, type CdcCounts, type CdcTable, type ShapeChange } from '../lib/modes/cdc/apply';
+import { BatchApply, cdcState, noCounts, type CdcCounts, type CdcTable, type ShapeChange } from '../lib/modes/cdc/apply';
 import { evolveCdcColumns } from '../lib/modes/cdc/evolve';
 import { stateColumnTypes } from '../lib/schema-evolution';
 import { DEFAULTS } from '../lib/limits';
 import { EVERY_ROW, type SourceConnection } from '../lib/sources/base';
 import { planCdcTables } from '../lib/modes/cdc/plan';
-import { splitPosition, type ChangeCapture, type ReadLimits, type StreamPosition } from '../lib/sources/changes';
+import { splitPosition, type ChangeCapture, type ChangeTransaction, type ReadLimits, type StreamPosition } from '../lib/sources/changes';
 import { readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { displayName } from '../lib/tables';
 import {
@@ -161,6 +161,75 @@ async function backfillColumns(
   return Number(r.rows[0].updated);
 }
 
+/**
+ * Applies a batch's transactions in one target transaction that also saves
+ * each changed table's position, then acknowledges them to the source.
+ */
+async function applyBatch(deps: ActivityDeps, input: CdcStreamInput & { tables: TablePlan[] }, capture: ChangeCapture, transactions: ChangeTransaction[]): Promise<ApplyCdcBatchResult> {
+  const { config, stream, run, tables } = input;
+  const { connections } = deps;
+  const source = connections.source(config.source.connection);
+  const ctx = Context.current();
+  const counts = noCounts();
+  const lastTxn = transactions[transactions.length - 1];
+  const last = lastTxn.position;
+  const evolved = new Map<string, TablePlan>();
+  await inTransaction(connections, config.target.connection, async (client) => {
+    // One batch of a stream at a time: an attempt cut off from Temporal that still runs waits here, then skips what it applied.
+    await client.query(advisoryXactLockSql(`tablesync.cdc.${stream}`));
+    // A sync of another config that claimed one of these target tables since the stream did: refused, not mixed in.
+    for (const t of tables) await checkGeneration(client, config, t);
+    const states = await readStates(deps, config, tables, client);
+    const byName = new Map<string, CdcTable>(
+      tables.map((t) => {
+        const state = states.get(displayName(t.source));
+        return [displayName(t.source), { plan: t, deletes: t.deletes ?? config.deletes, position: positionOf(state, stream), synced: state?.columns ?? [] }];
+      }),
+    );
+    const onShape: ShapeChange = async (name, t, shape) => {
+      const described = await source.describeTable(t.plan.source);
+      const change = evolveCdcColumns(source.dialect, config, t.plan, shape, described);
+      for (const sql of change.statements) await client.query(sql);
+      // The types saved with the batch's state follow the plan: a worker restarted later knows it by them.
+      const plan: TablePlan = { ...t.plan, columns: change.columns, columnTypes: described ? stateColumnTypes(source.dialect, described, change.columns) : undefined };
+      // Added with a column its committed state already lists (a batch whose result was lost): already backfilled.
+      const backfill = change.added.filter((c) => !t.synced?.includes(c));
+      if (backfill.length) {
+        const updated = await backfillColumns(client, source, config, plan, backfill, () => ctx.heartbeat());
+        change.notes.push(`backfill of ${backfill.map((c) => `"${c}"`).join(', ')}: ${updated} existing target rows updated from the source`);
+      }
+      for (const note of change.notes) log.info(`${name}: ${note}`);
+      t.plan = plan;
+      evolved.set(name, plan);
+    };
+    const touched = new Set<string>();
+    const beat = () => ctx.heartbeat();
+    const batch = new BatchApply(client, byName, capture.compare.bind(capture), counts, beat, onShape);
+    for (const txn of transactions) {
+      for (const name of await batch.transaction(txn)) touched.add(name);
+      beat();
+    }
+    await batch.flush();
+    for (const name of touched) {
+      const t = byName.get(name)!.plan;
+      await client.query(tableStateLockSql(t.target));
+      await client.query(saveTableStateSql(config.target.stateSchema, t.target, cdcState(t, stream, last, capture.positionType, run, counts), 'run', run.workflowId));
+    }
+  });
+  // Only now may the source free these changes: a crash before this reads them again, and the saved positions skip them.
+  // A piece of a transaction is not acknowledged: its remaining changes are read from the same place.
+  if (!lastTxn.partial) await capture.acknowledge(stream, last);
+  return {
+    ...counts,
+    transactions: transactions.filter((t) => !t.partial).length,
+    position: last,
+    lagBytes: null,
+    lagSeconds: secondsSince(lastTxn.commitTime),
+    commitTime: lastTxn.commitTime ?? null,
+    ...(evolved.size && { tables: tables.map((t) => evolved.get(displayName(t.source)) ?? t) }),
+  };
+}
+
 export function createCdcActivities(deps: ActivityDeps) {
   const { connections } = deps;
   return {
@@ -248,7 +317,6 @@ export function createCdcActivities(deps: ActivityDeps) {
       const where = `apply_cdc_batch ${stream}`;
       try {
         const capture = captureOf(deps, config);
-        const source = connections.source(config.source.connection);
         const ctx = Context.current();
         const until = Date.now() + waitMs;
         const states = await readStates(deps, config, tables);
@@ -264,63 +332,9 @@ export function createCdcActivities(deps: ActivityDeps) {
           const resume = resumeOf(capture, [...states.values()].map((s) => streamPosition(s, stream)));
           const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat(), applied, tables });
           if (batch.transactions.length) {
-            const counts = noCounts();
-            const lastTxn = batch.transactions[batch.transactions.length - 1];
-            const last = lastTxn.position;
-            const evolved = new Map<string, TablePlan>();
-            await inTransaction(connections, config.target.connection, async (client) => {
-              // One batch of a stream at a time: an attempt cut off from Temporal that still runs waits here, then skips what it applied.
-              await client.query(advisoryXactLockSql(`tablesync.cdc.${stream}`));
-              // A sync of another config that claimed one of these target tables since the stream did: refused, not mixed in.
-              for (const t of tables) await checkGeneration(client, config, t);
-              const states = await readStates(deps, config, tables, client);
-              const byName = new Map<string, CdcTable>(
-                tables.map((t) => {
-                  const state = states.get(displayName(t.source));
-                  return [displayName(t.source), { plan: t, deletes: t.deletes ?? config.deletes, position: positionOf(state, stream), synced: state?.columns ?? [] }];
-                }),
-              );
-              const onShape: ShapeChange = async (name, t, shape) => {
-                const described = await source.describeTable(t.plan.source);
-                const change = evolveCdcColumns(source.dialect, config, t.plan, shape, described);
-                for (const sql of change.statements) await client.query(sql);
-                // The types saved with the batch's state follow the plan: a worker restarted later knows it by them.
-                const plan: TablePlan = { ...t.plan, columns: change.columns, columnTypes: described ? stateColumnTypes(source.dialect, described, change.columns) : undefined };
-                // Added with a column its committed state already lists (a batch whose result was lost): already backfilled.
-                const backfill = change.added.filter((c) => !t.synced?.includes(c));
-                if (backfill.length) {
-                  const updated = await backfillColumns(client, source, config, plan, backfill, () => ctx.heartbeat());
-                  change.notes.push(`backfill of ${backfill.map((c) => `"${c}"`).join(', ')}: ${updated} existing target rows updated from the source`);
-                }
-                for (const note of change.notes) log.info(`${name}: ${note}`);
-                t.plan = plan;
-                evolved.set(name, plan);
-              };
-              const touched = new Set<string>();
-              const beat = () => ctx.heartbeat();
-              for (const txn of batch.transactions) {
-                for (const name of await applyTransaction(client, byName, txn, capture.compare.bind(capture), counts, beat, onShape)) touched.add(name);
-                beat();
-              }
-              for (const name of touched) {
-                const t = byName.get(name)!.plan;
-                await client.query(tableStateLockSql(t.target));
-                await client.query(saveTableStateSql(config.target.stateSchema, t.target, cdcState(t, stream, last, capture.positionType, run, counts), 'run', run.workflowId));
-              }
-            });
-            // Only now may the source free these changes: a crash before this reads them again, and the saved positions skip them.
-            // A piece of a transaction is not acknowledged: its remaining changes are read from the same place.
-            if (!lastTxn.partial) await capture.acknowledge(stream, last);
-            return {
-              ...counts,
-              transactions: batch.transactions.filter((t) => !t.partial).length,
-              position: last,
-              lagBytes: (await capture.position(stream, last))?.lagBytes ?? null,
-              // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
-              lagSeconds: batch.more ? secondsSince(lastTxn.commitTime) : 0,
-              commitTime: lastTxn.commitTime ?? null,
-              ...(evolved.size && { tables: tables.map((t) => evolved.get(displayName(t.source)) ?? t) }),
-            };
+            const r = await applyBatch(deps, { config, stream, run, tables }, capture, batch.transactions);
+            // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
+            return { ...r, lagBytes: (await capture.position(stream, r.position))?.lagBytes ?? null, lagSeconds: batch.more ? r.lagSeconds : 0 };
           }
           if (batch.idleTo) await capture.acknowledge(stream, batch.idleTo);
           if (Date.now() >= until) return { ...noCounts(), transactions: 0, position: batch.idleTo, lagBytes: slot.lagBytes, lagSeconds: 0, commitTime: null };

@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, ContinueAsNew, continueAsNew, defineQuery, defineSignal, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, ContinueAsNew, continueAsNew, defineQuery, defineSignal, isCancellation, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities, ApplyCdcBatchResult } from '../activities';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
@@ -25,7 +25,7 @@ export interface CdcCarried {
 export interface CdcWorkflowInput {
   /** The sync config (raw, validated by the first run). */
   config: unknown;
-  /** Changes per batch, about: a batch holds whole source transactions (default 5,000). */
+  /** Changes per batch, about: a batch holds whole source transactions (default 20,000; 5,000 in runs started before). */
   maxChanges?: number;
   /** An idle batch waits for changes this long before the workflow records it (default 10 s). */
   waitMs?: number;
@@ -129,6 +129,8 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
     progress.tables = tables.map((t) => `${t.source.schema}.${t.source.name}`);
     progress.phase = 'streaming';
     const perRun = input.batchesPerRun ?? 500;
+    // Larger reads: a peek's fixed cost and a target commit spread over more changes (docs/performance.md).
+    const maxChanges = input.maxChanges ?? (patched('cdc-batch-20k') ? 20_000 : 5_000);
     for (let batches = 0; !stop; ) {
       if (paused) {
         await condition(() => !paused || stop !== null);
@@ -138,7 +140,7 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
         const carried: CdcCarried = { config, stream, tables, totals: progress.totals, paused, position: progress.position, lagBytes: progress.lagBytes, lagSeconds: progress.lagSeconds, holdsLog };
         await continueAsNew<typeof cdcWorkflow>({ ...input, carried });
       }
-      const r: ApplyCdcBatchResult = await acts.applyCdcBatch({ config, stream, run, tables, maxChanges: input.maxChanges ?? 5_000, waitMs: input.waitMs ?? 10_000 });
+      const r: ApplyCdcBatchResult = await acts.applyCdcBatch({ config, stream, run, tables, maxChanges, waitMs: input.waitMs ?? 10_000 });
       batches++;
       add(progress.totals, r);
       if (r.position) progress.position = r.position;

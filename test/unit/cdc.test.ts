@@ -3,7 +3,7 @@ import { parseSyncConfig } from '../../lib/config';
 import { modeOf, traitsOf } from '../../lib/modes';
 import { cdcStreamName, legacyCdcStreamName } from '../../lib/modes/cdc/stream';
 import { lsnText, lsnValue } from '../../lib/sources/postgres/cdc';
-import { cdcDeleteSql, cdcUpdateSql, cdcUpsertSql } from '../../lib/target';
+import { cdcCopyLine, cdcDeleteKeysSql, cdcDeleteSql, cdcStagingSql, cdcUpdateSql, cdcUpsertFromSql, cdcUpsertSql } from '../../lib/target';
 import type { ColumnPlan } from '../../lib/types';
 
 const col = (name: string, targetType = 'integer'): ColumnPlan => ({ name, targetName: name, sourceType: targetType, targetType, nullable: false });
@@ -57,5 +57,27 @@ describe('cdc mode: config, names, positions, statements', () => {
     assert.match(ins.text, /ON CONFLICT \("id"\) DO UPDATE SET "name" = EXCLUDED\."name", "is_deleted" = false, "_tablesync_deleted_at" = NULL$/);
     assert.equal(cdcDeleteSql({ schema: 'public', name: 't' }, key, null).text, 'DELETE FROM "public"."t"');
     assert.match(cdcDeleteSql({ schema: 'public', name: 't' }, key, ['1'], 'is_deleted').text, /SET "is_deleted" = true, .* WHERE "id" = \$1 AND "is_deleted" IS NOT TRUE$/);
+  });
+
+  it('deletes many keys in one statement, each parameter typed by its key column', () => {
+    const t = { schema: 'public', name: 't' };
+    const one = cdcDeleteKeysSql(t, [col('id')], [['1'], ['2']]);
+    assert.equal(one.text, 'DELETE FROM "public"."t" WHERE ("id") IN (($1), ($2))');
+    assert.deepEqual(one.values, ['1', '2']);
+    const two = cdcDeleteKeysSql(t, [col('a'), col('b', 'text')], [['1', 'x'], ['2', null]], 'is_deleted');
+    assert.match(two.text, /SET "is_deleted" = true, .* WHERE \("a", "b"\) IN \(\(\$1, \$2\), \(\$3, \$4\)\) AND "is_deleted" IS NOT TRUE$/);
+    assert.deepEqual(two.values, ['1', 'x', '2', null]);
+  });
+
+  it('stages many rows as COPY text in a temporary table emptied by each commit, then upserts them in one statement', () => {
+    const t = { schema: 'public', name: 't' };
+    const staging = { schema: 'pg_temp', name: 'tablesync_cdc_0123456789abcdef' };
+    assert.equal(
+      cdcStagingSql(staging, t, [col('id'), col('v', 'text')]),
+      'CREATE TEMPORARY TABLE IF NOT EXISTS "tablesync_cdc_0123456789abcdef" ON COMMIT DELETE ROWS AS SELECT "id", "v" FROM "public"."t" WITH NO DATA',
+    );
+    assert.match(cdcUpsertFromSql(t, staging, [col('id'), col('v', 'text')], [col('id')], 'is_deleted'), /^INSERT INTO "public"\."t" \("id", "v", "is_deleted"\) SELECT "id", "v", false FROM "pg_temp"\."tablesync_cdc_0123456789abcdef" ON CONFLICT \("id"\) DO UPDATE SET "v" = EXCLUDED\."v", "is_deleted" = false/);
+    // Exact text, escaped for COPY; NULL apart from the two characters \N.
+    assert.equal(cdcCopyLine(['a\tb', 'c\nd\r', 'e\\f', '\\N', null]), 'a\\tb\tc\\nd\\r\te\\\\f\t\\\\N\t\\N\n');
   });
 });

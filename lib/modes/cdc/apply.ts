@@ -2,7 +2,11 @@ import { TablesyncError } from '../../errors';
 import { splitPosition, type ChangeShape, type ChangeTransaction, type ChangeValue, type RowChange } from '../../sources/changes';
 import type { TableState } from '../../state';
 import { displayName } from '../../tables';
-import { cdcDeleteSql, cdcUpdateSql, cdcUpsertSql } from '../../target';
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { from as copyFrom } from 'pg-copy-streams';
+import { createHash } from 'node:crypto';
+import { cdcCopyLine, cdcDeleteKeysSql, cdcDeleteSql, cdcStagingSql, cdcUpdateSql, cdcUpsertFromSql, cdcUpsertSql, copyIntoSql, truncateTableSql } from '../../target';
 import type { ColumnPlan, TablePlan, TableRef } from '../../types';
 import { runState } from '../staging';
 import type { Db } from '../types';
@@ -59,136 +63,275 @@ function keyColumns(table: TablePlan): ColumnPlan[] {
   return table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
 }
 
+/** A table's changes of a batch not yet written: each key in at most one of the maps (see BatchApply). */
+interface Pending {
+  /** Whole rows to upsert (plan column order), by key. */
+  writes: Map<string, (string | null)[]>;
+  /** Updates that keep the key and carry only some columns (unchanged TOAST values left out), merged, by key. */
+  patches: Map<string, Record<string, ChangeValue>>;
+  /**
+   * Keys to delete: `rule` by the table's delete rule (counted by what its statement finds), `counted` the same
+   * counted already (a hard delete of a row written earlier in the batch), `moved` the old key of an update that
+   * changed it (always hard, never counted).
+   */
+  deletes: Map<string, { key: (string | null)[]; kind: 'rule' | 'counted' | 'moved' }>;
+}
+
 /**
- * Applies one source transaction's changes, in order, to the tables it
- * touches, skipping each table's changes at or before its saved position.
- * Runs inside the batch's target transaction; returns the tables it changed.
+ * Applies a batch's source transactions set-based: each table's changes are
+ * gathered per key and written in a few statements (one upsert of many rows,
+ * one delete of many keys) instead of one per change. The target ends as if
+ * every change were applied one by one in commit order: a later whole row of
+ * a key replaces an earlier one, an update carrying only some columns merges
+ * into the row before it; whenever a change of a key needs what is pending
+ * for it written first (a write after a delete, a delete after a write, a key
+ * moved with values the log did not repeat), the table's pending changes are
+ * written first. Runs inside the batch's target transaction.
  */
-export async function applyTransaction(
-  db: Db,
-  tables: Map<string, CdcTable>,
-  txn: ChangeTransaction,
-  compare: (a: string, b: string) => number,
-  counts: CdcCounts,
-  /** Called as work goes on (an activity's heartbeat): a big transaction takes a while. */
-  beat: () => void = () => undefined,
-  /** Schema changes (without it, a row whose columns differ from its plan is refused). */
-  onShape?: ShapeChange,
-): Promise<Set<string>> {
-  const touched = new Set<string>();
-  const find = (ref: TableRef): [string, CdcTable] => {
+export class BatchApply {
+  private readonly pending = new Map<CdcTable, Pending>();
+  /** Temporary tables this batch's transaction filled (stagedUpsert). */
+  private readonly staged = new Set<string>();
+  constructor(
+    private readonly db: Db,
+    private readonly tables: Map<string, CdcTable>,
+    private readonly compare: (a: string, b: string) => number,
+    private readonly counts: CdcCounts,
+    /** Called as work goes on (an activity's heartbeat): a big batch takes a while. */
+    private readonly beat: () => void = () => undefined,
+    /** Schema changes (without it, a row whose columns differ from its plan is refused). */
+    private readonly onShape?: ShapeChange,
+  ) {}
+
+  private find(ref: TableRef): [string, CdcTable] {
     const name = displayName(ref);
-    const t = tables.get(name);
+    const t = this.tables.get(name);
     // The publication lists exactly the stream's tables: anything else means it was changed behind tablesync's back.
     if (!t) throw new TablesyncError('CdcSetup', `the change stream carries table ${name}, which is not a cdc table of this config (was its publication altered?)`);
     return [name, t];
-  };
-  // Whether a change (its index in the whole transaction) is past the table's saved position.
-  const applies = (t: CdcTable, index: number) => {
+  }
+
+  /** Whether a change (its index in the whole transaction) is past the table's saved position. */
+  private applies(t: CdcTable, txn: ChangeTransaction, index: number): boolean {
     if (t.position === null) return true;
     const saved = splitPosition(t.position);
     if (saved.applied !== null) {
       // Saved inside a large transaction: this one's first changes are applied; any other is before or after it.
-      if (txn.commit !== undefined && compare(txn.commit, saved.at) === 0) return index >= saved.applied;
-      return compare(txn.commit ?? txn.position, saved.at) > 0;
+      if (txn.commit !== undefined && this.compare(txn.commit, saved.at) === 0) return index >= saved.applied;
+      return this.compare(txn.commit ?? txn.position, saved.at) > 0;
     }
     // A piece's own position is not where it ends: its commit, at or past the saved end of the one before, orders it.
-    return txn.partial ? compare(txn.commit!, saved.at) >= 0 : compare(txn.position, saved.at) > 0;
-  };
-  // Consecutive whole rows of one table (inserts, updates that sent every column and kept their key) are
-  // written by one multi-row statement: a row per key, the last image of a key winning, as it would one by one.
-  let run: { t: CdcTable; rows: Map<string, (string | null)[]> } | null = null;
-  const flush = async () => {
-    if (!run) return;
-    const { t, rows } = run;
-    run = null;
-    await db.query(cdcUpsertSql(t.plan.target, t.plan.columns, keyColumns(t.plan), [...rows.values()], t.plan.softDeleteColumn));
-    beat();
-  };
-  for (const [i, change] of txn.changes.entries()) {
-    const index = (txn.first ?? 0) + i;
-    if (change.kind === 'truncate') {
-      await flush();
-      for (const ref of change.tables) {
-        const [name, t] = find(ref);
-        if (!applies(t, index)) {
-          counts.skipped++;
-          continue;
+    return txn.partial ? this.compare(txn.commit!, saved.at) >= 0 : this.compare(txn.position, saved.at) > 0;
+  }
+
+  private pendingOf(t: CdcTable): Pending {
+    let p = this.pending.get(t);
+    if (!p) this.pending.set(t, (p = { writes: new Map(), patches: new Map(), deletes: new Map() }));
+    return p;
+  }
+
+  /** Gathers one source transaction's changes, skipping each table's at or before its saved position; returns the tables it changes. */
+  async transaction(txn: ChangeTransaction): Promise<Set<string>> {
+    const touched = new Set<string>();
+    for (const [i, change] of txn.changes.entries()) {
+      const index = (txn.first ?? 0) + i;
+      if (change.kind === 'truncate') {
+        await this.flush();
+        for (const ref of change.tables) {
+          const [name, t] = this.find(ref);
+          if (!this.applies(t, txn, index)) {
+            this.counts.skipped++;
+            continue;
+          }
+          if (t.deletes === 'ignore') {
+            throw new TablesyncError(
+              'CdcTruncateRefused',
+              `${name}: the source truncated the table, and its deletes are ignore, so cdc will not empty the target; set the table's deletes to hard or soft (then the truncate is applied), or reset-state for a new snapshot`,
+            );
+          }
+          const r = await this.db.query(cdcDeleteSql(t.plan.target, keyColumns(t.plan), null, t.plan.softDeleteColumn));
+          this.counts.truncated += r.rowCount ?? 0;
+          touched.add(name);
         }
-        if (t.deletes === 'ignore') {
-          throw new TablesyncError(
-            'CdcTruncateRefused',
-            `${name}: the source truncated the table, and its deletes are ignore, so cdc will not empty the target; set the table's deletes to hard or soft (then the truncate is applied), or reset-state for a new snapshot`,
-          );
-        }
-        const r = await db.query(cdcDeleteSql(t.plan.target, keyColumns(t.plan), null, t.plan.softDeleteColumn));
-        counts.truncated += r.rowCount ?? 0;
-        touched.add(name);
-      }
-      continue;
-    }
-    const [name, t] = find(change.table);
-    if (!applies(t, index)) {
-      counts.skipped++;
-      continue;
-    }
-    touched.add(name);
-    if (change.kind !== 'delete' && change.shape && change.shape !== t.shape) {
-      if (!sameShape(t.plan, change.shape) && onShape) {
-        // Rows before this one have the old columns: written before the target changes.
-        await flush();
-        await onShape(name, t, change.shape);
-      }
-      if (sameShape(t.plan, change.shape)) t.shape = change.shape;
-    }
-    if (change.kind !== 'delete' && !(change.kind === 'update' && change.oldKey)) {
-      const { columns, values } = carried(t.plan, change.row);
-      if (columns.length === t.plan.columns.length) {
-        if (run && run.t !== t) await flush();
-        run ??= { t, rows: new Map() };
-        const key = JSON.stringify(t.plan.primaryKey.map((k) => change.row[k]));
-        run.rows.delete(key);
-        run.rows.set(key, values);
-        if (change.kind === 'insert') counts.inserted++;
-        else counts.updated++;
-        if (run.rows.size * columns.length >= MAX_PARAMS) await flush();
         continue;
       }
+      const [name, t] = this.find(change.table);
+      if (!this.applies(t, txn, index)) {
+        this.counts.skipped++;
+        continue;
+      }
+      touched.add(name);
+      if (change.kind !== 'delete' && change.shape && change.shape !== t.shape) {
+        if (!sameShape(t.plan, change.shape) && this.onShape) {
+          // Rows before this one have the old columns: written before the target changes.
+          await this.flushTable(t);
+          await this.onShape(name, t, change.shape);
+        }
+        if (sameShape(t.plan, change.shape)) t.shape = change.shape;
+      }
+      await this.gather(t, change);
     }
-    await flush();
-    await applyRow(db, t, change, counts);
+    return touched;
   }
-  await flush();
-  return touched;
+
+  private async gather(t: CdcTable, change: Exclude<RowChange, { kind: 'truncate' }>): Promise<void> {
+    const { plan } = t;
+    const keyText = (values: (string | null)[]) => JSON.stringify(values);
+    let p = this.pendingOf(t);
+    // Writes what is pending for the table first, when a change needs it done.
+    const written = async () => {
+      await this.flushTable(t);
+      p = this.pendingOf(t);
+    };
+    const removal = async (key: (string | null)[], kind: 'rule' | 'moved') => {
+      const k = keyText(key);
+      if (p.writes.has(k) || p.patches.has(k)) {
+        if (kind === 'rule' && plan.softDeleteColumn) {
+          // A soft-deleted row keeps the values it had: they are written first.
+          await written();
+        } else {
+          // A hard delete leaves nothing of what was written before it: the write is dropped. The row was there
+          // after it, so a delete by the rule counts one now, whatever its statement finds in the target.
+          p.writes.delete(k);
+          p.patches.delete(k);
+          p.deletes.set(k, { key, kind: kind === 'rule' ? 'counted' : kind });
+          if (kind === 'rule') this.counts.deleted++;
+          return;
+        }
+      }
+      // A key deleted already (or moved away) has no row: deleting it again changes and counts nothing.
+      if (!p.deletes.has(k)) p.deletes.set(k, { key, kind });
+    };
+    if (change.kind === 'delete') {
+      if (t.deletes !== 'ignore') await removal(plan.primaryKey.map((k) => change.oldKey[k]), 'rule');
+      return;
+    }
+    const { columns, values } = carried(plan, change.row);
+    const whole = columns.length === plan.columns.length;
+    if (!whole && (change.kind === 'insert' || change.oldKey)) {
+      // A key moved keeping values the log did not repeat: an update of the row at the old key, in order.
+      await written();
+      await applyRow(this.db, t, change, this.counts);
+      this.beat();
+      return;
+    }
+    if (change.kind === 'update' && change.oldKey) await removal(plan.primaryKey.map((k) => change.oldKey![k]), 'moved');
+    const key = plan.primaryKey.map((k) => change.row[k] as string | null);
+    const k = keyText(key);
+    if (change.kind === 'insert') this.counts.inserted++;
+    else this.counts.updated++;
+    if (p.deletes.has(k)) await written();
+    if (whole) {
+      p.patches.delete(k);
+      p.writes.set(k, values);
+      return;
+    }
+    const row = p.writes.get(k);
+    if (row) {
+      // The whole row is pending: the update's values go into it, its other values stay.
+      columns.forEach((c, i) => (row[plan.columns.indexOf(c)] = values[i]));
+      return;
+    }
+    p.patches.set(k, { ...p.patches.get(k), ...Object.fromEntries(columns.map((c, i) => [c.name, values[i]])) });
+  }
+
+  /** Writes every table's pending changes. */
+  async flush(): Promise<void> {
+    for (const t of [...this.pending.keys()]) await this.flushTable(t);
+  }
+
+  private async flushTable(t: CdcTable): Promise<void> {
+    const p = this.pending.get(t);
+    if (!p) return;
+    this.pending.delete(t);
+    const { plan } = t;
+    const key = keyColumns(plan);
+    const flag = plan.softDeleteColumn;
+    // Keys are in one map only, so the order of these statements does not matter.
+    const per = Math.max(1, Math.floor(MAX_PARAMS / key.length));
+    for (const kind of ['rule', 'counted', 'moved'] as const) {
+      const keys = [...p.deletes.values()].filter((d) => d.kind === kind).map((d) => d.key);
+      for (let i = 0; i < keys.length; i += per) {
+        // `counted` is only ever hard (a soft delete writes first): by the rule, or flag undefined, the same here.
+        const r = await this.db.query(cdcDeleteKeysSql(plan.target, key, keys.slice(i, i + per), kind === 'rule' ? flag : undefined));
+        if (kind === 'rule') this.counts.deleted += r.rowCount ?? 0;
+        this.beat();
+      }
+    }
+    for (const row of p.patches.values()) {
+      await patchRow(this.db, plan, row);
+      this.beat();
+    }
+    const rows = [...p.writes.values()];
+    if (!rows.length) return;
+    if (rows.length >= COPY_ROWS || rows.length * plan.columns.length > MAX_PARAMS) {
+      await stagedUpsert(this.db, plan, rows, this.staged);
+      this.beat();
+      return;
+    }
+    await this.db.query(cdcUpsertSql(plan.target, plan.columns, key, rows, flag));
+    this.beat();
+  }
 }
 
 /** Bound values per statement, under PostgreSQL's 65,535. */
 const MAX_PARAMS = 30_000;
+/** Rows from which an upsert goes through a COPYed temporary table (fewer are bound as parameters, under MAX_PARAMS). */
+const COPY_ROWS = 100;
 
-async function applyRow(db: Db, t: CdcTable, change: Exclude<RowChange, { kind: 'truncate' }>, counts: CdcCounts): Promise<void> {
-  const { plan } = t;
-  const key = keyColumns(plan);
-  const flag = plan.softDeleteColumn;
-  if (change.kind === 'delete') {
-    if (t.deletes === 'ignore') return;
-    const r = await db.query(cdcDeleteSql(plan.target, key, plan.primaryKey.map((k) => change.oldKey[k]), flag));
-    counts.deleted += r.rowCount ?? 0;
-    return;
-  }
-  const { columns, values } = carried(plan, change.row);
-  if (change.kind === 'insert' || columns.length === plan.columns.length) {
-    // Every column at hand: the row as it is now, whatever the target has (also a key that moved, see below).
-    if (change.kind === 'update' && change.oldKey) {
-      await db.query(cdcDeleteSql(plan.target, key, plan.primaryKey.map((k) => change.oldKey![k])));
+/**
+ * Upserts many whole rows: COPYed into a temporary table of the target's
+ * column types, then one INSERT ... SELECT. The temporary table is made once
+ * per session and shape (its name says the columns and types) and emptied by
+ * each commit, so a stream does not create and drop a table per batch (the
+ * catalog would bloat); `used`: tables this transaction filled already.
+ */
+async function stagedUpsert(db: Db, plan: TablePlan, rows: (string | null)[][], used: Set<string>): Promise<void> {
+  const shape = plan.columns.map((c) => `${c.targetName} ${c.targetType}`).join(',');
+  const staging: TableRef = { schema: 'pg_temp', name: `tablesync_cdc_${createHash('sha256').update(`${displayName(plan.target)}|${shape}`).digest('hex').slice(0, 16)}` };
+  if (used.has(staging.name)) await db.query(truncateTableSql(staging));
+  else await db.query(cdcStagingSql(staging, plan.target, plan.columns));
+  used.add(staging.name);
+  const copy = db.query(copyFrom(copyIntoSql(staging, plan.columns, 'text')));
+  await pipeline(Readable.from(lines(rows)), copy);
+  await db.query(cdcUpsertFromSql(plan.target, staging, plan.columns, keyColumns(plan), plan.softDeleteColumn));
+}
+
+/** COPY text of the rows, in slices of about 1 MB rather than one string per row or one for all. */
+function* lines(rows: (string | null)[][]): Generator<string> {
+  let chunk = '';
+  for (const row of rows) {
+    chunk += cdcCopyLine(row);
+    if (chunk.length >= 1 << 20) {
+      yield chunk;
+      chunk = '';
     }
-    await db.query(cdcUpsertSql(plan.target, columns, key, [values], flag));
-    if (change.kind === 'insert') counts.inserted++;
-    else counts.updated++;
+  }
+  if (chunk) yield chunk;
+}
+
+/** One change alone, in order: an insert without every column, or an update that moved its key keeping values the log did not repeat. */
+async function applyRow(db: Db, t: CdcTable, change: Extract<RowChange, { kind: 'insert' | 'update' }>, counts: CdcCounts): Promise<void> {
+  const { plan } = t;
+  const { columns, values } = carried(plan, change.row);
+  if (change.kind === 'insert') {
+    await db.query(cdcUpsertSql(plan.target, columns, keyColumns(plan), [values], plan.softDeleteColumn));
+    counts.inserted++;
     return;
   }
   // Some values unchanged and not sent (TOAST): update the columns sent, keep the target's others.
-  const oldKey = change.oldKey ? plan.primaryKey.map((k) => change.oldKey![k]) : plan.primaryKey.map((k) => change.row[k] as string | null);
-  const r = await db.query(cdcUpdateSql(plan.target, columns, values, key, oldKey, flag));
+  await updateRow(db, plan, columns, values, plan.primaryKey.map((k) => change.oldKey?.[k] ?? (change.row[k] as string | null)));
+  counts.updated++;
+}
+
+/** An update that keeps its key and carries some columns (the others unchanged TOAST values): the target's others stay. */
+async function patchRow(db: Db, plan: TablePlan, row: Record<string, ChangeValue>): Promise<void> {
+  const { columns, values } = carried(plan, Object.fromEntries(plan.columns.map((c) => [c.name, row[c.name]])));
+  await updateRow(db, plan, columns, values, plan.primaryKey.map((k) => row[k] as string | null));
+}
+
+async function updateRow(db: Db, plan: TablePlan, columns: ColumnPlan[], values: (string | null)[], oldKey: (string | null)[]): Promise<void> {
+  const r = await db.query(cdcUpdateSql(plan.target, columns, values, keyColumns(plan), oldKey, plan.softDeleteColumn));
   if (r.rowCount === 0) {
     // Never write NULL over a value the log did not send: a row the target lacks here means a gap.
     throw new TablesyncError(
@@ -196,7 +339,6 @@ async function applyRow(db: Db, t: CdcTable, change: Exclude<RowChange, { kind: 
       `${displayName(plan.source)}: an update of key ${JSON.stringify(oldKey)} keeps values the log does not repeat, but the target has no such row; run tablesync reset-state for the table for a new snapshot`,
     );
   }
-  counts.updated++;
 }
 
 /** A cdc table's state: the stream (slot) it follows and the position it is applied up to, in the same transaction as its rows. */
