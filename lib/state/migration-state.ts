@@ -216,3 +216,89 @@ export function otherPartitionsCompletedSql(k: StateKey): { text: string; values
 
 /** stateCheckSql's row: nothing to create or upgrade. */
 export const stateIsCurrent = (row: { columns: number; table_columns: number; others: boolean }): boolean => row.columns === STATE_UPGRADE_COLUMNS.length && row.table_columns === TABLE_STATE_UPGRADE_COLUMNS.length && row.others;
+
+// Many one-chunk partitions of one run at once (syncSmallTables' group
+// transaction): one statement each instead of one per table.
+
+/** Keys of one run's partitions, as arrays for unnest: source schema, table name, partition index. */
+function manyKeyParams(keys: StateKey[]): unknown[] {
+  return [keys.map((k) => k.source.schema), keys.map((k) => k.source.name), keys.map((k) => k.partitionIndex)];
+}
+
+function sameRun(keys: StateKey[]): StateKey {
+  const [k] = keys;
+  if (!k || keys.some((x) => x.workflowId !== k.workflowId || x.runId !== k.runId || x.stateSchema !== k.stateSchema)) {
+    throw new Error('state rows of many partitions: the keys must be of one run, and at least one');
+  }
+  return k;
+}
+
+/** stateRowSql of many partitions of one run: rows also name source_schema, table_name, partition_index. */
+export function stateRowsSql(keys: StateKey[]): { text: string; values: unknown[] } {
+  const k = sameRun(keys);
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `SELECT s.source_schema, s.table_name, s.partition_index, s.sync_status, s.rows_copied, s.rows_inserted, s.rows_updated,
+        s.rows_unchanged, s.rows_deleted, s.chunks_done, s.warnings
+      FROM ${t} s JOIN unnest($3::text[], $4::text[], $5::int[]) AS w(s, n, p)
+        ON s.source_schema = w.s AND s.table_name = w.n AND s.partition_index = w.p
+      WHERE s.workflow_id = $1 AND s.run_id = $2`,
+    values: [k.workflowId, k.runId, ...manyKeyParams(keys)],
+  };
+}
+
+/** markRunningSql of many partitions of one run, all at one retry count. */
+export function markManyRunningSql(keys: StateKey[], retryCount: number): { text: string; values: unknown[] } {
+  const k = sameRun(keys);
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `INSERT INTO ${t} AS s (workflow_id, run_id, source_schema, table_name, partition_index, target_schema, target_table,
+        partition_count, pk_range_lo, pk_range_hi, mode, sync_status, last_sync_start, retry_count)
+      SELECT $1, $2, w.s, w.n, w.p, w.ts, w.tn, w.pc, w.lo, w.hi, w.m, 'running', clock_timestamp(), $12::int
+      FROM unnest($3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[])
+        AS w(s, n, p, ts, tn, pc, lo, hi, m)
+      ORDER BY w.s, w.n, w.p
+      ON CONFLICT (workflow_id, run_id, source_schema, table_name, partition_index) DO UPDATE
+      SET sync_status = 'running', last_sync_start = clock_timestamp(), last_sync_end = NULL,
+          error_message = NULL, retry_count = EXCLUDED.retry_count`,
+    values: [
+      k.workflowId,
+      k.runId,
+      ...manyKeyParams(keys),
+      keys.map((x) => x.target.schema),
+      keys.map((x) => x.target.name),
+      keys.map((x) => x.partitionCount),
+      keys.map((x) => x.lo),
+      keys.map((x) => x.hi),
+      keys.map((x) => x.mode),
+      retryCount,
+    ],
+  };
+}
+
+/** markCompletedSql of many partitions of one run that each committed in one chunk. */
+export function markManyCompletedSql(keys: StateKey[], counts: StateCounts[]): { text: string; values: unknown[] } {
+  const k = sameRun(keys);
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  const col = <K extends keyof StateCounts>(name: K) => counts.map((c) => c[name]);
+  return {
+    text: `UPDATE ${t} AS s SET sync_status = 'completed', last_sync_end = clock_timestamp(), error_message = NULL,
+        rows_inserted = w.ins, rows_updated = w.upd, rows_unchanged = w.unch, rows_copied = w.copied, rows_deleted = w.del,
+        chunks_done = w.chunks, warnings = w.warn
+      FROM unnest($3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::int[], $12::jsonb[])
+        AS w(s, n, p, ins, upd, unch, copied, del, chunks, warn)
+      WHERE s.workflow_id = $1 AND s.run_id = $2 AND s.source_schema = w.s AND s.table_name = w.n AND s.partition_index = w.p`,
+    values: [
+      k.workflowId,
+      k.runId,
+      ...manyKeyParams(keys),
+      col('inserted'),
+      col('updated'),
+      col('unchanged'),
+      col('rowsCopied'),
+      col('deleted'),
+      col('chunksDone'),
+      counts.map((c) => JSON.stringify(c.warnings)),
+    ],
+  };
+}

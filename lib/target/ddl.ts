@@ -12,6 +12,18 @@ export function createTableSql(table: TableRef, columns: ColumnPlan[]): string {
   return `CREATE TABLE ${qualifyPg(table)} (${defs.join(', ')})`;
 }
 
+/**
+ * createTableSql with its primary key in the same statement: for a table that
+ * is loaded with a few rows (a small table's load, one of many in a
+ * transaction), where a key kept up per row costs less than a second statement
+ * that builds it.
+ */
+export function createKeyedTableSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
+  if (!primaryKey.length) return createTableSql(table, columns);
+  const key = `CONSTRAINT ${quotePg(pkeyName(table.name))} PRIMARY KEY (${targetKey(columns, primaryKey).map(quotePg).join(', ')})`;
+  return `${createTableSql(table, columns).slice(0, -1)}, ${key})`;
+}
+
 export function addPrimaryKeySql(table: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
   return `ALTER TABLE ${qualifyPg(table)} ADD CONSTRAINT ${quotePg(pkeyName(table.name))} PRIMARY KEY (${targetKey(columns, primaryKey)
     .map(quotePg)
