@@ -3,6 +3,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type DiscoverTablesResult, type InitializeStateResult, type SyncSmallTablesInput, type SyncSmallTablesResult } from '../../activities';
 import { ConnectionRegistry } from '../../activities/connections';
 import type { SyncConfig } from '../../lib/config';
+import { claimGenerationSql } from '../../lib/state';
 import type { SyncTask } from '../../lib/types';
 import { useDatabases } from '../helpers/databases';
 import { pgUrl, testDb } from '../helpers/pg';
@@ -127,5 +128,28 @@ describe('small full loads in one transaction (real PostgreSQL)', function () {
     const keys = await dst.query(`SELECT conrelid::regclass::text AS t, conname FROM pg_constraint WHERE contype = 'p' AND connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE '\\_%' ORDER BY 1`);
     assert.deepEqual(keys.rows, ['a1', 'a2', 'a3', 'a4', 'bad'].map((t) => ({ t, conname: `${t}_pkey` })));
     assert.deepEqual((await dst.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_%'`)).rows, [], 'no load table left');
+  });
+
+  it('a table a newer sync claimed meanwhile fails alone (Superseded); the rest of the group commits', async () => {
+    const { config, tasks } = await plan('r3');
+    // Another run claims a3 after r3 planned it.
+    await dst.query(claimGenerationSql(config.target.stateSchema, { schema: 'public', name: 'a3' }, { workflowId: 'newer', runId: 'n1' }));
+    const done = await small({ config, tasks, syncWorkflowId: 'small-loads', syncRunId: 'r3' });
+    assert.deepEqual(done.tables.map((t) => [t.table, t.status]), [
+      ['public.a1', 'completed'],
+      ['public.a2', 'completed'],
+      ['public.bad', 'completed'],
+      ['public.a3', 'failed'],
+      ['public.a4', 'completed'],
+    ]);
+    assert.match(done.tables[3].error ?? '', /public\.a3 was claimed by a newer sync, newer/);
+    assert.deepEqual(done.again, []);
+    assert.deepEqual((await state('r3')).map((r) => [r.table_name, r.sync_status]), [
+      ['a1', 'completed'],
+      ['a2', 'completed'],
+      ['a3', 'failed'],
+      ['a4', 'completed'],
+      ['bad', 'completed'],
+    ]);
   });
 });
