@@ -233,16 +233,26 @@ function sameRun(keys: StateKey[]): StateKey {
   return k;
 }
 
+/**
+ * Each key's row found through the unique key's index, one lookup per key
+ * (a LATERAL subquery): a join the planner is free to choose hashes every row
+ * of the run (10,000 in a run of 10,000 tables, the run's statistics not yet
+ * gathered), which made each lookup of 25 keys cost as much as reading them all.
+ */
+function rowsOfKeys(t: string, columns: string, keys = 'unnest($3::text[], $4::text[], $5::int[]) AS w(s, n, p)'): string {
+  return `${keys} CROSS JOIN LATERAL (
+      SELECT ${columns} FROM ${t} x
+      WHERE x.workflow_id = $1 AND x.run_id = $2 AND x.source_schema = w.s AND x.table_name = w.n AND x.partition_index = w.p
+      LIMIT 1) s`;
+}
+
 /** stateRowSql of many partitions of one run: rows also name source_schema, table_name, partition_index. */
 export function stateRowsSql(keys: StateKey[]): { text: string; values: unknown[] } {
   const k = sameRun(keys);
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  const columns = 'sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged, rows_deleted, chunks_done, warnings';
   return {
-    text: `SELECT s.source_schema, s.table_name, s.partition_index, s.sync_status, s.rows_copied, s.rows_inserted, s.rows_updated,
-        s.rows_unchanged, s.rows_deleted, s.chunks_done, s.warnings
-      FROM ${t} s JOIN unnest($3::text[], $4::text[], $5::int[]) AS w(s, n, p)
-        ON s.source_schema = w.s AND s.table_name = w.n AND s.partition_index = w.p
-      WHERE s.workflow_id = $1 AND s.run_id = $2`,
+    text: `SELECT w.s AS source_schema, w.n AS table_name, w.p AS partition_index, s.* FROM ${rowsOfKeys(t, columns)}`,
     values: [k.workflowId, k.runId, ...manyKeyParams(keys)],
   };
 }
@@ -282,12 +292,13 @@ export function markManyCompletedSql(keys: StateKey[], counts: StateCounts[]): {
   const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
   const col = <K extends keyof StateCounts>(name: K) => counts.map((c) => c[name]);
   return {
-    text: `UPDATE ${t} AS s SET sync_status = 'completed', last_sync_end = clock_timestamp(), error_message = NULL,
-        rows_inserted = w.ins, rows_updated = w.upd, rows_unchanged = w.unch, rows_copied = w.copied, rows_deleted = w.del,
-        chunks_done = w.chunks, warnings = w.warn
-      FROM unnest($3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::int[], $12::jsonb[])
-        AS w(s, n, p, ins, upd, unch, copied, del, chunks, warn)
-      WHERE s.workflow_id = $1 AND s.run_id = $2 AND s.source_schema = w.s AND s.table_name = w.n AND s.partition_index = w.p`,
+    text: `WITH v AS MATERIALIZED (
+        SELECT s.id, w.* FROM ${rowsOfKeys(t, 'x.id', `unnest($3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[],
+          $10::bigint[], $11::int[], $12::jsonb[]) AS w(s, n, p, ins, upd, unch, copied, del, chunks, warn)`)})
+      UPDATE ${t} AS s SET sync_status = 'completed', last_sync_end = clock_timestamp(), error_message = NULL,
+        rows_inserted = v.ins, rows_updated = v.upd, rows_unchanged = v.unch, rows_copied = v.copied, rows_deleted = v.del,
+        chunks_done = v.chunks, warnings = v.warn
+      FROM v WHERE s.id = v.id`,
     values: [
       k.workflowId,
       k.runId,
