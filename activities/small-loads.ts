@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { log } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
@@ -17,7 +18,7 @@ import {
 import { displayName } from '../lib/tables';
 import {
   addSoftDeleteColumnsSql,
-  advisoryXactLockSql,
+  advisoryXactLocksSql,
   analyzeSql,
   copyIntoSql,
   createKeyedTableSql,
@@ -28,6 +29,7 @@ import { qualifyPg } from '../lib/target/sql';
 import type { PartitionRange, PartitionResult, SyncTask, TablePlan } from '../lib/types';
 import { ensureSchema, inTransaction, loadRefOf, runKeyOf, type ActivityDeps, type RunKey } from './context';
 import { classifyError, nonRetryable } from './errors';
+import { stepTimer } from './step-timer';
 import { openRead, partitionResult, progressOf, type PartitionRun } from './transfer';
 
 // Full loads of many small tables in one target transaction: what
@@ -37,6 +39,8 @@ import { openRead, partitionResult, progressOf, type PartitionRun } from './tran
 // inside its own savepoint, so a table that fails is rolled back alone and
 // the others commit; state rows are read, marked running and marked completed
 // for the whole group in one statement each.
+
+type Spent = Record<'ddl' | 'read' | 'copy' | 'analyze and swap', number>;
 
 /** One table of a group, and where it ended. */
 interface Member {
@@ -114,6 +118,9 @@ export async function loadSmallTables(
   });
   const target = connections.pg(config.target.connection);
   const source = connections.source(config.source.connection);
+  const steps = stepTimer(`sync_partition of ${members.length} small tables in one transaction`);
+  /** Where the tables' loads spent their time, summed over the group (debug log). */
+  const spent: Spent = { ddl: 0, read: 0, copy: 0, 'analyze and swap': 0 };
   const open = () => members.filter((m) => !m.result && !m.error && !m.copied);
   /** Tables an earlier attempt (or another, still running) committed: their counts, from the state. */
   const takeCommitted = (rows: Record<string, unknown>[]) => {
@@ -133,6 +140,7 @@ export async function loadSmallTables(
     const failure = classifyError(err, `sync_partition of ${members.length} small tables: recording state`);
     for (const m of open()) m.error = failure;
   }
+  steps.lap('state');
   for (const schema of new Set(open().map((m) => m.task.table.target.schema))) {
     try {
       await inTransaction(connections, config.target.connection, (client) => ensureSchema(client, schema));
@@ -145,26 +153,30 @@ export async function loadSmallTables(
     try {
       await inTransaction(connections, config.target.connection, async (client) => {
         // One attempt at a time per partition, as in a partition's own transfer (names sorted: two groups never wait on each other).
-        const locks = loading.map((m) => `tablesync.partition:${runKeyOf(runKey)}:${displayName(m.task.table.source)}:${m.range.index}`).sort();
-        for (const name of locks) await client.query(advisoryXactLockSql(name));
+        const locks = loading.map((m) => `tablesync.partition:${runKeyOf(runKey)}:${displayName(m.task.table.source)}:${m.range.index}`);
+        await client.query(advisoryXactLocksSql(locks));
         takeCommitted((await client.query(stateRowsSql(loading.map((m) => m.key)))).rows);
         await checkGenerations(client, config, open());
         const present = await targetsPresent(client, open().map((m) => m.task.table));
+        steps.lap('locks and claims');
         for (const m of open()) {
           if (run.signal.aborted) throw run.signal.reason;
           try {
-            m.copied = await loadOne(client, source, config, runKey, m, present[qualifyPg(m.task.table.target)], run.signal);
+            m.copied = await loadOne(client, source, config, runKey, m, present[qualifyPg(m.task.table.target)], run.signal, spent);
           } catch (err) {
             m.error = classifyError(err, where(m.task.table, m.range));
             await client.query('ROLLBACK TO SAVEPOINT small_table');
           }
         }
+        steps.lap(`loads (${Object.entries(spent).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')})`);
         const loaded = members.filter((m) => m.copied);
         if (loaded.length) {
           const counts = loaded.map((m) => ({ ...m.copied!, inserted: m.copied!.rowsCopied, updated: 0, unchanged: 0, deleted: 0, chunksDone: 1 }));
           await client.query(markManyCompletedSql(loaded.map((m) => m.key), counts));
         }
       });
+      steps.lap('completed and commit');
+      steps.done();
       // Committed: a full load's counts, as its own partition's transfer reports them.
       for (const m of members.filter((x) => x.copied)) {
         const { rowsCopied, warnings } = m.copied!;
@@ -233,13 +245,29 @@ async function loadOne(
   m: Member,
   targetExists: boolean,
   signal: AbortSignal,
+  spent: Spent,
 ): Promise<NonNullable<Member['copied']>> {
+  let at = performance.now();
+  const lap = (step: keyof Spent) => {
+    const now = performance.now();
+    spent[step] += now - at;
+    at = now;
+  };
   const table = m.task.table;
   const dest = targetExists ? loadRefOf(runKey, table) : table.target;
   const ddl = ['SAVEPOINT small_table', ...(targetExists ? [dropTableSql(dest)] : []), createKeyedTableSql(dest, table.columns, table.primaryKey)];
   if (table.softDeleteColumn) ddl.push(addSoftDeleteColumnsSql(dest, table.softDeleteColumn));
-  await client.query(ddl.join('; '));
-  const copy = await openRead(source, table, m.chunk, config.useBinaryCopy);
+  // The source read opens (a round trip or more on its own connection) while the target runs the DDL.
+  const reading = openRead(source, table, m.chunk, config.useBinaryCopy);
+  try {
+    await client.query(ddl.join('; '));
+  } catch (err) {
+    await reading.then((c) => c.finish(err)).catch(() => undefined);
+    throw err;
+  }
+  lap('ddl');
+  const copy = await reading;
+  lap('read');
   try {
     await pipeline(copy.stream, client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format))), { signal });
     await copy.finish();
@@ -247,7 +275,9 @@ async function loadOne(
     await copy.finish(err).catch(() => undefined);
     throw err;
   }
+  lap('copy');
   const swap = targetExists ? swapTableSql(dest, table.target, true, table.primaryKey.length > 0) : [];
   await client.query([analyzeSql(dest), ...swap, 'RELEASE SAVEPOINT small_table'].join('; '));
+  lap('analyze and swap');
   return { rowsCopied: copy.rows(), warnings: copy.warnings() };
 }
