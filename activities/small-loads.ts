@@ -183,7 +183,8 @@ export async function loadSmallTables(
         m.result = partitionResult(m.range.index, run.attempt, { nextChunk: 1, rowsCopied, skipped: 0, inserted: rowsCopied, updated: 0, deleted: 0, warnings });
       }
     } catch (err) {
-      if (run.signal.aborted) {
+      if (run.signal.aborted && run.cancelRequested()) {
+        // Rethrown as the SDK's CancelledFailure, as a partition's own transfer does.
         await markEnded(target, loading, 'cancelled', 'cancelled: the group of small tables was rolled back');
         throw run.signal.reason;
       }
@@ -258,7 +259,13 @@ async function loadOne(
   const ddl = ['SAVEPOINT small_table', ...(targetExists ? [dropTableSql(dest)] : []), createKeyedTableSql(dest, table.columns, table.primaryKey)];
   if (table.softDeleteColumn) ddl.push(addSoftDeleteColumnsSql(dest, table.softDeleteColumn));
   // The source read opens (a round trip or more on its own connection) while the target runs the DDL.
-  const reading = openRead(source, table, m.chunk, config.useBinaryCopy);
+  // Its failure (opening, or the source's COPY erring before the pipeline below takes the stream) is
+  // handled below, after the DDL: until then neither may go unhandled (an uncaught error ends the worker).
+  const reading = openRead(source, table, m.chunk, config.useBinaryCopy).then((c) => {
+    c.stream.on('error', () => undefined);
+    return c;
+  });
+  reading.catch(() => undefined);
   try {
     await client.query(ddl.join('; '));
   } catch (err) {

@@ -152,4 +152,24 @@ describe('small full loads in one transaction (real PostgreSQL)', function () {
       ['bad', 'completed'],
     ]);
   });
+
+  it('a table whose source read fails mid-group fails alone; the tables after it still load', async () => {
+    const { config, tasks } = await plan('r4');
+    // Gone from the source after planning: its COPY fails once the target's COPY has begun.
+    await src.query('ALTER TABLE a3 RENAME TO a3_gone');
+    try {
+      const done = await small({ config, tasks, syncWorkflowId: 'small-loads', syncRunId: 'r4' });
+      assert.deepEqual(done.tables.map((t) => [t.table, t.status]), [
+        ['public.a1', 'completed'],
+        ['public.a2', 'completed'],
+        ['public.bad', 'completed'],
+        ['public.a3', 'failed'],
+        ['public.a4', 'completed'],
+      ]);
+      assert.match(done.tables[3].error ?? '', /sync_partition public\.a3 partition 1\/1: .*a3/);
+      assert.equal((await dst.query(`SELECT count(*)::int AS n FROM a4`)).rows[0].n, 6);
+    } finally {
+      await src.query('ALTER TABLE a3_gone RENAME TO a3');
+    }
+  });
 });
