@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
 import { modeOf, readFilterOf } from '../lib/modes';
@@ -20,6 +20,7 @@ import type { PartitionRange, PartitionResult, SyncTask, TablePlan, TableResult 
 import { ensureSchema, inTransaction, loadRefOf, runKeyOf, stagingRefOf, type ActivityDeps, type RunKey } from './context';
 import { classifyError, nonRetryable } from './errors';
 import { checkGeneration } from './generations';
+import { groupLoadable, loadSmallTables } from './small-loads';
 import { stepTimer } from './step-timer';
 
 // Partition transfer: one key range of one table, copied from the source and
@@ -61,7 +62,7 @@ type ChunkCounts = Omit<PartitionProgress, 'nextChunk'>;
 const NO_PROGRESS: PartitionProgress = { nextChunk: 0, rowsCopied: 0, skipped: 0, inserted: 0, updated: 0, deleted: 0, warnings: {} };
 
 /** Progress as _migration_state holds it. */
-function progressOf(row: Record<string, unknown>): PartitionProgress {
+export function progressOf(row: Record<string, unknown>): PartitionProgress {
   // Rows skipped as equal are unchanged rows that were not copied (_migration_state keeps both figures).
   const copiedUnchanged = Number(row.rows_copied) - Number(row.rows_inserted) - Number(row.rows_updated);
   return {
@@ -75,7 +76,7 @@ function progressOf(row: Record<string, unknown>): PartitionProgress {
   };
 }
 
-function partitionResult(index: number, attempt: number, p: PartitionProgress): PartitionResult {
+export function partitionResult(index: number, attempt: number, p: PartitionProgress): PartitionResult {
   const { rowsCopied, skipped, inserted, updated, deleted } = p;
   const warnings = Object.entries(p.warnings).map(([what, n]) => `${n} × ${what}`);
   return {
@@ -115,7 +116,7 @@ function isKeyBound(bound: string, width: number): boolean {
 }
 
 /** What one partition's transfer needs of the activity running it (syncPartition, or syncSmallTables for each of its tables). */
-interface PartitionRun {
+export interface PartitionRun {
   attempt: number;
   heartbeat(details: unknown): void;
   signal: AbortSignal;
@@ -308,7 +309,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
 
 /** Opens a chunk's read; a block range's snapshot that is gone fails the load for good (no retry can bring it back). */
 /** The chunk's rows the mode reads (and, where compare's digests narrowed it, only those in `narrowed`). */
-async function openRead(source: SourceConnection, table: TablePlan, chunk: PartitionRange, binary: boolean, snapshot?: string, narrowed?: ReadFilter): Promise<CopyStream> {
+export async function openRead(source: SourceConnection, table: TablePlan, chunk: PartitionRange, binary: boolean, snapshot?: string, narrowed?: ReadFilter): Promise<CopyStream> {
   const filter = narrowed ? bothFilters(readFilterOf(table), narrowed) : readFilterOf(table);
   try {
     return await source.openCopy(table, chunk, binary, filter, chunk.blocks ? snapshot : undefined);
@@ -344,10 +345,10 @@ export function createTransferActivities({ connections }: ActivityDeps) {
     },
 
     /**
-     * Several small tables, one after another, each exactly as its own
-     * syncTableWorkflow would run its one partition (a full load in one
-     * transaction, or one chunk applied in place), with the same
-     * _migration_state row. A table whose error no retry can fix fails alone;
+     * Several small tables, each with the _migration_state row its own
+     * syncTableWorkflow would write: full loads of one chunk together in one
+     * transaction, a savepoint each (loadSmallTables); the others one after
+     * another, each exactly as its own workflow would run its one partition. A table whose error no retry can fix fails alone;
      * one whose error a retry may fix is named in `again`, for the workflow to
      * run as its own syncTableWorkflow, with the configured retries.
      */
@@ -358,10 +359,31 @@ export function createTransferActivities({ connections }: ActivityDeps) {
       let tablesDone = 0;
       let rowsCopied = 0;
       const heartbeat = setInterval(() => ctx.heartbeat({ tablesDone, rowsCopied }), 1_000);
-      const tables: TableResult[] = [];
+      const tables = new Array<TableResult>(tasks.length);
       const again: number[] = [];
+      // A table that failed, worded as the table's own workflow words a failed partition.
+      const failedTable = (i: number, failure: ApplicationFailure) => {
+        const range = tasks[i].partitions[0];
+        if (!failure.nonRetryable && !NON_RETRYABLE.includes(failure.type ?? '')) again.push(i);
+        tables[i] = tableResultOf(tasks[i], [], [`partition ${range.index + 1}/${range.count}: ${rootMessage(failure)}`]);
+      };
       try {
+        // Full loads of one chunk: all in one transaction (see small-loads.ts); the others one after another.
+        const grouped = tasks.flatMap((task, i) => (groupLoadable(task, config) ? [i] : []));
+        if (grouped.length > 1) {
+          const done = await loadSmallTables(connections, config, grouped.map((i) => tasks[i]), { syncWorkflowId, syncRunId }, run);
+          for (const [k, i] of grouped.entries()) {
+            const r = done[k];
+            if (r instanceof Error) failedTable(i, classifyError(r, `sync_partition ${displayName(tasks[i].table.source)}`));
+            else {
+              rowsCopied += r.rowsCopied;
+              tables[i] = tableResultOf(tasks[i], [r], []);
+            }
+            tablesDone++;
+          }
+        }
         for (const [i, task] of tasks.entries()) {
+          if (tables[i]) continue;
           if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
           const range = task.partitions[0];
           const input: SyncPartitionInput = {
@@ -376,13 +398,10 @@ export function createTransferActivities({ connections }: ActivityDeps) {
           try {
             const done = await transferPartition(connections, input, run);
             rowsCopied += done.rowsCopied;
-            tables.push(tableResultOf(task, [done], []));
+            tables[i] = tableResultOf(task, [done], []);
           } catch (err) {
             if (ctx.cancellationSignal.aborted) throw err;
-            const failure = classifyError(err, `sync_partition ${displayName(task.table.source)}`);
-            if (!failure.nonRetryable && !NON_RETRYABLE.includes(failure.type ?? '')) again.push(i);
-            // Worded as the table's own workflow words a failed partition.
-            tables.push(tableResultOf(task, [], [`partition ${range.index + 1}/${range.count}: ${rootMessage(failure)}`]));
+            failedTable(i, classifyError(err, `sync_partition ${displayName(task.table.source)}`));
           }
           tablesDone++;
         }

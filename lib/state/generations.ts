@@ -79,3 +79,14 @@ export function lockGenerationSql(stateSchema: string, target: TableRef): { text
     values: [target.schema, target.name],
   };
 }
+
+/** lockGenerationSql of many target tables: rows of target_schema, target_table, generation, workflow_id, locked in name order. */
+export function lockGenerationsSql(stateSchema: string, targets: TableRef[]): { text: string; values: unknown[] } {
+  const t = qualifyPg({ schema: stateSchema, name: GENERATIONS_TABLE });
+  return {
+    text: `SELECT g.target_schema, g.target_table, g.generation::text AS generation, g.workflow_id
+      FROM ${t} g JOIN unnest($1::text[], $2::text[]) AS w(s, n) ON g.target_schema = w.s AND g.target_table = w.n
+      ORDER BY g.target_schema, g.target_table FOR SHARE OF g`,
+    values: [targets.map((x) => x.schema), targets.map((x) => x.name)],
+  };
+}

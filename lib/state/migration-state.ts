@@ -216,3 +216,100 @@ export function otherPartitionsCompletedSql(k: StateKey): { text: string; values
 
 /** stateCheckSql's row: nothing to create or upgrade. */
 export const stateIsCurrent = (row: { columns: number; table_columns: number; others: boolean }): boolean => row.columns === STATE_UPGRADE_COLUMNS.length && row.table_columns === TABLE_STATE_UPGRADE_COLUMNS.length && row.others;
+
+// Many one-chunk partitions of one run at once (syncSmallTables' group
+// transaction): one statement each instead of one per table.
+
+/** Keys of one run's partitions, as arrays for unnest: source schema, table name, partition index. */
+function manyKeyParams(keys: StateKey[]): unknown[] {
+  return [keys.map((k) => k.source.schema), keys.map((k) => k.source.name), keys.map((k) => k.partitionIndex)];
+}
+
+function sameRun(keys: StateKey[]): StateKey {
+  const [k] = keys;
+  if (!k || keys.some((x) => x.workflowId !== k.workflowId || x.runId !== k.runId || x.stateSchema !== k.stateSchema)) {
+    throw new Error('state rows of many partitions: the keys must be of one run, and at least one');
+  }
+  return k;
+}
+
+/**
+ * Each key's row found through the unique key's index, one lookup per key
+ * (a LATERAL subquery): a join the planner is free to choose hashes every row
+ * of the run (10,000 in a run of 10,000 tables, the run's statistics not yet
+ * gathered), which made each lookup of 25 keys cost as much as reading them all.
+ */
+function rowsOfKeys(t: string, columns: string, keys = 'unnest($3::text[], $4::text[], $5::int[]) AS w(s, n, p)'): string {
+  return `${keys} CROSS JOIN LATERAL (
+      SELECT ${columns} FROM ${t} x
+      WHERE x.workflow_id = $1 AND x.run_id = $2 AND x.source_schema = w.s AND x.table_name = w.n AND x.partition_index = w.p
+      LIMIT 1) s`;
+}
+
+/** stateRowSql of many partitions of one run: rows also name source_schema, table_name, partition_index. */
+export function stateRowsSql(keys: StateKey[]): { text: string; values: unknown[] } {
+  const k = sameRun(keys);
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  const columns = 'sync_status, rows_copied, rows_inserted, rows_updated, rows_unchanged, rows_deleted, chunks_done, warnings';
+  return {
+    text: `SELECT w.s AS source_schema, w.n AS table_name, w.p AS partition_index, s.* FROM ${rowsOfKeys(t, columns)}`,
+    values: [k.workflowId, k.runId, ...manyKeyParams(keys)],
+  };
+}
+
+/** markRunningSql of many partitions of one run, all at one retry count. */
+export function markManyRunningSql(keys: StateKey[], retryCount: number): { text: string; values: unknown[] } {
+  const k = sameRun(keys);
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  return {
+    text: `INSERT INTO ${t} AS s (workflow_id, run_id, source_schema, table_name, partition_index, target_schema, target_table,
+        partition_count, pk_range_lo, pk_range_hi, mode, sync_status, last_sync_start, retry_count)
+      SELECT $1, $2, w.s, w.n, w.p, w.ts, w.tn, w.pc, w.lo, w.hi, w.m, 'running', clock_timestamp(), $12::int
+      FROM unnest($3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[])
+        AS w(s, n, p, ts, tn, pc, lo, hi, m)
+      ORDER BY w.s, w.n, w.p
+      ON CONFLICT (workflow_id, run_id, source_schema, table_name, partition_index) DO UPDATE
+      SET sync_status = 'running', last_sync_start = clock_timestamp(), last_sync_end = NULL,
+          error_message = NULL, retry_count = EXCLUDED.retry_count`,
+    values: [
+      k.workflowId,
+      k.runId,
+      ...manyKeyParams(keys),
+      keys.map((x) => x.target.schema),
+      keys.map((x) => x.target.name),
+      keys.map((x) => x.partitionCount),
+      keys.map((x) => x.lo),
+      keys.map((x) => x.hi),
+      keys.map((x) => x.mode),
+      retryCount,
+    ],
+  };
+}
+
+/** markCompletedSql of many partitions of one run that each committed in one chunk. */
+export function markManyCompletedSql(keys: StateKey[], counts: StateCounts[]): { text: string; values: unknown[] } {
+  const k = sameRun(keys);
+  const t = qualifyPg({ schema: k.stateSchema, name: STATE_TABLE });
+  const col = <K extends keyof StateCounts>(name: K) => counts.map((c) => c[name]);
+  return {
+    text: `WITH v AS MATERIALIZED (
+        SELECT s.id, w.* FROM ${rowsOfKeys(t, 'x.id', `unnest($3::text[], $4::text[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[],
+          $10::bigint[], $11::int[], $12::jsonb[]) AS w(s, n, p, ins, upd, unch, copied, del, chunks, warn)`)})
+      UPDATE ${t} AS s SET sync_status = 'completed', last_sync_end = clock_timestamp(), error_message = NULL,
+        rows_inserted = v.ins, rows_updated = v.upd, rows_unchanged = v.unch, rows_copied = v.copied, rows_deleted = v.del,
+        chunks_done = v.chunks, warnings = v.warn
+      FROM v WHERE s.id = v.id`,
+    values: [
+      k.workflowId,
+      k.runId,
+      ...manyKeyParams(keys),
+      col('inserted'),
+      col('updated'),
+      col('unchanged'),
+      col('rowsCopied'),
+      col('deleted'),
+      col('chunksDone'),
+      counts.map((c) => JSON.stringify(c.warnings)),
+    ],
+  };
+}

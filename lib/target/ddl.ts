@@ -12,6 +12,18 @@ export function createTableSql(table: TableRef, columns: ColumnPlan[]): string {
   return `CREATE TABLE ${qualifyPg(table)} (${defs.join(', ')})`;
 }
 
+/**
+ * createTableSql with its primary key in the same statement: for a table that
+ * is loaded with a few rows (a small table's load, one of many in a
+ * transaction), where a key kept up per row costs less than a second statement
+ * that builds it.
+ */
+export function createKeyedTableSql(table: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
+  if (!primaryKey.length) return createTableSql(table, columns);
+  const key = `CONSTRAINT ${quotePg(pkeyName(table.name))} PRIMARY KEY (${targetKey(columns, primaryKey).map(quotePg).join(', ')})`;
+  return `${createTableSql(table, columns).slice(0, -1)}, ${key})`;
+}
+
 export function addPrimaryKeySql(table: TableRef, columns: ColumnPlan[], primaryKey: string[]): string {
   return `ALTER TABLE ${qualifyPg(table)} ADD CONSTRAINT ${quotePg(pkeyName(table.name))} PRIMARY KEY (${targetKey(columns, primaryKey)
     .map(quotePg)
@@ -105,4 +117,12 @@ export function analyzeSql(table: TableRef): string {
 /** A transaction-scoped advisory lock on a name: serialises what must not run twice at once. */
 export function advisoryXactLockSql(name: string): { text: string; values: string[] } {
   return { text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [name] };
+}
+
+/** advisoryXactLockSql of many names in one statement, taken in name order (two takers of the same names never wait on each other). */
+export function advisoryXactLocksSql(names: string[]): { text: string; values: string[][] } {
+  return {
+    text: 'SELECT count(pg_advisory_xact_lock(hashtext(n))) FROM (SELECT n FROM unnest($1::text[]) AS n ORDER BY n OFFSET 0) AS sorted',
+    values: [names],
+  };
 }
