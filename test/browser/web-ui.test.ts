@@ -138,8 +138,9 @@ describe('Web UI: a sync started from the UI\'s own Start Workflow form, in head
     await shot('child-public-orders');
     // Not only "syncTableWorkflow": the child's summary (User Metadata tab) names its table and mode.
     // (Its current details, which the UI shows there for a running workflow, are asserted through the client in web-ui-labels.test.)
-    await page.getByText('User Metadata', { exact: true }).first().click();
-    await page.getByText('public.orders · full', { exact: true }).first().waitFor();
+    const metadataTab = () => page.getByText('User Metadata', { exact: true }).first().click();
+    await metadataTab();
+    await waitForText(page, 'public.orders · full', 30_000, metadataTab);
     await shot('child-metadata');
 
     for (const t of TABLES) await assertPgTablesEqual(src, dst, t);
@@ -183,15 +184,17 @@ describe('Web UI: a sync started from the UI\'s own Start Workflow form, in head
 });
 
 /** Waits until the page shows `text`, reloading now and then (the UI polls, but not always for every panel). */
-async function waitForText(page: Page, text: string, timeoutMs: number): Promise<void> {
+async function waitForText(page: Page, text: string, timeoutMs: number, afterReload?: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await page.getByText(text, { exact: true }).first().waitFor({ timeout: 5_000 });
+      // In the page or in a frame: the UI renders a summary (markdown) in a frame of its own at times, inline at others.
+      await Promise.any(page.frames().map((f) => f.getByText(text, { exact: true }).first().waitFor({ timeout: 5_000 })));
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await page.reload();
+      await afterReload?.();
     }
   }
 }
