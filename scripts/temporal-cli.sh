@@ -9,6 +9,11 @@ gobin="$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
 if [ -x "$gobin/temporal" ]; then echo "$gobin/temporal"; exit 0; fi
 if command -v temporal >/dev/null 2>&1; then command -v temporal; exit 0; fi
 command -v go >/dev/null 2>&1 || { echo "Go is needed to build the Temporal CLI (expected at /usr/local/go/bin)" >&2; exit 1; }
+mkdir -p "$gobin"
+# Callers started together (test suites of several checkouts on a new machine) wait for one build instead of each compiling it.
+exec 9>"$gobin/.temporal-build.lock"
+flock 9
+if [ -x "$gobin/temporal" ]; then echo "$gobin/temporal"; exit 0; fi
 echo "Building the Temporal CLI $version (once; takes a few minutes)..." >&2
 go install "github.com/temporalio/cli/cmd/temporal@$version" >&2
 echo "$gobin/temporal"
