@@ -172,8 +172,3 @@ export function readFilterOf(table: TablePlan): ReadFilter {
   return bothFilters((dialect, placeholder) => mode.readFilter(dialect, table, placeholder), rowFilterOf(table));
 }
 
-/** At task creation: what this run of the table reads (its mode's window, read from the source now). */
-export function withReadWindow(source: SourceConnection, table: TablePlan): Promise<TablePlan> {
-  return modeOf(table.mode).readWindow(source, table);
-}
-
