@@ -30,7 +30,7 @@ import type { PartitionRange, PartitionResult, SyncTask, TablePlan } from '../li
 import { ensureSchema, inTransaction, loadRefOf, runKeyOf, type ActivityDeps, type RunKey } from './context';
 import { classifyError, nonRetryable } from './errors';
 import { stepTimer } from './step-timer';
-import { openRead, partitionResult, progressOf, type PartitionRun } from './transfer';
+import { openRead, partitionResult, progressOf, type PartitionRun } from './partition-run';
 
 // Full loads of many small tables in one target transaction: what
 // syncSmallTables spends per table otherwise is mostly fixed cost (a

@@ -2,12 +2,11 @@ import { pipeline } from 'node:stream/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
-import { modeOf, readFilterOf } from '../lib/modes';
+import { modeOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { derivedUserTypes } from './user-types';
 import { planChunks } from '../lib/planner';
-import { decodeKey, type CopyStream, type ReadFilter, type SourceConnection } from '../lib/sources/base';
-import { bothFilters } from '../lib/sources/row-filter';
+import { decodeKey, type CopyStream } from '../lib/sources/base';
 import type { ChunkContext, Db } from '../lib/modes/types';
 import { chunkReads } from '../lib/modes/backfill';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
@@ -22,6 +21,7 @@ import { classifyError, nonRetryable } from './errors';
 import { checkGeneration } from './generations';
 import { groupLoadable, loadSmallTables } from './small-loads';
 import { stepTimer } from './step-timer';
+import { NO_PROGRESS, openRead, partitionResult, progressOf, type ChunkCounts, type PartitionProgress, type PartitionRun } from './partition-run';
 
 // Partition transfer: one key range of one table, copied from the source and
 // applied by the table's mode, in chunks of batchSize rows that each commit
@@ -45,52 +45,6 @@ export interface SyncPartitionInput extends RunKey {
   snapshot?: string;
 }
 
-/** What a partition's committed chunks did, and where a retried attempt resumes. */
-interface PartitionProgress {
-  nextChunk: number;
-  rowsCopied: number;
-  /** compare: source rows of digest buckets found equal, not copied. */
-  skipped: number;
-  inserted: number;
-  updated: number;
-  deleted: number;
-  warnings: Record<string, number>;
-}
-
-type ChunkCounts = Omit<PartitionProgress, 'nextChunk'>;
-
-const NO_PROGRESS: PartitionProgress = { nextChunk: 0, rowsCopied: 0, skipped: 0, inserted: 0, updated: 0, deleted: 0, warnings: {} };
-
-/** Progress as _migration_state holds it. */
-export function progressOf(row: Record<string, unknown>): PartitionProgress {
-  // Rows skipped as equal are unchanged rows that were not copied (_migration_state keeps both figures).
-  const copiedUnchanged = Number(row.rows_copied) - Number(row.rows_inserted) - Number(row.rows_updated);
-  return {
-    nextChunk: Number(row.chunks_done),
-    rowsCopied: Number(row.rows_copied),
-    skipped: Math.max(0, Number(row.rows_unchanged ?? 0) - copiedUnchanged),
-    inserted: Number(row.rows_inserted),
-    updated: Number(row.rows_updated),
-    deleted: Number(row.rows_deleted),
-    warnings: (row.warnings as Record<string, number> | null) ?? {},
-  };
-}
-
-export function partitionResult(index: number, attempt: number, p: PartitionProgress): PartitionResult {
-  const { rowsCopied, skipped, inserted, updated, deleted } = p;
-  const warnings = Object.entries(p.warnings).map(([what, n]) => `${n} × ${what}`);
-  return {
-    index,
-    rowsCopied,
-    ...(skipped ? { rowsSkipped: skipped } : {}),
-    inserted,
-    updated,
-    unchanged: rowsCopied + skipped - inserted - updated,
-    deleted,
-    attempt,
-    warnings,
-  };
-}
 
 function addProgress(p: PartitionProgress, c: ChunkCounts, nextChunk: number): PartitionProgress {
   const warnings = { ...p.warnings };
@@ -115,14 +69,6 @@ function isKeyBound(bound: string, width: number): boolean {
   }
 }
 
-/** What one partition's transfer needs of the activity running it (syncPartition, or syncSmallTables for each of its tables). */
-export interface PartitionRun {
-  attempt: number;
-  heartbeat(details: unknown): void;
-  signal: AbortSignal;
-  /** The activity was cancelled by its workflow (not timed out or shut down). */
-  cancelRequested(): boolean;
-}
 
 function runOf(ctx: Context): PartitionRun {
   return {
@@ -307,23 +253,6 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     }
 }
 
-/** Opens a chunk's read; a block range's snapshot that is gone fails the load for good (no retry can bring it back). */
-/** The chunk's rows the mode reads (and, where compare's digests narrowed it, only those in `narrowed`). */
-export async function openRead(source: SourceConnection, table: TablePlan, chunk: PartitionRange, binary: boolean, snapshot?: string, narrowed?: ReadFilter): Promise<CopyStream> {
-  const filter = narrowed ? bothFilters(readFilterOf(table), narrowed) : readFilterOf(table);
-  try {
-    return await source.openCopy(table, chunk, binary, filter, chunk.blocks ? snapshot : undefined);
-  } catch (err) {
-    if (chunk.blocks && /invalid snapshot identifier/i.test((err as Error).message ?? '')) {
-      throw nonRetryable(
-        'SourceSnapshotLost',
-        `${displayName(table.source)}: the source snapshot this load reads its block ranges under is gone (the worker that held it stopped, ` +
-          `or its session was ended); the load is given up and the next run loads the table again`,
-      );
-    }
-    throw err;
-  }
-}
 
 export interface SyncSmallTablesInput extends RunKey {
   config: SyncConfig;
