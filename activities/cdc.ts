@@ -11,7 +11,7 @@ import { DEFAULTS } from '../lib/limits';
 import { EVERY_ROW, type SourceConnection } from '../lib/sources/base';
 import { planCdcTables } from '../lib/modes/cdc/plan';
 import { splitPosition, type ChangeCapture, type ChangeTransaction, type ReadLimits, type StreamPosition } from '../lib/sources/changes';
-import { readTableStateSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
+import { BATCHES_TABLE, batchesTableSql, cdcStepSql, readTableStateSql, saveCdcStepSql, saveTableStateSql, tableStateLockSql, type TableState } from '../lib/state';
 import { displayName } from '../lib/tables';
 import {
   advisoryXactLockSql,
@@ -23,7 +23,7 @@ import {
 import type { TablePlan } from '../lib/types';
 import { otherStream, streamPosition } from '../lib/modes/cdc/state';
 import { legacyCdcStreamName } from '../lib/modes/cdc/stream';
-import { inTransaction, type ActivityDeps } from './context';
+import { ensureStateTable, inTransaction, type ActivityDeps } from './context';
 import { checkGeneration, claimGenerations } from './generations';
 import { loadCdcSnapshot } from './cdc-snapshot';
 import { classifyError } from './errors';
@@ -161,6 +161,41 @@ async function backfillColumns(
   return Number(r.rows[0].updated);
 }
 
+/** A step's result as saved with its changes: what it returns, and the position it acknowledges to the source (null: a piece). */
+interface SavedStep {
+  result: Omit<ApplyCdcBatchResult, 'lagBytes' | 'lagSeconds'>;
+  acknowledge: string | null;
+}
+
+/** This attempt's step in the state's batches table (see saveCdcStepSql), null when the activity's id is not a sequence number. */
+function stepOf(ctx: Context): { batch: number; retried: boolean } | null {
+  const seq = Number(ctx.info.activityId);
+  return Number.isSafeInteger(seq) && seq > 0 ? { batch: -seq, retried: ctx.info.attempt > 1 } : null;
+}
+
+/** Where steps are saved, created once per target and state schema (streams started before it existed have none). */
+const stepTables = new Set<string>();
+async function ensureStepTable(deps: ActivityDeps, config: SyncConfig): Promise<void> {
+  const key = `${config.target.connection}\u0000${config.target.stateSchema}`;
+  if (stepTables.has(key)) return;
+  await ensureStateTable(deps.connections.pg(config.target.connection), config.target.stateSchema, BATCHES_TABLE, batchesTableSql(config.target.stateSchema));
+  stepTables.add(key);
+}
+
+/** What an earlier attempt of this step committed, if it did. */
+async function committedStep(db: Pick<PoolClient, 'query'>, config: SyncConfig, run: CdcStreamInput['run'], batch: number): Promise<SavedStep | null> {
+  const r = await db.query(cdcStepSql(config.target.stateSchema), [run.workflowId, run.runId, batch]);
+  return (r.rows[0]?.result as SavedStep | undefined) ?? null;
+}
+
+/** An earlier attempt's committed step, acknowledged (its attempt may have died before) and returned as this attempt's result. */
+async function replayStep(capture: ChangeCapture, stream: string, saved: SavedStep): Promise<ApplyCdcBatchResult> {
+  if (saved.acknowledge) await capture.acknowledge(stream, saved.acknowledge);
+  log.info(`${stream}: an earlier attempt of this step committed its batch (to ${saved.result.position}): reporting its counts`);
+  const position = saved.result.position;
+  return { ...saved.result, lagBytes: position ? ((await capture.position(stream, position))?.lagBytes ?? null) : null, lagSeconds: secondsSince(saved.result.commitTime ?? undefined) };
+}
+
 /**
  * Applies a batch's transactions in one target transaction that also saves
  * each changed table's position, then acknowledges them to the source.
@@ -170,13 +205,19 @@ async function applyBatch(deps: ActivityDeps, input: CdcStreamInput & { tables: 
   const { connections } = deps;
   const source = connections.source(config.source.connection);
   const ctx = Context.current();
+  const step = stepOf(ctx);
   const counts = noCounts();
   const lastTxn = transactions[transactions.length - 1];
   const last = lastTxn.position;
   const evolved = new Map<string, TablePlan>();
+  let earlier: SavedStep | null = null;
+  let saved: SavedStep | null = null;
+  if (step) await ensureStepTable(deps, config);
   await inTransaction(connections, config.target.connection, async (client) => {
     // One batch of a stream at a time: an attempt cut off from Temporal that still runs waits here, then skips what it applied.
     await client.query(advisoryXactLockSql(`tablesync.cdc.${stream}`));
+    // That attempt committed while this one waited: its result is this step's (this read's changes come again next step).
+    if (step?.retried && (earlier = await committedStep(client, config, run, step.batch))) return;
     // A sync of another config that claimed one of these target tables since the stream did: refused, not mixed in.
     for (const t of tables) await checkGeneration(client, config, t);
     const states = await readStates(deps, config, tables, client);
@@ -215,19 +256,24 @@ async function applyBatch(deps: ActivityDeps, input: CdcStreamInput & { tables: 
       await client.query(tableStateLockSql(t.target));
       await client.query(saveTableStateSql(config.target.stateSchema, t.target, cdcState(t, stream, last, capture.positionType, run, counts), 'run', run.workflowId));
     }
+    saved = {
+      result: {
+        ...counts,
+        transactions: transactions.filter((t) => !t.partial).length,
+        position: last,
+        commitTime: lastTxn.commitTime ?? null,
+        ...(evolved.size && { tables: tables.map((t) => evolved.get(displayName(t.source)) ?? t) }),
+      },
+      // A piece of a transaction is not acknowledged: its remaining changes are read from the same place.
+      acknowledge: lastTxn.partial ? null : last,
+    };
+    if (step) await client.query(saveCdcStepSql(config.target.stateSchema), [run.workflowId, run.runId, step.batch, JSON.stringify([...touched]), JSON.stringify(saved)]);
   });
+  if (earlier) return replayStep(capture, stream, earlier);
+  const done = saved as unknown as SavedStep;
   // Only now may the source free these changes: a crash before this reads them again, and the saved positions skip them.
-  // A piece of a transaction is not acknowledged: its remaining changes are read from the same place.
-  if (!lastTxn.partial) await capture.acknowledge(stream, last);
-  return {
-    ...counts,
-    transactions: transactions.filter((t) => !t.partial).length,
-    position: last,
-    lagBytes: null,
-    lagSeconds: secondsSince(lastTxn.commitTime),
-    commitTime: lastTxn.commitTime ?? null,
-    ...(evolved.size && { tables: tables.map((t) => evolved.get(displayName(t.source)) ?? t) }),
-  };
+  if (done.acknowledge) await capture.acknowledge(stream, done.acknowledge);
+  return { ...done.result, lagBytes: null, lagSeconds: secondsSince(lastTxn.commitTime) };
 }
 
 export function createCdcActivities(deps: ActivityDeps) {
@@ -318,6 +364,13 @@ export function createCdcActivities(deps: ActivityDeps) {
       try {
         const capture = captureOf(deps, config);
         const ctx = Context.current();
+        // An earlier attempt that committed and acknowledged its batch before its result was lost: nothing to read again.
+        const step = stepOf(ctx);
+        if (step?.retried) {
+          await ensureStepTable(deps, config);
+          const earlier = await committedStep(connections.pg(config.target.connection), config, run, step.batch);
+          if (earlier) return await replayStep(capture, stream, earlier);
+        }
         const until = Date.now() + waitMs;
         const states = await readStates(deps, config, tables);
         const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));

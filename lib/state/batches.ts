@@ -48,3 +48,21 @@ export function batchResultsSql(stateSchema: string): string {
   return `SELECT batch, result::text AS result FROM ${qualifyPg({ schema: stateSchema, name: BATCHES_TABLE })}
     WHERE workflow_id = $1 AND run_id = $2 AND batch >= $3 AND batch < $4 ORDER BY batch`;
 }
+
+// A cdc step's result is kept here too, as batch -N for the run's activity N:
+// saved in the transaction that applies the step's changes, so a retried step
+// whose earlier attempt committed (its result lost with its worker) reports
+// that attempt's counts rather than the skips its own read would count. Batch
+// numbers of syncs are never negative.
+
+/** The cdc step $3 (minus its activity's sequence number) of run $2, its tables $4 and result $5; drops the workflow's earlier steps' (their results reached it). */
+export function saveCdcStepSql(stateSchema: string): string {
+  const t = qualifyPg({ schema: stateSchema, name: BATCHES_TABLE });
+  return `WITH delivered AS (DELETE FROM ${t} WHERE workflow_id = $1 AND batch < 0 AND (run_id <> $2 OR batch > $3))
+    INSERT INTO ${t} (workflow_id, run_id, batch, tables, result) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
+    ON CONFLICT (workflow_id, run_id, batch) DO UPDATE SET tables = EXCLUDED.tables, result = EXCLUDED.result`;
+}
+
+export function cdcStepSql(stateSchema: string): string {
+  return `SELECT result FROM ${qualifyPg({ schema: stateSchema, name: BATCHES_TABLE })} WHERE workflow_id = $1 AND run_id = $2 AND batch = $3`;
+}

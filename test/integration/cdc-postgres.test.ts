@@ -356,6 +356,58 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     assert.equal((await dst.query(`SELECT v FROM items WHERE id = 11`)).rows[0].v, 'marker: applied by the batch that died');
   });
 
+  it("a batch committed by a worker killed before its result reached Temporal: the retried step reports that batch's counts", async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    const env = await temporal();
+    const taskQueue = uniqueTaskQueue('cdc-lost-result');
+    const workers: WorkerProcess[] = [];
+    const worker = async () => {
+      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
+      workers.push(w);
+      return w;
+    };
+    const gate = await dst.connect();
+    try {
+      const one = await worker();
+      const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId: `cdc-lost-result-${process.pid}`, args: [{ config, waitMs: 500 }] });
+      await streaming(h);
+      // Every save of a table's state waits at COMMIT for a lock the test holds: the batch's changes are in, its commit pending.
+      await dst.query(`CREATE FUNCTION commit_gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(7707); RETURN NULL; END $$`);
+      await dst.query(`CREATE CONSTRAINT TRIGGER commit_gate AFTER INSERT OR UPDATE ON _tablesync_tables DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION commit_gate()`);
+      await gate.query('SELECT pg_advisory_lock(7707)');
+      await src.query(`BEGIN; INSERT INTO items SELECT g, 'new' FROM generate_series(11, 15) g; UPDATE items SET v = 'changed' WHERE id <= 3; DELETE FROM items WHERE id IN (9, 10); COMMIT`);
+      await waitFor('the batch waiting at its commit', async () => (await pgBackends(dst, DST, 'COMMIT')).find((b) => b.waiting));
+      // The worker dies; its backend, left alone, commits once the lock is free. The step's result never reaches Temporal.
+      await one.kill('SIGKILL');
+      await gate.query('SELECT pg_advisory_unlock(7707)');
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      await dst.query(`DROP TRIGGER commit_gate ON _tablesync_tables; DROP FUNCTION commit_gate()`);
+      await worker();
+      // Without the saved step the retry would read the same changes (never acknowledged) and count them all skipped.
+      const p = await waitFor('the counts', async () => {
+        const q = await h.query<CdcProgress>('cdcProgress');
+        return q.totals.batches > 0 && q.totals.inserted + q.totals.skipped > 0 && q;
+      });
+      assert.deepEqual([p.totals.inserted, p.totals.updated, p.totals.deleted, p.totals.skipped], [5, 3, 2, 0]);
+      await src.query(`INSERT INTO items VALUES (16, 'after')`);
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      const after = await waitFor('the next batch', async () => {
+        const q = await h.query<CdcProgress>('cdcProgress');
+        return q.totals.inserted === 6 && q;
+      });
+      assert.equal(after.totals.skipped, 0, 'the retry acknowledged the committed batch: nothing is read twice');
+      await h.signal('cdcStop', { dropSlot: true });
+      await h.result();
+    } finally {
+      gate.release();
+      for (const w of workers) await w.kill();
+    }
+    assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
+    assert.deepEqual(await slots(src), []);
+  });
+
   it('tablesync cdc start, status (position, lag), pause, resume, stop --drop-slot from the command line', async () => {
     await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
     await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g`);
