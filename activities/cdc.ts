@@ -173,13 +173,9 @@ function stepOf(ctx: Context): { batch: number; retried: boolean } | null {
   return Number.isSafeInteger(seq) && seq > 0 ? { batch: -seq, retried: ctx.info.attempt > 1 } : null;
 }
 
-/** Where steps are saved, created once per target and state schema (streams started before it existed have none). */
-const stepTables = new Set<string>();
+/** Where steps are saved (streams started before it existed have none). Looked up each step: a target database may be recreated under a worker. */
 async function ensureStepTable(deps: ActivityDeps, config: SyncConfig): Promise<void> {
-  const key = `${config.target.connection}\u0000${config.target.stateSchema}`;
-  if (stepTables.has(key)) return;
   await ensureStateTable(deps.connections.pg(config.target.connection), config.target.stateSchema, BATCHES_TABLE, batchesTableSql(config.target.stateSchema));
-  stepTables.add(key);
 }
 
 /** What an earlier attempt of this step committed, if it did. */
