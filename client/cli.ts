@@ -151,7 +151,7 @@ export function buildProgram(): Command {
     .option('--no-wait', 'return once the cancellation is requested')
     .action(action(async (id, opts) => (await import('./commands/cancel')).cancelCommand(id, opts)));
 
-  const cdc = program.command('cdc').description("cdc mode: a change stream from the source's own log (PostgreSQL logical replication): start, status, pause, resume, stop");
+  const cdc = program.command('cdc').description("cdc mode: a change stream from the source's own log (PostgreSQL logical replication, MariaDB/MySQL binary log): start, status, pause, resume, stop");
   const cdcCommands = () => import('./commands/cdc');
   cdc
     .command('start')
@@ -162,14 +162,14 @@ export function buildProgram(): Command {
     .action(action(async (opts) => (await cdcCommands()).cdcStartCommand(opts)));
   cdc
     .command('status')
-    .description('the position applied, the lag in WAL bytes and the changes applied; for an ended stream, the slot it left')
+    .description('the position applied, the lag in bytes of the log and the changes applied; for an ended stream, the slot it left')
     .argument('<workflow-id>', 'the cdc workflow id')
     .option('--json', 'print as JSON')
     .action(action(async (id, opts) => (await cdcCommands()).cdcStatusCommand(id, opts)));
   for (const signal of ['pause', 'resume'] as const) {
     cdc
       .command(signal)
-      .description(signal === 'pause' ? 'stop applying changes (the slot keeps them: the source holds its WAL)' : 'apply changes again')
+      .description(signal === 'pause' ? 'stop applying changes (a PostgreSQL slot keeps them: the source holds its WAL meanwhile)' : 'apply changes again')
       .argument('<workflow-id>', 'the cdc workflow id')
       .action(action(async (id, opts) => (await cdcCommands()).cdcSignalCommand(signal, id, opts)));
   }

@@ -5,6 +5,7 @@ import type { StreamPosition } from '../../lib/sources/changes';
 import type { CdcProgress, CdcResult, cdcWorkflow } from '../../workflows/cdc';
 import { loadConfigFile } from '../config-file';
 import { connectClient } from '../start';
+import { livePollers, noWorkerLine, startWorkerHint, watchPollers } from '../pollers';
 import { chooseTaskQueue } from '../task-queue';
 import { workflowStatus } from './cancel';
 
@@ -32,6 +33,10 @@ export async function cdcStartCommand(opts: CdcStartOptions): Promise<number> {
     const workflowId = cdcWorkflowId(config.source.connection, opts.workflowId);
     await client.workflow.start<typeof cdcWorkflow>('cdcWorkflow', { taskQueue, workflowId, args: [{ config }] });
     console.log(`Started ${workflowId} on task queue "${taskQueue}": tablesync cdc status ${workflowId} shows its position and lag`);
+    // Nothing waits on a stream: a start no worker will take is said now, not found out later.
+    if (!(await livePollers(client, taskQueue).catch(() => [''])).length) {
+      console.error(noWorkerLine({ client, taskQueue, configFile: opts.config, noLocal: true }, 'cdc stream', workflowId, false));
+    }
     return 0;
   } finally {
     await client.connection.close();
@@ -45,6 +50,12 @@ function logWords(holdsLog: boolean | undefined): { stream: string; log: string 
 
 /** Lag in seconds as status prints it. */
 const seconds = (s: number | null | undefined) => (s === null || s === undefined ? '?' : `${Math.round(s * 10) / 10}`);
+
+/** How to start a worker for a task queue no worker polls (null: one does). */
+async function missingWorker(client: Client, taskQueue: string): Promise<string | null> {
+  if ((await livePollers(client, taskQueue).catch(() => [''])).length) return null;
+  return `no worker polls task queue "${taskQueue}"; start one: ${startWorkerHint({ client, taskQueue, noLocal: true })}`;
+}
 
 /** A running stream's progress; an ended one's result (and the slot it left, if any). */
 export async function cdcStatusCommand(workflowId: string, opts: { json?: boolean }, connected?: Client): Promise<number> {
@@ -66,6 +77,13 @@ export async function cdcStatusCommand(workflowId: string, opts: { json?: boolea
         else console.log(ended.slotKept ? `  warning: ${ended.slotKept}` : ended.holdsLog === false ? '  nothing kept on the source' : `  slot "${ended.stream}" dropped`);
       }
       return 0;
+    }
+    // Only a worker answers a query: without one the server would time the query out after seconds, saying only that.
+    const missing = await missingWorker(client, (await handle.describe()).taskQueue).catch(() => null);
+    if (missing) {
+      if (opts.json) console.log(JSON.stringify({ workflowId, status, error: missing }, null, 2));
+      else console.error(`tablesync: ${workflowId} is running, but ${missing} (the stream reads nothing until then, and its progress is unknown)`);
+      return 1;
     }
     const p = await handle.query<CdcProgress>('cdcProgress');
     if (opts.json) console.log(JSON.stringify({ workflowId, status, ...p }, null, 2));
@@ -154,8 +172,20 @@ export async function cdcSignalCommand(signal: 'pause' | 'resume' | 'stop', work
     else if (signal === 'resume') await handle.signal('cdcResume');
     else await handle.signal('cdcStop', { dropSlot: Boolean(opts.dropSlot) });
     console.log(`${signal} sent to ${workflowId}`);
-    if (signal !== 'stop' || opts.wait === false) return 0;
-    const result = (await handle.result()) as CdcResult;
+    const taskQueue = (await handle.describe()).taskQueue;
+    if (signal !== 'stop' || opts.wait === false) {
+      const missing = await missingWorker(client, taskQueue).catch(() => null);
+      if (missing) console.error(`tablesync: ${missing}; the ${signal} takes effect when one does`);
+      return 0;
+    }
+    // Waiting for the stop: said when no worker polls (or one starts), as a sync's wait does.
+    const watch = watchPollers({ client, taskQueue, noLocal: true }, 'cdc stream', handle);
+    let result: CdcResult;
+    try {
+      result = (await handle.result()) as CdcResult;
+    } finally {
+      watch.stop();
+    }
     console.log(
       result.slotKept ? `stopped; warning: ${result.slotKept}` : result.holdsLog === false ? 'stopped; nothing kept on the source' : `stopped; slot "${result.stream}" and its publication dropped`,
     );

@@ -167,6 +167,30 @@ describe('CLI with no worker on the task queue: says so, and never hangs after a
     assert.match(stderr, new RegExp(`temporal workflow terminate --workflow-id ${workflowId}`));
   });
 
+  it('cdc start, status, pause and stop --no-wait with no worker: each says so at once, naming the queue and the worker to start', async () => {
+    const queue = uniqueTaskQueue('noworker-cdc');
+    const workflowId = `tablesync-${queue}-cdc`;
+    const file = join(dir, 'cdc.yaml');
+    writeFileSync(file, 'source: { connection: src }\ntarget: { connection: dst }\nmode: cdc\ntables: [public.t]\n');
+    const env = { TEMPORAL_ADDRESS: address };
+    const start = await exitWithin(startCli(['cdc', 'start', '--config', file, '--task-queue', queue, '--workflow-id', workflowId], env), 30_000);
+    started.push(workflowId);
+    assert.equal(start.code, 0, start.stderr);
+    assert.match(start.stdout, new RegExp(`^Started ${workflowId}`));
+    assert.match(start.stderr, noWorker(queue));
+    assert.match(start.stderr, new RegExp(`tablesync worker --config ${file.replace(/[.]/g, '\\.')} --task-queue ${queue}`));
+    // A query only a worker answers: said at once instead of the server's timeout.
+    const status = await exitWithin(startCli(['cdc', 'status', workflowId], env), 8_000);
+    assert.equal(status.code, 1, status.stdout);
+    assert.match(status.stderr, new RegExp(`${workflowId} is running, but no worker polls task queue "${queue}"; start one: (TEMPORAL_ADDRESS=\\S+ )?tablesync worker --config FILE --task-queue ${queue}`));
+    for (const signal of [['pause'], ['stop', '--no-wait']]) {
+      const r = await exitWithin(startCli(['cdc', ...signal.slice(0, 1), workflowId, ...signal.slice(1)], env), 15_000);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`${signal[0]} sent to ${workflowId}`));
+      assert.match(r.stderr, new RegExp(`no worker polls task queue "${queue}".*the ${signal[0]} takes effect when one does`));
+    }
+  });
+
   it('status --watch of a run no worker polls for says so; tablesync cancel of it exits within seconds, saying how to terminate it', async () => {
     const queue = uniqueTaskQueue('noworker-cancel');
     const workflowId = `tablesync-${queue}-cancel`;
