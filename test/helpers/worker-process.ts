@@ -104,4 +104,19 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   }
 }
 
+/** Workers started one after another on one queue (a crash test's first worker, then its replacements); `killAll` in the test's finally. */
+export function workerProcesses(options: WorkerProcessOptions): { start(): Promise<WorkerProcess>; killAll(): Promise<void> } {
+  const started: WorkerProcess[] = [];
+  return {
+    async start() {
+      const w = await startWorkerProcess(options);
+      started.push(w);
+      return w;
+    },
+    async killAll() {
+      for (const w of started) await w.kill();
+    },
+  };
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

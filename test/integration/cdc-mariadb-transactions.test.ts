@@ -8,7 +8,7 @@ import { freshMysqlCdcDatabase, MYSQL_CDC_BASE } from '../helpers/mysql';
 import { pgUrl, testDb } from '../helpers/pg';
 import { failureChain } from '../helpers/run';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { workerProcesses } from '../helpers/worker-process';
 
 // MariaDB cdc and large source transactions: applied whole up to
 // cdcTransactionChanges, in pieces past it (each its own target commit,
@@ -58,12 +58,8 @@ describe('cdc mode: MariaDB large transactions (real servers)', function () {
     const config = { source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'items', mode: 'cdc' }, { table: 'side', mode: 'cdc' }], cdcTransactionChanges: 3_000, ...FAST };
     const env = await temporal();
     const taskQueue = uniqueTaskQueue('mcdctx-pieces');
-    const workers: WorkerProcess[] = [];
-    const worker = async () => {
-      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
-      workers.push(w);
-      return w;
-    };
+    const workers = workerProcesses({ address: env.address, taskQueue, connections });
+    const worker = workers.start;
     const saved = async (table: string) => (await dst.query(`SELECT cursor_value FROM _tablesync_tables WHERE target_table = $1`, [table])).rows[0]?.cursor_value as string | undefined;
     try {
       const one = await worker();
@@ -95,7 +91,7 @@ describe('cdc mode: MariaDB large transactions (real servers)', function () {
       await h.signal('cdcStop', { dropSlot: true });
       await h.result();
     } finally {
-      for (const w of workers) await w.kill();
+      await workers.killAll();
     }
     assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
     assert.match((await saved('items'))!, /^.+\.\d+:\d+$/, 'a whole transaction\'s position once its last piece is in');

@@ -14,7 +14,7 @@ import { freshMysqlCdcDatabase, MYSQL_BASE, MYSQL_CDC_BASE } from '../helpers/my
 import { pgUrl, testDb } from '../helpers/pg';
 import { failureChain, runWorkflow } from '../helpers/run';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { workerProcesses } from '../helpers/worker-process';
 
 // cdc mode against a real MariaDB with the binary log on (the second instance
 // scripts/services.sh starts on 3307, TABLESYNC_TEST_MYSQL_CDC) into the usual target.
@@ -370,12 +370,8 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
     const config = { source: { connection: 'src' }, target: { connection: 'dst', schema: 'public' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
     const env = await temporal();
     const taskQueue = uniqueTaskQueue('mcdc-crash');
-    const workers: WorkerProcess[] = [];
-    const worker = async () => {
-      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
-      workers.push(w);
-      return w;
-    };
+    const workers = workerProcesses({ address: env.address, taskQueue, connections });
+    const worker = workers.start;
     try {
       const one = await worker();
       const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId: wid('crash'), args: [{ config, waitMs: 500 }] });
@@ -413,7 +409,7 @@ describe('cdc mode: MariaDB binary log (real servers)', function () {
       await h.signal('cdcStop', { dropSlot: true });
       await h.result();
     } finally {
-      for (const w of workers) await w.kill();
+      await workers.killAll();
     }
     assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
   });

@@ -16,7 +16,7 @@ import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
 import { failureChain } from '../helpers/run';
 import { temporal, testWorker, uniqueTaskQueue } from '../helpers/temporal';
 import { freePort } from '../helpers/temporal-server';
-import { sleep, startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { sleep, startWorkerProcess, workerProcesses } from '../helpers/worker-process';
 import { incrementalSyncWorkflow } from '../../workflows';
 import type { SyncSummary } from '../../lib/types';
 
@@ -299,12 +299,8 @@ describe('cdc operations: status, metrics, slot names, claims, large transaction
     const config = { ...base, tables: [{ table: 'items', mode: 'cdc' }] };
     const env = await temporal();
     const taskQueue = uniqueTaskQueue('cdcops-restart');
-    const workers: WorkerProcess[] = [];
-    const worker = async () => {
-      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
-      workers.push(w);
-      return w;
-    };
+    const workers = workerProcesses({ address: env.address, taskQueue, connections });
+    const worker = workers.start;
     // Caught up, or the workflow's own failure (a refused plan ends the stream at once).
     const caughtUpOrFailed = async (h: WorkflowHandle, sql: string) =>
       Promise.race([
@@ -362,7 +358,7 @@ describe('cdc operations: status, metrics, slot names, claims, large transaction
         assert.match(chain, expected, chain);
       }
     } finally {
-      for (const w of workers) await w.kill();
+      await workers.killAll();
     }
     assert.deepEqual(await slots(src), []);
   });

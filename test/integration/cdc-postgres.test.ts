@@ -8,7 +8,7 @@ import { freshCdcDatabase, PG_CDC_BASE, pgUrl, testDb } from '../helpers/pg';
 import type { WorkflowHandle } from '@temporalio/client';
 import { failureChain, runWorkflow, syncOk, type RunningWorkflow } from '../helpers/run';
 import { temporal, uniqueTaskQueue } from '../helpers/temporal';
-import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { startWorkerProcess, workerProcesses } from '../helpers/worker-process';
 import { connectionEnv, runCli } from '../helpers/cli';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -275,12 +275,8 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
     const env = await temporal();
     const taskQueue = uniqueTaskQueue('cdc-crash');
-    const workers: WorkerProcess[] = [];
-    const worker = async () => {
-      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
-      workers.push(w);
-      return w;
-    };
+    const workers = workerProcesses({ address: env.address, taskQueue, connections });
+    const worker = workers.start;
     try {
       const one = await worker();
       const h = await env.client.workflow.start('cdcWorkflow', { taskQueue, workflowId: `cdc-crash-${process.pid}`, args: [{ config, waitMs: 500 }] });
@@ -318,7 +314,7 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       await h.signal('cdcStop', { dropSlot: true });
       await h.result();
     } finally {
-      for (const w of workers) await w.kill();
+      await workers.killAll();
     }
     assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
     assert.deepEqual(await slots(src), []);
@@ -362,12 +358,8 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
     const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
     const env = await temporal();
     const taskQueue = uniqueTaskQueue('cdc-lost-result');
-    const workers: WorkerProcess[] = [];
-    const worker = async () => {
-      const w = await startWorkerProcess({ address: env.address, taskQueue, connections });
-      workers.push(w);
-      return w;
-    };
+    const workers = workerProcesses({ address: env.address, taskQueue, connections });
+    const worker = workers.start;
     const gate = await dst.connect();
     try {
       const one = await worker();
@@ -402,7 +394,7 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       await h.result();
     } finally {
       gate.release();
-      for (const w of workers) await w.kill();
+      await workers.killAll();
     }
     assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
     assert.deepEqual(await slots(src), []);
