@@ -191,6 +191,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           await checkGeneration(client, config, table);
           // compare: digests of both sides say which of the chunk's rows need copying (none, some, or all).
           const narrowing = digestsPay && mode.narrowChunk ? await mode.narrowChunk(client, chunkCtx) : null;
+          if (narrowing) steps.lap(`chunk ${i + 1} digest`);
           // Most of this chunk's rows differed: so will the next chunks' most likely (a bulk change), and a
           // digest that finds that costs a pass over both sides for nothing; they are copied whole.
           if (narrowing !== null && 'whole' in narrowing) digestsPay = false;
