@@ -173,7 +173,7 @@ async function transferPartition(connections: ActivityDeps['connections'], input
       source,
       sizing,
     });
-    // A chunk's digests only read (pooled connections on both sides, outside the chunk's transaction), so the
+    // A chunk's digests only read (pooled connections on both sides, before the chunk's transaction), so the
     // next chunk's run while this one copies and applies: its key range is not this chunk's, which is all it writes.
     let ahead = null as { index: number; narrowing: Promise<ChunkNarrowing | null> } | null;
     const digest = (i: number): Promise<ChunkNarrowing | null> => {
@@ -197,6 +197,17 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
           if (last) await mode.saveState?.(client, chunkCtx, { ...totals, ...(position !== undefined && { position }) });
         };
+        // compare: digests of both sides say which of the chunk's rows need copying (none, some, or all).
+        // Awaited before the chunk's transaction takes a pooled connection: a transaction holding one while
+        // its digest waits for another could, with every connection so held, wait forever.
+        const pending = ahead?.index === i ? ahead.narrowing : null;
+        ahead = null;
+        const narrowing = digestsPay && mode.narrowChunk ? await (pending ?? digest(i)) : null;
+        if (narrowing) steps.lap(`chunk ${i + 1} digest`);
+        // Most of this chunk's rows differed: so will the next chunks' most likely (a bulk change), and a
+        // digest that finds that costs a pass over both sides for nothing; they are copied whole.
+        if (narrowing !== null && 'whole' in narrowing) digestsPay = false;
+        if (narrowing && digestsPay && i + 1 < chunks.length) ahead = { index: i + 1, narrowing: digest(i + 1) };
         const counts = await inTransaction(connections, config.target.connection, async (client): Promise<ChunkCounts | { committed: PartitionProgress }> => {
           // One attempt at a time per partition: a retry that starts while an earlier
           // attempt still runs (its worker cut off from Temporal) waits here, then goes
@@ -207,15 +218,6 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
           // of a run that was overtaken fails before it reads or writes anything.
           await checkGeneration(client, config, table);
-          // compare: digests of both sides say which of the chunk's rows need copying (none, some, or all).
-          const pending = ahead?.index === i ? ahead.narrowing : null;
-          ahead = null;
-          const narrowing = digestsPay && mode.narrowChunk ? await (pending ?? digest(i)) : null;
-          if (narrowing) steps.lap(`chunk ${i + 1} digest`);
-          // Most of this chunk's rows differed: so will the next chunks' most likely (a bulk change), and a
-          // digest that finds that costs a pass over both sides for nothing; they are copied whole.
-          if (narrowing !== null && 'whole' in narrowing) digestsPay = false;
-          if (narrowing && digestsPay && i + 1 < chunks.length) ahead = { index: i + 1, narrowing: digest(i + 1) };
           const narrowed = narrowing === null || 'whole' in narrowing ? null : narrowing;
           if (narrowed && !narrowed.filter) {
             const counts = { rowsCopied: 0, skipped: narrowed.skipped, inserted: 0, updated: 0, deleted: 0, warnings: {} };
