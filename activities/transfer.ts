@@ -7,7 +7,7 @@ import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { derivedUserTypes } from './user-types';
 import { planChunks } from '../lib/planner';
 import { decodeKey, type CopyStream } from '../lib/sources/base';
-import type { ChunkContext, Db } from '../lib/modes/types';
+import type { ChunkContext, ChunkNarrowing, Db } from '../lib/modes/types';
 import { chunkReads } from '../lib/modes/backfill';
 import { markCompletedSql, markFailedSql, markProgressSql, markRunningSql, stateRowSql, type StateKey } from '../lib/state';
 import { displayName } from '../lib/tables';
@@ -159,16 +159,34 @@ async function transferPartition(connections: ActivityDeps['connections'], input
     steps.lap('state and setup');
     // compare's range digests, until a chunk shows they do not pay in this partition.
     let digestsPay = true;
+    const sync = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
+    const sizing = input.chunking && { estimatedRows: input.chunking.estimatedRows, min: input.chunking.min, max: input.chunking.max };
+    const contextOf = (i: number): ChunkContext => ({
+      config,
+      table: chunks[i].table,
+      chunk: { ...range, ...chunks[i].chunk },
+      dest,
+      deleteMissing: Boolean(input.deleteMissing),
+      whole,
+      last: i === chunks.length - 1,
+      run: sync,
+      source,
+      sizing,
+    });
+    // A chunk's digests only read (pooled connections on both sides, before the chunk's transaction), so the
+    // next chunk's run while this one copies and applies: its key range is not this chunk's, which is all it writes.
+    let ahead = null as { index: number; narrowing: Promise<ChunkNarrowing | null> } | null;
+    const digest = (i: number): Promise<ChunkNarrowing | null> => {
+      const narrowing = mode.narrowChunk!(target, contextOf(i));
+      narrowing.catch(() => undefined); // awaited when its chunk runs; one that never runs must not reject unhandled
+      return narrowing;
+    };
     try {
       for (let i = progress.nextChunk; i < chunks.length; i++) {
         stopIfCancelled();
         phase = 'copy';
-        const chunk: PartitionRange = { ...range, ...chunks[i].chunk };
-        const read = chunks[i].table;
-        const last = i === chunks.length - 1;
-        const sync = { workflowId: input.syncWorkflowId, runId: input.syncRunId };
-        const sizing = input.chunking && { estimatedRows: input.chunking.estimatedRows, min: input.chunking.min, max: input.chunking.max };
-        const chunkCtx: ChunkContext = { config, table: read, chunk, dest, deleteMissing: Boolean(input.deleteMissing), whole, last, run: sync, source, sizing };
+        const chunkCtx = contextOf(i);
+        const { chunk, table: read, last } = chunkCtx;
         // One transaction per chunk: staging, copy, apply and state commit
         // together or not at all, so a failed attempt leaves neither rows
         // nor staging behind, and committed chunks are never redone.
@@ -179,6 +197,17 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           await client.query((last ? markCompletedSql : markProgressSql)(key, { ...totals, unchanged, chunksDone: i + 1 }));
           if (last) await mode.saveState?.(client, chunkCtx, { ...totals, ...(position !== undefined && { position }) });
         };
+        // compare: digests of both sides say which of the chunk's rows need copying (none, some, or all).
+        // Awaited before the chunk's transaction takes a pooled connection: a transaction holding one while
+        // its digest waits for another could, with every connection so held, wait forever.
+        const pending = ahead?.index === i ? ahead.narrowing : null;
+        ahead = null;
+        const narrowing = digestsPay && mode.narrowChunk ? await (pending ?? digest(i)) : null;
+        if (narrowing) steps.lap(`chunk ${i + 1} digest`);
+        // Most of this chunk's rows differed: so will the next chunks' most likely (a bulk change), and a
+        // digest that finds that costs a pass over both sides for nothing; they are copied whole.
+        if (narrowing !== null && 'whole' in narrowing) digestsPay = false;
+        if (narrowing && digestsPay && i + 1 < chunks.length) ahead = { index: i + 1, narrowing: digest(i + 1) };
         const counts = await inTransaction(connections, config.target.connection, async (client): Promise<ChunkCounts | { committed: PartitionProgress }> => {
           // One attempt at a time per partition: a retry that starts while an earlier
           // attempt still runs (its worker cut off from Temporal) waits here, then goes
@@ -189,11 +218,6 @@ async function transferPartition(connections: ActivityDeps['connections'], input
           // Holds the table's claim until COMMIT: a newer sync's claim waits for this chunk, and a chunk
           // of a run that was overtaken fails before it reads or writes anything.
           await checkGeneration(client, config, table);
-          // compare: digests of both sides say which of the chunk's rows need copying (none, some, or all).
-          const narrowing = digestsPay && mode.narrowChunk ? await mode.narrowChunk(client, chunkCtx) : null;
-          // Most of this chunk's rows differed: so will the next chunks' most likely (a bulk change), and a
-          // digest that finds that costs a pass over both sides for nothing; they are copied whole.
-          if (narrowing !== null && 'whole' in narrowing) digestsPay = false;
           const narrowed = narrowing === null || 'whole' in narrowing ? null : narrowing;
           if (narrowed && !narrowed.filter) {
             const counts = { rowsCopied: 0, skipped: narrowed.skipped, inserted: 0, updated: 0, deleted: 0, warnings: {} };
@@ -250,6 +274,8 @@ async function transferPartition(connections: ActivityDeps['connections'], input
       throw failure;
     } finally {
       clearInterval(heartbeat);
+      // A digest started for a chunk that never ran: let it end before the activity does.
+      await ahead?.narrowing.catch(() => undefined);
     }
 }
 

@@ -148,8 +148,10 @@ export interface SyncMode extends ModeTraits {
   /** The table a partition's rows are copied into. */
   destination(table: TablePlan, names: { load: TableRef; staging: TableRef }): TableRef;
   /**
-   * In the chunk's transaction, before anything else: which of its rows need
-   * copying at all (compare: range digests). Absent, or null: every row.
+   * Which of a chunk's rows need copying at all (compare: range digests).
+   * Absent, or null: every row. It only reads, and runs on pooled connections
+   * outside the chunk's transaction, possibly while the chunk before it is
+   * copied and applied.
    */
   narrowChunk?(db: Db, ctx: ChunkContext): Promise<ChunkNarrowing | null>;
   /** In the chunk's transaction, before its COPY. */

