@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
-import { log } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
@@ -179,13 +179,17 @@ export async function loadSmallTables(
           throw err;
         }
         // A read transaction that does not end cleanly fails the group: each table is then retried on its own.
-        if (reader !== source) await reader.close();
+        if (reader !== source) await reader.close().catch((err) => {
+          throw sharedStepFailed(err, `the source read of ${loading.length} small tables`);
+        });
         steps.lap(`loads (${Object.entries(spent).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')})`);
         const loaded = members.filter((m) => m.copied);
         if (loaded.length) {
           // One ANALYZE of every loaded table: one round trip a group, not a table. Should it fail, the group
           // transaction fails as a whole and each table runs again on its own, where its ANALYZE is its own.
-          await client.query(analyzeSql(loaded.map((m) => m.task.table.target)));
+          await client.query(analyzeSql(loaded.map((m) => m.task.table.target))).catch((err) => {
+            throw sharedStepFailed(err, `ANALYZE of ${loaded.length} small tables loaded together`);
+          });
           steps.lap('analyze');
           const counts = loaded.map((m) => ({ ...m.copied!, inserted: m.copied!.rowsCopied, updated: 0, unchanged: 0, deleted: 0, chunksDone: 1 }));
           await client.query(markManyCompletedSql(loaded.map((m) => m.key), counts));
@@ -210,6 +214,16 @@ export async function loadSmallTables(
   }
   await markEnded(target, members.filter((m) => m.error), 'failed');
   return members.map((m) => m.result ?? m.error!);
+}
+
+/**
+ * A step the group's tables share failed: no table's own error, and not one
+ * that repeats for each table alone, so it is retryable whatever its kind,
+ * and every table of the group runs again on its own (see syncSmallTables).
+ */
+function sharedStepFailed(err: unknown, what: string): ApplicationFailure {
+  const failure = classifyError(err, what);
+  return ApplicationFailure.create({ type: 'SmallGroupFailed', message: `${failure.message}; each table runs again on its own`, cause: failure });
 }
 
 /** Rows of tables that did not complete: failed (or cancelled), with their own error. */
