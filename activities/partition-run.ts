@@ -67,7 +67,7 @@ export interface PartitionRun {
 
 /** Opens a chunk's read; a block range's snapshot that is gone fails the load for good (no retry can bring it back). */
 /** The chunk's rows the mode reads (and, where compare's digests narrowed it, only those in `narrowed`). */
-export async function openRead(source: SourceConnection, table: TablePlan, chunk: PartitionRange, binary: boolean, snapshot?: string, narrowed?: ReadFilter): Promise<CopyStream> {
+export async function openRead(source: Pick<SourceConnection, 'openCopy'>, table: TablePlan, chunk: PartitionRange, binary: boolean, snapshot?: string, narrowed?: ReadFilter): Promise<CopyStream> {
   const filter = narrowed ? bothFilters(readFilterOf(table), narrowed) : readFilterOf(table);
   try {
     return await source.openCopy(table, chunk, binary, filter, chunk.blocks ? snapshot : undefined);

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
-import { log } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { SyncConfig } from '../lib/config';
+import type { ReadSession } from '../lib/sources/base';
 import { chunkReads } from '../lib/modes/backfill';
 import { tableSteps } from '../lib/modes/names';
 import { planChunks } from '../lib/planner';
@@ -42,7 +43,7 @@ import { openRead, partitionResult, progressOf, type PartitionRun } from './part
 // MAX_GROUP_TABLES (25) tables: fewer savepoints than the 64 subtransactions
 // a PostgreSQL backend tracks before other sessions' snapshots get slower.
 
-type Spent = Record<'ddl' | 'read' | 'copy' | 'analyze and swap', number>;
+type Spent = Record<'read' | 'load', number>;
 
 /** One table of a group, and where it ended. */
 interface Member {
@@ -122,7 +123,7 @@ export async function loadSmallTables(
   const source = connections.source(config.source.connection);
   const steps = stepTimer(`sync_partition of ${members.length} small tables in one transaction`);
   /** Where the tables' loads spent their time, summed over the group (debug log). */
-  const spent: Spent = { ddl: 0, read: 0, copy: 0, 'analyze and swap': 0 };
+  const spent: Spent = { read: 0, load: 0 };
   const open = () => members.filter((m) => !m.result && !m.error && !m.copied);
   /** Tables an earlier attempt (or another, still running) committed: their counts, from the state. */
   const takeCommitted = (rows: Record<string, unknown>[]) => {
@@ -161,18 +162,35 @@ export async function loadSmallTables(
         await checkGenerations(client, config, open());
         const present = await targetsPresent(client, open().map((m) => m.task.table));
         steps.lap('locks and claims');
-        for (const m of open()) {
-          if (run.signal.aborted) throw run.signal.reason;
-          try {
-            m.copied = await loadOne(client, source, config, runKey, m, present[qualifyPg(m.task.table.target)], run.signal, spent);
-          } catch (err) {
-            m.error = classifyError(err, where(m.task.table, m.range));
-            await client.query('ROLLBACK TO SAVEPOINT small_table');
+        // The group's reads share one source session and read transaction, where the source has them.
+        const reader = source.readSession ? await source.readSession() : source;
+        try {
+          for (const m of open()) {
+            if (run.signal.aborted) throw run.signal.reason;
+            try {
+              m.copied = await loadOne(client, reader, config, runKey, m, present[qualifyPg(m.task.table.target)], run.signal, spent);
+            } catch (err) {
+              m.error = classifyError(err, where(m.task.table, m.range));
+              await client.query('ROLLBACK TO SAVEPOINT small_table');
+            }
           }
+        } catch (err) {
+          if (reader !== source) await reader.close().catch(() => undefined);
+          throw err;
         }
+        // A read transaction that does not end cleanly fails the group: each table is then retried on its own.
+        if (reader !== source) await reader.close().catch((err) => {
+          throw sharedStepFailed(err, `the source read of ${loading.length} small tables`);
+        });
         steps.lap(`loads (${Object.entries(spent).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')})`);
         const loaded = members.filter((m) => m.copied);
         if (loaded.length) {
+          // One ANALYZE of every loaded table: one round trip a group, not a table. Should it fail, the group
+          // transaction fails as a whole and each table runs again on its own, where its ANALYZE is its own.
+          await client.query(analyzeSql(loaded.map((m) => m.task.table.target))).catch((err) => {
+            throw sharedStepFailed(err, `ANALYZE of ${loaded.length} small tables loaded together`);
+          });
+          steps.lap('analyze');
           const counts = loaded.map((m) => ({ ...m.copied!, inserted: m.copied!.rowsCopied, updated: 0, unchanged: 0, deleted: 0, chunksDone: 1 }));
           await client.query(markManyCompletedSql(loaded.map((m) => m.key), counts));
         }
@@ -196,6 +214,16 @@ export async function loadSmallTables(
   }
   await markEnded(target, members.filter((m) => m.error), 'failed');
   return members.map((m) => m.result ?? m.error!);
+}
+
+/**
+ * A step the group's tables share failed: no table's own error, and not one
+ * that repeats for each table alone, so it is retryable whatever its kind,
+ * and every table of the group runs again on its own (see syncSmallTables).
+ */
+function sharedStepFailed(err: unknown, what: string): ApplicationFailure {
+  const failure = classifyError(err, what);
+  return ApplicationFailure.create({ type: 'SmallGroupFailed', message: `${failure.message}; each table runs again on its own`, cause: failure });
 }
 
 /** Rows of tables that did not complete: failed (or cancelled), with their own error. */
@@ -237,12 +265,15 @@ async function targetsPresent(client: PoolClient, tables: TablePlan[]): Promise<
 /**
  * One table's full load inside the group transaction, in savepoint
  * small_table (released when it is in): a target that does not exist yet is
- * created under its own name, keyed, filled and analyzed (nothing to swap);
- * one that exists is replaced by a keyed load table, as a swap does.
+ * created under its own name, keyed and filled (nothing to swap);
+ * one that exists is replaced by a keyed load table, as a swap does. All of
+ * it, from the savepoint to its release, is one query around the COPY, sent
+ * while the source's read starts: one round trip on each side. (The group's
+ * tables are analyzed together afterwards.)
  */
 async function loadOne(
   client: PoolClient,
-  source: ReturnType<ActivityDeps['connections']['source']>,
+  reader: Pick<ReadSession, 'openCopy'>,
   config: SyncConfig,
   runKey: RunKey,
   m: Member,
@@ -260,33 +291,17 @@ async function loadOne(
   const dest = targetExists ? loadRefOf(runKey, table) : table.target;
   const ddl = ['SAVEPOINT small_table', ...(targetExists ? [dropTableSql(dest)] : []), createKeyedTableSql(dest, table.columns, table.primaryKey)];
   if (table.softDeleteColumn) ddl.push(addSoftDeleteColumnsSql(dest, table.softDeleteColumn));
-  // The source read opens (a round trip or more on its own connection) while the target runs the DDL.
-  // Its failure (opening, or the source's COPY erring before the pipeline below takes the stream) is
-  // handled below, after the DDL: until then neither may go unhandled (an uncaught error ends the worker).
-  const reading = openRead(source, table, m.chunk, config.useBinaryCopy).then((c) => {
-    c.stream.on('error', () => undefined);
-    return c;
-  });
-  reading.catch(() => undefined);
-  try {
-    await client.query(ddl.join('; '));
-  } catch (err) {
-    await reading.then((c) => c.finish(err)).catch(() => undefined);
-    throw err;
-  }
-  lap('ddl');
-  const copy = await reading;
+  const copy = await openRead(reader, table, m.chunk, config.useBinaryCopy);
   lap('read');
+  const swap = targetExists ? swapTableSql(dest, table.target, true, table.primaryKey.length > 0) : [];
+  const sql = [...ddl, copyIntoSql(dest, table.columns, copy.format), ...swap, 'RELEASE SAVEPOINT small_table'].join('; ');
   try {
-    await pipeline(copy.stream, client.query(copyFrom(copyIntoSql(dest, table.columns, copy.format))), { signal });
+    await pipeline(copy.stream, client.query(copyFrom(sql)), { signal });
     await copy.finish();
   } catch (err) {
     await copy.finish(err).catch(() => undefined);
     throw err;
   }
-  lap('copy');
-  const swap = targetExists ? swapTableSql(dest, table.target, true, table.primaryKey.length > 0) : [];
-  await client.query([analyzeSql(dest), ...swap, 'RELEASE SAVEPOINT small_table'].join('; '));
-  lap('analyze and swap');
+  lap('load');
   return { rowsCopied: copy.rows(), warnings: copy.warnings() };
 }

@@ -126,6 +126,14 @@ export interface CopyStream {
   finish(error?: unknown): Promise<void>;
 }
 
+/** See SourceConnection.readSession. */
+export interface ReadSession {
+  /** openCopy on the session: the reads run one at a time, each after the previous one's stream ended or was finished. */
+  openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter?: ReadFilter): Promise<CopyStream>;
+  /** Ends the session's read transaction and gives its connection back. */
+  close(): Promise<void>;
+}
+
 /**
  * A relation as the source catalog lists it. Patterns match only tables;
  * views, partitions and inheritance children are listed so that the plan can
@@ -196,6 +204,12 @@ export interface SourceConnection {
    * (not a plain table, an older server). Absent: the dialect cannot.
    */
   blockCount?(ref: TableRef): Promise<number | null>;
+  /**
+   * Reads of many small tables one after another on one session (a group of
+   * small loads), each without a transaction or connection checkout of its
+   * own. Absent: each read is an openCopy.
+   */
+  readSession?(): Promise<ReadSession>;
   /** Opens a session holding a snapshot that other sessions can read under (see blockCount). */
   holdSnapshot?(): Promise<HeldSnapshot>;
   /** Checksum of a key range (the rows the plan's rowFilter keeps) over the given columns' canonical text; see Dialect.canonicalText. */

@@ -110,8 +110,9 @@ export function hasPrimaryKeySql(table: TableRef): { text: string; values: strin
   return { text: `SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'`, values: [qualifyPg(table)] };
 }
 
-export function analyzeSql(table: TableRef): string {
-  return `ANALYZE ${qualifyPg(table)}`;
+/** ANALYZE of one table, or of several in one statement. */
+export function analyzeSql(tables: TableRef | TableRef[]): string {
+  return `ANALYZE ${(Array.isArray(tables) ? tables : [tables]).map(qualifyPg).join(', ')}`;
 }
 
 /** A transaction-scoped advisory lock on a name: serialises what must not run twice at once. */

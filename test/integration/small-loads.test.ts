@@ -84,6 +84,9 @@ describe('small full loads in one transaction (real PostgreSQL)', function () {
     // Tables created under their own names, keyed: nothing left to swap, no load table behind.
     const keys = await dst.query(`SELECT conrelid::regclass::text AS t, conname FROM pg_constraint WHERE contype = 'p' AND connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE '\\_%' ORDER BY 1`);
     assert.deepEqual(keys.rows, GOOD.map((t) => ({ t, conname: `${t}_pkey` })));
+    // Analyzed (together, once for the group), as a table loaded on its own is.
+    const analyzed = await dst.query(`SELECT relname, reltuples::int AS n FROM pg_class WHERE relname = ANY($1) ORDER BY relname`, [GOOD]);
+    assert.deepEqual(analyzed.rows, GOOD.map((t, i) => ({ relname: t, n: i + 2 })));
   });
 
   it('retried, loads only what the earlier attempt did not commit: no table loaded twice, every row once', async () => {

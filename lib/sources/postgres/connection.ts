@@ -13,6 +13,7 @@ import {
   type HeldSnapshot,
   type NameRule,
   type RangeSum,
+  type ReadSession,
   type SourceConnection,
   type SourceTable,
   EVERY_ROW,
@@ -141,14 +142,6 @@ export class PostgresSource implements SourceConnection {
 
   /** `snapshot`: read as of an exported snapshot (a cdc stream's starting point) instead of a new one. */
   async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW, snapshot?: string): Promise<CopyStream> {
-    // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
-    // silently truncate, so a table whose types differ goes as text, whose input
-    // functions refuse a value that does not fit.
-    // User types go as text too: binary arrays and composites carry the source's type OIDs;
-    // a reg* column also goes as text, on either side: its binary form is an OID.
-    const sameTypes = plan.columns.every((c) => c.sourceType === c.targetType && !c.userType && !isRegType(c.targetType));
-    const format = preferBinary && sameTypes ? 'binary' : 'text';
-    const { sql, settings } = pgRangeCopySql(plan, range, format, filter);
     const client: PoolClient = await this.pool.connect();
     // A backend killed mid-COPY also emits 'error' on the client; the stream carries it.
     const ignore = () => undefined;
@@ -160,38 +153,85 @@ export class PostgresSource implements SourceConnection {
         if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new Error(`not a snapshot name: "${snapshot}"`);
         await client.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
       }
-      if (settings.length) {
-        const calls = settings.map((_, i) => `set_config('tablesync.p${i + 1}', $${i + 1}, true)`).join(', ');
-        await client.query(`SELECT ${calls}`, settings);
-      }
+      await bindRangeSettings(client, plan, range, preferBinary, filter);
     } catch (err) {
       client.off('error', ignore);
       client.release(err as Error);
       throw err;
     }
-    const counter = format === 'binary' ? new BinaryCopyCounter() : new TextCopyCounter();
-    const raw = client.query(copyTo(sql));
-    const stream = raw.pipe(counter);
-    raw.on('error', (err) => counter.destroy(err));
     let released = false;
+    return startCopy(client, plan, range, preferBinary, filter, async (error) => {
+      if (released) return;
+      released = true;
+      client.off('error', ignore);
+      if (error) {
+        client.release(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      try {
+        await client.query('COMMIT');
+        client.release();
+      } catch (err) {
+        client.release(err as Error);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Reads of many small tables (a group of small loads) one after another on
+   * one session, in one read-only transaction: each table's read is its COPY
+   * alone, with no BEGIN, COMMIT or pool checkout of its own. A read that
+   * fails (or is given up before its rows were all read) ends the session's
+   * connection; the next read opens another.
+   */
+  async readSession(): Promise<ReadSession> {
+    let open: { client: PoolClient; ignore: () => void } | null = null;
+    const end = (error?: Error) => {
+      if (!open) return;
+      const { client, ignore } = open;
+      open = null;
+      client.off('error', ignore);
+      client.release(error);
+    };
     return {
-      stream,
-      format,
-      rows: () => counter.rows,
-      warnings: () => ({}),
-      finish: async (error?: unknown) => {
-        if (released) return;
-        released = true;
-        client.off('error', ignore);
-        if (error) {
-          client.release(error instanceof Error ? error : new Error(String(error)));
-          return;
+      openCopy: async (plan, range, preferBinary, filter = EVERY_ROW) => {
+        if (!open) {
+          const client = await this.pool.connect();
+          const ignore = () => undefined;
+          client.on('error', ignore);
+          open = { client, ignore };
+          try {
+            await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+          } catch (err) {
+            end(err as Error);
+            throw err;
+          }
         }
+        const session = open;
+        try {
+          await bindRangeSettings(session.client, plan, range, preferBinary, filter);
+        } catch (err) {
+          end(err as Error);
+          throw err;
+        }
+        let ended = false;
+        const copy = startCopy(session.client, plan, range, preferBinary, filter, async (error) => {
+          // A read stopped before its COPY ended leaves the session mid-COPY: it cannot be used again.
+          if (error && !ended && open === session) end(error instanceof Error ? error : new Error(String(error)));
+        });
+        copy.stream.once('end', () => (ended = true));
+        copy.stream.once('error', (err) => open === session && end(err));
+        return copy;
+      },
+      close: async () => {
+        if (!open) return;
+        const { client } = open;
         try {
           await client.query('COMMIT');
-          client.release();
+          end();
         } catch (err) {
-          client.release(err as Error);
+          end(err as Error);
           throw err;
         }
       },
@@ -261,3 +301,41 @@ export class PostgresSource implements SourceConnection {
   }
 }
 
+
+/** Binary COPY only when every column's type is the target's (see startCopy). */
+function copyFormat(plan: TablePlan, preferBinary: boolean): 'binary' | 'text' {
+  // Binary COPY needs identical types; a cast to a narrower varchar/char/bit would
+  // silently truncate, so a table whose types differ goes as text, whose input
+  // functions refuse a value that does not fit.
+  // User types go as text too: binary arrays and composites carry the source's type OIDs;
+  // a reg* column also goes as text, on either side: its binary form is an OID.
+  const sameTypes = plan.columns.every((c) => c.sourceType === c.targetType && !c.userType && !isRegType(c.targetType));
+  return preferBinary && sameTypes ? 'binary' : 'text';
+}
+
+/** Binds the range's bounds (COPY takes no parameters) into transaction-local settings the COPY reads back. */
+async function bindRangeSettings(client: PoolClient, plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter): Promise<void> {
+  const { settings } = pgRangeCopySql(plan, range, copyFormat(plan, preferBinary), filter);
+  if (settings.length) {
+    const calls = settings.map((_, i) => `set_config('tablesync.p${i + 1}', $${i + 1}, true)`).join(', ');
+    await client.query(`SELECT ${calls}`, settings);
+  }
+}
+
+/** Starts the range's COPY on a client already in its read transaction (no round trip awaited). */
+function startCopy(
+  client: PoolClient,
+  plan: TablePlan,
+  range: PartitionRange,
+  preferBinary: boolean,
+  filter: ReadFilter,
+  finish: (error?: unknown) => Promise<void>,
+): CopyStream {
+  const format = copyFormat(plan, preferBinary);
+  const { sql } = pgRangeCopySql(plan, range, format, filter);
+  const counter = format === 'binary' ? new BinaryCopyCounter() : new TextCopyCounter();
+  const raw = client.query(copyTo(sql));
+  const stream = raw.pipe(counter);
+  raw.on('error', (err) => counter.destroy(err));
+  return { stream, format, rows: () => counter.rows, warnings: () => ({}), finish };
+}
