@@ -217,8 +217,8 @@ async function applyBatch(deps: ActivityDeps, input: CdcStreamInput & { tables: 
     }
   });
   // Only now may the source free these changes: a crash before this reads them again, and the saved positions skip them.
-  // A piece of a transaction is not acknowledged: its remaining changes are read from the same place.
-  if (!lastTxn.partial) await capture.acknowledge(stream, last);
+  // A piece of a transaction frees nothing (the capture knows its position): its remaining changes are read from the same place.
+  await capture.acknowledge(stream, last);
   return {
     ...counts,
     transactions: transactions.filter((t) => !t.partial).length,
@@ -315,8 +315,9 @@ export function createCdcActivities(deps: ActivityDeps) {
 
     async applyCdcBatch({ config, stream, run, tables, maxChanges, waitMs }: ApplyCdcBatchInput): Promise<ApplyCdcBatchResult> {
       const where = `apply_cdc_batch ${stream}`;
+      let capture: ChangeCapture | undefined;
       try {
-        const capture = captureOf(deps, config);
+        capture = captureOf(deps, config);
         const ctx = Context.current();
         const until = Date.now() + waitMs;
         const states = await readStates(deps, config, tables);
@@ -330,9 +331,12 @@ export function createCdcActivities(deps: ActivityDeps) {
           }
           // A large transaction applied in part by an earlier batch: the read leaves out what is applied.
           const resume = resumeOf(capture, [...states.values()].map((s) => streamPosition(s, stream)));
+          const began = Date.now();
           const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat(), applied, tables });
           if (batch.transactions.length) {
+            const read = Date.now() - began;
             const r = await applyBatch(deps, { config, stream, run, tables }, capture, batch.transactions);
+            log.debug(`${stream}: read ${batch.transactions.length} transactions in ${read} ms, applied and acknowledged them in ${Date.now() - began - read} ms`);
             // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
             return { ...r, lagBytes: (await capture.position(stream, r.position))?.lagBytes ?? null, lagSeconds: batch.more ? r.lagSeconds : 0 };
           }
@@ -341,6 +345,8 @@ export function createCdcActivities(deps: ActivityDeps) {
           await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         }
       } catch (err) {
+        // What the failed batch read is read again by the next attempt, from the source's confirmed position.
+        await capture?.close?.(stream).catch(() => undefined);
         throw classifyError(err, where);
       }
     },
@@ -365,6 +371,8 @@ export function createCdcActivities(deps: ActivityDeps) {
     async stopCdc({ config, stream, dropSlot }: Omit<CdcStreamInput, 'run'> & { dropSlot: boolean }): Promise<{ slotKept: StreamPosition | null }> {
       try {
         const capture = captureOf(deps, config);
+        // The stream this worker may still hold open (the slot stays active until it is closed).
+        await capture.close?.(stream);
         if (dropSlot) await capture.drop(stream);
         return { slotKept: await capture.position(stream) };
       } catch (err) {

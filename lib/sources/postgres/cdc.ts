@@ -1,21 +1,23 @@
-import { Client, type ClientConfig, type Pool, type PoolClient } from 'pg';
-import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { Client, type ClientConfig, type Pool } from 'pg';
+import type { Pgoutput } from 'pg-logical-replication';
 import { TablesyncError } from '../../errors';
 import type { PartitionRange, TableRef } from '../../types';
 import type { CopyStream, ReadFilter } from '../base';
 import { EVERY_ROW } from '../base';
 import { piecePosition, splitPosition, type ChangeBatch, type ChangeCapture, type ChangeShape, type ChangeTransaction, type ChangeValue, type ReadLimits, type RowChange, type SnapshotOptions, type SnapshotRead, type StreamPosition } from '../changes';
+import { PgReplicationStream } from './cdc-stream';
 import { qualifyPg, quotePg } from './sql';
 import type { TablePlan } from '../../types';
 
 // PostgreSQL change capture: one publication and one logical replication slot
 // (pgoutput) per stream. The slot is created on a replication connection with
 // an exported snapshot, which the initial load reads under; changes are then
-// read through the SQL interface (pg_logical_slot_peek_binary_changes), which
-// leaves them in the slot until tablesync says they are applied
-// (pg_replication_slot_advance), and runs the output functions in a session
-// with tablesync's pinned settings, so values arrive in the same exact text a
-// load reads. pg-logical-replication's pgoutput parser decodes the messages.
+// streamed on a replication connection the worker keeps open from batch to
+// batch (cdc-stream.ts), which only moves the slot's confirmed position when
+// tablesync says a batch is applied. The walsender runs the output functions
+// with tablesync's pinned session settings (the pool's startup options), so
+// values arrive in the same exact text a load reads. pg-logical-replication's
+// pgoutput parser decodes the messages.
 
 const WHOLE: PartitionRange = { index: 0, count: 1, lo: null, hi: null };
 
@@ -28,7 +30,11 @@ export function lsnValue(lsn: string): bigint {
 
 /** PostgreSQL's own spelling of an LSN (hex halves without leading zeros). */
 export function lsnText(lsn: string): string {
-  const v = lsnValue(lsn);
+  return lsnFromValue(lsnValue(lsn));
+}
+
+/** A number as PostgreSQL spells an LSN. */
+function lsnFromValue(v: bigint): string {
   return `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
@@ -40,8 +46,28 @@ export interface PgCaptureSource {
 
 const setup = (message: string) => new TablesyncError('CdcSetup', message);
 
-/** Rows fetched from the peek's cursor at a time. */
-const FETCH_ROWS = 2_000;
+/** Messages read ahead at least (a batch's size otherwise): the next batch's changes come while one is applied. */
+const MIN_READ_AHEAD = 1_000;
+/** A stream no batch has used this long is closed (a paused or stopped workflow): the walsender and slot are freed. */
+const IDLE_CLOSE_MS = 5_000;
+
+/** A slot's stream open on this worker, and where the batches it handed out stand. */
+interface Reader {
+  stream: PgReplicationStream;
+  /** Relation messages come once per stream (and again after a schema change): their shapes, by relation. */
+  shapes: Map<number, ChangeShape>;
+  /** Columns whose type names are still to look up. */
+  unresolved: { column: ChangeShape[number]; oid: number; mod: number }[];
+  /** The transaction being read (it may go on in the next read, after a piece, or a piece not yet handed out). */
+  open: (ChangeTransaction & { seen: number; skip: number; commit: string }) | null;
+  /** The position of the last transaction (or piece) handed out. */
+  delivered: string | null;
+  /** A read is running. */
+  busy: boolean;
+  /** Handed out and not yet acknowledged (a batch is being applied): not closed as idle. */
+  leased: boolean;
+  used: number;
+}
 
 /** pgoutput's commit time (microseconds since 1970, as the parser gives it) as ISO 8601. */
 function timeText(micros: unknown): string {
@@ -54,6 +80,8 @@ export class PgChangeCapture implements ChangeCapture {
   readonly carriesGenerated = false;
   readonly holdsLog = true;
   private readonly typeNames = new Map<string, string>();
+  private readonly readers = new Map<string, Reader>();
+  private reap: NodeJS.Timeout | null = null;
   constructor(private readonly source: PgCaptureSource) {}
 
   private get pool(): Pool {
@@ -129,123 +157,162 @@ export class PgChangeCapture implements ChangeCapture {
     }
   }
 
+  /** The stream of this slot open on this worker, if it may go on from where it is (see goesOn); else a new one. */
+  private async readerOf(stream: string, limits: ReadLimits): Promise<Reader> {
+    let r = this.readers.get(stream);
+    // A read still running is an earlier attempt cut off from Temporal: this one takes the slot over.
+    if (r && (r.busy || r.stream.failed || !this.goesOn(r, limits))) {
+      await this.close(stream);
+      r = undefined;
+    }
+    if (!r) {
+      r = { stream: await PgReplicationStream.open(this.pool, stream, limits.beat ?? (() => undefined)), shapes: new Map(), unresolved: [], open: null, delivered: null, busy: false, leased: false, used: Date.now() };
+      this.readers.set(stream, r);
+      this.reap ??= setInterval(() => this.closeIdle(), 1_000).unref();
+    }
+    return r;
+  }
+
+  /**
+   * Whether a stream may go on after what it handed out last: only when the
+   * target saved at least that much as applied. A stream never skips, it only
+   * sends the log in order from where it started; so what it handed out and
+   * was not applied (a batch that failed, rolled back) is read again from the
+   * slot's confirmed position by a new stream, and what was applied besides
+   * (by another worker meanwhile) is skipped by the saved positions.
+   */
+  private goesOn(r: Reader, limits: ReadLimits): boolean {
+    if (r.delivered === null) return true;
+    const { applied = null, resume } = limits;
+    if (applied === null) return false;
+    const { at, applied: count } = splitPosition(r.delivered);
+    const c = this.compare(applied, at);
+    if (count === null) return c >= 0;
+    return c > 0 || (c === 0 && resume !== undefined && this.compare(resume.commit, at) === 0 && resume.applied >= count);
+  }
+
+  private closeIdle(): void {
+    for (const [stream, r] of this.readers) if (!r.busy && !r.leased && Date.now() - r.used > IDLE_CLOSE_MS) void this.close(stream);
+    if (!this.readers.size && this.reap) {
+      clearInterval(this.reap);
+      this.reap = null;
+    }
+  }
+
+  /** Ends this worker's stream of the slot, if any: the slot is free for another reader or a drop once this returns. */
+  async close(stream: string): Promise<void> {
+    const r = this.readers.get(stream);
+    if (!r) return;
+    this.readers.delete(stream);
+    await r.stream.close();
+  }
+
   async read(stream: string, maxChanges: number, limits: ReadLimits = {}): Promise<ChangeBatch> {
     const piece = limits.pieceChanges ?? Infinity;
-    const db = await this.pool.connect();
-    let broken: Error | undefined;
+    const beat = limits.beat ?? (() => undefined);
+    const r = await this.readerOf(stream, limits);
+    r.busy = true;
+    r.used = Date.now();
     try {
-      // Commits before this position are all decoded by the peek below: with none for us, it may be acknowledged.
-      const upto = (await db.query('SELECT pg_current_wal_lsn()::text AS upto')).rows[0].upto as string;
-      // Fetched in slices through a cursor: the server keeps what the peek decoded (on disk past work_mem), the
-      // worker holds one slice and the changes it keeps, never a large transaction's rows all at once.
-      await db.query('BEGIN');
-      await db.query(
-        `DECLARE tablesync_changes NO SCROLL CURSOR FOR
-         SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3, 'proto_version', '1', 'publication_names', $4)`,
-        [stream, upto, maxChanges, quotePg(stream)],
-      );
-      // One decoder per read: relation messages come again in every read's decoding session.
-      const parser = new PgoutputPlugin({ protoVersion: 1, publicationNames: [stream] });
-      const shapes = new Map<number, ChangeShape>();
-      const unresolved: { column: ChangeShape[number]; oid: number; mod: number }[] = [];
+      // Commits before this position are all sent before the stream says it decoded past it: with none for us, it may be acknowledged.
+      const upto = lsnValue((await this.pool.query('SELECT pg_current_wal_lsn()::text AS upto')).rows[0].upto as string);
+      r.stream.readAhead = Math.max(MIN_READ_AHEAD, maxChanges);
       const transactions: ChangeTransaction[] = [];
       let changes = 0;
-      let rows = 0;
-      let open: (ChangeTransaction & { seen: number; skip: number; commit: string }) | null = null;
       let stopped = false;
+      let taken = 0;
       const keep = (change: RowChange) => {
-        const txn = open!;
+        const txn = r.open!;
         if (txn.seen++ < txn.skip) return; // applied by an earlier piece
         txn.changes.push(change);
       };
       read: for (;;) {
-        const slice = (await db.query(`FETCH ${FETCH_ROWS} FROM tablesync_changes`)).rows as { data: Buffer }[];
-        limits.beat?.();
-        if (!slice.length) break;
-        rows += slice.length;
-        for (const { data } of slice) {
-          const msg = parser.parse(data);
-          switch (msg.tag) {
-            case 'relation': {
-              // Values stay the source's text (exact: no JS Date, no float), as a load reads them.
-              for (const c of msg.columns) c.parser = (raw: unknown) => raw;
-              const shape: ChangeShape = msg.columns.map((c) => ({ name: c.name, type: '' }));
-              msg.columns.forEach((c, i) => unresolved.push({ column: shape[i], oid: c.typeOid, mod: c.typeMod }));
-              shapes.set(msg.relationOid, shape);
-              break;
-            }
-            case 'begin': {
-              const commit = lsnText(msg.commitLsn!);
-              const skip = limits.resume && this.compare(limits.resume.commit, commit) === 0 ? limits.resume.applied : 0;
-              open = { position: '', commit, commitTime: timeText(msg.commitTime), changes: [], first: skip, seen: 0, skip };
-              break;
-            }
-            case 'commit': {
-              const { seen: _seen, skip: _skip, ...txn } = open!;
-              transactions.push({ ...txn, position: lsnText(msg.commitEndLsn!) });
-              changes += txn.changes.length;
-              open = null;
-              if (changes >= maxChanges) {
-                stopped = true;
-                break read;
-              }
-              break;
-            }
-            case 'insert':
-              keep({ kind: 'insert', table: refOf(msg.relation), row: msg.new as Record<string, ChangeValue>, shape: shapes.get(msg.relation.relationOid) });
-              break;
-            case 'update': {
-              const before = msg.key ?? msg.old;
-              const oldKey = before ? keyOf(msg.relation, before) : null;
-              const newKey = keyOf(msg.relation, msg.new);
-              const moved = oldKey !== null && msg.relation.keyColumns.some((k) => oldKey[k] !== newKey[k]);
-              keep({ kind: 'update', table: refOf(msg.relation), oldKey: moved ? oldKey : null, row: msg.new as Record<string, ChangeValue>, shape: shapes.get(msg.relation.relationOid) });
-              break;
-            }
-            case 'delete':
-              keep({ kind: 'delete', table: refOf(msg.relation), oldKey: keyOf(msg.relation, (msg.key ?? msg.old)!) });
-              break;
-            case 'truncate':
-              keep({ kind: 'truncate', tables: msg.relations.map(refOf) });
-              break;
-            default:
-              break; // type, origin, logical messages: nothing to apply
+        // A piece goes alone in its batch: the whole transactions before it are applied and acknowledged first.
+        if (r.open && r.open.changes.length >= piece) {
+          stopped = true;
+          if (transactions.length) break;
+          const { seen, skip: _skip, ...txn } = r.open;
+          transactions.push({ ...txn, position: piecePosition(txn.commit, seen), partial: true });
+          r.open = { ...r.open, changes: [], first: seen };
+          break;
+        }
+        const msg = r.stream.take();
+        if (!msg) {
+          if (!r.open && r.stream.drainedTo(upto)) break;
+          beat();
+          await r.stream.wait(100);
+          continue;
+        }
+        if (++taken % 1_000 === 0) beat();
+        switch (msg.tag) {
+          case 'relation': {
+            const shape: ChangeShape = msg.columns.map((c) => ({ name: c.name, type: '' }));
+            msg.columns.forEach((c, i) => r.unresolved.push({ column: shape[i], oid: c.typeOid, mod: c.typeMod }));
+            r.shapes.set(msg.relationOid, shape);
+            break;
           }
-          if (open && open.changes.length >= piece) {
-            stopped = true;
-            if (transactions.length) {
-              // A piece goes alone in its batch: the whole transactions before it are applied and acknowledged first.
-              open = null;
+          case 'begin': {
+            const commit = lsnText(msg.commitLsn!);
+            const skip = limits.resume && this.compare(limits.resume.commit, commit) === 0 ? limits.resume.applied : 0;
+            r.open = { position: '', commit, commitTime: timeText(msg.commitTime), changes: [], first: skip, seen: 0, skip };
+            break;
+          }
+          case 'commit': {
+            const { seen: _seen, skip: _skip, ...txn } = r.open!;
+            transactions.push({ ...txn, position: lsnText(msg.commitEndLsn!) });
+            changes += txn.changes.length;
+            r.open = null;
+            if (changes >= maxChanges) {
+              stopped = true;
               break read;
             }
-            const { seen, skip: _skip, ...txn } = open;
-            transactions.push({ ...txn, position: piecePosition(txn.commit, seen), partial: true });
-            open = null;
-            break read;
+            break;
           }
+          case 'insert':
+            keep({ kind: 'insert', table: refOf(msg.relation), row: msg.new as Record<string, ChangeValue>, shape: r.shapes.get(msg.relation.relationOid) });
+            break;
+          case 'update': {
+            const before = msg.key ?? msg.old;
+            const oldKey = before ? keyOf(msg.relation, before) : null;
+            const newKey = keyOf(msg.relation, msg.new);
+            const moved = oldKey !== null && msg.relation.keyColumns.some((k) => oldKey[k] !== newKey[k]);
+            keep({ kind: 'update', table: refOf(msg.relation), oldKey: moved ? oldKey : null, row: msg.new as Record<string, ChangeValue>, shape: r.shapes.get(msg.relation.relationOid) });
+            break;
+          }
+          case 'delete':
+            keep({ kind: 'delete', table: refOf(msg.relation), oldKey: keyOf(msg.relation, (msg.key ?? msg.old)!) });
+            break;
+          case 'truncate':
+            keep({ kind: 'truncate', tables: msg.relations.map(refOf) });
+            break;
+          default:
+            break; // type, origin, logical messages: nothing to apply
         }
       }
-      await db.query('CLOSE tablesync_changes');
-      await db.query('COMMIT');
-      await this.resolveTypes(db, unresolved);
-      const more = stopped || rows >= maxChanges;
-      return { transactions, idleTo: transactions.length ? null : lsnText(upto), more };
+      await this.resolveTypes(r.unresolved.splice(0));
+      const idle = transactions.length || r.open ? null : r.stream.idleAt;
+      if (transactions.length) r.delivered = transactions[transactions.length - 1].position;
+      // Handed out: kept open (not reaped) until acknowledged, or closed when the batch fails.
+      r.leased = transactions.length > 0 || idle !== null;
+      return { transactions, idleTo: idle === null ? null : lsnFromValue(idle), more: stopped };
     } catch (err) {
-      broken = err as Error;
-      await db.query('ROLLBACK').catch(() => undefined);
+      // Unless a later attempt took the slot over meanwhile (then its stream is the one kept).
+      if (this.readers.get(stream) === r) this.readers.delete(stream);
+      await r.stream.close();
       throw err;
     } finally {
-      db.release(broken);
+      r.busy = false;
+      r.used = Date.now();
     }
   }
 
   /** Type names of the columns relation messages described (by oid and modifier), as the catalog spells them. */
-  private async resolveTypes(db: PoolClient, columns: { column: ChangeShape[number]; oid: number; mod: number }[]): Promise<void> {
+  private async resolveTypes(columns: Reader['unresolved']): Promise<void> {
     for (const { column, oid, mod } of columns) {
       const key = `${oid}/${mod}`;
       let name = this.typeNames.get(key);
       if (name === undefined) {
-        name = (await db.query('SELECT format_type($1::oid, $2::int) AS name', [oid, mod])).rows[0].name as string;
+        name = (await this.pool.query('SELECT format_type($1::oid, $2::int) AS name', [oid, mod])).rows[0].name as string;
         this.typeNames.set(key, name);
       }
       column.type = name;
@@ -253,19 +320,39 @@ export class PgChangeCapture implements ChangeCapture {
   }
 
   async acknowledge(stream: string, position: string): Promise<void> {
-    // Never backwards (advance refuses that): a retried step may acknowledge what is already confirmed.
+    const r = this.readers.get(stream);
+    if (r) {
+      r.leased = false;
+      r.used = Date.now();
+    }
+    // A piece of a transaction is not acknowledged: the rest of it is read from the same place if this stream ends.
+    if (splitPosition(position).applied !== null) return;
+    if (r && !r.stream.failed) return r.stream.acknowledge(lsnValue(position));
+    // No stream here (it broke after the read): told the SQL way unless another reader holds the slot now (it acknowledges
+    // what it applies; until then a re-read skips this by the saved positions). Never backwards (advance refuses that).
     await this.pool.query(
       `SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots
-       WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn`,
+       WHERE slot_name = $1 AND NOT active AND confirmed_flush_lsn < $2::pg_lsn`,
       [stream, position],
     );
   }
 
   async drop(stream: string): Promise<boolean> {
-    const r = await this.pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [stream]);
-    await this.pool.query(`DROP PUBLICATION IF EXISTS ${quotePg(stream)}`);
-    return (r.rowCount ?? 0) > 0;
+    await this.close(stream);
+    // A stream still open on another worker (its workflow stopped or gone) holds the slot: ended first, then dropped.
+    for (let tries = 0; ; tries++) {
+      await this.pool.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [stream]);
+      try {
+        const r = await this.pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [stream]);
+        await this.pool.query(`DROP PUBLICATION IF EXISTS ${quotePg(stream)}`);
+        return (r.rowCount ?? 0) > 0;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '55006' || tries >= 50) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
+
 
   compare(a: string, b: string): number {
     // A piece's position (commit#applied) orders by its commit here; apply.ts looks at the count.
