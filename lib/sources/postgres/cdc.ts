@@ -238,7 +238,13 @@ export class PgChangeCapture implements ChangeCapture {
         }
         const msg = r.stream.take();
         if (!msg) {
-          if (!r.open && r.stream.drainedTo(upto)) break;
+          // Nothing more received yet: what is read whole is applied now while the server sends more (a transaction
+          // begun goes on in the next read), so batches grow to their size only when applying is the slower side.
+          // With nothing read, the read waits until the server decoded past `upto`.
+          if (transactions.length || (!r.open && r.stream.drainedTo(upto))) {
+            stopped = !!r.open || !r.stream.drainedTo(upto);
+            break;
+          }
           beat();
           await r.stream.wait(100);
           continue;
