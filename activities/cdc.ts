@@ -77,8 +77,6 @@ export interface ApplyCdcBatchResult extends CdcCounts {
   lagSeconds?: number | null;
   /** When the last transaction applied committed at the source (ISO 8601), when the log says. */
   commitTime?: string | null;
-  /** Target transactions (batches) the call applied, when more than one went into it; absent in results recorded before. */
-  batches?: number;
   /** The stream's table plans, when a schema change in this batch changed one (the workflow carries them on). */
   tables?: TablePlan[];
 }
@@ -90,26 +88,6 @@ export interface CdcStatus {
 }
 
 const POLL_MS = 250;
-/** Batches go on in one call while behind, this long: the workflow hears of them (pause, stop, progress) at least this often. */
-const CHAIN_MS = 2_000;
-
-/** Two batches of one call as one result: counts added, the later one's position. */
-function chained(a: ApplyCdcBatchResult, b: ApplyCdcBatchResult): ApplyCdcBatchResult {
-  return {
-    inserted: a.inserted + b.inserted,
-    updated: a.updated + b.updated,
-    deleted: a.deleted + b.deleted,
-    truncated: a.truncated + b.truncated,
-    skipped: a.skipped + b.skipped,
-    transactions: a.transactions + b.transactions,
-    batches: (a.batches ?? 1) + 1,
-    position: b.position,
-    lagBytes: b.lagBytes,
-    lagSeconds: b.lagSeconds,
-    commitTime: b.commitTime ?? a.commitTime,
-    ...((b.tables ?? a.tables) && { tables: b.tables ?? a.tables }),
-  };
-}
 
 function captureOf(deps: ActivityDeps, config: SyncConfig): ChangeCapture {
   const source = deps.connections.source(config.source.connection);
@@ -342,14 +320,11 @@ export function createCdcActivities(deps: ActivityDeps) {
         capture = captureOf(deps, config);
         const ctx = Context.current();
         const until = Date.now() + waitMs;
-        const chainUntil = Date.now() + CHAIN_MS;
+        const states = await readStates(deps, config, tables);
+        const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
         const pieceChanges = config.cdcTransactionChanges ?? DEFAULTS.cdcTransactionChanges;
-        let states = await readStates(deps, config, tables);
-        /** The batches this call applied so far (each its own target transaction). */
-        let done: ApplyCdcBatchResult | null = null;
         for (;;) {
           ctx.heartbeat();
-          const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
           const slot = await capture.position(stream, applied);
           if (!slot) {
             throw new TablesyncError('CdcGap', `replication slot "${stream}" is gone (dropped behind tablesync's back?); run tablesync reset-state for a table of the stream and start again for a new snapshot`);
@@ -362,17 +337,9 @@ export function createCdcActivities(deps: ActivityDeps) {
             const read = Date.now() - began;
             const r = await applyBatch(deps, { config, stream, run, tables }, capture, batch.transactions);
             log.debug(`${stream}: read ${batch.transactions.length} transactions in ${read} ms, applied and acknowledged them in ${Date.now() - began - read} ms`);
-            if (r.tables) tables = r.tables;
-            done = done ? chained(done, r) : { ...r, batches: 1 };
-            // Behind: the next batch at once, in this call (a workflow step per batch cost about as much as reading one).
-            if (batch.more && Date.now() < chainUntil) {
-              states = await readStates(deps, config, tables);
-              continue;
-            }
             // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
-            return { ...done, lagBytes: (await capture.position(stream, r.position))?.lagBytes ?? null, lagSeconds: batch.more ? r.lagSeconds : 0 };
+            return { ...r, lagBytes: (await capture.position(stream, r.position))?.lagBytes ?? null, lagSeconds: batch.more ? r.lagSeconds : 0 };
           }
-          if (done) return { ...done, lagBytes: slot.lagBytes, lagSeconds: 0 };
           if (batch.idleTo) await capture.acknowledge(stream, batch.idleTo);
           if (Date.now() >= until) return { ...noCounts(), transactions: 0, position: batch.idleTo, lagBytes: slot.lagBytes, lagSeconds: 0, commitTime: null };
           await new Promise((resolve) => setTimeout(resolve, POLL_MS));

@@ -11,8 +11,8 @@ import { quotePg } from './sql';
 // a stream that breaks or is closed loses nothing, the next one starts again
 // from the slot's confirmed position.
 
-/** Messages held unread before the socket is paused (the server then waits): about one batch read ahead. */
-const MIN_READ_AHEAD = 1_000;
+/** Messages held unread before the socket is paused (the server then waits), at least: the reader sets about one batch. */
+export const MIN_READ_AHEAD = 1_000;
 /** Status updates at least this often, also while paused: the server ends a silent stream after wal_sender_timeout (1 min by default). */
 const STATUS_MS = 10_000;
 /** How long a takeover waits for the slot's previous reader to go away. */
