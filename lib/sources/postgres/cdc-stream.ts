@@ -83,7 +83,10 @@ export class PgReplicationStream {
   private async start(slot: string): Promise<void> {
     const client = this.client;
     client.on('error', (err) => this.fail(err));
-    await client.connect();
+    await client.connect().catch((err: Error) => {
+      this.fail(err);
+      throw err;
+    });
     const connection = (client as unknown as { connection: ConnectionInternals }).connection;
     connection.on('copyData', ({ chunk }: { chunk: Buffer }) => this.receive(chunk));
     await new Promise<void>((resolve, reject) => {
@@ -213,7 +216,7 @@ export class PgReplicationStream {
     try {
       if (!wasFailed && connection) {
         this.socket.resume(); // what the server still sends is read and dropped
-        connection.sendCopyDone();
+        connection.endCopyFrom(); // CopyDone
         await Promise.race([this.ended, sleep(CLOSE_MS)]);
       }
       await Promise.race([this.client.end(), sleep(CLOSE_MS).then(() => Promise.reject(new Error('end timed out')))]);
@@ -227,6 +230,6 @@ interface ConnectionInternals {
   on(event: string, listener: (msg: never) => void): void;
   once(event: string, listener: () => void): void;
   sendCopyFromChunk(chunk: Buffer): void;
-  sendCopyDone(): void;
+  endCopyFrom(): void;
   stream: { pause(): void; resume(): void; destroy(): void };
 }
