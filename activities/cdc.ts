@@ -161,10 +161,10 @@ async function backfillColumns(
   return Number(r.rows[0].updated);
 }
 
-/** A step's result as saved with its changes: what it returns, and the position it acknowledges to the source (null: a piece). */
+/** A step's result as saved with its changes: what it returns, and the position it acknowledges to the source (a piece's frees nothing). */
 interface SavedStep {
   result: Omit<ApplyCdcBatchResult, 'lagBytes' | 'lagSeconds'>;
-  acknowledge: string | null;
+  acknowledge: string;
 }
 
 /** This attempt's step in the state's batches table (see saveCdcStepSql), null when the activity's id is not a sequence number. */
@@ -186,7 +186,7 @@ async function committedStep(db: Pick<PoolClient, 'query'>, config: SyncConfig, 
 
 /** An earlier attempt's committed step, acknowledged (its attempt may have died before) and returned as this attempt's result. */
 async function replayStep(capture: ChangeCapture, stream: string, saved: SavedStep): Promise<ApplyCdcBatchResult> {
-  if (saved.acknowledge) await capture.acknowledge(stream, saved.acknowledge);
+  await capture.acknowledge(stream, saved.acknowledge);
   log.info(`${stream}: an earlier attempt of this step committed its batch (to ${saved.result.position}): reporting its counts`);
   const position = saved.result.position;
   return { ...saved.result, lagBytes: position ? ((await capture.position(stream, position))?.lagBytes ?? null) : null, lagSeconds: secondsSince(saved.result.commitTime ?? undefined) };
@@ -260,15 +260,15 @@ async function applyBatch(deps: ActivityDeps, input: CdcStreamInput & { tables: 
         commitTime: lastTxn.commitTime ?? null,
         ...(evolved.size && { tables: tables.map((t) => evolved.get(displayName(t.source)) ?? t) }),
       },
-      // A piece of a transaction is not acknowledged: its remaining changes are read from the same place.
-      acknowledge: lastTxn.partial ? null : last,
+      acknowledge: last,
     };
     if (step) await client.query(saveCdcStepSql(config.target.stateSchema), [run.workflowId, run.runId, step.batch, JSON.stringify([...touched]), JSON.stringify(saved)]);
   });
   if (earlier) return replayStep(capture, stream, earlier);
   const done = saved as unknown as SavedStep;
   // Only now may the source free these changes: a crash before this reads them again, and the saved positions skip them.
-  if (done.acknowledge) await capture.acknowledge(stream, done.acknowledge);
+  // A piece of a transaction frees nothing (the capture knows its position): its remaining changes are read from the same place.
+  await capture.acknowledge(stream, done.acknowledge);
   return { ...done.result, lagBytes: null, lagSeconds: secondsSince(lastTxn.commitTime) };
 }
 
@@ -357,8 +357,9 @@ export function createCdcActivities(deps: ActivityDeps) {
 
     async applyCdcBatch({ config, stream, run, tables, maxChanges, waitMs }: ApplyCdcBatchInput): Promise<ApplyCdcBatchResult> {
       const where = `apply_cdc_batch ${stream}`;
+      let capture: ChangeCapture | undefined;
       try {
-        const capture = captureOf(deps, config);
+        capture = captureOf(deps, config);
         const ctx = Context.current();
         // An earlier attempt that committed and acknowledged its batch before its result was lost: nothing to read again.
         const step = stepOf(ctx);
@@ -379,9 +380,12 @@ export function createCdcActivities(deps: ActivityDeps) {
           }
           // A large transaction applied in part by an earlier batch: the read leaves out what is applied.
           const resume = resumeOf(capture, [...states.values()].map((s) => streamPosition(s, stream)));
+          const began = Date.now();
           const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat(), applied, tables });
           if (batch.transactions.length) {
+            const read = Date.now() - began;
             const r = await applyBatch(deps, { config, stream, run, tables }, capture, batch.transactions);
+            log.debug(`${stream}: read ${batch.transactions.length} transactions in ${read} ms, applied and acknowledged them in ${Date.now() - began - read} ms`);
             // Caught up: nothing older waits. Behind: the oldest change left committed at or after the last one applied.
             return { ...r, lagBytes: (await capture.position(stream, r.position))?.lagBytes ?? null, lagSeconds: batch.more ? r.lagSeconds : 0 };
           }
@@ -390,6 +394,8 @@ export function createCdcActivities(deps: ActivityDeps) {
           await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         }
       } catch (err) {
+        // What the failed batch read is read again by the next attempt, from the source's confirmed position.
+        await capture?.close?.(stream).catch(() => undefined);
         throw classifyError(err, where);
       }
     },
@@ -414,6 +420,8 @@ export function createCdcActivities(deps: ActivityDeps) {
     async stopCdc({ config, stream, dropSlot }: Omit<CdcStreamInput, 'run'> & { dropSlot: boolean }): Promise<{ slotKept: StreamPosition | null }> {
       try {
         const capture = captureOf(deps, config);
+        // The stream this worker may still hold open (the slot stays active until it is closed).
+        await capture.close?.(stream);
         if (dropSlot) await capture.drop(stream);
         return { slotKept: await capture.position(stream) };
       } catch (err) {

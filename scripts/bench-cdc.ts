@@ -183,7 +183,8 @@ export async function caseCdc(ctx: BenchContext, o: CdcBenchOptions): Promise<Ca
       await native.query(`ALTER SUBSCRIPTION ${SLOT} DISABLE`);
       for (;;) {
         const p = await handle.query<CdcProgress>('cdcProgress');
-        const active = await src.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1 AND active`, [SLOT]);
+        // Both slots: tablesync's worker keeps its stream open a few seconds after the last batch, reading ahead meanwhile.
+        const active = await src.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = current_database() AND active`);
         if (p.phase === 'paused' && active.rows[0].n === 0) break;
         await sleep(100);
       }

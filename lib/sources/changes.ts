@@ -135,8 +135,14 @@ export interface ChangeCapture {
   readonly positionType: string;
   /** Whole transactions past the acknowledged position, about `maxChanges` changes (a transaction is split only past `limits.pieceChanges`). */
   read(stream: string, maxChanges: number, limits?: ReadLimits): Promise<ChangeBatch>;
-  /** Tells the source everything up to `position` is applied: it may free that log. */
+  /**
+   * Tells the source everything up to `position` is applied: it may free
+   * that log. Called after every batch; a piece's position (a transaction
+   * applied in part) frees nothing, it only says the batch is done.
+   */
   acknowledge(stream: string, position: string): Promise<void>;
+  /** Ends what this worker holds open for the stream (a replication connection), so another reader or a drop may have it. */
+  close?(stream: string): Promise<void>;
   /** Removes the stream (slot and publication); false when there was none. */
   drop(stream: string): Promise<boolean>;
   /** Orders two positions (negative: a before b). */

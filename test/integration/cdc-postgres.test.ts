@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Pool } from 'pg';
+import { Client, type ClientConfig, type Pool } from 'pg';
 import type { CdcProgress, CdcResult } from '../../workflows/cdc';
 import { caughtUpWith, runCdc, streaming, replicationSlots } from '../helpers/cdc';
 import { useDatabases } from '../helpers/databases';
@@ -397,6 +397,44 @@ describe('cdc mode: PostgreSQL logical replication (real servers)', function () 
       await workers.killAll();
     }
     assert.equal(await duplicateKeys(dst, 'public.items', ['id']), 0);
+    assert.deepEqual(await slots(src), []);
+  });
+
+  it("a slot still held by another reader's replication connection (an earlier attempt's) is taken over: one reader at a time, each change once", async () => {
+    await src.query(`CREATE TABLE items (id int PRIMARY KEY, v text)`);
+    await src.query(`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, tables: [{ table: 'items', mode: 'cdc' }], ...FAST };
+    const outcome = await cdcRun(`cdc-takeover-${process.pid}`, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      await src.query(`INSERT INTO items VALUES (11, 'before')`);
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      // Paused, the worker closes its stream once unused; then another connection streams the slot and stays.
+      await h.signal('cdcPause');
+      const { stream } = await h.query<CdcProgress>('cdcProgress');
+      await waitFor('the slot free', async () => (await src.query(`SELECT NOT active AS free FROM pg_replication_slots WHERE slot_name = $1`, [stream])).rows[0].free, 30_000);
+      const other = new Client({ connectionString: connections.src, replication: 'database' } as ClientConfig);
+      other.on('error', () => undefined);
+      await other.connect();
+      const held = other.query(`START_REPLICATION SLOT ${stream} LOGICAL 0/0 (proto_version '1', publication_names '${stream}')`).then(
+        () => 'ended',
+        (err: Error) => err.message,
+      );
+      const holder = await waitFor('the other reader holding the slot', async () => (await src.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [stream])).rows[0].active_pid);
+      await src.query(`INSERT INTO items VALUES (12, 'while held'); UPDATE items SET v = 'updated' WHERE id = 3; DELETE FROM items WHERE id = 4`);
+      await h.signal('cdcResume');
+      await caughtUp(src, dst, 'SELECT * FROM items ORDER BY id');
+      assert.match(await held, /terminat/, "the other reader's walsender was ended");
+      const now = (await src.query(`SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, [stream])).rows[0].active_pid;
+      assert.notEqual(now, holder, "the stream's own walsender reads now");
+      await other.end().catch(() => undefined);
+      const p = await waitFor('the counts', async () => {
+        const q = await h.query<CdcProgress>('cdcProgress');
+        return q.totals.inserted >= 2 && q;
+      });
+      assert.deepEqual([p.totals.inserted, p.totals.updated, p.totals.deleted], [2, 1, 1], 'each change once');
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(outcome.ok, outcome.ok ? '' : failureChain(outcome.error));
     assert.deepEqual(await slots(src), []);
   });
 

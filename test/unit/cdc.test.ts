@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { parseSyncConfig } from '../../lib/config';
 import { modeOf, traitsOf } from '../../lib/modes';
 import { cdcStreamName, legacyCdcStreamName } from '../../lib/modes/cdc/stream';
-import { lsnText, lsnValue } from '../../lib/sources/postgres/cdc';
+import { lsnText, lsnValue } from '../../lib/sources/postgres/lsn';
 import { cdcCopyLine, cdcDeleteKeysSql, cdcDeleteSql, cdcStagingSql, cdcUpdateSql, cdcUpsertFromSql, cdcUpsertSql } from '../../lib/target';
 import type { ColumnPlan } from '../../lib/types';
 

@@ -1,36 +1,25 @@
-import { Client, type ClientConfig, type Pool, type PoolClient } from 'pg';
-import { PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { Client, type ClientConfig, type Pool } from 'pg';
 import { TablesyncError } from '../../errors';
 import type { PartitionRange, TableRef } from '../../types';
 import type { CopyStream, ReadFilter } from '../base';
 import { EVERY_ROW } from '../base';
-import { piecePosition, splitPosition, type ChangeBatch, type ChangeCapture, type ChangeShape, type ChangeTransaction, type ChangeValue, type ReadLimits, type RowChange, type SnapshotOptions, type SnapshotRead, type StreamPosition } from '../changes';
+import { splitPosition, type ChangeBatch, type ChangeCapture, type ReadLimits, type SnapshotOptions, type SnapshotRead, type StreamPosition } from '../changes';
+import { PgStreamReaders } from './cdc-read';
+import { lsnText, lsnValue } from './lsn';
 import { qualifyPg, quotePg } from './sql';
 import type { TablePlan } from '../../types';
 
 // PostgreSQL change capture: one publication and one logical replication slot
 // (pgoutput) per stream. The slot is created on a replication connection with
 // an exported snapshot, which the initial load reads under; changes are then
-// read through the SQL interface (pg_logical_slot_peek_binary_changes), which
-// leaves them in the slot until tablesync says they are applied
-// (pg_replication_slot_advance), and runs the output functions in a session
-// with tablesync's pinned settings, so values arrive in the same exact text a
-// load reads. pg-logical-replication's pgoutput parser decodes the messages.
+// streamed on a replication connection the worker keeps open from batch to
+// batch (cdc-stream.ts), which only moves the slot's confirmed position when
+// tablesync says a batch is applied. The walsender runs the output functions
+// with tablesync's pinned session settings (the pool's startup options), so
+// values arrive in the same exact text a load reads. pg-logical-replication's
+// pgoutput parser decodes the messages.
 
 const WHOLE: PartitionRange = { index: 0, count: 1, lo: null, hi: null };
-
-/** A pg_lsn as a number, to compare. */
-export function lsnValue(lsn: string): bigint {
-  const m = /^([0-9A-Fa-f]+)\/([0-9A-Fa-f]+)$/.exec(lsn);
-  if (!m) throw new Error(`not a PostgreSQL LSN: "${lsn}"`);
-  return (BigInt(`0x${m[1]}`) << 32n) + BigInt(`0x${m[2]}`);
-}
-
-/** PostgreSQL's own spelling of an LSN (hex halves without leading zeros). */
-export function lsnText(lsn: string): string {
-  const v = lsnValue(lsn);
-  return `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
-}
 
 /** What PostgresSource gives its change capture: its pool and a snapshot read of a table. */
 export interface PgCaptureSource {
@@ -40,20 +29,12 @@ export interface PgCaptureSource {
 
 const setup = (message: string) => new TablesyncError('CdcSetup', message);
 
-/** Rows fetched from the peek's cursor at a time. */
-const FETCH_ROWS = 2_000;
-
-/** pgoutput's commit time (microseconds since 1970, as the parser gives it) as ISO 8601. */
-function timeText(micros: unknown): string {
-  return new Date(Number(BigInt(micros as bigint) / 1000n)).toISOString();
-}
-
 export class PgChangeCapture implements ChangeCapture {
   readonly positionType = 'pg_lsn';
   // PostgreSQL 15's pgoutput leaves generated columns out.
   readonly carriesGenerated = false;
   readonly holdsLog = true;
-  private readonly typeNames = new Map<string, string>();
+  private readonly readers = new PgStreamReaders(() => this.pool, (a, b) => this.compare(a, b));
   constructor(private readonly source: PgCaptureSource) {}
 
   private get pool(): Pool {
@@ -129,158 +110,43 @@ export class PgChangeCapture implements ChangeCapture {
     }
   }
 
-  async read(stream: string, maxChanges: number, limits: ReadLimits = {}): Promise<ChangeBatch> {
-    const piece = limits.pieceChanges ?? Infinity;
-    const db = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      // Commits before this position are all decoded by the peek below: with none for us, it may be acknowledged.
-      const upto = (await db.query('SELECT pg_current_wal_lsn()::text AS upto')).rows[0].upto as string;
-      // Fetched in slices through a cursor: the server keeps what the peek decoded (on disk past work_mem), the
-      // worker holds one slice and the changes it keeps, never a large transaction's rows all at once.
-      await db.query('BEGIN');
-      await db.query(
-        `DECLARE tablesync_changes NO SCROLL CURSOR FOR
-         SELECT data FROM pg_logical_slot_peek_binary_changes($1, $2::pg_lsn, $3, 'proto_version', '1', 'publication_names', $4)`,
-        [stream, upto, maxChanges, quotePg(stream)],
-      );
-      // One decoder per read: relation messages come again in every read's decoding session.
-      const parser = new PgoutputPlugin({ protoVersion: 1, publicationNames: [stream] });
-      const shapes = new Map<number, ChangeShape>();
-      const unresolved: { column: ChangeShape[number]; oid: number; mod: number }[] = [];
-      const transactions: ChangeTransaction[] = [];
-      let changes = 0;
-      let rows = 0;
-      let open: (ChangeTransaction & { seen: number; skip: number; commit: string }) | null = null;
-      let stopped = false;
-      const keep = (change: RowChange) => {
-        const txn = open!;
-        if (txn.seen++ < txn.skip) return; // applied by an earlier piece
-        txn.changes.push(change);
-      };
-      read: for (;;) {
-        const slice = (await db.query(`FETCH ${FETCH_ROWS} FROM tablesync_changes`)).rows as { data: Buffer }[];
-        limits.beat?.();
-        if (!slice.length) break;
-        rows += slice.length;
-        for (const { data } of slice) {
-          const msg = parser.parse(data);
-          switch (msg.tag) {
-            case 'relation': {
-              // Values stay the source's text (exact: no JS Date, no float), as a load reads them.
-              for (const c of msg.columns) c.parser = (raw: unknown) => raw;
-              const shape: ChangeShape = msg.columns.map((c) => ({ name: c.name, type: '' }));
-              msg.columns.forEach((c, i) => unresolved.push({ column: shape[i], oid: c.typeOid, mod: c.typeMod }));
-              shapes.set(msg.relationOid, shape);
-              break;
-            }
-            case 'begin': {
-              const commit = lsnText(msg.commitLsn!);
-              const skip = limits.resume && this.compare(limits.resume.commit, commit) === 0 ? limits.resume.applied : 0;
-              open = { position: '', commit, commitTime: timeText(msg.commitTime), changes: [], first: skip, seen: 0, skip };
-              break;
-            }
-            case 'commit': {
-              const { seen: _seen, skip: _skip, ...txn } = open!;
-              transactions.push({ ...txn, position: lsnText(msg.commitEndLsn!) });
-              changes += txn.changes.length;
-              open = null;
-              if (changes >= maxChanges) {
-                stopped = true;
-                break read;
-              }
-              break;
-            }
-            case 'insert':
-              keep({ kind: 'insert', table: refOf(msg.relation), row: msg.new as Record<string, ChangeValue>, shape: shapes.get(msg.relation.relationOid) });
-              break;
-            case 'update': {
-              const before = msg.key ?? msg.old;
-              const oldKey = before ? keyOf(msg.relation, before) : null;
-              const newKey = keyOf(msg.relation, msg.new);
-              const moved = oldKey !== null && msg.relation.keyColumns.some((k) => oldKey[k] !== newKey[k]);
-              keep({ kind: 'update', table: refOf(msg.relation), oldKey: moved ? oldKey : null, row: msg.new as Record<string, ChangeValue>, shape: shapes.get(msg.relation.relationOid) });
-              break;
-            }
-            case 'delete':
-              keep({ kind: 'delete', table: refOf(msg.relation), oldKey: keyOf(msg.relation, (msg.key ?? msg.old)!) });
-              break;
-            case 'truncate':
-              keep({ kind: 'truncate', tables: msg.relations.map(refOf) });
-              break;
-            default:
-              break; // type, origin, logical messages: nothing to apply
-          }
-          if (open && open.changes.length >= piece) {
-            stopped = true;
-            if (transactions.length) {
-              // A piece goes alone in its batch: the whole transactions before it are applied and acknowledged first.
-              open = null;
-              break read;
-            }
-            const { seen, skip: _skip, ...txn } = open;
-            transactions.push({ ...txn, position: piecePosition(txn.commit, seen), partial: true });
-            open = null;
-            break read;
-          }
-        }
-      }
-      await db.query('CLOSE tablesync_changes');
-      await db.query('COMMIT');
-      await this.resolveTypes(db, unresolved);
-      const more = stopped || rows >= maxChanges;
-      return { transactions, idleTo: transactions.length ? null : lsnText(upto), more };
-    } catch (err) {
-      broken = err as Error;
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      db.release(broken);
-    }
+  read(stream: string, maxChanges: number, limits: ReadLimits = {}): Promise<ChangeBatch> {
+    return this.readers.read(stream, maxChanges, limits);
   }
 
-  /** Type names of the columns relation messages described (by oid and modifier), as the catalog spells them. */
-  private async resolveTypes(db: PoolClient, columns: { column: ChangeShape[number]; oid: number; mod: number }[]): Promise<void> {
-    for (const { column, oid, mod } of columns) {
-      const key = `${oid}/${mod}`;
-      let name = this.typeNames.get(key);
-      if (name === undefined) {
-        name = (await db.query('SELECT format_type($1::oid, $2::int) AS name', [oid, mod])).rows[0].name as string;
-        this.typeNames.set(key, name);
-      }
-      column.type = name;
-    }
+  acknowledge(stream: string, position: string): Promise<void> {
+    return this.readers.acknowledge(stream, position);
   }
 
-  async acknowledge(stream: string, position: string): Promise<void> {
-    // Never backwards (advance refuses that): a retried step may acknowledge what is already confirmed.
-    await this.pool.query(
-      `SELECT pg_replication_slot_advance(slot_name, $2::pg_lsn) FROM pg_replication_slots
-       WHERE slot_name = $1 AND confirmed_flush_lsn < $2::pg_lsn`,
-      [stream, position],
-    );
+  close(stream: string): Promise<void> {
+    return this.readers.close(stream);
+  }
+
+  /** Ends every stream this worker holds open (the worker is stopping). */
+  closeAll(): Promise<void> {
+    return this.readers.closeAll();
   }
 
   async drop(stream: string): Promise<boolean> {
-    const r = await this.pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [stream]);
-    await this.pool.query(`DROP PUBLICATION IF EXISTS ${quotePg(stream)}`);
-    return (r.rowCount ?? 0) > 0;
+    await this.close(stream);
+    // A stream still open on another worker (its workflow stopped or gone) holds the slot: ended first, then dropped.
+    for (let tries = 0; ; tries++) {
+      await this.pool.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [stream]);
+      try {
+        const r = await this.pool.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [stream]);
+        await this.pool.query(`DROP PUBLICATION IF EXISTS ${quotePg(stream)}`);
+        return (r.rowCount ?? 0) > 0;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '55006' || tries >= 50) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
   }
+
 
   compare(a: string, b: string): number {
     // A piece's position (commit#applied) orders by its commit here; apply.ts looks at the count.
     const d = lsnValue(splitPosition(a).at) - lsnValue(splitPosition(b).at);
     return d < 0n ? -1 : d > 0n ? 1 : 0;
   }
-}
-
-function refOf(relation: Pgoutput.MessageRelation): TableRef {
-  return { schema: relation.schema, name: relation.name };
-}
-
-/** The replica identity's columns of a tuple (the primary key under the default identity). */
-function keyOf(relation: Pgoutput.MessageRelation, tuple: Record<string, unknown>): Record<string, string | null> {
-  const key: Record<string, string | null> = {};
-  for (const k of relation.keyColumns) key[k] = (tuple[k] ?? null) as string | null;
-  return key;
 }

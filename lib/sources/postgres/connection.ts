@@ -297,7 +297,8 @@ export class PostgresSource implements SourceConnection {
   }
 
   async close(): Promise<void> {
-    // The pool belongs to the connection registry.
+    // The pool belongs to the connection registry; the change streams this worker holds open end here.
+    await this.changeCapture.closeAll();
   }
 }
 
