@@ -51,6 +51,15 @@ export function logFormatOf(env: Record<string, string | undefined>): LogFormat 
   return value;
 }
 
+/** TABLESYNC_LOG_LEVEL in any case (debug, DEBUG); a value that is no level is refused, not read as INFO. */
+export function logLevelOf(env: Record<string, string | undefined>): LogLevel {
+  const value = env.TABLESYNC_LOG_LEVEL?.trim().toUpperCase() || 'INFO';
+  if (!LEVELS.includes(value as LogLevel)) {
+    throw new ConfigError(`TABLESYNC_LOG_LEVEL "${env.TABLESYNC_LOG_LEVEL}" is not a log level: use ${LEVELS.join(', ')} (any case)`);
+  }
+  return value as LogLevel;
+}
+
 /**
  * TABLESYNC_METRICS_ADDRESS as the exporter's socket address: ":9464" means
  * every interface, "localhost" the loopback; anything else must be an IP and
@@ -77,7 +86,7 @@ export function metricsAddressOf(env: Record<string, string | undefined>, settin
  * lifecycle chatter is shown only at DEBUG.
  */
 export function installLogger(
-  level: LogLevel = (process.env.TABLESYNC_LOG_LEVEL as LogLevel) ?? 'INFO',
+  level?: LogLevel,
   options: Pick<RuntimeOptions, 'shutdownSignals'> & {
     /** Every line to stderr: a command hosting a worker keeps its stdout for its result (run --local --json). */
     stderrOnly?: boolean;
@@ -88,6 +97,7 @@ export function installLogger(
 ): void {
   const { stderrOnly, metricsAddress, ...runtime } = options;
   const format = logFormatOf(env);
+  level ??= logLevelOf(env);
   const bindAddress = metricsAddressOf(metricsAddress === undefined ? env : { TABLESYNC_METRICS_ADDRESS: metricsAddress }, metricsAddress === undefined ? undefined : '--metrics');
   const min = LEVELS.indexOf(LEVELS.includes(level) ? level : 'INFO');
   const logger = new DefaultLogger('TRACE', (entry) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { LogEntry } from '@temporalio/worker';
 import { ConfigError } from '../../lib/config';
 import { activityWhere, cursorLagSeconds } from '../../workers/interceptors';
-import { formatLogEntry, logFormatOf, metricsAddressOf } from '../../workers/logger';
+import { formatLogEntry, logFormatOf, logLevelOf, metricsAddressOf } from '../../workers/logger';
 
 const at = BigInt(Date.parse('2026-01-02T03:04:05.678Z')) * 1_000_000n;
 const entry = (message: string, meta: Record<string, unknown>, level: LogEntry['level'] = 'WARN'): LogEntry => ({
@@ -57,6 +57,13 @@ describe('log format', () => {
     assert.equal(logFormatOf({}), 'human');
     assert.equal(logFormatOf({ TABLESYNC_LOG_FORMAT: 'JSON' }), 'json');
     assert.throws(() => logFormatOf({ TABLESYNC_LOG_FORMAT: 'xml' }), (e: Error) => e instanceof ConfigError && /TABLESYNC_LOG_FORMAT "xml"/.test(e.message));
+  });
+
+  it('TABLESYNC_LOG_LEVEL in any case; a value that is no level is named, not read as INFO', () => {
+    assert.equal(logLevelOf({}), 'INFO');
+    assert.equal(logLevelOf({ TABLESYNC_LOG_LEVEL: 'debug' }), 'DEBUG');
+    assert.equal(logLevelOf({ TABLESYNC_LOG_LEVEL: ' Warn ' }), 'WARN');
+    assert.throws(() => logLevelOf({ TABLESYNC_LOG_LEVEL: 'verbose' }), (e: Error) => e instanceof ConfigError && /TABLESYNC_LOG_LEVEL "verbose" is not a log level/.test(e.message));
   });
 
   it('TABLESYNC_METRICS_ADDRESS: IP:port, :port for every interface, localhost; anything else named', () => {
