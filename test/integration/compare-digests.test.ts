@@ -122,6 +122,18 @@ describe('compare mode range digests, PostgreSQL → PostgreSQL (real Temporal, 
     assert.deepEqual(await marked(), ['k20']);
   });
 
+  /** One table of 3,000-odd rows read as partitions and chunks of known ends: integer buckets (a table read whole is bucketed by hash). */
+  const inRanges = (table: string) => ({
+    source: { connection: 'src' },
+    target: { connection: 'dst' },
+    tables: [table],
+    deletes: 'hard' as const,
+    partitionThreshold: 1_000,
+    rowsPerPartition: 1_000,
+    batchSize: 500,
+    ...fast,
+  });
+
   it('reads differing integer buckets as key ranges, negative keys and bucket 0 included (division truncates toward zero)', async () => {
     for (const db of [src, dst]) {
       await db.query(`CREATE TABLE neg (id int PRIMARY KEY, v text)`);
@@ -131,17 +143,7 @@ describe('compare mode range digests, PostgreSQL → PostgreSQL (real Temporal, 
     await dst.query(`DELETE FROM neg WHERE id IN (-5, -33)`); // missing from the target
     await src.query(`DELETE FROM neg WHERE id IN (-700, 0)`); // gone from the source
     await dst.query(`INSERT INTO neg VALUES (-2000, 'only in the target')`); // below the source's least key
-    // Partitions and chunks of known ends: integer buckets (a small table read whole is bucketed by hash).
-    const config = {
-      source: { connection: 'src' },
-      target: { connection: 'dst' },
-      tables: ['public.neg'],
-      deletes: 'hard' as const,
-      partitionThreshold: 1_000,
-      rowsPerPartition: 1_000,
-      batchSize: 500,
-      ...fast,
-    };
+    const config = inRanges('public.neg');
     const [t] = (await syncOk(connections, config)).tables;
     assert.equal(t.status, 'completed', t.error);
     assert.deepEqual([t.inserted, t.updated, t.deleted], [2, 4, 3]);
@@ -175,16 +177,7 @@ describe('compare mode range digests, PostgreSQL → PostgreSQL (real Temporal, 
     await dst.query(`UPDATE swaps SET m = 'happy' WHERE id = 700`); // a user type (hashed as its text)
     await dst.query(`UPDATE swaps SET n = NULL WHERE id = 800`);
     await dst.query(`UPDATE swaps SET v = 'a900' WHERE id = 900`); // another column's value
-    const config = {
-      source: { connection: 'src' },
-      target: { connection: 'dst' },
-      tables: ['public.swaps'],
-      deletes: 'hard' as const,
-      partitionThreshold: 1_000,
-      rowsPerPartition: 1_000,
-      batchSize: 500,
-      ...fast,
-    };
+    const config = inRanges('public.swaps');
     const [t] = (await syncOk(connections, config)).tables;
     assert.equal(t.status, 'completed', t.error);
     assert.deepEqual([t.inserted, t.updated, t.deleted], [1, 10, 1]);
