@@ -59,6 +59,27 @@ function carried(table: TablePlan, row: Record<string, ChangeValue>): { columns:
   return { columns, values: columns.map((c) => row[c.name] as string | null) };
 }
 
+/**
+ * carried(), without its checks for the common change: a row of the shape
+ * already found to be its plan's (its keys are the shape's names, see
+ * RowChange) carrying every column. Null otherwise: carried() decides.
+ */
+function wholeRow(t: CdcTable, change: { row: Record<string, ChangeValue>; shape?: ChangeShape }): (string | null)[] | null {
+  if (!change.shape || change.shape !== t.shape) return null;
+  const { columns } = t.plan;
+  const values = new Array<string | null>(columns.length);
+  for (let i = 0; i < columns.length; i++) {
+    const v = change.row[columns[i].name];
+    if (v === undefined) return null;
+    values[i] = v;
+  }
+  return values;
+}
+
+/** A key's identity in a batch's pending maps: a one-column key's value itself (null apart from any text), several as JSON. */
+type KeyId = string | null;
+const keyId = (key: (string | null)[]): KeyId => (key.length === 1 ? key[0] : JSON.stringify(key));
+
 function keyColumns(table: TablePlan): ColumnPlan[] {
   return table.primaryKey.map((k) => table.columns.find((c) => c.name === k)!);
 }
@@ -66,15 +87,15 @@ function keyColumns(table: TablePlan): ColumnPlan[] {
 /** A table's changes of a batch not yet written: each key in at most one of the maps (see BatchApply). */
 interface Pending {
   /** Whole rows to upsert (plan column order), by key. */
-  writes: Map<string, (string | null)[]>;
+  writes: Map<KeyId, (string | null)[]>;
   /** Updates that keep the key and carry only some columns (unchanged TOAST values left out), merged, by key. */
-  patches: Map<string, Record<string, ChangeValue>>;
+  patches: Map<KeyId, Record<string, ChangeValue>>;
   /**
    * Keys to delete: `rule` by the table's delete rule (counted by what its statement finds), `counted` the same
    * counted already (a hard delete of a row written earlier in the batch), `moved` the old key of an update that
    * changed it (always hard, never counted).
    */
-  deletes: Map<string, { key: (string | null)[]; kind: 'rule' | 'counted' | 'moved' }>;
+  deletes: Map<KeyId, { key: (string | null)[]; kind: 'rule' | 'counted' | 'moved' }>;
 }
 
 /**
@@ -103,25 +124,37 @@ export class BatchApply {
     private readonly onShape?: ShapeChange,
   ) {}
 
+  /** The table the last change was of (a batch's changes mostly run in one table): found again without a name built. */
+  private last: { ref: TableRef; found: [string, CdcTable] } | null = null;
+  /** Each table's saved position split, and what it says of the transaction last asked about (see applies). */
+  private readonly saved = new Map<CdcTable, { from: string; at: string; applied: number | null; txn?: ChangeTransaction; inside?: boolean; after?: boolean }>();
+
   private find(ref: TableRef): [string, CdcTable] {
+    const last = this.last;
+    if (last && last.ref.schema === ref.schema && last.ref.name === ref.name) return last.found;
     const name = displayName(ref);
     const t = this.tables.get(name);
     // The publication lists exactly the stream's tables: anything else means it was changed behind tablesync's back.
     if (!t) throw new TablesyncError('CdcSetup', `the change stream carries table ${name}, which is not a cdc table of this config (was its publication altered?)`);
-    return [name, t];
+    this.last = { ref, found: [name, t] };
+    return this.last.found;
   }
 
   /** Whether a change (its index in the whole transaction) is past the table's saved position. */
   private applies(t: CdcTable, txn: ChangeTransaction, index: number): boolean {
     if (t.position === null) return true;
-    const saved = splitPosition(t.position);
-    if (saved.applied !== null) {
+    let s = this.saved.get(t);
+    if (!s || s.from !== t.position) this.saved.set(t, (s = { from: t.position, ...splitPosition(t.position) }));
+    if (s.txn !== txn) {
+      // The same for every change of a transaction, so decided once: only where a large one was saved in part does the index matter.
+      s.txn = txn;
       // Saved inside a large transaction: this one's first changes are applied; any other is before or after it.
-      if (txn.commit !== undefined && this.compare(txn.commit, saved.at) === 0) return index >= saved.applied;
-      return this.compare(txn.commit ?? txn.position, saved.at) > 0;
+      s.inside = s.applied !== null && txn.commit !== undefined && this.compare(txn.commit, s.at) === 0;
+      // A piece's own position is not where it ends: its commit, at or past the saved end of the one before, orders it.
+      s.after =
+        s.applied !== null ? this.compare(txn.commit ?? txn.position, s.at) > 0 : txn.partial ? this.compare(txn.commit!, s.at) >= 0 : this.compare(txn.position, s.at) > 0;
     }
-    // A piece's own position is not where it ends: its commit, at or past the saved end of the one before, orders it.
-    return txn.partial ? this.compare(txn.commit!, saved.at) >= 0 : this.compare(txn.position, saved.at) > 0;
+    return s.inside ? index >= s.applied! : s.after!;
   }
 
   private pendingOf(t: CdcTable): Pending {
@@ -133,8 +166,10 @@ export class BatchApply {
   /** Gathers one source transaction's changes, skipping each table's at or before its saved position; returns the tables it changes. */
   async transaction(txn: ChangeTransaction): Promise<Set<string>> {
     const touched = new Set<string>();
-    for (const [i, change] of txn.changes.entries()) {
-      const index = (txn.first ?? 0) + i;
+    const first = txn.first ?? 0;
+    for (let i = 0; i < txn.changes.length; i++) {
+      const change = txn.changes[i];
+      const index = first + i;
       if (change.kind === 'truncate') {
         await this.flush();
         for (const ref of change.tables) {
@@ -169,59 +204,70 @@ export class BatchApply {
         }
         if (sameShape(t.plan, change.shape)) t.shape = change.shape;
       }
-      await this.gather(t, change);
+      // Most changes are gathered without waiting (a promise and a turn of the event loop each would cost more than
+      // the gathering): only one that needs the table's pending changes written first waits.
+      const writing = this.gather(t, change);
+      if (writing) await writing;
     }
     return touched;
   }
 
-  private async gather(t: CdcTable, change: Exclude<RowChange, { kind: 'truncate' }>): Promise<void> {
+  /** Adds a change to its table's pending ones; returns a promise only when it writes what is pending first. */
+  private gather(t: CdcTable, change: Exclude<RowChange, { kind: 'truncate' }>): Promise<void> | undefined {
     const { plan } = t;
-    const keyText = (values: (string | null)[]) => JSON.stringify(values);
-    let p = this.pendingOf(t);
-    // Writes what is pending for the table first, when a change needs it done.
-    const written = async () => {
-      await this.flushTable(t);
-      p = this.pendingOf(t);
-    };
-    const removal = async (key: (string | null)[], kind: 'rule' | 'moved') => {
-      const k = keyText(key);
-      if (p.writes.has(k) || p.patches.has(k)) {
-        if (kind === 'rule' && plan.softDeleteColumn) {
-          // A soft-deleted row keeps the values it had: they are written first.
-          await written();
-        } else {
-          // A hard delete leaves nothing of what was written before it: the write is dropped. The row was there
-          // after it, so a delete by the rule counts one now, whatever its statement finds in the target.
-          p.writes.delete(k);
-          p.patches.delete(k);
-          p.deletes.set(k, { key, kind: kind === 'rule' ? 'counted' : kind });
-          if (kind === 'rule') this.counts.deleted++;
-          return;
-        }
-      }
-      // A key deleted already (or moved away) has no row: deleting it again changes and counts nothing.
-      if (!p.deletes.has(k)) p.deletes.set(k, { key, kind });
-    };
-    if (change.kind === 'delete') {
-      if (t.deletes !== 'ignore') await removal(plan.primaryKey.map((k) => change.oldKey[k]), 'rule');
-      return;
-    }
-    const { columns, values } = carried(plan, change.row);
-    const whole = columns.length === plan.columns.length;
-    if (!whole && (change.kind === 'insert' || change.oldKey)) {
+    if (change.kind === 'delete') return t.deletes === 'ignore' ? undefined : this.remove(t, plan.primaryKey.map((k) => change.oldKey[k]), 'rule');
+    const whole = wholeRow(t, change);
+    const { columns, values } = whole ? { columns: plan.columns, values: whole } : carried(plan, change.row);
+    if (columns.length !== plan.columns.length && (change.kind === 'insert' || change.oldKey)) {
       // A key moved keeping values the log did not repeat: an update of the row at the old key, in order.
-      await written();
-      await applyRow(this.db, t, change, this.counts);
-      this.beat();
-      return;
+      return this.flushTable(t).then(async () => {
+        await applyRow(this.db, t, change, this.counts);
+        this.beat();
+      });
     }
-    if (change.kind === 'update' && change.oldKey) await removal(plan.primaryKey.map((k) => change.oldKey![k]), 'moved');
-    const key = plan.primaryKey.map((k) => change.row[k] as string | null);
-    const k = keyText(key);
+    const moving = change.kind === 'update' && change.oldKey ? this.remove(t, plan.primaryKey.map((k) => change.oldKey![k]), 'moved') : undefined;
+    return moving ? moving.then(() => this.write(t, change, columns, values)) : this.write(t, change, columns, values);
+  }
+
+  /**
+   * A key's row goes: by the table's delete rule, or `moved` (the old key of an update that changed it, always
+   * hard). Returns a promise only when the table's pending changes are written first.
+   */
+  private remove(t: CdcTable, key: (string | null)[], kind: 'rule' | 'moved'): Promise<void> | undefined {
+    const k = keyId(key);
+    const p = this.pendingOf(t);
+    if (p.writes.has(k) || p.patches.has(k)) {
+      if (kind === 'rule' && t.plan.softDeleteColumn) {
+        // A soft-deleted row keeps the values it had: they are written first.
+        return this.flushTable(t).then(() => void this.pendingOf(t).deletes.set(k, { key, kind }));
+      }
+      // A hard delete leaves nothing of what was written before it: the write is dropped. The row was there
+      // after it, so a delete by the rule counts one now, whatever its statement finds in the target.
+      p.writes.delete(k);
+      p.patches.delete(k);
+      p.deletes.set(k, { key, kind: kind === 'rule' ? 'counted' : kind });
+      if (kind === 'rule') this.counts.deleted++;
+      return undefined;
+    }
+    // A key deleted already (or moved away) has no row: deleting it again changes and counts nothing.
+    if (!p.deletes.has(k)) p.deletes.set(k, { key, kind });
+    return undefined;
+  }
+
+  /** An insert or update (its carried columns and values, plan order) pending by its key; a key deleted earlier in the batch is written first. */
+  private write(t: CdcTable, change: Extract<RowChange, { kind: 'insert' | 'update' }>, columns: ColumnPlan[], values: (string | null)[]): Promise<void> | undefined {
+    const k = keyId(t.plan.primaryKey.map((c) => change.row[c] as string | null));
     if (change.kind === 'insert') this.counts.inserted++;
     else this.counts.updated++;
-    if (p.deletes.has(k)) await written();
-    if (whole) {
+    if (this.pendingOf(t).deletes.has(k)) return this.flushTable(t).then(() => this.put(t, k, columns, values));
+    this.put(t, k, columns, values);
+    return undefined;
+  }
+
+  private put(t: CdcTable, k: KeyId, columns: ColumnPlan[], values: (string | null)[]): void {
+    const { plan } = t;
+    const p = this.pendingOf(t);
+    if (columns.length === plan.columns.length) {
       p.patches.delete(k);
       p.writes.set(k, values);
       return;
