@@ -18,7 +18,9 @@ export type ChangeValue = string | null | undefined;
  * The columns of a table as the log describes them where a row change was
  * logged (PostgreSQL relation messages): name and type as the source spells
  * it (the catalog's spelling). One array per shape: changes of the same
- * shape share it.
+ * shape share it. A change's row names no column its shape does not (the
+ * apply relies on it: a row of a shape matched to the plan is not checked
+ * again).
  */
 export type ChangeShape = { name: string; type: string }[];
 
