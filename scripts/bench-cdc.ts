@@ -26,6 +26,8 @@ const NATIVE = `tablesync_bench_cdc_native${SUFFIX}`;
 const SLOT = `bench_native${SUFFIX}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
 
 const IDLE_MS = 1_000;
+/** Changes per batch, when not the workflow's default (BENCH_CDC_MAX_CHANGES: to compare batch sizes). */
+const MAX_CHANGES = Number(process.env.BENCH_CDC_MAX_CHANGES) || undefined;
 
 /** The worker's connections for this case. */
 export const CDC_CONNECTIONS: Record<string, string> = { cdcsrc: `${CDC_BASE}/${SRC}`, cdcdst: `${CDC_BASE}/${TS}` };
@@ -163,7 +165,7 @@ export async function caseCdc(ctx: BenchContext, o: CdcBenchOptions): Promise<Ca
     // tablesync: the cdc workflow's snapshot.
     const config = { source: { connection: 'cdcsrc' }, target: { connection: 'cdcdst' }, tables: ['public.bench_cdc', 'public.bench_cdc_marker'], mode: 'cdc' };
     // An idle batch returns within 1 s, so a pause takes hold within about a second.
-    await ctx.temporal.workflow.start('cdcWorkflow', { taskQueue: ctx.taskQueue, workflowId, args: [{ config, waitMs: IDLE_MS }] });
+    await ctx.temporal.workflow.start('cdcWorkflow', { taskQueue: ctx.taskQueue, workflowId, args: [{ config, waitMs: IDLE_MS, ...(MAX_CHANGES && { maxChanges: MAX_CHANGES }) }] });
     const t0 = performance.now();
     for (;;) {
       const p = await handle.query<CdcProgress>('cdcProgress');

@@ -25,7 +25,7 @@ export interface CdcCarried {
 export interface CdcWorkflowInput {
   /** The sync config (raw, validated by the first run). */
   config: unknown;
-  /** Changes per batch, about: a batch holds whole source transactions (default 20,000; 5,000 in runs started before). */
+  /** Changes per batch, about: a batch holds whole source transactions (default 50,000; 20,000 or 5,000 in runs started under earlier defaults). */
   maxChanges?: number;
   /** An idle batch waits for changes this long before the workflow records it (default 10 s). */
   waitMs?: number;
@@ -129,8 +129,9 @@ export async function cdcWorkflow(input: CdcWorkflowInput): Promise<CdcResult> {
     progress.tables = tables.map((t) => `${t.source.schema}.${t.source.name}`);
     progress.phase = 'streaming';
     const perRun = input.batchesPerRun ?? 500;
-    // Larger reads: a peek's fixed cost and a target commit spread over more changes (docs/performance.md).
-    const maxChanges = input.maxChanges ?? (patched('cdc-batch-20k') ? 20_000 : 5_000);
+    // Larger batches: each costs a workflow step, an activity's state reads and a target commit besides its changes
+    // (docs/performance.md). Runs started under an earlier default keep theirs.
+    const maxChanges = input.maxChanges ?? (patched('cdc-batch-50k') ? 50_000 : patched('cdc-batch-20k') ? 20_000 : 5_000);
     for (let batches = 0; !stop; ) {
       if (paused) {
         await condition(() => !paused || stop !== null);
