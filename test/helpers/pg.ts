@@ -48,11 +48,22 @@ export const PG_CDC_BASE = process.env.TABLESYNC_TEST_PG_CDC ?? 'postgres://post
 
 /** A fresh database on the cdc server; the replication slots of an older one are dropped first (they would block DROP DATABASE). */
 export async function freshCdcDatabase(name: string): Promise<Pool> {
-  const admin = new Client({ connectionString: `${PG_CDC_BASE}/postgres` });
+  // A statement that waits (on a lock, a walsender still exiting) fails the test naming it instead of hanging it.
+  const admin = new Client({ connectionString: `${PG_CDC_BASE}/postgres`, statement_timeout: 60_000 });
   await admin.connect();
   try {
-    await admin.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active`, [name]);
-    await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [name]);
+    // A terminated walsender leaves its slot active until it has exited: dropped once it is free.
+    for (let tries = 0; ; tries++) {
+      await admin.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active`, [name]);
+      // A slot taken again meanwhile (a worker's stream reconnecting) refuses the drop: tried again.
+      await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, [name]).catch((err: { code?: string }) => {
+        if (err.code !== '55006') throw err;
+      });
+      const held = await admin.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1`, [name]);
+      if (held.rows[0].n === 0) break;
+      if (tries >= 100) throw new Error(`freshCdcDatabase ${name}: replication slots still held after 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     await admin.query(`CREATE DATABASE "${name}"`);
   } finally {
