@@ -23,7 +23,7 @@ import {
 import type { TablePlan } from '../lib/types';
 import { otherStream, streamPosition } from '../lib/modes/cdc/state';
 import { legacyCdcStreamName } from '../lib/modes/cdc/stream';
-import { ensureStateTable, inTransaction, type ActivityDeps } from './context';
+import { ensureStateTable, heartbeatEvery, inTransaction, type ActivityDeps } from './context';
 import { checkGeneration, claimGenerations } from './generations';
 import { loadCdcSnapshot } from './cdc-snapshot';
 import { classifyError } from './errors';
@@ -240,7 +240,7 @@ async function applyBatch(deps: ActivityDeps, input: CdcStreamInput & { tables: 
       evolved.set(name, plan);
     };
     const touched = new Set<string>();
-    const beat = () => ctx.heartbeat();
+    const beat = heartbeatEvery(ctx);
     const batch = new BatchApply(client, byName, capture.compare.bind(capture), counts, beat, onShape);
     for (const txn of transactions) {
       for (const name of await batch.transaction(txn)) touched.add(name);
@@ -381,7 +381,7 @@ export function createCdcActivities(deps: ActivityDeps) {
           // A large transaction applied in part by an earlier batch: the read leaves out what is applied.
           const resume = resumeOf(capture, [...states.values()].map((s) => streamPosition(s, stream)));
           const began = Date.now();
-          const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: () => ctx.heartbeat(), applied, tables });
+          const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: heartbeatEvery(ctx), applied, tables });
           if (batch.transactions.length) {
             const read = Date.now() - began;
             const r = await applyBatch(deps, { config, stream, run, tables }, capture, batch.transactions);

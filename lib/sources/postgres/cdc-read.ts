@@ -138,7 +138,7 @@ export class PgStreamReaders {
             break;
           }
           beat();
-          await r.stream.wait(100);
+          await r.stream.wait(100, !r.open);
           continue;
         }
         if (++taken % 1_000 === 0) beat();
