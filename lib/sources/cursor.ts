@@ -27,6 +27,13 @@ export interface CursorDialect {
    * cursor from the rows it copied instead of a MAX over the source).
    */
   textOnTarget?: boolean;
+  /**
+   * `expr` (a bound, made of the placeholders) evaluated once per statement rather than once per row. Set only
+   * where the placeholders are expressions the server evaluates per row (PostgreSQL's COPY reads its bounds
+   * back from settings: see pgRangeCopySql); each comparison is then written twice, once as is, which the
+   * planner estimates from the value, and once through this, which the scan evaluates first.
+   */
+  once?: (expr: string) => string;
 }
 
 export type Lookback = { seconds: number } | { amount: string };

@@ -4,6 +4,8 @@ import type { temporal } from '@temporalio/proto';
 import type { Pool } from 'pg';
 import { readProgress, type LiveProgress } from '../../client/progress';
 import type { DiscoverTablesResult } from '../../activities';
+import { readFilterOf } from '../../lib/modes';
+import { pgRangeCopySql } from '../../lib/sources/postgres/read';
 import { useDatabases } from '../helpers/databases';
 import { activityRuns, childWorkflowIds, fetchHistory } from '../helpers/history';
 import { pgUrl, testDb } from '../helpers/pg';
@@ -75,6 +77,37 @@ describe('small runs: one table past its first run, in the fewest steps (real Po
       assert.deepEqual([window?.from, window?.to, window?.open], ['2.250', null, true], 'no upper bound read from the source');
       const runs = await rows(dst, `SELECT sync_status FROM _migration_state WHERE workflow_id = '${second.workflowId}'`);
       assert.deepEqual(runs, [{ sync_status: 'completed' }], '_migration_state records the run');
+    });
+
+    it("reads past the saved cursor comparing the bound computed once (a sequential scan's first test), and still by an index on the cursor", async () => {
+      await syncOk(pg, config({ lookback: '1' }), 'small');
+      await src.query(`UPDATE ev SET seq = 3.000 WHERE id = 1`);
+      const run = await syncOk(pg, config({ lookback: '1' }), 'small');
+      assert.equal(run.tables[0].updated, 1);
+      const task = discovered(await fetchHistory(run.client, run.workflowId)).tasks![0];
+      const { sql, settings } = pgRangeCopySql(task.table, task.partitions[0], 'text', readFilterOf(task.table));
+      const select = sql.replace(/^COPY \(/, '').replace(/\) TO STDOUT \(FORMAT text\)$/, '');
+      // The plan of the COPY's query, with its bounds bound as the read binds them.
+      const plan = async () => {
+        const client = await src.connect();
+        try {
+          await client.query('BEGIN');
+          for (const [i, value] of settings.entries()) await client.query(`SELECT set_config('tablesync.p${i + 1}', $1, true)`, [value]);
+          return (await client.query(`EXPLAIN ${select}`)).rows.map((r) => r['QUERY PLAN'] as string).join('\n');
+        } finally {
+          await client.query('ROLLBACK');
+          client.release();
+        }
+      };
+      // A sequential scan tests the bound computed once (an InitPlan's $0) before the one that reads the setting per row.
+      assert.match(await plan(), /Seq Scan on ev[\s\S]*Filter: \(\(seq >= \$0\) AND \(seq >= .*current_setting/);
+      // With an index on the cursor and a narrow window, the planner still estimates the bound from its value
+      // (2 of 20,003 rows; a bound known only when the scan starts is estimated at a third of them).
+      await src.query(`INSERT INTO ev SELECT g, 'x', 0.001 FROM generate_series(10, 20009) AS g; CREATE INDEX ev_seq ON ev (seq); ANALYZE ev`);
+      const indexed = await plan();
+      assert.match(indexed, /Index (Only )?Scan using ev_seq on ev|Bitmap Index Scan on ev_seq/);
+      const estimate = Number(/rows=(\d+)/.exec(indexed)?.[1]);
+      assert.ok(estimate < 100, `estimated ${estimate} rows: ${indexed}`);
     });
 
     it('never moves the saved cursor back: a lookback re-reads older rows, a run that reads nothing past it keeps it', async () => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { postgresDialect } from '../../lib/sources/postgres';
 import { pgRangeCopySql } from '../../lib/sources/postgres/read';
 import { quotePg } from '../../lib/sources/postgres/sql';
-import { rangePredicate } from '../../lib/sources/base';
+import { rangePredicate, type ReadFilter } from '../../lib/sources/base';
+import { cursorPredicate } from '../../lib/modes/cursor/window';
 import { createStagingSql, deleteMissingSql, stagingName, upsertSql } from '../../lib/target';
 import type { TablePlan } from '../../lib/types';
 
@@ -160,5 +161,20 @@ SELECT count(*) FILTER (WHERE inserted)::bigint AS inserted, count(*) FILTER (WH
     );
     assert.deepEqual(settings, ['10']);
     assert.doesNotMatch(pgRangeCopySql(plan, { index: 0, count: 1, lo: null, hi: null }, 'text').sql, /::bigint/);
+  });
+
+  it("compares a cursor bound read from a setting as is (the planner's estimate) and computed once (what a scan tests per row)", () => {
+    const window = { from: '5', to: '9', includeNull: false, lookback: '2' };
+    const filter: ReadFilter = (d, p) => cursorPredicate(d.cursor!, d.quoteIdent('qty'), { type: 'integer', dataType: 'integer' }, 'number', window, p);
+    const { sql, settings } = pgRangeCopySql(plan, { index: 0, count: 1, lo: null, hi: null }, 'text', filter);
+    const from = `ceil(GREATEST((current_setting('tablesync.p1')::integer)::numeric - 2, -2147483648))::integer`;
+    const to = `current_setting('tablesync.p2')::integer`;
+    assert.equal(
+      sql,
+      `COPY (SELECT "Id", "doc", "qty" FROM "Sales"."Order Lines" WHERE ("qty" >= ${from} AND "qty" >= (SELECT ${from}) AND "qty" <= ${to} AND "qty" <= (SELECT ${to}))) TO STDOUT (FORMAT text)`,
+    );
+    assert.deepEqual(settings, ['5', '9']);
+    // Statements with real parameters (folded to constants) keep the one comparison.
+    assert.doesNotMatch(cursorPredicate(postgresDialect.cursor!, '"qty"', { type: 'integer', dataType: 'integer' }, 'number', window, (i) => `$${i}`).sql, /SELECT/);
   });
 });

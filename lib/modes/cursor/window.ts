@@ -103,12 +103,15 @@ export function cursorPredicate(
     return cursor.param(placeholder(params.length), column);
   };
   const parts: string[] = [];
+  // With `once`: the comparison as is (the planner estimates it, so an index on the cursor is still chosen) and
+  // against the bound computed once (cheaper, so a sequential scan tests it first and parses no bound per row).
+  const compare = (op: string, bound: string) => `${quoted} ${op} ${bound}` + (cursor.once ? ` AND ${quoted} ${op} ${cursor.once(bound)}` : '');
   if (window.from !== null) {
     const lookback = window.lookback ? parseLookback(window.lookback, kind) : null;
     const from = next(window.from);
-    parts.push(`${quoted} >= ${lookback ? cursor.minus(from, lookback, kind, column) : from}`);
+    parts.push(compare('>=', lookback ? cursor.minus(from, lookback, kind, column) : from));
   }
-  if (window.to !== null) parts.push(`${quoted} <= ${next(window.to)}`);
+  if (window.to !== null) parts.push(compare('<=', next(window.to)));
   if (!parts.length) return { sql: '', params };
   const bounded = parts.join(' AND ');
   return { sql: window.includeNull ? `(${bounded} OR ${quoted} IS NULL)` : `(${bounded})`, params };

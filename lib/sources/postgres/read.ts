@@ -85,6 +85,13 @@ export function blockPredicate(range: Pick<PartitionRange, 'lo' | 'hi'>): { sql:
   return { sql: parts.length ? ` WHERE ${parts.join(' AND ')}` : '', params: [] };
 }
 
+/**
+ * The dialect of a COPY's filter: its bounds are settings read back and cast, which a sequential scan would
+ * evaluate for every row (1M rows: ~0.15 s more than the same read with the value written in); a cursor
+ * bound is also compared computed once (see CursorDialect.once).
+ */
+const settingsDialect = { ...postgresDialect, cursor: { ...postgresDialect.cursor, once: (expr: string) => `(SELECT ${expr})` } };
+
 /** Text of the source-side COPY for one key range, and the settings it reads its bounds from. */
 export function pgRangeCopySql(
   plan: TablePlan,
@@ -99,7 +106,7 @@ export function pgRangeCopySql(
   const byKey = range.blocks ? blockPredicate(range) : rangePredicate(viaSettings, plan.primaryKey, range, 1, (p, i) => pgKey.param(p, types[i]));
   // Cursor bounds after the key bounds, each read back as the cursor column's own type.
   const n = byKey.params.length;
-  const where = andWhere(byKey, filter(postgresDialect, (i) => `current_setting('tablesync.p${n + i}')`));
+  const where = andWhere(byKey, filter(settingsDialect, (i) => `current_setting('tablesync.p${n + i}')`));
   const cols = plan.columns
     .map((c) => {
       const q = quotePg(c.name); // source-side name
