@@ -259,7 +259,8 @@ export class BatchApply {
     const k = keyId(t.plan.primaryKey.map((c) => change.row[c] as string | null));
     if (change.kind === 'insert') this.counts.inserted++;
     else this.counts.updated++;
-    if (this.pendingOf(t).deletes.has(k)) return this.flushTable(t).then(() => this.put(t, k, columns, values));
+    const { deletes } = this.pendingOf(t);
+    if (deletes.size && deletes.has(k)) return this.flushTable(t).then(() => this.put(t, k, columns, values));
     this.put(t, k, columns, values);
     return undefined;
   }
@@ -268,7 +269,7 @@ export class BatchApply {
     const { plan } = t;
     const p = this.pendingOf(t);
     if (columns.length === plan.columns.length) {
-      p.patches.delete(k);
+      if (p.patches.size) p.patches.delete(k);
       p.writes.set(k, values);
       return;
     }
