@@ -156,8 +156,12 @@ export async function syncBatchWorkflow(input: SyncBatchInput): Promise<SyncBatc
   const acts = catalogActivities(config);
   // The input says which kind of run started the batch, so a history replays down the path it took.
   const which = batch !== undefined ? { batch } : { only: input.tables ?? [] };
-  const { tables, skipped, failed = [], plan = [] } = await acts.discoverTables({ config, ...which, syncWorkflowId, syncRunId });
-  const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);
+  // The batch's discovery plans its tasks too, and returns only those: one activity and one copy of every plan
+  // fewer in the batch's history. patched(): batches started before replay with createSyncTasks.
+  const planned = patched('batch-tasks-in-discovery');
+  const discovered = await acts.discoverTables({ config, ...which, syncWorkflowId, syncRunId, ...(planned && { withTasks: true, onlyTasks: true }) });
+  const { tables, skipped, failed = [], plan = [] } = discovered;
+  const { tasks, refused } = splitRefused(discovered.tasks ?? (tables.length ? await acts.createSyncTasks({ config, tables }) : []));
   failed.push(...refused);
   progress.tables = tasks.map(tableProgress);
   progress.phase = 'sync';
