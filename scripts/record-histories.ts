@@ -208,7 +208,7 @@ async function recordBatches(src: Pool, _dst: Pool, base: Omit<SyncConfigInput, 
 
 /**
  * A batch whose discovery plans its tasks too (batch-tasks-in-discovery: no
- * createSyncTasks), its small tables loaded in a syncSmallTables group.
+ * createSyncTasks), its small tables loaded in a syncSmallTables group (small-groups-of-50).
  */
 async function recordBatchTasks(src: Pool, _dst: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
   for (let i = 1; i <= 4; i++) await src.query(`CREATE TABLE grouped_${i} (id int PRIMARY KEY, v text); INSERT INTO grouped_${i} SELECT g, 'v' FROM generate_series(1, ${i}) g`);
