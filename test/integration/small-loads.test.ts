@@ -187,6 +187,31 @@ describe('small full loads in one transaction (real PostgreSQL)', function () {
     }
   });
 
+  it('a group of more than 25 tables commits in transactions of at most 25, cut evenly, every table once', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `m${String(i + 1).padStart(2, '0')}`);
+    for (const [i, t] of names.entries()) await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text); INSERT INTO ${t} SELECT g, 'v' FROM generate_series(1, ${i + 1}) g`);
+    try {
+      const raw = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst' }, mode: 'full', tables: ['m*'] };
+      const { config } = (await env.run(acts.initializeState, { config: raw })) as InitializeStateResult;
+      const found = (await env.run(acts.discoverTables, { config, syncWorkflowId: 'small-loads', syncRunId: 'r6', withTasks: true })) as DiscoverTablesResult;
+      const tasks = found.tasks ?? [];
+      assert.equal(tasks.length, 30);
+      const done = await small({ config, tasks, syncWorkflowId: 'small-loads', syncRunId: 'r6' });
+      assert.deepEqual(done.tables.map((t) => [t.table, t.status, t.inserted]), names.map((t, i) => [`public.${t}`, 'completed', i + 1]));
+      for (const [i, t] of names.entries()) {
+        assert.deepEqual((await dst.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM ${t}`)).rows[0], { n: i + 1, ids: i + 1 }, t);
+      }
+      // Two transactions of 15 marked them completed.
+      const rows = await state('r6');
+      assert.deepEqual(rows.map((r) => [r.table_name, r.sync_status, r.rows_copied]), names.map((t, i) => [t, 'completed', i + 1]));
+      const byXact = new Map<string, string[]>();
+      for (const r of rows) byXact.set(r.xmin, [...(byXact.get(r.xmin) ?? []), r.table_name]);
+      assert.deepEqual([...byXact.values()].sort(), [names.slice(0, 15), names.slice(15)]);
+    } finally {
+      await src.query(`DROP TABLE ${names.join(', ')}`);
+    }
+  });
+
   it('a shared step that fails (the group ANALYZE) commits nothing; each table then loads once on its own', async () => {
     const { config, tasks } = await plan('r5');
     const before = await oids();
