@@ -62,6 +62,8 @@ export interface DiscoverTablesInput extends ClaimInput {
   verify?: boolean;
   /** Also plan the tables' tasks (what createSyncTasks returns), in `tasks`: one activity fewer per run. */
   withTasks?: boolean;
+  /** With withTasks: `tables` comes back empty (each task holds its table's plan), so no plan travels twice. */
+  onlyTasks?: boolean;
 }
 export interface DiscoverTablesResult {
   tables: TablePlan[];
@@ -77,7 +79,7 @@ export interface DiscoverTablesResult {
   batchedTables?: number;
   /** With batchesInState: how many tables discovery refused (they are in the state's batch 0). */
   refusedTables?: number;
-  /** With withTasks (and no batches): createSyncTasks' answer for `tables`. */
+  /** With withTasks (and no batches): createSyncTasks' answer for the tables planned (`tables`, unless onlyTasks). */
   tasks?: SyncTask[];
 }
 export interface CreateSyncTasksInput {
@@ -241,7 +243,7 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       return { config };
     },
 
-    async discoverTables({ config, batchAbove, only, batchesInState, batch, dryRun, verify, withTasks, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
+    async discoverTables({ config, batchAbove, only, batchesInState, batch, dryRun, verify, withTasks, onlyTasks, ...claim }: DiscoverTablesInput): Promise<DiscoverTablesResult> {
       const source = connections.source(config.source.connection);
       const target = connections.pg(config.target.connection);
       const planned: TablePlan[] = [];
@@ -340,7 +342,10 @@ export function createPlanningActivities({ connections, identity }: ActivityDeps
       for (const f of failed) log.warn(`${f.table} failed: ${f.reason}`);
       log.info(`Prepared ${tables.length} tables for sync`);
       await claimGenerations(target, config, tables, claim);
-      if (withTasks) return { tables, skipped, failed, plan, tasks: tables.length ? await planTasks(connections, { config, tables }) : [] };
+      if (withTasks) {
+        const tasks = tables.length ? await planTasks(connections, { config, tables }) : [];
+        return { tables: onlyTasks ? [] : tables, skipped, failed, plan, tasks };
+      }
       return { tables, skipped, failed, plan };
     },
 

@@ -39,9 +39,9 @@ import { openRead, partitionResult, progressOf, type PartitionRun } from './part
 // separate round trips), which here is paid once per group. Each table runs
 // inside its own savepoint, so a table that fails is rolled back alone and
 // the others commit; state rows are read, marked running and marked completed
-// for the whole group in one statement each. A group holds at most
-// MAX_GROUP_TABLES (25) tables: fewer savepoints than the 64 subtransactions
-// a PostgreSQL backend tracks before other sessions' snapshots get slower.
+// for the whole group in one statement each. One transaction holds at most
+// MAX_TRANSACTION_TABLES (25) tables (see lib/planner.ts): a group of more
+// (up to MAX_GROUP_TABLES) commits in several, one after another.
 
 type Spent = Record<'read' | 'load', number>;
 

@@ -5,7 +5,7 @@ import type { SyncConfig } from '../lib/config';
 import { modeOf } from '../lib/modes';
 import { ensureUserTypes } from '../lib/sources/postgres/user-types';
 import { derivedUserTypes } from './user-types';
-import { planChunks } from '../lib/planner';
+import { MAX_TRANSACTION_TABLES, planChunks } from '../lib/planner';
 import { decodeKey, type CopyStream } from '../lib/sources/base';
 import type { ChunkContext, ChunkNarrowing, Db } from '../lib/modes/types';
 import { chunkReads } from '../lib/modes/backfill';
@@ -326,15 +326,22 @@ export function createTransferActivities({ connections }: ActivityDeps) {
         // Full loads of one chunk: all in one transaction (see small-loads.ts); the others one after another.
         const grouped = tasks.flatMap((task, i) => (groupLoadable(task, config) ? [i] : []));
         if (grouped.length > 1) {
-          const done = await loadSmallTables(connections, config, grouped.map((i) => tasks[i]), { syncWorkflowId, syncRunId }, run);
-          for (const [k, i] of grouped.entries()) {
-            const r = done[k];
-            if (r instanceof Error) failedTable(i, classifyError(r, `sync_partition ${displayName(tasks[i].table.source)}`));
-            else {
-              rowsCopied += r.rowsCopied;
-              tables[i] = tableResultOf(tasks[i], [r], []);
+          // At most MAX_TRANSACTION_TABLES a transaction, cut evenly (51 tables: 17, 17, 17).
+          const parts = Math.ceil(grouped.length / MAX_TRANSACTION_TABLES);
+          const size = Math.ceil(grouped.length / parts);
+          for (let from = 0; from < grouped.length; from += size) {
+            if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+            const part = grouped.slice(from, from + size);
+            const done = await loadSmallTables(connections, config, part.map((i) => tasks[i]), { syncWorkflowId, syncRunId }, run);
+            for (const [k, i] of part.entries()) {
+              const r = done[k];
+              if (r instanceof Error) failedTable(i, classifyError(r, `sync_partition ${displayName(tasks[i].table.source)}`));
+              else {
+                rowsCopied += r.rowsCopied;
+                tables[i] = tableResultOf(tasks[i], [r], []);
+              }
+              tablesDone++;
             }
-            tablesDone++;
           }
         }
         for (const [i, task] of tasks.entries()) {

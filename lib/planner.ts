@@ -184,8 +184,20 @@ export function planChunks(input: ChunkInput): { lo: string | null; hi: string |
   }));
 }
 
-/** Tables of one small-table activity at most: a failed group's retry and fallback redo at most this many. */
-export const MAX_GROUP_TABLES = 25;
+/**
+ * Tables of one small-table activity at most: a failed group's fallback redoes at most this many. Its full
+ * loads commit in transactions of at most MAX_TRANSACTION_TABLES (see activities/small-loads.ts).
+ */
+export const MAX_GROUP_TABLES = 50;
+/** MAX_GROUP_TABLES of runs started before patched('small-groups-of-50'): one transaction a group. */
+export const MAX_GROUP_TABLES_BEFORE = 25;
+/**
+ * Tables in one target transaction of a group at most: fewer savepoints than the 64 subtransactions a
+ * PostgreSQL backend tracks before other sessions' snapshots get slower, and about 280 locks (11 a one-row
+ * table: the table, its TOAST table and their indexes, their types), 8 groups' worth a third of PostgreSQL's
+ * default lock table (64 × max_connections 100) that every session of the server shares.
+ */
+export const MAX_TRANSACTION_TABLES = 25;
 
 /**
  * Which tasks run together in one syncSmallTables activity, and which run as
@@ -200,14 +212,15 @@ export function groupSmallTasks(
   tasks: readonly { estimatedRows: number; partitions: readonly unknown[] }[],
   config: { batchSize: number; verifyAfterSync: boolean },
   limit: number,
+  maxGroup = MAX_GROUP_TABLES,
 ): { groups: number[][]; alone: number[] } {
   const small: number[] = [];
   const alone: number[] = [];
   tasks.forEach((t, i) => (!config.verifyAfterSync && t.partitions.length === 1 && t.estimatedRows <= config.batchSize ? small : alone).push(i));
   if (small.length <= limit) return { groups: [], alone: tasks.map((_, i) => i) };
-  // Enough groups to fill every slot, each at most MAX_GROUP_TABLES tables and one chunk's rows (a group
+  // Enough groups to fill every slot, each at most maxGroup tables and one chunk's rows (a group
   // runs its tables one after another, so a group of big ones would hold its slot while others idle).
-  const size = Math.min(MAX_GROUP_TABLES, Math.ceil(small.length / limit));
+  const size = Math.min(maxGroup, Math.ceil(small.length / limit));
   const groups: number[][] = [];
   let group: number[] = [];
   let rows = 0;

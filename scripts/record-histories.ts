@@ -207,6 +207,18 @@ async function recordBatches(src: Pool, _dst: Pool, base: Omit<SyncConfigInput, 
 }
 
 /**
+ * A batch whose discovery plans its tasks too (batch-tasks-in-discovery: no
+ * createSyncTasks), its small tables loaded in a syncSmallTables group (small-groups-of-50).
+ */
+async function recordBatchTasks(src: Pool, _dst: Pool, base: Omit<SyncConfigInput, 'tables'>): Promise<void> {
+  for (let i = 1; i <= 4; i++) await src.query(`CREATE TABLE grouped_${i} (id int PRIMARY KEY, v text); INSERT INTO grouped_${i} SELECT g, 'v' FROM generate_series(1, ${i}) g`);
+  // Two batches of two, one slot each: each batch's two small tables go in one group.
+  const run = await syncOk(connections, { ...base, tables: ['grouped_*'], tablesPerBatch: 2, maxParallelTransfers: 2 });
+  if (run.tablesSynced !== 4 || run.tables.length !== 4) throw new Error(`batch tasks: ${JSON.stringify(run)}`);
+  await save('sync-batch-tasks-in-discovery', `${run.workflowId}/batch-1-of-2`);
+}
+
+/**
  * A cursor sync past its first run, with the fewest steps (fewer-steps-per-run): discoverTables plans the task,
  * the table's steps run in the sync itself (no child), the summary is made in the workflow.
  */
@@ -229,6 +241,7 @@ const ALONE: Record<string, (src: Pool, dst: Pool, base: Omit<SyncConfigInput, '
   cdc: (_src, dst) => recordCdc(dst),
   notify: (src, _dst, base) => recordNotify(src, base),
   batches: recordBatches,
+  'batch-tasks': recordBatchTasks,
   'small-run': recordSmallRun,
 };
 

@@ -3,7 +3,7 @@ import type { Activities, BatchTotals, RunKey, SyncSmallTablesResult } from '../
 import { mapLimit } from '../lib/concurrency';
 import type { SyncConfig } from '../lib/config';
 import { rootMessage } from '../lib/failures';
-import { groupSmallTasks } from '../lib/planner';
+import { groupSmallTasks, MAX_GROUP_TABLES_BEFORE } from '../lib/planner';
 import { tableLabel, tableResultOf } from '../lib/summary';
 import type { FailedTable, SkippedTable, SyncTask, TableResult } from '../lib/types';
 import { activityOptions, catalogActivities } from './options';
@@ -50,9 +50,12 @@ export async function syncTables(
       return tableFailure(task, err);
     }
   };
-  const plan = groupSmallTasks(tasks, config, limit);
+  let plan = groupSmallTasks(tasks, config, limit, MAX_GROUP_TABLES_BEFORE);
   // patched(): runs started before groups replay with a child per table.
   if (!plan.groups.length || !patched('small-table-groups')) return mapLimit(tasks, limit, (_, i) => runOne(i));
+  // Groups of up to 50 tables (two target transactions of 25): half the activities where slots are few
+  // (a batch's 200 tables in 4 slots). patched(): runs started before keep groups of 25.
+  if (patched('small-groups-of-50')) plan = groupSmallTasks(tasks, config, limit);
   const results = new Array<TableResult>(tasks.length);
   const runGroup = async (group: number[]): Promise<void> => {
     for (const i of group) Object.assign(entries[i], { phase: 'copy', grouped: true });
@@ -156,8 +159,12 @@ export async function syncBatchWorkflow(input: SyncBatchInput): Promise<SyncBatc
   const acts = catalogActivities(config);
   // The input says which kind of run started the batch, so a history replays down the path it took.
   const which = batch !== undefined ? { batch } : { only: input.tables ?? [] };
-  const { tables, skipped, failed = [], plan = [] } = await acts.discoverTables({ config, ...which, syncWorkflowId, syncRunId });
-  const { tasks, refused } = splitRefused(tables.length ? await acts.createSyncTasks({ config, tables }) : []);
+  // The batch's discovery plans its tasks too, and returns only those: one activity and one copy of every plan
+  // fewer in the batch's history. patched(): batches started before replay with createSyncTasks.
+  const planned = patched('batch-tasks-in-discovery');
+  const discovered = await acts.discoverTables({ config, ...which, syncWorkflowId, syncRunId, ...(planned && { withTasks: true, onlyTasks: true }) });
+  const { tables, skipped, failed = [], plan = [] } = discovered;
+  const { tasks, refused } = splitRefused(discovered.tasks ?? (tables.length ? await acts.createSyncTasks({ config, tables }) : []));
   failed.push(...refused);
   progress.tables = tasks.map(tableProgress);
   progress.phase = 'sync';

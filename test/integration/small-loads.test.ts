@@ -23,6 +23,17 @@ describe('small full loads in one transaction (real PostgreSQL)', function () {
   const acts = createActivities({ connections: registry });
   const env = new MockActivityEnvironment();
   after(() => registry.close());
+  // A fault in a step the group's tables share: while set, the target refuses every ANALYZE
+  // (tablesync's own pool clients only; the test's own queries go through other connections).
+  const fault = { analyze: false };
+  const patched = new WeakSet<object>();
+  registry.pg('dst').on('connect', (client) => {
+    if (patched.has(client)) return;
+    patched.add(client);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) =>
+      fault.analyze && typeof args[0] === 'string' && args[0].startsWith('ANALYZE ') ? Promise.reject(new Error('injected fault: ANALYZE refused')) : query(...args);
+  });
   const small = async (input: SyncSmallTablesInput) => (await env.run(acts.syncSmallTables, input)) as SyncSmallTablesResult;
 
   const GOOD = ['a1', 'a2', 'a3', 'a4'];
@@ -174,5 +185,63 @@ describe('small full loads in one transaction (real PostgreSQL)', function () {
     } finally {
       await src.query('ALTER TABLE a3_gone RENAME TO a3');
     }
+  });
+
+  it('a group of more than 25 tables commits in transactions of at most 25, cut evenly, every table once', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `m${String(i + 1).padStart(2, '0')}`);
+    for (const [i, t] of names.entries()) await src.query(`CREATE TABLE ${t} (id int PRIMARY KEY, v text); INSERT INTO ${t} SELECT g, 'v' FROM generate_series(1, ${i + 1}) g`);
+    try {
+      const raw = { source: { connection: 'src', schema: 'public' }, target: { connection: 'dst' }, mode: 'full', tables: ['m*'] };
+      const { config } = (await env.run(acts.initializeState, { config: raw })) as InitializeStateResult;
+      const found = (await env.run(acts.discoverTables, { config, syncWorkflowId: 'small-loads', syncRunId: 'r6', withTasks: true })) as DiscoverTablesResult;
+      const tasks = found.tasks ?? [];
+      assert.equal(tasks.length, 30);
+      const done = await small({ config, tasks, syncWorkflowId: 'small-loads', syncRunId: 'r6' });
+      assert.deepEqual(done.tables.map((t) => [t.table, t.status, t.inserted]), names.map((t, i) => [`public.${t}`, 'completed', i + 1]));
+      for (const [i, t] of names.entries()) {
+        assert.deepEqual((await dst.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM ${t}`)).rows[0], { n: i + 1, ids: i + 1 }, t);
+      }
+      // Two transactions of 15 marked them completed.
+      const rows = await state('r6');
+      assert.deepEqual(rows.map((r) => [r.table_name, r.sync_status, r.rows_copied]), names.map((t, i) => [t, 'completed', i + 1]));
+      const byXact = new Map<string, string[]>();
+      for (const r of rows) byXact.set(r.xmin, [...(byXact.get(r.xmin) ?? []), r.table_name]);
+      assert.deepEqual([...byXact.values()].sort(), [names.slice(0, 15), names.slice(15)]);
+    } finally {
+      await src.query(`DROP TABLE ${names.join(', ')}`);
+    }
+  });
+
+  it('a shared step that fails (the group ANALYZE) commits nothing; each table then loads once on its own', async () => {
+    const { config, tasks } = await plan('r5');
+    const before = await oids();
+    const counts = { a1: 2, a2: 2, bad: 2, a3: 4, a4: 6 };
+    for (const [t, n] of Object.entries(counts)) assert.equal((await dst.query(`SELECT count(*)::int AS n FROM ${t}`)).rows[0].n, n, t);
+    fault.analyze = true;
+    let done: SyncSmallTablesResult;
+    try {
+      done = await small({ config, tasks, syncWorkflowId: 'small-loads', syncRunId: 'r5' });
+    } finally {
+      fault.analyze = false;
+    }
+    // Every table failed with the group's error (SmallGroupFailed, which a retry may fix), and is named in `again`.
+    assert.deepEqual(done.tables.map((t) => [t.table, t.status, t.rowsCopied]), tasks.map((t) => [`public.${t.table.source.name}`, 'failed', 0]));
+    assert.deepEqual(done.again, [0, 1, 2, 3, 4]);
+    for (const t of done.tables) assert.match(t.error ?? '', /^partition 1\/1: ANALYZE of 5 small tables loaded together: injected fault: ANALYZE refused/);
+    // The group's transaction rolled back: the targets are the ones before (same relations, same rows), no load table behind.
+    assert.deepEqual(await oids(), before);
+    assert.deepEqual((await dst.query(`SELECT relname FROM pg_class WHERE relname LIKE '\\_ts\\_%'`)).rows, []);
+    assert.deepEqual((await state('r5')).map((r) => [r.table_name, r.sync_status]), ['a1', 'a2', 'a3', 'a4', 'bad'].map((t) => [t, 'failed']));
+    // Each table again as its own workflow runs it (one whole-table load): every table loaded, every row once.
+    for (const task of tasks) {
+      const range = task.partitions[0];
+      const chunking = { min: task.keyMin ?? null, max: task.keyMax ?? null, estimatedRows: task.estimatedRows };
+      const r = (await env.run(acts.syncPartition, { config, table: task.table, range, chunking, wholeLoad: true, syncWorkflowId: 'small-loads', syncRunId: 'r5' })) as { rowsCopied: number };
+      assert.equal(r.rowsCopied, counts[task.table.source.name as keyof typeof counts], task.table.source.name);
+    }
+    for (const [t, n] of Object.entries(counts)) {
+      assert.deepEqual((await dst.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids FROM ${t}`)).rows[0], { n, ids: n }, t);
+    }
+    assert.deepEqual((await state('r5')).map((r) => [r.table_name, r.sync_status, r.rows_copied]), ['a1', 'a2', 'a3', 'a4', 'bad'].map((t) => [t, 'completed', counts[t as keyof typeof counts]]));
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { planPartitions, type PlanInput } from '../../lib/planner';
+import { groupSmallTasks, MAX_GROUP_TABLES, MAX_GROUP_TABLES_BEFORE, planPartitions, type PlanInput } from '../../lib/planner';
 
 const base: PlanInput = {
   estimatedRows: 3_000_000,
@@ -77,5 +77,35 @@ describe('chunk planner (resumable partitions)', () => {
     const range = { index: 0, count: 1, lo: null, hi: null };
     assert.deepEqual(planChunks({ ...base, estimatedRows: 100_000, range }), [{ lo: null, hi: null }]);
     assert.deepEqual(planChunks({ ...base, integerKey: false, range }), [{ lo: null, hi: null }]);
+  });
+});
+
+describe('small-table groups (groupSmallTasks)', () => {
+  const config = { batchSize: 100, verifyAfterSync: false };
+  const tiny = (n: number, rows = 1) => Array.from({ length: n }, () => ({ estimatedRows: rows, partitions: [{}] }));
+  const sizes = (r: { groups: number[][] }) => r.groups.map((g) => g.length);
+
+  it('a batch of 200 one-row tables in 4 slots: one group a slot, 50 tables each (25 before small-groups-of-50)', () => {
+    const now = groupSmallTasks(tiny(200), config, 4);
+    assert.deepEqual(sizes(now), [50, 50, 50, 50]);
+    assert.deepEqual(now.groups.flat(), Array.from({ length: 200 }, (_, i) => i));
+    assert.deepEqual(now.alone, []);
+    assert.deepEqual(sizes(groupSmallTasks(tiny(200), config, 4, MAX_GROUP_TABLES_BEFORE)), Array(8).fill(25));
+  });
+
+  it('never more than MAX_GROUP_TABLES tables, nor more than one chunk of rows, in a group', () => {
+    assert.deepEqual(sizes(groupSmallTasks(tiny(500), config, 4)), Array(10).fill(MAX_GROUP_TABLES));
+    // 40 rows a table, chunks of 100 rows: two tables a group.
+    assert.deepEqual(sizes(groupSmallTasks(tiny(10, 40), config, 2)), [2, 2, 2, 2, 2]);
+  });
+
+  it('no groups for as many small tables as slots, or with verifyAfterSync; a group of one stays alone', () => {
+    assert.deepEqual(groupSmallTasks(tiny(4), config, 4), { groups: [], alone: [0, 1, 2, 3] });
+    assert.deepEqual(groupSmallTasks(tiny(10), { ...config, verifyAfterSync: true }, 4).groups, []);
+    // Table 4 (101 rows) is no small table; of the 5 small ones in 2 slots, groups of 3: [0, 1, 2], then
+    // [3] (table 5's 100 rows would pass one chunk with it) and [5], each a group of one, so alone.
+    const mixed = [...tiny(4), { estimatedRows: 101, partitions: [{}] }, { estimatedRows: 100, partitions: [{}] }];
+    const r = groupSmallTasks(mixed, config, 2);
+    assert.deepEqual(r, { groups: [[0, 1, 2]], alone: [3, 4, 5] });
   });
 });

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, QueryResult } from 'pg';
 import type { TableRef } from '../../types';
 import { chunks, COUNT_CHUNK, estimateOrCount, estimateOrCountMany, refKey, type SourceTable } from '../base';
 import { qualifyPg } from './sql';
@@ -133,7 +133,13 @@ export const pgCatalog = {
         },
       ],
       async (part) => {
-        const r = await db.query(part.map((t, i) => `SELECT ${i + 1} AS i, count(*)::bigint AS n FROM ${qualifyPg(t)}`).join(' UNION ALL '));
+        // Serially: tables never analyzed are mostly new or tiny (autovacuum analyzes none under 50 changed rows), and
+        // a union of 100 counts was planned as a Parallel Append: two worker processes started for a few pages each.
+        // SET LOCAL holds for this one statement's implicit transaction (the pool's session keeps its setting).
+        const counted = await db.query(
+          `SET LOCAL max_parallel_workers_per_gather = 0; ${part.map((t, i) => `SELECT ${i + 1} AS i, count(*)::bigint AS n FROM ${qualifyPg(t)}`).join(' UNION ALL ')}`,
+        );
+        const r = (Array.isArray(counted) ? counted[counted.length - 1] : counted) as QueryResult;
         const byIndex = new Map<number, unknown>(r.rows.map((row) => [Number(row.i), row.n]));
         return part.map((_, i) => byIndex.get(i + 1));
       },
