@@ -115,4 +115,24 @@ describe('cdc mode: a batch applied set-based ends as its changes one by one (re
     const nulls = await dst.query(`SELECT count(*) FILTER (WHERE t IS NULL)::int AS nulls, count(*) FILTER (WHERE t = '\\N')::int AS literal FROM odd`);
     assert.deepEqual(nulls.rows[0], { nulls: 100, literal: 100 }, 'NULL and the text \\N stay apart');
   });
+
+  it('deletes of many text keys in one statement: quotes, backslashes, commas, braces, the text NULL and the empty key each delete only their row', async () => {
+    // The keys of a one-column key go as one array parameter: every character an array literal treats specially.
+    const odd = ['', ' ', 'NULL', 'null', '"', '\\', '\\"', ',', '{', '}', '{a,b}', 'a"b', 'a\\b', "it's", 'tab\there', 'é', '漢字', 'x y'];
+    await src.query(`CREATE TABLE tk (k text PRIMARY KEY, v int)`);
+    await src.query(`INSERT INTO tk SELECT k, ordinality::int FROM unnest($1::text[]) WITH ORDINALITY k`, [odd]);
+    await src.query(`INSERT INTO tk SELECT 'keep ' || k, 0 FROM unnest($1::text[]) k`, [odd]);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, mode: 'cdc', tables: ['tk'], ...FAST };
+    const sql = 'SELECT k, v FROM tk ORDER BY k COLLATE "C"';
+    const outcome = await runCdc(connections, 'cdcbatch', `cdc-textkeys-${process.pid}`, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      assert.equal((await dst.query('SELECT count(*)::int AS n FROM tk')).rows[0].n, odd.length * 2, 'the snapshot has every key');
+      await src.query(`DELETE FROM tk WHERE k = ANY($1::text[])`, [odd]);
+      await caughtUpWith(() => rows(src, sql), () => rows(dst, sql));
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
+    const left = await dst.query(`SELECT k FROM tk ORDER BY k COLLATE "C"`);
+    assert.deepEqual(left.rows.map((r) => r.k), odd.map((k) => `keep ${k}`).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1)));
+  });
 });

@@ -62,8 +62,8 @@ describe('cdc mode: config, names, positions, statements', () => {
   it('deletes many keys in one statement, each parameter typed by its key column', () => {
     const t = { schema: 'public', name: 't' };
     const one = cdcDeleteKeysSql(t, [col('id')], [['1'], ['2']]);
-    assert.equal(one.text, 'DELETE FROM "public"."t" WHERE ("id") IN (($1), ($2))');
-    assert.deepEqual(one.values, ['1', '2']);
+    assert.equal(one.text, 'DELETE FROM "public"."t" WHERE "id" = ANY($1)');
+    assert.deepEqual(one.values, [['1', '2']]);
     const two = cdcDeleteKeysSql(t, [col('a'), col('b', 'text')], [['1', 'x'], ['2', null]], 'is_deleted');
     assert.match(two.text, /SET "is_deleted" = true, .* WHERE \("a", "b"\) IN \(\(\$1, \$2\), \(\$3, \$4\)\) AND "is_deleted" IS NOT TRUE$/);
     assert.deepEqual(two.values, ['1', 'x', '2', null]);

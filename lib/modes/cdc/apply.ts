@@ -295,7 +295,8 @@ export class BatchApply {
     const key = keyColumns(plan);
     const flag = plan.softDeleteColumn;
     // Keys are in one map only, so the order of these statements does not matter.
-    const per = Math.max(1, Math.floor(MAX_PARAMS / key.length));
+    // One array parameter for a one-column key (see cdcDeleteKeysSql), else parameters under MAX_PARAMS.
+    const per = key.length === 1 ? ARRAY_KEYS : Math.max(1, Math.floor(MAX_PARAMS / key.length));
     for (const kind of ['rule', 'counted', 'moved'] as const) {
       const keys = [...p.deletes.values()].filter((d) => d.kind === kind).map((d) => d.key);
       for (let i = 0; i < keys.length; i += per) {
@@ -323,6 +324,8 @@ export class BatchApply {
 
 /** Bound values per statement, under PostgreSQL's 65,535. */
 const MAX_PARAMS = 30_000;
+/** Keys of a one-column key deleted per statement (one array parameter). */
+const ARRAY_KEYS = 100_000;
 /** Rows from which an upsert goes through a COPYed temporary table (fewer are bound as parameters, under MAX_PARAMS). */
 const COPY_ROWS = 100;
 
