@@ -116,6 +116,33 @@ describe('cdc mode: a batch applied set-based ends as its changes one by one (re
     assert.deepEqual(nulls.rows[0], { nulls: 100, literal: 100 }, 'NULL and the text \\N stay apart');
   });
 
+  it('new keys are COPYed straight into the target; one the target has already (written by hand) makes them upserts, every row exact', async () => {
+    await src.query(`CREATE TABLE fresh (id int PRIMARY KEY, v text NOT NULL)`);
+    await src.query(`INSERT INTO fresh VALUES (0, 'seed')`);
+    const config = { source: { connection: 'src' }, target: { connection: 'dst' }, mode: 'cdc', tables: ['fresh'], ...FAST };
+    const sql = 'SELECT id, v FROM fresh ORDER BY id';
+    const outcome = await runCdc(connections, 'cdcbatch', `cdc-fresh-${process.pid}`, { config, waitMs: 500 }, async (h) => {
+      await streaming(h);
+      // 300 new keys, some updated and some deleted in the same transaction: the inserts' final rows go by COPY.
+      await src.query(
+        `BEGIN;
+         INSERT INTO fresh SELECT g, 'new ' || g FROM generate_series(1, 300) g;
+         UPDATE fresh SET v = v || ' updated' WHERE id % 10 = 0;
+         DELETE FROM fresh WHERE id % 7 = 0;
+         COMMIT`,
+      );
+      await caughtUpWith(() => rows(src, sql), () => rows(dst, sql));
+      // A key the source inserts next is in the target already: the COPY fails, and the batch upserts instead.
+      await dst.query(`INSERT INTO fresh VALUES (450, 'written by hand')`);
+      await src.query(`INSERT INTO fresh SELECT g, 'second ' || g FROM generate_series(301, 600) g`);
+      await caughtUpWith(() => rows(src, sql), () => rows(dst, sql));
+      await h.signal('cdcStop', { dropSlot: true });
+    });
+    assert.ok(outcome.ok, outcome.ok ? '' : outcome.error.message);
+    assert.equal(outcome.value.totals.inserted, 600, 'every insert counted once');
+    assert.deepEqual((await dst.query(`SELECT v FROM fresh WHERE id = 450`)).rows, [{ v: 'second 450' }]);
+  });
+
   it('deletes of many text keys in one statement: quotes, backslashes, commas, braces, the text NULL and the empty key each delete only their row', async () => {
     // The keys of a one-column key go as one array parameter: every character an array literal treats specially.
     const odd = ['', ' ', 'NULL', 'null', '"', '\\', '\\"', ',', '{', '}', '{a,b}', 'a"b', 'a\\b', "it's", 'tab\there', 'é', '漢字', 'x y'];

@@ -96,6 +96,11 @@ interface Pending {
    * changed it (always hard, never counted).
    */
   deletes: Map<KeyId, { key: (string | null)[]; kind: 'rule' | 'counted' | 'moved' }>;
+  /**
+   * Keys of `writes` whose first change in the batch was an insert: the log says the source had no such row, so
+   * neither should the target, and their rows are COPYed straight into it (see insertFresh).
+   */
+  fresh: Set<KeyId>;
 }
 
 /**
@@ -159,7 +164,7 @@ export class BatchApply {
 
   private pendingOf(t: CdcTable): Pending {
     let p = this.pending.get(t);
-    if (!p) this.pending.set(t, (p = { writes: new Map(), patches: new Map(), deletes: new Map() }));
+    if (!p) this.pending.set(t, (p = { writes: new Map(), patches: new Map(), deletes: new Map(), fresh: new Set() }));
     return p;
   }
 
@@ -245,6 +250,7 @@ export class BatchApply {
       // after it, so a delete by the rule counts one now, whatever its statement finds in the target.
       p.writes.delete(k);
       p.patches.delete(k);
+      p.fresh.delete(k);
       p.deletes.set(k, { key, kind: kind === 'rule' ? 'counted' : kind });
       if (kind === 'rule') this.counts.deleted++;
       return undefined;
@@ -260,15 +266,18 @@ export class BatchApply {
     if (change.kind === 'insert') this.counts.inserted++;
     else this.counts.updated++;
     const { deletes } = this.pendingOf(t);
-    if (deletes.size && deletes.has(k)) return this.flushTable(t).then(() => this.put(t, k, columns, values));
-    this.put(t, k, columns, values);
+    const insert = change.kind === 'insert';
+    if (deletes.size && deletes.has(k)) return this.flushTable(t).then(() => this.put(t, k, columns, values, insert));
+    this.put(t, k, columns, values, insert);
     return undefined;
   }
 
-  private put(t: CdcTable, k: KeyId, columns: ColumnPlan[], values: (string | null)[]): void {
+  private put(t: CdcTable, k: KeyId, columns: ColumnPlan[], values: (string | null)[], insert: boolean): void {
     const { plan } = t;
     const p = this.pendingOf(t);
     if (columns.length === plan.columns.length) {
+      // The key's first change in the batch (nothing pending for it): an insert's row is fresh; anything later keeps it so.
+      if (insert && !plan.softDeleteColumn && !p.writes.has(k) && !(p.patches.size && p.patches.has(k))) p.fresh.add(k);
       if (p.patches.size) p.patches.delete(k);
       p.writes.set(k, values);
       return;
@@ -310,7 +319,15 @@ export class BatchApply {
       await patchRow(this.db, plan, row);
       this.beat();
     }
-    const rows = [...p.writes.values()];
+    let rows: (string | null)[][];
+    if (p.fresh.size >= COPY_ROWS) {
+      const fresh: (string | null)[][] = [];
+      rows = [];
+      for (const [k, row] of p.writes) (p.fresh.has(k) ? fresh : rows).push(row);
+      // A key the target has after all (a row written there by hand, say) fails the COPY: then they are upserted.
+      if (!(await insertFresh(this.db, plan, fresh))) rows.push(...fresh);
+      this.beat();
+    } else rows = [...p.writes.values()];
     if (!rows.length) return;
     if (rows.length >= COPY_ROWS || rows.length * plan.columns.length > MAX_PARAMS) {
       await stagedUpsert(this.db, plan, rows, this.staged);
@@ -328,6 +345,29 @@ const MAX_PARAMS = 30_000;
 const ARRAY_KEYS = 100_000;
 /** Rows from which an upsert goes through a COPYed temporary table (fewer are bound as parameters, under MAX_PARAMS). */
 const COPY_ROWS = 100;
+
+/** PostgreSQL's unique_violation. */
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Inserts rows of keys the log says are new straight into the target with
+ * COPY: the fastest way in, with no temporary table and no conflict check
+ * per row (an upsert probes the key first). A key the target has after all
+ * fails the COPY, which a savepoint undoes: false, and the rows are to be
+ * upserted instead.
+ */
+async function insertFresh(db: Db, plan: TablePlan, rows: (string | null)[][]): Promise<boolean> {
+  await db.query('SAVEPOINT tablesync_cdc_fresh');
+  try {
+    await pipeline(Readable.from(lines(rows)), db.query(copyFrom(copyIntoSql(plan.target, plan.columns, 'text'))));
+  } catch (err) {
+    if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+    await db.query('ROLLBACK TO SAVEPOINT tablesync_cdc_fresh');
+    return false;
+  }
+  await db.query('RELEASE SAVEPOINT tablesync_cdc_fresh');
+  return true;
+}
 
 /**
  * Upserts many whole rows: COPYed into a temporary table of the target's
