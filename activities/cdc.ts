@@ -372,8 +372,9 @@ export function createCdcActivities(deps: ActivityDeps) {
         const states = await readStates(deps, config, tables);
         const applied = latest(capture, tables.map((t) => positionOf(states.get(displayName(t.source)), stream)));
         const pieceChanges = config.cdcTransactionChanges ?? DEFAULTS.cdcTransactionChanges;
+        const beat = heartbeatEvery(ctx);
         for (;;) {
-          ctx.heartbeat();
+          beat();
           const slot = await capture.position(stream, applied);
           if (!slot) {
             throw new TablesyncError('CdcGap', `replication slot "${stream}" is gone (dropped behind tablesync's back?); run tablesync reset-state for a table of the stream and start again for a new snapshot`);
@@ -381,7 +382,7 @@ export function createCdcActivities(deps: ActivityDeps) {
           // A large transaction applied in part by an earlier batch: the read leaves out what is applied.
           const resume = resumeOf(capture, [...states.values()].map((s) => streamPosition(s, stream)));
           const began = Date.now();
-          const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat: heartbeatEvery(ctx), applied, tables });
+          const batch = await capture.read(stream, maxChanges, { pieceChanges, resume, beat, applied, tables });
           if (batch.transactions.length) {
             const read = Date.now() - began;
             const r = await applyBatch(deps, { config, stream, run, tables }, capture, batch.transactions);

@@ -142,6 +142,7 @@ export class PostgresSource implements SourceConnection {
 
   /** `snapshot`: read as of an exported snapshot (a cdc stream's starting point) instead of a new one. */
   async openCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter = EVERY_ROW, snapshot?: string): Promise<CopyStream> {
+    const copy = rangeCopy(plan, range, preferBinary, filter);
     const client: PoolClient = await this.pool.connect();
     // A backend killed mid-COPY also emits 'error' on the client; the stream carries it.
     const ignore = () => undefined;
@@ -153,14 +154,14 @@ export class PostgresSource implements SourceConnection {
         if (!/^[0-9A-F-]+$/i.test(snapshot)) throw new Error(`not a snapshot name: "${snapshot}"`);
         await client.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
       }
-      await bindRangeSettings(client, plan, range, preferBinary, filter);
+      await bindRangeSettings(client, copy);
     } catch (err) {
       client.off('error', ignore);
       client.release(err as Error);
       throw err;
     }
     let released = false;
-    return startCopy(client, plan, range, preferBinary, filter, async (error) => {
+    return startCopy(client, copy, async (error) => {
       if (released) return;
       released = true;
       client.off('error', ignore);
@@ -209,14 +210,15 @@ export class PostgresSource implements SourceConnection {
           }
         }
         const session = open;
+        const read = rangeCopy(plan, range, preferBinary, filter);
         try {
-          await bindRangeSettings(session.client, plan, range, preferBinary, filter);
+          await bindRangeSettings(session.client, read);
         } catch (err) {
           end(err as Error);
           throw err;
         }
         let ended = false;
-        const copy = startCopy(session.client, plan, range, preferBinary, filter, async (error) => {
+        const copy = startCopy(session.client, read, async (error) => {
           // A read stopped before its COPY ended leaves the session mid-COPY: it cannot be used again.
           if (error && !ended && open === session) end(error instanceof Error ? error : new Error(String(error)));
         });
@@ -314,9 +316,16 @@ function copyFormat(plan: TablePlan, preferBinary: boolean): 'binary' | 'text' {
   return preferBinary && sameTypes ? 'binary' : 'text';
 }
 
-/** Binds the range's bounds (COPY takes no parameters) into transaction-local settings the COPY reads back. */
-async function bindRangeSettings(client: PoolClient, plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter): Promise<void> {
-  const { settings } = pgRangeCopySql(plan, range, copyFormat(plan, preferBinary), filter);
+/** A range's COPY: its format, its text, and the bounds it reads back from settings (COPY takes no parameters). */
+type RangeCopy = ReturnType<typeof pgRangeCopySql> & { format: 'binary' | 'text' };
+
+function rangeCopy(plan: TablePlan, range: PartitionRange, preferBinary: boolean, filter: ReadFilter): RangeCopy {
+  const format = copyFormat(plan, preferBinary);
+  return { ...pgRangeCopySql(plan, range, format, filter), format };
+}
+
+/** Binds the range's bounds into transaction-local settings the COPY reads back. */
+async function bindRangeSettings(client: PoolClient, { settings }: RangeCopy): Promise<void> {
   if (settings.length) {
     const calls = settings.map((_, i) => `set_config('tablesync.p${i + 1}', $${i + 1}, true)`).join(', ');
     await client.query(`SELECT ${calls}`, settings);
@@ -324,16 +333,7 @@ async function bindRangeSettings(client: PoolClient, plan: TablePlan, range: Par
 }
 
 /** Starts the range's COPY on a client already in its read transaction (no round trip awaited). */
-function startCopy(
-  client: PoolClient,
-  plan: TablePlan,
-  range: PartitionRange,
-  preferBinary: boolean,
-  filter: ReadFilter,
-  finish: (error?: unknown) => Promise<void>,
-): CopyStream {
-  const format = copyFormat(plan, preferBinary);
-  const { sql } = pgRangeCopySql(plan, range, format, filter);
+function startCopy(client: PoolClient, { sql, format }: RangeCopy, finish: (error?: unknown) => Promise<void>): CopyStream {
   const counter = format === 'binary' ? new BinaryCopyCounter() : new TextCopyCounter();
   const raw = client.query(copyTo(sql));
   const stream = raw.pipe(counter);
